@@ -1,0 +1,153 @@
+package engine
+
+// Produce: v0 to v13; message formats v0/v1 (MessageSet) and v2
+// (RecordBatch), every codec.
+//
+// Behaviour:
+//   - Each partition's batch is validated before anything is stored (CRCs,
+//     lengths, record counts, codec, size against MaxMessageBytes): a bad
+//     one gets CORRUPT_MESSAGE / INVALID_RECORD / MESSAGE_TOO_LARGE /
+//     UNSUPPORTED_COMPRESSION_TYPE; other partitions of the request are
+//     unaffected.
+//   - Topic = Logstore ("name.json": Logstore "name", JSON expansion);
+//     partition i = the i-th readwrite shard. Catalog errors apply to
+//     every partition of the topic.
+//   - Valid batches are appended to the WAL unchanged; the response
+//     carries the base offset the stream assigned. acks=1 answers once the
+//     WAL accepted the batch, acks=-1 once it is synced, acks=0 never (the
+//     request still holds its place in the connection's order). A WAL
+//     failure is KAFKA_STORAGE_ERROR, which shippers retry.
+//   - Transactional produce gets TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+//     acks other than -1, 0, 1 get INVALID_REQUIRED_ACKS.
+//   - v13 addresses topics by ID (see topicIDs): an ID this node did not
+//     hand out is UNKNOWN_TOPIC_ID.
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/slsrelay/slsrelay/wal"
+	"github.com/slsrelay/slsrelay/wal/batch"
+)
+
+func init() {
+	register(0, api{min: 0, max: 13, handle: (*session).handleProduce})
+}
+
+func (s *session) handleProduce(r *request) {
+	req := r.kreq.(*kmsg.ProduceRequest)
+	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+
+	// Every partition gets its response element now; appends fill theirs
+	// in when they complete, and the last one to finish sends it.
+	resp.Topics = make([]kmsg.ProduceResponseTopic, len(req.Topics))
+	for i, rt := range req.Topics {
+		t := &resp.Topics[i]
+		t.Default()
+		t.Topic, t.TopicID = rt.Topic, rt.TopicID
+		t.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
+		for j, rp := range rt.Partitions {
+			p := &t.Partitions[j]
+			p.Default()
+			p.Partition, p.BaseOffset = rp.Partition, -1
+		}
+	}
+
+	var topErr int16
+	switch {
+	case req.TransactionID != nil:
+		topErr = kerr.TransactionalIDAuthorizationFailed.Code
+	case req.Acks != 0 && req.Acks != 1 && req.Acks != -1:
+		topErr = kerr.InvalidRequiredAcks.Code
+	}
+
+	var outstanding atomic.Int32
+	outstanding.Store(1) // held until every append is issued
+	finish := func() {
+		if outstanding.Add(-1) == 0 {
+			s.respond(r.slot, r.hdr.corrID, resp)
+		}
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), catalogTimeout)
+	defer cancel()
+	for i, rt := range req.Topics {
+		t := &resp.Topics[i]
+		name := rt.Topic
+		code := topErr
+		if req.Version >= 13 && code == 0 {
+			ref, ok := s.srv.topicIDs.lookup(rt.TopicID)
+			if ok && ref.project == s.principal.Project {
+				name = ref.topic
+			} else {
+				code = kerr.UnknownTopicID.Code
+			}
+		}
+		logstore, json := splitTopic(name)
+		var partitions int32
+		if code == 0 {
+			var err error
+			partitions, err = s.srv.catalog.Partitions(ctx, s.principal, logstore)
+			code = errorCode(err)
+		}
+		for j, rp := range rt.Partitions {
+			p := &t.Partitions[j]
+			if code != 0 {
+				p.ErrorCode = code
+				continue
+			}
+			if rp.Partition < 0 || rp.Partition >= partitions {
+				p.ErrorCode = kerr.UnknownTopicOrPartition.Code
+				continue
+			}
+			info, err := batch.Validate(rp.Records, batch.ValidateOptions{
+				MaxBytes:       s.srv.opts.MaxMessageBytes,
+				ProduceVersion: req.Version,
+			})
+			if err != nil {
+				p.ErrorCode = validationCode(err)
+				if req.Version >= 8 {
+					msg := err.Error()
+					p.ErrorMessage = &msg
+				}
+				continue
+			}
+			key := wal.StreamKey{Project: s.principal.Project, Logstore: logstore, Partition: rp.Partition}
+			entry := &wal.Entry{
+				Magic:      info.Magic,
+				Codec:      info.Codec,
+				Records:    info.Records,
+				ReceivedAt: r.received.UnixNano(),
+				JSON:       json,
+				Producer:   s.peer,
+				ClientID:   r.hdr.clientID,
+				Credential: s.principal.Credential,
+				Data:       rp.Records,
+			}
+			outstanding.Add(1)
+			s.srv.appender.Append(key, entry, req.Acks == -1, func(base int64, err error) {
+				if err != nil {
+					p.ErrorCode = kerr.KafkaStorageError.Code
+				} else {
+					p.BaseOffset = base
+				}
+				finish()
+			})
+		}
+	}
+	finish()
+}
+
+// validationCode maps a batch validation error to its Kafka error code;
+// anything the validator did not classify is a corrupt message.
+func validationCode(err error) int16 {
+	var ke *kerr.Error
+	if errors.As(err, &ke) {
+		return ke.Code
+	}
+	return kerr.CorruptMessage.Code
+}

@@ -1,0 +1,49 @@
+package engine
+
+import (
+	"context"
+	"errors"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/slsrelay/slsrelay/wal"
+)
+
+// Principal is who a connection writes as: the SLS Project named by the SASL
+// username and the AccessKey from the password (AccessKeyId#AccessKeySecret).
+// Listeners without SASL use the principal from their configuration.
+type Principal struct {
+	Project    string
+	Credential wal.Credential
+}
+
+// Catalog answers which Logstores (topics) and shards (partitions) a
+// principal may write. The SLS implementation lives in shardwriter; tests
+// and the embedded default use StaticCatalog.
+//
+// Methods must be safe for concurrent use. They may block on the network:
+// the engine calls them off the event loops, one request of a connection at
+// a time. Errors wrapping a *kerr.Error are reported to the client as that
+// error (TOPIC_AUTHORIZATION_FAILED for a wrong key or missing permission,
+// UNKNOWN_TOPIC_OR_PARTITION for a missing Project or Logstore); any other
+// error means the catalog cannot answer yet and becomes
+// LEADER_NOT_AVAILABLE, which clients retry.
+type Catalog interface {
+	// Partitions returns how many partitions (readwrite shards) logstore has.
+	Partitions(ctx context.Context, p Principal, logstore string) (int32, error)
+	// Topics lists the Logstores of p's Project, for Metadata requests
+	// that ask for all topics.
+	Topics(ctx context.Context, p Principal) ([]string, error)
+}
+
+// errorCode maps a catalog error to the Kafka error code the client sees.
+func errorCode(err error) int16 {
+	if err == nil {
+		return 0
+	}
+	var ke *kerr.Error
+	if errors.As(err, &ke) {
+		return ke.Code
+	}
+	return kerr.LeaderNotAvailable.Code
+}

@@ -1,0 +1,108 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Server is the Kafka-protocol front end: its listeners and their
+// connections. Start and Close must not be called concurrently with each
+// other; Addr is safe for concurrent use once Start returned.
+type Server struct {
+	opts     Options
+	catalog  Catalog
+	appender Appender
+	log      *slog.Logger
+
+	listeners      []*listener
+	topicIDs       topicIDs
+	nextProducerID atomic.Int64
+
+	closeOnce sync.Once
+}
+
+// listener is one configured listener and, once started, its transport.
+type listener struct {
+	opts       ListenerOptions
+	addr       string   // bound address
+	advertised hostPort // what Metadata reports
+	stop       func(context.Context) error
+}
+
+// New checks opts and returns a Server that is not listening yet.
+func New(opts Options, catalog Catalog, appender Appender) (*Server, error) {
+	opts.setDefaults()
+	if err := opts.validate(); err != nil {
+		return nil, fmt.Errorf("invalid engine options: %w", err)
+	}
+	if catalog == nil || appender == nil {
+		return nil, errors.New("engine needs a catalog and an appender")
+	}
+	s := &Server{opts: opts, catalog: catalog, appender: appender, log: opts.Logger}
+	// Producer IDs start from the clock (with room for 2^20 per second of
+	// uptime) so that a restarted relay does not hand out an ID a producer
+	// still uses.
+	s.nextProducerID.Store(time.Now().Unix() << 20)
+	for _, lo := range opts.Listeners {
+		s.listeners = append(s.listeners, &listener{opts: lo})
+	}
+	return s, nil
+}
+
+// Start binds every listener. On error, listeners already bound are closed.
+func (s *Server) Start() error {
+	for _, ln := range s.listeners {
+		var err error
+		if ln.opts.Protocol == SASLSSL {
+			err = s.startTLS(ln)
+		} else {
+			err = s.startGnet(ln)
+		}
+		if err != nil {
+			s.Close()
+			return fmt.Errorf("cannot start listener %s on %s: %w", ln.opts.Name, ln.opts.Bind, err)
+		}
+		adv := ln.opts.Advertised
+		if adv == "" {
+			adv = ln.addr
+		}
+		if ln.advertised, err = splitHostPort(adv); err != nil {
+			s.Close()
+			return fmt.Errorf("listener %s: %w", ln.opts.Name, err)
+		}
+		s.log.Info("listening", "listener", ln.opts.Name, "protocol", ln.opts.Protocol, "addr", ln.addr, "advertised", adv)
+	}
+	return nil
+}
+
+// Addr returns the address listener name is bound to ("" if unknown).
+func (s *Server) Addr(name string) string {
+	for _, ln := range s.listeners {
+		if ln.opts.Name == name {
+			return ln.addr
+		}
+	}
+	return ""
+}
+
+// Close stops every listener and drops their connections.
+func (s *Server) Close() error {
+	var errs []error
+	s.closeOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		for _, ln := range s.listeners {
+			if ln.stop != nil {
+				if err := ln.stop(ctx); err != nil {
+					errs = append(errs, fmt.Errorf("cannot stop listener %s: %w", ln.opts.Name, err))
+				}
+			}
+		}
+	})
+	return errors.Join(errs...)
+}

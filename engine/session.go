@@ -1,0 +1,270 @@
+package engine
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// transport is what a session needs from a connection. Implementations
+// must make every method safe to call from any goroutine and never block.
+type transport interface {
+	// send queues b to be written after everything queued before; with
+	// closeAfter the connection is closed once b is written.
+	send(b []byte, closeAfter bool)
+	// resume tells a transport that stopped handing over frames (because
+	// room returned false) that there is room again.
+	resume()
+	// close drops the connection.
+	close()
+}
+
+// saslStage is where a connection is in the SASL exchange.
+type saslStage uint8
+
+const (
+	saslNone           saslStage = iota // nothing yet: only ApiVersions and SaslHandshake
+	saslRawToken                        // SaslHandshake v0 done: the next frame is a bare PLAIN token
+	saslAuthenticate                    // SaslHandshake v1 done: a SaslAuthenticate request is next
+	saslAuthenticated                   // done (or the listener has no SASL)
+)
+
+// slot is one request's place in its connection's response order.
+type slot struct {
+	buf        []byte
+	done       bool
+	silent     bool // acks=0 Produce: holds its place, writes nothing
+	closeAfter bool
+}
+
+// session is the transport-agnostic protocol core of one connection.
+//
+// Transports call push (from their reading goroutine or event loop) with
+// whole frames; the frames are handled in order by one goroutine at a time,
+// started when work arrives and gone when the queue is empty. Responses
+// complete from any goroutine and are written in request order.
+type session struct {
+	srv  *Server
+	ln   *listener
+	t    transport
+	peer string
+
+	authenticated atomic.Bool // read by transports to pick the frame limit
+
+	mu      sync.Mutex
+	queue   [][]byte
+	pending []*slot
+	running bool
+	paused  bool
+	closed  bool
+
+	// Owned by the goroutine handling frames.
+	stage     saslStage
+	principal Principal
+}
+
+func newSession(srv *Server, ln *listener, t transport, peer string) *session {
+	s := &session{srv: srv, ln: ln, t: t, peer: peer}
+	if !ln.opts.sasl() {
+		s.stage = saslAuthenticated
+		s.authenticated.Store(true)
+		if ln.opts.Principal != nil {
+			s.principal = *ln.opts.Principal
+		}
+	}
+	return s
+}
+
+// maxFrame is the largest frame the transport may read next.
+func (s *session) maxFrame() int {
+	if s.authenticated.Load() {
+		return s.srv.opts.MaxRequestBytes
+	}
+	return s.srv.opts.MaxSASLRequestBytes
+}
+
+// room reports whether the transport may hand over another frame. When it
+// returns false the transport must stop until resume is called.
+func (s *session) room() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	if len(s.queue)+len(s.pending) >= s.srv.opts.MaxInFlightPerConn {
+		s.paused = true
+		return false
+	}
+	return true
+}
+
+// push hands over one frame (without its size prefix); the session owns it.
+func (s *session) push(frame []byte) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.queue = append(s.queue, frame)
+	start := !s.running
+	s.running = true
+	s.mu.Unlock()
+	if start {
+		go s.run()
+	}
+}
+
+func (s *session) run() {
+	for {
+		s.mu.Lock()
+		if len(s.queue) == 0 || s.closed {
+			s.queue = nil
+			s.running = false
+			s.mu.Unlock()
+			return
+		}
+		frame := s.queue[0]
+		s.queue[0] = nil
+		s.queue = s.queue[1:]
+		s.mu.Unlock()
+		s.handle(frame)
+	}
+}
+
+// reserve takes the next place in the response order.
+func (s *session) reserve(silent bool) *slot {
+	sl := &slot{silent: silent}
+	s.mu.Lock()
+	s.pending = append(s.pending, sl)
+	s.mu.Unlock()
+	return sl
+}
+
+// complete fills sl and writes every response that is now at the head of
+// the order.
+func (s *session) complete(sl *slot, buf []byte, closeAfter bool) {
+	s.mu.Lock()
+	sl.buf, sl.done, sl.closeAfter = buf, true, closeAfter
+	n := 0
+	for ; n < len(s.pending) && s.pending[n].done; n++ {
+		p := s.pending[n]
+		if s.closed {
+			continue
+		}
+		if !p.silent || p.closeAfter {
+			s.t.send(p.buf, p.closeAfter)
+		}
+		if p.closeAfter {
+			s.closed = true
+		}
+	}
+	if n > 0 {
+		rest := copy(s.pending, s.pending[n:])
+		clear(s.pending[rest:])
+		s.pending = s.pending[:rest]
+	}
+	resume := s.paused && !s.closed && len(s.queue)+len(s.pending) < s.srv.opts.MaxInFlightPerConn
+	if resume {
+		s.paused = false
+	}
+	s.mu.Unlock()
+	if resume {
+		s.t.resume()
+	}
+}
+
+// respond encodes resp for the request h and completes sl with it.
+func (s *session) respond(sl *slot, corrID int32, resp kmsg.Response) {
+	s.complete(sl, appendResponse(nil, corrID, resp), false)
+}
+
+// fail logs why the connection is dropped and drops it. Responses not yet
+// written are discarded, as a Kafka broker does when it closes a connection.
+func (s *session) fail(format string, args ...any) {
+	s.srv.log.Warn("closing connection", "listener", s.ln.opts.Name, "peer", s.peer, "reason", fmt.Sprintf(format, args...))
+	s.mu.Lock()
+	already := s.closed
+	s.closed = true
+	s.mu.Unlock()
+	if !already {
+		s.t.close()
+	}
+}
+
+// closedByPeer is called by the transport when the connection is gone.
+func (s *session) closedByPeer() {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+}
+
+// request is one decoded request on its way through a handler.
+type request struct {
+	hdr      requestHeader
+	kreq     kmsg.Request
+	slot     *slot
+	received time.Time
+}
+
+func (s *session) handle(frame []byte) {
+	if s.stage == saslRawToken {
+		s.handleRawSASLToken(frame)
+		return
+	}
+	hdr, body, err := parseRequestHeader(frame)
+	if err != nil {
+		s.fail("malformed request header: %v", err)
+		return
+	}
+	api, ok := apis[hdr.key]
+	if !ok {
+		s.fail("request for API key %d (%s), which this relay does not serve", hdr.key, kmsg.NameForKey(hdr.key))
+		return
+	}
+	if s.stage != saslAuthenticated && !api.beforeAuth {
+		s.fail("%s request before SASL authentication", kmsg.NameForKey(hdr.key))
+		return
+	}
+	if hdr.version < api.min || hdr.version > api.max {
+		if hdr.key == 18 {
+			s.respondUnsupportedApiVersions(hdr)
+			return
+		}
+		s.fail("%s v%d is not supported (v%d to v%d are)", kmsg.NameForKey(hdr.key), hdr.version, api.min, api.max)
+		return
+	}
+	kreq := kmsg.RequestForKey(hdr.key)
+	kreq.SetVersion(hdr.version)
+	if kreq.IsFlexible() {
+		if body, err = skipTags(body); err != nil {
+			s.fail("malformed %s v%d request header: %v", kmsg.NameForKey(hdr.key), hdr.version, err)
+			return
+		}
+	}
+	if err := kreq.ReadFrom(body); err != nil {
+		s.fail("malformed %s v%d request: %v", kmsg.NameForKey(hdr.key), hdr.version, err)
+		return
+	}
+	r := &request{hdr: hdr, kreq: kreq, received: time.Now()}
+	silent := false
+	if p, ok := kreq.(*kmsg.ProduceRequest); ok && p.Acks == 0 {
+		silent = true
+	}
+	r.slot = s.reserve(silent)
+	api.handle(s, r)
+}
+
+// api is what the relay serves of one Kafka API key.
+type api struct {
+	min, max   int16
+	beforeAuth bool // may be sent before SASL authentication completes
+	handle     func(*session, *request)
+}
+
+// apis holds the served API keys; each NN_name.go file registers its own.
+var apis = map[int16]api{}
+
+func register(key int16, a api) { apis[key] = a }

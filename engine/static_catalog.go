@@ -1,0 +1,58 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+// StaticCatalog is a Catalog held in memory: fixed projects, Logstores with
+// fixed partition counts, and the AccessKeys allowed to write them. It serves
+// tests and the embedded default until the SLS catalog is wired in.
+//
+// It must not be modified once in use; reading is safe concurrently.
+type StaticCatalog struct {
+	// Projects maps a Project to its Logstores' partition counts.
+	Projects map[string]map[string]int32
+	// Keys maps an AccessKeyId to its secret. Any of them may write any
+	// Project.
+	Keys map[string]string
+}
+
+func (c *StaticCatalog) check(p Principal) error {
+	secret, ok := c.Keys[p.Credential.AccessKeyID]
+	if !ok || secret != p.Credential.AccessKeySecret {
+		return fmt.Errorf("AccessKey %q is not valid for project %q: %w", p.Credential.AccessKeyID, p.Project, kerr.TopicAuthorizationFailed)
+	}
+	if _, ok := c.Projects[p.Project]; !ok {
+		return fmt.Errorf("project %q does not exist: %w", p.Project, kerr.UnknownTopicOrPartition)
+	}
+	return nil
+}
+
+// Partitions implements Catalog.
+func (c *StaticCatalog) Partitions(_ context.Context, p Principal, logstore string) (int32, error) {
+	if err := c.check(p); err != nil {
+		return 0, err
+	}
+	n, ok := c.Projects[p.Project][logstore]
+	if !ok {
+		return 0, fmt.Errorf("logstore %q does not exist in project %q: %w", logstore, p.Project, kerr.UnknownTopicOrPartition)
+	}
+	return n, nil
+}
+
+// Topics implements Catalog.
+func (c *StaticCatalog) Topics(_ context.Context, p Principal) ([]string, error) {
+	if err := c.check(p); err != nil {
+		return nil, err
+	}
+	var names []string
+	for name := range c.Projects[p.Project] {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names, nil
+}

@@ -1,0 +1,51 @@
+package engine
+
+import (
+	"crypto/sha256"
+	"strings"
+	"sync"
+)
+
+// jsonSuffix marks a topic whose records are JSON to expand into fields:
+// topic "name.json" writes to Logstore "name".
+const jsonSuffix = ".json"
+
+// splitTopic maps a Kafka topic to its Logstore and JSON mode.
+func splitTopic(topic string) (logstore string, json bool) {
+	if ls, ok := strings.CutSuffix(topic, jsonSuffix); ok && ls != "" {
+		return ls, true
+	}
+	return topic, false
+}
+
+// topicRef is what a topic ID stands for.
+type topicRef struct {
+	project string
+	topic   string
+}
+
+// topicIDs gives topics the stable IDs that Metadata v10+ reports and
+// Produce v13+ addresses topics by (KIP-516). An ID is derived from project
+// and topic, so it is the same on every relay node and after restarts, and
+// no state needs persisting; the table only maps IDs seen in Metadata back
+// to names. Safe for concurrent use.
+type topicIDs struct{ m sync.Map } // [16]byte -> topicRef
+
+func (t *topicIDs) id(project, topic string) [16]byte {
+	sum := sha256.Sum256([]byte(project + "\x00" + topic))
+	var id [16]byte
+	copy(id[:], sum[:16])
+	id[6] = id[6]&0x0f | 0x80 // an RFC 9562 version 8 (custom) UUID
+	id[8] = id[8]&0x3f | 0x80
+	t.m.Store(id, topicRef{project, topic})
+	return id
+}
+
+// lookup returns the topic an ID names, if this node handed it out.
+func (t *topicIDs) lookup(id [16]byte) (topicRef, bool) {
+	v, ok := t.m.Load(id)
+	if !ok {
+		return topicRef{}, false
+	}
+	return v.(topicRef), true
+}

@@ -1,0 +1,159 @@
+package engine
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime"
+
+	"github.com/panjf2000/gnet/v2"
+	"github.com/panjf2000/gnet/v2/pkg/logging"
+	"golang.org/x/sys/unix"
+)
+
+// gnetListener serves a PLAINTEXT or SASL_PLAINTEXT listener on gnet event
+// loops. The loops only split bytes into frames; sessions do the rest.
+type gnetListener struct {
+	gnet.BuiltinEventEngine
+	srv    *Server
+	ln     *listener
+	eng    gnet.Engine
+	booted chan struct{}
+}
+
+func (s *Server) startGnet(ln *listener) error {
+	g := &gnetListener{srv: s, ln: ln, booted: make(chan struct{})}
+	loops := s.opts.EventLoops
+	if loops <= 0 {
+		loops = runtime.GOMAXPROCS(0)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		errc <- gnet.Run(g, "tcp://"+ln.opts.Bind,
+			gnet.WithMulticore(true),
+			gnet.WithNumEventLoop(loops),
+			gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+			gnet.WithReuseAddr(true),
+			gnet.WithLogger(gnetLogger{s.log}),
+		)
+	}()
+	select {
+	case err := <-errc:
+		if err == nil {
+			err = fmt.Errorf("gnet stopped at start")
+		}
+		return err
+	case <-g.booted:
+	}
+	addr, err := boundAddr(g.eng)
+	if err != nil {
+		_ = g.eng.Stop(context.Background())
+		return err
+	}
+	ln.addr = addr
+	ln.stop = func(ctx context.Context) error {
+		if err := g.eng.Stop(ctx); err != nil {
+			return err
+		}
+		<-errc
+		return nil
+	}
+	return nil
+}
+
+// boundAddr reads the listening socket's address, which differs from the
+// configured one when the port was 0.
+func boundAddr(eng gnet.Engine) (string, error) {
+	fd, err := eng.Dup()
+	if err != nil {
+		return "", fmt.Errorf("cannot read listener address: %w", err)
+	}
+	defer unix.Close(fd)
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		return "", fmt.Errorf("cannot read listener address: %w", err)
+	}
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		return (&net.TCPAddr{IP: a.Addr[:], Port: a.Port}).String(), nil
+	case *unix.SockaddrInet6:
+		return (&net.TCPAddr{IP: a.Addr[:], Port: a.Port}).String(), nil
+	}
+	return "", fmt.Errorf("unexpected listener address %T", sa)
+}
+
+func (g *gnetListener) OnBoot(eng gnet.Engine) gnet.Action {
+	g.eng = eng
+	close(g.booted)
+	return gnet.None
+}
+
+func (g *gnetListener) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
+	c.SetContext(newSession(g.srv, g.ln, gnetTransport{c}, c.RemoteAddr().String()))
+	return nil, gnet.None
+}
+
+func (g *gnetListener) OnClose(c gnet.Conn, _ error) gnet.Action {
+	if s, ok := c.Context().(*session); ok {
+		s.closedByPeer()
+	}
+	return gnet.None
+}
+
+// OnTraffic hands every whole frame to the session while it has room.
+// Bytes it leaves stay in gnet's buffer; the session's resume wakes this
+// again when responses drain.
+func (g *gnetListener) OnTraffic(c gnet.Conn) gnet.Action {
+	s := c.Context().(*session)
+	for s.room() {
+		hdr, err := c.Peek(4)
+		if err != nil {
+			return gnet.None // fewer than 4 bytes so far
+		}
+		size := int(int32(binary.BigEndian.Uint32(hdr)))
+		if size < 0 || size > s.maxFrame() {
+			s.fail("request frame of %d bytes exceeds the limit of %d", size, s.maxFrame())
+			return gnet.Close
+		}
+		if c.InboundBuffered() < 4+size {
+			return gnet.None
+		}
+		_, _ = c.Discard(4)
+		buf, err := c.Next(size)
+		if err != nil {
+			s.fail("cannot read frame: %v", err)
+			return gnet.Close
+		}
+		frame := make([]byte, size)
+		copy(frame, buf)
+		s.push(frame)
+	}
+	return gnet.None
+}
+
+// gnetTransport writes through gnet's loop-safe asynchronous calls.
+type gnetTransport struct{ c gnet.Conn }
+
+func (t gnetTransport) send(b []byte, closeAfter bool) {
+	var cb gnet.AsyncCallback
+	if closeAfter {
+		cb = func(c gnet.Conn, _ error) error { return c.Close() }
+	}
+	_ = t.c.AsyncWrite(b, cb)
+}
+
+func (t gnetTransport) resume() { _ = t.c.Wake(nil) }
+func (t gnetTransport) close()  { _ = t.c.Close() }
+
+// gnetLogger sends gnet's own log lines to slog.
+type gnetLogger struct{ l *slog.Logger }
+
+var _ logging.Logger = gnetLogger{}
+
+func (g gnetLogger) Debugf(f string, a ...any) { g.l.Debug("gnet: " + fmt.Sprintf(f, a...)) }
+func (g gnetLogger) Infof(f string, a ...any)  { g.l.Debug("gnet: " + fmt.Sprintf(f, a...)) }
+func (g gnetLogger) Warnf(f string, a ...any)  { g.l.Warn("gnet: " + fmt.Sprintf(f, a...)) }
+func (g gnetLogger) Errorf(f string, a ...any) { g.l.Error("gnet: " + fmt.Sprintf(f, a...)) }
+func (g gnetLogger) Fatalf(f string, a ...any) { g.l.Error("gnet: " + fmt.Sprintf(f, a...)) }

@@ -1,0 +1,183 @@
+package engine
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"time"
+)
+
+// tlsHandshakeTimeout bounds a TLS handshake, so a peer that connects and
+// says nothing does not hold a goroutine forever.
+const tlsHandshakeTimeout = 10 * time.Second
+
+// startTLS serves a SASL_SSL listener with crypto/tls and a reading and a
+// writing goroutine per connection (measured faster than bridging TLS onto
+// gnet's loops); both feed the same session core as gnet.
+func (s *Server) startTLS(ln *listener) error {
+	tcp, err := net.Listen("tcp", ln.opts.Bind)
+	if err != nil {
+		return err
+	}
+	ln.addr = tcp.Addr().String()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	conns := map[net.Conn]struct{}{}
+	done := make(chan struct{})
+	go func() {
+		for {
+			c, err := tcp.Accept()
+			if err != nil {
+				if !errors.Is(err, net.ErrClosed) {
+					s.log.Error("accept failed", "listener", ln.opts.Name, "err", err)
+				}
+				close(done)
+				return
+			}
+			mu.Lock()
+			conns[c] = struct{}{}
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s.serveTLS(ln, tls.Server(c, ln.opts.TLS))
+				mu.Lock()
+				delete(conns, c)
+				mu.Unlock()
+			}()
+		}
+	}()
+	ln.stop = func(ctx context.Context) error {
+		err := tcp.Close()
+		<-done
+		mu.Lock()
+		for c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+		return err
+	}
+	return nil
+}
+
+func (s *Server) serveTLS(ln *listener, c *tls.Conn) {
+	defer c.Close()
+	peer := c.RemoteAddr().String()
+	_ = c.SetDeadline(time.Now().Add(tlsHandshakeTimeout))
+	if err := c.Handshake(); err != nil {
+		s.log.Warn("TLS handshake failed", "listener", ln.opts.Name, "peer", peer, "err", err)
+		return
+	}
+	_ = c.SetDeadline(time.Time{})
+
+	t := newTLSTransport(c)
+	sess := newSession(s, ln, t, peer)
+	go t.writeLoop()
+	defer t.close()
+	defer sess.closedByPeer()
+
+	r := bufio.NewReaderSize(c, 64<<10)
+	var hdr [4]byte
+	for {
+		for !sess.room() {
+			select {
+			case <-t.resumed:
+			case <-t.closed:
+				return
+			}
+		}
+		if _, err := io.ReadFull(r, hdr[:]); err != nil {
+			return
+		}
+		size := int(int32(binary.BigEndian.Uint32(hdr[:])))
+		if size < 0 || size > sess.maxFrame() {
+			sess.fail("request frame of %d bytes exceeds the limit of %d", size, sess.maxFrame())
+			return
+		}
+		frame := make([]byte, size)
+		if _, err := io.ReadFull(r, frame); err != nil {
+			return
+		}
+		sess.push(frame)
+	}
+}
+
+// tlsTransport queues responses for a writing goroutine, so a slow reader
+// never blocks whoever completes a response.
+type tlsTransport struct {
+	c       net.Conn
+	mu      sync.Mutex
+	out     [][]byte
+	closeAt int // index in out after which to close; -1 for none
+	wake    chan struct{}
+	resumed chan struct{}
+	closed  chan struct{}
+	once    sync.Once
+}
+
+func newTLSTransport(c net.Conn) *tlsTransport {
+	return &tlsTransport{c: c, closeAt: -1, wake: make(chan struct{}, 1), resumed: make(chan struct{}, 1), closed: make(chan struct{})}
+}
+
+func (t *tlsTransport) send(b []byte, closeAfter bool) {
+	t.mu.Lock()
+	t.out = append(t.out, b)
+	if closeAfter && t.closeAt < 0 {
+		t.closeAt = len(t.out)
+	}
+	t.mu.Unlock()
+	select {
+	case t.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (t *tlsTransport) resume() {
+	select {
+	case t.resumed <- struct{}{}:
+	default:
+	}
+}
+
+func (t *tlsTransport) close() {
+	t.once.Do(func() {
+		close(t.closed)
+		t.c.Close()
+	})
+}
+
+func (t *tlsTransport) writeLoop() {
+	w := bufio.NewWriterSize(t.c, 64<<10)
+	for {
+		select {
+		case <-t.wake:
+		case <-t.closed:
+			return
+		}
+		t.mu.Lock()
+		out, closeAt := t.out, t.closeAt
+		t.out, t.closeAt = nil, -1
+		t.mu.Unlock()
+		for i, b := range out {
+			if _, err := w.Write(b); err != nil {
+				t.close()
+				return
+			}
+			if i+1 == closeAt {
+				_ = w.Flush()
+				t.close()
+				return
+			}
+		}
+		if err := w.Flush(); err != nil {
+			t.close()
+			return
+		}
+	}
+}
