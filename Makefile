@@ -1,0 +1,47 @@
+# slsrelay — the two commands: `make run` and `make test`.
+GO        ?= go
+PKGS      := ./...
+# Packages with concurrency run under the race detector.
+RACE_PKGS := ./engine/... ./wal/... ./shardwriter/... ./bench/...
+FUZZTIME  ?= 30s
+
+.PHONY: all build run test test-race vet deps fuzz bench clean
+
+all: build
+
+build:
+	$(GO) build -o bin/ ./cmd/...
+
+# Starts the relay on its embedded default: listeners on localhost, the SLS
+# stand-in in-process, data under ./data.
+run: build
+	./bin/slsrelay -config configs/local.yaml
+
+# Installs what the tests need from Debian's packages (kcat, for librdkafka).
+# Idempotent: does nothing when it is there.
+deps:
+	@command -v kcat >/dev/null 2>&1 || { \
+	  echo "installing kcat (librdkafka's CLI) for the client tests"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq kcat >/dev/null; }
+
+test: deps vet
+	$(GO) test -count=1 $(PKGS)
+	$(GO) test -count=1 -race $(RACE_PKGS)
+
+vet:
+	$(GO) vet $(PKGS)
+
+# Runs every fuzz target for FUZZTIME each.
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./engine/ ./wal/...
+
+clean:
+	rm -rf bin data
