@@ -1,0 +1,190 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is slsrelay's configuration file. Every key is documented in
+// configs/reference.yaml; unknown keys are errors.
+type Config struct {
+	// NodeID is this relay's broker id in Metadata.
+	NodeID int32 `yaml:"node_id"`
+	// DataDir holds the WAL and the generated TLS files.
+	DataDir   string           `yaml:"data_dir"`
+	Log       LogConfig        `yaml:"log"`
+	Listeners []ListenerConfig `yaml:"listeners"`
+	Limits    LimitsConfig     `yaml:"limits"`
+	Catalog   CatalogConfig    `yaml:"catalog"`
+}
+
+type LogConfig struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // text or json
+}
+
+type ListenerConfig struct {
+	Name       string `yaml:"name"`
+	Protocol   string `yaml:"protocol"`
+	Bind       string `yaml:"bind"`
+	Advertised string `yaml:"advertised"`
+	// For PLAINTEXT listeners: who unauthenticated clients write as.
+	Project         string     `yaml:"project"`
+	AccessKeyID     string     `yaml:"access_key_id"`
+	AccessKeySecret string     `yaml:"access_key_secret"`
+	TLS             *TLSConfig `yaml:"tls"`
+}
+
+type TLSConfig struct {
+	Cert     string `yaml:"cert"`
+	Key      string `yaml:"key"`
+	ClientCA string `yaml:"client_ca"`
+	// SelfSigned generates a CA and a certificate for SelfSignedHosts under
+	// <data_dir>/tls on first start when Cert and Key are empty.
+	SelfSigned      bool     `yaml:"self_signed"`
+	SelfSignedHosts []string `yaml:"self_signed_hosts"`
+}
+
+type LimitsConfig struct {
+	MaxRequestBytes     int `yaml:"max_request_bytes"`
+	MaxSASLRequestBytes int `yaml:"max_sasl_request_bytes"`
+	MaxMessageBytes     int `yaml:"max_message_bytes"`
+	MaxInFlightPerConn  int `yaml:"max_in_flight_per_conn"`
+}
+
+type CatalogConfig struct {
+	// Static serves fixed projects and keys from the file (no SLS).
+	Static *StaticCatalogConfig `yaml:"static"`
+}
+
+type StaticCatalogConfig struct {
+	// Projects maps project → logstore → partition count.
+	Projects map[string]map[string]int32 `yaml:"projects"`
+	// AccessKeys maps AccessKeyId → AccessKeySecret.
+	AccessKeys map[string]string `yaml:"access_keys"`
+}
+
+// envRef is ${NAME}: the only expansion done, so a '$' elsewhere in a
+// value stays as written.
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// expandEnv replaces ${NAME} with the environment variable's value; an
+// unset variable is an error rather than an empty secret.
+func expandEnv(b []byte) ([]byte, error) {
+	var missing []string
+	out := envRef.ReplaceAllFunc(b, func(m []byte) []byte {
+		name := string(envRef.FindSubmatch(m)[1])
+		v, ok := os.LookupEnv(name)
+		if !ok {
+			missing = append(missing, name)
+		}
+		return []byte(v)
+	})
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("environment variables not set: %v", missing)
+	}
+	return out, nil
+}
+
+// loadConfig reads path strictly: unknown keys and a second document are
+// errors. Paths in the file are relative to the working directory.
+func loadConfig(path string) (*Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read config %q: %w", path, err)
+	}
+	return parseConfig(path, raw)
+}
+
+func parseConfig(path string, raw []byte) (*Config, error) {
+	b, err := expandEnv(raw)
+	if err != nil {
+		return nil, fmt.Errorf("config %q: %w", path, err)
+	}
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("config %q: %w", path, err)
+	}
+	if c.DataDir == "" {
+		c.DataDir = "data"
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "text"
+	}
+	for i := range c.Listeners {
+		if t := c.Listeners[i].TLS; t != nil && t.SelfSigned && len(t.SelfSignedHosts) == 0 {
+			t.SelfSignedHosts = []string{"localhost", "127.0.0.1"}
+		}
+	}
+	return &c, c.check()
+}
+
+// check reports the first problem with its key path.
+func (c *Config) check() error {
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log.level: %q is not one of debug, info, warn, error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		return fmt.Errorf("log.format: %q is not one of text, json", c.Log.Format)
+	}
+	if len(c.Listeners) == 0 {
+		return errors.New("listeners: at least one listener is needed")
+	}
+	for i, l := range c.Listeners {
+		key := fmt.Sprintf("listeners[%d]", i)
+		if l.Bind == "" {
+			return fmt.Errorf("%s.bind: missing (host:port)", key)
+		}
+		switch l.Protocol {
+		case "PLAINTEXT":
+			if l.Project != "" && (l.AccessKeyID == "" || l.AccessKeySecret == "") {
+				return fmt.Errorf("%s: project %q needs access_key_id and access_key_secret", key, l.Project)
+			}
+		case "SASL_PLAINTEXT":
+		case "SASL_SSL":
+			t := l.TLS
+			switch {
+			case t == nil:
+				return fmt.Errorf("%s.tls: SASL_SSL needs tls.cert and tls.key (or tls.self_signed: true)", key)
+			case t.Cert == "" && t.Key == "" && !t.SelfSigned:
+				return fmt.Errorf("%s.tls: cert and key are missing (or set self_signed: true)", key)
+			case (t.Cert == "") != (t.Key == ""):
+				return fmt.Errorf("%s.tls: cert and key go together", key)
+			}
+			for _, f := range []struct{ key, path string }{{"cert", t.Cert}, {"key", t.Key}, {"client_ca", t.ClientCA}} {
+				if f.path == "" {
+					continue
+				}
+				if _, err := os.Stat(f.path); err != nil {
+					return fmt.Errorf("%s.tls.%s: %w", key, f.key, err)
+				}
+			}
+		case "":
+			return fmt.Errorf("%s.protocol: missing (PLAINTEXT, SASL_PLAINTEXT or SASL_SSL)", key)
+		default:
+			return fmt.Errorf("%s.protocol: %q is not one of PLAINTEXT, SASL_PLAINTEXT, SASL_SSL", key, l.Protocol)
+		}
+	}
+	if c.Catalog.Static == nil {
+		return errors.New("catalog: no catalog configured (catalog.static)")
+	}
+	return nil
+}
+
+func (c *Config) tlsDir() string { return filepath.Join(c.DataDir, "tls") }
