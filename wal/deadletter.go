@@ -1,0 +1,217 @@
+package wal
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"iter"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// Dead letters are entries delivery gave up on (SLS refused them for good).
+// They leave their stream, so the stream's reader can commit past them and
+// reclaim proceeds, and wait in a table of their own until an operator
+// replays them into their stream or drops them (`slsrelay dlq`).
+//
+// Row ('d' id): version(1)=1 | at(8) | stream key | reason(str) | stored entry.
+// The stored entry is the ordinary entry encoding, checksum and credential
+// reference included, so its secret stays encrypted here too.
+
+// DeadLetter is one entry in the dead-letter table.
+type DeadLetter struct {
+	ID     uint64
+	Stream StreamKey
+	Reason string
+	At     time.Time
+	// Entry is the entry as it was in its stream: BaseOffset is its old
+	// offset, Credential carries the decrypted secret.
+	Entry *Entry
+}
+
+// DeadLetter moves e (typically just returned by k's Reader) to the
+// dead-letter table with a reason, and returns once that is stored (synced
+// under SyncBatch). The caller then commits past the entry as usual. Safe
+// for concurrent use.
+func (w *WAL) DeadLetter(k StreamKey, e *Entry, reason string) (uint64, error) {
+	if e == nil || e.Records <= 0 {
+		return 0, fmt.Errorf("%w: an entry needs at least one record", ErrInvalidEntry)
+	}
+	hash, err := w.crypt.hash(e.Credential)
+	if err != nil {
+		return 0, err
+	}
+	w.deadMu.Lock()
+	w.nextDeadID++
+	id := w.nextDeadID
+	w.deadMu.Unlock()
+	at := time.Now()
+	err = w.run(func(tw *txnWork) error {
+		if err := w.ensureCred(tw, e.Credential, hash); err != nil {
+			return err
+		}
+		row := []byte{1}
+		row = binary.BigEndian.AppendUint64(row, uint64(at.UnixNano()))
+		row = append(row, encodeStreamKey(k)...)
+		row = appendString(row, reason)
+		row = append(row, encodeEntry(e, e.BaseOffset, 0, 0, hash)...)
+		if err := tw.txn.Set(deadKey(id), row); err != nil {
+			return w.diskError("write dead letter", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	w.deadMu.Lock()
+	w.deadCount++
+	w.deadMu.Unlock()
+	return id, nil
+}
+
+// run executes fn inside a group commit and waits for it like a Commit.
+func (w *WAL) run(fn func(tw *txnWork) error) error {
+	req := &request{kind: reqFunc, fn: fn, errc: make(chan error, 1)}
+	w.enqueue(req)
+	return <-req.errc
+}
+
+// DeadLetterCount returns how many dead letters are stored. Safe for
+// concurrent use.
+func (w *WAL) DeadLetterCount() int {
+	w.deadMu.Lock()
+	defer w.deadMu.Unlock()
+	return w.deadCount
+}
+
+// DeadLetters iterates over the dead-letter table in id order. A row that
+// cannot be read yields its id and an error (wrapping ErrCorrupt); the
+// iteration goes on. Safe for concurrent use; the view is a snapshot.
+func (w *WAL) DeadLetters() iter.Seq2[*DeadLetter, error] {
+	return func(yield func(*DeadLetter, error) bool) {
+		if w.closed.Load() {
+			yield(nil, ErrClosed)
+			return
+		}
+		txn := w.db.NewTransaction(false)
+		defer txn.Discard()
+		opt := badger.DefaultIteratorOptions
+		opt.Prefix = []byte{tagDead}
+		it := txn.NewIterator(opt)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			d, err := w.decodeDead(txn, it.Item())
+			if !yield(d, err) {
+				return
+			}
+		}
+	}
+}
+
+// DeadLetterByID returns one dead letter, or ErrNotFound.
+func (w *WAL) DeadLetterByID(id uint64) (*DeadLetter, error) {
+	if w.closed.Load() {
+		return nil, ErrClosed
+	}
+	var d *DeadLetter
+	err := w.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(deadKey(id))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return fmt.Errorf("dead letter %d: %w", id, ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		d, err = w.decodeDead(txn, item)
+		return err
+	})
+	return d, err
+}
+
+func (w *WAL) decodeDead(txn *badger.Txn, item *badger.Item) (*DeadLetter, error) {
+	k := item.KeyCopy(nil)
+	d := &DeadLetter{}
+	if len(k) == 9 {
+		d.ID = beUint64(k[1:])
+	}
+	bad := func(what string) (*DeadLetter, error) {
+		return d, fmt.Errorf("dead letter %d: %s: %w", d.ID, what, ErrCorrupt)
+	}
+	v, err := item.ValueCopy(nil)
+	if err != nil {
+		return bad(err.Error())
+	}
+	if len(v) < 9 || v[0] != 1 {
+		return bad("header")
+	}
+	d.At = time.Unix(0, int64(binary.BigEndian.Uint64(v[1:])))
+	sk, rest, err := decodeStreamKey(v[9:])
+	if err != nil {
+		return bad("stream")
+	}
+	d.Stream = sk
+	if d.Reason, rest, err = readString(rest); err != nil {
+		return bad("reason")
+	}
+	se, err := decodeEntry(rest)
+	if err != nil {
+		return d, fmt.Errorf("dead letter %d: %w", d.ID, err)
+	}
+	secret, err := w.secret(txn, se.Entry.Credential.AccessKeyID, se.CredHash)
+	if err != nil {
+		return d, fmt.Errorf("dead letter %d: %w", d.ID, err)
+	}
+	se.Entry.Credential.AccessKeySecret = secret
+	d.Entry = &se.Entry
+	return d, nil
+}
+
+// Replay appends dead letter id back to the end of its stream (a new
+// offset, returned) and removes it from the table in the same transaction:
+// it is in exactly one of the two whatever happens. Safe for concurrent use.
+func (w *WAL) Replay(id uint64) (int64, error) {
+	d, err := w.DeadLetterByID(id)
+	if err != nil {
+		return 0, err
+	}
+	c := make(chan struct {
+		off int64
+		err error
+	}, 1)
+	w.enqueue(&request{kind: reqAppend, key: d.Stream, entry: d.Entry, durable: true, deadID: id,
+		done: func(off int64, err error) {
+			c <- struct {
+				off int64
+				err error
+			}{off, err}
+		}})
+	r := <-c
+	if r.err != nil {
+		return 0, r.err
+	}
+	w.deadMu.Lock()
+	w.deadCount--
+	w.deadMu.Unlock()
+	return r.off, nil
+}
+
+// Drop deletes dead letter id for good. Safe for concurrent use.
+func (w *WAL) Drop(id uint64) error {
+	if _, err := w.DeadLetterByID(id); err != nil && errors.Is(err, ErrNotFound) {
+		return err
+	}
+	err := w.run(func(tw *txnWork) error {
+		if err := tw.txn.Delete(deadKey(id)); err != nil {
+			return w.diskError("delete dead letter", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	w.deadMu.Lock()
+	w.deadCount--
+	w.deadMu.Unlock()
+	return nil
+}

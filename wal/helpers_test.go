@@ -1,0 +1,124 @@
+package wal
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"testing"
+	"time"
+)
+
+var testKey = bytes.Repeat([]byte{0x42}, KeySize)
+
+const testSecret = "S3cr3tAcc3ssK3yV4lu3XyZ0123456"
+
+func testLogger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(string(bytes.TrimRight(p, "\n")))
+	return len(p), nil
+}
+
+func testOptions(t testing.TB) Options {
+	return Options{EncryptionKey: testKey, Logger: testLogger(t), ReclaimInterval: -1}
+}
+
+func openTest(t testing.TB, dir string, o Options) *WAL {
+	t.Helper()
+	w, err := Open(dir, o)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	return w
+}
+
+func sk(i int) StreamKey {
+	return StreamKey{Project: "proj", Logstore: fmt.Sprintf("store%d", i%3), Partition: int32(i)}
+}
+
+// payload makes a self-checking batch body: id, length, crc, then
+// pseudo-random (incompressible) bytes derived from id.
+func payload(id uint64, size int) []byte {
+	if size < 16 {
+		size = 16
+	}
+	b := make([]byte, size)
+	binary.BigEndian.PutUint64(b, id)
+	r := rand.New(rand.NewPCG(id, 7))
+	for i := 16; i < size; i += 8 {
+		var x [8]byte
+		binary.LittleEndian.PutUint64(x[:], r.Uint64())
+		copy(b[i:], x[:])
+	}
+	binary.BigEndian.PutUint32(b[8:], uint32(size))
+	binary.BigEndian.PutUint32(b[12:], crc32.ChecksumIEEE(b[16:]))
+	return b
+}
+
+// checkPayload returns the id of a payload made by payload, or an error.
+func checkPayload(b []byte) (uint64, error) {
+	if len(b) < 16 {
+		return 0, fmt.Errorf("payload of %d bytes", len(b))
+	}
+	if int(binary.BigEndian.Uint32(b[8:])) != len(b) {
+		return 0, fmt.Errorf("payload length %d, header says %d", len(b), binary.BigEndian.Uint32(b[8:]))
+	}
+	if crc32.ChecksumIEEE(b[16:]) != binary.BigEndian.Uint32(b[12:]) {
+		return 0, fmt.Errorf("payload crc mismatch")
+	}
+	return binary.BigEndian.Uint64(b), nil
+}
+
+func testEntry(id uint64, size int, records int32) *Entry {
+	return &Entry{
+		Magic: 2, Codec: 1, Records: records, ReceivedAt: time.Now().UnixNano(),
+		Producer: "10.0.0.1:5555", ClientID: "filebeat",
+		Credential: Credential{AccessKeyID: "LTAI5tTestKeyId", AccessKeySecret: testSecret},
+		Data:       payload(id, size),
+	}
+}
+
+func mustAppend(t testing.TB, w *WAL, k StreamKey, e *Entry, durable bool) int64 {
+	t.Helper()
+	off, err := w.AppendWait(k, e, durable)
+	if err != nil {
+		t.Fatalf("append: %v", err)
+	}
+	return off
+}
+
+// readAll reads everything readable now from r (without committing).
+func readAll(t testing.TB, r *Reader) []*Entry {
+	t.Helper()
+	var out []*Entry
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		es, err := r.Read(ctx, 4<<20, 256)
+		cancel()
+		if err == context.DeadlineExceeded {
+			return out
+		}
+		if err != nil {
+			t.Fatalf("read: %v", err)
+		}
+		out = append(out, es...)
+	}
+}
+
+func mkdir(t testing.TB) string {
+	d := t.TempDir()
+	if err := os.MkdirAll(d, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}

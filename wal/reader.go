@@ -1,0 +1,306 @@
+package wal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// Reader reads one stream in offset order from its committed position, for
+// delivery. It only sees entries that are completely written and synced.
+// A Reader is used by one goroutine at a time; a stream has at most one open
+// Reader.
+type Reader struct {
+	w      *WAL
+	st     *stream
+	cursor int64      // offset the next Read starts at
+	ends   []entryEnd // entries returned and not yet committed, in order
+	closed bool
+}
+
+// entryEnd is where the stream stands after a returned entry.
+type entryEnd struct {
+	pos position
+}
+
+// CorruptError reports an entry that failed its checks. Read returns it
+// (wrapping ErrCorrupt) when the corrupt entry is the first one due; the
+// entries before it have been returned by earlier Reads. To skip it,
+// Commit(Next); otherwise every Read returns the same error.
+type CorruptError struct {
+	Stream StreamKey
+	Offset int64 // the entry's base offset
+	Next   int64 // offset of the entry after it
+	Err    error
+}
+
+func (e *CorruptError) Error() string {
+	return fmt.Sprintf("wal: stream %v: entry at offset %d unreadable (next entry at %d): %v", e.Stream, e.Offset, e.Next, e.Err)
+}
+
+func (e *CorruptError) Unwrap() []error { return []error{ErrCorrupt, e.Err} }
+
+// Reader opens the reader of stream k, positioned at its committed offset.
+// It fails with ErrNotFound for a stream that has no entries yet and with
+// ErrReaderOpen if the stream's reader is open. Safe for concurrent use.
+func (w *WAL) Reader(k StreamKey) (*Reader, error) {
+	if w.closed.Load() {
+		return nil, ErrClosed
+	}
+	st := w.lookup(k)
+	if st == nil {
+		return nil, fmt.Errorf("stream %v: %w", k, ErrNotFound)
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.reader != nil {
+		return nil, fmt.Errorf("stream %v: %w", k, ErrReaderOpen)
+	}
+	r := &Reader{w: w, st: st, cursor: st.committed.Offset}
+	st.reader = r
+	return r, nil
+}
+
+// Key returns the reader's stream.
+func (r *Reader) Key() StreamKey { return r.st.key }
+
+// Committed returns the stream's committed position: the offset reading
+// resumes from after a restart.
+func (r *Reader) Committed() int64 {
+	r.st.mu.Lock()
+	defer r.st.mu.Unlock()
+	return r.st.committed.Offset
+}
+
+// Position returns the offset the next Read starts at.
+func (r *Reader) Position() int64 { return r.cursor }
+
+// Rewind makes the next Read start again at the committed position, e.g.
+// after a failed delivery that will be retried from scratch.
+func (r *Reader) Rewind() {
+	r.cursor = r.Committed()
+	r.ends = r.ends[:0]
+}
+
+// Close releases the stream for another Reader. It does not commit.
+func (r *Reader) Close() error {
+	if r.closed {
+		return nil
+	}
+	r.closed = true
+	r.st.mu.Lock()
+	if r.st.reader == r {
+		r.st.reader = nil
+	}
+	r.st.mu.Unlock()
+	return nil
+}
+
+// Read returns the next entries after Position, at least one, stopping
+// before maxEntries or once maxBytes of batch data are collected (a single
+// larger entry is still returned whole). It blocks until an entry is there,
+// ctx is done (ctx.Err()) or the WAL closes (ErrClosed). Entries carry
+// their BaseOffset and their Credential with the secret decrypted; their
+// Data is theirs to keep. A corrupt entry yields a *CorruptError.
+func (r *Reader) Read(ctx context.Context, maxBytes, maxEntries int) ([]*Entry, error) {
+	if maxEntries <= 0 {
+		maxEntries = 1
+	}
+	for {
+		if r.closed || r.w.closed.Load() {
+			return nil, ErrClosed
+		}
+		r.st.mu.Lock()
+		readable := r.st.readable
+		wake := r.st.wake
+		r.st.mu.Unlock()
+		if r.cursor < readable.Offset {
+			es, err := r.readSafe(readable.Offset, maxBytes, maxEntries)
+			if len(es) > 0 || err != nil {
+				return es, err
+			}
+		}
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// readSafe turns a panic in badger's decoding of damaged files into an
+// error: a corrupt disk must not take the relay down.
+func (r *Reader) readSafe(limit int64, maxBytes, maxEntries int) (es []*Entry, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			es, err = nil, &CorruptError{Stream: r.st.key, Offset: r.cursor, Next: r.cursor, Err: fmt.Errorf("%w: badger: %v", ErrCorrupt, p)}
+		}
+	}()
+	return r.read(limit, maxBytes, maxEntries)
+}
+
+func (r *Reader) read(limit int64, maxBytes, maxEntries int) ([]*Entry, error) {
+	st := r.st
+	st.mu.Lock()
+	seg := segmentFor(st.segs, r.cursor)
+	st.mu.Unlock()
+
+	txn := r.w.db.NewTransaction(false)
+	defer txn.Discard()
+	opt := badger.DefaultIteratorOptions
+	opt.PrefetchValues = false
+	prefix := sidKey(tagEntry, st.id)
+	opt.Prefix = prefix
+	it := txn.NewIterator(opt)
+	defer it.Close()
+
+	var out []*Entry
+	bytes := 0
+	last := r.lastPos()
+	for it.Seek(entryKey(st.id, seg, r.cursor)); it.ValidForPrefix(prefix); it.Next() {
+		_, _, off, ok := parseEntryKey(it.Item().Key())
+		if !ok || off < r.cursor {
+			continue
+		}
+		if off >= limit {
+			break
+		}
+		se, val, err := r.decodeItem(txn, it.Item(), off)
+		if err != nil {
+			if len(out) > 0 {
+				return out, nil // deliver what is good; the error comes next Read
+			}
+			next := limit
+			it.Next()
+			if it.ValidForPrefix(prefix) {
+				if _, _, n, ok := parseEntryKey(it.Item().Key()); ok && n < limit {
+					next = n
+				}
+			}
+			if errors.Is(err, ErrCorrupt) {
+				if n := len(r.ends); n == 0 || r.ends[n-1].pos.Offset != next {
+					r.ends = append(r.ends, entryEnd{position{Offset: next, CumBytes: last.CumBytes, CumEntries: last.CumEntries}})
+				}
+				return nil, &CorruptError{Stream: st.key, Offset: off, Next: next, Err: err}
+			}
+			return nil, err
+		}
+		e := &se.Entry
+		out = append(out, e)
+		bytes += len(e.Data)
+		end := off + int64(e.Records)
+		last = position{Offset: end, CumBytes: se.CumBytes + int64(len(val)), CumEntries: se.CumEntries + 1}
+		r.ends = append(r.ends, entryEnd{last})
+		r.cursor = end
+		if len(out) >= maxEntries || bytes >= maxBytes {
+			break
+		}
+	}
+	return out, nil
+}
+
+// lastPos is the stream position after the last returned entry.
+func (r *Reader) lastPos() position {
+	if n := len(r.ends); n > 0 {
+		return r.ends[n-1].pos
+	}
+	r.st.mu.Lock()
+	defer r.st.mu.Unlock()
+	return r.st.committed
+}
+
+func (r *Reader) decodeItem(txn *badger.Txn, item *badger.Item, off int64) (*storedEntry, []byte, error) {
+	val, err := item.ValueCopy(nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: reading value: %w", ErrCorrupt, err)
+	}
+	se, err := decodeEntry(val)
+	if err != nil {
+		return nil, nil, err
+	}
+	if se.Entry.BaseOffset != off || se.Entry.Records <= 0 {
+		return nil, nil, fmt.Errorf("%w: entry says offset %d/%d records under key offset %d", ErrCorrupt, se.Entry.BaseOffset, se.Entry.Records, off)
+	}
+	secret, err := r.w.secret(txn, se.Entry.Credential.AccessKeyID, se.CredHash)
+	if err != nil {
+		return nil, nil, err
+	}
+	se.Entry.Credential.AccessKeySecret = secret
+	return se, val, nil
+}
+
+// segmentFor returns the segment holding offset off: the last one starting
+// at or before it.
+func segmentFor(segs []segInfo, off int64) uint64 {
+	i := sort.Search(len(segs), func(i int) bool { return segs[i].first > off })
+	if i == 0 {
+		if len(segs) > 0 {
+			return segs[0].seg
+		}
+		return 0
+	}
+	return segs[i-1].seg
+}
+
+// secret returns the decrypted secret of a credential row, cached.
+func (w *WAL) secret(txn *badger.Txn, akid string, hash [8]byte) (string, error) {
+	if hash == ([8]byte{}) {
+		return "", nil
+	}
+	k := credKey(akid, hash)
+	if s, ok := w.credSecrets.Load(string(k)); ok {
+		return s.(string), nil
+	}
+	item, err := txn.Get(k)
+	if err != nil {
+		return "", fmt.Errorf("%w: credential row for %s: %w", ErrCorrupt, akid, err)
+	}
+	row, err := item.ValueCopy(nil)
+	if err != nil {
+		return "", fmt.Errorf("%w: credential row for %s: %w", ErrCorrupt, akid, err)
+	}
+	s, err := w.crypt.open(k, row)
+	if err != nil {
+		return "", fmt.Errorf("credential %s: %w", akid, err)
+	}
+	w.credSecrets.Store(string(k), s)
+	return s, nil
+}
+
+// Commit persists next as the stream's committed position: every entry
+// before it is delivered and may be reclaimed, and a Reader opened later
+// (also after a restart) starts there. next must be the end
+// (BaseOffset+Records) of an entry returned by this Reader since the last
+// Commit, or a CorruptError's Next. It returns once the position is written
+// (SyncInterval) or synced (SyncBatch).
+func (r *Reader) Commit(next int64) error {
+	if r.closed {
+		return ErrClosed
+	}
+	i := -1
+	for j, e := range r.ends {
+		if e.pos.Offset == next {
+			i = j
+			break
+		}
+	}
+	if i < 0 {
+		if next == r.Committed() {
+			return nil
+		}
+		return fmt.Errorf("wal: stream %v: Commit(%d) is not the end of an entry returned since the last commit", r.st.key, next)
+	}
+	req := &request{kind: reqCommit, st: r.st, pos: r.ends[i].pos, errc: make(chan error, 1)}
+	r.w.enqueue(req)
+	if err := <-req.errc; err != nil {
+		return err
+	}
+	r.ends = append(r.ends[:0], r.ends[i+1:]...)
+	if r.cursor < next {
+		r.cursor = next
+	}
+	return nil
+}
