@@ -1,0 +1,174 @@
+package slsfake
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+)
+
+// The control API shares the SLS listener (SLS paths never start with
+// "/_"), takes and answers JSON, needs no signature, and is exempt from
+// faults and error/reset outages (a refuse outage closes the listener, so it
+// is unreachable until the window ends). Durations are Go strings ("250ms").
+//
+//	GET    /_stats                      Stats
+//	GET    /_fault                      active faults with counters
+//	POST   /_fault    Fault             add one → {"id": n}
+//	DELETE /_fault?id=n                 remove one (without id: remove all)
+//	POST   /_outage   {"duration":"5s","mode":"error|reset|refuse"}
+//	POST   /_split    {"project","logstore","shard":0,"key":""} → shards
+//	POST   /_merge    {"project","logstore","shard":0}          → shards
+//	POST   /_quota    {"project","logstore","bytesPerSec":0,"requestsPerSec":0}
+//	POST   /_drop     {"project","logstore","n":1} → {"dropped": n}
+//	                  deletes the n most recently stored logs (a loss the
+//	                  bench's check must notice)
+//
+// Errors are {"error": "..."} with status 400 (404 for an unknown path).
+
+// faultWire is Fault's JSON form: durations as strings.
+type faultWire struct {
+	plainFault
+	Latency string `json:"latency,omitempty"`
+	For     string `json:"for,omitempty"`
+}
+
+type plainFault Fault
+
+// MarshalJSON writes durations as Go duration strings.
+func (f Fault) MarshalJSON() ([]byte, error) {
+	w := faultWire{plainFault: plainFault(f)}
+	if f.Latency != 0 {
+		w.Latency = f.Latency.String()
+	}
+	if f.For != 0 {
+		w.For = f.For.String()
+	}
+	return json.Marshal(w)
+}
+
+// UnmarshalJSON reads durations as Go duration strings.
+func (f *Fault) UnmarshalJSON(b []byte) error {
+	var w faultWire
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	*f = Fault(w.plainFault)
+	var err error
+	if w.Latency != "" {
+		if f.Latency, err = time.ParseDuration(w.Latency); err != nil {
+			return fmt.Errorf("cannot read latency: %w", err)
+		}
+	}
+	if w.For != "" {
+		if f.For, err = time.ParseDuration(w.For); err != nil {
+			return fmt.Errorf("cannot read for: %w", err)
+		}
+	}
+	return nil
+}
+
+type target struct {
+	Project        string `json:"project"`
+	Logstore       string `json:"logstore"`
+	Shard          int    `json:"shard"`
+	Key            string `json:"key"`
+	N              int    `json:"n"`
+	BytesPerSec    int64  `json:"bytesPerSec"`
+	RequestsPerSec int64  `json:"requestsPerSec"`
+}
+
+func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
+	reply := func(v any, err error) {
+		w.Header().Set("Content-Type", "application/json")
+		if err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			v = map[string]string{"error": err.Error()}
+		}
+		json.NewEncoder(w).Encode(v)
+	}
+	decode := func(v any) bool {
+		dec := json.NewDecoder(r.Body)
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(v); err != nil {
+			reply(nil, fmt.Errorf("cannot read the request: %w", err))
+			return false
+		}
+		return true
+	}
+	var t target
+	switch r.Method + " " + r.URL.Path {
+	case "GET /_stats":
+		reply(s.Stats(), nil)
+	case "GET /_fault":
+		reply(s.Faults(), nil)
+	case "POST /_fault":
+		var f Fault
+		if decode(&f) {
+			id, err := s.AddFault(f)
+			reply(map[string]int{"id": id}, err)
+		}
+	case "DELETE /_fault":
+		if idStr := r.URL.Query().Get("id"); idStr != "" {
+			id, err := strconv.Atoi(idStr)
+			if err == nil && !s.RemoveFault(id) {
+				err = fmt.Errorf("no active fault %d", id)
+			}
+			reply(map[string]int{"removed": id}, err)
+			return
+		}
+		s.ClearFaults()
+		reply(map[string]string{}, nil)
+	case "POST /_outage":
+		var o struct {
+			Duration string     `json:"duration"`
+			Mode     OutageMode `json:"mode"`
+		}
+		if decode(&o) {
+			d, err := time.ParseDuration(o.Duration)
+			if err == nil {
+				err = s.Outage(d, o.Mode)
+			}
+			reply(map[string]string{}, err)
+		}
+	case "POST /_split":
+		if decode(&t) {
+			reply(s.SplitShard(t.Project, t.Logstore, t.Shard, t.Key))
+		}
+	case "POST /_merge":
+		if decode(&t) {
+			reply(s.MergeShards(t.Project, t.Logstore, t.Shard))
+		}
+	case "POST /_quota":
+		if decode(&t) {
+			reply(map[string]string{}, s.SetQuota(t.Project, t.Logstore, Quota{BytesPerSec: t.BytesPerSec, RequestsPerSec: t.RequestsPerSec}))
+		}
+	case "POST /_drop":
+		if decode(&t) {
+			reply(map[string]int{"dropped": s.DropNewest(t.Project, t.Logstore, max(t.N, 1))}, nil)
+		}
+	default:
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusNotFound)
+		json.NewEncoder(w).Encode(map[string]string{"error": "no control endpoint " + r.Method + " " + r.URL.Path})
+	}
+}
+
+// DropNewest deletes the n most recently stored logs of a logstore (see
+// DropLogs) and returns how many it deleted.
+func (s *Server) DropNewest(project, logstore string, n int) int {
+	type id struct {
+		shard  int
+		cursor string
+		index  int
+	}
+	logs := s.Logs(project, logstore)
+	slices.SortStableFunc(logs, func(a, b StoredLog) int { return b.Received.Compare(a.Received) })
+	victims := make(map[id]bool)
+	for _, l := range logs[:min(n, len(logs))] {
+		victims[id{l.ShardID, l.Cursor, l.Index}] = true
+	}
+	return s.DropLogs(project, logstore, func(l StoredLog) bool { return victims[id{l.ShardID, l.Cursor, l.Index}] })
+}

@@ -1,0 +1,521 @@
+package slsfake
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// APIError is an error as SLS answers it: an HTTP status, an errorCode and
+// an errorMessage. Go methods of Server return it too, so tests can check
+// the code.
+type APIError struct {
+	Status  int    `json:"-"`
+	Code    string `json:"errorCode"`
+	Message string `json:"errorMessage"`
+}
+
+func (e *APIError) Error() string {
+	return fmt.Sprintf("%d %s: %s", e.Status, e.Code, e.Message)
+}
+
+// Server is the SLS stand-in. Create it with New, serve with Start (or use
+// it as an http.Handler), stop with Close. All methods are safe for
+// concurrent use.
+type Server struct {
+	cfg      Config
+	projects map[string]*project // fixed after New
+	keys     map[string]*AccessKeyConfig
+	store    *store
+	faults   faults
+	stats    counters
+
+	reqSeq atomic.Uint64
+
+	mu       sync.Mutex // guards the fields below
+	srv      *http.Server
+	ln       net.Listener
+	addr     string
+	conns    map[net.Conn]struct{}
+	closed   bool
+	closing  chan struct{}
+	refusing *time.Timer
+}
+
+type project struct {
+	name        string
+	description string
+	created     time.Time
+	logstores   map[string]*logstore
+	order       []string
+}
+
+// New builds a stand-in from cfg (defaults filled in, see Config). It does
+// not listen yet.
+func New(cfg Config) (*Server, error) {
+	cfg, err := cfg.normalize()
+	if err != nil {
+		return nil, fmt.Errorf("cannot start slsfake: %w", err)
+	}
+	now := time.Now()
+	s := &Server{
+		cfg:      cfg,
+		projects: make(map[string]*project),
+		keys:     make(map[string]*AccessKeyConfig),
+		store:    newStore(cfg.MaxStoredBytes),
+		conns:    make(map[net.Conn]struct{}),
+		closing:  make(chan struct{}),
+	}
+	s.stats.init()
+	for _, pc := range cfg.Projects {
+		p := &project{name: pc.Name, description: pc.Description, created: now, logstores: make(map[string]*logstore)}
+		for _, lc := range pc.Logstores {
+			q := *cfg.DefaultQuota
+			if lc.Quota != nil {
+				q = *lc.Quota
+			}
+			p.logstores[lc.Name] = newLogstore(pc.Name, lc, q, now)
+			p.order = append(p.order, lc.Name)
+		}
+		s.projects[pc.Name] = p
+	}
+	for i := range cfg.AccessKeys {
+		s.keys[cfg.AccessKeys[i].ID] = &cfg.AccessKeys[i]
+	}
+	for _, f := range cfg.Faults {
+		if _, err := s.faults.add(f, now); err != nil {
+			return nil, fmt.Errorf("cannot start slsfake: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// Start listens on addr ("127.0.0.1:0" picks a free port) and serves in the
+// background until Close.
+func (s *Server) Start(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("cannot listen on %s: %w", addr, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.srv != nil {
+		ln.Close()
+		return errors.New("cannot start slsfake: it was already started or closed")
+	}
+	s.srv = &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: 10 * time.Second,
+		ConnState:         s.trackConn,
+	}
+	s.ln, s.addr = ln, ln.Addr().String()
+	go s.serve(s.srv, ln)
+	return nil
+}
+
+func (s *Server) serve(srv *http.Server, ln net.Listener) {
+	// Serve returns when the listener is closed, either by Close or by a
+	// refuse outage; neither is an error worth reporting.
+	_ = srv.Serve(ln)
+}
+
+func (s *Server) trackConn(c net.Conn, state http.ConnState) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch state {
+	case http.StateNew:
+		s.conns[c] = struct{}{}
+	case http.StateClosed, http.StateHijacked:
+		delete(s.conns, c)
+	}
+}
+
+// Addr is the address the stand-in listens on (host:port), empty before
+// Start.
+func (s *Server) Addr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.addr
+}
+
+// Close stops listening, drops every connection and ends pending latency
+// faults. Stored data stays readable through the Go accessors.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.closing)
+	if s.refusing != nil {
+		s.refusing.Stop()
+	}
+	srv := s.srv
+	s.mu.Unlock()
+	if srv == nil {
+		return nil
+	}
+	return srv.Close()
+}
+
+// refuseFor closes the listener and every connection, and listens again on
+// the same address after d.
+func (s *Server) refuseFor(d time.Duration) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.srv == nil || s.closed {
+		return errors.New("cannot refuse connections: slsfake is not serving")
+	}
+	if s.refusing != nil {
+		return errors.New("cannot refuse connections: a refuse outage is already running")
+	}
+	s.ln.Close()
+	for c := range s.conns {
+		c.Close()
+	}
+	s.refusing = time.AfterFunc(d, s.relisten)
+	return nil
+}
+
+func (s *Server) relisten() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refusing = nil
+	if s.closed {
+		return
+	}
+	// The port was ours a moment ago, and Go listeners set SO_REUSEADDR, so
+	// binding it again succeeds unless another process grabbed it; retry
+	// briefly in case the old socket is still being torn down.
+	var ln net.Listener
+	var err error
+	for range 50 {
+		if ln, err = net.Listen("tcp", s.addr); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		panic(fmt.Errorf("cannot listen again on %s after a refuse outage: %w", s.addr, err))
+	}
+	s.ln = ln
+	go s.serve(s.srv, ln)
+}
+
+// Endpoint is the endpoint to give the SDK: the configured host name and
+// the real port. Only an *http.Client from HTTPClient (or NewHTTPClient)
+// can reach it, since nothing resolves the name.
+func (s *Server) Endpoint() string {
+	_, port, _ := net.SplitHostPort(s.Addr())
+	return net.JoinHostPort(s.cfg.EndpointHost, port)
+}
+
+// ServeHTTP serves the SLS API and, under /_, the control API.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/_") {
+		s.serveControl(w, r)
+		return
+	}
+	now := time.Now()
+	rt := parseRoute(r, s.cfg.EndpointHost)
+	s.stats.request(rt.op)
+
+	if mode, ok := s.faults.outage(now); ok {
+		s.stats.faultHits.Add(1)
+		if mode == OutageReset {
+			resetConn(w)
+			return
+		}
+		s.writeError(w, &APIError{Status: http.StatusServiceUnavailable, Code: "ServerBusy",
+			Message: "The server is busy, please try again later."})
+		return
+	}
+	v := s.faults.decide(now, rt.op, rt.project, rt.logstore)
+	if v.latency > 0 || v.reset || v.err != nil {
+		s.stats.faultHits.Add(1)
+	}
+	if v.latency > 0 && !s.sleep(r.Context(), v.latency) {
+		return
+	}
+	if v.reset {
+		resetConn(w)
+		return
+	}
+	if v.err != nil {
+		s.writeError(w, v.err)
+		return
+	}
+	s.serveAPI(w, r, rt)
+}
+
+// sleep waits d unless the client goes away or the server closes.
+func (s *Server) sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	case <-s.closing:
+		return false
+	}
+}
+
+// route is what the URL and Host say a request is about.
+type route struct {
+	op       string
+	project  string
+	logstore string
+	shard    string // shard id from the path, if any
+	hashKey  string // for PutLogs by route
+	byKey    bool   // PutLogs through /shards/route
+}
+
+// parseRoute maps SLS's URL space onto operations. The project is the first
+// label of the Host header (SLS project names never contain a dot), unless
+// the host is the bare endpoint or an IP address.
+func parseRoute(r *http.Request, endpointHost string) route {
+	var rt route
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	if net.ParseIP(host) == nil && host != endpointHost {
+		if i := strings.IndexByte(host, '.'); i > 0 {
+			rt.project = host[:i]
+		}
+	}
+	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+	if len(parts) == 1 && parts[0] == "" {
+		parts = nil
+	}
+	q := r.URL.Query()
+	get, post := r.Method == http.MethodGet, r.Method == http.MethodPost
+	switch {
+	case len(parts) == 0 && get && rt.project != "":
+		rt.op = OpGetProject
+	case len(parts) == 0 && get:
+		rt.op = OpListProject
+	case len(parts) == 0 || parts[0] != "logstores":
+	case len(parts) == 1 && get:
+		rt.op = OpListLogStores
+	case len(parts) == 2:
+		rt.logstore = parts[1]
+		if get {
+			rt.op = OpGetLogStore
+		} else if post {
+			rt.op = OpPutLogs
+		}
+	case len(parts) >= 3 && parts[2] == "shards":
+		rt.logstore = parts[1]
+		switch {
+		case len(parts) == 3 && get:
+			rt.op = OpListShards
+		case len(parts) == 4 && post && parts[3] == "lb":
+			rt.op = OpPutLogs
+		case len(parts) == 4 && post && parts[3] == "route":
+			rt.op, rt.hashKey, rt.byKey = OpPutLogs, q.Get("key"), true
+		case len(parts) == 4 && get && q.Get("type") == "cursor":
+			rt.op, rt.shard = OpGetCursor, parts[3]
+		case len(parts) == 4 && get && q.Get("type") == "cursor_time":
+			rt.op, rt.shard = OpGetCursorTime, parts[3]
+		case len(parts) == 4 && get && q.Get("type") == "logs":
+			rt.op, rt.shard = OpPullLogs, parts[3]
+		case len(parts) == 4 && post && q.Get("action") == "split":
+			rt.op, rt.shard = OpSplitShard, parts[3]
+		case len(parts) == 4 && post && q.Get("action") == "merge":
+			rt.op, rt.shard = OpMergeShards, parts[3]
+		}
+	}
+	return rt
+}
+
+// serveAPI runs the checks SLS runs, in its order: the project must exist,
+// then the signature must hold, then the key must be allowed, then the
+// logstore must exist.
+func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, rt route) {
+	if rt.op == "" {
+		s.writeError(w, &APIError{Status: http.StatusNotFound, Code: "NotSupported",
+			Message: fmt.Sprintf("slsfake does not serve %s %s", r.Method, r.URL.Path)})
+		return
+	}
+	body, aerr := s.readBody(r)
+	if aerr != nil {
+		s.writeError(w, aerr)
+		return
+	}
+	var p *project
+	if rt.op != OpListProject {
+		p = s.projects[rt.project]
+		if p == nil {
+			s.writeError(w, &APIError{Status: http.StatusNotFound, Code: "ProjectNotExist",
+				Message: fmt.Sprintf("The Project does not exist : %s", rt.project)})
+			return
+		}
+	}
+	key, aerr := s.authenticate(r, body, time.Now())
+	if aerr != nil {
+		s.writeError(w, aerr)
+		return
+	}
+	write := rt.op == OpPutLogs || rt.op == OpSplitShard || rt.op == OpMergeShards
+	if p != nil && !permitted(key, p.name, write) {
+		action := map[string]string{OpPutLogs: "PostLogStoreLogs", OpPullLogs: "PullLogs"}[rt.op]
+		if action == "" {
+			action = rt.op
+		}
+		s.writeError(w, denied(action, p.name, rt.logstore))
+		return
+	}
+	var ls *logstore
+	if rt.logstore != "" {
+		ls = p.logstores[rt.logstore]
+		if ls == nil {
+			s.writeError(w, &APIError{Status: http.StatusNotFound, Code: "LogStoreNotExist",
+				Message: fmt.Sprintf("logstore %s does not exist", rt.logstore)})
+			return
+		}
+	}
+	switch rt.op {
+	case OpListProject:
+		s.serveListProject(w, key)
+	case OpGetProject:
+		s.serveGetProject(w, p)
+	case OpListLogStores:
+		s.serveListLogStores(w, p)
+	case OpGetLogStore:
+		s.serveGetLogStore(w, ls)
+	case OpListShards:
+		s.writeJSON(w, ls.list())
+	case OpPutLogs:
+		s.servePutLogs(w, r, ls, rt, body)
+	case OpGetCursor:
+		s.serveGetCursor(w, r, ls, rt)
+	case OpGetCursorTime:
+		s.serveGetCursorTime(w, r, ls, rt)
+	case OpPullLogs:
+		s.servePullLogs(w, r, ls, rt)
+	case OpSplitShard, OpMergeShards:
+		s.serveSplitMerge(w, r, ls, rt)
+	}
+}
+
+// readBody reads the whole request body; it must be read before the
+// signature check anyway (Content-MD5, v4 payload hash). Compressed bodies
+// are never larger than the raw bound by more than LZ4's worst case, so
+// twice the raw bound is a safe cap.
+func (s *Server) readBody(r *http.Request) ([]byte, *APIError) {
+	if r.Body == nil || r.ContentLength == 0 {
+		return nil, nil
+	}
+	limit := 2*s.cfg.MaxBodyRawBytes + 1024
+	if r.ContentLength > limit {
+		return nil, badRequest("PostBodyTooLarge", fmt.Sprintf("body of %d bytes is larger than %d", r.ContentLength, limit))
+	}
+	if r.ContentLength > 0 {
+		buf := make([]byte, r.ContentLength)
+		if _, err := io.ReadFull(r.Body, buf); err != nil {
+			return nil, badRequest("PostBodyInvalid", fmt.Sprintf("cannot read the body: %v", err))
+		}
+		return buf, nil
+	}
+	buf, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if err != nil {
+		return nil, badRequest("PostBodyInvalid", fmt.Sprintf("cannot read the body: %v", err))
+	}
+	if int64(len(buf)) > limit {
+		return nil, badRequest("PostBodyTooLarge", fmt.Sprintf("body is larger than %d bytes", limit))
+	}
+	return buf, nil
+}
+
+func (s *Server) serveListProject(w http.ResponseWriter, key *AccessKeyConfig) {
+	type item struct {
+		ProjectName string `json:"projectName"`
+		Status      string `json:"status"`
+		Region      string `json:"region"`
+	}
+	var out struct {
+		Count    int    `json:"count"`
+		Total    int    `json:"total"`
+		Projects []item `json:"projects"`
+	}
+	for _, pc := range s.cfg.Projects {
+		if permitted(key, pc.Name, false) {
+			out.Projects = append(out.Projects, item{ProjectName: pc.Name, Status: "Normal", Region: s.cfg.Region})
+		}
+	}
+	out.Count, out.Total = len(out.Projects), len(out.Projects)
+	s.writeJSON(w, out)
+}
+
+func (s *Server) serveGetProject(w http.ResponseWriter, p *project) {
+	s.writeJSON(w, map[string]string{
+		"projectName":    p.name,
+		"description":    p.description,
+		"status":         "Normal",
+		"owner":          "",
+		"region":         s.cfg.Region,
+		"createTime":     strconv.FormatInt(p.created.Unix(), 10),
+		"lastModifyTime": strconv.FormatInt(p.created.Unix(), 10),
+	})
+}
+
+func (s *Server) serveListLogStores(w http.ResponseWriter, p *project) {
+	s.writeJSON(w, map[string]any{"count": len(p.order), "total": len(p.order), "logstores": p.order})
+}
+
+func (s *Server) serveGetLogStore(w http.ResponseWriter, ls *logstore) {
+	s.writeJSON(w, map[string]any{
+		"logstoreName":    ls.name,
+		"ttl":             ls.ttl,
+		"shardCount":      ls.readWriteCount(),
+		"enable_tracking": false,
+		"autoSplit":       false,
+		"maxSplitShard":   64,
+		"appendMeta":      false,
+		"telemetryType":   "None",
+		"mode":            "standard",
+		"createTime":      ls.created.Unix(),
+		"lastModifyTime":  ls.created.Unix(),
+	})
+}
+
+// requestID makes an id shaped like SLS's (24 upper-case hex digits).
+func (s *Server) requestID() string {
+	return fmt.Sprintf("%08X%016X", uint32(time.Now().Unix()), s.reqSeq.Add(1))
+}
+
+func (s *Server) writeJSON(w http.ResponseWriter, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		s.writeError(w, &APIError{Status: 500, Code: "InternalServerError", Message: err.Error()})
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("x-log-requestid", s.requestID())
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	w.Write(body)
+}
+
+func (s *Server) writeError(w http.ResponseWriter, e *APIError) {
+	s.stats.errors.Add(1)
+	body, _ := json.Marshal(e)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("x-log-requestid", s.requestID())
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(e.Status)
+	w.Write(body)
+}
