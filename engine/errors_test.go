@@ -273,7 +273,7 @@ func TestProduceErrorsPerPartition(t *testing.T) {
 	})
 	t.Run("storage error", func(t *testing.T) {
 		r := startRelay(t)
-		r.app.Fail = errors.New("disk on fire")
+		r.app.SetFail(errors.New("disk on fire"))
 		c := dialRaw(t, r.plain, nil)
 		resp := c.roundTrip(produceRequest(7, 1, testTopic, map[int32][]byte{0: good})).(*kmsg.ProduceResponse)
 		if got := partitionErrors(resp)[0]; got != kerr.KafkaStorageError.Code {

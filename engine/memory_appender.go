@@ -13,8 +13,7 @@ type MemoryAppender struct {
 	mu      sync.Mutex
 	streams map[wal.StreamKey][]wal.Entry
 	next    map[wal.StreamKey]int64
-	// Fail, if set, is returned for every append (to test storage errors).
-	Fail error
+	fail    error
 	// Discard, if set, keeps offsets but not the entries (for benchmarks).
 	Discard bool
 }
@@ -22,8 +21,8 @@ type MemoryAppender struct {
 // Append implements Appender.
 func (m *MemoryAppender) Append(k wal.StreamKey, e *wal.Entry, _ bool, done func(int64, error)) {
 	m.mu.Lock()
-	if m.Fail != nil {
-		err := m.Fail
+	if m.fail != nil {
+		err := m.fail
 		m.mu.Unlock()
 		done(-1, err)
 		return
@@ -58,4 +57,12 @@ func (m *MemoryAppender) Streams() []wal.StreamKey {
 		keys = append(keys, k)
 	}
 	return keys
+}
+
+// SetFail makes every later append fail with err (nil: succeed again), to
+// test storage errors.
+func (m *MemoryAppender) SetFail(err error) {
+	m.mu.Lock()
+	m.fail = err
+	m.mu.Unlock()
 }

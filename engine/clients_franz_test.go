@@ -1,0 +1,416 @@
+package engine
+
+// franz-go (kgo) against the relay: every protocol generation from Kafka
+// 0.8.0 to the latest, every codec, idempotent or not, acks 0/1/-1, over
+// PLAINTEXT and SASL_SSL; then the errors a shipper must see, JSON topics
+// and pipelined requests.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+)
+
+// clKgoVersion is a protocol generation kgo is pinned to.
+type clKgoVersion struct {
+	name  string
+	v     func() *kversion.Versions
+	magic int8 // the message format it produces
+}
+
+var clKgoVersions = []clKgoVersion{
+	// Kafka 0.8.0 had no ApiVersions and no SASL: kgo then sends Produce
+	// v0 (magic 0) without asking. For SASL it would send a bare PLAIN
+	// token with no handshake, which no Kafka broker (nor this relay)
+	// accepts, so the SASL cases add SaslHandshake v0, as the Beats do
+	// with version 0.8.2 (see clKgoOpts).
+	{"0.8.0", kversion.V0_8_0, 0},
+	{"0.10.0", kversion.V0_10_0, 1},
+	{"0.11.0", kversion.V0_11_0, 2},
+	{"1.0", kversion.V1_0_0, 2},
+	{"2.1", kversion.V2_1_0, 2},
+	{"latest", kversion.Stable, 2},
+}
+
+func clKgoCodec(c int8) kgo.CompressionCodec {
+	switch c {
+	case clCodecGzip:
+		return kgo.GzipCompression()
+	case clCodecSnappy:
+		return kgo.SnappyCompression()
+	case clCodecLz4:
+		return kgo.Lz4Compression()
+	case clCodecZstd:
+		return kgo.ZstdCompression()
+	}
+	return kgo.NoCompression()
+}
+
+// clKgoOpts returns the options that reach r through l as project/password,
+// with bounded timeouts and retries.
+func clKgoOpts(r *clRelay, l clListener, password string) []kgo.Opt {
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(r.addr(l)),
+		kgo.DialTimeout(5 * time.Second),
+		kgo.RequestTimeoutOverhead(5 * time.Second),
+		kgo.RetryTimeout(10 * time.Second),
+		kgo.RetryBackoffFn(func(int) time.Duration { return 50 * time.Millisecond }),
+		kgo.MetadataMinAge(50 * time.Millisecond),
+		kgo.RecordDeliveryTimeout(clTimeout),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.WithLogger(kgo.BasicLogger(clLogWriter{}, kgo.LogLevelWarn, nil)),
+	}
+	if l.tls {
+		opts = append(opts, kgo.DialTLSConfig(r.tls.Clone()))
+	}
+	if l.sasl {
+		opts = append(opts, kgo.SASL(plain.Auth{User: testProject, Pass: password}.AsMechanism()))
+	}
+	return opts
+}
+
+// clLogWriter sends client logs to stderr only with -v.
+type clLogWriter struct{}
+
+func (clLogWriter) Write(b []byte) (int, error) {
+	if testing.Verbose() {
+		return os.Stderr.Write(b)
+	}
+	return len(b), nil
+}
+
+// clKgoRecords converts sent records for kgo.
+func clKgoRecords(topic string, sent []clSent, withTime bool) []*kgo.Record {
+	recs := make([]*kgo.Record, len(sent))
+	for i, s := range sent {
+		kr := &kgo.Record{Topic: topic, Partition: s.Partition, Key: s.Key, Value: s.Value}
+		if withTime {
+			kr.Timestamp = s.Time
+		}
+		for _, h := range s.Headers {
+			kr.Headers = append(kr.Headers, kgo.RecordHeader{Key: h.Key, Value: h.Value})
+		}
+		recs[i] = kr
+	}
+	return recs
+}
+
+func clNewKgo(t testing.TB, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+// TestClientsFranz produces with kgo pinned to each protocol generation,
+// each codec it allows, idempotent or not, over PLAINTEXT and SASL_SSL, and
+// checks what the appender received.
+func TestClientsFranz(t *testing.T) {
+	t.Parallel()
+	const n = 20
+	f := func(t *testing.T, v clKgoVersion, l clListener, codec int8, idempotent bool, acks kgo.Acks) {
+		t.Parallel()
+		r := startClRelay(t)
+		clientID := "kgo-" + v.name
+		versions := v.v()
+		if v.magic == 0 && l.sasl {
+			versions.SetMaxKeyVersion(17, 0) // SaslHandshake v0 + raw token
+		}
+		opts := append(clKgoOpts(r, l, clPassword),
+			kgo.ClientID(clientID),
+			kgo.MaxVersions(versions),
+			kgo.ProducerBatchCompression(clKgoCodec(codec)),
+			kgo.RequiredAcks(acks),
+		)
+		if !idempotent {
+			opts = append(opts, kgo.DisableIdempotentWrite())
+		}
+		cl := clNewKgo(t, opts...)
+		sent := clMakeRecords(t.Name(), n, 4, time.Now().Add(-time.Minute))
+		ctx, cancel := context.WithTimeout(context.Background(), clTimeout)
+		defer cancel()
+		if err := cl.ProduceSync(ctx, clKgoRecords(testTopic4, sent, true)...).FirstErr(); err != nil {
+			t.Fatalf("produce: %v", err)
+		}
+		exp := clExpect{magic: v.magic, codec: codec, clientID: clientID, timestamps: 'x', headers: v.magic == 2, idempotent: idempotent && v.magic == 2}
+		if v.magic == 0 {
+			exp.timestamps = 'n'
+		}
+		r.checkStored(t, testTopic4, 4, sent, exp)
+	}
+	for _, v := range clKgoVersions {
+		for _, l := range []clListener{clPlaintext, clSASLSSL} {
+			for _, codec := range clAllCodecs {
+				if codec == clCodecZstd && v.magic < 2 || codec == clCodecZstd && (v.name == "0.11.0" || v.name == "1.0") {
+					continue // zstd needs Produce v7 (Kafka 2.1)
+				}
+				// Idempotence needs InitProducerId (0.11+); kgo silently
+				// drops it for older brokers, so only 0.11+ tries it.
+				if v.magic == 2 {
+					t.Run(fmt.Sprintf("%s/%s/%s/idempotent", v.name, l.name, clCodecNames[codec]), func(t *testing.T) {
+						f(t, v, l, codec, true, kgo.AllISRAcks())
+					})
+				}
+				// Not idempotent: acks 1 and 0 in turn.
+				acks, acksName := kgo.LeaderAck(), "acks=1"
+				if codec%2 == 1 {
+					acks, acksName = kgo.NoAck(), "acks=0"
+				}
+				t.Run(fmt.Sprintf("%s/%s/%s/%s", v.name, l.name, clCodecNames[codec], acksName), func(t *testing.T) {
+					f(t, v, l, codec, false, acks)
+				})
+			}
+		}
+	}
+}
+
+// clRawProduce sends one Produce request for topic/partition holding values as
+// an uncompressed v2 batch through cl, and returns the partition's error.
+func clRawProduce(ctx context.Context, cl *kgo.Client, topic string, partition int32, values ...[]byte) (kmsg.ProduceResponseTopicPartition, error) {
+	req := kmsg.NewPtrProduceRequest()
+	req.Acks = -1
+	req.TimeoutMillis = 5000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Partition = partition
+	rp.Records = clRecordBatch(time.Now(), values...)
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp, err := cl.Request(ctx, req)
+	if err != nil {
+		return kmsg.ProduceResponseTopicPartition{}, err
+	}
+	pr := resp.(*kmsg.ProduceResponse)
+	if len(pr.Topics) != 1 || len(pr.Topics[0].Partitions) != 1 {
+		return kmsg.ProduceResponseTopicPartition{}, fmt.Errorf("produce response with %d topics, want 1 with 1 partition", len(pr.Topics))
+	}
+	return pr.Topics[0].Partitions[0], nil
+}
+
+// clRecordBatch encodes values as one uncompressed v2 RecordBatch.
+func clRecordBatch(ts time.Time, values ...[]byte) []byte {
+	b := kmsg.RecordBatch{
+		PartitionLeaderEpoch: -1,
+		Magic:                2,
+		LastOffsetDelta:      int32(len(values) - 1),
+		FirstTimestamp:       ts.UnixMilli(),
+		MaxTimestamp:         ts.UnixMilli(),
+		ProducerID:           -1,
+		ProducerEpoch:        -1,
+		FirstSequence:        -1,
+		NumRecords:           int32(len(values)),
+	}
+	var recs []byte
+	for i, v := range values {
+		r := kmsg.Record{OffsetDelta: int32(i), Value: v}
+		body := r.AppendTo(nil)
+		// AppendTo leaves Length 0: re-encode with the real length.
+		r.Length = int32(len(body) - 1)
+		recs = r.AppendTo(recs)
+	}
+	b.Records = recs
+	out := b.AppendTo(nil)
+	// Length counts from PartitionLeaderEpoch (offset 12) to the end.
+	clPutInt32(out[8:], int32(len(out)-12))
+	clPutInt32(out[17:], int32(crc32.Checksum(out[21:], crc32.MakeTable(crc32.Castagnoli))))
+	return out
+}
+
+func clPutInt32(b []byte, v int32) {
+	b[0], b[1], b[2], b[3] = byte(v>>24), byte(v>>16), byte(v>>8), byte(v)
+}
+
+// clNoError is the kerr form of error code 0.
+var clNoError = &kerr.Error{Message: "NONE", Code: 0}
+
+// TestClientsFranzErrors checks the errors a kgo producer sees, both as
+// the client reports them and in the Produce response itself.
+func TestClientsFranzErrors(t *testing.T) {
+	t.Parallel()
+	type outcome struct {
+		produceErr *kerr.Error // what ProduceSync fails with (nil: succeeds)
+		mention    string      // text the error must contain
+		raw        bool        // also send a raw Produce request…
+		rawErr     *kerr.Error // …and expect this partition error (nil: none)
+		stored     int         // records the relay must hold afterwards
+	}
+	f := func(t *testing.T, l clListener, password, topic string, partition int32, valueSize int, want outcome) {
+		t.Parallel()
+		r := startClRelay(t)
+		opts := append(clKgoOpts(r, l, password),
+			kgo.UnknownTopicRetries(1),
+			kgo.RecordRetries(2),
+			kgo.ProducerBatchMaxBytes(4<<20), // let the relay, not kgo, judge size
+		)
+		cl := clNewKgo(t, opts...)
+		ctx, cancel := context.WithTimeout(context.Background(), clTimeout)
+		defer cancel()
+		value := []byte(strings.Repeat("x", valueSize))
+		err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Partition: partition, Value: value}).FirstErr()
+		switch {
+		case want.produceErr == nil && err != nil:
+			t.Fatalf("produce: %v", err)
+		case want.produceErr != nil && !errors.Is(err, want.produceErr):
+			t.Fatalf("produce: got error %v, want %v", err, want.produceErr)
+		case want.mention != "" && (err == nil || !strings.Contains(err.Error(), want.mention)):
+			t.Fatalf("produce: error %v does not mention %q", err, want.mention)
+		}
+		if want.raw {
+			p, err := clRawProduce(ctx, cl, topic, partition, value)
+			if err != nil {
+				t.Fatalf("raw produce: %v", err)
+			}
+			if p.ErrorCode != want.rawErr.Code {
+				t.Fatalf("raw produce: partition error %v, want %v", kerr.ErrorForCode(p.ErrorCode), want.rawErr)
+			}
+			if want.rawErr.Code != 0 && p.BaseOffset != -1 {
+				t.Errorf("raw produce: base offset %d with an error, want -1", p.BaseOffset)
+			}
+		}
+		if got := r.totalStored(); got != want.stored {
+			t.Fatalf("relay holds %d records, want %d", got, want.stored)
+		}
+	}
+	for _, l := range []clListener{clPlaintext, clSASLSSL} {
+		name := func(s string) string { return l.name + "/" + s }
+		t.Run(name("unknown topic"), func(t *testing.T) {
+			f(t, l, clPassword, "no-such-logstore", 0, 10, outcome{produceErr: kerr.UnknownTopicOrPartition, raw: true, rawErr: kerr.UnknownTopicOrPartition})
+		})
+		t.Run(name("unknown partition"), func(t *testing.T) {
+			// kgo refuses a partition Metadata did not report; the raw
+			// request reaches the relay.
+			f(t, l, clPassword, testTopic, 7, 10, outcome{produceErr: kerr.UnknownTopicOrPartition, raw: true, rawErr: kerr.UnknownTopicOrPartition})
+		})
+		t.Run(name("message too large"), func(t *testing.T) {
+			f(t, l, clPassword, testTopic, 1, 1_000_100, outcome{produceErr: kerr.MessageTooLarge, raw: true, rawErr: kerr.MessageTooLarge})
+		})
+		t.Run(name("just under the size limit"), func(t *testing.T) {
+			f(t, l, clPassword, testTopic, 1, 999_000, outcome{raw: true, rawErr: clNoError, stored: 2})
+		})
+	}
+	t.Run("SASL_SSL/wrong password", func(t *testing.T) {
+		f(t, clSASLSSL, testAKID+"#wrong", testTopic, 0, 10, outcome{produceErr: kerr.TopicAuthorizationFailed, raw: true, rawErr: kerr.TopicAuthorizationFailed})
+	})
+	t.Run("SASL_PLAINTEXT/wrong password", func(t *testing.T) {
+		f(t, clSASLText, testAKID+"#wrong", testTopic, 0, 10, outcome{produceErr: kerr.TopicAuthorizationFailed, raw: true, rawErr: kerr.TopicAuthorizationFailed})
+	})
+	t.Run("SASL_SSL/unknown access key", func(t *testing.T) {
+		f(t, clSASLSSL, "other-akid#"+testSecret, testTopic, 0, 10, outcome{produceErr: kerr.TopicAuthorizationFailed, raw: true, rawErr: kerr.TopicAuthorizationFailed})
+	})
+	t.Run("SASL_SSL/malformed password", func(t *testing.T) {
+		f(t, clSASLSSL, "demo-akid-demo-aksecret", testTopic, 0, 10, outcome{produceErr: kerr.SaslAuthenticationFailed, mention: "AccessKeyId#AccessKeySecret"})
+	})
+}
+
+// TestClientsFranzJSONTopic produces to "<logstore>.json": the entries land
+// in the Logstore's stream, marked JSON.
+func TestClientsFranzJSONTopic(t *testing.T) {
+	t.Parallel()
+	f := func(t *testing.T, l clListener) {
+		t.Parallel()
+		r := startClRelay(t)
+		cl := clNewKgo(t, append(clKgoOpts(r, l, clPassword), kgo.ProducerBatchCompression(kgo.GzipCompression()))...)
+		sent := clMakeRecords(t.Name(), 20, 2, time.Now())
+		for i := range sent {
+			sent[i].Value = fmt.Appendf(nil, `{"case":%q,"i":%d,"nested":{"a":[1,2]}}`, t.Name(), i)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), clTimeout)
+		defer cancel()
+		if err := cl.ProduceSync(ctx, clKgoRecords(testTopic+".json", sent, true)...).FirstErr(); err != nil {
+			t.Fatalf("produce: %v", err)
+		}
+		r.checkStored(t, testTopic, 2, sent, clExpect{magic: 2, codec: clCodecGzip, headers: true, timestamps: 'x', json: true, idempotent: true})
+		if n := len(r.app.Streams()); n != 2 {
+			t.Errorf("%d streams received entries, want 2 (%s partitions 0 and 1): %v", n, testTopic, r.app.Streams())
+		}
+	}
+	t.Run("PLAINTEXT", func(t *testing.T) { f(t, clPlaintext) })
+	t.Run("SASL_SSL", func(t *testing.T) { f(t, clSASLSSL) })
+}
+
+// clInFlightHook counts produce requests written and not yet answered, per
+// client, and remembers the most at once.
+type clInFlightHook struct {
+	now, max atomic.Int64
+}
+
+func (h *clInFlightHook) OnBrokerWrite(_ kgo.BrokerMetadata, key int16, _ int, _, _ time.Duration, err error) {
+	if key != 0 || err != nil {
+		return
+	}
+	n := h.now.Add(1)
+	for m := h.max.Load(); n > m && !h.max.CompareAndSwap(m, n); m = h.max.Load() {
+	}
+}
+
+func (h *clInFlightHook) OnBrokerRead(_ kgo.BrokerMetadata, key int16, _ int, _, _ time.Duration, _ error) {
+	if key == 0 {
+		h.now.Add(-1)
+	}
+}
+
+// TestClientsFranzPipelining has one kgo client keep up to five Produce
+// requests in flight on its connection, against appends that complete late
+// and out of order: the relay must answer in request order, and each
+// partition's records must be stored in send order without gaps.
+func TestClientsFranzPipelining(t *testing.T) {
+	t.Parallel()
+	const n = 300
+	f := func(t *testing.T, l clListener, idempotent bool) {
+		t.Parallel()
+		r := startClSlowRelay(t, 3*time.Millisecond)
+		hook := &clInFlightHook{}
+		opts := append(clKgoOpts(r, l, clPassword),
+			kgo.WithHooks(hook),
+			kgo.ProducerLinger(0),
+			kgo.ProducerBatchMaxBytes(512), // one record per batch: many requests
+			kgo.MaxProduceRequestsInflightPerBroker(5),
+		)
+		if !idempotent {
+			opts = append(opts, kgo.DisableIdempotentWrite(), kgo.RequiredAcks(kgo.LeaderAck()))
+		}
+		cl := clNewKgo(t, opts...)
+		sent := clMakeRecords(t.Name(), n, 2, time.Now())
+		ctx, cancel := context.WithTimeout(context.Background(), clTimeout)
+		defer cancel()
+		var failed atomic.Pointer[error]
+		for _, kr := range clKgoRecords(testTopic, sent, true) {
+			cl.Produce(ctx, kr, func(_ *kgo.Record, err error) {
+				if err != nil {
+					failed.CompareAndSwap(nil, &err)
+				}
+			})
+		}
+		if err := cl.Flush(ctx); err != nil {
+			t.Fatalf("flush: %v", err)
+		}
+		if err := failed.Load(); err != nil {
+			t.Fatalf("produce: %v", *err)
+		}
+		r.checkStored(t, testTopic, 2, sent, clExpect{magic: 2, codec: clCodecNone, headers: true, timestamps: 'x', idempotent: idempotent})
+		t.Logf("at most %d produce requests in flight on the client, %d appends outstanding in the relay", hook.max.Load(), r.slow.max.Load())
+		if hook.max.Load() < 2 {
+			t.Errorf("the client never had more than %d produce request in flight: the test did not pipeline", hook.max.Load())
+		}
+	}
+	for _, l := range []clListener{clPlaintext, clSASLSSL} {
+		t.Run(l.name+"/acks=1", func(t *testing.T) { f(t, l, false) })
+		t.Run(l.name+"/idempotent", func(t *testing.T) { f(t, l, true) })
+	}
+}

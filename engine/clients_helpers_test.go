@@ -1,0 +1,431 @@
+package engine
+
+// Shared pieces of the real-client tests (clients_*_test.go): a relay that
+// also exposes its CA file (for librdkafka) and can slow its appends down,
+// the records every client sends, and the check of what reached the
+// appender, decoded with batch.Decoder.
+
+import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/slsrelay/slsrelay/wal"
+	"github.com/slsrelay/slsrelay/wal/batch"
+)
+
+// Codec numbers as wal.Entry.Codec holds them.
+const (
+	clCodecNone   int8 = 0
+	clCodecGzip   int8 = 1
+	clCodecSnappy int8 = 2
+	clCodecLz4    int8 = 3
+	clCodecZstd   int8 = 4
+)
+
+var clCodecNames = map[int8]string{clCodecNone: "none", clCodecGzip: "gzip", clCodecSnappy: "snappy", clCodecLz4: "lz4", clCodecZstd: "zstd"}
+
+// clAllCodecs lists every codec; zstd needs Produce v7+ (Kafka 2.1).
+var clAllCodecs = []int8{clCodecNone, clCodecGzip, clCodecSnappy, clCodecLz4, clCodecZstd}
+
+// clTimeout bounds every client operation of these tests.
+const clTimeout = 20 * time.Second
+
+// clPassword is the SASL password of the test key.
+const clPassword = testAKID + "#" + testSecret
+
+// clRelay is a testRelay whose SASL_SSL certificate is signed by a CA
+// whose file is known (kcat needs the path), optionally with appends that
+// complete late and out of order.
+type clRelay struct {
+	*testRelay
+	caFile string
+	slow   *clSlowAppender // nil unless started with startClSlowRelay
+}
+
+// startClRelay is startRelay plus the CA file.
+func startClRelay(t testing.TB) *clRelay {
+	return startClRelayWith(t, nil)
+}
+
+// startClSlowRelay is startClRelay with an appender that completes
+// every append after a random delay of up to maxDelay, from another
+// goroutine: responses then complete out of order, and requests pile up in
+// flight.
+func startClSlowRelay(t testing.TB, maxDelay time.Duration) *clRelay {
+	var slow *clSlowAppender
+	r := startClRelayWith(t, func(m *MemoryAppender) Appender {
+		slow = &clSlowAppender{m: m, maxDelay: maxDelay}
+		return slow
+	})
+	r.slow = slow
+	return r
+}
+
+func startClRelayWith(t testing.TB, wrap func(*MemoryAppender) Appender) *clRelay {
+	t.Helper()
+	files, err := EnsureSelfSigned(t.TempDir(), []string{"localhost", "127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	certs, err := NewCertReloader(files.Cert, files.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serverTLS, err := certs.Config("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	caPEM, err := os.ReadFile(files.CA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		t.Fatalf("no certificate in %s", files.CA)
+	}
+	principal := &Principal{Project: testProject, Credential: wal.Credential{AccessKeyID: testAKID, AccessKeySecret: testSecret}}
+	opts := Options{
+		Listeners: []ListenerOptions{
+			{Name: "PLAINTEXT", Protocol: Plaintext, Bind: "127.0.0.1:0", Principal: principal},
+			{Name: "SASL_SSL", Protocol: SASLSSL, Bind: "127.0.0.1:0", TLS: serverTLS},
+			{Name: "SASL_PLAINTEXT", Protocol: SASLPlaintext, Bind: "127.0.0.1:0"},
+		},
+		EventLoops: 2,
+		Logger:     testLogger(),
+	}
+	app := &MemoryAppender{}
+	var a Appender = app
+	if wrap != nil {
+		a = wrap(app)
+	}
+	srv, err := New(opts, testCatalog(), a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return &clRelay{
+		testRelay: &testRelay{
+			srv: srv, app: app,
+			plain: srv.Addr("PLAINTEXT"), saslSSL: srv.Addr("SASL_SSL"), saslText: srv.Addr("SASL_PLAINTEXT"),
+			tls: &tls.Config{RootCAs: pool, ServerName: "localhost", MinVersion: tls.VersionTLS12},
+		},
+		caFile: files.CA,
+	}
+}
+
+// clSlowAppender assigns offsets at once (so the order of appends is the
+// order of offsets, as the Appender contract wants) but calls done later,
+// after a random delay, from a timer goroutine. It records how many appends
+// were outstanding at most.
+type clSlowAppender struct {
+	m           *MemoryAppender
+	maxDelay    time.Duration
+	outstanding atomic.Int64
+	max         atomic.Int64
+}
+
+func (s *clSlowAppender) Append(k wal.StreamKey, e *wal.Entry, durable bool, done func(int64, error)) {
+	n := s.outstanding.Add(1)
+	for {
+		m := s.max.Load()
+		if n <= m || s.max.CompareAndSwap(m, n) {
+			break
+		}
+	}
+	s.m.Append(k, e, durable, func(base int64, err error) {
+		time.AfterFunc(rand.N(s.maxDelay+1), func() {
+			s.outstanding.Add(-1)
+			done(base, err)
+		})
+	})
+}
+
+// clListener is how a client reaches the relay.
+type clListener struct {
+	name string
+	sasl bool // SASL PLAIN with the test project and key
+	tls  bool
+}
+
+var (
+	clPlaintext = clListener{name: "PLAINTEXT"}
+	clSASLSSL   = clListener{name: "SASL_SSL", sasl: true, tls: true}
+	clSASLText  = clListener{name: "SASL_PLAINTEXT", sasl: true}
+)
+
+func (r *clRelay) addr(l clListener) string {
+	switch {
+	case l.tls:
+		return r.saslSSL
+	case l.sasl:
+		return r.saslText
+	default:
+		return r.plain
+	}
+}
+
+// clSent is one record a test produces.
+type clSent struct {
+	Partition int32
+	Key       []byte // nil: no key
+	Value     []byte
+	Headers   []batch.Header
+	Time      time.Time // what the producer sets (ms precision), when it can
+}
+
+// clMakeRecords returns n records spread over partitions round-robin, each
+// with a key, two headers, a compressible value naming tag and its index,
+// and a timestamp 1 ms apart starting at ts (rounded to milliseconds).
+func clMakeRecords(tag string, n int, partitions int32, ts time.Time) []clSent {
+	ts = ts.Truncate(time.Millisecond)
+	recs := make([]clSent, n)
+	for i := range recs {
+		recs[i] = clSent{
+			Partition: int32(i) % partitions,
+			Key:       fmt.Appendf(nil, "key-%03d", i),
+			Value:     fmt.Appendf(nil, "%s #%03d %s", tag, i, strings.Repeat("the quick brown fox jumps over the lazy dog ", 5)),
+			Headers:   []batch.Header{{Key: "idx", Value: fmt.Appendf(nil, "%d", i)}, {Key: "case", Value: []byte(tag)}},
+			Time:      ts.Add(time.Duration(i) * time.Millisecond),
+		}
+	}
+	return recs
+}
+
+// clStored is one record decoded from the appender's entries.
+type clStored struct {
+	Offset    int64
+	Key       []byte
+	Value     []byte
+	Headers   []batch.Header
+	Timestamp int64 // ms, -1 when none
+}
+
+// clDecodeEntries decodes every record of a stream's entries with
+// batch.Decoder, checking that each entry holds as many records as it
+// claims and that entries' offsets follow each other without gaps.
+func clDecodeEntries(t testing.TB, entries []wal.Entry) []clStored {
+	t.Helper()
+	var d batch.Decoder
+	var out []clStored
+	next := int64(0)
+	for i, e := range entries {
+		if e.BaseOffset != next {
+			t.Errorf("entry %d: base offset %d, want %d (the previous entry ends there)", i, e.BaseOffset, next)
+		}
+		next = e.BaseOffset + int64(e.Records)
+		n := 0
+		err := d.Decode(e.Magic, e.Data, batch.DecodeOptions{}, func(r *batch.Record) error {
+			sr := clStored{
+				Offset:    e.BaseOffset + int64(r.OffsetDelta),
+				Key:       bytes.Clone(r.Key),
+				Value:     bytes.Clone(r.Value),
+				Timestamp: r.Timestamp,
+			}
+			for _, h := range r.Headers {
+				sr.Headers = append(sr.Headers, batch.Header{Key: h.Key, Value: bytes.Clone(h.Value)})
+			}
+			out = append(out, sr)
+			n++
+			return nil
+		})
+		if err != nil {
+			t.Errorf("entry %d (magic %d, codec %d, %d records): cannot decode: %v", i, e.Magic, e.Codec, e.Records, err)
+			continue
+		}
+		if n != int(e.Records) {
+			t.Errorf("entry %d (magic %d, codec %d): decoded %d records, the entry says %d", i, e.Magic, e.Codec, n, e.Records)
+		}
+	}
+	return out
+}
+
+// recordCount is how many records a topic's partitions hold.
+func (r *clRelay) recordCount(logstore string, partitions int32) int {
+	n := 0
+	for p := int32(0); p < partitions; p++ {
+		for _, e := range r.entries(logstore, p) {
+			n += int(e.Records)
+		}
+	}
+	return n
+}
+
+// waitRecords waits until the topic holds at least n records (acks=0 and
+// asynchronous producers return before the relay stored them).
+func (r *clRelay) waitRecords(t testing.TB, logstore string, partitions int32, n int) {
+	t.Helper()
+	deadline := time.Now().Add(clTimeout)
+	for {
+		got := r.recordCount(logstore, partitions)
+		if got >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v, %s holds %d records, want %d", clTimeout, logstore, got, n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// clExpect says what a client's records must look like once stored.
+type clExpect struct {
+	magic int8
+	codec int8
+	// headers: the format carries headers (magic 2), so they must arrive.
+	headers bool
+	// timestamps: 'x' the exact timestamp set on each record, 'w' within
+	// [from, to] (the client stamps records itself), 'n' none (magic 0).
+	timestamps byte
+	from, to   time.Time
+	// noKeys: the client sends no keys.
+	noKeys bool
+	// json: the topic was "<logstore>.json".
+	json bool
+	// clientID, if set, must be every entry's ClientID.
+	clientID string
+	// idempotent: magic-2 batches must carry a producer ID (>= 0), or -1
+	// when false.
+	idempotent bool
+	// anyCodec: the client may skip compression for some batches
+	// (librdkafka sends a batch uncompressed when that is smaller).
+	anyCodec bool
+}
+
+// checkStored waits for sent to reach the appender and checks every stored
+// entry and decoded record against sent and exp: per partition, the same
+// records in the same order, nothing more.
+func (r *clRelay) checkStored(t testing.TB, logstore string, partitions int32, sent []clSent, exp clExpect) {
+	t.Helper()
+	r.waitRecords(t, logstore, partitions, len(sent))
+	time.Sleep(10 * time.Millisecond) // let a stray duplicate arrive, to be caught below
+	for p := int32(0); p < partitions; p++ {
+		var want []clSent
+		for _, s := range sent {
+			if s.Partition == p {
+				want = append(want, s)
+			}
+		}
+		entries := r.entries(logstore, p)
+		for i, e := range entries {
+			where := fmt.Sprintf("%s[%d] entry %d", logstore, p, i)
+			if e.Magic != exp.magic {
+				t.Errorf("%s: magic %d, want %d", where, e.Magic, exp.magic)
+			}
+			if e.Codec != exp.codec && !(exp.anyCodec && e.Codec == clCodecNone) {
+				t.Errorf("%s: codec %d (%s), want %d (%s)", where, e.Codec, clCodecNames[e.Codec], exp.codec, clCodecNames[exp.codec])
+			}
+			if e.JSON != exp.json {
+				t.Errorf("%s: JSON %v, want %v", where, e.JSON, exp.json)
+			}
+			if e.Credential != (wal.Credential{AccessKeyID: testAKID, AccessKeySecret: testSecret}) {
+				t.Errorf("%s: credential %q, want the test key", where, e.Credential.AccessKeyID)
+			}
+			if exp.clientID != "" && e.ClientID != exp.clientID {
+				t.Errorf("%s: client id %q, want %q", where, e.ClientID, exp.clientID)
+			}
+			if e.Producer == "" || e.ReceivedAt == 0 {
+				t.Errorf("%s: producer %q, received at %d: both must be set", where, e.Producer, e.ReceivedAt)
+			}
+			if e.Magic == 2 {
+				info, err := batch.Validate(e.Data, batch.ValidateOptions{ProduceVersion: 3})
+				if err != nil {
+					t.Errorf("%s: stored batch does not validate: %v", where, err)
+				} else if exp.idempotent != (info.ProducerID >= 0) {
+					t.Errorf("%s: producer id %d, idempotent %v", where, info.ProducerID, exp.idempotent)
+				}
+			}
+		}
+		got := clDecodeEntries(t, entries)
+		if len(got) != len(want) {
+			t.Errorf("%s[%d]: %d records stored, want %d", logstore, p, len(got), len(want))
+		}
+		for i := 0; i < len(got) && i < len(want); i++ {
+			g, w := got[i], want[i]
+			where := fmt.Sprintf("%s[%d] record %d (offset %d)", logstore, p, i, g.Offset)
+			if g.Offset != int64(i) {
+				t.Errorf("%s: offset %d, want %d", where, g.Offset, i)
+			}
+			if !bytes.Equal(g.Value, w.Value) {
+				t.Errorf("%s: value %.40q…, want %.40q…", where, g.Value, w.Value)
+				continue // the rest would only repeat that records are out of order
+			}
+			wantKey := w.Key
+			if exp.noKeys {
+				wantKey = nil
+			}
+			if !bytes.Equal(g.Key, wantKey) || (g.Key == nil) != (wantKey == nil) {
+				t.Errorf("%s: key %q, want %q", where, g.Key, wantKey)
+			}
+			if exp.headers {
+				if !clEqualHeaders(g.Headers, w.Headers) {
+					t.Errorf("%s: headers %s, want %s", where, clFmtHeaders(g.Headers), clFmtHeaders(w.Headers))
+				}
+			} else if len(g.Headers) != 0 {
+				t.Errorf("%s: headers %s in a format without headers", where, clFmtHeaders(g.Headers))
+			}
+			switch exp.timestamps {
+			case 'x':
+				if g.Timestamp != w.Time.UnixMilli() {
+					t.Errorf("%s: timestamp %d, want %d (%v)", where, g.Timestamp, w.Time.UnixMilli(), w.Time)
+				}
+			case 'w':
+				if g.Timestamp < exp.from.UnixMilli() || g.Timestamp > exp.to.UnixMilli() {
+					t.Errorf("%s: timestamp %d (%v) outside the send window [%v, %v]", where, g.Timestamp, time.UnixMilli(g.Timestamp), exp.from, exp.to)
+				}
+			case 'n':
+				if g.Timestamp != -1 {
+					t.Errorf("%s: timestamp %d, want -1 (the format has none)", where, g.Timestamp)
+				}
+			default:
+				t.Fatalf("bad clExpect.timestamps %q", exp.timestamps)
+			}
+		}
+	}
+}
+
+func clEqualHeaders(a, b []batch.Header) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Key != b[i].Key || !bytes.Equal(a[i].Value, b[i].Value) {
+			return false
+		}
+	}
+	return true
+}
+
+func clFmtHeaders(hs []batch.Header) string {
+	var b strings.Builder
+	b.WriteByte('[')
+	for i, h := range hs {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "%s=%q", h.Key, h.Value)
+	}
+	b.WriteByte(']')
+	return b.String()
+}
+
+// totalStored is how many records every stream of the relay holds.
+func (r *clRelay) totalStored() int {
+	n := 0
+	for _, k := range r.app.Streams() {
+		for _, e := range r.app.Entries(k) {
+			n += int(e.Records)
+		}
+	}
+	return n
+}
