@@ -151,8 +151,7 @@ func open(dir string, opts Options) (*WAL, error) {
 		WithBaseTableSize(4 << 20).
 		WithNumCompactors(2).
 		WithCompactL0OnClose(false).
-		WithMetricsEnabled(false).
-		WithLoggingLevel(badger.WARNING)
+		WithMetricsEnabled(false)
 	db, err := badger.Open(bo)
 	if err != nil {
 		return nil, err
