@@ -1,6 +1,7 @@
 package slsfake
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -52,7 +53,11 @@ func (f Fault) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON reads durations as Go duration strings.
 func (f *Fault) UnmarshalJSON(b []byte) error {
 	var w faultWire
-	if err := json.Unmarshal(b, &w); err != nil {
+	// Strict, as the YAML config is: a misspelt field must not silently
+	// turn into a fault that hits everything.
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&w); err != nil {
 		return err
 	}
 	*f = Fault(w.plainFault)

@@ -37,9 +37,18 @@ func testConfig() Config {
 // start runs a stand-in on a free loopback port for the test's lifetime.
 func start(t *testing.T, cfg Config) *Server {
 	t.Helper()
+	return startWith(t, cfg, nil)
+}
+
+// startWith lets a test adjust the server (its clock) before it serves.
+func startWith(t *testing.T, cfg Config, adjust func(*Server)) *Server {
+	t.Helper()
 	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if adjust != nil {
+		adjust(s)
 	}
 	if err := s.Start("127.0.0.1:0"); err != nil {
 		t.Fatal(err)

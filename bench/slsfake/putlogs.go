@@ -33,7 +33,7 @@ var zstdDecoder = sync.OnceValue(func() *zstd.Decoder {
 // compressed as x-log-compresstype says (lz4 block, zstd frame, deflate
 // (zlib) or nothing), whose raw size is x-log-bodyrawsize.
 func (s *Server) servePutLogs(w http.ResponseWriter, r *http.Request, ls *logstore, rt route, body []byte) {
-	now := time.Now()
+	now := s.clock()
 	raw, aerr := s.decodeBody(r, body)
 	if aerr != nil {
 		s.writeError(w, aerr)

@@ -10,11 +10,12 @@ import (
 // safe for concurrent use: each lives in a shard, guarded by the logstore's
 // mutex.
 //
-// A request is admitted while the bucket is not empty, and its whole cost is
-// taken even if that drives the balance negative. That way a single request
-// larger than one second's quota is still accepted once (as SLS accepts a
-// 10 MB request on a 5 MB/s shard) and the debt delays later ones, so the
-// long-run rate still holds.
+// A request is admitted when the bucket holds its cost. A request costing
+// more than one second's quota is admitted when the bucket is full, and its
+// whole cost is taken, driving the balance negative: that way a single
+// request larger than the quota still passes (as SLS accepts a 10 MB request
+// on a 5 MB/s shard) and the debt delays later ones, so the long-run rate
+// still holds.
 type tokenBucket struct {
 	tokens float64
 	last   time.Time
@@ -32,7 +33,7 @@ func (b *tokenBucket) take(now time.Time, rate, cost int64) bool {
 		b.tokens = min(float64(rate), b.tokens+dt*float64(rate))
 	}
 	b.last = now
-	if b.tokens <= 0 {
+	if b.tokens < float64(min(cost, rate)) {
 		return false
 	}
 	b.tokens -= float64(cost)
@@ -46,7 +47,8 @@ func (ls *logstore) admit(sh *shard, now time.Time, rawBytes int64, code string)
 	q := ls.quota
 	reqs, bytes := sh.requests, sh.bytes
 	if !reqs.take(now, q.RequestsPerSec, 1) || !bytes.take(now, q.BytesPerSec, rawBytes) {
-		// Keep the refill time moving so the wait is measured from now.
+		// Refill both up to now (a zero cost always passes) so the next
+		// request's refill counts from here.
 		sh.requests.take(now, q.RequestsPerSec, 0)
 		sh.bytes.take(now, q.BytesPerSec, 0)
 		return &APIError{Status: http.StatusForbidden, Code: code,

@@ -40,6 +40,9 @@ type Server struct {
 	stats    counters
 
 	reqSeq atomic.Uint64
+	// clock is time.Now except in tests that need the quota buckets to see
+	// a fixed time; it is set before Start and never changed.
+	clock func() time.Time
 
 	mu       sync.Mutex // guards the fields below
 	srv      *http.Server
@@ -74,6 +77,7 @@ func New(cfg Config) (*Server, error) {
 		store:    newStore(cfg.MaxStoredBytes),
 		conns:    make(map[net.Conn]struct{}),
 		closing:  make(chan struct{}),
+		clock:    time.Now,
 	}
 	s.stats.init()
 	for _, pc := range cfg.Projects {

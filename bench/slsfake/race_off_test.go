@@ -1,0 +1,5 @@
+//go:build !race
+
+package slsfake
+
+const raceEnabled = false
