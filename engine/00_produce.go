@@ -91,7 +91,7 @@ func (s *session) handleProduce(r *request) {
 		var partitions int32
 		if code == 0 {
 			var err error
-			partitions, err = s.srv.catalog.Partitions(ctx, s.principal, logstore)
+			partitions, err = s.srv.catalog.Partitions(ctx, s.principal.Project, s.principal.Credential, logstore)
 			code = errorCode(err)
 		}
 		for j, rp := range rt.Partitions {

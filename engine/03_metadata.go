@@ -47,7 +47,7 @@ func (s *session) handleMetadata(r *request) {
 
 	var names []*string
 	if req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0) {
-		all, err := s.srv.catalog.Topics(ctx, s.principal)
+		all, err := s.srv.catalog.Topics(ctx, s.principal.Project, s.principal.Credential)
 		if err != nil {
 			s.srv.log.Debug("cannot list topics", "project", s.principal.Project, "err", err)
 		}
@@ -76,7 +76,7 @@ func (s *session) handleMetadata(r *request) {
 		mt.Topic = name
 		mt.TopicID = s.srv.topicIDs.id(s.principal.Project, *name)
 		logstore, _ := splitTopic(*name)
-		n, err := s.srv.catalog.Partitions(ctx, s.principal, logstore)
+		n, err := s.srv.catalog.Partitions(ctx, s.principal.Project, s.principal.Credential, logstore)
 		mt.ErrorCode = errorCode(err)
 		for i := int32(0); err == nil && i < n; i++ {
 			p := kmsg.NewMetadataResponseTopicPartition()

@@ -29,11 +29,12 @@ type Principal struct {
 // error means the catalog cannot answer yet and becomes
 // LEADER_NOT_AVAILABLE, which clients retry.
 type Catalog interface {
-	// Partitions returns how many partitions (readwrite shards) logstore has.
-	Partitions(ctx context.Context, p Principal, logstore string) (int32, error)
-	// Topics lists the Logstores of p's Project, for Metadata requests
-	// that ask for all topics.
-	Topics(ctx context.Context, p Principal) ([]string, error)
+	// Partitions returns how many partitions (readwrite shards) logstore
+	// of project has, if cred may write it.
+	Partitions(ctx context.Context, project string, cred wal.Credential, logstore string) (int32, error)
+	// Topics lists the Logstores of project, for Metadata requests that
+	// ask for all topics.
+	Topics(ctx context.Context, project string, cred wal.Credential) ([]string, error)
 }
 
 // errorCode maps a catalog error to the Kafka error code the client sees.

@@ -7,12 +7,14 @@ package engine
 
 import (
 	"bytes"
+	"errors"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -44,10 +46,42 @@ const clPassword = testAKID + "#" + testSecret
 // clRelay is a testRelay whose SASL_SSL certificate is signed by a CA
 // whose file is known (kcat needs the path), optionally with appends that
 // complete late and out of order.
+//
+// Many clients share one relay: each case tags its records (the value
+// starts with the tag, see clMakeRecords) and checks only its own, which
+// keeps the run short (a relay takes a second to close: gnet polls its
+// shutdown every 500 ms, per plaintext listener) and has clients write the
+// same streams concurrently.
 type clRelay struct {
 	*testRelay
 	caFile string
 	slow   *clSlowAppender // nil unless started with startClSlowRelay
+
+	mu      sync.Mutex
+	decoded map[wal.StreamKey]*clStream
+}
+
+// clStream is what has been decoded of one stream so far.
+type clStream struct {
+	entries []clEntry
+	next    int64 // offset after the last entry
+}
+
+// clEntry is one stored entry and its decoded records.
+type clEntry struct {
+	wal.Entry
+	index int // in its stream
+	recs  []clStored
+	err   error // why the entry is bad (decoding, offsets)
+}
+
+// clStored is one record decoded from the appender's entries.
+type clStored struct {
+	Offset    int64
+	Key       []byte
+	Value     []byte
+	Headers   []batch.Header
+	Timestamp int64 // ms, -1 when none
 }
 
 // startClRelay is startRelay plus the CA file.
@@ -115,6 +149,7 @@ func startClRelayWith(t testing.TB, wrap func(*MemoryAppender) Appender) *clRela
 	}
 	t.Cleanup(func() { srv.Close() })
 	return &clRelay{
+		decoded: map[wal.StreamKey]*clStream{},
 		testRelay: &testRelay{
 			srv: srv, app: app,
 			plain: srv.Addr("PLAINTEXT"), saslSSL: srv.Addr("SASL_SSL"), saslText: srv.Addr("SASL_PLAINTEXT"),
@@ -136,19 +171,19 @@ type clSlowAppender struct {
 }
 
 func (s *clSlowAppender) Append(k wal.StreamKey, e *wal.Entry, durable bool, done func(int64, error)) {
-	n := s.outstanding.Add(1)
-	for {
-		m := s.max.Load()
-		if n <= m || s.max.CompareAndSwap(m, n) {
-			break
-		}
-	}
+	clStoreMax(&s.max, s.outstanding.Add(1))
 	s.m.Append(k, e, durable, func(base int64, err error) {
 		time.AfterFunc(rand.N(s.maxDelay+1), func() {
 			s.outstanding.Add(-1)
 			done(base, err)
 		})
 	})
+}
+
+// clStoreMax raises m to n if n is larger.
+func clStoreMax(m *atomic.Int64, n int64) {
+	for old := m.Load(); n > old && !m.CompareAndSwap(old, n); old = m.Load() {
+	}
 }
 
 // clListener is how a client reaches the relay.
@@ -185,8 +220,9 @@ type clSent struct {
 }
 
 // clMakeRecords returns n records spread over partitions round-robin, each
-// with a key, two headers, a compressible value naming tag and its index,
-// and a timestamp 1 ms apart starting at ts (rounded to milliseconds).
+// with a key, two headers, a compressible value starting with tag (see
+// clTagOf) and its index, and a timestamp 1 ms apart starting at ts
+// (rounded to milliseconds).
 func clMakeRecords(tag string, n int, partitions int32, ts time.Time) []clSent {
 	ts = ts.Truncate(time.Millisecond)
 	recs := make([]clSent, n)
@@ -202,77 +238,106 @@ func clMakeRecords(tag string, n int, partitions int32, ts time.Time) []clSent {
 	return recs
 }
 
-// clStored is one record decoded from the appender's entries.
-type clStored struct {
-	Offset    int64
-	Key       []byte
-	Value     []byte
-	Headers   []batch.Header
-	Timestamp int64 // ms, -1 when none
+// clTagOf returns the tag a record value starts with: everything before the
+// first " #".
+func clTagOf(value []byte) string {
+	tag, _, _ := strings.Cut(string(value), " #")
+	return tag
 }
 
-// clDecodeEntries decodes every record of a stream's entries with
-// batch.Decoder, checking that each entry holds as many records as it
-// claims and that entries' offsets follow each other without gaps.
-func clDecodeEntries(t testing.TB, entries []wal.Entry) []clStored {
-	t.Helper()
+// stream decodes what is new in a stream and returns everything decoded so
+// far. It checks that each entry holds as many records as it claims, that
+// entries' offsets follow each other without gaps and that record offsets
+// are the entry's base offset plus their index.
+func (r *clRelay) stream(k wal.StreamKey) []clEntry {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st := r.decoded[k]
+	if st == nil {
+		st = &clStream{}
+		r.decoded[k] = st
+	}
+	all := r.app.Entries(k)
 	var d batch.Decoder
-	var out []clStored
-	next := int64(0)
-	for i, e := range entries {
-		if e.BaseOffset != next {
-			t.Errorf("entry %d: base offset %d, want %d (the previous entry ends there)", i, e.BaseOffset, next)
+	for _, e := range all[len(st.entries):] {
+		ce := clEntry{Entry: e, index: len(st.entries)}
+		var errs []error
+		if e.BaseOffset != st.next {
+			errs = append(errs, fmt.Errorf("base offset %d, want %d (where the previous entry ends)", e.BaseOffset, st.next))
 		}
-		next = e.BaseOffset + int64(e.Records)
-		n := 0
-		err := d.Decode(e.Magic, e.Data, batch.DecodeOptions{}, func(r *batch.Record) error {
+		st.next = e.BaseOffset + int64(e.Records)
+		err := d.Decode(e.Magic, e.Data, batch.DecodeOptions{}, func(rec *batch.Record) error {
 			sr := clStored{
-				Offset:    e.BaseOffset + int64(r.OffsetDelta),
-				Key:       bytes.Clone(r.Key),
-				Value:     bytes.Clone(r.Value),
-				Timestamp: r.Timestamp,
+				Offset:    e.BaseOffset + int64(rec.OffsetDelta),
+				Key:       bytes.Clone(rec.Key),
+				Value:     bytes.Clone(rec.Value),
+				Timestamp: rec.Timestamp,
 			}
-			for _, h := range r.Headers {
+			for _, h := range rec.Headers {
 				sr.Headers = append(sr.Headers, batch.Header{Key: h.Key, Value: bytes.Clone(h.Value)})
 			}
-			out = append(out, sr)
-			n++
+			if want := e.BaseOffset + int64(len(ce.recs)); sr.Offset != want {
+				errs = append(errs, fmt.Errorf("record %d has offset %d, want %d", len(ce.recs), sr.Offset, want))
+			}
+			ce.recs = append(ce.recs, sr)
 			return nil
 		})
 		if err != nil {
-			t.Errorf("entry %d (magic %d, codec %d, %d records): cannot decode: %v", i, e.Magic, e.Codec, e.Records, err)
-			continue
+			errs = append(errs, fmt.Errorf("cannot decode: %w", err))
+		} else if len(ce.recs) != int(e.Records) {
+			errs = append(errs, fmt.Errorf("decoded %d records, the entry says %d", len(ce.recs), e.Records))
 		}
-		if n != int(e.Records) {
-			t.Errorf("entry %d (magic %d, codec %d): decoded %d records, the entry says %d", i, e.Magic, e.Codec, n, e.Records)
+		ce.err = errors.Join(errs...)
+		st.entries = append(st.entries, ce)
+	}
+	return st.entries
+}
+
+// caseEntries returns the entries of a partition whose records carry tag.
+// An entry mixing tags (two clients' records in one batch) is reported.
+func (r *clRelay) caseEntries(t testing.TB, logstore string, partition int32, tag string) []clEntry {
+	t.Helper()
+	var out []clEntry
+	for _, e := range r.stream(wal.StreamKey{Project: testProject, Logstore: logstore, Partition: partition}) {
+		mine := 0
+		for _, rec := range e.recs {
+			if clTagOf(rec.Value) == tag {
+				mine++
+			}
+		}
+		if mine > 0 && mine != len(e.recs) {
+			t.Errorf("%s[%d] entry %d: %d of its %d records are %s's, the rest another client's", logstore, partition, e.index, mine, len(e.recs), tag)
+		}
+		if mine > 0 {
+			out = append(out, e)
 		}
 	}
 	return out
 }
 
-// recordCount is how many records a topic's partitions hold.
-func (r *clRelay) recordCount(logstore string, partitions int32) int {
+// caseCount is how many records with tag the topic's partitions hold.
+func (r *clRelay) caseCount(t testing.TB, logstore string, partitions int32, tag string) int {
 	n := 0
 	for p := int32(0); p < partitions; p++ {
-		for _, e := range r.entries(logstore, p) {
-			n += int(e.Records)
+		for _, e := range r.caseEntries(t, logstore, p, tag) {
+			n += len(e.recs)
 		}
 	}
 	return n
 }
 
-// waitRecords waits until the topic holds at least n records (acks=0 and
-// asynchronous producers return before the relay stored them).
-func (r *clRelay) waitRecords(t testing.TB, logstore string, partitions int32, n int) {
+// waitCase waits until the topic holds at least n records with tag
+// (acks=0 and asynchronous producers return before the relay stored them).
+func (r *clRelay) waitCase(t testing.TB, logstore string, partitions int32, tag string, n int) {
 	t.Helper()
 	deadline := time.Now().Add(clTimeout)
 	for {
-		got := r.recordCount(logstore, partitions)
+		got := r.caseCount(t, logstore, partitions, tag)
 		if got >= n {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("after %v, %s holds %d records, want %d", clTimeout, logstore, got, n)
+			t.Fatalf("after %v, %s holds %d records of %s, want %d", clTimeout, logstore, got, tag, n)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -297,17 +362,17 @@ type clExpect struct {
 	// idempotent: magic-2 batches must carry a producer ID (>= 0), or -1
 	// when false.
 	idempotent bool
-	// anyCodec: the client may skip compression for some batches
-	// (librdkafka sends a batch uncompressed when that is smaller).
+	// anyCodec: the client may leave some batches uncompressed
+	// (librdkafka does when compressing would not make them smaller).
 	anyCodec bool
 }
 
-// checkStored waits for sent to reach the appender and checks every stored
-// entry and decoded record against sent and exp: per partition, the same
-// records in the same order, nothing more.
-func (r *clRelay) checkStored(t testing.TB, logstore string, partitions int32, sent []clSent, exp clExpect) {
+// checkStored waits for sent (all tagged tag) to reach the appender and
+// checks every stored entry and decoded record of tag against sent and exp:
+// per partition, the same records in the same order, nothing more.
+func (r *clRelay) checkStored(t testing.TB, logstore string, partitions int32, tag string, sent []clSent, exp clExpect) {
 	t.Helper()
-	r.waitRecords(t, logstore, partitions, len(sent))
+	r.waitCase(t, logstore, partitions, tag, len(sent))
 	time.Sleep(10 * time.Millisecond) // let a stray duplicate arrive, to be caught below
 	for p := int32(0); p < partitions; p++ {
 		var want []clSent
@@ -316,9 +381,12 @@ func (r *clRelay) checkStored(t testing.TB, logstore string, partitions int32, s
 				want = append(want, s)
 			}
 		}
-		entries := r.entries(logstore, p)
-		for i, e := range entries {
-			where := fmt.Sprintf("%s[%d] entry %d", logstore, p, i)
+		var got []clStored
+		for _, e := range r.caseEntries(t, logstore, p, tag) {
+			where := fmt.Sprintf("%s[%d] entry %d", logstore, p, e.index)
+			if e.err != nil {
+				t.Errorf("%s: %v", where, e.err)
+			}
 			if e.Magic != exp.magic {
 				t.Errorf("%s: magic %d, want %d", where, e.Magic, exp.magic)
 			}
@@ -338,23 +406,23 @@ func (r *clRelay) checkStored(t testing.TB, logstore string, partitions int32, s
 				t.Errorf("%s: producer %q, received at %d: both must be set", where, e.Producer, e.ReceivedAt)
 			}
 			if e.Magic == 2 {
-				info, err := batch.Validate(e.Data, batch.ValidateOptions{ProduceVersion: 3})
+				info, err := batch.Validate(e.Data, batch.ValidateOptions{ProduceVersion: 13})
 				if err != nil {
 					t.Errorf("%s: stored batch does not validate: %v", where, err)
 				} else if exp.idempotent != (info.ProducerID >= 0) {
 					t.Errorf("%s: producer id %d, idempotent %v", where, info.ProducerID, exp.idempotent)
 				}
 			}
+			got = append(got, e.recs...)
 		}
-		got := clDecodeEntries(t, entries)
 		if len(got) != len(want) {
-			t.Errorf("%s[%d]: %d records stored, want %d", logstore, p, len(got), len(want))
+			t.Errorf("%s[%d]: %d records of %s stored, want %d", logstore, p, len(got), tag, len(want))
 		}
 		for i := 0; i < len(got) && i < len(want); i++ {
 			g, w := got[i], want[i]
-			where := fmt.Sprintf("%s[%d] record %d (offset %d)", logstore, p, i, g.Offset)
-			if g.Offset != int64(i) {
-				t.Errorf("%s: offset %d, want %d", where, g.Offset, i)
+			where := fmt.Sprintf("%s[%d] record %d of %s (offset %d)", logstore, p, i, tag, g.Offset)
+			if i > 0 && g.Offset <= got[i-1].Offset {
+				t.Errorf("%s: offset %d after %d", where, g.Offset, got[i-1].Offset)
 			}
 			if !bytes.Equal(g.Value, w.Value) {
 				t.Errorf("%s: value %.40q…, want %.40q…", where, g.Value, w.Value)
@@ -419,13 +487,15 @@ func clFmtHeaders(hs []batch.Header) string {
 	return b.String()
 }
 
-// totalStored is how many records every stream of the relay holds.
-func (r *clRelay) totalStored() int {
-	n := 0
+// checkAllStreams checks every stream of the relay: entries decode, hold
+// what they claim and have gapless offsets.
+func (r *clRelay) checkAllStreams(t testing.TB) {
+	t.Helper()
 	for _, k := range r.app.Streams() {
-		for _, e := range r.app.Entries(k) {
-			n += int(e.Records)
+		for _, e := range r.stream(k) {
+			if e.err != nil {
+				t.Errorf("%s/%s[%d] entry %d: %v", k.Project, k.Logstore, k.Partition, e.index, e.err)
+			}
 		}
 	}
-	return n
 }

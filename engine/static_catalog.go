@@ -6,6 +6,8 @@ import (
 	"sort"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/slsrelay/slsrelay/wal"
 )
 
 // StaticCatalog is a Catalog held in memory: fixed projects, Logstores with
@@ -21,36 +23,36 @@ type StaticCatalog struct {
 	Keys map[string]string
 }
 
-func (c *StaticCatalog) check(p Principal) error {
-	secret, ok := c.Keys[p.Credential.AccessKeyID]
-	if !ok || secret != p.Credential.AccessKeySecret {
-		return fmt.Errorf("AccessKey %q is not valid for project %q: %w", p.Credential.AccessKeyID, p.Project, kerr.TopicAuthorizationFailed)
+func (c *StaticCatalog) check(project string, cred wal.Credential) error {
+	secret, ok := c.Keys[cred.AccessKeyID]
+	if !ok || secret != cred.AccessKeySecret {
+		return fmt.Errorf("AccessKey %q is not valid for project %q: %w", cred.AccessKeyID, project, kerr.TopicAuthorizationFailed)
 	}
-	if _, ok := c.Projects[p.Project]; !ok {
-		return fmt.Errorf("project %q does not exist: %w", p.Project, kerr.UnknownTopicOrPartition)
+	if _, ok := c.Projects[project]; !ok {
+		return fmt.Errorf("project %q does not exist: %w", project, kerr.UnknownTopicOrPartition)
 	}
 	return nil
 }
 
 // Partitions implements Catalog.
-func (c *StaticCatalog) Partitions(_ context.Context, p Principal, logstore string) (int32, error) {
-	if err := c.check(p); err != nil {
+func (c *StaticCatalog) Partitions(_ context.Context, project string, cred wal.Credential, logstore string) (int32, error) {
+	if err := c.check(project, cred); err != nil {
 		return 0, err
 	}
-	n, ok := c.Projects[p.Project][logstore]
+	n, ok := c.Projects[project][logstore]
 	if !ok {
-		return 0, fmt.Errorf("logstore %q does not exist in project %q: %w", logstore, p.Project, kerr.UnknownTopicOrPartition)
+		return 0, fmt.Errorf("logstore %q does not exist in project %q: %w", logstore, project, kerr.UnknownTopicOrPartition)
 	}
 	return n, nil
 }
 
 // Topics implements Catalog.
-func (c *StaticCatalog) Topics(_ context.Context, p Principal) ([]string, error) {
-	if err := c.check(p); err != nil {
+func (c *StaticCatalog) Topics(_ context.Context, project string, cred wal.Credential) ([]string, error) {
+	if err := c.check(project, cred); err != nil {
 		return nil, err
 	}
 	var names []string
-	for name := range c.Projects[p.Project] {
+	for name := range c.Projects[project] {
 		names = append(names, name)
 	}
 	sort.Strings(names)
