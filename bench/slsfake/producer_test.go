@@ -30,7 +30,7 @@ func TestProducer(t *testing.T) {
 			cfg.AccessKeyID, cfg.AccessKeySecret = "demo-akid", "demo-aksecret"
 			cfg.HTTPClient = s.HTTPClient()
 			cfg.CompressType = compress
-			cfg.LingerMs = 100 // the SDK resets anything lower to 2000
+			cfg.LingerMs = 100      // the SDK resets anything lower to 2000
 			cfg.MaxBatchCount = 100 // at least 20 requests, so the fault hits
 			cfg.BaseRetryBackoffMs = 10
 			cfg.MaxRetryBackoffMs = 50

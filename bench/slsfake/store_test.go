@@ -124,9 +124,9 @@ func TestScanLogGroup(t *testing.T) {
 		})
 	}
 	f("truncated", good[:len(good)-3])
-	f("log without time", []byte{0x0a, 0x02, 0x12, 0x00})                     // Logs{Contents{}}: no Time, empty content
+	f("log without time", []byte{0x0a, 0x02, 0x12, 0x00})                                   // Logs{Contents{}}: no Time, empty content
 	f("content without value", []byte{0x0a, 0x07, 0x08, 0x01, 0x12, 0x03, 0x0a, 0x01, 'k'}) // Contents{Key:"k"}
-	f("wrong wire type", []byte{0x08, 0x01})                                 // Logs as varint
+	f("wrong wire type", []byte{0x08, 0x01})                                                // Logs as varint
 	if out := lz4Literals([]byte("x")); len(out) != 2 || out[0] != 0x10 {
 		t.Fatalf("lz4Literals = %x", out)
 	}
