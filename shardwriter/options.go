@@ -1,0 +1,90 @@
+package shardwriter
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"os"
+	"time"
+
+	sls "github.com/aliyun/aliyun-log-go-sdk"
+)
+
+// Options configures a Service. Zero fields take the documented defaults.
+type Options struct {
+	// Endpoint is the SLS endpoint host (e.g. cn-hangzhou.log.aliyuncs.com);
+	// the SDK sends to http://<project>.<endpoint>. Required.
+	Endpoint string
+	// HTTPClient carries every SLS request. Default: a client with a 60 s
+	// timeout and a connection pool sized for many shards.
+	HTTPClient *http.Client
+	// Compression of PutLogs bodies: "lz4" (default, as SLS's own agents)
+	// or "zstd".
+	Compression string
+	// RetryInterval is the wait before retrying a write that failed for a
+	// reason time can fix (network, 5xx, quota). Default 1 s, as SLS's
+	// documentation asks of Kafka shippers.
+	RetryInterval time.Duration
+	// LogGroup bounds one PutLogs request (see LogGroupLimits).
+	LogGroup LogGroupLimits
+	// Linger is how long a writer waits for more entries before sending a
+	// LogGroup that is not full, trading latency for fewer, larger
+	// requests. Default 200 ms.
+	Linger time.Duration
+	// ReadBytes bounds the stored (compressed) bytes a writer reads from
+	// the WAL at a time. Default 4 MiB.
+	ReadBytes int
+	// Convert decides how records become logs.
+	Convert ConvertOptions
+	// Source is each LogGroup's __source__. Default: the host name.
+	Source string
+	// Topic is each LogGroup's __topic__. Default empty.
+	Topic string
+	// Catalog configures the shard and key cache.
+	Catalog CatalogOptions
+	Logger  *slog.Logger
+}
+
+func (o *Options) setDefaults() error {
+	if o.Endpoint == "" {
+		return errors.New("shardwriter: no SLS endpoint configured")
+	}
+	if o.HTTPClient == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = 64
+		o.HTTPClient = &http.Client{Transport: t, Timeout: 60 * time.Second}
+	}
+	switch o.Compression {
+	case "", "lz4":
+		o.Compression = "lz4"
+	case "zstd":
+	default:
+		return errors.New("shardwriter: compression must be lz4 or zstd, not " + o.Compression)
+	}
+	if o.RetryInterval == 0 {
+		o.RetryInterval = time.Second
+	}
+	if o.Linger == 0 {
+		o.Linger = 200 * time.Millisecond
+	}
+	if o.ReadBytes == 0 {
+		o.ReadBytes = 4 << 20
+	}
+	if o.Source == "" {
+		o.Source, _ = os.Hostname()
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Catalog.Logger == nil {
+		o.Catalog.Logger = o.Logger
+	}
+	return nil
+}
+
+func (o *Options) compressType() int {
+	if o.Compression == "zstd" {
+		return sls.Compress_ZSTD
+	}
+	return sls.Compress_LZ4
+}
