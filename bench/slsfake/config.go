@@ -44,13 +44,14 @@ const (
 // what it needs, so changing a Config after New has no effect.
 type Config struct {
 	// EndpointHost is the endpoint host name the SDK is given (default
-	// DefaultEndpointHost). The project is always the first label of the
-	// request's Host header, so any name works; this one is what Endpoint()
-	// reports.
+	// DefaultEndpointHost); Endpoint() reports it. The project is the first
+	// label of the request's Host header, so clients may use another name,
+	// except for ListProject, which is recognized by the bare configured
+	// name (or an IP address) in Host.
 	EndpointHost string `yaml:"endpointHost"`
 	// Region is reported by GetProject and, when set, must match the region
 	// of v4 signatures (any region is accepted when empty).
-	Region string `yaml:"region"`
+	Region string `yaml:"region,omitempty"`
 	// Projects, with their logstores and shard layouts.
 	Projects []ProjectConfig `yaml:"projects"`
 	// AccessKeys that may sign requests, with per-project permissions.
@@ -58,32 +59,32 @@ type Config struct {
 	// MaxStoredBytes bounds what is kept of received data; the oldest
 	// LogGroups are dropped (and counted in Stats.DroppedGroups) past it.
 	// 0 means DefaultMaxStoredBytes; negative means unbounded.
-	MaxStoredBytes int64 `yaml:"maxStoredBytes"`
+	MaxStoredBytes int64 `yaml:"maxStoredBytes,omitempty"`
 	// MaxBodyRawBytes bounds one PutLogs body, uncompressed (0 means
 	// DefaultMaxBodyRawBytes); larger bodies get 400 PostBodyTooLarge.
-	MaxBodyRawBytes int64 `yaml:"maxBodyRawBytes"`
+	MaxBodyRawBytes int64 `yaml:"maxBodyRawBytes,omitempty"`
 	// TimeWindow is the accepted distance between the request time and the
 	// server clock (0 means DefaultTimeWindow; negative disables the check).
-	TimeWindow time.Duration `yaml:"timeWindow"`
+	TimeWindow time.Duration `yaml:"timeWindow,omitempty"`
 	// DefaultQuota applies to logstores without their own Quota; nil means
 	// SLS's defaults (DefaultWriteBytesPerSec, DefaultWriteRequestsPerSec).
-	DefaultQuota *Quota `yaml:"defaultQuota"`
+	DefaultQuota *Quota `yaml:"defaultQuota,omitempty"`
 	// QuotaErrorCode is the errorCode of a quota rejection (403). Default
 	// "WriteQuotaExceed"; real SLS also answers "ShardWriteQuotaExceed" for
 	// a single hot shard, which some clients may want to see instead.
-	QuotaErrorCode string `yaml:"quotaErrorCode"`
+	QuotaErrorCode string `yaml:"quotaErrorCode,omitempty"`
 	// RejectOutOfRangeTime makes PutLogs answer 400 InvalidTimestamp when a
 	// log's time is more than 7 days old or more than 15 minutes ahead.
 	// Otherwise such logs are stored and counted in Stats.OutOfRangeLogs.
-	RejectOutOfRangeTime bool `yaml:"rejectOutOfRangeTime"`
+	RejectOutOfRangeTime bool `yaml:"rejectOutOfRangeTime,omitempty"`
 	// Faults active from the start (see Fault).
-	Faults []Fault `yaml:"faults"`
+	Faults []Fault `yaml:"faults,omitempty"`
 }
 
 // ProjectConfig is one SLS project.
 type ProjectConfig struct {
 	Name        string           `yaml:"name"`
-	Description string           `yaml:"description"`
+	Description string           `yaml:"description,omitempty"`
 	Logstores   []LogstoreConfig `yaml:"logstores"`
 }
 
@@ -91,21 +92,21 @@ type ProjectConfig struct {
 type LogstoreConfig struct {
 	Name string `yaml:"name"`
 	// TTL in days, reported by GetLogStore (default 30).
-	TTL int `yaml:"ttl"`
+	TTL int `yaml:"ttl,omitempty"`
 	// ShardCount makes that many readwrite shards, ids 0..n-1, splitting the
 	// MD5 key space evenly. Ignored when Shards is set. Default 2.
-	ShardCount int `yaml:"shardCount"`
+	ShardCount int `yaml:"shardCount,omitempty"`
 	// Shards is an explicit layout. Keys are 32 lowercase hex digits; the
 	// last shard ends at "ffffffffffffffffffffffffffffffff".
-	Shards []ShardConfig `yaml:"shards"`
+	Shards []ShardConfig `yaml:"shards,omitempty"`
 	// Quota per shard; nil means Config.DefaultQuota.
-	Quota *Quota `yaml:"quota"`
+	Quota *Quota `yaml:"quota,omitempty"`
 }
 
 // ShardConfig is one shard of an explicit layout.
 type ShardConfig struct {
 	ID                int    `yaml:"id"`
-	Status            string `yaml:"status"` // readwrite (default) or readonly
+	Status            string `yaml:"status,omitempty"` // readwrite (default) or readonly
 	InclusiveBeginKey string `yaml:"inclusiveBeginKey"`
 	ExclusiveEndKey   string `yaml:"exclusiveEndKey"`
 }

@@ -92,3 +92,21 @@ func TestDefaultConfig(t *testing.T) {
 		t.Fatalf("demo key = %+v", k)
 	}
 }
+
+// TestExampleConfig keeps cmd/slsfake/example.yaml loadable.
+func TestExampleConfig(t *testing.T) {
+	cfg, err := LoadConfig("../../cmd/slsfake/example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if shards, err := s.Shards("test-project-1", "after-a-split"); err != nil || len(shards) != 3 {
+		t.Fatalf("after-a-split: %v, %v", shards, err)
+	}
+	if len(s.Faults()) != 1 {
+		t.Fatalf("faults = %+v", s.Faults())
+	}
+}

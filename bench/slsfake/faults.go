@@ -33,32 +33,32 @@ const (
 // either resets the connection (Reset), answers Status/ErrorCode, or — with
 // neither — goes on to be served normally (a latency-only fault).
 type Fault struct {
-	Ops      []string `yaml:"ops" json:"ops,omitempty"`
-	Project  string   `yaml:"project" json:"project,omitempty"`
-	Logstore string   `yaml:"logstore" json:"logstore,omitempty"`
+	Ops      []string `yaml:"ops,omitempty" json:"ops,omitempty"`
+	Project  string   `yaml:"project,omitempty" json:"project,omitempty"`
+	Logstore string   `yaml:"logstore,omitempty" json:"logstore,omitempty"`
 
 	// Share of matching requests hit, in [0, 1]; 0 means 1.
-	Share float64 `yaml:"share" json:"share,omitempty"`
+	Share float64 `yaml:"share,omitempty" json:"share,omitempty"`
 	// Random picks hits by coin flip. By default hits are spread evenly (of
 	// every n matching requests, round(n*Share) are hit), so tests counting
 	// errors are deterministic.
-	Random bool `yaml:"random" json:"random,omitempty"`
+	Random bool `yaml:"random,omitempty" json:"random,omitempty"`
 
-	Latency time.Duration `yaml:"latency" json:"-"`
+	Latency time.Duration `yaml:"latency,omitempty" json:"-"`
 	// Status and ErrorCode of the error answer. With only one of them set
 	// the other follows SLS: 500 InternalServerError, 503 ServerBusy,
 	// 403 WriteQuotaExceed, 401 Unauthorized, 400 BadRequest.
-	Status       int    `yaml:"status" json:"status,omitempty"`
-	ErrorCode    string `yaml:"errorCode" json:"errorCode,omitempty"`
-	ErrorMessage string `yaml:"errorMessage" json:"errorMessage,omitempty"`
+	Status       int    `yaml:"status,omitempty" json:"status,omitempty"`
+	ErrorCode    string `yaml:"errorCode,omitempty" json:"errorCode,omitempty"`
+	ErrorMessage string `yaml:"errorMessage,omitempty" json:"errorMessage,omitempty"`
 	// Reset hijacks the connection and closes it with an RST, without
 	// answering.
-	Reset bool `yaml:"reset" json:"reset,omitempty"`
+	Reset bool `yaml:"reset,omitempty" json:"reset,omitempty"`
 
 	// Count stops the fault after that many hits (0: no limit).
-	Count int `yaml:"count" json:"count,omitempty"`
+	Count int `yaml:"count,omitempty" json:"count,omitempty"`
 	// For stops the fault that long after it was added (0: no limit).
-	For time.Duration `yaml:"for" json:"-"`
+	For time.Duration `yaml:"for,omitempty" json:"-"`
 }
 
 func (f Fault) check() error {
