@@ -32,8 +32,8 @@ type request struct {
 	done    func(int64, error)
 	deadID  uint64 // Replay: the dead letter deleted in the same transaction
 
-	st    *stream   // reqCommit
-	pos   position  // reqCommit
+	st    *stream    // reqCommit
+	pos   position   // reqCommit
 	errc  chan error // reqCommit
 	planc chan dropResult
 	fn    func(tw *txnWork) error // reqFunc; answered on errc
@@ -49,9 +49,9 @@ func (r *request) size() int {
 // committerState is owned by the committer goroutine.
 type committerState struct {
 	needVersion bool
-	retryDrops  []dropTarget // segments whose DropPrefix failed
-	unsynced    []ack             // waiting for the next fsync
-	dirty       map[*stream]bool  // written since the last fsync
+	retryDrops  []dropTarget     // segments whose DropPrefix failed
+	unsynced    []ack            // waiting for the next fsync
+	dirty       map[*stream]bool // written since the last fsync
 	lastSync    time.Time
 	pendingSync bool // written but not synced
 }
@@ -145,7 +145,6 @@ func (w *WAL) commitLoop() {
 	defer close(w.done)
 	cs := &w.committerSt
 	cs.dirty = make(map[*stream]bool)
-	cs.lastSync = time.Now()
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	for {
@@ -340,6 +339,7 @@ func (w *WAL) flush(tw *txnWork) {
 	}
 	if err == nil {
 		err = tw.txn.Commit()
+		w.groups.Add(1)
 	}
 	if err != nil {
 		if errors.Is(err, badger.ErrTxnTooBig) {
@@ -418,6 +418,7 @@ func (w *WAL) sync() {
 		return
 	}
 	err := w.db.Sync()
+	w.syncs.Add(1)
 	cs.lastSync = time.Now()
 	if err != nil {
 		err = w.diskError("sync", err)

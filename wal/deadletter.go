@@ -90,10 +90,11 @@ func (w *WAL) DeadLetterCount() int {
 // iteration goes on. Safe for concurrent use; the view is a snapshot.
 func (w *WAL) DeadLetters() iter.Seq2[*DeadLetter, error] {
 	return func(yield func(*DeadLetter, error) bool) {
-		if w.closed.Load() {
+		if !w.acquireDB() {
 			yield(nil, ErrClosed)
 			return
 		}
+		defer w.releaseDB()
 		txn := w.db.NewTransaction(false)
 		defer txn.Discard()
 		opt := badger.DefaultIteratorOptions
@@ -111,9 +112,10 @@ func (w *WAL) DeadLetters() iter.Seq2[*DeadLetter, error] {
 
 // DeadLetterByID returns one dead letter, or ErrNotFound.
 func (w *WAL) DeadLetterByID(id uint64) (*DeadLetter, error) {
-	if w.closed.Load() {
+	if !w.acquireDB() {
 		return nil, ErrClosed
 	}
+	defer w.releaseDB()
 	var d *DeadLetter
 	err := w.db.View(func(txn *badger.Txn) error {
 		item, err := txn.Get(deadKey(id))

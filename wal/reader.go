@@ -134,6 +134,10 @@ func (r *Reader) Read(ctx context.Context, maxBytes, maxEntries int) ([]*Entry, 
 // readSafe turns a panic in badger's decoding of damaged files into an
 // error: a corrupt disk must not take the relay down.
 func (r *Reader) readSafe(limit int64, maxBytes, maxEntries int) (es []*Entry, err error) {
+	if !r.w.acquireDB() {
+		return nil, ErrClosed
+	}
+	defer r.w.releaseDB()
 	defer func() {
 		if p := recover(); p != nil {
 			es, err = nil, &CorruptError{Stream: r.st.key, Offset: r.cursor, Next: r.cursor, Err: fmt.Errorf("%w: badger: %v", ErrCorrupt, p)}

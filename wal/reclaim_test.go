@@ -78,12 +78,22 @@ func TestReclaim(t *testing.T) {
 	dir := mkdir(t)
 	o := testOptions(t)
 	w := openTest(t, dir, o)
-	defer w.Close()
 
 	start := time.Now()
 	n := appendBulk(t, w, 4, size, total)
 	wrote := time.Since(start)
 	full := w.rescanned()
+	// Reopening with the whole backlog reads metadata only.
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	t1 := time.Now()
+	w = openTest(t, dir, o)
+	defer w.Close()
+	t.Logf("reopened with %d MiB of backlog in %v", full>>20, time.Since(t1).Round(time.Millisecond))
+	if st := w.Stats(); st.PendingEntries != int64(n) {
+		t.Fatalf("after reopen %d entries pending, want %d", st.PendingEntries, n)
+	}
 	t0 := time.Now()
 	if got := consumeAll(t, w); got != n {
 		t.Fatalf("consumed %d of %d", got, n)

@@ -37,6 +37,9 @@ type Stats struct {
 	DeadLetters  int
 	// LastReclaim is the outcome of the latest Reclaim (nil before one).
 	LastReclaim *ReclaimResult
+	// Groups and Syncs count group commits (badger transactions) and
+	// fsyncs since Open.
+	Groups, Syncs int64
 }
 
 // Stats returns a snapshot. It reads one entry per stream with a backlog
@@ -47,8 +50,12 @@ func (w *WAL) Stats() Stats {
 	list := w.list
 	w.mu.RUnlock()
 	now := time.Now()
-	txn := w.db.NewTransaction(false)
-	defer txn.Discard()
+	var txn *badger.Txn
+	if w.acquireDB() {
+		defer w.releaseDB()
+		txn = w.db.NewTransaction(false)
+		defer txn.Discard()
+	}
 	for _, st := range list {
 		st.mu.Lock()
 		ss := StreamStats{
@@ -61,7 +68,7 @@ func (w *WAL) Stats() Stats {
 		}
 		seg := segmentFor(st.segs, st.committed.Offset)
 		st.mu.Unlock()
-		if ss.PendingEntries > 0 && !w.closed.Load() {
+		if ss.PendingEntries > 0 && txn != nil {
 			if at, ok := w.firstReceivedAt(txn, st, seg, ss.Committed, ss.NextOffset); ok {
 				ss.OldestPending = now.Sub(time.Unix(0, at))
 			}
@@ -75,6 +82,7 @@ func (w *WAL) Stats() Stats {
 	s.Pressure = w.Pressure()
 	s.DeadLetters = w.DeadLetterCount()
 	s.LastReclaim = w.reclaimStats.Load()
+	s.Groups, s.Syncs = w.groups.Load(), w.syncs.Load()
 	return s
 }
 

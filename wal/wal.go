@@ -81,6 +81,10 @@ type WAL struct {
 	nextDeadID   uint64
 	deadCount    int
 	reclaimMu    sync.Mutex
+	dbMu         sync.RWMutex // held shared by reads of db; Close takes it to close db
+	dbClosed     bool
+	groups       atomic.Int64
+	syncs        atomic.Int64
 	disk         diskState
 	committerSt  committerState
 	lastReclaim  atomic.Int64
@@ -424,6 +428,9 @@ func (w *WAL) Close() error {
 	w.mu.RUnlock()
 	w.reclaimMu.Lock() // wait for a Reclaim called by a user
 	defer w.reclaimMu.Unlock()
+	w.dbMu.Lock() // wait for reads in progress
+	defer w.dbMu.Unlock()
+	w.dbClosed = true
 	if err := w.db.Close(); err != nil {
 		return fmt.Errorf("cannot close WAL at %q: %w", w.dir, err)
 	}
@@ -469,6 +476,18 @@ func (w *WAL) WatchStreams(ctx context.Context, fn func(StreamKey)) {
 		}
 	}
 }
+
+// acquireDB keeps the database open for a read; false once closed.
+func (w *WAL) acquireDB() bool {
+	w.dbMu.RLock()
+	if w.dbClosed {
+		w.dbMu.RUnlock()
+		return false
+	}
+	return true
+}
+
+func (w *WAL) releaseDB() { w.dbMu.RUnlock() }
 
 func (w *WAL) lookup(k StreamKey) *stream {
 	w.mu.RLock()
