@@ -192,28 +192,26 @@ func (s *Server) refuseFor(d time.Duration) error {
 }
 
 func (s *Server) relisten() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.refusing = nil
-	if s.closed {
-		return
-	}
-	// The port was ours a moment ago, and Go listeners set SO_REUSEADDR, so
-	// binding it again succeeds unless another process grabbed it; retry
-	// briefly in case the old socket is still being torn down.
-	var ln net.Listener
-	var err error
-	for range 50 {
-		if ln, err = net.Listen("tcp", s.addr); err == nil {
-			break
+	// The port was ours a moment ago and Go listeners set SO_REUSEADDR, so
+	// binding it again normally succeeds at once; if another process took
+	// it meanwhile, keep trying (without holding the lock) until Close.
+	for {
+		s.mu.Lock()
+		if s.closed {
+			s.refusing = nil
+			s.mu.Unlock()
+			return
 		}
-		time.Sleep(20 * time.Millisecond)
+		ln, err := net.Listen("tcp", s.addr)
+		if err == nil {
+			s.ln, s.refusing = ln, nil
+			go s.serve(s.srv, ln)
+			s.mu.Unlock()
+			return
+		}
+		s.mu.Unlock()
+		time.Sleep(50 * time.Millisecond)
 	}
-	if err != nil {
-		panic(fmt.Errorf("cannot listen again on %s after a refuse outage: %w", s.addr, err))
-	}
-	s.ln = ln
-	go s.serve(s.srv, ln)
 }
 
 // Endpoint is the endpoint to give the SDK: the configured host name and

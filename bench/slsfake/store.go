@@ -323,7 +323,8 @@ func (s *Server) LogCount(project, logstore string) int {
 }
 
 // DropLogs deletes the stored logs of a logstore for which match returns
-// true and returns how many it deleted. It exists so a loss check can be
+// true and returns how many it deleted. match runs under the store's lock:
+// it must not call the Server. It exists so a loss check can be
 // shown to notice a missing record. A LogGroup left without logs stays (with
 // its topic and tags), so cursors keep their meaning.
 func (s *Server) DropLogs(project, logstore string, match func(StoredLog) bool) int {
