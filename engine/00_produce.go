@@ -109,6 +109,7 @@ func (s *session) handleProduce(r *request) {
 				ProduceVersion: req.Version,
 			})
 			if err != nil {
+				s.srv.log.Debug("rejected batch", "peer", s.peer, "topic", name, "partition", rp.Partition, "err", err)
 				p.ErrorCode = validationCode(err)
 				if req.Version >= 8 {
 					msg := err.Error()

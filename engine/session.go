@@ -224,6 +224,10 @@ func (s *session) handle(frame []byte) {
 		s.fail("request for API key %d (%s), which this relay does not serve", hdr.key, kmsg.NameForKey(hdr.key))
 		return
 	}
+	if api.handle == nil {
+		s.fail("%s request: this relay only accepts produce requests", kmsg.NameForKey(hdr.key))
+		return
+	}
 	if s.stage != saslAuthenticated && !api.beforeAuth {
 		s.fail("%s request before SASL authentication", kmsg.NameForKey(hdr.key))
 		return
@@ -261,7 +265,8 @@ func (s *session) handle(frame []byte) {
 type api struct {
 	min, max   int16
 	beforeAuth bool // may be sent before SASL authentication completes
-	handle     func(*session, *request)
+	// handle serves the request; nil for an API only advertised (Fetch).
+	handle func(*session, *request)
 }
 
 // apis holds the served API keys; each NN_name.go file registers its own.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -22,7 +23,53 @@ type Config struct {
 	Log       LogConfig        `yaml:"log"`
 	Listeners []ListenerConfig `yaml:"listeners"`
 	Limits    LimitsConfig     `yaml:"limits"`
-	Catalog   CatalogConfig    `yaml:"catalog"`
+	WAL       WALConfig        `yaml:"wal"`
+	SLS       SLSConfig        `yaml:"sls"`
+	// Catalog, when static, serves fixed projects without asking SLS
+	// (offline trials); by default SLS is the catalog.
+	Catalog CatalogConfig `yaml:"catalog"`
+}
+
+type WALConfig struct {
+	// Dir defaults to <data_dir>/wal.
+	Dir          string        `yaml:"dir"`
+	Sync         string        `yaml:"sync"` // batch (default) or interval
+	SyncInterval time.Duration `yaml:"sync_interval"`
+	MaxDiskBytes int64         `yaml:"max_disk_bytes"`
+	// HighWatermark is the share of max_disk_bytes above which producers
+	// are slowed down.
+	HighWatermark float64 `yaml:"high_watermark"`
+	// EncryptionKeyFile / EncryptionKeyEnv hold the AES-256 key that
+	// encrypts stored AccessKeySecrets. Without either, a key is generated
+	// at <data_dir>/wal.key on first start.
+	EncryptionKeyFile string `yaml:"encryption_key_file"`
+	EncryptionKeyEnv  string `yaml:"encryption_key_env"`
+}
+
+type SLSConfig struct {
+	// Endpoint is the SLS endpoint, e.g. cn-hangzhou-intranet.log.aliyuncs.com.
+	Endpoint string `yaml:"endpoint"`
+	// StandIn runs the local SLS stand-in in-process and sends there.
+	StandIn          *StandInConfig `yaml:"stand_in"`
+	Compression      string         `yaml:"compression"` // lz4 (default) or zstd
+	RetryInterval    time.Duration  `yaml:"retry_interval"`
+	Linger           time.Duration  `yaml:"linger"`
+	MaxLogGroupBytes int            `yaml:"max_log_group_bytes"`
+	MaxLogGroupLogs  int            `yaml:"max_log_group_logs"`
+	Source           string         `yaml:"source"`
+	Topic            string         `yaml:"topic"`
+	KeyField         string         `yaml:"key_field"`
+	HeadersAsFields  bool           `yaml:"headers_as_fields"`
+	HeaderPrefix     string         `yaml:"header_prefix"`
+	ShardRefresh     time.Duration  `yaml:"shard_refresh"`
+}
+
+type StandInConfig struct {
+	// Listen is where its SLS API listens, for a person or the SDK.
+	Listen string `yaml:"listen"`
+	// Config is a stand-in config file; default: the built-in demo
+	// (test-project-1, demo-akid/demo-aksecret).
+	Config string `yaml:"config"`
 }
 
 type LogConfig struct {
@@ -181,8 +228,27 @@ func (c *Config) check() error {
 			return fmt.Errorf("%s.protocol: %q is not one of PLAINTEXT, SASL_PLAINTEXT, SASL_SSL", key, l.Protocol)
 		}
 	}
-	if c.Catalog.Static == nil {
-		return errors.New("catalog: no catalog configured (catalog.static)")
+	if c.Catalog.Static == nil && c.SLS.Endpoint == "" && c.SLS.StandIn == nil {
+		return errors.New("sls: set sls.endpoint (or sls.stand_in, or catalog.static for a trial without SLS)")
+	}
+	if c.SLS.Endpoint != "" && c.SLS.StandIn != nil {
+		return errors.New("sls: endpoint and stand_in exclude each other")
+	}
+	switch c.WAL.Sync {
+	case "", "batch", "interval":
+	default:
+		return fmt.Errorf("wal.sync: %q is not one of batch, interval", c.WAL.Sync)
+	}
+	if c.WAL.MaxDiskBytes < 0 {
+		return errors.New("wal.max_disk_bytes: must not be negative")
+	}
+	if h := c.WAL.HighWatermark; h != 0 && (h <= 0 || h >= 1) {
+		return fmt.Errorf("wal.high_watermark: %v is not between 0 and 1", h)
+	}
+	switch c.SLS.Compression {
+	case "", "lz4", "zstd":
+	default:
+		return fmt.Errorf("sls.compression: %q is not one of lz4, zstd", c.SLS.Compression)
 	}
 	return nil
 }
