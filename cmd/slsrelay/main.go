@@ -12,7 +12,16 @@ import (
 )
 
 func main() {
+	if handled, code := runAdmin(os.Args[1:], os.Stdout, os.Stderr); handled {
+		os.Exit(code)
+	}
 	configPath := flag.String("config", "configs/local.yaml", "configuration file")
+	flag.Usage = func() {
+		fmt.Fprintln(os.Stderr, "usage: slsrelay [-config FILE]        run the relay")
+		fmt.Fprintln(os.Stderr, "       slsrelay dlq list|replay|drop   inspect and act on dead letters")
+		fmt.Fprintln(os.Stderr, "       slsrelay version")
+		flag.PrintDefaults()
+	}
 	flag.Parse()
 	cfg, err := loadConfig(*configPath)
 	if err != nil {

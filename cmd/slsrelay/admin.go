@@ -1,0 +1,130 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime/debug"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/slsrelay/slsrelay/wal"
+)
+
+// version is set at build time (-ldflags "-X main.version=…"); otherwise
+// the module's build info tells.
+var version = ""
+
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "devel"
+}
+
+// runAdmin runs a subcommand; it reports whether args named one.
+func runAdmin(args []string, stdout, stderr io.Writer) (handled bool, code int) {
+	if len(args) == 0 {
+		return false, 0
+	}
+	switch args[0] {
+	case "version":
+		fmt.Fprintln(stdout, "slsrelay", versionString())
+		return true, 0
+	case "dlq":
+		if err := runDLQ(args[1:], stdout); err != nil {
+			fmt.Fprintln(stderr, "slsrelay dlq:", err)
+			return true, 1
+		}
+		return true, 0
+	}
+	return false, 0
+}
+
+const dlqUsage = `usage: slsrelay dlq list|replay|drop [-config FILE] [ID ... | -all]
+  list     the dead letters: id, stream, records, when, why
+  replay   put them back into their stream (delivery tries again)
+  drop     delete them for good
+The relay must be stopped: the WAL is opened directly.`
+
+func runDLQ(args []string, out io.Writer) error {
+	if len(args) == 0 {
+		return errors.New(dlqUsage)
+	}
+	verb := args[0]
+	fs := flag.NewFlagSet("dlq "+verb, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	configPath := fs.String("config", "configs/local.yaml", "configuration file")
+	all := fs.Bool("all", false, "every dead letter")
+	if err := fs.Parse(args[1:]); err != nil {
+		return fmt.Errorf("%w\n%s", err, dlqUsage)
+	}
+	var ids []uint64
+	for _, a := range fs.Args() {
+		id, err := strconv.ParseUint(a, 10, 64)
+		if err != nil {
+			return fmt.Errorf("dead letter id %q is not a number", a)
+		}
+		ids = append(ids, id)
+	}
+	switch verb {
+	case "list":
+	case "replay", "drop":
+		if len(ids) == 0 && !*all {
+			return fmt.Errorf("name the dead letters to %s, or -all", verb)
+		}
+	default:
+		return fmt.Errorf("unknown dlq command %q\n%s", verb, dlqUsage)
+	}
+	cfg, err := loadConfig(*configPath)
+	if err != nil {
+		return err
+	}
+	w, err := openWAL(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		return fmt.Errorf("%w (is the relay still running? stop it first)", err)
+	}
+	defer w.Close()
+	if verb == "list" || *all {
+		var listed []*wal.DeadLetter
+		for d, err := range w.DeadLetters() {
+			if err != nil {
+				return err
+			}
+			listed = append(listed, d)
+		}
+		if verb == "list" {
+			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tSTREAM\tRECORDS\tAT\tREASON")
+			for _, d := range listed {
+				fmt.Fprintf(tw, "%d\t%s/%s/%d\t%d\t%s\t%s\n", d.ID, d.Stream.Project, d.Stream.Logstore, d.Stream.Partition,
+					d.Entry.Records, d.At.Format(time.RFC3339), d.Reason)
+			}
+			return tw.Flush()
+		}
+		for _, d := range listed {
+			ids = append(ids, d.ID)
+		}
+	}
+	for _, id := range ids {
+		if verb == "replay" {
+			off, err := w.Replay(id)
+			if err != nil {
+				return fmt.Errorf("cannot replay dead letter %d: %w", id, err)
+			}
+			fmt.Fprintf(out, "replayed %d at offset %d\n", id, off)
+			continue
+		}
+		if err := w.Drop(id); err != nil {
+			return fmt.Errorf("cannot drop dead letter %d: %w", id, err)
+		}
+		fmt.Fprintf(out, "dropped %d\n", id)
+	}
+	return nil
+}
