@@ -39,13 +39,20 @@ func (p *clientPool) get(c wal.Credential) *sls.Client {
 	if p.clients == nil {
 		p.clients = map[wal.Credential]*sls.Client{}
 	}
+	// Every field the SDK's initHttpClient would fill in is set here, so
+	// that its unlocked lazy initialisation never writes: concurrent first
+	// calls on one client would race there.
+	timeout := p.http.Timeout
+	if timeout <= 0 {
+		timeout = 60 * time.Second
+	}
 	cl := &sls.Client{
 		Endpoint:        p.endpoint,
 		AccessKeyID:     c.AccessKeyID,
 		AccessKeySecret: c.AccessKeySecret,
 		HTTPClient:      p.http,
 		UserAgent:       p.userAgent,
-		RequestTimeOut:  p.http.Timeout,
+		RequestTimeOut:  timeout,
 		RetryTimeOut:    p.retryTimeout,
 	}
 	p.clients[c] = cl

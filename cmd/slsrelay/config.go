@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"time"
 
@@ -155,6 +156,13 @@ func parseConfig(path string, raw []byte) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config %q: %w", path, err)
 	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(b, &root); err != nil {
+		return nil, fmt.Errorf("config %q: %w", path, err)
+	}
+	if err := checkKeys(&root, reflect.TypeOf(Config{}), ""); err != nil {
+		return nil, fmt.Errorf("config %q: %w", path, err)
+	}
 	var c Config
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
@@ -175,7 +183,10 @@ func parseConfig(path string, raw []byte) (*Config, error) {
 			t.SelfSignedHosts = []string{"localhost", "127.0.0.1"}
 		}
 	}
-	return &c, c.check()
+	if err := c.check(); err != nil {
+		return nil, fmt.Errorf("config %q: %w", path, err)
+	}
+	return &c, nil
 }
 
 // check reports the first problem with its key path.

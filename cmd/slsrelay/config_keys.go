@@ -1,0 +1,70 @@
+package main
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// checkKeys reports the first key in n that t (a config struct) has no
+// field for, with its key path and line — "listeners[1].tsl (line 14)" says
+// more than the decoder's "field tsl not found in type main.ListenerConfig".
+func checkKeys(n *yaml.Node, t reflect.Type, path string) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			if err := checkKeys(c, t, path); err != nil {
+				return err
+			}
+		}
+	case yaml.MappingNode:
+		switch t.Kind() {
+		case reflect.Struct:
+			fields := map[string]reflect.Type{}
+			for i := 0; i < t.NumField(); i++ {
+				f := t.Field(i)
+				name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+				if name != "" && name != "-" {
+					fields[name] = f.Type
+				}
+			}
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k := n.Content[i]
+				ft, ok := fields[k.Value]
+				if !ok {
+					return fmt.Errorf("%s: unknown key (line %d)", join(path, k.Value), k.Line)
+				}
+				if err := checkKeys(n.Content[i+1], ft, join(path, k.Value)); err != nil {
+					return err
+				}
+			}
+		case reflect.Map:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if err := checkKeys(n.Content[i+1], t.Elem(), join(path, n.Content[i].Value)); err != nil {
+					return err
+				}
+			}
+		}
+	case yaml.SequenceNode:
+		if t.Kind() == reflect.Slice {
+			for i, c := range n.Content {
+				if err := checkKeys(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i)); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
