@@ -1,0 +1,179 @@
+package batch
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// The seed corpora live in testdata/fuzz/FuzzValidate and
+// testdata/fuzz/FuzzDecode. Regenerate them with
+//
+//	BATCH_WRITE_CORPUS=1 go test -run TestWriteFuzzCorpus ./wal/batch/
+//
+// Both targets take a fixCRC flag: random bytes almost never carry a valid
+// CRC, so with the flag set the target first recomputes the checksums the
+// framing allows, letting the fuzzer reach record parsing and decompression.
+
+const fuzzLimit = 1 << 20 // decompression bound, small to keep runs fast
+
+var kinds = []*kerr.Error{kerr.CorruptMessage, kerr.InvalidRecord, kerr.UnsupportedCompressionType, kerr.MessageTooLarge}
+
+func FuzzValidate(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte, version int16, fixCRC bool) {
+		if fixCRC {
+			data = fixCRCs(data)
+		}
+		opt := ValidateOptions{ProduceVersion: version, MaxDecompressedBytes: fuzzLimit}
+		info, err := Validate(data, opt)
+		if err != nil {
+			for _, k := range kinds {
+				if errors.Is(err, k) {
+					return
+				}
+			}
+			t.Fatalf("error %v wraps no kerr value", err)
+		}
+		if info.Records <= 0 || info.Magic != int8(data[magicOffset]) {
+			t.Fatalf("accepted with info %+v", info)
+		}
+		// Whatever Validate accepts, Decode must decode to the same count,
+		// except compressed v2 batches, which Validate does not open.
+		var n int32
+		err = new(Decoder).Decode(info.Magic, data, DecodeOptions{MaxDecompressedBytes: fuzzLimit}, func(*Record) error {
+			n++
+			return nil
+		})
+		mustDecode := info.Magic < 2 || info.Codec == CodecNone
+		switch {
+		case err != nil && !errors.Is(err, kerr.CorruptMessage):
+			t.Fatalf("decode error %v does not wrap CORRUPT_MESSAGE", err)
+		case err != nil && mustDecode:
+			t.Fatalf("validated (%+v) but does not decode: %v", info, err)
+		case err == nil && n != info.Records:
+			t.Fatalf("validated %d records, decoded %d", info.Records, n)
+		}
+	})
+}
+
+func FuzzDecode(f *testing.F) {
+	f.Fuzz(func(t *testing.T, magic int8, data []byte, fixCRC bool) {
+		if fixCRC {
+			data = fixCRCs(data)
+		}
+		var d Decoder
+		for range 2 { // twice: the second run reuses the buffers
+			var n int32
+			err := d.Decode(magic, data, DecodeOptions{MaxDecompressedBytes: fuzzLimit}, func(r *Record) error {
+				if magic < 2 && r.OffsetDelta != n || r.Timestamp < -1 {
+					t.Fatalf("record %d: %+v", n, r)
+				}
+				n++
+				return nil
+			})
+			if err != nil && !errors.Is(err, kerr.CorruptMessage) {
+				t.Fatalf("error %v does not wrap CORRUPT_MESSAGE", err)
+			}
+		}
+	})
+}
+
+// fixCRCs returns a copy of data with the CRC of every batch or message whose
+// framing holds recomputed.
+func fixCRCs(data []byte) []byte {
+	data = append([]byte{}, data...)
+	for b := data; len(b) > magicOffset; {
+		size := logOverhead + int(be32(b[8:]))
+		if size < logOverhead || size > len(b) {
+			break
+		}
+		switch b[magicOffset] {
+		case 2:
+			if size >= batchHeaderLen {
+				fixBatchCRC(b[:size])
+			}
+		case 0, 1:
+			if size >= logOverhead+legacyOverheadV0 {
+				fixMessageCRC(b[:size])
+			}
+		}
+		b = b[size:]
+	}
+	return data
+}
+
+type fuzzSeed struct {
+	name    string
+	data    []byte
+	version int16
+	fixCRC  bool
+}
+
+func fuzzSeeds(tb testing.TB) []fuzzSeed {
+	recs := sampleRecords(4)
+	plain := []tRec{{key: []byte("k"), value: []byte("v"), ts: 5}, {value: []byte(`{"a":1}`), ts: 6}}
+	var seeds []fuzzSeed
+	for _, c := range codecCases {
+		seeds = append(seeds, fuzzSeed{"v2-" + c.name, v2Batch(tb, recs, c, nil), 9, false})
+		if c.codec == CodecZstd {
+			continue
+		}
+		seeds = append(seeds,
+			fuzzSeed{"v1-" + c.name, messageSet(tb, 1, plain, c, 0), 2, false},
+			fuzzSeed{"v0-" + c.name, messageSet(tb, 0, plain, c, 0), 0, false}, // lz4: the broken checksum
+		)
+	}
+	good := v2Batch(tb, recs, codecCases[0], nil)
+	v1 := messageSet(tb, 1, plain, codecCases[1], 0)
+	seeds = append(seeds,
+		fuzzSeed{"v2-idempotent-fixcrc", v2Batch(tb, recs, codecCases[1], func(b *kmsg.RecordBatch) {
+			b.ProducerID, b.ProducerEpoch, b.FirstSequence = 1, 0, 0
+		}), 9, true},
+		fuzzSeed{"corrupt-v2-bad-crc", append(append([]byte{}, good[:30]...), append([]byte{good[30] ^ 1}, good[31:]...)...), 9, false},
+		fuzzSeed{"corrupt-v2-truncated", good[:len(good)-5], 9, false},
+		fuzzSeed{"corrupt-v2-trailing", append(append([]byte{}, good...), 0, 0, 0, 1), 9, false},
+		fuzzSeed{"corrupt-v2-two-batches", append(append([]byte{}, good...), good...), 9, false},
+		fuzzSeed{"corrupt-v2-count", v2Batch(tb, recs, codecCases[0], func(b *kmsg.RecordBatch) { b.NumRecords = 9 }), 9, true},
+		fuzzSeed{"corrupt-v1-truncated", v1[:len(v1)-1], 2, false},
+		fuzzSeed{"corrupt-v1-nested", encodeMessage(1, 0, CodecGzip, 0, nil, gzipBytes(tb, v1)), 2, true},
+		fuzzSeed{"v1-two-wrappers-fixcrc", append(append([]byte{}, v1...), messageSet(tb, 1, plain, codecCases[3], 0)...), 2, true},
+	)
+	files, _ := filepath.Glob(filepath.Join("testdata", "realworld", "*.bin"))
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		v := int16(9)
+		if data[magicOffset] < 2 {
+			v = 2
+		}
+		seeds = append(seeds, fuzzSeed{"realworld-" + filepath.Base(file), data, v, false})
+	}
+	return seeds
+}
+
+// TestWriteFuzzCorpus writes the seed corpora (see the top of this file).
+func TestWriteFuzzCorpus(t *testing.T) {
+	if os.Getenv("BATCH_WRITE_CORPUS") == "" {
+		t.Skip("set BATCH_WRITE_CORPUS=1 to rewrite testdata/fuzz")
+	}
+	for _, s := range fuzzSeeds(t) {
+		write := func(target, body string) {
+			dir := filepath.Join("testdata", "fuzz", target)
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "seed-"+s.name), []byte("go test fuzz v1\n"+body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		write("FuzzValidate", fmt.Sprintf("[]byte(%q)\nint16(%d)\nbool(%v)\n", s.data, s.version, s.fixCRC))
+		write("FuzzDecode", fmt.Sprintf("int8(%d)\n[]byte(%q)\nbool(%v)\n", int8(s.data[magicOffset]), s.data, s.fixCRC))
+	}
+}
