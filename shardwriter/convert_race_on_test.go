@@ -1,0 +1,5 @@
+//go:build race
+
+package shardwriter
+
+const cvtRaceEnabled = true
