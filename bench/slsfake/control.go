@@ -16,6 +16,9 @@ import (
 // is unreachable until the window ends). Durations are Go strings ("250ms").
 //
 //	GET    /_stats                      Stats
+//	GET    /_logs?project=&logstore=&tail=20
+//	                  the newest stored logs, oldest first: a person's way
+//	                  to see logs arrive (curl it)
 //	GET    /_fault                      active faults with counters
 //	POST   /_fault    Fault             add one → {"id": n}
 //	DELETE /_fault?id=n                 remove one (without id: remove all)
@@ -107,6 +110,8 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 	switch r.Method + " " + r.URL.Path {
 	case "GET /_stats":
 		reply(s.Stats(), nil)
+	case "GET /_logs":
+		reply(s.tailLogs(r.URL.Query()))
 	case "GET /_fault":
 		reply(s.Faults(), nil)
 	case "POST /_fault":

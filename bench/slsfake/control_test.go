@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	sls "github.com/aliyun/aliyun-log-go-sdk"
 )
 
 // control calls the control API over plain HTTP, as the bench or a shell
@@ -87,4 +89,36 @@ func TestControlAPI(t *testing.T) {
 		t.Fatalf("GET /_stats = %+v", st)
 	}
 	control(t, s, "GET", "/_nothing", "", 404, nil)
+}
+
+func TestControlTailLogs(t *testing.T) {
+	s := start(t, DefaultConfig())
+	c := demoClient(s)
+	lg := &sls.LogGroup{Source: strp("host-1"), Logs: []*sls.Log{{
+		Time:     u32p(1700000000),
+		Contents: []*sls.LogContent{{Key: strp("content"), Value: strp("hello")}},
+	}}}
+	if err := c.PutLogs("test-project-1", "test-logstore-1", lg); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get("http://" + s.Addr() + "/_logs?project=test-project-1&logstore=test-logstore-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var got []tailedLog
+	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Contents["content"] != "hello" || got[0].Source != "host-1" || got[0].Time != "2023-11-14T22:13:20Z" {
+		t.Fatalf("tail: %+v", got)
+	}
+	resp2, err := http.Get("http://" + s.Addr() + "/_logs?project=test-project-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp2.Body.Close()
+	if resp2.StatusCode != http.StatusBadRequest {
+		t.Fatalf("missing logstore: status %d", resp2.StatusCode)
+	}
 }
