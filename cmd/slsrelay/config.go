@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -123,22 +121,36 @@ type StaticCatalogConfig struct {
 // value stays as written.
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 
-// expandEnv replaces ${NAME} with the environment variable's value; an
-// unset variable is an error rather than an empty secret.
-func expandEnv(b []byte) ([]byte, error) {
+// expandEnvNodes replaces ${NAME} in scalar values (not in keys or
+// comments) with the environment variable's value; an unset variable is an
+// error rather than an empty secret.
+func expandEnvNodes(n *yaml.Node) error {
 	var missing []string
-	out := envRef.ReplaceAllFunc(b, func(m []byte) []byte {
-		name := string(envRef.FindSubmatch(m)[1])
-		v, ok := os.LookupEnv(name)
-		if !ok {
-			missing = append(missing, name)
+	var walk func(n *yaml.Node)
+	walk = func(n *yaml.Node) {
+		if n.Kind == yaml.ScalarNode {
+			n.Value = envRef.ReplaceAllStringFunc(n.Value, func(m string) string {
+				name := envRef.FindStringSubmatch(m)[1]
+				v, ok := os.LookupEnv(name)
+				if !ok {
+					missing = append(missing, name)
+				}
+				return v
+			})
+			return
 		}
-		return []byte(v)
-	})
-	if len(missing) > 0 {
-		return nil, fmt.Errorf("environment variables not set: %v", missing)
+		for i, c := range n.Content {
+			if n.Kind == yaml.MappingNode && i%2 == 0 {
+				continue // a key
+			}
+			walk(c)
+		}
 	}
-	return out, nil
+	walk(n)
+	if len(missing) > 0 {
+		return fmt.Errorf("environment variables not set: %v", missing)
+	}
+	return nil
 }
 
 // loadConfig reads path strictly: unknown keys and a second document are
@@ -152,22 +164,21 @@ func loadConfig(path string) (*Config, error) {
 }
 
 func parseConfig(path string, raw []byte) (*Config, error) {
-	b, err := expandEnv(raw)
-	if err != nil {
-		return nil, fmt.Errorf("config %q: %w", path, err)
-	}
 	var root yaml.Node
-	if err := yaml.Unmarshal(b, &root); err != nil {
+	if err := yaml.Unmarshal(raw, &root); err != nil {
 		return nil, fmt.Errorf("config %q: %w", path, err)
 	}
 	if err := checkKeys(&root, reflect.TypeOf(Config{}), ""); err != nil {
 		return nil, fmt.Errorf("config %q: %w", path, err)
 	}
-	var c Config
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+	if err := expandEnvNodes(&root); err != nil {
 		return nil, fmt.Errorf("config %q: %w", path, err)
+	}
+	var c Config
+	if len(root.Content) > 0 {
+		if err := root.Decode(&c); err != nil {
+			return nil, fmt.Errorf("config %q: %w", path, err)
+		}
 	}
 	if c.DataDir == "" {
 		c.DataDir = "data"
