@@ -49,11 +49,7 @@ func (r *request) size() int {
 // committerState is owned by the committer goroutine.
 type committerState struct {
 	needVersion bool
-	retryDrops  []dropTarget     // segments whose DropPrefix failed
-	unsynced    []ack            // waiting for the next fsync
-	dirty       map[*stream]bool // written since the last fsync
-	lastSync    time.Time
-	pendingSync bool // written but not synced
+	retryDrops  []dropTarget // segments whose DropPrefix failed
 }
 
 type ack struct {
@@ -142,16 +138,17 @@ func (w *WAL) takeGroup() []*request {
 }
 
 func (w *WAL) commitLoop() {
-	defer close(w.done)
-	cs := &w.committerSt
-	cs.dirty = make(map[*stream]bool)
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
+	defer func() {
+		// Everything written is handed to the syncer; it syncs once more
+		// and exits.
+		close(w.syncer.closing)
+		<-w.syncer.done
+		close(w.done)
+	}()
 	for {
 		closing := false
 		select {
 		case <-w.qwake:
-		case <-timer.C:
 		case <-w.closing:
 			closing = true
 		}
@@ -161,9 +158,6 @@ func (w *WAL) commitLoop() {
 				break
 			}
 			w.writeGroup(g)
-			if w.opts.Sync == SyncBatch {
-				w.sync()
-			}
 		}
 		if closing {
 			// Appends racing with Close may still be queued: the closed
@@ -177,15 +171,7 @@ func (w *WAL) commitLoop() {
 				w.writeGroup(rest[:n])
 				rest = rest[n:]
 			}
-			w.sync()
 			return
-		}
-		if w.opts.Sync == SyncInterval && cs.pendingSync {
-			if wait := w.opts.SyncInterval - time.Since(cs.lastSync); wait <= 0 {
-				w.sync()
-			} else {
-				timer.Reset(wait)
-			}
 		}
 	}
 }
@@ -236,7 +222,7 @@ func (w *WAL) writeGroup(g []*request) {
 			// Reclaim planning needs every earlier write applied and
 			// synced: it must only trust positions that survive a crash.
 			w.flush(tw)
-			w.sync()
+			w.syncBarrier()
 			r.planc <- w.dropConsumed()
 			tw = w.newWork()
 		}
@@ -338,7 +324,9 @@ func (w *WAL) flush(tw *txnWork) {
 		err = tw.txn.Set(versionKey, []byte(formatVersion))
 	}
 	if err == nil {
+		t0 := time.Now()
 		err = tw.txn.Commit()
+		w.writeNanos.Add(int64(time.Since(t0)))
 		w.groups.Add(1)
 	}
 	if err != nil {
@@ -356,7 +344,6 @@ func (w *WAL) flush(tw *txnWork) {
 	}
 	w.diskOK()
 	cs.needVersion = false
-	cs.pendingSync = true
 	if len(tw.newSt) > 0 {
 		w.mu.Lock()
 		for _, st := range tw.newSt {
@@ -369,15 +356,17 @@ func (w *WAL) flush(tw *txnWork) {
 		w.streamsWake = make(chan struct{})
 		w.mu.Unlock()
 	}
+	written := make(map[*stream]position, len(tw.metas))
 	for st, m := range tw.metas {
 		st.meta = *m
-		cs.dirty[st] = true
+		written[st] = position{Offset: m.Next, CumBytes: m.CumBytes, CumEntries: m.CumEntries}
 	}
 	for _, ns := range tw.newSegs {
 		ns.st.mu.Lock()
 		ns.st.segs = append(ns.st.segs, ns.seg)
 		ns.st.mu.Unlock()
 	}
+	var needSync []ack
 	for _, a := range tw.acks {
 		r := a.req
 		switch {
@@ -390,14 +379,15 @@ func (w *WAL) flush(tw *txnWork) {
 			if w.opts.Sync == SyncInterval {
 				r.errc <- nil
 			} else {
-				cs.unsynced = append(cs.unsynced, a)
+				needSync = append(needSync, a)
 			}
 		case w.opts.Sync == SyncInterval && !r.durable:
 			r.done(a.base, nil)
 		default:
-			cs.unsynced = append(cs.unsynced, a)
+			needSync = append(needSync, a)
 		}
 	}
+	w.toSyncer(needSync, written)
 }
 
 func (w *WAL) answer(a ack, err error) {
@@ -407,42 +397,6 @@ func (w *WAL) answer(a ack, err error) {
 	case reqCommit, reqFunc:
 		a.req.errc <- err
 	}
-}
-
-// sync fsyncs what was written, acknowledges the appends waiting for it and
-// lets readers see the newly synced entries. Readers only see synced data,
-// so a committed position can never point past what survives a crash.
-func (w *WAL) sync() {
-	cs := &w.committerSt
-	if !cs.pendingSync {
-		return
-	}
-	err := w.db.Sync()
-	w.syncs.Add(1)
-	cs.lastSync = time.Now()
-	if err != nil {
-		err = w.diskError("sync", err)
-		for _, a := range cs.unsynced {
-			w.answer(a, err)
-		}
-		clear(cs.unsynced)
-		cs.unsynced = cs.unsynced[:0]
-		return // stays pendingSync: the next sync retries and publishes
-	}
-	cs.pendingSync = false
-	for st := range cs.dirty {
-		st.mu.Lock()
-		st.readable = position{Offset: st.meta.Next, CumBytes: st.meta.CumBytes, CumEntries: st.meta.CumEntries}
-		close(st.wake)
-		st.wake = make(chan struct{})
-		st.mu.Unlock()
-	}
-	clear(cs.dirty)
-	for _, a := range cs.unsynced {
-		w.answer(a, nil)
-	}
-	clear(cs.unsynced)
-	cs.unsynced = cs.unsynced[:0]
 }
 
 // ensureCred writes the credential row unless it exists. Committer only.

@@ -85,8 +85,11 @@ type WAL struct {
 	dbClosed     bool
 	groups       atomic.Int64
 	syncs        atomic.Int64
+	writeNanos   atomic.Int64 // time in txn.Commit, for benchmarks
+	syncNanos    atomic.Int64 // time in db.Sync
 	disk         diskState
 	committerSt  committerState
+	syncer       syncerState
 	lastReclaim  atomic.Int64
 	reclaimStats atomic.Pointer[ReclaimResult]
 }
@@ -179,6 +182,7 @@ func open(dir string, opts Options) (*WAL, error) {
 		return nil, err
 	}
 	w.disk.init(w)
+	w.startSyncer()
 	go w.commitLoop()
 	if opts.ReclaimInterval > 0 {
 		w.bgwg.Add(1)
