@@ -3,6 +3,7 @@ package wal
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 )
@@ -55,6 +56,10 @@ func BenchmarkAppend(b *testing.B) {
 			o := testOptions(b)
 			o.Sync = pol
 			o.ReclaimInterval = -1
+			if v := os.Getenv("WAL_BENCH_VLOG_MB"); v != "" {
+				mb, _ := strconv.Atoi(v)
+				o.ValueLogFileSize = int64(mb) << 20
+			}
 			w := openTest(b, b.TempDir(), o)
 			defer w.Close()
 			runProducers(b, func(g int, data []byte) error {

@@ -173,6 +173,10 @@ func (w *WAL) decodeDead(txn *badger.Txn, item *badger.Item) (*DeadLetter, error
 // offset, returned) and removes it from the table in the same transaction:
 // it is in exactly one of the two whatever happens. Safe for concurrent use.
 func (w *WAL) Replay(id uint64) (int64, error) {
+	if err := w.claimDead(id); err != nil {
+		return 0, err
+	}
+	defer w.releaseDead(id)
 	d, err := w.DeadLetterByID(id)
 	if err != nil {
 		return 0, err
@@ -200,6 +204,10 @@ func (w *WAL) Replay(id uint64) (int64, error) {
 
 // Drop deletes dead letter id for good. Safe for concurrent use.
 func (w *WAL) Drop(id uint64) error {
+	if err := w.claimDead(id); err != nil {
+		return err
+	}
+	defer w.releaseDead(id)
 	if _, err := w.DeadLetterByID(id); err != nil && errors.Is(err, ErrNotFound) {
 		return err
 	}
@@ -216,4 +224,25 @@ func (w *WAL) Drop(id uint64) error {
 	w.deadCount--
 	w.deadMu.Unlock()
 	return nil
+}
+
+// claimDead keeps concurrent Replay/Drop calls off the same dead letter, so
+// one is not replayed twice or both replayed and dropped.
+func (w *WAL) claimDead(id uint64) error {
+	w.deadMu.Lock()
+	defer w.deadMu.Unlock()
+	if w.deadBusy == nil {
+		w.deadBusy = make(map[uint64]bool)
+	}
+	if w.deadBusy[id] {
+		return fmt.Errorf("wal: dead letter %d is being replayed or dropped", id)
+	}
+	w.deadBusy[id] = true
+	return nil
+}
+
+func (w *WAL) releaseDead(id uint64) {
+	w.deadMu.Lock()
+	delete(w.deadBusy, id)
+	w.deadMu.Unlock()
 }

@@ -80,6 +80,7 @@ type WAL struct {
 	deadMu       sync.Mutex
 	nextDeadID   uint64
 	deadCount    int
+	deadBusy     map[uint64]bool // ids in Replay or Drop
 	reclaimMu    sync.Mutex
 	dbMu         sync.RWMutex // held shared by reads of db; Close takes it to close db
 	dbClosed     bool
