@@ -59,7 +59,8 @@ type session struct {
 	pending []*slot
 	running bool
 	paused  bool
-	closed  bool
+	closed  bool // no more writes: the peer is gone or we dropped it
+	failed  bool // we dropped it: frames still queued are discarded too
 
 	// Owned by the goroutine handling frames.
 	stage     saslStage
@@ -104,7 +105,7 @@ func (s *session) room() bool {
 // push hands over one frame (without its size prefix); the session owns it.
 func (s *session) push(frame []byte) {
 	s.mu.Lock()
-	if s.closed {
+	if s.failed {
 		s.mu.Unlock()
 		return
 	}
@@ -117,10 +118,14 @@ func (s *session) push(frame []byte) {
 	}
 }
 
+// run handles queued frames in order. Frames already read when the peer
+// hangs up are still handled (an acks=0 producer may send and close at
+// once, and what it sent must not be lost); only their responses go
+// nowhere. Frames queued behind one that failed the connection are not.
 func (s *session) run() {
 	for {
 		s.mu.Lock()
-		if len(s.queue) == 0 || s.closed {
+		if len(s.queue) == 0 || s.failed {
 			s.queue = nil
 			s.running = false
 			s.mu.Unlock()
@@ -158,7 +163,7 @@ func (s *session) complete(sl *slot, buf []byte, closeAfter bool) {
 			s.t.send(p.buf, p.closeAfter)
 		}
 		if p.closeAfter {
-			s.closed = true
+			s.closed, s.failed = true, true
 		}
 	}
 	if n > 0 {
@@ -187,7 +192,7 @@ func (s *session) fail(format string, args ...any) {
 	s.srv.log.Warn("closing connection", "listener", s.ln.opts.Name, "peer", s.peer, "reason", fmt.Sprintf(format, args...))
 	s.mu.Lock()
 	already := s.closed
-	s.closed = true
+	s.closed, s.failed = true, true
 	s.mu.Unlock()
 	if !already {
 		s.t.close()

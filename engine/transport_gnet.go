@@ -95,8 +95,12 @@ func (g *gnetListener) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	return nil, gnet.None
 }
 
+// OnClose hands over the whole frames still buffered, even past the
+// in-flight limit: a producer may send with acks=0 and hang up at once, and
+// what it sent must still be stored.
 func (g *gnetListener) OnClose(c gnet.Conn, _ error) gnet.Action {
 	if s, ok := c.Context().(*session); ok {
+		g.readFrames(c, s, true)
 		s.closedByPeer()
 	}
 	return gnet.None
@@ -106,8 +110,13 @@ func (g *gnetListener) OnClose(c gnet.Conn, _ error) gnet.Action {
 // Bytes it leaves stay in gnet's buffer; the session's resume wakes this
 // again when responses drain.
 func (g *gnetListener) OnTraffic(c gnet.Conn) gnet.Action {
-	s := c.Context().(*session)
-	for s.room() {
+	return g.readFrames(c, c.Context().(*session), false)
+}
+
+// readFrames moves whole frames from gnet's buffer to s, while s has room
+// or, with all, until none is left.
+func (g *gnetListener) readFrames(c gnet.Conn, s *session, all bool) gnet.Action {
+	for all || s.room() {
 		hdr, err := c.Peek(4)
 		if err != nil {
 			return gnet.None // fewer than 4 bytes so far
