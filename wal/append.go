@@ -9,11 +9,13 @@ import (
 )
 
 // The group commit. Append only queues; one committer goroutine takes
-// everything queued (up to MaxGroupBytes/MaxGroupEntries), assigns offsets,
-// writes the group as one badger transaction and, per the sync policy,
-// fsyncs once for the whole group before running the done callbacks. While
-// it writes and syncs, new appends pile up and become the next group, so the
-// number of fsyncs adapts to the load without any timer.
+// everything queued (up to MaxGroupBytes/MaxGroupEntries), assigns offsets
+// and writes the group as one badger transaction (SyncWrites off). The
+// syncer goroutine (sync.go) then fsyncs once for everything written since
+// its previous fsync and runs the done callbacks that waited for it. While
+// one group is written and another synced, new appends pile up and become
+// the next group, so the number of fsyncs adapts to the load without any
+// timer or linger.
 
 type reqKind uint8
 
@@ -197,7 +199,7 @@ func (w *WAL) newWork() *txnWork {
 }
 
 // writeGroup writes one group; on return each append is acknowledged,
-// failed, or waiting in unsynced for the fsync.
+// failed, or handed to the syncer to wait for its fsync.
 func (w *WAL) writeGroup(g []*request) {
 	tw := w.newWork()
 	for _, r := range g {

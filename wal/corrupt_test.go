@@ -236,6 +236,23 @@ func TestCorruption(t *testing.T) {
 			},
 		},
 		{
+			name: "entry key deleted",
+			damage: func(t *testing.T, dir string) {
+				db, err := badger.Open(badger.DefaultOptions(dir).WithLogger(nil).WithValueLogFileSize(1 << 20))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer db.Close()
+				db.Update(func(txn *badger.Txn) error { return txn.Delete(entryKey(1, 0, 8)) })
+			},
+			check: func(t *testing.T, got readOutcome) {
+				// The hole is reported as offsets 8..10, not skipped silently.
+				if len(got.corrupt) != 1 || got.corrupt[0] != 8 || len(got.ids) != corruptEntries-1 || contains(got.ids, 4) {
+					t.Fatalf("got %d ids, corrupt %v", len(got.ids), got.corrupt)
+				}
+			},
+		},
+		{
 			name: "missing MANIFEST",
 			damage: func(t *testing.T, dir string) {
 				os.Remove(filepath.Join(dir, "MANIFEST"))

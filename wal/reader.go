@@ -122,6 +122,10 @@ func (r *Reader) Read(ctx context.Context, maxBytes, maxEntries int) ([]*Entry, 
 			if len(es) > 0 || err != nil {
 				return es, err
 			}
+			// The stream says entries are there but none is: they were
+			// lost (damaged files). Report the range so it can be skipped
+			// instead of blocking forever.
+			return nil, r.missing(readable.Offset)
 		}
 		select {
 		case <-wake:
@@ -172,6 +176,14 @@ func (r *Reader) read(limit int64, maxBytes, maxEntries int) ([]*Entry, error) {
 		if off >= limit {
 			break
 		}
+		if off > r.cursor {
+			// Entries are contiguous (each starts where the previous one
+			// ends), so a jump means entries were lost.
+			if len(out) > 0 {
+				return out, nil
+			}
+			return nil, r.missing(off)
+		}
 		se, val, err := r.decodeItem(txn, it.Item(), off)
 		if err != nil {
 			if len(out) > 0 {
@@ -204,6 +216,14 @@ func (r *Reader) read(limit int64, maxBytes, maxEntries int) ([]*Entry, error) {
 		}
 	}
 	return out, nil
+}
+
+func (r *Reader) missing(limit int64) error {
+	last := r.lastPos()
+	if n := len(r.ends); n == 0 || r.ends[n-1].pos.Offset != limit {
+		r.ends = append(r.ends, entryEnd{position{Offset: limit, CumBytes: last.CumBytes, CumEntries: last.CumEntries}})
+	}
+	return &CorruptError{Stream: r.st.key, Offset: r.cursor, Next: limit, Err: fmt.Errorf("%w: no entries stored from offset %d to %d", ErrCorrupt, r.cursor, limit)}
 }
 
 // lastPos is the stream position after the last returned entry.
