@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -363,7 +364,8 @@ type clExpect struct {
 	// when false.
 	idempotent bool
 	// anyCodec: the client may leave some batches uncompressed
-	// (librdkafka does when compressing would not make them smaller).
+	// (librdkafka does when compressing would not make them smaller), but
+	// not all.
 	anyCodec bool
 }
 
@@ -382,7 +384,11 @@ func (r *clRelay) checkStored(t testing.TB, logstore string, partitions int32, t
 			}
 		}
 		var got []clStored
-		for _, e := range r.caseEntries(t, logstore, p, tag) {
+		entries := r.caseEntries(t, logstore, p, tag)
+		if exp.anyCodec && exp.codec != clCodecNone && len(entries) > 0 && !slices.ContainsFunc(entries, func(e clEntry) bool { return e.Codec == exp.codec }) {
+			t.Errorf("%s[%d]: no entry of %s is compressed with %s", logstore, p, tag, clCodecNames[exp.codec])
+		}
+		for _, e := range entries {
 			where := fmt.Sprintf("%s[%d] entry %d", logstore, p, e.index)
 			if e.err != nil {
 				t.Errorf("%s: %v", where, e.err)

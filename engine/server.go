@@ -34,6 +34,19 @@ type listener struct {
 	stop       func(context.Context) error
 }
 
+// bound records the address ln listens on and what Metadata advertises.
+// Transports call it before accepting the first connection.
+func (ln *listener) bound(addr string) error {
+	ln.addr = addr
+	adv := ln.opts.Advertised
+	if adv == "" {
+		adv = addr
+	}
+	var err error
+	ln.advertised, err = splitHostPort(adv)
+	return err
+}
+
 // New checks opts and returns a Server that is not listening yet.
 func New(opts Options, catalog Catalog, appender Appender) (*Server, error) {
 	opts.setDefaults()
@@ -67,15 +80,8 @@ func (s *Server) Start() error {
 			s.Close()
 			return fmt.Errorf("cannot start listener %s on %s: %w", ln.opts.Name, ln.opts.Bind, err)
 		}
-		adv := ln.opts.Advertised
-		if adv == "" {
-			adv = ln.addr
-		}
-		if ln.advertised, err = splitHostPort(adv); err != nil {
-			s.Close()
-			return fmt.Errorf("listener %s: %w", ln.opts.Name, err)
-		}
-		s.log.Info("listening", "listener", ln.opts.Name, "protocol", ln.opts.Protocol, "addr", ln.addr, "advertised", adv)
+		s.log.Info("listening", "listener", ln.opts.Name, "protocol", ln.opts.Protocol, "addr", ln.addr,
+			"advertised", fmt.Sprintf("%s:%d", ln.advertised.host, ln.advertised.port))
 	}
 	return nil
 }

@@ -19,8 +19,9 @@ type gnetListener struct {
 	gnet.BuiltinEventEngine
 	srv    *Server
 	ln     *listener
-	eng    gnet.Engine
-	booted chan struct{}
+	eng     gnet.Engine
+	booted  chan struct{}
+	bootErr error
 }
 
 func (s *Server) startGnet(ln *listener) error {
@@ -47,12 +48,10 @@ func (s *Server) startGnet(ln *listener) error {
 		return err
 	case <-g.booted:
 	}
-	addr, err := boundAddr(g.eng)
-	if err != nil {
-		_ = g.eng.Stop(context.Background())
-		return err
+	if g.bootErr != nil {
+		<-errc
+		return g.bootErr
 	}
-	ln.addr = addr
 	ln.stop = func(ctx context.Context) error {
 		if err := g.eng.Stop(ctx); err != nil {
 			return err
@@ -84,9 +83,19 @@ func boundAddr(eng gnet.Engine) (string, error) {
 	return "", fmt.Errorf("unexpected listener address %T", sa)
 }
 
+// OnBoot runs before gnet accepts any connection: the address and what
+// Metadata advertises are known before a client can ask.
 func (g *gnetListener) OnBoot(eng gnet.Engine) gnet.Action {
 	g.eng = eng
-	close(g.booted)
+	defer close(g.booted)
+	addr, err := boundAddr(eng)
+	if err == nil {
+		err = g.ln.bound(addr)
+	}
+	if err != nil {
+		g.bootErr = err
+		return gnet.Shutdown
+	}
 	return gnet.None
 }
 

@@ -24,7 +24,10 @@ func (s *Server) startTLS(ln *listener) error {
 	if err != nil {
 		return err
 	}
-	ln.addr = tcp.Addr().String()
+	if err := ln.bound(tcp.Addr().String()); err != nil {
+		tcp.Close()
+		return err
+	}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	conns := map[net.Conn]struct{}{}
