@@ -19,6 +19,8 @@ package engine
 //     failure is KAFKA_STORAGE_ERROR, which shippers retry.
 //   - Transactional produce gets TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
 //     acks other than -1, 0, 1 get INVALID_REQUIRED_ACKS.
+//   - When the buffer backs up (see Throttler) the response carries
+//     throttle_time_ms and the connection is not read for that long.
 //   - v13 addresses topics by ID (see topicIDs): an ID this node did not
 //     hand out is UNKNOWN_TOPIC_ID.
 
@@ -26,6 +28,7 @@ import (
 	"context"
 	"errors"
 	"sync/atomic"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -73,6 +76,7 @@ func (s *session) handleProduce(r *request) {
 		}
 	}
 
+	var throttle time.Duration
 	ctx, cancel := context.WithTimeout(context.Background(), catalogTimeout)
 	defer cancel()
 	for i, rt := range req.Topics {
@@ -129,6 +133,9 @@ func (s *session) handleProduce(r *request) {
 				Credential: s.principal.Credential,
 				Data:       rp.Records,
 			}
+			if th := s.srv.opts.Throttle; th != nil {
+				throttle = max(throttle, th.ThrottleTime(key, len(rp.Records)))
+			}
 			outstanding.Add(1)
 			s.srv.appender.Append(key, entry, req.Acks == -1, func(base int64, err error) {
 				if err != nil {
@@ -139,6 +146,10 @@ func (s *session) handleProduce(r *request) {
 				finish()
 			})
 		}
+	}
+	if throttle > 0 {
+		resp.ThrottleMillis = int32(throttle / time.Millisecond)
+		s.mute(throttle)
 	}
 	finish()
 }

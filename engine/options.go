@@ -60,6 +60,9 @@ type Options struct {
 	// read and not yet answered; past it the connection is not read.
 	// Clients pipeline up to 5. Default 16.
 	MaxInFlightPerConn int
+	// Throttle, if set, decides throttle_time_ms for Produce and mutes
+	// connections for that long (see BacklogThrottle).
+	Throttle Throttler
 	// EventLoops is the number of gnet event loops per plaintext
 	// listener. Default: GOMAXPROCS.
 	EventLoops int

@@ -59,6 +59,8 @@ type session struct {
 	pending []*slot
 	running bool
 	paused  bool
+	// mutedUntil: throttled; the transport reads nothing before it.
+	mutedUntil time.Time
 	closed  bool // no more writes: the peer is gone or we dropped it
 	failed  bool // we dropped it: frames still queued are discarded too
 
@@ -94,6 +96,13 @@ func (s *session) room() bool {
 	defer s.mu.Unlock()
 	if s.closed {
 		return false
+	}
+	if !s.mutedUntil.IsZero() {
+		if time.Now().Before(s.mutedUntil) {
+			s.paused = true
+			return false
+		}
+		s.mutedUntil = time.Time{}
 	}
 	if len(s.queue)+len(s.pending) >= s.srv.opts.MaxInFlightPerConn {
 		s.paused = true
@@ -171,7 +180,37 @@ func (s *session) complete(sl *slot, buf []byte, closeAfter bool) {
 		clear(s.pending[rest:])
 		s.pending = s.pending[:rest]
 	}
-	resume := s.paused && !s.closed && len(s.queue)+len(s.pending) < s.srv.opts.MaxInFlightPerConn
+	resume := s.paused && !s.closed && len(s.queue)+len(s.pending) < s.srv.opts.MaxInFlightPerConn && s.mutedUntil.IsZero()
+	if resume {
+		s.paused = false
+	}
+	s.mu.Unlock()
+	if resume {
+		s.t.resume()
+	}
+}
+
+// mute stops the transport reading this connection for d (a throttle);
+// what was read already is still handled.
+func (s *session) mute(d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	s.mu.Lock()
+	until := time.Now().Add(d)
+	if until.After(s.mutedUntil) {
+		s.mutedUntil = until
+	}
+	s.mu.Unlock()
+	time.AfterFunc(d, s.unmute)
+}
+
+func (s *session) unmute() {
+	s.mu.Lock()
+	if !s.mutedUntil.IsZero() && !time.Now().Before(s.mutedUntil) {
+		s.mutedUntil = time.Time{}
+	}
+	resume := s.paused && !s.closed && s.mutedUntil.IsZero() && len(s.queue)+len(s.pending) < s.srv.opts.MaxInFlightPerConn
 	if resume {
 		s.paused = false
 	}

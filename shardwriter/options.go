@@ -27,6 +27,12 @@ type Options struct {
 	RetryInterval time.Duration
 	// LogGroup bounds one PutLogs request (see LogGroupLimits).
 	LogGroup LogGroupLimits
+	// ShardBytesPerSec and ShardRequestsPerSec pace each writer to its
+	// shard's SLS write quota (raw bytes and PutLogs requests per second),
+	// also while a backlog drains after an outage. Defaults 5 MB/s and
+	// 500/s, SLS's per-shard limits; negative disables.
+	ShardBytesPerSec    int
+	ShardRequestsPerSec int
 	// Linger is how long a writer waits for more entries before sending a
 	// LogGroup that is not full, trading latency for fewer, larger
 	// requests. Default 200 ms.
@@ -63,6 +69,12 @@ func (o *Options) setDefaults() error {
 	}
 	if o.RetryInterval == 0 {
 		o.RetryInterval = time.Second
+	}
+	if o.ShardBytesPerSec == 0 {
+		o.ShardBytesPerSec = 5_000_000
+	}
+	if o.ShardRequestsPerSec == 0 {
+		o.ShardRequestsPerSec = 500
 	}
 	if o.Linger == 0 {
 		o.Linger = 200 * time.Millisecond

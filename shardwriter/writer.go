@@ -19,6 +19,7 @@ type writer struct {
 	r    *wal.Reader
 	conv *Converter
 	g    *LogGroupBuilder
+	pace *pacer
 	log  *slog.Logger
 
 	// group holds the entries with logs in g, so that a LogGroup SLS
@@ -35,6 +36,7 @@ func newWriter(s *Service, k wal.StreamKey, r *wal.Reader) *writer {
 		s: s, key: k, r: r,
 		conv: NewConverter(s.opts.Convert),
 		g:    NewLogGroupBuilder(s.opts.LogGroup),
+		pace: newPacer(max(0, s.opts.ShardBytesPerSec), max(0, s.opts.ShardRequestsPerSec)),
 		log:  s.log.With("stream", streamName(k)),
 	}
 }
@@ -152,6 +154,9 @@ func (w *writer) send(ctx context.Context) error {
 	raw := w.g.Bytes(w.s.opts.Topic, w.s.opts.Source, nil)
 	refresh := false
 	for {
+		if !w.pace.wait(ctx, len(raw)) {
+			return ctx.Err()
+		}
 		err := w.put(raw, refresh)
 		if err == nil {
 			w.s.stats.LogGroups.Add(1)

@@ -23,6 +23,7 @@ type Config struct {
 	Listeners []ListenerConfig `yaml:"listeners"`
 	Limits    LimitsConfig     `yaml:"limits"`
 	WAL       WALConfig        `yaml:"wal"`
+	Throttle  ThrottleConfig   `yaml:"throttle"`
 	SLS       SLSConfig        `yaml:"sls"`
 	// Catalog, when static, serves fixed projects without asking SLS
 	// (offline trials); by default SLS is the catalog.
@@ -45,6 +46,14 @@ type WALConfig struct {
 	EncryptionKeyEnv  string `yaml:"encryption_key_env"`
 }
 
+// ThrottleConfig: when producers are slowed with throttle_time_ms.
+type ThrottleConfig struct {
+	SoftBacklogBytes   int64         `yaml:"soft_backlog_bytes"`
+	SoftBacklogAge     time.Duration `yaml:"soft_backlog_age"`
+	MaxThrottle        time.Duration `yaml:"max_throttle"`
+	ProjectBytesPerSec int64         `yaml:"project_bytes_per_sec"`
+}
+
 type SLSConfig struct {
 	// Endpoint is the SLS endpoint, e.g. cn-hangzhou-intranet.log.aliyuncs.com.
 	Endpoint string `yaml:"endpoint"`
@@ -61,6 +70,9 @@ type SLSConfig struct {
 	HeadersAsFields  bool           `yaml:"headers_as_fields"`
 	HeaderPrefix     string         `yaml:"header_prefix"`
 	ShardRefresh     time.Duration  `yaml:"shard_refresh"`
+	// ShardBytesPerSec / ShardRequestsPerSec pace each shard's writer.
+	ShardBytesPerSec    int `yaml:"shard_bytes_per_sec"`
+	ShardRequestsPerSec int `yaml:"shard_requests_per_sec"`
 }
 
 type StandInConfig struct {

@@ -25,6 +25,7 @@ type relay struct {
 	server  *engine.Server
 	wal     *wal.WAL
 	writers *shardwriter.Service
+	thr     *engine.BacklogThrottle
 	standIn *slsfake.Server
 	fakeCfg slsfake.Config
 	caFile  string // the generated CA clients must trust, if any
@@ -56,6 +57,13 @@ func startRelay(cfg *Config, log *slog.Logger) (_ *relay, err error) {
 	if err != nil {
 		return nil, err
 	}
+	r.thr = engine.NewBacklogThrottle(engine.ThrottleOptions{
+		SoftBacklogBytes:   cfg.Throttle.SoftBacklogBytes,
+		SoftBacklogAge:     cfg.Throttle.SoftBacklogAge,
+		MaxThrottle:        cfg.Throttle.MaxThrottle,
+		ProjectBytesPerSec: cfg.Throttle.ProjectBytesPerSec,
+	}, r.backlog)
+	opts.Throttle = r.thr
 	if r.server, err = engine.New(opts, catalog, r.wal); err != nil {
 		return nil, err
 	}
@@ -130,16 +138,18 @@ func walKey(cfg *Config, log *slog.Logger) ([]byte, error) {
 func (r *relay) startWriters() (*shardwriter.Service, error) {
 	sc := r.cfg.SLS
 	opts := shardwriter.Options{
-		Endpoint:      sc.Endpoint,
-		Compression:   sc.Compression,
-		RetryInterval: sc.RetryInterval,
-		Linger:        sc.Linger,
-		LogGroup:      shardwriter.LogGroupLimits{MaxBytes: sc.MaxLogGroupBytes, MaxLogs: sc.MaxLogGroupLogs},
-		Source:        sc.Source,
-		Topic:         sc.Topic,
-		Convert:       shardwriter.ConvertOptions{KeyField: sc.KeyField, HeadersAsFields: sc.HeadersAsFields, HeaderPrefix: sc.HeaderPrefix},
-		Catalog:       shardwriter.CatalogOptions{StateFile: filepath.Join(r.cfg.DataDir, "catalog.json"), ShardRefresh: sc.ShardRefresh},
-		Logger:        r.log,
+		Endpoint:            sc.Endpoint,
+		Compression:         sc.Compression,
+		RetryInterval:       sc.RetryInterval,
+		Linger:              sc.Linger,
+		ShardBytesPerSec:    sc.ShardBytesPerSec,
+		ShardRequestsPerSec: sc.ShardRequestsPerSec,
+		LogGroup:            shardwriter.LogGroupLimits{MaxBytes: sc.MaxLogGroupBytes, MaxLogs: sc.MaxLogGroupLogs},
+		Source:              sc.Source,
+		Topic:               sc.Topic,
+		Convert:             shardwriter.ConvertOptions{KeyField: sc.KeyField, HeadersAsFields: sc.HeadersAsFields, HeaderPrefix: sc.HeaderPrefix},
+		Catalog:             shardwriter.CatalogOptions{StateFile: filepath.Join(r.cfg.DataDir, "catalog.json"), ShardRefresh: sc.ShardRefresh},
+		Logger:              r.log,
 	}
 	if si := sc.StandIn; si != nil {
 		fcfg := slsfake.DefaultConfig()
@@ -203,12 +213,27 @@ func (r *relay) engineOptions() (engine.Options, error) {
 	return opts, nil
 }
 
+// backlog reads how far delivery is behind, for the throttle.
+func (r *relay) backlog() engine.Backlog {
+	st := r.wal.Stats()
+	b := engine.Backlog{Pressure: st.Pressure, Streams: make(map[wal.StreamKey]engine.StreamBacklog, len(st.Streams))}
+	for _, s := range st.Streams {
+		if s.PendingBytes > 0 {
+			b.Streams[s.Key] = engine.StreamBacklog{Bytes: s.PendingBytes, OldestAge: s.OldestPending}
+		}
+	}
+	return b
+}
+
 // Close stops taking requests, then stops the writers at a clean
 // position, then closes the WAL (which syncs it).
 func (r *relay) Close() error {
 	var errs []error
 	if r.server != nil {
 		errs = append(errs, r.server.Close())
+	}
+	if r.thr != nil {
+		r.thr.Close()
 	}
 	if r.writers != nil {
 		errs = append(errs, r.writers.Close())

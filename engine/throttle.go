@@ -1,0 +1,164 @@
+package engine
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/slsrelay/slsrelay/wal"
+)
+
+// Throttler decides how long a producer must wait before its next request
+// (Kafka's throttle_time_ms). The session reports it in the Produce
+// response and stops reading the connection for that long, as brokers do
+// since KIP-219, so clients that ignore the field (old sarama, the Beats'
+// fork) slow down too. Implementations must be safe for concurrent use and
+// fast: ThrottleTime runs for every partition of every Produce.
+type Throttler interface {
+	// ThrottleTime is the wait owed for n bytes just accepted for stream
+	// k; 0 for none.
+	ThrottleTime(k wal.StreamKey, n int) time.Duration
+}
+
+// Backlog is a snapshot of how far delivery is behind.
+type Backlog struct {
+	// Pressure is the WAL's fill above its high-water mark: 0 below it,
+	// 1 at its size limit.
+	Pressure float64
+	Streams  map[wal.StreamKey]StreamBacklog
+}
+
+// StreamBacklog is one stream's undelivered data.
+type StreamBacklog struct {
+	Bytes     int64
+	OldestAge time.Duration
+}
+
+// ThrottleOptions configures a BacklogThrottle. Zero fields take the
+// documented defaults.
+type ThrottleOptions struct {
+	// SoftBacklogBytes: a stream with more undelivered (stored,
+	// compressed) bytes slows its producers, more the further past it.
+	// Default 256 MiB; negative disables.
+	SoftBacklogBytes int64
+	// SoftBacklogAge: a stream whose oldest undelivered entry is older
+	// slows its producers. Default 10 min; negative disables.
+	SoftBacklogAge time.Duration
+	// MaxThrottle caps one throttle. Default 5 s.
+	MaxThrottle time.Duration
+	// ProjectBytesPerSec, if set, is a byte-rate quota per SLS project
+	// (SASL user): a project sending faster is throttled for the time its
+	// excess takes at that rate, as Kafka's client quotas do.
+	ProjectBytesPerSec int64
+	// Refresh is how often the backlog is re-read. Default 1 s.
+	Refresh time.Duration
+}
+
+// BacklogThrottle throttles producers of streams whose delivery falls
+// behind, and of the whole relay as the WAL fills, growing with the
+// overshoot; and, optionally, producers over a per-project byte rate. It
+// reads the backlog from a snapshot function every Refresh, never on the
+// request path. Safe for concurrent use.
+type BacklogThrottle struct {
+	opts     ThrottleOptions
+	snapshot func() Backlog
+	cur      atomic.Pointer[Backlog]
+	stop     chan struct{}
+	once     sync.Once
+
+	mu     sync.Mutex
+	quotas map[string]*rateDebt
+}
+
+// NewBacklogThrottle starts refreshing from snapshot; Close stops it.
+func NewBacklogThrottle(o ThrottleOptions, snapshot func() Backlog) *BacklogThrottle {
+	if o.SoftBacklogBytes == 0 {
+		o.SoftBacklogBytes = 256 << 20
+	}
+	if o.SoftBacklogAge == 0 {
+		o.SoftBacklogAge = 10 * time.Minute
+	}
+	if o.MaxThrottle <= 0 {
+		o.MaxThrottle = 5 * time.Second
+	}
+	if o.Refresh <= 0 {
+		o.Refresh = time.Second
+	}
+	t := &BacklogThrottle{opts: o, snapshot: snapshot, stop: make(chan struct{}), quotas: map[string]*rateDebt{}}
+	b := snapshot()
+	t.cur.Store(&b)
+	go t.refresh()
+	return t
+}
+
+func (t *BacklogThrottle) refresh() {
+	tick := time.NewTicker(t.opts.Refresh)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+			b := t.snapshot()
+			t.cur.Store(&b)
+		case <-t.stop:
+			return
+		}
+	}
+}
+
+// Close stops the refreshing.
+func (t *BacklogThrottle) Close() { t.once.Do(func() { close(t.stop) }) }
+
+// ThrottleTime implements Throttler.
+func (t *BacklogThrottle) ThrottleTime(k wal.StreamKey, n int) time.Duration {
+	b := t.cur.Load()
+	over := b.Pressure
+	if sb, ok := b.Streams[k]; ok {
+		if soft := t.opts.SoftBacklogBytes; soft > 0 && sb.Bytes > soft {
+			over = max(over, float64(sb.Bytes-soft)/float64(soft))
+		}
+		if soft := t.opts.SoftBacklogAge; soft > 0 && sb.OldestAge > soft {
+			over = max(over, float64(sb.OldestAge-soft)/float64(soft))
+		}
+	}
+	d := time.Duration(min(over, 1) * float64(t.opts.MaxThrottle))
+	if q := t.opts.ProjectBytesPerSec; q > 0 {
+		d = max(d, t.quota(k.Project).add(n, q, time.Now()))
+	}
+	return min(d, t.opts.MaxThrottle)
+}
+
+func (t *BacklogThrottle) quota(project string) *rateDebt {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	r, ok := t.quotas[project]
+	if !ok {
+		r = &rateDebt{}
+		t.quotas[project] = r
+	}
+	return r
+}
+
+// rateDebt is a byte-rate meter: bytes accepted beyond what the rate has
+// paid off so far become a debt, and the throttle is the time the rate
+// needs to pay it.
+type rateDebt struct {
+	mu   sync.Mutex
+	debt float64 // bytes
+	at   time.Time
+}
+
+func (r *rateDebt) add(n int, perSec int64, now time.Time) time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.at.IsZero() {
+		r.debt = max(0, r.debt-now.Sub(r.at).Seconds()*float64(perSec))
+	}
+	r.at = now
+	// A burst of one second's worth is free, as a token bucket's depth.
+	r.debt += float64(n)
+	over := r.debt - float64(perSec)
+	if over <= 0 {
+		return 0
+	}
+	return time.Duration(over / float64(perSec) * float64(time.Second))
+}
