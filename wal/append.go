@@ -187,6 +187,25 @@ type txnWork struct {
 	creds   []string
 	acks    []ack
 	bytes   int64
+	est     int64 // badger's size estimate of the transaction, roughly
+	keys    int64
+}
+
+// full tells whether one more request might take the transaction over
+// badger's limits (ErrTxnTooBig); the group then continues in a new one.
+func (tw *txnWork) full(db *badger.DB) bool {
+	return tw.keys+8 > db.MaxBatchCount()/2 || tw.est+4096 > db.MaxBatchSize()/2
+}
+
+// note accounts for a key written in the transaction as badger estimates
+// it: values from the ValueThreshold on count as a 12-byte pointer.
+func (tw *txnWork) note(key, val []byte) {
+	tw.keys++
+	v := int64(len(val))
+	if v >= valueThreshold {
+		v = 12
+	}
+	tw.est += int64(len(key)) + 8 + v + 2
 }
 
 type newSeg struct {
@@ -203,16 +222,22 @@ func (w *WAL) newWork() *txnWork {
 func (w *WAL) writeGroup(g []*request) {
 	tw := w.newWork()
 	for _, r := range g {
+		if tw.full(w.db) {
+			w.flush(tw)
+			tw = w.newWork()
+		}
 		switch r.kind {
 		case reqAppend:
 			if err := w.addAppend(tw, r); err != nil {
 				r.done(0, err)
 			}
 		case reqCommit:
-			if err := tw.txn.Set(sidKey(tagPosition, r.st.id), r.pos.encode()); err != nil {
+			k, v := sidKey(tagPosition, r.st.id), r.pos.encode()
+			if err := tw.txn.Set(k, v); err != nil {
 				r.errc <- w.diskError("write reader position", err)
 				continue
 			}
+			tw.note(k, v)
 			tw.acks = append(tw.acks, ack{req: r})
 		case reqFunc:
 			if err := r.fn(tw); err != nil {
@@ -255,9 +280,11 @@ func (w *WAL) addAppend(tw *txnWork, r *request) error {
 	}
 	if st == nil {
 		st = &stream{id: w.nextSID + 1 + uint32(len(tw.newSt)), key: r.key, wake: make(chan struct{})}
-		if err := txn.Set(sidKey(tagStream, st.id), encodeStreamKey(r.key)); err != nil {
+		k, v := sidKey(tagStream, st.id), encodeStreamKey(r.key)
+		if err := txn.Set(k, v); err != nil {
 			return w.diskError("write", err)
 		}
+		tw.note(k, v)
 		tw.newSt = append(tw.newSt, st)
 	}
 	m := tw.metas[st]
@@ -276,20 +303,28 @@ func (w *WAL) addAppend(tw *txnWork, r *request) error {
 			m.Seg++
 		}
 		m.HasSeg, m.SegBytes = true, 0
-		if err := txn.Set(segmentKey(st.id, m.Seg), be64(m.Next)); err != nil {
+		k, v := segmentKey(st.id, m.Seg), be64(m.Next)
+		if err := txn.Set(k, v); err != nil {
 			return w.diskError("write", err)
 		}
+		tw.note(k, v)
 		tw.newSegs = append(tw.newSegs, newSeg{st, segInfo{seg: m.Seg, first: m.Next}})
 	}
 	base := m.Next
 	val := encodeEntry(e, base, m.CumBytes, m.CumEntries, hash)
-	if err := txn.Set(entryKey(st.id, m.Seg, base), val); err != nil {
+	ek := entryKey(st.id, m.Seg, base)
+	if err := txn.Set(ek, val); err != nil {
 		return w.diskError("write", err)
+	}
+	tw.note(ek, val)
+	if _, ok := tw.metas[st]; ok {
+		tw.note(sidKey(tagMeta, st.id), make([]byte, metaLen)) // written by flush
 	}
 	if r.deadID != 0 {
 		if err := txn.Delete(deadKey(r.deadID)); err != nil {
 			return w.diskError("write", err)
 		}
+		tw.note(deadKey(r.deadID), nil)
 	}
 	m.Next += int64(e.Records)
 	m.SegBytes += int64(len(val))
@@ -414,6 +449,7 @@ func (w *WAL) ensureCred(tw *txnWork, c Credential, hash [8]byte) error {
 	if err := tw.txn.Set(ck, row); err != nil {
 		return w.diskError("write", err)
 	}
+	tw.note(ck, row)
 	// Marked known now so the rest of the group does not rewrite it;
 	// forgotten again in flush if the transaction fails.
 	w.knownCreds[string(ck)] = true

@@ -115,6 +115,11 @@ type segInfo struct {
 	first int64
 }
 
+// valueThreshold: values from this size on go to the value log. Entries
+// (batches) are larger; stream metadata and positions are smaller and stay
+// in the LSM, where rewriting them each group is cheap.
+const valueThreshold = 256
+
 // Open opens or creates the WAL in dir. It reads only per-stream metadata,
 // never the entries, so it takes the same time whatever the backlog.
 func Open(dir string, opts Options) (*WAL, error) {
@@ -143,7 +148,7 @@ func open(dir string, opts Options) (*WAL, error) {
 	bo := badger.DefaultOptions(dir).
 		WithLogger(badgerLogger{opts.Logger}).
 		// Entries go to the value log; the LSM holds keys and small metadata.
-		WithValueThreshold(256).
+		WithValueThreshold(valueThreshold).
 		// One explicit db.Sync per group commit instead of one per txn.
 		WithSyncWrites(false).
 		// A single committer assigns offsets: nothing to detect.

@@ -362,3 +362,34 @@ func TestDeadLetters(t *testing.T) {
 		t.Fatalf("replayed id %d", id)
 	}
 }
+
+// TestSmallMemtableBigGroups: groups of many small entries are split over
+// several transactions instead of failing with badger's ErrTxnTooBig.
+func TestSmallMemtableBigGroups(t *testing.T) {
+	o := testOptions(t)
+	o.MemTableSize = 1 << 20 // badger allows ~150 KB per transaction
+	o.MaxGroupEntries = 5000
+	w := openTest(t, mkdir(t), o)
+	defer w.Close()
+	// Hold the committer so that all 5000 appends are queued as one group.
+	hold, held := make(chan struct{}), make(chan struct{})
+	go w.run(func(*txnWork) error { close(held); <-hold; return nil })
+	<-held
+	var wg sync.WaitGroup
+	for i := range 5000 {
+		wg.Add(1)
+		e := testEntry(uint64(i), 200, 1) // stays in the LSM: counts in full
+		w.Append(sk(i%50), e, false, func(_ int64, err error) {
+			if err != nil {
+				t.Error(err)
+			}
+			wg.Done()
+		})
+	}
+	close(hold)
+	wg.Wait()
+	t.Logf("badger allows %d keys / %d bytes per transaction; %d groups", w.db.MaxBatchCount(), w.db.MaxBatchSize(), w.Stats().Groups)
+	if st := w.Stats(); st.PendingEntries != 5000 {
+		t.Fatalf("pending %d", st.PendingEntries)
+	}
+}
