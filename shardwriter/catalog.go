@@ -208,7 +208,7 @@ func (c *Catalog) shardList(project, logstore string, cred wal.Credential, refre
 	})
 	if err != nil {
 		if ke := kafkaError(err); ke != err {
-			return nil, ke
+			return nil, errors.Join(ke, err) // SLS's own error too: the writers classify it
 		}
 		if l != nil {
 			return l, nil

@@ -489,6 +489,11 @@ func (r *testRelay) addr(l listener) string {
 // kgoOpts reaches the relay through l as the demo project with password,
 // with bounded timeouts and a manual partitioner.
 func (r *testRelay) kgoOpts(l listener, password string) []kgo.Opt {
+	return r.kgoOptsAs(l, e2eProject, password)
+}
+
+// kgoOptsAs is kgoOpts with another SASL username (project).
+func (r *testRelay) kgoOptsAs(l listener, user, password string) []kgo.Opt {
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(r.addr(l)),
 		kgo.DialTimeout(5 * time.Second),
@@ -502,7 +507,7 @@ func (r *testRelay) kgoOpts(l listener, password string) []kgo.Opt {
 	}
 	if l == lSASLSSL {
 		opts = append(opts, kgo.DialTLSConfig(r.tls.Clone()),
-			kgo.SASL(plain.Auth{User: e2eProject, Pass: password}.AsMechanism()))
+			kgo.SASL(plain.Auth{User: user, Pass: password}.AsMechanism()))
 	}
 	return opts
 }
