@@ -2,7 +2,6 @@ package wal
 
 import (
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -175,5 +174,3 @@ func (w *WAL) reclaimLoop() {
 		}
 	}
 }
-
-var _ = fmt.Sprintf

@@ -19,13 +19,11 @@
 package wal
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -93,26 +91,6 @@ type WAL struct {
 	syncer       syncerState
 	lastReclaim  atomic.Int64
 	reclaimStats atomic.Pointer[ReclaimResult]
-}
-
-// stream is the in-memory state of one stream.
-type stream struct {
-	id  uint32
-	key StreamKey
-
-	meta streamMeta // as last written; committer only
-
-	mu        sync.Mutex
-	readable  position // entries below readable.Offset are written and synced
-	committed position // the reader's persisted position
-	segs      []segInfo
-	wake      chan struct{} // closed and replaced when readable advances
-	reader    *Reader
-}
-
-type segInfo struct {
-	seg   uint64
-	first int64
 }
 
 // valueThreshold: values from this size on go to the value log. Entries
@@ -220,191 +198,6 @@ func checkFiles(dir string) error {
 	return nil
 }
 
-// load reads the per-stream keys, the credential row names and the
-// dead-letter ids: all small tables.
-func (w *WAL) load() error {
-	return w.db.View(func(txn *badger.Txn) error {
-		item, err := txn.Get(versionKey)
-		switch {
-		case errors.Is(err, badger.ErrKeyNotFound):
-			if !isEmpty(txn) {
-				return fmt.Errorf("no format marker in a non-empty database: %w", ErrCorrupt)
-			}
-			// New WAL: the marker is written with the first group; a
-			// crash before that leaves an empty, valid database.
-			w.committerSt.needVersion = true
-		case err != nil:
-			return err
-		default:
-			v, err := item.ValueCopy(nil)
-			if err != nil {
-				return err
-			}
-			if string(v) != formatVersion {
-				return fmt.Errorf("format %q, want %q", v, formatVersion)
-			}
-		}
-		if err := w.loadStreams(txn); err != nil {
-			return err
-		}
-		return w.loadSmallTables(txn)
-	})
-}
-
-func isEmpty(txn *badger.Txn) bool {
-	opt := badger.DefaultIteratorOptions
-	opt.PrefetchValues = false
-	it := txn.NewIterator(opt)
-	defer it.Close()
-	it.Rewind()
-	return !it.Valid()
-}
-
-// scanPrefix calls fn for each key (copied) and value under prefix.
-func scanPrefix(txn *badger.Txn, prefix []byte, values bool, fn func(k, v []byte) error) error {
-	opt := badger.DefaultIteratorOptions
-	opt.Prefix = prefix
-	opt.PrefetchValues = false
-	it := txn.NewIterator(opt)
-	defer it.Close()
-	for it.Rewind(); it.Valid(); it.Next() {
-		var v []byte
-		if values {
-			var err error
-			if v, err = it.Item().ValueCopy(nil); err != nil {
-				return err
-			}
-		}
-		if err := fn(it.Item().KeyCopy(nil), v); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (w *WAL) loadStreams(txn *badger.Txn) error {
-	err := scanPrefix(txn, []byte{tagStream}, true, func(k, v []byte) error {
-		if len(k) != 5 {
-			return fmt.Errorf("stream key %x: %w", k, ErrCorrupt)
-		}
-		sk, _, err := decodeStreamKey(v)
-		if err != nil {
-			return fmt.Errorf("stream %x: %w", k, ErrCorrupt)
-		}
-		st := &stream{id: sidOf(k), key: sk, wake: make(chan struct{})}
-		w.byKey[sk] = st
-		w.byID[st.id] = st
-		w.list = append(w.list, st)
-		w.nextSID = max(w.nextSID, st.id)
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	for _, t := range []byte{tagMeta, tagPosition, tagSegment} {
-		err := scanPrefix(txn, []byte{t}, true, func(k, v []byte) error {
-			if len(k) < 5 {
-				return fmt.Errorf("key %x: %w", k, ErrCorrupt)
-			}
-			st := w.byID[sidOf(k)]
-			if st == nil {
-				return nil // left over from a stream whose registry row is gone
-			}
-			switch t {
-			case tagMeta:
-				m, err := decodeMeta(v)
-				if err != nil {
-					return fmt.Errorf("stream %v: %w", st.key, err)
-				}
-				st.meta = m
-			case tagPosition:
-				p, err := decodePosition(v)
-				if err != nil {
-					return fmt.Errorf("stream %v: %w", st.key, err)
-				}
-				st.committed = p
-			case tagSegment:
-				if len(k) != 13 || len(v) != 8 {
-					return fmt.Errorf("segment key %x: %w", k, ErrCorrupt)
-				}
-				st.segs = append(st.segs, segInfo{seg: beUint64(k[5:]), first: int64(beUint64(v))})
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-	}
-	for _, st := range w.list {
-		if err := w.checkTail(txn, st); err != nil {
-			return err
-		}
-		// A segment dropped by reclaim whose roll was not persisted.
-		if st.meta.HasSeg && !slices.ContainsFunc(st.segs, func(s segInfo) bool { return s.seg == st.meta.Seg }) {
-			st.meta.HasSeg = false
-			st.meta.Seg++
-		}
-		st.readable = position{Offset: st.meta.Next, CumBytes: st.meta.CumBytes, CumEntries: st.meta.CumEntries}
-		if st.committed.Offset > st.readable.Offset {
-			// Cannot happen when positions are only committed for synced
-			// data; clamp rather than skip entries written after restart.
-			w.log.Warn("wal: committed position beyond the stream end; clamping",
-				"stream", st.key, "committed", st.committed.Offset, "next", st.readable.Offset)
-			st.committed = st.readable
-		}
-	}
-	return nil
-}
-
-// checkTail seeks to the last entry of the stream and makes sure the stored
-// next offset is past it. The metadata is written in the same transaction as
-// the entries, so this only guards against a lost metadata row; it costs one
-// seek per stream.
-func (w *WAL) checkTail(txn *badger.Txn, st *stream) error {
-	opt := badger.DefaultIteratorOptions
-	opt.Reverse = true
-	opt.PrefetchValues = false
-	prefix := sidKey(tagEntry, st.id)
-	opt.Prefix = prefix
-	it := txn.NewIterator(opt)
-	defer it.Close()
-	it.Seek(append(slices.Clone(prefix), 0xff))
-	if !it.ValidForPrefix(prefix) {
-		return nil
-	}
-	_, seg, off, ok := parseEntryKey(it.Item().Key())
-	if !ok || off < st.meta.Next {
-		return nil
-	}
-	end := off + 1
-	if v, err := it.Item().ValueCopy(nil); err == nil {
-		if se, err := decodeEntry(v); err == nil && se.Entry.Records > 0 {
-			end = off + int64(se.Entry.Records)
-		}
-	}
-	w.log.Warn("wal: stream metadata behind its last entry; advancing", "stream", st.key, "next", st.meta.Next, "last", off)
-	st.meta.Next = end
-	st.meta.Seg, st.meta.HasSeg = seg, true
-	return nil
-}
-
-func (w *WAL) loadSmallTables(txn *badger.Txn) error {
-	err := scanPrefix(txn, []byte{tagCred}, false, func(k, _ []byte) error {
-		w.knownCreds[string(k)] = true
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	return scanPrefix(txn, []byte{tagDead}, false, func(k, _ []byte) error {
-		if len(k) == 9 {
-			w.deadCount++
-			w.nextDeadID = max(w.nextDeadID, beUint64(k[1:]))
-		}
-		return nil
-	})
-}
-
 func sidOf(k []byte) uint32 {
 	return uint32(k[1])<<24 | uint32(k[2])<<16 | uint32(k[3])<<8 | uint32(k[4])
 }
@@ -449,61 +242,6 @@ func (w *WAL) Close() error {
 
 // Dir returns the directory the WAL was opened in.
 func (w *WAL) Dir() string { return w.dir }
-
-// Streams returns every stream, in the order they were created.
-func (w *WAL) Streams() []StreamKey {
-	w.mu.RLock()
-	defer w.mu.RUnlock()
-	keys := make([]StreamKey, len(w.list))
-	for i, st := range w.list {
-		keys[i] = st.key
-	}
-	return keys
-}
-
-// WatchStreams calls fn (from a goroutine of its own, one call at a time)
-// for every stream: first those that exist, then each new one as its first
-// entry is written. It returns when ctx is done or the WAL is closed.
-// Typical use: `go w.WatchStreams(ctx, startWriter)`.
-func (w *WAL) WatchStreams(ctx context.Context, fn func(StreamKey)) {
-	seen := 0
-	for {
-		w.mu.RLock()
-		list := w.list[seen:]
-		wake := w.streamsWake
-		w.mu.RUnlock()
-		for _, st := range list {
-			fn(st.key)
-		}
-		seen += len(list)
-		if w.closed.Load() {
-			return
-		}
-		select {
-		case <-wake:
-		case <-ctx.Done():
-			return
-		}
-	}
-}
-
-// acquireDB keeps the database open for a read; false once closed.
-func (w *WAL) acquireDB() bool {
-	w.dbMu.RLock()
-	if w.dbClosed {
-		w.dbMu.RUnlock()
-		return false
-	}
-	return true
-}
-
-func (w *WAL) releaseDB() { w.dbMu.RUnlock() }
-
-func (w *WAL) lookup(k StreamKey) *stream {
-	w.mu.RLock()
-	defer w.mu.RUnlock()
-	return w.byKey[k]
-}
 
 // badgerLogger routes badger's log lines to slog; its info lines are
 // demoted to debug because badger is chatty.
