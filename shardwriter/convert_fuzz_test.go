@@ -34,21 +34,25 @@ func FuzzConvert(f *testing.F) {
 	for _, s := range cvtFuzzSeeds(f) {
 		f.Add(s.magic, s.data, s.json, s.fixCRC, s.maxLogs)
 	}
+	// Decoders and the Converter are built once: their decompressors are
+	// costly to build, and reuse across inputs is what the writer does.
+	// Inputs run one at a time in a fuzzing process.
+	opt := ConvertOptions{MaxDecompressedBytes: cvtFuzzLimit, KeyField: "key", HeadersAsFields: true, HeaderPrefix: "h."}
+	c := NewConverter(opt)
+	var ref batch.Decoder
 	f.Fuzz(func(t *testing.T, magic int8, data []byte, jsonMode, fixCRC bool, maxLogs uint8) {
 		if fixCRC {
 			data = cvtFixCRCs(data)
 		}
 		e := &wal.Entry{Magic: magic, ReceivedAt: cvtReceived, JSON: jsonMode, Data: data}
-		opt := ConvertOptions{MaxDecompressedBytes: cvtFuzzLimit, KeyField: "key", HeadersAsFields: true, HeaderPrefix: "h."}
 		lim := LogGroupLimits{MaxBytes: 2048, MaxLogs: int(maxLogs%16) + 1}
 
 		var want int
-		refErr := new(batch.Decoder).Decode(magic, data, batch.DecodeOptions{MaxDecompressedBytes: cvtFuzzLimit}, func(*batch.Record) error {
+		refErr := ref.Decode(magic, data, batch.DecodeOptions{MaxDecompressedBytes: cvtFuzzLimit}, func(*batch.Record) error {
 			want++
 			return nil
 		})
 
-		c := NewConverter(opt)
 		var first []byte
 		for run := range 2 { // twice: the second run reuses every buffer
 			g := NewLogGroupBuilder(lim)

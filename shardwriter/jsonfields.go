@@ -2,7 +2,9 @@ package shardwriter
 
 import (
 	"bytes"
+	"encoding/binary"
 	"hash/maphash"
+	"math/bits"
 	"unicode/utf8"
 )
 
@@ -38,15 +40,17 @@ import (
 const jsMaxDepth = 10000
 
 // jsLinearKeys is how many keys an object may have before duplicates are
-// found through a hash table rather than by comparing with every earlier key.
-const jsLinearKeys = 16
+// found through a hash table rather than among the earlier keys. Below it,
+// a 64-bit filter of cheap key hashes skips the search for most new keys.
+const jsLinearKeys = 48
 
 // jsExpander expands JSON objects. It keeps its buffers between records; it
 // is not safe for concurrent use.
 type jsExpander struct {
-	stack []byte           // open containers of the nested value being scanned
-	seen  map[uint64]int32 // key hash → index in fields, for large objects
-	seed  maphash.Seed
+	stack  []byte           // open containers of the nested value being scanned
+	filter uint64           // jsKeyBit of the keys of the object so far
+	seen   map[uint64]int32 // key hash → index in fields, for large objects
+	seed   maphash.Seed
 }
 
 // expand appends to fs the fields of the JSON object v and returns them
@@ -63,6 +67,7 @@ func (j *jsExpander) expand(fs []cvField, scratch []byte, v []byte) (_ []cvField
 	if i < len(v) && v[i] == '}' {
 		return fs, scratch, false // {}: nothing to expand; keep it as content
 	}
+	j.filter = 0
 	if j.seen != nil {
 		clear(j.seen)
 	}
@@ -138,10 +143,14 @@ func (j *jsExpander) expand(fs []cvField, scratch []byte, v []byte) (_ []cvField
 func (j *jsExpander) add(fs []cvField, base int, key, val []byte) []cvField {
 	obj := fs[base:]
 	if len(obj) < jsLinearKeys {
-		for k := range obj {
-			if bytes.Equal(obj[k].key, key) {
-				obj[k].val = val
-				return fs
+		if bit := jsKeyBit(key); j.filter&bit == 0 {
+			j.filter |= bit // a key never seen
+		} else {
+			for k := range obj {
+				if bytes.Equal(obj[k].key, key) {
+					obj[k].val = val
+					return fs
+				}
 			}
 		}
 		fs = append(fs, cvField{key, val})
@@ -167,6 +176,13 @@ func (j *jsExpander) add(fs []cvField, base int, key, val []byte) []cvField {
 		j.seen[h] = int32(len(obj))
 	}
 	return append(fs, cvField{key, val})
+}
+
+// jsKeyBit maps a non-empty key to one of 64 bits, from its length and
+// its first and last bytes: enough to tell most keys of a document apart.
+func jsKeyBit(key []byte) uint64 {
+	h := uint(len(key))*0x9E3779B1 ^ uint(key[0])*0x85EBCA77 ^ uint(key[len(key)-1])*0xC2B2AE3D
+	return 1 << (h >> 7 & 63)
 }
 
 // index fills the hash table with the keys of obj, all distinct, once the
@@ -203,15 +219,38 @@ var jsPlain = func() (t [256]bool) {
 	return t
 }()
 
+// jsPlainRun returns the index of the first byte at or after v[i] that
+// does not stand for itself in a string. Strings are most of a document's
+// bytes, so it looks at eight bytes at a time: a word holds a quote, a
+// backslash or a control character when one of these masks flags a byte
+// (the classic "has zero byte" / "has byte less than" tricks; a flag can be
+// wrong only above a right one, so the lowest flag is exact).
+func jsPlainRun(v []byte, i int) int {
+	const (
+		ones  = 0x0101010101010101
+		highs = 0x8080808080808080
+	)
+	for ; i+8 <= len(v); i += 8 {
+		w := binary.LittleEndian.Uint64(v[i:])
+		q, b := w^('"'*ones), w^('\\'*ones) // zero bytes where w has '"', '\\'
+		m := (w-0x20*ones)&^w | (q-ones)&^q | (b-ones)&^b
+		if m &= highs; m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+	}
+	for i < len(v) && jsPlain[v[i]] {
+		i++
+	}
+	return i
+}
+
 // jsString reads the string starting with the quote at v[i]. It returns
 // its contents — a slice of v when it has no escapes, otherwise unescaped
 // into scratch — and the index after the closing quote.
 func jsString(v []byte, i int, scratch []byte) (s, _ []byte, end int, ok bool) {
 	i++
 	start := i
-	for i < len(v) && jsPlain[v[i]] {
-		i++
-	}
+	i = jsPlainRun(v, i)
 	if i >= len(v) {
 		return nil, scratch, i, false
 	}
@@ -258,10 +297,7 @@ func jsString(v []byte, i int, scratch []byte) (s, _ []byte, end int, ok bool) {
 			}
 			i += 2
 		case jsPlain[c]:
-			j := i + 1
-			for j < len(v) && jsPlain[v[j]] {
-				j++
-			}
+			j := jsPlainRun(v, i+1)
 			scratch = append(scratch, v[i:j]...)
 			i = j
 		default:
@@ -317,10 +353,11 @@ func jsHex4(v []byte, i int) (rune, bool) {
 // without unescaping it, and returns the index after it.
 func jsSkipString(v []byte, i int) (int, bool) {
 	i++
-	for i < len(v) {
+	for {
+		if i = jsPlainRun(v, i); i >= len(v) {
+			return i, false
+		}
 		switch c := v[i]; {
-		case jsPlain[c]:
-			i++
 		case c == '"':
 			return i + 1, true
 		case c == '\\':
@@ -342,7 +379,6 @@ func jsSkipString(v []byte, i int) (int, bool) {
 			return i, false
 		}
 	}
-	return i, false
 }
 
 // jsLiteral checks that v[i:] starts with lit (true, false or null).
@@ -403,10 +439,14 @@ func jsDigits(v []byte, i int) int {
 func (j *jsExpander) skipNested(v []byte, i int) (end int, spaced, ok bool) {
 	stack := j.stack[:0]
 	defer func() { j.stack = stack[:0] }()
+	// skip skips whitespace, noting that there was some. Beats and most
+	// shippers write none: one byte compared, and on.
 	skip := func(i int) int {
-		k := jsSkipSpace(v, i)
-		spaced = spaced || k != i
-		return k
+		if i < len(v) && jsSpace[v[i]] {
+			spaced = true
+			return jsSkipSpace(v, i)
+		}
+		return i
 	}
 	// Each turn of the loop reads one value at v[i], then the separators
 	// and closing brackets that follow it.

@@ -1,6 +1,7 @@
 package shardwriter
 
 import (
+	"bytes"
 	"fmt"
 	"reflect"
 	"strings"
@@ -162,4 +163,31 @@ func FuzzJSONFields(f *testing.F) {
 			t.Fatalf("%q: scanner %q (%v), encoding/json %q (%v)", v, got, ok, ref, refOK)
 		}
 	})
+}
+
+// jsPlainRun's word-at-a-time search finds what a byte loop finds, for
+// every byte value at every position of a word, after plain bytes of
+// every kind (ASCII, ≥ 0x80, just above the control range).
+func TestJSONPlainRun(t *testing.T) {
+	slow := func(v []byte, i int) int {
+		for i < len(v) && jsPlain[v[i]] {
+			i++
+		}
+		return i
+	}
+	for _, fill := range []byte{'a', 0xff, 0x80, 0x20, '!', '#', ']'} {
+		for n := range 20 {
+			for pos := range n {
+				for c := range 256 {
+					v := bytes.Repeat([]byte{fill}, n)
+					v[pos] = byte(c)
+					for start := range min(n, 3) {
+						if got, want := jsPlainRun(v, start), slow(v, start); got != want {
+							t.Fatalf("fill %#x, %d bytes, %#x at %d, from %d: %d, want %d", fill, n, c, pos, start, got, want)
+						}
+					}
+				}
+			}
+		}
+	}
 }
