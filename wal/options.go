@@ -77,7 +77,7 @@ type Options struct {
 	// what stays on disk after everything is consumed. Default 32 MiB.
 	ValueLogFileSize int64
 	// MemTableSize is badger's memtable size. Entries live in the value
-	// log, so memtables only hold keys; keep it small. Default 16 MiB.
+	// log, so memtables only hold keys; keep it small. Default 8 MiB.
 	MemTableSize int64
 	// BlockCacheSize is badger's block cache. Default 8 MiB.
 	BlockCacheSize int64
@@ -130,7 +130,7 @@ func (o Options) withDefaults() (Options, error) {
 		o.MinFreeDiskBytes = 2 * o.ValueLogFileSize
 	}
 	if o.MemTableSize <= 0 {
-		o.MemTableSize = 16 << 20
+		o.MemTableSize = 8 << 20
 	}
 	if o.BlockCacheSize <= 0 {
 		o.BlockCacheSize = 8 << 20

@@ -36,10 +36,11 @@ func (w *WAL) Streams() []StreamKey {
 	return keys
 }
 
-// WatchStreams calls fn (from a goroutine of its own, one call at a time)
-// for every stream: first those that exist, then each new one as its first
-// entry is written. It returns when ctx is done or the WAL is closed.
-// Typical use: `go w.WatchStreams(ctx, startWriter)`.
+// WatchStreams calls fn on the calling goroutine, one call at a time, for
+// every stream: first those that exist, then each new one as its first
+// entry is written. It blocks until ctx is done or the WAL is closed, so
+// the typical use is `go w.WatchStreams(ctx, startWriter)`. Safe for
+// concurrent use (any number of watchers).
 func (w *WAL) WatchStreams(ctx context.Context, fn func(StreamKey)) {
 	seen := 0
 	for {
