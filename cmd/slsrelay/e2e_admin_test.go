@@ -1,0 +1,199 @@
+package main
+
+// The configuration `make run` uses, and the dlq subcommand on a WAL with
+// real dead letters: list, drop, replay, then a restart delivers what was
+// replayed.
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/slsrelay/slsrelay/bench/slsfake"
+)
+
+// TestE2ELocalConfig: configs/local.yaml (what `make run` starts) loads
+// and says what its header comment promises.
+func TestE2ELocalConfig(t *testing.T) {
+	cfg, err := loadConfig("../../configs/local.yaml")
+	if err != nil {
+		t.Fatalf("configs/local.yaml: %v", err)
+	}
+	if len(cfg.Listeners) != 2 {
+		t.Fatalf("%d listeners, want PLAINTEXT and SASL_SSL", len(cfg.Listeners))
+	}
+	p, s := cfg.Listeners[0], cfg.Listeners[1]
+	if p.Protocol != "PLAINTEXT" || p.Bind != "127.0.0.1:9092" || p.Project != e2eProject || p.AccessKeyID != e2eAKID || p.AccessKeySecret != e2eSecret {
+		t.Errorf("PLAINTEXT listener: %+v", p)
+	}
+	if s.Protocol != "SASL_SSL" || s.Bind != "127.0.0.1:9093" || s.TLS == nil || !s.TLS.SelfSigned ||
+		strings.Join(s.TLS.SelfSignedHosts, ",") != "localhost,127.0.0.1" {
+		t.Errorf("SASL_SSL listener: %+v (tls %+v)", s, s.TLS)
+	}
+	if cfg.SLS.StandIn == nil || cfg.SLS.StandIn.Listen != "127.0.0.1:9180" || cfg.SLS.Endpoint != "" {
+		t.Errorf("sls: %+v", cfg.SLS)
+	}
+	if cfg.DataDir != "data" || cfg.WAL.Sync != "batch" || cfg.Log.Level != "info" || cfg.Log.Format != "text" {
+		t.Errorf("data_dir %q, wal.sync %q, log %+v", cfg.DataDir, cfg.WAL.Sync, cfg.Log)
+	}
+	if cfg.tlsDir() != filepath.Join("data", "tls") {
+		t.Errorf("TLS files go to %s, the header says data/tls", cfg.tlsDir())
+	}
+	// Strict: a misspelt key in a copy of it is an error, not a default.
+	raw, err := os.ReadFile("../../configs/local.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := parseConfig("x.yaml", append(raw, []byte("\nwal_typo: 1\n")...)); err == nil || !strings.Contains(err.Error(), "wal_typo") {
+		t.Errorf("an unknown key: %v, want an error naming it", err)
+	}
+}
+
+// writeConfig writes cfg as a YAML file for the subcommands.
+func writeConfig(t testing.TB, cfg *Config) string {
+	t.Helper()
+	b, err := yaml.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "slsrelay.yaml")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// dlq runs `slsrelay dlq args...` and returns its exit code, stdout and
+// stderr.
+func dlq(args ...string) (int, string, string) {
+	var out, errb bytes.Buffer
+	handled, code := runAdmin(append([]string{"dlq"}, args...), &out, &errb)
+	if !handled {
+		return -1, out.String(), errb.String()
+	}
+	return code, out.String(), errb.String()
+}
+
+// TestE2EDLQCommand makes three dead letters (SLS answers PostBodyInvalid
+// to every write of a logstore), stops the relay, lists them with `dlq
+// list`, drops one, replays the others with -all, and starts the relay
+// again: the replayed records are delivered, the dropped ones are not.
+func TestE2EDLQCommand(t *testing.T) {
+	t.Parallel()
+	const logstore = "e2e-01"
+	r := startTestRelay(t)
+	if _, err := r.fake.AddFault(slsfake.Fault{Ops: []string{slsfake.OpPutLogs}, Logstore: logstore, Status: 400, ErrorCode: "PostBodyInvalid"}); err != nil {
+		t.Fatal(err)
+	}
+	cl := newKgo(t, r.kgoOpts(lPlain, e2ePassword)...)
+	var batches [][]sent
+	for i, p := range []int32{0, 1, 0} {
+		recs := loadRecords(100*i, 5+i, 1)
+		for j := range recs {
+			recs[j].Partition = p
+		}
+		if err := produceKgo(t, cl, logstore, recs); err != nil {
+			t.Fatalf("produce: %v", err)
+		}
+		waitFor(t, 10*time.Second, fmt.Sprintf("dead letter %d", i+1), func() bool { return r.wal.DeadLetterCount() == i+1 })
+		batches = append(batches, recs)
+	}
+	path := writeConfig(t, r.cfg)
+
+	// The relay holds the WAL: the subcommand says to stop it.
+	if code, _, stderr := dlq("list", "-config", path); code != 1 || !strings.Contains(stderr, "stop it first") {
+		t.Errorf("dlq list while the relay runs: exit %d, stderr %q; want 1 and a hint to stop the relay", code, stderr)
+	}
+	if err := r.close(); err != nil {
+		t.Fatal(err)
+	}
+
+	code, out, stderr := dlq("list", "-config", path)
+	if code != 0 {
+		t.Fatalf("dlq list: exit %d: %s", code, stderr)
+	}
+	t.Logf("dlq list:\n%s", out)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 4 || !regexp.MustCompile(`^ID\s+STREAM\s+RECORDS\s+AT\s+REASON$`).MatchString(lines[0]) {
+		t.Fatalf("dlq list: want a header and 3 rows:\n%s", out)
+	}
+	var ids []string
+	for i, line := range lines[1:] {
+		f := strings.Fields(line)
+		if len(f) < 5 {
+			t.Fatalf("dlq list row %q", line)
+		}
+		wantStream := fmt.Sprintf("%s/%s/%d", e2eProject, logstore, batches[i][0].Partition)
+		if f[1] != wantStream || f[2] != fmt.Sprint(len(batches[i])) {
+			t.Errorf("row %d: stream %s, %s records; want %s, %d", i, f[1], f[2], wantStream, len(batches[i]))
+		}
+		if at, err := time.Parse(time.RFC3339, f[3]); err != nil || time.Since(at) > time.Minute {
+			t.Errorf("row %d: AT %q is not a recent RFC 3339 time", i, f[3])
+		}
+		if reason := strings.Join(f[4:], " "); !strings.Contains(reason, "400 PostBodyInvalid") {
+			t.Errorf("row %d: reason %q does not say what SLS answered", i, reason)
+		}
+		ids = append(ids, f[0])
+	}
+
+	// Usage errors.
+	f := func(wantErr string, args ...string) {
+		t.Helper()
+		code, _, stderr := dlq(args...)
+		if code != 1 || !strings.Contains(stderr, wantErr) {
+			t.Errorf("dlq %v: exit %d, stderr %q; want 1 and %q", args, code, stderr, wantErr)
+		}
+	}
+	f("usage: slsrelay dlq")
+	f("unknown dlq command", "frob", "-config", path)
+	f("name the dead letters to replay, or -all", "replay", "-config", path)
+	f("name the dead letters to drop, or -all", "drop", "-config", path)
+	f(`dead letter id "x" is not a number`, "drop", "-config", path, "x")
+	f("cannot drop dead letter 999", "drop", "-config", path, "999")
+	f("cannot replay dead letter 999", "replay", "-config", path, "999")
+	f("cannot read config", "list", "-config", filepath.Join(t.TempDir(), "missing.yaml"))
+
+	// Drop the first, replay the rest.
+	if code, out, stderr := dlq("drop", "-config", path, ids[0]); code != 0 || out != "dropped "+ids[0]+"\n" {
+		t.Fatalf("dlq drop %s: exit %d, stdout %q, stderr %q", ids[0], code, out, stderr)
+	}
+	code, out, stderr = dlq("replay", "-config", path, "-all")
+	if code != 0 {
+		t.Fatalf("dlq replay -all: exit %d: %s", code, stderr)
+	}
+	replayed := regexp.MustCompile(`(?m)^replayed (\d+) at offset \d+$`).FindAllStringSubmatch(out, -1)
+	if len(replayed) != 2 || replayed[0][1] != ids[1] || replayed[1][1] != ids[2] {
+		t.Fatalf("dlq replay -all: %q, want dead letters %s and %s replayed", out, ids[1], ids[2])
+	}
+	if code, out, _ := dlq("list", "-config", path); code != 0 || len(strings.Split(strings.TrimSpace(out), "\n")) != 1 {
+		t.Fatalf("dlq list after drop and replay: exit %d, want only the header:\n%s", code, out)
+	}
+
+	// A relay on the same data_dir (its stand-in has no fault) delivers
+	// the replayed records; the dropped ones are gone.
+	r2 := startTestRelayConfig(t, r.cfg)
+	want := append(append([]sent(nil), batches[1]...), batches[2]...)
+	setWindow(want, time.Now().Add(-time.Minute), time.Now().Add(time.Minute))
+	r2.waitIDs(t, logstore, want, e2eTimeout)
+	time.Sleep(100 * time.Millisecond)
+	r2.checkDelivered(t, logstore, want, true)
+}
+
+// TestE2EVersionCommand: `slsrelay version` answers; other arguments are
+// not subcommands.
+func TestE2EVersionCommand(t *testing.T) {
+	var out, errb bytes.Buffer
+	if handled, code := runAdmin([]string{"version"}, &out, &errb); !handled || code != 0 || !strings.HasPrefix(out.String(), "slsrelay ") {
+		t.Errorf("version: handled %v, exit %d, stdout %q", handled, code, out.String())
+	}
+	if handled, _ := runAdmin([]string{"-config", "x.yaml"}, &out, &errb); handled {
+		t.Errorf("-config was taken for a subcommand")
+	}
+}
