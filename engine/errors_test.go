@@ -73,7 +73,7 @@ func TestApiVersions(t *testing.T) {
 	req := kmsg.NewPtrApiVersionsRequest()
 	req.Version, req.ClientSoftwareName, req.ClientSoftwareVersion = 3, "test", "1.0"
 	resp = c.roundTrip(req).(*kmsg.ApiVersionsResponse)
-	want := map[int16][2]int16{0: {0, 13}, 1: {4, 12}, 3: {0, 13}, 17: {0, 1}, 18: {0, 5}, 22: {0, 5}, 36: {0, 2}}
+	want := map[int16][2]int16{0: {0, 13}, 1: {4, 12}, 3: {0, 13}, 10: {0, 3}, 17: {0, 1}, 18: {0, 5}, 22: {0, 5}, 36: {0, 2}}
 	got := map[int16][2]int16{}
 	for _, k := range resp.ApiKeys {
 		got[k.ApiKey] = [2]int16{k.MinVersion, k.MaxVersion}

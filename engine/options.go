@@ -7,6 +7,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Security protocols a listener can speak, as Kafka names them.
@@ -60,6 +61,17 @@ type Options struct {
 	// read and not yet answered; past it the connection is not read.
 	// Clients pipeline up to 5. Default 16.
 	MaxInFlightPerConn int
+	// MaxBufferedBytes is the global budget of request bytes read and not
+	// yet stored or answered; past it no connection is read until it
+	// drains. Default 256 MiB.
+	MaxBufferedBytes int64
+	// IdleTimeout closes a connection that sent nothing and awaits
+	// nothing for that long (Kafka's connections.max.idle.ms). Default
+	// 10 min.
+	IdleTimeout time.Duration
+	// PartialFrameTimeout closes a connection that started a request and
+	// did not finish sending it in that time (a slow-loris). Default 30 s.
+	PartialFrameTimeout time.Duration
 	// Throttle, if set, decides throttle_time_ms for Produce and mutes
 	// connections for that long (see BacklogThrottle).
 	Throttle Throttler
@@ -85,6 +97,15 @@ func (o *Options) setDefaults() {
 	}
 	if o.MaxInFlightPerConn == 0 {
 		o.MaxInFlightPerConn = 16
+	}
+	if o.MaxBufferedBytes == 0 {
+		o.MaxBufferedBytes = 256 << 20
+	}
+	if o.IdleTimeout == 0 {
+		o.IdleTimeout = 10 * time.Minute
+	}
+	if o.PartialFrameTimeout == 0 {
+		o.PartialFrameTimeout = 30 * time.Second
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

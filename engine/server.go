@@ -20,6 +20,8 @@ type Server struct {
 	log      *slog.Logger
 
 	listeners      []*listener
+	budget         *budget
+	reaper         *reaper
 	topicIDs       topicIDs
 	nextProducerID atomic.Int64
 
@@ -56,7 +58,8 @@ func New(opts Options, catalog Catalog, appender Appender) (*Server, error) {
 	if catalog == nil || appender == nil {
 		return nil, errors.New("engine needs a catalog and an appender")
 	}
-	s := &Server{opts: opts, catalog: catalog, appender: appender, log: opts.Logger}
+	s := &Server{opts: opts, catalog: catalog, appender: appender, log: opts.Logger, budget: newBudget(opts.MaxBufferedBytes)}
+	s.reaper = newReaper(s)
 	// Producer IDs start from the clock (with room for 2^20 per second of
 	// uptime) so that a restarted relay does not hand out an ID a producer
 	// still uses.
@@ -69,6 +72,7 @@ func New(opts Options, catalog Catalog, appender Appender) (*Server, error) {
 
 // Start binds every listener. On error, listeners already bound are closed.
 func (s *Server) Start() error {
+	go s.reaper.run()
 	for _, ln := range s.listeners {
 		var err error
 		if ln.opts.Protocol == SASLSSL {
@@ -102,6 +106,7 @@ func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
+		s.reaper.close()
 		for _, ln := range s.listeners {
 			if ln.stop != nil {
 				if err := ln.stop(ctx); err != nil {

@@ -38,6 +38,7 @@ type slot struct {
 	done       bool
 	silent     bool // acks=0 Produce: holds its place, writes nothing
 	closeAfter bool
+	frameBytes int // budget held until the response is complete
 }
 
 // session is the transport-agnostic protocol core of one connection.
@@ -53,6 +54,11 @@ type session struct {
 	peer string
 
 	authenticated atomic.Bool // read by transports to pick the frame limit
+	// lastActive and partialSince (Unix ns) are kept by gnet transports
+	// for the reaper: when bytes last came, and since when a started frame
+	// is incomplete (0: none).
+	lastActive   atomic.Int64
+	partialSince atomic.Int64
 
 	mu      sync.Mutex
 	queue   [][]byte
@@ -65,12 +71,14 @@ type session struct {
 	failed  bool // we dropped it: frames still queued are discarded too
 
 	// Owned by the goroutine handling frames.
-	stage     saslStage
-	principal Principal
+	stage      saslStage
+	principal  Principal
+	frameBytes int // of the frame being handled, for the budget
 }
 
 func newSession(srv *Server, ln *listener, t transport, peer string) *session {
 	s := &session{srv: srv, ln: ln, t: t, peer: peer}
+	s.lastActive.Store(time.Now().UnixNano())
 	if !ln.opts.sasl() {
 		s.stage = saslAuthenticated
 		s.authenticated.Store(true)
@@ -104,11 +112,18 @@ func (s *session) room() bool {
 		}
 		s.mutedUntil = time.Time{}
 	}
-	if len(s.queue)+len(s.pending) >= s.srv.opts.MaxInFlightPerConn {
+	if len(s.queue)+len(s.pending) >= s.srv.opts.MaxInFlightPerConn || s.srv.budget.full(s) {
 		s.paused = true
 		return false
 	}
 	return true
+}
+
+// idle reports whether nothing is queued or awaiting an answer.
+func (s *session) idle() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.queue) == 0 && len(s.pending) == 0
 }
 
 // push hands over one frame (without its size prefix); the session owns it.
@@ -119,6 +134,7 @@ func (s *session) push(frame []byte) {
 		return
 	}
 	s.queue = append(s.queue, frame)
+	s.srv.budget.take(len(frame))
 	start := !s.running
 	s.running = true
 	s.mu.Unlock()
@@ -135,6 +151,9 @@ func (s *session) run() {
 	for {
 		s.mu.Lock()
 		if len(s.queue) == 0 || s.failed {
+			for _, f := range s.queue {
+				s.srv.budget.release(len(f))
+			}
 			s.queue = nil
 			s.running = false
 			s.mu.Unlock()
@@ -144,13 +163,19 @@ func (s *session) run() {
 		s.queue[0] = nil
 		s.queue = s.queue[1:]
 		s.mu.Unlock()
+		// The frame's bytes stay in the budget until its response is
+		// complete (a Produce's batches are referenced until stored);
+		// a frame that takes no place in the order is done now.
+		s.frameBytes = len(frame)
 		s.handle(frame)
+		s.srv.budget.release(s.frameBytes)
 	}
 }
 
 // reserve takes the next place in the response order.
 func (s *session) reserve(silent bool) *slot {
-	sl := &slot{silent: silent}
+	sl := &slot{silent: silent, frameBytes: s.frameBytes}
+	s.frameBytes = 0 // the slot releases them
 	s.mu.Lock()
 	s.pending = append(s.pending, sl)
 	s.mu.Unlock()
@@ -160,6 +185,7 @@ func (s *session) reserve(silent bool) *slot {
 // complete fills sl and writes every response that is now at the head of
 // the order.
 func (s *session) complete(sl *slot, buf []byte, closeAfter bool) {
+	s.srv.budget.release(sl.frameBytes)
 	s.mu.Lock()
 	sl.buf, sl.done, sl.closeAfter = buf, true, closeAfter
 	n := 0
@@ -211,6 +237,7 @@ func (s *session) unmute() {
 		s.mutedUntil = time.Time{}
 	}
 	resume := s.paused && !s.closed && s.mutedUntil.IsZero() && len(s.queue)+len(s.pending) < s.srv.opts.MaxInFlightPerConn
+	// unmute also serves the budget's wake-up; room re-checks it.
 	if resume {
 		s.paused = false
 	}
@@ -243,6 +270,8 @@ func (s *session) closedByPeer() {
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
+	s.srv.budget.forget(s)
+	s.srv.reaper.sessions.Delete(s)
 }
 
 // request is one decoded request on its way through a handler.

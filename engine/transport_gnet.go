@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"runtime"
+	"time"
 
 	"github.com/panjf2000/gnet/v2"
 	"github.com/panjf2000/gnet/v2/pkg/logging"
@@ -100,7 +101,9 @@ func (g *gnetListener) OnBoot(eng gnet.Engine) gnet.Action {
 }
 
 func (g *gnetListener) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
-	c.SetContext(newSession(g.srv, g.ln, gnetTransport{c}, c.RemoteAddr().String()))
+	s := newSession(g.srv, g.ln, gnetTransport{c}, c.RemoteAddr().String())
+	c.SetContext(s)
+	g.srv.reaper.sessions.Store(s, struct{}{})
 	return nil, gnet.None
 }
 
@@ -119,7 +122,9 @@ func (g *gnetListener) OnClose(c gnet.Conn, _ error) gnet.Action {
 // Bytes it leaves stay in gnet's buffer; the session's resume wakes this
 // again when responses drain.
 func (g *gnetListener) OnTraffic(c gnet.Conn) gnet.Action {
-	return g.readFrames(c, c.Context().(*session), false)
+	s := c.Context().(*session)
+	s.lastActive.Store(time.Now().UnixNano())
+	return g.readFrames(c, s, false)
 }
 
 // readFrames moves whole frames from gnet's buffer to s, while s has room
@@ -128,6 +133,7 @@ func (g *gnetListener) readFrames(c gnet.Conn, s *session, all bool) gnet.Action
 	for all || s.room() {
 		hdr, err := c.Peek(4)
 		if err != nil {
+			s.markPartial(c.InboundBuffered() > 0)
 			return gnet.None // fewer than 4 bytes so far
 		}
 		size := int(int32(binary.BigEndian.Uint32(hdr)))
@@ -136,8 +142,10 @@ func (g *gnetListener) readFrames(c gnet.Conn, s *session, all bool) gnet.Action
 			return gnet.Close
 		}
 		if c.InboundBuffered() < 4+size {
+			s.markPartial(true)
 			return gnet.None
 		}
+		s.markPartial(false)
 		_, _ = c.Discard(4)
 		buf, err := c.Next(size)
 		if err != nil {
@@ -175,3 +183,14 @@ func (g gnetLogger) Infof(f string, a ...any)  { g.l.Debug("gnet: " + fmt.Sprint
 func (g gnetLogger) Warnf(f string, a ...any)  { g.l.Warn("gnet: " + fmt.Sprintf(f, a...)) }
 func (g gnetLogger) Errorf(f string, a ...any) { g.l.Error("gnet: " + fmt.Sprintf(f, a...)) }
 func (g gnetLogger) Fatalf(f string, a ...any) { g.l.Error("gnet: " + fmt.Sprintf(f, a...)) }
+
+// markPartial notes whether a request is half-received, for the reaper's
+// partial_frame_timeout; a frame waiting only for room is not partial.
+func (s *session) markPartial(partial bool) {
+	switch {
+	case !partial:
+		s.partialSince.Store(0)
+	case s.partialSince.Load() == 0:
+		s.partialSince.Store(time.Now().UnixNano())
+	}
+}

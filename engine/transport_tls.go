@@ -95,7 +95,16 @@ func (s *Server) serveTLS(ln *listener, c *tls.Conn) {
 				return
 			}
 		}
-		if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		// Idle between requests, a deadline of IdleTimeout; once a
+		// request started, PartialFrameTimeout for the rest of it.
+		_ = c.SetReadDeadline(time.Now().Add(s.opts.IdleTimeout))
+		if _, err := io.ReadFull(r, hdr[:1]); err != nil {
+			s.logReadEnd(ln, peer, err, "idle_timeout")
+			return
+		}
+		_ = c.SetReadDeadline(time.Now().Add(s.opts.PartialFrameTimeout))
+		if _, err := io.ReadFull(r, hdr[1:]); err != nil {
+			s.logReadEnd(ln, peer, err, "partial_frame_timeout")
 			return
 		}
 		size := int(int32(binary.BigEndian.Uint32(hdr[:])))
@@ -105,6 +114,7 @@ func (s *Server) serveTLS(ln *listener, c *tls.Conn) {
 		}
 		frame := make([]byte, size)
 		if _, err := io.ReadFull(r, frame); err != nil {
+			s.logReadEnd(ln, peer, err, "partial_frame_timeout")
 			return
 		}
 		sess.push(frame)
@@ -182,5 +192,14 @@ func (t *tlsTransport) writeLoop() {
 			t.close()
 			return
 		}
+	}
+}
+
+// logReadEnd says why a TLS connection's reading ended when it was a
+// timeout; a peer hanging up is not worth a line.
+func (s *Server) logReadEnd(ln *listener, peer string, err error, which string) {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		s.log.Warn("closing connection", "listener", ln.opts.Name, "peer", peer, "reason", which+" passed")
 	}
 }

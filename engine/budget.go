@@ -1,0 +1,116 @@
+package engine
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// budget is the global allowance of request bytes held in memory: frames
+// read and not yet stored or answered. gnet always reads, so the relay
+// bounds what it takes out of gnet's buffers: past the budget no session
+// accepts frames, and the paused ones are resumed as it drains. Safe for
+// concurrent use.
+type budget struct {
+	max  int64
+	used atomic.Int64
+
+	mu      sync.Mutex
+	waiting map[*session]struct{}
+}
+
+func newBudget(max int64) *budget {
+	return &budget{max: max, waiting: map[*session]struct{}{}}
+}
+
+// full reports whether the budget is spent; if so s is resumed once it is
+// not.
+func (b *budget) full(s *session) bool {
+	if b.used.Load() < b.max {
+		return false
+	}
+	b.mu.Lock()
+	b.waiting[s] = struct{}{}
+	b.mu.Unlock()
+	// Released in between: do not wait for a release that already came.
+	if b.used.Load() < b.max {
+		b.wake()
+		return false
+	}
+	return true
+}
+
+func (b *budget) take(n int) { b.used.Add(int64(n)) }
+
+func (b *budget) release(n int) {
+	if n == 0 {
+		return
+	}
+	if b.used.Add(-int64(n)) < b.max {
+		b.wake()
+	}
+}
+
+func (b *budget) wake() {
+	b.mu.Lock()
+	if len(b.waiting) == 0 {
+		b.mu.Unlock()
+		return
+	}
+	ss := make([]*session, 0, len(b.waiting))
+	for s := range b.waiting {
+		ss = append(ss, s)
+	}
+	clear(b.waiting)
+	b.mu.Unlock()
+	for _, s := range ss {
+		s.unmute()
+	}
+}
+
+func (b *budget) forget(s *session) {
+	b.mu.Lock()
+	delete(b.waiting, s)
+	b.mu.Unlock()
+}
+
+// reaper closes connections that idle past IdleTimeout or leave a request
+// half-sent past PartialFrameTimeout. TLS connections use read deadlines
+// instead; gnet ones are checked here, once a second.
+type reaper struct {
+	srv      *Server
+	sessions sync.Map // *session -> struct{}
+	stop     chan struct{}
+	once     sync.Once
+}
+
+func newReaper(srv *Server) *reaper {
+	return &reaper{srv: srv, stop: make(chan struct{})}
+}
+
+func (r *reaper) run() {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+		case <-r.stop:
+			return
+		}
+		now := time.Now().UnixNano()
+		idle, partial := r.srv.opts.IdleTimeout.Nanoseconds(), r.srv.opts.PartialFrameTimeout.Nanoseconds()
+		r.sessions.Range(func(k, _ any) bool {
+			s := k.(*session)
+			if since := s.partialSince.Load(); since != 0 && now-since > partial {
+				s.fail("request not completed within %v (partial_frame_timeout)", r.srv.opts.PartialFrameTimeout)
+				r.sessions.Delete(s)
+			} else if now-s.lastActive.Load() > idle && s.idle() {
+				s.fail("idle for %v (idle_timeout)", r.srv.opts.IdleTimeout)
+				r.sessions.Delete(s)
+			}
+			return true
+		})
+	}
+}
+
+func (r *reaper) close() { r.once.Do(func() { close(r.stop) }) }
