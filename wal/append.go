@@ -60,7 +60,8 @@ type ack struct {
 }
 
 // Append queues e for stream k and returns at once; done is called exactly
-// once, from the committer goroutine, with the offset assigned to the
+// once, from one of the WAL's goroutines (never from inside Append), with
+// the offset assigned to the
 // entry's first record or an error (ErrFull, ErrClosed, ErrInvalidEntry,
 // ErrNoKey or a wrapped disk error). With durable=false done runs once the
 // entry is written (SyncInterval) or synced (SyncBatch); with durable=true

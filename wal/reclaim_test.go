@@ -108,10 +108,10 @@ func TestReclaim(t *testing.T) {
 		t.Fatal(err)
 	}
 	after := w.rescanned()
-	t.Logf("wrote %d MiB in %v (%.0f MB/s), dir %d MiB; read+commit %v; reclaim: %d segments, %d vlog GCs, %v; dir %d MiB -> %d MiB (%.1f%% of written); total %v",
+	t.Logf("wrote %d MiB in %v (%.0f MB/s), dir %d MiB; read+commit %v; reclaim: %d segments, %d vlog GCs, %v; dir %d MiB -> %d KiB (%.2f%% of written); total %v",
 		total>>20, wrote.Round(time.Millisecond), float64(total)/wrote.Seconds()/1e6, full>>20,
 		read.Round(time.Millisecond), res.Segments, res.GCRewrites, res.Took.Round(time.Millisecond),
-		res.Before>>20, after>>20, 100*float64(after)/float64(total), time.Since(start).Round(time.Millisecond))
+		res.Before>>20, after>>10, 100*float64(after)/float64(total), time.Since(start).Round(time.Millisecond))
 	if after > total/10 {
 		t.Fatalf("after reclaim the directory holds %d bytes, more than 10%% of the %d written", after, total)
 	}
