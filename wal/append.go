@@ -61,14 +61,13 @@ type ack struct {
 
 // Append queues e for stream k and returns at once; done is called exactly
 // once, from one of the WAL's goroutines (never from inside Append), with
-// the offset assigned to the
-// entry's first record or an error (ErrFull, ErrClosed, ErrInvalidEntry,
-// ErrNoKey or a wrapped disk error). With durable=false done runs once the
-// entry is written (SyncInterval) or synced (SyncBatch); with durable=true
-// always only once it is synced. e.Data must not be modified until done
-// runs. Safe for concurrent use; appends queued one after another get
-// increasing offsets in that order. done must not block for long: it holds
-// up the next group.
+// the offset assigned to the entry's first record or an error (ErrFull,
+// ErrClosed, ErrInvalidEntry, ErrNoKey or a wrapped disk error). With
+// durable=false done runs once the entry is written (SyncInterval) or
+// synced (SyncBatch); with durable=true always only once it is synced.
+// e.Data must not be modified until done runs. Safe for concurrent use;
+// appends queued one after another get increasing offsets in that order.
+// done must not block for long: it holds up the acknowledgements after it.
 func (w *WAL) Append(k StreamKey, e *Entry, durable bool, done func(baseOffset int64, err error)) {
 	w.enqueue(&request{kind: reqAppend, key: k, entry: e, durable: durable, done: done})
 }
