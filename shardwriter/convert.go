@@ -23,6 +23,9 @@ const (
 	cvDefaultMaxFuture = 15 * time.Minute
 )
 
+// cvErrNoFlush is Convert's error when g fills up and flush is nil.
+var cvErrNoFlush = errors.New("shardwriter: LogGroup full and no flush function")
+
 // cvContentKey is the field a record value becomes when not expanded, as on
 // SLS's own Kafka endpoint.
 var cvContentKey = []byte("content")
@@ -69,7 +72,8 @@ type ConvertOptions struct {
 //     TimeNs); a missing timestamp, or one outside [now-MaxAge,
 //     now+MaxFuture], is replaced by the entry's ReceivedAt, and should that
 //     be outside the window too (an entry held back more than MaxAge) by
-//     now: SLS refuses a whole PutLogs for one log outside its window.
+//     now: SLS does not take logs outside the window (DESIGN.md, SLS
+//     limits), and PutLogs checks every log of a request.
 //
 // A Converter keeps its decoder's decompressors and buffers, so converting
 // does not allocate in the steady state. It is not safe for concurrent use:
@@ -109,7 +113,8 @@ func NewConverter(o ConvertOptions) *Converter {
 // (flush may Reset it too) and goes on. One entry may thus end up in several
 // LogGroups, and a LogGroup may hold logs of several entries: g may hold
 // logs when Convert is called, and keeps this entry's last logs when it
-// returns. now is the reference for the time window.
+// returns. now is the reference for the time window. flush may be nil when
+// g has room for the whole entry; should it not, Convert fails.
 //
 // Convert returns the number of logs it appended. On error, the logs of e
 // still in g are removed again (g holds what it held before the call, or
@@ -128,6 +133,10 @@ func (c *Converter) Convert(g *LogGroupBuilder, e *wal.Entry, now time.Time, flu
 		sec, ns := clock.logTime(r.Timestamp)
 		body := lgLogBodySize(sec, fields)
 		if !g.fits(lgLogSize(body)) {
+			if flush == nil {
+				flushErr = cvErrNoFlush
+				return flushErr
+			}
 			if flushErr = flush(g); flushErr != nil {
 				return flushErr
 			}

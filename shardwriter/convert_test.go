@@ -461,6 +461,11 @@ func TestConvertFlushError(t *testing.T) {
 	if logs := cvtParse(t, g.Bytes("", "", nil)).Logs; len(logs) != 1 || logs[0].Contents[0][1] != "earlier" {
 		t.Fatalf("g holds %v", logs)
 	}
+	// No flush function: an error, not a panic, once g is full.
+	n, err = NewConverter(ConvertOptions{}).Convert(g, &wal.Entry{Magic: 2, ReceivedAt: cvtReceived, Data: data}, cvtNow, nil)
+	if err == nil || errors.Is(err, ErrUndecodable) || n != 0 || g.Logs() != 1 {
+		t.Fatalf("nil flush: n %d, %d logs in g, error %v", n, g.Logs(), err)
+	}
 }
 
 // A Converter reused on the same kind of entries allocates nothing.

@@ -21,8 +21,9 @@ import (
 //   - a key that appears twice keeps the place of its first appearance and
 //     the value of its last, as JavaScript's JSON.parse: SLS shows one
 //     column per key, and the last value is what most parsers keep;
-//   - an empty key is skipped: SLS rejects a whole PutLogs whose logs have
-//     an invalid field name, and an empty name is one.
+//   - an empty key is skipped: an empty field name is not a valid one, and
+//     "if any log entry is invalid, the entire request fails" (SLS's
+//     PutLogs reference), which would cost the other logs of the group.
 //
 // Anything else — invalid JSON, text after the object, an array, a scalar,
 // an object that yields no field ({} or only empty keys) — is not expanded
