@@ -37,6 +37,27 @@ func runAdmin(args []string, stdout, stderr io.Writer) (handled bool, code int) 
 	case "version":
 		fmt.Fprintln(stdout, "slsrelay", versionString())
 		return true, 0
+	case "check-config":
+		if len(args) != 2 {
+			fmt.Fprintln(stderr, "usage: slsrelay check-config FILE")
+			return true, 2
+		}
+		if _, err := loadConfig(args[1]); err != nil {
+			fmt.Fprintln(stderr, err)
+			return true, 1
+		}
+		fmt.Fprintf(stdout, "%s: ok\n", args[1])
+		return true, 0
+	case "wal":
+		if len(args) < 2 || args[1] != "status" {
+			fmt.Fprintln(stderr, "usage: slsrelay wal status [-config FILE]")
+			return true, 2
+		}
+		if err := runWALStatus(args[2:], stdout); err != nil {
+			fmt.Fprintln(stderr, "slsrelay wal status:", err)
+			return true, 1
+		}
+		return true, 0
 	case "dlq":
 		if err := runDLQ(args[1:], stdout); err != nil {
 			fmt.Fprintln(stderr, "slsrelay dlq:", err)
@@ -126,5 +147,40 @@ func runDLQ(args []string, out io.Writer) error {
 		}
 		fmt.Fprintf(out, "dropped %d\n", id)
 	}
+	return nil
+}
+
+// runWALStatus prints each stream's offsets and backlog, and the disk use.
+func runWALStatus(args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("wal status", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	configPath := fs.String("config", "configs/local.yaml", "configuration file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*configPath)
+	if err != nil {
+		return err
+	}
+	w, err := openWAL(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		return fmt.Errorf("%w (is the relay still running? stop it first)", err)
+	}
+	defer w.Close()
+	st := w.Stats()
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "STREAM\tNEXT\tCOMMITTED\tPENDING ENTRIES\tPENDING BYTES\tOLDEST")
+	for _, s := range st.Streams {
+		fmt.Fprintf(tw, "%s/%s/%d\t%d\t%d\t%d\t%d\t%s\n", s.Key.Project, s.Key.Logstore, s.Key.Partition,
+			s.NextOffset, s.Committed, s.PendingEntries, s.PendingBytes, s.OldestPending.Round(time.Second))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "disk: %d bytes", st.DiskBytes)
+	if st.MaxDiskBytes > 0 {
+		fmt.Fprintf(out, " of %d (pressure %.2f)", st.MaxDiskBytes, st.Pressure)
+	}
+	fmt.Fprintf(out, "; pending %d entries, %d bytes; %d dead letters\n", st.PendingEntries, st.PendingBytes, st.DeadLetters)
 	return nil
 }

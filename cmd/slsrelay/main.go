@@ -18,6 +18,8 @@ func main() {
 	configPath := flag.String("config", "configs/local.yaml", "configuration file")
 	flag.Usage = func() {
 		fmt.Fprintln(os.Stderr, "usage: slsrelay [-config FILE]        run the relay")
+		fmt.Fprintln(os.Stderr, "       slsrelay check-config FILE      validate a configuration")
+		fmt.Fprintln(os.Stderr, "       slsrelay wal status             streams, offsets, backlog, disk")
 		fmt.Fprintln(os.Stderr, "       slsrelay dlq list|replay|drop   inspect and act on dead letters")
 		fmt.Fprintln(os.Stderr, "       slsrelay version")
 		flag.PrintDefaults()

@@ -1,0 +1,58 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestCheckConfigCommand(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yaml")
+	bad := filepath.Join(dir, "bad.yaml")
+	local, err := os.ReadFile("../../configs/local.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(good, local, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	broken := strings.Replace(string(local), "protocol: SASL_SSL", "protocol: SASL_SSL\n    colour: blue", 1)
+	if err := os.WriteFile(bad, []byte(broken), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f := func(args []string, wantCode int, wantOut, wantErr string) {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		handled, code := runAdmin(args, &out, &errOut)
+		if !handled || code != wantCode || !strings.Contains(out.String(), wantOut) || !strings.Contains(errOut.String(), wantErr) {
+			t.Fatalf("%v: handled %v, code %d, stdout %q, stderr %q; want code %d, %q, %q", args, handled, code, out.String(), errOut.String(), wantCode, wantOut, wantErr)
+		}
+	}
+	f([]string{"check-config", good}, 0, "ok", "")
+	f([]string{"check-config", bad}, 1, "", "listeners[1].colour: unknown key")
+	f([]string{"check-config"}, 2, "", "usage")
+	f([]string{"wal"}, 2, "", "usage: slsrelay wal status")
+	f([]string{"version"}, 0, "slsrelay", "")
+	if handled, _ := runAdmin([]string{"-config", good}, nil, nil); handled {
+		t.Fatal("flags were taken for a subcommand")
+	}
+}
+
+func TestWALStatusCommand(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "relay.yaml")
+	cfg := "data_dir: " + dir + "\nlisteners: [{protocol: PLAINTEXT, bind: '127.0.0.1:0'}]\nsls: {endpoint: x}\n"
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := runWALStatus([]string{"-config", cfgPath}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "STREAM") || !strings.Contains(out.String(), "disk:") {
+		t.Fatalf("output %q", out.String())
+	}
+}
