@@ -7,9 +7,9 @@ package engine
 
 import (
 	"bytes"
-	"errors"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"

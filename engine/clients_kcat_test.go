@@ -1,7 +1,7 @@
 package engine
 
 // librdkafka (Collectd, rsyslog, and many more) through kcat against the
-// relay: every codec, acks 1 and -1, idempotent or not, over PLAINTEXT and
+// relay: every codec, acks 0, 1 and -1, idempotent or not, over PLAINTEXT and
 // SASL_SSL; librdkafka's legacy modes without ApiVersions (message format
 // v0 with the pre-0.10 lz4 header checksum, and v1 after SaslHandshake v0);
 // then the errors it reports.
@@ -128,6 +128,7 @@ func TestClientsKcat(t *testing.T) {
 		{"acks=-1", []string{"-X", "acks=-1"}},
 		{"acks=1", []string{"-X", "acks=1"}},
 		{"idempotent", []string{"-X", "enable.idempotence=true"}},
+		{"acks=0", []string{"-X", "acks=0"}},
 	}
 	i := 0
 	for _, l := range []clListener{clPlaintext, clSASLSSL} {
@@ -155,5 +156,46 @@ func TestClientsKcat(t *testing.T) {
 				})
 			}
 		}
+	}
+}
+
+// TestClientsKcatErrors checks what librdkafka reports for the errors a
+// shipper must be able to act on; kcat exits non-zero on each.
+func TestClientsKcatErrors(t *testing.T) {
+	t.Parallel()
+	clKcat(t)
+	r := startClRelay(t)
+	t.Cleanup(func() { r.checkAllStreams(t) })
+	f := func(t *testing.T, l clListener, password, topic, mention string) {
+		t.Parallel()
+		sent := clMakeRecords(t.Name(), 2, 1, time.Now())
+		args := append(clKcatArgs(r, l, password), "-t", topic, "-X", "message.timeout.ms=5000",
+			// Fail records of an unknown topic at once, rather than wait
+			// for it to be created.
+			"-X", "topic.metadata.propagation.max.ms=10")
+		out, err := clKcatProduce(t, args, sent)
+		if err == nil {
+			t.Fatalf("kcat succeeded, want a failure mentioning %q:\n%s", mention, out)
+		}
+		if !strings.Contains(out, mention) {
+			t.Fatalf("kcat's output does not mention %q:\n%s", mention, out)
+		}
+		logstore, _ := splitTopic(topic)
+		if got := r.caseCount(t, logstore, 4, t.Name()); got != 0 {
+			t.Fatalf("relay holds %d records of this case, want none", got)
+		}
+	}
+	for _, l := range []clListener{clPlaintext, clSASLSSL} {
+		t.Run(l.name+"/unknown topic", func(t *testing.T) {
+			f(t, l, clPassword, "no-such-logstore", "Unknown topic or partition")
+		})
+	}
+	for _, l := range []clListener{clSASLSSL, clSASLText} {
+		t.Run(l.name+"/wrong password", func(t *testing.T) {
+			f(t, l, testAKID+"#wrong", testTopic, "Topic authorization failed")
+		})
+		t.Run(l.name+"/malformed password", func(t *testing.T) {
+			f(t, l, "demo-akid-demo-aksecret", testTopic, "SASL authentication error: Authentication failed: the password must be AccessKeyId#AccessKeySecret")
+		})
 	}
 }

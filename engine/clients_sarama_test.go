@@ -329,4 +329,3 @@ func TestClientsSaramaPipelining(t *testing.T) {
 		}
 	}
 }
-
