@@ -72,6 +72,14 @@ func (s *session) handleProduce(r *request) {
 	outstanding.Store(1) // held until every append is issued
 	finish := func() {
 		if outstanding.Add(-1) == 0 {
+			for i := range resp.Topics {
+				for _, p := range resp.Topics[i].Partitions {
+					if p.ErrorCode != 0 {
+						countPartitionError(p.ErrorCode)
+					}
+				}
+			}
+			produceDuration.UpdateDuration(r.received)
 			s.respond(r.slot, r.hdr.corrID, resp)
 		}
 	}
@@ -142,6 +150,7 @@ func (s *session) handleProduce(r *request) {
 					p.ErrorCode = kerr.KafkaStorageError.Code
 				} else {
 					p.BaseOffset = base
+					countIn(key, entry.Records, len(entry.Data))
 				}
 				finish()
 			})
@@ -149,6 +158,7 @@ func (s *session) handleProduce(r *request) {
 	}
 	if throttle > 0 {
 		resp.ThrottleMillis = int32(throttle / time.Millisecond)
+		observeThrottle(throttle)
 		s.mute(throttle)
 	}
 	finish()

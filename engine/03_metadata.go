@@ -74,10 +74,10 @@ func (s *session) handleMetadata(r *request) {
 	for _, name := range names {
 		mt := kmsg.NewMetadataResponseTopic()
 		mt.Topic = name
-		mt.TopicID = s.srv.topicIDs.id(s.principal.Project, *name)
 		logstore, _ := splitTopic(*name)
 		n, err := s.srv.catalog.Partitions(ctx, s.principal.Project, s.principal.Credential, logstore)
 		mt.ErrorCode = errorCode(err)
+		mt.TopicID = s.srv.topicIDs.id(s.principal.Project, *name, err == nil)
 		for i := int32(0); err == nil && i < n; i++ {
 			p := kmsg.NewMetadataResponseTopicPartition()
 			p.Partition, p.Leader, p.LeaderEpoch = i, node, 0

@@ -107,13 +107,24 @@ func (s *Server) Close() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		s.reaper.close()
+		// Concurrently: gnet's Stop polls its loops every 500 ms.
+		var mu sync.Mutex
+		var wg sync.WaitGroup
 		for _, ln := range s.listeners {
-			if ln.stop != nil {
-				if err := ln.stop(ctx); err != nil {
-					errs = append(errs, fmt.Errorf("cannot stop listener %s: %w", ln.opts.Name, err))
-				}
+			if ln.stop == nil {
+				continue
 			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := ln.stop(ctx); err != nil {
+					mu.Lock()
+					errs = append(errs, fmt.Errorf("cannot stop listener %s: %w", ln.opts.Name, err))
+					mu.Unlock()
+				}
+			}()
 		}
+		wg.Wait()
 	})
 	return errors.Join(errs...)
 }

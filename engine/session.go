@@ -59,6 +59,7 @@ type session struct {
 	// is incomplete (0: none).
 	lastActive   atomic.Int64
 	partialSince atomic.Int64
+	gone         atomic.Bool // counted as closed
 
 	mu      sync.Mutex
 	queue   [][]byte
@@ -79,6 +80,8 @@ type session struct {
 func newSession(srv *Server, ln *listener, t transport, peer string) *session {
 	s := &session{srv: srv, ln: ln, t: t, peer: peer}
 	s.lastActive.Store(time.Now().UnixNano())
+	connectionsOpen(ln.opts.Name).Inc()
+	connectionsTotal(ln.opts.Name).Inc()
 	if !ln.opts.sasl() {
 		s.stage = saslAuthenticated
 		s.authenticated.Store(true)
@@ -270,6 +273,9 @@ func (s *session) closedByPeer() {
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
+	if !s.gone.Swap(true) {
+		connectionsOpen(s.ln.opts.Name).Dec()
+	}
 	s.srv.budget.forget(s)
 	s.srv.reaper.sessions.Delete(s)
 }
@@ -325,6 +331,7 @@ func (s *session) handle(frame []byte) {
 		s.fail("malformed %s v%d request: %v", kmsg.NameForKey(hdr.key), hdr.version, err)
 		return
 	}
+	countRequest(hdr.key, len(frame))
 	r := &request{hdr: hdr, kreq: kreq, received: time.Now()}
 	silent := false
 	if p, ok := kreq.(*kmsg.ProduceRequest); ok && p.Acks == 0 {

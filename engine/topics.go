@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // jsonSuffix marks a topic whose records are JSON to expand into fields:
@@ -29,15 +30,31 @@ type topicRef struct {
 // and topic, so it is the same on every relay node and after restarts, and
 // no state needs persisting; the table only maps IDs seen in Metadata back
 // to names. Safe for concurrent use.
-type topicIDs struct{ m sync.Map } // [16]byte -> topicRef
+type topicIDs struct {
+	m sync.Map // [16]byte -> topicRef
+	// failed counts IDs remembered for topics the catalog refused: they
+	// are kept (so Produce v13 reports the catalog's error, not
+	// UNKNOWN_TOPIC_ID) up to maxFailedTopicIDs, so that clients asking for
+	// made-up names cannot grow the table without bound.
+	failed atomic.Int64
+}
 
-func (t *topicIDs) id(project, topic string) [16]byte {
+const maxFailedTopicIDs = 1 << 16
+
+// id returns the ID of project's topic, remembered so that Produce v13 can
+// name it; exists tells whether the catalog knows the topic.
+func (t *topicIDs) id(project, topic string, exists bool) [16]byte {
 	sum := sha256.Sum256([]byte(project + "\x00" + topic))
 	var id [16]byte
 	copy(id[:], sum[:16])
 	id[6] = id[6]&0x0f | 0x80 // an RFC 9562 version 8 (custom) UUID
 	id[8] = id[8]&0x3f | 0x80
-	t.m.Store(id, topicRef{project, topic})
+	if _, known := t.m.Load(id); known {
+		return id
+	}
+	if exists || t.failed.Add(1) <= maxFailedTopicIDs {
+		t.m.Store(id, topicRef{project, topic})
+	}
 	return id
 }
 

@@ -65,3 +65,17 @@ func classify(err error) (verdict, string) {
 	// Transport errors and anything unknown: keep the data and retry.
 	return retry, "network"
 }
+
+// errorCode names err for metrics: SLS's error code, the HTTP status of an
+// answer SLS did not explain, or "network".
+func errorCode(err error) string {
+	var se *sls.Error
+	if errors.As(err, &se) && se.Code != "" && se.Code != "ClientError" {
+		return se.Code
+	}
+	var bre *sls.BadResponseError
+	if errors.As(err, &bre) {
+		return fmt.Sprintf("HTTP%d", bre.HTTPCode)
+	}
+	return "network"
+}

@@ -157,22 +157,30 @@ func (w *writer) send(ctx context.Context) error {
 		if !w.pace.wait(ctx, len(raw)) {
 			return ctx.Err()
 		}
+		t0 := time.Now()
 		err := w.put(raw, refresh)
+		slsRequestDuration.UpdateDuration(t0)
 		if err == nil {
 			w.s.stats.LogGroups.Add(1)
 			w.s.stats.Logs.Add(int64(w.g.Logs()))
 			w.s.stats.RawBytes.Add(int64(len(raw)))
+			slsRequestsOK.Inc()
+			logsOut.Add(w.g.Logs())
+			rawBytesOut.Add(len(raw))
 			w.recovered()
 			break
 		}
 		v, reason := classify(err)
+		countSLSError(errorCode(err))
 		if v == deadLetter {
+			slsRequestsDead.Inc()
 			if err := w.deadLetter(ctx, w.group, reason); err != nil {
 				return err
 			}
 			break
 		}
 		w.s.stats.Retries.Add(1)
+		slsRequestsRetried.Inc()
 		w.failed(reason, err)
 		refresh = reason == "ShardNotExist"
 		if !sleepCtx(ctx, w.s.opts.RetryInterval) {
@@ -210,6 +218,7 @@ func (w *writer) deadLetter(ctx context.Context, entries []*wal.Entry, reason st
 			}
 		}
 		w.s.stats.DeadLetters.Add(1)
+		deadLetters.Inc()
 	}
 	w.log.Warn("moved entries to dead letters", "entries", len(entries), "reason", reason)
 	return nil

@@ -102,6 +102,7 @@ func (w *WAL) syncLoop() {
 			t0 := time.Now()
 			err = w.db.Sync()
 			w.syncNanos.Add(int64(time.Since(t0)))
+			fsyncDuration.UpdateDuration(t0)
 			w.syncs.Add(1)
 			lastSync = time.Now()
 		}
