@@ -17,6 +17,8 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/slsrelay/slsrelay/bench/slsfake"
 )
 
 // recOpts says what a client can send, and so what its records carry.
@@ -186,6 +188,13 @@ func TestE2EKeyField(t *testing.T) {
 			t.Parallel()
 			o.partitions, o.keys, o.keyField = 2, true, keyField
 			recs := makeRecords(0, n, o)
+			// A null value (the id in the key) is content "", and an empty
+			// key is not a null one: its field is there, empty.
+			idNull, idEmpty := e2eID(n), e2eID(n+1)
+			recs = append(recs,
+				sent{ID: idNull, Key: []byte(idNull), Want: []slsfake.KV{{Key: "content"}, {Key: keyField, Value: idNull}}},
+				sent{ID: idEmpty, Partition: 1, Key: []byte{}, Value: []byte(idEmpty + " empty key"),
+					Want: []slsfake.KV{{Key: "content", Value: idEmpty + " empty key"}, {Key: keyField}}})
 			topic := logstore
 			if o.jsonTopic {
 				topic += ".json"
@@ -204,7 +213,7 @@ func TestE2EKeyField(t *testing.T) {
 			if withKey == 0 || withKey == len(recs) {
 				t.Fatalf("%d of %d records expect a key field: the case tests nothing", withKey, len(recs))
 			}
-			r.waitLogs(t, e2eProject, logstore, n, e2eTimeout)
+			r.waitLogs(t, e2eProject, logstore, len(recs), e2eTimeout)
 			r.checkDelivered(t, logstore, recs, true)
 		})
 	}

@@ -246,7 +246,13 @@ func TestE2EOutage(t *testing.T) {
 			}
 			setWindow(acked, start, time.Now())
 			r.waitIDs(t, logstore, acked, e2eTimeout+outage)
-			r.checkDelivered(t, logstore, acked, false)
+			if dups := r.checkDelivered(t, logstore, acked, false); dups > 0 {
+				// Where they come from: records the WAL took twice (a
+				// producer's retry) or a LogGroup SLS took twice (a write
+				// whose answer was lost).
+				t.Logf("the WAL took %d records for %d acknowledged; the writers delivered %d logs in %d LogGroups and retried %d writes",
+					r.walRecords(logstore), len(acked), r.writers.Stats().Logs.Load(), r.writers.Stats().LogGroups.Load(), r.writers.Stats().Retries.Load())
+			}
 			if d := r.writers.Stats().DeadLetters.Load(); d != 0 {
 				t.Errorf("%d entries went to dead letters during an outage", d)
 			}
@@ -304,6 +310,13 @@ func TestE2EDeletedLogstore(t *testing.T) {
 				}
 			}
 			time.Sleep(wait)
+			if shardRefresh > 0 && shardRefresh < wait {
+				// The catalog has asked SLS again: shippers learn that the
+				// logstore is gone.
+				if code, _ := metadataPartitions(t, cl, logstore); code != kerr.UnknownTopicOrPartition.Code {
+					t.Errorf("Metadata for the deleted logstore: error %d, want UNKNOWN_TOPIC_OR_PARTITION", code)
+				}
+			}
 			if hold {
 				r.fake.RemoveFault(holdID)
 			}
@@ -362,7 +375,7 @@ func TestE2EDeletedLogstore(t *testing.T) {
 func TestE2EShipperErrors(t *testing.T) {
 	t.Parallel()
 	r := startTestRelay(t)
-	f := func(name string, l listener, user, password, logstore string, want *kerr.Error) {
+	f := func(t *testing.T, name string, l listener, user, password, logstore string, want *kerr.Error) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			cl := newKgo(t, append(r.kgoOptsAs(l, user, password), kgo.UnknownTopicRetries(0), kgo.RecordRetries(2))...)
@@ -387,21 +400,52 @@ func TestE2EShipperErrors(t *testing.T) {
 			}
 		})
 	}
-	f("wrong-key", lSASLSSL, e2eProject, e2eAKID+"#wrong", "e2e-01", kerr.TopicAuthorizationFailed)
-	f("unknown-key", lSASLSSL, e2eProject, "no-such-akid#"+e2eSecret, "e2e-02", kerr.TopicAuthorizationFailed)
-	f("missing-logstore/PLAINTEXT", lPlain, e2eProject, e2ePassword, "no-such-logstore", kerr.UnknownTopicOrPartition)
-	f("missing-logstore/SASL_SSL", lSASLSSL, e2eProject, e2ePassword, "no-such-logstore-2", kerr.UnknownTopicOrPartition)
-	f("missing-project", lSASLSSL, "no-such-project", e2ePassword, "e2e-03", kerr.UnknownTopicOrPartition)
-	// A working key afterwards still works (a refusal is cached per key).
-	t.Run("right-key-after", func(t *testing.T) {
-		t.Parallel()
-		cl := newKgo(t, r.kgoOpts(lSASLSSL, e2ePassword)...)
-		recs := loadRecords(0, 4, 2)
-		if err := produceKgo(t, cl, "e2e-04", recs); err != nil {
-			t.Fatalf("produce: %v", err)
-		}
-		r.waitIDs(t, "e2e-04", recs, e2eTimeout)
+	t.Run("refused", func(t *testing.T) {
+		f(t, "wrong-key", lSASLSSL, e2eProject, e2eAKID+"#wrong", "e2e-01", kerr.TopicAuthorizationFailed)
+		f(t, "unknown-key", lSASLSSL, e2eProject, "no-such-akid#"+e2eSecret, "e2e-02", kerr.TopicAuthorizationFailed)
+		f(t, "missing-logstore/PLAINTEXT", lPlain, e2eProject, e2ePassword, "no-such-logstore", kerr.UnknownTopicOrPartition)
+		f(t, "missing-logstore/SASL_SSL", lSASLSSL, e2eProject, e2ePassword, "no-such-logstore-2", kerr.UnknownTopicOrPartition)
+		f(t, "missing-project", lSASLSSL, "no-such-project", e2ePassword, "e2e-03", kerr.UnknownTopicOrPartition)
 	})
+	// The right key, on the logstore a wrong one was just refused for,
+	// works: refusals are cached per key.
+	cl := newKgo(t, r.kgoOpts(lSASLSSL, e2ePassword)...)
+	recs := loadRecords(0, 4, 2)
+	if err := produceKgo(t, cl, "e2e-01", recs); err != nil {
+		t.Fatalf("the right key after a wrong one: %v", err)
+	}
+	r.waitIDs(t, "e2e-01", recs, e2eTimeout)
+}
+
+// TestE2ERestartWithBacklog: records acknowledged but not yet delivered
+// when the relay stops are delivered by the next relay on the same
+// data_dir.
+func TestE2ERestartWithBacklog(t *testing.T) {
+	t.Parallel()
+	const logstore = "test-logstore-2"
+	r := startTestRelay(t)
+	if _, err := r.fake.AddFault(slsfake.Fault{Ops: []string{slsfake.OpPutLogs}, Status: 503}); err != nil {
+		t.Fatal(err)
+	}
+	recs := loadRecords(0, e2eRecordsPerCase*4, 4)
+	cl := newKgo(t, r.kgoOpts(lPlain, e2ePassword)...)
+	from := time.Now()
+	if err := produceKgo(t, cl, logstore, recs); err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+	waitFor(t, 5*time.Second, "a failed write", func() bool { return r.writers.Stats().Retries.Load() > 0 })
+	cl.Close()
+	if err := r.close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := r.fake.LogCount(e2eProject, logstore); n != 0 {
+		t.Fatalf("the stand-in took %d logs through a 503 fault", n)
+	}
+	r2 := startTestRelayConfig(t, r.cfg)
+	setWindow(recs, from, time.Now())
+	r2.waitIDs(t, logstore, recs, e2eTimeout)
+	time.Sleep(100 * time.Millisecond)
+	r2.checkDelivered(t, logstore, recs, true)
 }
 
 // TestE2EShardSplit: a shard splits while producers write; nothing is

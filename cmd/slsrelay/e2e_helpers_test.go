@@ -589,7 +589,10 @@ func produceSarama(t testing.TB, addr string, cfg *sarama.Config, topic string, 
 	defer p.Close()
 	msgs := make([]*sarama.ProducerMessage, len(recs))
 	for i, s := range recs {
-		m := &sarama.ProducerMessage{Topic: topic, Partition: s.Partition, Value: sarama.ByteEncoder(s.Value), Timestamp: s.Time}
+		m := &sarama.ProducerMessage{Topic: topic, Partition: s.Partition, Timestamp: s.Time}
+		if s.Value != nil {
+			m.Value = sarama.ByteEncoder(s.Value)
+		}
 		if s.Key != nil {
 			m.Key = sarama.ByteEncoder(s.Key)
 		}
