@@ -79,13 +79,13 @@ func (b *budget) forget(s *session) {
 // instead; gnet ones are checked here, once a second.
 type reaper struct {
 	srv      *Server
-	sessions sync.Map // *session -> struct{}
+	sessions *sync.Map // the server's open connections, which it walks
 	stop     chan struct{}
 	once     sync.Once
 }
 
 func newReaper(srv *Server) *reaper {
-	return &reaper{srv: srv, stop: make(chan struct{})}
+	return &reaper{srv: srv, sessions: &srv.sessions, stop: make(chan struct{})}
 }
 
 func (r *reaper) run() {
@@ -101,12 +101,13 @@ func (r *reaper) run() {
 		idle, partial := r.srv.opts.IdleTimeout.Nanoseconds(), r.srv.opts.PartialFrameTimeout.Nanoseconds()
 		r.sessions.Range(func(k, _ any) bool {
 			s := k.(*session)
+			if !s.reaped {
+				return true // TLS connections time out by read deadlines
+			}
 			if since := s.partialSince.Load(); since != 0 && now-since > partial {
 				s.fail("request not completed within %v (partial_frame_timeout)", r.srv.opts.PartialFrameTimeout)
-				r.sessions.Delete(s)
 			} else if now-s.lastActive.Load() > idle && s.idle() {
 				s.fail("idle for %v (idle_timeout)", r.srv.opts.IdleTimeout)
-				r.sessions.Delete(s)
 			}
 			return true
 		})

@@ -22,6 +22,8 @@ type Server struct {
 	listeners      []*listener
 	budget         *budget
 	reaper         *reaper
+	sessions       sync.Map // *session -> struct{}: every open connection
+	draining       atomic.Bool
 	topicIDs       topicIDs
 	nextProducerID atomic.Int64
 
@@ -98,6 +100,51 @@ func (s *Server) Addr(name string) string {
 		}
 	}
 	return ""
+}
+
+// Shutdown stops reading requests, waits until every request already read
+// is answered (its appends done) or ctx ends, then closes like Close. The
+// graceful stop of SIGTERM: nothing acknowledged is lost, nothing read is
+// left unanswered.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.draining.Store(true)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !s.drained() {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			s.log.Warn("shutdown: requests still in flight when the grace period ended")
+			return errors.Join(ctx.Err(), s.Close())
+		}
+	}
+	return s.Close()
+}
+
+func (s *Server) drained() bool {
+	done := true
+	s.sessions.Range(func(k, _ any) bool {
+		sess := k.(*session)
+		sess.mu.Lock()
+		busy := (len(sess.queue) > 0 || len(sess.pending) > 0) && !sess.failed
+		sess.mu.Unlock()
+		done = !busy
+		return done
+	})
+	return done
+}
+
+// Ready reports whether every listener is up and the server not stopping.
+func (s *Server) Ready() bool {
+	if s.draining.Load() {
+		return false
+	}
+	for _, ln := range s.listeners {
+		if ln.stop == nil {
+			return false
+		}
+	}
+	return true
 }
 
 // Close stops every listener and drops their connections.

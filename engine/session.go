@@ -60,6 +60,7 @@ type session struct {
 	lastActive   atomic.Int64
 	partialSince atomic.Int64
 	gone         atomic.Bool // counted as closed
+	reaped       bool        // gnet: the reaper enforces the timeouts
 
 	mu      sync.Mutex
 	queue   [][]byte
@@ -82,6 +83,7 @@ func newSession(srv *Server, ln *listener, t transport, peer string) *session {
 	s.lastActive.Store(time.Now().UnixNano())
 	connectionsOpen(ln.opts.Name).Inc()
 	connectionsTotal(ln.opts.Name).Inc()
+	srv.sessions.Store(s, struct{}{})
 	if !ln.opts.sasl() {
 		s.stage = saslAuthenticated
 		s.authenticated.Store(true)
@@ -106,6 +108,10 @@ func (s *session) room() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
+		return false
+	}
+	if s.srv.draining.Load() {
+		s.paused = true
 		return false
 	}
 	if !s.mutedUntil.IsZero() {
@@ -165,7 +171,13 @@ func (s *session) run() {
 		frame := s.queue[0]
 		s.queue[0] = nil
 		s.queue = s.queue[1:]
+		until := s.mutedUntil
 		s.mu.Unlock()
+		// A request read before the mute began (pipelined behind the
+		// throttled one) still waits it out, as behind a muted channel.
+		if d := time.Until(until); d > 0 {
+			time.Sleep(d)
+		}
 		// The frame's bytes stay in the budget until its response is
 		// complete (a Produce's batches are referenced until stored);
 		// a frame that takes no place in the order is done now.
@@ -277,7 +289,7 @@ func (s *session) closedByPeer() {
 		connectionsOpen(s.ln.opts.Name).Dec()
 	}
 	s.srv.budget.forget(s)
-	s.srv.reaper.sessions.Delete(s)
+	s.srv.sessions.Delete(s)
 }
 
 // request is one decoded request on its way through a handler.

@@ -102,8 +102,8 @@ func (g *gnetListener) OnBoot(eng gnet.Engine) gnet.Action {
 
 func (g *gnetListener) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	s := newSession(g.srv, g.ln, gnetTransport{c}, c.RemoteAddr().String())
+	s.reaped = true
 	c.SetContext(s)
-	g.srv.reaper.sessions.Store(s, struct{}{})
 	return nil, gnet.None
 }
 
