@@ -60,7 +60,7 @@ type ThrottleOptions struct {
 // reads the backlog from a snapshot function every Refresh, never on the
 // request path. Safe for concurrent use.
 type BacklogThrottle struct {
-	opts     ThrottleOptions
+	opts     atomic.Pointer[ThrottleOptions]
 	snapshot func() Backlog
 	cur      atomic.Pointer[Backlog]
 	stop     chan struct{}
@@ -72,6 +72,17 @@ type BacklogThrottle struct {
 
 // NewBacklogThrottle starts refreshing from snapshot; Close stops it.
 func NewBacklogThrottle(o ThrottleOptions, snapshot func() Backlog) *BacklogThrottle {
+	t := &BacklogThrottle{snapshot: snapshot, stop: make(chan struct{}), quotas: map[string]*rateDebt{}}
+	t.SetOptions(o)
+	b := snapshot()
+	t.cur.Store(&b)
+	go t.refresh()
+	return t
+}
+
+// SetOptions changes the limits (a SIGHUP reload); Refresh keeps its
+// first value.
+func (t *BacklogThrottle) SetOptions(o ThrottleOptions) {
 	if o.SoftBacklogBytes == 0 {
 		o.SoftBacklogBytes = 256 << 20
 	}
@@ -84,15 +95,14 @@ func NewBacklogThrottle(o ThrottleOptions, snapshot func() Backlog) *BacklogThro
 	if o.Refresh <= 0 {
 		o.Refresh = time.Second
 	}
-	t := &BacklogThrottle{opts: o, snapshot: snapshot, stop: make(chan struct{}), quotas: map[string]*rateDebt{}}
-	b := snapshot()
-	t.cur.Store(&b)
-	go t.refresh()
-	return t
+	if old := t.opts.Load(); old != nil {
+		o.Refresh = old.Refresh
+	}
+	t.opts.Store(&o)
 }
 
 func (t *BacklogThrottle) refresh() {
-	tick := time.NewTicker(t.opts.Refresh)
+	tick := time.NewTicker(t.opts.Load().Refresh)
 	defer tick.Stop()
 	for {
 		select {
@@ -110,21 +120,22 @@ func (t *BacklogThrottle) Close() { t.once.Do(func() { close(t.stop) }) }
 
 // ThrottleTime implements Throttler.
 func (t *BacklogThrottle) ThrottleTime(k wal.StreamKey, n int) time.Duration {
+	o := t.opts.Load()
 	b := t.cur.Load()
 	over := b.Pressure
 	if sb, ok := b.Streams[k]; ok {
-		if soft := t.opts.SoftBacklogBytes; soft > 0 && sb.Bytes > soft {
+		if soft := o.SoftBacklogBytes; soft > 0 && sb.Bytes > soft {
 			over = max(over, float64(sb.Bytes-soft)/float64(soft))
 		}
-		if soft := t.opts.SoftBacklogAge; soft > 0 && sb.OldestAge > soft {
+		if soft := o.SoftBacklogAge; soft > 0 && sb.OldestAge > soft {
 			over = max(over, float64(sb.OldestAge-soft)/float64(soft))
 		}
 	}
-	d := time.Duration(min(over, 1) * float64(t.opts.MaxThrottle))
-	if q := t.opts.ProjectBytesPerSec; q > 0 {
+	d := time.Duration(min(over, 1) * float64(o.MaxThrottle))
+	if q := o.ProjectBytesPerSec; q > 0 {
 		d = max(d, t.quota(k.Project).add(n, q, time.Now()))
 	}
-	return min(d, t.opts.MaxThrottle)
+	return min(d, o.MaxThrottle)
 }
 
 func (t *BacklogThrottle) quota(project string) *rateDebt {

@@ -24,6 +24,7 @@ type Config struct {
 	Limits    LimitsConfig     `yaml:"limits"`
 	WAL       WALConfig        `yaml:"wal"`
 	Throttle  ThrottleConfig   `yaml:"throttle"`
+	Admin     AdminConfig      `yaml:"admin"`
 	SLS       SLSConfig        `yaml:"sls"`
 	// Catalog, when static, serves fixed projects without asking SLS
 	// (offline trials); by default SLS is the catalog.
@@ -44,6 +45,14 @@ type WALConfig struct {
 	// at <data_dir>/wal.key on first start.
 	EncryptionKeyFile string `yaml:"encryption_key_file"`
 	EncryptionKeyEnv  string `yaml:"encryption_key_env"`
+}
+
+// AdminConfig: the HTTP listener for /metrics, /healthz, /readyz.
+type AdminConfig struct {
+	// Listen is host:port; empty: no admin listener.
+	Listen string `yaml:"listen"`
+	// Pprof serves /debug/pprof too.
+	Pprof bool `yaml:"pprof"`
 }
 
 // ThrottleConfig: when producers are slowed with throttle_time_ms.

@@ -3,12 +3,14 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 )
 
 func main() {
@@ -30,30 +32,45 @@ func main() {
 		fmt.Fprintln(os.Stderr, "slsrelay:", err)
 		os.Exit(2)
 	}
-	log := newLogger(cfg.Log)
+	log, level := newLogger(cfg.Log)
 	r, err := startRelay(cfg, log)
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		os.Exit(1)
 	}
+	r.level = level
 	r.printWelcome(os.Stdout)
 
 	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-	s := <-sig
-	log.Info("shutting down", "signal", s.String())
-	if err := r.Close(); err != nil {
-		log.Error("shutdown", "err", err)
-		os.Exit(1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	for s := range sig {
+		if s == syscall.SIGHUP {
+			r.reload(*configPath)
+			continue
+		}
+		log.Info("shutting down", "signal", s.String())
+		ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+		err := r.Shutdown(ctx)
+		cancel()
+		if err != nil {
+			log.Error("shutdown", "err", err)
+			os.Exit(1)
+		}
+		return
 	}
 }
 
-func newLogger(c LogConfig) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(c.Level))
+// shutdownGrace bounds how long SIGTERM waits for requests in flight.
+const shutdownGrace = 20 * time.Second
+
+func newLogger(c LogConfig) (*slog.Logger, *slog.LevelVar) {
+	level := new(slog.LevelVar)
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(c.Level))
+	level.Set(l)
 	opts := &slog.HandlerOptions{Level: level}
 	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), level
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	return slog.New(slog.NewTextHandler(os.Stderr, opts)), level
 }

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -20,15 +22,19 @@ import (
 
 // relay is the wired daemon: front end → WAL → writers → SLS.
 type relay struct {
-	cfg     *Config
-	log     *slog.Logger
-	server  *engine.Server
-	wal     *wal.WAL
-	writers *shardwriter.Service
-	thr     *engine.BacklogThrottle
-	standIn *slsfake.Server
-	fakeCfg slsfake.Config
-	caFile  string // the generated CA clients must trust, if any
+	cfg       *Config
+	log       *slog.Logger
+	server    *engine.Server
+	wal       *wal.WAL
+	writers   *shardwriter.Service
+	thr       *engine.BacklogThrottle
+	certs     []*engine.CertReloader
+	level     *slog.LevelVar
+	admin     *http.Server
+	adminAddr string
+	standIn   *slsfake.Server
+	fakeCfg   slsfake.Config
+	caFile    string // the generated CA clients must trust, if any
 }
 
 func startRelay(cfg *Config, log *slog.Logger) (_ *relay, err error) {
@@ -57,12 +63,7 @@ func startRelay(cfg *Config, log *slog.Logger) (_ *relay, err error) {
 	if err != nil {
 		return nil, err
 	}
-	r.thr = engine.NewBacklogThrottle(engine.ThrottleOptions{
-		SoftBacklogBytes:   cfg.Throttle.SoftBacklogBytes,
-		SoftBacklogAge:     cfg.Throttle.SoftBacklogAge,
-		MaxThrottle:        cfg.Throttle.MaxThrottle,
-		ProjectBytesPerSec: cfg.Throttle.ProjectBytesPerSec,
-	}, r.backlog)
+	r.thr = engine.NewBacklogThrottle(throttleOptions(cfg), r.backlog)
 	opts.Throttle = r.thr
 	if r.server, err = engine.New(opts, catalog, r.wal); err != nil {
 		return nil, err
@@ -73,7 +74,19 @@ func startRelay(cfg *Config, log *slog.Logger) (_ *relay, err error) {
 	if r.writers != nil {
 		r.writers.Start()
 	}
+	if err := r.startAdmin(); err != nil {
+		return nil, err
+	}
 	return r, nil
+}
+
+func throttleOptions(cfg *Config) engine.ThrottleOptions {
+	return engine.ThrottleOptions{
+		SoftBacklogBytes:   cfg.Throttle.SoftBacklogBytes,
+		SoftBacklogAge:     cfg.Throttle.SoftBacklogAge,
+		MaxThrottle:        cfg.Throttle.MaxThrottle,
+		ProjectBytesPerSec: cfg.Throttle.ProjectBytesPerSec,
+	}
 }
 
 func openWAL(cfg *Config, log *slog.Logger) (*wal.WAL, error) {
@@ -204,6 +217,7 @@ func (r *relay) engineOptions() (engine.Options, error) {
 			if err != nil {
 				return opts, fmt.Errorf("listeners[%d].tls: %w", i, err)
 			}
+			r.certs = append(r.certs, certs)
 			if lo.TLS, err = certs.Config(lc.TLS.ClientCA); err != nil {
 				return opts, fmt.Errorf("listeners[%d].tls: %w", i, err)
 			}
@@ -227,10 +241,18 @@ func (r *relay) backlog() engine.Backlog {
 
 // Close stops taking requests, then stops the writers at a clean
 // position, then closes the WAL (which syncs it).
-func (r *relay) Close() error {
+func (r *relay) Close() error { return r.Shutdown(context.Background()) }
+
+// Shutdown is the SIGTERM path: stop reading requests and answer those
+// already read (until ctx ends), then stop the writers at a clean position,
+// then close the WAL, which syncs it.
+func (r *relay) Shutdown(ctx context.Context) error {
 	var errs []error
+	if r.admin != nil {
+		errs = append(errs, r.admin.Close())
+	}
 	if r.server != nil {
-		errs = append(errs, r.server.Close())
+		errs = append(errs, r.server.Shutdown(ctx))
 	}
 	if r.thr != nil {
 		r.thr.Close()
