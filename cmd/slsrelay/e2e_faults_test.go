@@ -49,8 +49,10 @@ type load struct {
 	mu    sync.Mutex
 	acked []sent
 	errs  []error
-	// ackedAt records when each batch was acknowledged.
+	// ackedAt records when each batch was acknowledged, took how long
+	// it took from the produce call.
 	ackedAt []time.Time
+	took    []time.Duration
 }
 
 func (l *load) run(ctx context.Context) {
@@ -58,6 +60,7 @@ func (l *load) run(ctx context.Context) {
 		first := int(l.ids.Add(int64(l.batch))) - l.batch
 		recs := loadRecords(first, l.batch, l.partitions)
 		pctx, cancel := context.WithTimeout(context.Background(), e2eTimeout)
+		t0 := time.Now()
 		err := produceKgoCtx(pctx, l.cl, l.topic, recs)
 		cancel()
 		l.mu.Lock()
@@ -66,6 +69,7 @@ func (l *load) run(ctx context.Context) {
 		} else {
 			l.acked = append(l.acked, recs...)
 			l.ackedAt = append(l.ackedAt, time.Now())
+			l.took = append(l.took, time.Since(t0))
 		}
 		l.mu.Unlock()
 		if err != nil {
@@ -78,17 +82,18 @@ func (l *load) run(ctx context.Context) {
 	}
 }
 
-// ackedBetween counts batches acknowledged in [from, to].
-func (l *load) ackedBetween(from, to time.Time) int {
+// ackedBetween counts batches acknowledged in [from, to], and returns the
+// longest any batch waited for its acks.
+func (l *load) ackedBetween(from, to time.Time) (n int, slowest time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	n := 0
-	for _, at := range l.ackedAt {
+	for i, at := range l.ackedAt {
 		if !at.Before(from) && !at.After(to) {
 			n++
 		}
+		slowest = max(slowest, l.took[i])
 	}
-	return n
+	return n, slowest
 }
 
 func produceKgoCtx(ctx context.Context, cl *kgo.Client, topic string, recs []sent) error {
@@ -188,13 +193,15 @@ func TestE2EFaultsErrorsAndResets(t *testing.T) {
 // when SLS is back, every acknowledged record is delivered.
 func TestE2EOutage(t *testing.T) {
 	t.Parallel()
-	f := func(name string, outage time.Duration, long bool) {
+	// f: shardRefresh, if set, is short enough for the catalog's shard
+	// list to be due for a refresh during the outage.
+	f := func(name string, outage time.Duration, long bool, shardRefresh time.Duration) {
 		t.Run(name, func(t *testing.T) {
 			if long && os.Getenv("SLSRELAY_LONG_TESTS") != "1" {
 				t.Skip("set SLSRELAY_LONG_TESTS=1 to run the long outage")
 			}
 			t.Parallel()
-			r := startTestRelay(t)
+			r := startTestRelay(t, func(c *Config) { c.SLS.ShardRefresh = shardRefresh })
 			const logstore = "test-logstore-2" // 4 shards
 			ids := &atomic.Int64{}
 			var loads []*load
@@ -227,14 +234,22 @@ func TestE2EOutage(t *testing.T) {
 			wg.Wait()
 			var acked []sent
 			ackedDuring := 0
+			var slowest time.Duration
 			for _, l := range loads {
 				if len(l.errs) > 0 {
 					t.Errorf("a producer failed: %v", l.errs[0])
 				}
 				acked = append(acked, l.acked...)
-				ackedDuring += l.ackedBetween(outFrom.Add(200*time.Millisecond), outTo)
+				n, slow := l.ackedBetween(outFrom.Add(200*time.Millisecond), outTo)
+				ackedDuring += n
+				slowest = max(slowest, slow)
 			}
-			t.Logf("%d records acknowledged, %d batches during the %v outage; %d entries pending in the WAL at its end", len(acked), ackedDuring, outage, pending)
+			t.Logf("%d records acknowledged, %d batches during the %v outage (the slowest batch waited %v); %d entries pending in the WAL at its end",
+				len(acked), ackedDuring, outage, slowest, pending)
+			// acks=1 is the WAL's answer: an outage must not slow it.
+			if slowest > 2*time.Second {
+				t.Errorf("a batch waited %v for its acks: the outage slowed acks=1 down", slowest)
+			}
 			if during != before {
 				t.Errorf("the stand-in took %d logs during the outage", during-before)
 			}
@@ -258,8 +273,12 @@ func TestE2EOutage(t *testing.T) {
 			}
 		})
 	}
-	f("5s", 5*time.Second, false)
-	f("60s", 60*time.Second, true)
+	f("5s", 5*time.Second, false, 0)
+	// The shard list (cached shard_refresh) expires while SLS is away:
+	// the catalog keeps serving the list it has.
+	f("5s/shard-list-expires", 5*time.Second, false, time.Second)
+	// The default shard_refresh (60 s) expires during this one too.
+	f("60s", 60*time.Second, true, 0)
 }
 
 // TestE2EDeletedLogstore: records the relay accepted for a logstore that
@@ -446,6 +465,57 @@ func TestE2ERestartWithBacklog(t *testing.T) {
 	r2.waitIDs(t, logstore, recs, e2eTimeout)
 	time.Sleep(100 * time.Millisecond)
 	r2.checkDelivered(t, logstore, recs, true)
+}
+
+// TestE2ERestartDuringOutage: a relay restarted while SLS is unreachable
+// still takes records for a key and logstore SLS accepted before the
+// restart (the catalog's state file), and delivers them once SLS is back.
+// The first request may wait for the catalog to give up on SLS; the next
+// ones must not wait again.
+func TestE2ERestartDuringOutage(t *testing.T) {
+	t.Parallel()
+	const logstore = "e2e-01"
+	r := startTestRelay(t)
+	cl := newKgo(t, r.kgoOpts(lSASLSSL, e2ePassword)...)
+	first := loadRecords(0, 10, 2)
+	if err := produceKgo(t, cl, logstore, first); err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+	r.waitIDs(t, logstore, first, e2eTimeout)
+	cl.Close()
+	if err := r.close(); err != nil {
+		t.Fatal(err)
+	}
+
+	r2 := startTestRelayConfig(t, r.cfg)
+	const outage = 15 * time.Second
+	if err := r2.fake.Outage(outage, slsfake.OutageRefuse); err != nil {
+		t.Fatal(err)
+	}
+	end := time.Now().Add(outage)
+	// Java clients and librdkafka wait 30 s for an answer.
+	cl2 := newKgo(t, append(r2.kgoOpts(lSASLSSL, e2ePassword), kgo.RequestTimeoutOverhead(30*time.Second), kgo.RetryTimeout(60*time.Second))...)
+	var sentAll []sent
+	for i := range 4 {
+		recs := loadRecords(100+10*i, 10, 2)
+		t0 := time.Now()
+		if err := produceKgo(t, cl2, logstore, recs); err != nil {
+			t.Fatalf("produce %d during the outage, after a restart: %v", i, err)
+		}
+		took, now := time.Since(t0), time.Now()
+		t.Logf("batch %d acknowledged after %v", i, took.Round(time.Millisecond))
+		sentAll = append(sentAll, recs...)
+		if now.After(end) {
+			t.Errorf("batch %d was acknowledged only after the %v outage ended", i, outage)
+			break
+		}
+		if i > 0 && took > 2*time.Second {
+			t.Errorf("batch %d waited %v for its acks: the catalog asked the unreachable SLS again", i, took.Round(time.Millisecond))
+		}
+	}
+	setWindow(sentAll, time.Now().Add(-time.Minute), time.Now().Add(time.Minute))
+	r2.waitIDs(t, logstore, sentAll, e2eTimeout+outage)
+	r2.checkDelivered(t, logstore, sentAll, true)
 }
 
 // TestE2EShardSplit: a shard splits while producers write; nothing is

@@ -103,6 +103,9 @@ func e2eConfig(t testing.TB) *Config {
 	for i := range cfg.Listeners {
 		cfg.Listeners[i].Bind = "127.0.0.1:0"
 	}
+	if cfg.Admin.Listen != "" {
+		cfg.Admin.Listen = "127.0.0.1:0"
+	}
 	fakePath := filepath.Join(dir, "slsfake.yaml")
 	b, err := yaml.Marshal(e2eFakeConfig())
 	if err != nil {
