@@ -19,9 +19,12 @@ type discardTransport struct {
 	closed bool
 }
 
-func (d *discardTransport) send(b []byte, closeAfter bool) { d.sent++; d.closed = d.closed || closeAfter }
-func (d *discardTransport) resume()                        {}
-func (d *discardTransport) close()                         { d.closed = true }
+func (d *discardTransport) send(b []byte, closeAfter bool) {
+	d.sent++
+	d.closed = d.closed || closeAfter
+}
+func (d *discardTransport) resume() {}
+func (d *discardTransport) close()  { d.closed = true }
 
 // fuzzSession is a session on a server that is not listening, driven
 // synchronously: the catalog and appender answer at once.
@@ -145,4 +148,4 @@ func TestWriteSessionSeeds(t *testing.T) {
 }
 
 func strconvQuote(b []byte) string { return strconv.Quote(string(b)) }
-func itoa(i int) string           { return strconv.Itoa(i) }
+func itoa(i int) string            { return strconv.Itoa(i) }

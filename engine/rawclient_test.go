@@ -194,4 +194,3 @@ func partitionErrors(resp *kmsg.ProduceResponse) map[int32]int16 {
 	}
 	return m
 }
-

@@ -26,10 +26,10 @@ type transport interface {
 type saslStage uint8
 
 const (
-	saslNone           saslStage = iota // nothing yet: only ApiVersions and SaslHandshake
-	saslRawToken                        // SaslHandshake v0 done: the next frame is a bare PLAIN token
-	saslAuthenticate                    // SaslHandshake v1 done: a SaslAuthenticate request is next
-	saslAuthenticated                   // done (or the listener has no SASL)
+	saslNone          saslStage = iota // nothing yet: only ApiVersions and SaslHandshake
+	saslRawToken                       // SaslHandshake v0 done: the next frame is a bare PLAIN token
+	saslAuthenticate                   // SaslHandshake v1 done: a SaslAuthenticate request is next
+	saslAuthenticated                  // done (or the listener has no SASL)
 )
 
 // slot is one request's place in its connection's response order.
@@ -69,8 +69,8 @@ type session struct {
 	paused  bool
 	// mutedUntil: throttled; the transport reads nothing before it.
 	mutedUntil time.Time
-	closed  bool // no more writes: the peer is gone or we dropped it
-	failed  bool // we dropped it: frames still queued are discarded too
+	closed     bool // no more writes: the peer is gone or we dropped it
+	failed     bool // we dropped it: frames still queued are discarded too
 
 	// Owned by the goroutine handling frames.
 	stage      saslStage

@@ -39,10 +39,12 @@ type StreamBacklog struct {
 type ThrottleOptions struct {
 	// SoftBacklogBytes: a stream with more undelivered (stored,
 	// compressed) bytes slows its producers, more the further past it.
-	// Default 256 MiB; negative disables.
+	// 0 (default) disables: during an SLS outage every stream's backlog
+	// grows, and riding it out on disk is the WAL's job; the WAL's
+	// high-water mark throttles everyone when the disk fills.
 	SoftBacklogBytes int64
 	// SoftBacklogAge: a stream whose oldest undelivered entry is older
-	// slows its producers. Default 10 min; negative disables.
+	// slows its producers. 0 (default) disables, for the same reason.
 	SoftBacklogAge time.Duration
 	// MaxThrottle caps one throttle. Default 5 s.
 	MaxThrottle time.Duration
@@ -83,12 +85,6 @@ func NewBacklogThrottle(o ThrottleOptions, snapshot func() Backlog) *BacklogThro
 // SetOptions changes the limits (a SIGHUP reload); Refresh keeps its
 // first value.
 func (t *BacklogThrottle) SetOptions(o ThrottleOptions) {
-	if o.SoftBacklogBytes == 0 {
-		o.SoftBacklogBytes = 256 << 20
-	}
-	if o.SoftBacklogAge == 0 {
-		o.SoftBacklogAge = 10 * time.Minute
-	}
 	if o.MaxThrottle <= 0 {
 		o.MaxThrottle = 5 * time.Second
 	}

@@ -18,8 +18,8 @@ import (
 // loops. The loops only split bytes into frames; sessions do the rest.
 type gnetListener struct {
 	gnet.BuiltinEventEngine
-	srv    *Server
-	ln     *listener
+	srv     *Server
+	ln      *listener
 	eng     gnet.Engine
 	booted  chan struct{}
 	bootErr error

@@ -120,10 +120,13 @@ type TLSConfig struct {
 }
 
 type LimitsConfig struct {
-	MaxRequestBytes     int `yaml:"max_request_bytes"`
-	MaxSASLRequestBytes int `yaml:"max_sasl_request_bytes"`
-	MaxMessageBytes     int `yaml:"max_message_bytes"`
-	MaxInFlightPerConn  int `yaml:"max_in_flight_per_conn"`
+	MaxRequestBytes     int           `yaml:"max_request_bytes"`
+	MaxSASLRequestBytes int           `yaml:"max_sasl_request_bytes"`
+	MaxMessageBytes     int           `yaml:"max_message_bytes"`
+	MaxInFlightPerConn  int           `yaml:"max_in_flight_per_conn"`
+	MaxBufferedBytes    int64         `yaml:"max_buffered_bytes"`
+	IdleTimeout         time.Duration `yaml:"idle_timeout"`
+	PartialFrameTimeout time.Duration `yaml:"partial_frame_timeout"`
 }
 
 type CatalogConfig struct {
@@ -150,7 +153,7 @@ func expandEnvNodes(n *yaml.Node) error {
 	var walk func(n *yaml.Node)
 	walk = func(n *yaml.Node) {
 		if n.Kind == yaml.ScalarNode {
-			n.Value = envRef.ReplaceAllStringFunc(n.Value, func(m string) string {
+			v := envRef.ReplaceAllStringFunc(n.Value, func(m string) string {
 				name := envRef.FindStringSubmatch(m)[1]
 				v, ok := os.LookupEnv(name)
 				if !ok {
@@ -158,6 +161,14 @@ func expandEnvNodes(n *yaml.Node) error {
 				}
 				return v
 			})
+			if v != n.Value {
+				n.Value = v
+				// A plain `${N}` was read as a string; let the expanded
+				// value be typed anew, so `node_id: ${POD_INDEX}` is a number.
+				if n.Style == 0 && n.Tag == "!!str" {
+					n.Tag = ""
+				}
+			}
 			return
 		}
 		for i, c := range n.Content {

@@ -101,3 +101,15 @@ func TestShippedConfigsLoad(t *testing.T) {
 		t.Fatal("no configs found")
 	}
 }
+
+// An expanded plain scalar is typed by its value: numbers stay numbers.
+func TestConfigExpandedNumbers(t *testing.T) {
+	t.Setenv("SLSRELAY_TEST_NODE", "3")
+	c, err := parseConfig("test.yaml", []byte("node_id: ${SLSRELAY_TEST_NODE}\nlisteners: [{protocol: PLAINTEXT, bind: '127.0.0.1:1'}]\nsls: {endpoint: x}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.NodeID != 3 {
+		t.Fatalf("node_id %d", c.NodeID)
+	}
+}

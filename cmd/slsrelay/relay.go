@@ -197,6 +197,9 @@ func (r *relay) engineOptions() (engine.Options, error) {
 		MaxSASLRequestBytes: cfg.Limits.MaxSASLRequestBytes,
 		MaxMessageBytes:     cfg.Limits.MaxMessageBytes,
 		MaxInFlightPerConn:  cfg.Limits.MaxInFlightPerConn,
+		MaxBufferedBytes:    cfg.Limits.MaxBufferedBytes,
+		IdleTimeout:         cfg.Limits.IdleTimeout,
+		PartialFrameTimeout: cfg.Limits.PartialFrameTimeout,
 		Logger:              r.log,
 	}
 	for i, lc := range cfg.Listeners {
