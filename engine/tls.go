@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -14,6 +15,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync/atomic"
 	"time"
 )
@@ -70,17 +72,26 @@ func (r *CertReloader) Config(clientCAFile string) (*tls.Config, error) {
 
 // SelfSignedFiles are the files EnsureSelfSigned keeps in its directory.
 type SelfSignedFiles struct {
-	CA   string // ca.crt: give it to clients as their trusted CA
-	Cert string // server.crt
-	Key  string // server.key
+	CA    string // ca.crt: give it to clients as their trusted CA
+	CAKey string // ca.key: kept to re-issue the certificate when the hosts change
+	Cert  string // server.crt
+	Key   string // server.key
 }
 
-// EnsureSelfSigned makes a private CA and a server certificate for hosts
-// (DNS names or IPs) in dir, unless they exist already, and returns their
-// paths. It serves the embedded default's SASL_SSL listener.
+// EnsureSelfSigned keeps a private CA and a server certificate for hosts
+// (DNS names or IPs) in dir and returns their paths. The CA is made once;
+// the server certificate is re-issued by it when the hosts change, so
+// clients keep trusting the same ca.crt. It serves the embedded default's
+// SASL_SSL listener.
 func EnsureSelfSigned(dir string, hosts []string) (SelfSignedFiles, error) {
-	f := SelfSignedFiles{CA: filepath.Join(dir, "ca.crt"), Cert: filepath.Join(dir, "server.crt"), Key: filepath.Join(dir, "server.key")}
-	if _, err := tls.LoadX509KeyPair(f.Cert, f.Key); err == nil {
+	f := SelfSignedFiles{
+		CA: filepath.Join(dir, "ca.crt"), CAKey: filepath.Join(dir, "ca.key"),
+		Cert: filepath.Join(dir, "server.crt"), Key: filepath.Join(dir, "server.key"),
+	}
+	if len(hosts) == 0 {
+		return f, errors.New("no host names for the self-signed certificate")
+	}
+	if pair, err := tls.LoadX509KeyPair(f.Cert, f.Key); err == nil && coversHosts(pair, hosts) {
 		if _, err := os.Stat(f.CA); err == nil {
 			return f, nil
 		}
@@ -88,29 +99,17 @@ func EnsureSelfSigned(dir string, hosts []string) (SelfSignedFiles, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return f, fmt.Errorf("cannot create %q: %w", dir, err)
 	}
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caCert, caKey, err := loadCA(f)
 	if err != nil {
-		return f, err
+		if caCert, caKey, err = newCA(f); err != nil {
+			return f, err
+		}
 	}
-	now := time.Now()
-	caTmpl := &x509.Certificate{
-		SerialNumber:          serial(),
-		Subject:               pkix.Name{CommonName: "slsrelay local CA"},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.AddDate(10, 0, 0),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		return f, fmt.Errorf("cannot create CA certificate: %w", err)
-	}
-	caCert, _ := x509.ParseCertificate(caDER)
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return f, err
 	}
+	now := time.Now()
 	tmpl := &x509.Certificate{
 		SerialNumber: serial(),
 		Subject:      pkix.Name{CommonName: hosts[0]},
@@ -134,12 +133,79 @@ func EnsureSelfSigned(dir string, hosts []string) (SelfSignedFiles, error) {
 	if err != nil {
 		return f, err
 	}
-	err = errors.Join(
-		writePEM(f.CA, "CERTIFICATE", caDER, 0o644),
+	return f, errors.Join(
 		writePEM(f.Cert, "CERTIFICATE", der, 0o644),
 		writePEM(f.Key, "PRIVATE KEY", keyDER, 0o600),
 	)
-	return f, err
+}
+
+// coversHosts reports whether the certificate names exactly hosts.
+func coversHosts(pair tls.Certificate, hosts []string) bool {
+	leaf, err := x509.ParseCertificate(pair.Certificate[0])
+	if err != nil {
+		return false
+	}
+	var have []string
+	have = append(have, leaf.DNSNames...)
+	for _, ip := range leaf.IPAddresses {
+		have = append(have, ip.String())
+	}
+	want := make([]string, 0, len(hosts))
+	for _, h := range hosts {
+		if ip := net.ParseIP(h); ip != nil {
+			h = ip.String()
+		}
+		want = append(want, h)
+	}
+	slices.Sort(have)
+	slices.Sort(want)
+	return slices.Equal(have, want)
+}
+
+func loadCA(f SelfSignedFiles) (*x509.Certificate, crypto.Signer, error) {
+	pair, err := tls.LoadX509KeyPair(f.CA, f.CAKey)
+	if err != nil {
+		return nil, nil, err
+	}
+	cert, err := x509.ParseCertificate(pair.Certificate[0])
+	if err != nil {
+		return nil, nil, err
+	}
+	signer, ok := pair.PrivateKey.(crypto.Signer)
+	if !ok {
+		return nil, nil, errors.New("CA key cannot sign")
+	}
+	return cert, signer, nil
+}
+
+func newCA(f SelfSignedFiles) (*x509.Certificate, crypto.Signer, error) {
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial(),
+		Subject:               pkix.Name{CommonName: "slsrelay local CA"},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.AddDate(10, 0, 0),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot create CA certificate: %w", err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(caKey)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := errors.Join(writePEM(f.CA, "CERTIFICATE", der, 0o644), writePEM(f.CAKey, "PRIVATE KEY", keyDER, 0o600)); err != nil {
+		return nil, nil, err
+	}
+	cert, err := x509.ParseCertificate(der)
+	return cert, caKey, err
 }
 
 func serial() *big.Int {
