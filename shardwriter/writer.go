@@ -72,17 +72,21 @@ func (w *writer) run(ctx context.Context) {
 	}
 }
 
+// readEntries bounds the entries one WAL read returns; ReadBytes is the
+// limit that matters, this one only keeps a read of tiny batches short.
+const readEntries = 4096
+
 // read returns the next entries, lingering up to Linger for more while
 // what it has would not fill a LogGroup.
 func (w *writer) read(ctx context.Context) ([]*wal.Entry, error) {
-	entries, err := w.r.Read(ctx, w.s.opts.ReadBytes, 0)
+	entries, err := w.r.Read(ctx, w.s.opts.ReadBytes, readEntries)
 	if err != nil || w.s.opts.Linger < 0 {
 		return entries, err
 	}
 	deadline := time.Now().Add(w.s.opts.Linger)
 	for size := entriesSize(entries); size < w.s.opts.ReadBytes/4; size = entriesSize(entries) {
 		lctx, cancel := context.WithDeadline(ctx, deadline)
-		more, err := w.r.Read(lctx, w.s.opts.ReadBytes-size, 0)
+		more, err := w.r.Read(lctx, w.s.opts.ReadBytes-size, readEntries)
 		cancel()
 		if err != nil {
 			break // the linger is over (or the WAL says why at the next Read)
