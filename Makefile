@@ -5,7 +5,7 @@ PKGS      := ./...
 RACE_PKGS := ./engine/... ./wal/... ./shardwriter/... ./bench/...
 FUZZTIME  ?= 30s
 
-.PHONY: all build run test test-race vet deps fuzz bench clean
+.PHONY: all build run test test-race vet deps fuzz bench bench-go clean
 
 all: build
 
@@ -40,7 +40,17 @@ fuzz:
 	  done; \
 	done
 
+# The bench harness: steady, burst, old-clients and sasl-ssl against every
+# target (relay end to end, relay ack path, ack-only endpoint, kfake, plain
+# file) for BENCH_DURATION each, plus a shortened SLS outage. Writes the
+# table, JSON and HTML report under bench/out/.
+BENCH_DURATION ?= 12s
 bench:
+	$(GO) build -o bin/slsbench ./cmd/slsbench
+	./bin/slsbench -standard -duration $(BENCH_DURATION) -out bench/out
+
+# The Go benchmarks (ack path, WAL append, conversion).
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./engine/ ./wal/...
 
 clean:

@@ -1,0 +1,179 @@
+package report
+
+import (
+	"fmt"
+	"html"
+	"io"
+	"sort"
+	"strings"
+)
+
+// WriteHTML writes a self-contained page: the table, the ratios, and per
+// scenario the time series of every target as inline SVG (no scripts).
+func WriteHTML(w io.Writer, r *Report) error {
+	var b strings.Builder
+	b.WriteString(`<!doctype html><html><head><meta charset="utf-8"><title>slsrelay bench</title><style>
+body{font-family:sans-serif;margin:20px;color:#222;max-width:1360px}
+table{border-collapse:collapse;font-size:12px}th,td{border:1px solid #ccc;padding:3px 6px;text-align:right}
+th{background:#f3f3f3}td.l,th.l{text-align:left}.bad{color:#c00;font-weight:bold}.ok{color:#080}
+.grid{display:flex;flex-wrap:wrap;gap:10px}.chart{background:#fff;border:1px solid #ddd}
+h2{border-bottom:2px solid #ddd;padding-bottom:3px;margin-top:28px}.note{color:#555;font-size:12px}
+</style></head><body>`)
+	fmt.Fprintf(&b, `<h1>slsrelay bench</h1><p class="note">%s · %d CPUs (%s) · %d GiB · %s</p>`,
+		r.Started.Format("2006-01-02 15:04:05 MST"), r.Host.CPUs, html.EscapeString(r.Host.CPUModel), r.Host.MemGiB, html.EscapeString(r.Host.GoVersion))
+	writeSummaryTable(&b, r)
+	if rs := Ratios(r); len(rs) > 0 {
+		b.WriteString(`<h2>Reference ratios</h2><p class="note">Raw MB/s acknowledged, each target under the same client load in the same session, as a multiple of the acknowledge-only endpoint (the ceiling for this load on this machine).</p><div class="grid">`)
+		for _, x := range rs {
+			var bars []Bar
+			for _, run := range r.Runs {
+				if run.Scenario != x.Scenario || run.Summary.Acked == 0 {
+					continue
+				}
+				note := ""
+				for _, p := range x.Pairs {
+					if p[0] == run.Target {
+						note = "(" + p[1] + ")"
+					}
+				}
+				bars = append(bars, Bar{Label: run.Target, Value: run.Summary.RawMBps, Color: ColorFor(run.Target, 0), Note: note})
+			}
+			sort.SliceStable(bars, func(i, j int) bool { return targetRank(bars[i].Label) < targetRank(bars[j].Label) })
+			b.WriteString(BarChart(x.Scenario+": raw MB/s", "MB/s", bars, 440))
+		}
+		b.WriteString(`</div>`)
+	}
+	if len(r.Reference) > 0 {
+		b.WriteString(`<h2>Reference figures (DESIGN.md)</h2><ul class="note">`)
+		for _, s := range r.Reference {
+			fmt.Fprintf(&b, "<li>%s</li>", html.EscapeString(s))
+		}
+		b.WriteString(`</ul>`)
+	}
+	var scenarios []string
+	seen := map[string]bool{}
+	for _, run := range r.Runs {
+		if !seen[run.Scenario] {
+			seen[run.Scenario] = true
+			scenarios = append(scenarios, run.Scenario)
+		}
+	}
+	for _, sc := range scenarios {
+		writeScenario(&b, r, sc)
+	}
+	b.WriteString(`</body></html>`)
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func writeSummaryTable(b *strings.Builder, r *Report) {
+	b.WriteString(`<table><tr><th class="l">scenario</th><th class="l">target</th><th>conns</th><th>rec/s</th><th>raw MB/s</th><th>wire MB/s</th><th>ack p50 ms</th><th>p99</th><th>p99.9</th><th>e2e p50 ms</th><th>e2e p99</th><th>CPU s/GB</th><th>peak RSS MB</th><th>peak backlog MB</th><th>throttle s</th><th class="l">loss check</th></tr>`)
+	for _, run := range r.Runs {
+		s := run.Summary
+		fmt.Fprintf(b, `<tr><td class="l">%s</td><td class="l">%s</td><td>%d</td>`, html.EscapeString(run.Scenario), html.EscapeString(run.Target), s.Conns)
+		if run.Error != "" && s.Acked == 0 {
+			fmt.Fprintf(b, `<td colspan="13" class="l bad">%s</td></tr>`, html.EscapeString(run.Error))
+			continue
+		}
+		cpu := f1(s.CPUSecPerGB)
+		if s.CPUShared {
+			cpu += "*"
+		}
+		lossClass := "ok"
+		if run.Loss == nil {
+			lossClass = ""
+		} else if !run.Loss.OK() {
+			lossClass = "bad"
+		}
+		fmt.Fprintf(b, `<td>%.0f</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%.0f</td><td>%s</td><td>%s</td><td class="l %s">%s</td></tr>`,
+			s.RecPerSec, f1(s.RawMBps), f1(s.WireMBps), f2(s.AckP50), f2(s.AckP99), f2(s.AckP999),
+			dash(s.E2EP50, f1), dash(s.E2EP99, f1), cpu, s.PeakRSSMB, dash(s.PeakBacklog, f1), f1(s.ThrottleSec),
+			lossClass, html.EscapeString(LossText(run)))
+	}
+	b.WriteString(`</table><p class="note">* CPU of the bench process itself: the target runs in-process, so the load generator is included. The relay targets run as a child process and count only the relay. e2e = send → stored in the SLS stand-in.</p>`)
+}
+
+func writeScenario(b *strings.Builder, r *Report, sc string) {
+	var runs []*Run
+	for _, run := range r.Runs {
+		if run.Scenario == sc {
+			runs = append(runs, run)
+		}
+	}
+	fmt.Fprintf(b, `<h2>%s</h2>`, html.EscapeString(sc))
+	if len(runs) > 0 {
+		var set []string
+		for k, v := range runs[0].Settings {
+			set = append(set, k+"="+v)
+		}
+		sort.Strings(set)
+		fmt.Fprintf(b, `<p class="note">%s</p>`, html.EscapeString(strings.Join(set, " · ")))
+	}
+	series := func(get func(Sample) float64) []Series {
+		var out []Series
+		for i, run := range runs {
+			s := Series{Name: run.Target, Color: ColorFor(run.Target, i)}
+			for _, p := range run.Series {
+				s.Points = append(s.Points, [2]float64{p.T, get(p)})
+			}
+			out = append(out, s)
+		}
+		return out
+	}
+	const cw, ch = 440, 250
+	b.WriteString(`<div class="grid">`)
+	b.WriteString(LineChart("throughput acknowledged", "raw MB/s", series(func(s Sample) float64 { return s.RawMBps }), false, cw, ch))
+	b.WriteString(LineChart("ack latency p99", "ms (log)", series(func(s Sample) float64 { return s.P99 }), true, cw, ch))
+	b.WriteString(LineChart("RSS", "MB", series(func(s Sample) float64 { return s.RSSMB }), false, cw, ch))
+	for _, run := range runs {
+		if run.Target != "relay-e2e" {
+			continue
+		}
+		var p50, p99, p999, e2e, backlog, thr, deliv Series
+		p50 = Series{Name: "ack p50", Color: "#2ca02c"}
+		p99 = Series{Name: "ack p99", Color: "#ff7f0e"}
+		p999 = Series{Name: "ack p99.9", Color: "#d62728"}
+		e2e = Series{Name: "e2e p99", Color: "#9467bd", Dash: true}
+		backlog = Series{Name: "WAL backlog MB", Color: "#8c564b"}
+		thr = Series{Name: "throttle ms/s", Color: "#17becf", Dash: true}
+		deliv = Series{Name: "delivered rec/s", Color: "#9467bd", Dash: true}
+		acked := Series{Name: "acked rec/s", Color: "#d62728"}
+		for _, p := range run.Series {
+			p50.Points = append(p50.Points, [2]float64{p.T, p.P50})
+			p99.Points = append(p99.Points, [2]float64{p.T, p.P99})
+			p999.Points = append(p999.Points, [2]float64{p.T, p.P999})
+			if p.E2EP99 > 0 {
+				e2e.Points = append(e2e.Points, [2]float64{p.T, p.E2EP99})
+			}
+			backlog.Points = append(backlog.Points, [2]float64{p.T, p.BacklogMB})
+			thr.Points = append(thr.Points, [2]float64{p.T, p.Throttle})
+			deliv.Points = append(deliv.Points, [2]float64{p.T, p.Delivered})
+			acked.Points = append(acked.Points, [2]float64{p.T, p.RecPerSec})
+		}
+		b.WriteString(LineChart("relay-e2e latency percentiles", "ms (log)", []Series{p50, p99, p999, e2e}, true, cw, ch))
+		b.WriteString(LineChart("relay-e2e WAL backlog and throttle", "MB · ms/s", []Series{backlog, thr}, false, cw, ch))
+		b.WriteString(LineChart("relay-e2e acked vs delivered to SLS", "records/s", []Series{acked, deliv}, false, cw, ch))
+	}
+	b.WriteString(`</div>`)
+	for _, run := range runs {
+		if run.Loss != nil {
+			l := run.Loss
+			cls := "ok"
+			if !l.OK() {
+				cls = "bad"
+			}
+			fmt.Fprintf(b, `<p class="%s">Loss check (%s): %d acknowledged, %d received in the stand-in, %d missing, %d duplicates, %d received without an ack; backlog drained: %v.`,
+				cls, html.EscapeString(run.Target), l.Acked, l.Received, l.Missing, l.Duplicates, l.Unacked, l.Drained)
+			if len(l.FirstMiss) > 0 {
+				fmt.Fprintf(b, ` First missing ids: %v.`, l.FirstMiss)
+			}
+			b.WriteString(`</p>`)
+		}
+		for _, n := range run.Notes {
+			fmt.Fprintf(b, `<p class="note">%s: %s</p>`, html.EscapeString(run.Target), html.EscapeString(n))
+		}
+		if run.Error != "" {
+			fmt.Fprintf(b, `<p class="bad">%s: %s</p>`, html.EscapeString(run.Target), html.EscapeString(run.Error))
+		}
+	}
+}

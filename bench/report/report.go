@@ -1,0 +1,245 @@
+// Package report holds the results of a bench session and writes them as
+// a terminal table, a JSON file and a self-contained HTML page with inline
+// SVG charts.
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Report is one bench session: several runs (scenario × target).
+type Report struct {
+	Started   time.Time `json:"started"`
+	Host      Host      `json:"host"`
+	Runs      []*Run    `json:"runs"`
+	Reference []string  `json:"reference"` // DESIGN.md's reference figures, quoted
+}
+
+// Host describes the machine.
+type Host struct {
+	CPUs      int    `json:"cpus"`
+	CPUModel  string `json:"cpuModel"`
+	GoVersion string `json:"goVersion"`
+	MemGiB    int    `json:"memGiB"`
+}
+
+// Run is one scenario against one target.
+type Run struct {
+	Scenario string            `json:"scenario"`
+	Target   string            `json:"target"`
+	Settings map[string]string `json:"settings"`
+	Seconds  float64           `json:"seconds"`
+	Summary  Summary           `json:"summary"`
+	Series   []Sample          `json:"series"`
+	Loss     *Loss             `json:"loss,omitempty"`
+	Notes    []string          `json:"notes,omitempty"`
+	Error    string            `json:"error,omitempty"`
+}
+
+// Summary is a run's totals. Latencies in ms; NaN-free (0 when unknown).
+type Summary struct {
+	Acked     int64   `json:"acked"`
+	Failed    int64   `json:"failed"`
+	RecPerSec float64 `json:"recPerSec"`
+	RawMBps   float64 `json:"rawMBps"`  // value bytes acknowledged
+	WireMBps  float64 `json:"wireMBps"` // Produce request bytes written
+	AckP50    float64 `json:"ackP50ms"`
+	AckP99    float64 `json:"ackP99ms"`
+	AckP999   float64 `json:"ackP999ms"`
+	AckMax    float64 `json:"ackMaxMs"`
+	E2EP50    float64 `json:"e2eP50ms,omitempty"`
+	E2EP99    float64 `json:"e2eP99ms,omitempty"`
+	E2EP999   float64 `json:"e2eP999ms,omitempty"`
+	// CPU of the measured process; CPUShared when it is the bench's own
+	// process (an in-process target: the load generator is included).
+	CPUSeconds  float64 `json:"cpuSeconds"`
+	CPUSecPerGB float64 `json:"cpuSecPerGB"` // per GB of raw bytes acknowledged
+	CPUShared   bool    `json:"cpuShared"`
+	PeakRSSMB   float64 `json:"peakRSSMB"`
+	PeakBacklog float64 `json:"peakBacklogMB"`
+	Throttles   int64   `json:"throttles"`
+	ThrottleSec float64 `json:"throttleSeconds"` // throttle time imposed, summed over connections
+	Conns       int     `json:"conns"`
+}
+
+// Sample is one second of a run.
+type Sample struct {
+	T         float64 `json:"t"` // seconds since the run started
+	RecPerSec float64 `json:"recPerSec"`
+	RawMBps   float64 `json:"rawMBps"`
+	WireMBps  float64 `json:"wireMBps"`
+	P50       float64 `json:"p50ms"`
+	P99       float64 `json:"p99ms"`
+	P999      float64 `json:"p999ms"`
+	BacklogMB float64 `json:"backlogMB"`
+	RSSMB     float64 `json:"rssMB"`
+	Throttle  float64 `json:"throttleMs"` // throttle imposed in this second, summed
+	Delivered float64 `json:"deliveredPerSec"`
+	E2EP99    float64 `json:"e2eP99ms,omitempty"`
+}
+
+// Loss is the end-to-end check: every acknowledged id must be in the
+// stand-in.
+type Loss struct {
+	Acked      int64   `json:"acked"`
+	Received   int64   `json:"received"` // logs in the stand-in carrying a bench id
+	Missing    int64   `json:"missing"`  // acknowledged, not received
+	Duplicates int64   `json:"duplicates"`
+	Unacked    int64   `json:"unackedReceived"` // received without an ack (fine: at least once)
+	Drained    bool    `json:"drained"`         // the relay's backlog reached 0 before the check
+	FirstMiss  []int64 `json:"firstMissing,omitempty"`
+}
+
+// OK reports a clean loss check.
+func (l *Loss) OK() bool { return l != nil && l.Missing == 0 }
+
+// Clean replaces NaN/Inf (JSON has no such numbers) with 0.
+func Clean(f float64) float64 {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0
+	}
+	return f
+}
+
+// WriteJSON writes r to path.
+func WriteJSON(path string, r *Report) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// WriteTable writes the summary table, one line per run, then the
+// ratios.
+func WriteTable(w io.Writer, r *Report) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight|tabwriter.Debug)
+	fmt.Fprintln(tw, "scenario\ttarget\tconns\trec/s\traw MB/s\twire MB/s\tack p50 ms\tp99\tp99.9\te2e p99 ms\tCPU s/GB\tpeak RSS MB\tbacklog MB\tthrottle s\tloss\t")
+	for _, run := range r.Runs {
+		s := run.Summary
+		if run.Error != "" && s.Acked == 0 {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t%s\t\n", run.Scenario, run.Target, s.Conns, "error: "+short(run.Error, 40))
+			continue
+		}
+		cpu := f1(s.CPUSecPerGB)
+		if s.CPUShared {
+			cpu += "*"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.0f\t%s\t%s\t%s\t\n",
+			run.Scenario, run.Target, s.Conns, s.RecPerSec, f1(s.RawMBps), f1(s.WireMBps),
+			f2(s.AckP50), f2(s.AckP99), f2(s.AckP999), dash(s.E2EP99, f1), cpu, s.PeakRSSMB,
+			dash(s.PeakBacklog, f1), f1(s.ThrottleSec), LossText(run))
+	}
+	tw.Flush()
+	fmt.Fprintln(w, "  * CPU of the bench process itself (in-process target: includes the load generator)")
+	if rs := Ratios(r); len(rs) > 0 {
+		fmt.Fprintln(w, "\nratios (raw MB/s, same run, same client load):")
+		for _, x := range rs {
+			fmt.Fprintf(w, "  %-16s %s\n", x.Scenario, x.Text)
+		}
+	}
+}
+
+// LossText is the loss column: "ok 0/N", "MISSING m/N" or "n/a".
+func LossText(run *Run) string {
+	l := run.Loss
+	if l == nil {
+		return "n/a"
+	}
+	s := fmt.Sprintf("0 missing of %d", l.Acked)
+	if l.Missing > 0 {
+		s = fmt.Sprintf("MISSING %d of %d", l.Missing, l.Acked)
+	}
+	if l.Duplicates > 0 {
+		s += fmt.Sprintf(", %d dup", l.Duplicates)
+	}
+	if !l.Drained {
+		s += " (not drained)"
+	}
+	return s
+}
+
+// Ratio compares the targets of one scenario.
+type Ratio struct {
+	Scenario string
+	Text     string
+	Pairs    [][2]string // target, "x.xx×"
+}
+
+// RatioBase is the target others are divided by: the acknowledge-only
+// endpoint, the ceiling for the client load.
+const RatioBase = "ack-only"
+
+// Ratios lists, per scenario, each target's raw MB/s as a fraction of
+// the ack-only endpoint's.
+func Ratios(r *Report) []Ratio {
+	by := map[string]map[string]float64{}
+	var order []string
+	for _, run := range r.Runs {
+		if by[run.Scenario] == nil {
+			by[run.Scenario] = map[string]float64{}
+			order = append(order, run.Scenario)
+		}
+		if run.Summary.Acked > 0 {
+			by[run.Scenario][run.Target] = run.Summary.RawMBps
+		}
+	}
+	var out []Ratio
+	for _, sc := range order {
+		m := by[sc]
+		base := m[RatioBase]
+		if base == 0 || len(m) < 2 {
+			continue
+		}
+		var names []string
+		for t := range m {
+			names = append(names, t)
+		}
+		sort.Slice(names, func(i, j int) bool { return targetRank(names[i]) < targetRank(names[j]) })
+		x := Ratio{Scenario: sc}
+		var parts []string
+		for _, t := range names {
+			v := fmt.Sprintf("%.2f×", m[t]/base)
+			x.Pairs = append(x.Pairs, [2]string{t, v})
+			parts = append(parts, fmt.Sprintf("%s %s", t, v))
+		}
+		x.Text = strings.Join(parts, "  ") + fmt.Sprintf("   (of ack-only %.1f MB/s)", base)
+		out = append(out, x)
+	}
+	return out
+}
+
+// TargetOrder is the order targets are shown in.
+var TargetOrder = []string{"relay-e2e", "relay-ack", "ack-only", "kfake", "plain-file"}
+
+func targetRank(t string) int {
+	for i, n := range TargetOrder {
+		if n == t {
+			return i
+		}
+	}
+	return len(TargetOrder)
+}
+
+func f1(v float64) string { return fmt.Sprintf("%.1f", Clean(v)) }
+func f2(v float64) string { return fmt.Sprintf("%.2f", Clean(v)) }
+func dash(v float64, f func(float64) string) string {
+	if Clean(v) == 0 {
+		return "-"
+	}
+	return f(v)
+}
+func short(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
