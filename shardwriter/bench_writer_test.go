@@ -1,0 +1,400 @@
+//go:build unix
+
+package shardwriter
+
+import (
+	"crypto/rand"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	sls "github.com/aliyun/aliyun-log-go-sdk"
+	"github.com/aliyun/aliyun-log-go-sdk/producer"
+	"github.com/go-kit/kit/log"
+	"github.com/gogo/protobuf/proto"
+
+	"github.com/slsrelay/slsrelay/bench/slsfake"
+	"github.com/slsrelay/slsrelay/wal"
+	"github.com/slsrelay/slsrelay/wal/batch"
+)
+
+// BenchmarkWriterVsSDKProducer delivers the same logs to the same SLS
+// stand-in two ways, in one run:
+//
+//   - writer: the shardwriter Service alone. The logs are stored first (not
+//     timed) in a real WAL as the RecordBatches of 500 records a Beats
+//     shipper sends, spread over 2 or 4 streams (partitions of
+//     test-logstore-2, 4 shards); the timed part starts the Service and ends
+//     when the stand-in has accepted every log. It covers reading the WAL,
+//     decompression, decoding, LogGroup encoding, lz4 and PutLogs. The
+//     batches are gzip-compressed (Beats' default), or, for a like-for-like
+//     comparison with the producer, which is handed the lines as they are,
+//     uncompressed ("none").
+//   - sdk-producer: aliyun-log-go-sdk's own producer package, fed the same
+//     lines as *sls.Log (field content, the same __time__) with SendLog from
+//     2 goroutines, then SafeClose; timed from NewProducer until the
+//     stand-in has accepted every log. It runs with the SDK's default
+//     LogGroup size (512 KiB) and with the writer's (4 MiB, 4096 logs).
+//
+// Both use the stand-in's own *http.Client (the producer takes one in
+// ProducerConfig.HTTPClient), the same AccessKey, lz4, topic and source.
+// The stand-in runs with its per-shard quota off, and the writer with its
+// pacing to that quota off, so the figures are the clients'. The stand-in
+// keeps at most 64 MiB of what it received, so memory stays bounded
+// however long the run; completion is counted from its PutLogs counter.
+//
+// Reported: MB/s of raw log bytes (the record values, 1 KiB each; MB =
+// 1e6 bytes, as Go's MB/s), and the process CPU time (user+sys, getrusage)
+// spent in the timed part, per MB (cpu-ms/MB) and as MB per CPU-second
+// (MB/cpu-s). The stand-in runs in the same process, so its CPU (HTTP
+// server, lz4 decompression, protobuf scan) is part of both figures: the
+// ratio between the two is what compares the clients. On a shared machine
+// MB/s varies with the neighbours' load; the CPU figures hold. wire-% is
+// the lz4 body size as a share of the raw LogGroup, puts/op the PutLogs
+// per iteration.
+//
+//	go test -run '^$' -bench WriterVsSDKProducer -benchtime 3x ./shardwriter/
+//
+// -writerbench.mb (after -args) sets the raw MiB per iteration (default 200).
+func BenchmarkWriterVsSDKProducer(b *testing.B) {
+	in := wbPrepare(b, *wbMiB<<20)
+	b.Run("writer", func(b *testing.B) {
+		for _, c := range []struct {
+			input   string
+			batches [][]byte
+			codec   int8
+			streams []int
+		}{
+			{"gzip", in.gzipped, 1, []int{2, 4}},
+			{"none", in.plain, 0, []int{2}},
+		} {
+			b.Run(c.input, func(b *testing.B) {
+				for _, streams := range c.streams {
+					b.Run(fmt.Sprintf("streams=%d", streams), func(b *testing.B) { wbRunWriter(b, in, c.batches, c.codec, streams) })
+				}
+			})
+		}
+	})
+	b.Run("sdk-producer", func(b *testing.B) {
+		b.Run("batch=512KiB", func(b *testing.B) { wbRunProducer(b, in, 0, 0) })
+		b.Run("batch=4MiB", func(b *testing.B) { wbRunProducer(b, in, lgDefaultMaxBytes, lgDefaultMaxLogs) })
+	})
+}
+
+var wbMiB = flag.Int("writerbench.mb", 200, "raw MiB of logs per iteration of BenchmarkWriterVsSDKProducer")
+
+const (
+	wbProject    = "test-project-1"
+	wbLogstore   = "test-logstore-2" // 4 shards in slsfake.DefaultConfig
+	wbLineSize   = 1024
+	wbPerBatch   = 500 // records per stored RecordBatch
+	wbSenders    = 2   // goroutines calling the producer's SendLog
+	wbMaxWait    = 5 * time.Minute
+	wbStoredCap  = 64 << 20
+	wbWriterLing = 5 * time.Millisecond
+)
+
+var wbCred = wal.Credential{AccessKeyID: "demo-akid", AccessKeySecret: "demo-aksecret"}
+
+// wbInput is one iteration's logs, as lines and as stored batches.
+type wbInput struct {
+	lines   []wbLine
+	gzipped [][]byte // wbPerBatch lines each, in order, gzip-compressed
+	plain   [][]byte // the same, uncompressed
+	raw     int64    // bytes of record values
+	index   map[string]int
+	source  string // __source__ of both clients
+}
+
+func wbPrepare(b *testing.B, rawBytes int) *wbInput {
+	n := max(rawBytes/wbLineSize/wbPerBatch, 4) * wbPerBatch
+	// Timestamps in the recent past, so that both clients send them as
+	// __time__ (the writer would replace a timestamp outside SLS's window).
+	in := &wbInput{lines: wbLines(n, wbLineSize, time.Now().Add(-time.Hour), 1)}
+	in.index = make(map[string]int, n)
+	for i, l := range in.lines {
+		in.raw += int64(len(l.value))
+		in.index[l.value] = i
+	}
+	for i := 0; i < n; i += wbPerBatch {
+		in.gzipped = append(in.gzipped, wbBatch(b, in.lines[i:i+wbPerBatch], true))
+		in.plain = append(in.plain, wbBatch(b, in.lines[i:i+wbPerBatch], false))
+	}
+	// The batches decode back to the lines.
+	var d batch.Decoder
+	for _, data := range [][]byte{in.gzipped[1], in.plain[1]} {
+		i := 0
+		err := d.Decode(2, data, batch.DecodeOptions{}, func(r *batch.Record) error {
+			if l := in.lines[wbPerBatch+i]; string(r.Value) != l.value || r.Timestamp != l.ts {
+				return fmt.Errorf("record %d decodes to %.40q at %d", i, r.Value, r.Timestamp)
+			}
+			i++
+			return nil
+		})
+		if err != nil || i != wbPerBatch {
+			b.Fatalf("second batch: %d records, %v", i, err)
+		}
+	}
+	in.source, _ = os.Hostname()
+	return in
+}
+
+// wbStandIn starts an SLS stand-in with quotas off and bounded storage.
+func wbStandIn(b *testing.B) *slsfake.Server {
+	cfg := slsfake.DefaultConfig()
+	cfg.DefaultQuota = &slsfake.Quota{} // off: measure the client, not the quota
+	cfg.MaxStoredBytes = wbStoredCap
+	s, err := slsfake.New(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := s.Start("127.0.0.1:0"); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	return s
+}
+
+// wbCPU returns the CPU time (user+sys) the process has used.
+func wbCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// wbWait waits until the stand-in has accepted want logs in all.
+func wbWait(b *testing.B, s *slsfake.Server, want int64, what func() string) {
+	deadline := time.Now().Add(wbMaxWait)
+	for s.Stats().PutLogs < want {
+		if time.Now().After(deadline) {
+			st := s.Stats()
+			b.Fatalf("after %v the stand-in accepted %d logs, want %d (errors %d; %s)", wbMaxWait, st.PutLogs, want, st.Errors, what())
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// wbMeter adds up the timed parts of the iterations.
+type wbMeter struct {
+	cpu         time.Duration
+	iters       int
+	puts        int64
+	wire, rawPB int64
+}
+
+func (m *wbMeter) start(b *testing.B, s *slsfake.Server) (slsfake.Stats, time.Duration) {
+	runtime.GC() // not the previous iteration's garbage
+	st := s.Stats()
+	cpu := wbCPU(b)
+	b.StartTimer()
+	return st, cpu
+}
+
+func (m *wbMeter) stop(b *testing.B, s *slsfake.Server, before slsfake.Stats, cpu0 time.Duration, in *wbInput) {
+	b.StopTimer()
+	m.cpu += wbCPU(b) - cpu0
+	m.iters++
+	after := s.Stats()
+	if n := after.PutLogs - before.PutLogs; n != int64(len(in.lines)) {
+		b.Fatalf("the stand-in accepted %d logs in this iteration, want %d", n, len(in.lines))
+	}
+	if after.Errors != before.Errors {
+		b.Fatalf("the stand-in answered %d errors", after.Errors-before.Errors)
+	}
+	m.puts += after.Requests[slsfake.OpPutLogs] - before.Requests[slsfake.OpPutLogs]
+	m.wire += after.PutWireBytes - before.PutWireBytes
+	m.rawPB += after.PutRawBytes - before.PutRawBytes
+}
+
+func (m *wbMeter) report(b *testing.B, in *wbInput) {
+	if m.iters == 0 || m.cpu <= 0 {
+		return
+	}
+	mb := float64(in.raw) * float64(m.iters) / 1e6
+	b.ReportMetric(m.cpu.Seconds()*1e3/mb, "cpu-ms/MB")
+	b.ReportMetric(mb/m.cpu.Seconds(), "MB/cpu-s")
+	b.ReportMetric(100*float64(m.wire)/float64(m.rawPB), "wire-%")
+	b.ReportMetric(float64(m.puts)/float64(m.iters), "puts/op")
+}
+
+// wbCheckStored checks what the stand-in kept (the last 64 MiB): every log
+// is one of the lines, as field content, with its time, source and topic.
+func wbCheckStored(b *testing.B, s *slsfake.Server, in *wbInput) {
+	logs := s.Logs(wbProject, wbLogstore)
+	if len(logs) == 0 {
+		b.Fatal("the stand-in kept no log")
+	}
+	for _, l := range logs {
+		if len(l.Contents) != 1 || l.Contents[0].Key != "content" {
+			b.Fatalf("stored log with contents %v", l.Contents)
+		}
+		i, ok := in.index[l.Contents[0].Value]
+		if !ok {
+			b.Fatalf("stored log is none of the lines: %.80q", l.Contents[0].Value)
+		}
+		if ts := in.lines[i].ts; int64(l.Time) != ts/1000 || (l.HasTimeNs && int64(l.TimeNs) != ts%1000*1e6) {
+			b.Fatalf("line %d stored at %d.%09d, want its timestamp %d ms", i, l.Time, l.TimeNs, ts)
+		}
+		if l.Source != in.source || l.Topic != "" {
+			b.Fatalf("stored with topic %q source %q", l.Topic, l.Source)
+		}
+	}
+}
+
+func wbRunWriter(b *testing.B, in *wbInput, batches [][]byte, codec int8, streams int) {
+	s := wbStandIn(b)
+	hc := s.HTTPClient()
+	key := make([]byte, wal.KeySize)
+	rand.Read(key)
+	w, err := wal.Open(b.TempDir(), wal.Options{EncryptionKey: key})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Close()
+	logger := slog.New(slog.DiscardHandler)
+	b.SetBytes(in.raw)
+	b.StopTimer()
+	b.ResetTimer()
+	var m wbMeter
+	for i := 0; i < b.N; i++ {
+		wbAppend(b, w, batches, codec, streams)
+		before, cpu0 := m.start(b, s)
+		svc, err := New(w, Options{
+			Endpoint: s.Endpoint(), HTTPClient: hc, Linger: wbWriterLing, Logger: logger,
+			// Pacing to SLS's per-shard quota off, as the stand-in's quota.
+			ShardBytesPerSec: -1, ShardRequestsPerSec: -1,
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		svc.Start()
+		want := before.PutLogs + int64(len(in.lines))
+		wbWait(b, s, want, func() string {
+			st := svc.Stats()
+			return fmt.Sprintf("writer: %d logs, %d retries, %d dead letters", st.Logs.Load(), st.Retries.Load(), st.DeadLetters.Load())
+		})
+		m.stop(b, s, before, cpu0, in)
+		if err := svc.Close(); err != nil {
+			b.Fatal(err)
+		}
+		if st := svc.Stats(); st.Retries.Load() != 0 || st.DeadLetters.Load() != 0 {
+			b.Fatalf("writer: %d retries, %d dead letters", st.Retries.Load(), st.DeadLetters.Load())
+		}
+		if i == 0 {
+			wbCheckStored(b, s, in)
+		}
+	}
+	// Close committed every position: nothing is delivered twice.
+	if st := s.Stats(); st.PutLogs != int64(b.N*len(in.lines)) {
+		b.Fatalf("the stand-in accepted %d logs over %d iterations of %d", st.PutLogs, b.N, len(in.lines))
+	}
+	m.report(b, in)
+}
+
+// wbAppend stores one iteration's batches, batch i in partition
+// i%streams, and waits until all are stored.
+func wbAppend(b *testing.B, w *wal.WAL, batches [][]byte, codec int8, streams int) {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var first error
+	for i, data := range batches {
+		k := wal.StreamKey{Project: wbProject, Logstore: wbLogstore, Partition: int32(i % streams)}
+		e := &wal.Entry{
+			Magic: 2, Codec: codec, Records: wbPerBatch, ReceivedAt: time.Now().UnixNano(),
+			Producer: "10.0.0.7:53412", ClientID: "beats", Credential: wbCred, Data: data,
+		}
+		wg.Add(1)
+		w.Append(k, e, false, func(_ int64, err error) {
+			if err != nil {
+				mu.Lock()
+				if first == nil {
+					first = err
+				}
+				mu.Unlock()
+			}
+			wg.Done()
+		})
+	}
+	wg.Wait()
+	if first != nil {
+		b.Fatalf("cannot store the benchmark batches: %v", first)
+	}
+}
+
+func wbRunProducer(b *testing.B, in *wbInput, maxBatchBytes int64, maxBatchCount int) {
+	s := wbStandIn(b)
+	hc := s.HTTPClient()
+	contentKey := "content"
+	b.SetBytes(in.raw)
+	b.StopTimer()
+	b.ResetTimer()
+	var m wbMeter
+	for i := 0; i < b.N; i++ {
+		before, cpu0 := m.start(b, s)
+		cfg := producer.GetDefaultProducerConfig()
+		cfg.Endpoint = s.Endpoint()
+		cfg.AccessKeyID, cfg.AccessKeySecret = wbCred.AccessKeyID, wbCred.AccessKeySecret
+		cfg.HTTPClient = hc
+		cfg.CompressType = sls.Compress_LZ4
+		cfg.LingerMs = 100 // the least it takes; lower is reset to 2000
+		if maxBatchBytes > 0 {
+			cfg.MaxBatchSize, cfg.MaxBatchCount = maxBatchBytes, maxBatchCount
+		}
+		cfg.Logger = log.NewNopLogger()
+		cfg.DisableRuntimeMetrics = true
+		if cvtRaceEnabled {
+			// The SDK's Client.initHttpClient fills in its defaults on the
+			// first requests under a read lock only, a data race between
+			// the producer's concurrent senders (an SDK bug, harmless).
+			// Under -race, where the figures mean nothing, send one at a
+			// time.
+			cfg.MaxIoWorkerCount = 1
+		}
+		p, err := producer.NewProducer(cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		p.Start()
+		var wg sync.WaitGroup
+		errs := make(chan error, wbSenders)
+		per := (len(in.lines) + wbSenders - 1) / wbSenders
+		for g := range wbSenders {
+			wg.Add(1)
+			go func(lines []wbLine) {
+				defer wg.Done()
+				for j := range lines {
+					l := &lines[j]
+					lg := &sls.Log{
+						Time:     proto.Uint32(uint32(l.ts / 1000)),
+						TimeNs:   proto.Uint32(uint32(l.ts%1000) * 1e6),
+						Contents: []*sls.LogContent{{Key: &contentKey, Value: &l.value}},
+					}
+					if err := p.SendLog(wbProject, wbLogstore, "", in.source, lg); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}(in.lines[g*per : min((g+1)*per, len(in.lines))])
+		}
+		wg.Wait()
+		p.SafeClose()
+		close(errs)
+		if err := <-errs; err != nil {
+			b.Fatalf("SendLog: %v", err)
+		}
+		wbWait(b, s, before.PutLogs+int64(len(in.lines)), func() string { return "producer closed" })
+		m.stop(b, s, before, cpu0, in)
+		if i == 0 {
+			wbCheckStored(b, s, in)
+		}
+	}
+	m.report(b, in)
+}
