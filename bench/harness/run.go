@@ -253,6 +253,12 @@ func RunTarget(ctx context.Context, o Options, name string) *report.Run {
 	if loadErr != nil {
 		run.Error = loadErr.Error()
 	}
+	if st.Acked.Load() == 0 && run.Error == "" {
+		run.Error = "no record acknowledged"
+		if e := st.Err(); e != "" {
+			run.Error += ": " + e
+		}
+	}
 	if e := st.Err(); e != "" {
 		run.Notes = append(run.Notes, "last client error: "+e)
 	}

@@ -109,9 +109,12 @@ func writeScenario(b *strings.Builder, r *Report, sc string) {
 		sort.Strings(set)
 		fmt.Fprintf(b, `<p class="note">%s</p>`, html.EscapeString(strings.Join(set, " · ")))
 	}
-	series := func(get func(Sample) float64) []Series {
+	series := func(get func(Sample) float64, skipFile bool) []Series {
 		var out []Series
 		for i, run := range runs {
+			if skipFile && run.Target == "plain-file" {
+				continue
+			}
 			s := Series{Name: run.Target, Color: ColorFor(run.Target, i)}
 			for _, p := range run.Series {
 				s.Points = append(s.Points, [2]float64{p.T, get(p)})
@@ -122,9 +125,9 @@ func writeScenario(b *strings.Builder, r *Report, sc string) {
 	}
 	const cw, ch = 440, 250
 	b.WriteString(`<div class="grid">`)
-	b.WriteString(LineChart("throughput acknowledged", "raw MB/s", series(func(s Sample) float64 { return s.RawMBps }), false, cw, ch))
-	b.WriteString(LineChart("ack latency p99", "ms (log)", series(func(s Sample) float64 { return s.P99 }), true, cw, ch))
-	b.WriteString(LineChart("RSS", "MB", series(func(s Sample) float64 { return s.RSSMB }), false, cw, ch))
+	b.WriteString(LineChart("throughput acknowledged (plain-file: see ratios)", "raw MB/s", series(func(s Sample) float64 { return s.RawMBps }, true), false, cw, ch))
+	b.WriteString(LineChart("ack latency p99", "ms (log)", series(func(s Sample) float64 { return s.P99 }, false), true, cw, ch))
+	b.WriteString(LineChart("RSS", "MB", series(func(s Sample) float64 { return s.RSSMB }, false), false, cw, ch))
 	for _, run := range runs {
 		if run.Target != "relay-e2e" {
 			continue

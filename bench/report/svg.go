@@ -161,8 +161,8 @@ func LineChart(title, yLabel string, series []Series, logY bool, w, h int) strin
 		}
 		ly := h - 8
 		fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="3"/>`, lx, ly-4, lx+16, ly-4, s.Color)
-		fmt.Fprintf(&b, `<text x="%d" y="%d">%s</text>`, lx+20, ly, html.EscapeString(s.Name))
-		lx += 28 + 7*len(s.Name)
+		fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="10">%s</text>`, lx+19, ly, html.EscapeString(s.Name))
+		lx += 26 + 6*len(s.Name)
 	}
 	b.WriteString(`</svg>`)
 	return b.String()
@@ -180,13 +180,22 @@ type Bar struct {
 func BarChart(title, unit string, bars []Bar, w int) string {
 	const rowH, ml, mr, mt = 22, 110, 150, 26
 	h := mt + rowH*len(bars) + 8
-	max := 0.0
+	// The plain file (the disk) is usually far beyond the Kafka targets:
+	// scale to the others and mark a bar past the edge with "»".
+	max, all := 0.0, 0.0
 	for _, x := range bars {
-		max = math.Max(max, x.Value)
+		all = math.Max(all, x.Value)
+		if x.Label != "plain-file" {
+			max = math.Max(max, x.Value)
+		}
+	}
+	if max == 0 {
+		max = all
 	}
 	if max == 0 {
 		max = 1
 	}
+	max *= 1.1
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="11">`, w, h)
 	fmt.Fprintf(&b, `<text x="4" y="16" font-size="13" font-weight="bold">%s</text>`, html.EscapeString(title))
@@ -194,9 +203,13 @@ func BarChart(title, unit string, bars []Bar, w int) string {
 	for i, x := range bars {
 		y := mt + i*rowH
 		bw := pw * x.Value / max
+		clip := ""
+		if bw > pw {
+			bw, clip = pw, "» "
+		}
 		fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="end">%s</text>`, ml-6, y+14, html.EscapeString(x.Label))
 		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%.1f" height="%d" fill="%s"/>`, ml, y+2, bw, rowH-6, x.Color)
-		fmt.Fprintf(&b, `<text x="%.1f" y="%d">%s %s %s</text>`, float64(ml)+bw+4, y+14, fmtTick(x.Value), html.EscapeString(unit), html.EscapeString(x.Note))
+		fmt.Fprintf(&b, `<text x="%.1f" y="%d">%s%s %s %s</text>`, float64(ml)+bw+4, y+14, clip, fmtTick(x.Value), html.EscapeString(unit), html.EscapeString(x.Note))
 	}
 	b.WriteString(`</svg>`)
 	return b.String()
