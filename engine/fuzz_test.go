@@ -45,7 +45,7 @@ func fuzzSession(t testing.TB, sasl bool) (*session, *discardTransport) {
 	ln := srv.listeners[0]
 	ln.advertised = hostPort{"127.0.0.1", 9092}
 	tr := &discardTransport{}
-	return newSession(srv, ln, tr, "fuzz"), tr
+	return newSession(srv, ln, tr, "fuzz", false), tr
 }
 
 // FuzzSession feeds a byte stream, split into frames as a transport does,

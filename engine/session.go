@@ -78,8 +78,10 @@ type session struct {
 	frameBytes int // of the frame being handled, for the budget
 }
 
-func newSession(srv *Server, ln *listener, t transport, peer string) *session {
-	s := &session{srv: srv, ln: ln, t: t, peer: peer}
+// newSession registers a session for a new connection; reaped says the
+// reaper enforces its timeouts (gnet) rather than read deadlines (TLS).
+func newSession(srv *Server, ln *listener, t transport, peer string, reaped bool) *session {
+	s := &session{srv: srv, ln: ln, t: t, peer: peer, reaped: reaped}
 	s.lastActive.Store(time.Now().UnixNano())
 	connectionsOpen(ln.opts.Name).Inc()
 	connectionsTotal(ln.opts.Name).Inc()

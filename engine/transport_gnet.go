@@ -101,9 +101,7 @@ func (g *gnetListener) OnBoot(eng gnet.Engine) gnet.Action {
 }
 
 func (g *gnetListener) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
-	s := newSession(g.srv, g.ln, gnetTransport{c}, c.RemoteAddr().String())
-	s.reaped = true
-	c.SetContext(s)
+	c.SetContext(newSession(g.srv, g.ln, gnetTransport{c}, c.RemoteAddr().String(), true))
 	return nil, gnet.None
 }
 

@@ -80,7 +80,7 @@ func (s *Server) serveTLS(ln *listener, c *tls.Conn) {
 	_ = c.SetDeadline(time.Time{})
 
 	t := newTLSTransport(c)
-	sess := newSession(s, ln, t, peer)
+	sess := newSession(s, ln, t, peer, false)
 	go t.writeLoop()
 	defer t.close()
 	defer sess.closedByPeer()

@@ -38,11 +38,12 @@ type Catalog struct {
 	log     *slog.Logger
 	flight  singleflight.Group
 
-	saveMu sync.Mutex // one writer of the state file at a time
-	mu     sync.Mutex
-	auth   map[authKey]authAnswer
-	shards map[storeKey]*shardList
-	state  persistedState
+	saveMu     sync.Mutex // one writer of the state file at a time
+	mu         sync.Mutex
+	refreshing map[string]bool // background refreshes under way
+	auth       map[authKey]authAnswer
+	shards     map[storeKey]*shardList
+	state      persistedState
 }
 
 // CatalogOptions configures a Catalog.
@@ -108,7 +109,7 @@ func newCatalog(clients *clientPool, o CatalogOptions) (*Catalog, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	c := &Catalog{clients: clients, opts: o, log: o.Logger, auth: map[authKey]authAnswer{}, shards: map[storeKey]*shardList{}}
+	c := &Catalog{clients: clients, opts: o, log: o.Logger, auth: map[authKey]authAnswer{}, shards: map[storeKey]*shardList{}, refreshing: map[string]bool{}}
 	if err := c.load(); err != nil {
 		return nil, err
 	}
@@ -138,19 +139,35 @@ func (c *Catalog) Topics(ctx context.Context, project string, cred wal.Credentia
 }
 
 // authorize checks, once per AuthTTL, that SLS accepts cred for logstore.
+// A key SLS accepted before (in this run or, per the state file, an
+// earlier one) stays accepted while it is checked again in the background,
+// so an SLS outage never stalls Metadata or Produce; only a key never seen
+// waits for SLS's answer.
 func (c *Catalog) authorize(ctx context.Context, project string, cred wal.Credential, logstore string) error {
 	k := authKey{project, logstore, cred}
-	now := time.Now()
 	c.mu.Lock()
 	a, ok := c.auth[k]
+	_, verified := c.state.Verified[c.verifiedKey(k)]
 	c.mu.Unlock()
-	if ok && ((a.err == nil && now.Sub(a.at) < c.opts.AuthTTL) || (a.err != nil && now.Sub(a.at) < c.opts.DenyTTL)) {
+	age := time.Since(a.at)
+	switch {
+	case ok && a.err == nil && age < c.opts.AuthTTL, ok && a.err != nil && age < c.opts.DenyTTL:
 		return a.err
+	case (ok && a.err == nil) || (!ok && verified):
+		c.inBackground("auth\x00"+c.verifiedKey(k), func() { _ = c.checkKey(k) })
+		return nil
 	}
-	_, err, _ := c.flight.Do("auth\x00"+project+"\x00"+logstore+"\x00"+cred.AccessKeyID+"\x00"+cred.AccessKeySecret, func() (any, error) {
-		_, err := c.clients.get(cred).GetLogStore(project, logstore)
+	return c.checkKey(k)
+}
+
+// checkKey asks SLS (GetLogStore, signed with the key) and records the
+// answer.
+func (c *Catalog) checkKey(k authKey) error {
+	_, err, _ := c.flight.Do("auth\x00"+c.verifiedKey(k), func() (any, error) {
+		_, err := c.clients.get(k.cred).GetLogStore(k.project, k.logstore)
 		return nil, err
 	})
+	now := time.Now()
 	if err == nil {
 		c.mu.Lock()
 		c.auth[k] = authAnswer{at: now}
@@ -168,29 +185,61 @@ func (c *Catalog) authorize(ctx context.Context, project string, cred wal.Creden
 		c.mu.Unlock()
 		return kerrErr
 	}
-	// SLS cannot answer now: a key it accepted before (in this run or,
-	// per the state file, an earlier one) stays accepted.
-	c.mu.Lock()
-	_, verified := c.state.Verified[c.verifiedKey(k)]
-	c.mu.Unlock()
-	if (ok && a.err == nil) || verified {
-		return nil
-	}
-	return fmt.Errorf("cannot check AccessKey %s for %s/%s with SLS: %w", cred.AccessKeyID, project, logstore, err)
+	return fmt.Errorf("cannot check AccessKey %s for %s/%s with SLS: %w", k.cred.AccessKeyID, k.project, k.logstore, err)
 }
 
-// shardList returns logstore's readwrite shards, from cache while fresh;
-// refresh forces a ListShards. When SLS cannot answer, a stale list serves.
+// inBackground runs fn unless a run under the same name is under way, so
+// that stale answers are refreshed once, not once per request.
+func (c *Catalog) inBackground(name string, fn func()) {
+	c.mu.Lock()
+	if c.refreshing[name] {
+		c.mu.Unlock()
+		return
+	}
+	c.refreshing[name] = true
+	c.mu.Unlock()
+	go func() {
+		defer func() {
+			c.mu.Lock()
+			delete(c.refreshing, name)
+			c.mu.Unlock()
+		}()
+		fn()
+	}()
+}
+
+// shardList returns logstore's readwrite shards. A fresh list comes from
+// the cache; a stale one too, while a background ListShards refreshes it;
+// with no list, or with refresh (a write found its shard gone), it waits
+// for SLS. When SLS cannot answer, a stale list serves.
 func (c *Catalog) shardList(project, logstore string, cred wal.Credential, refresh bool) (*shardList, error) {
 	k := storeKey{project, logstore}
 	c.mu.Lock()
 	l := c.shards[k]
 	c.mu.Unlock()
-	if l != nil && !refresh && time.Since(l.Fetched) < c.opts.ShardRefresh {
+	if l != nil && !refresh {
+		if time.Since(l.Fetched) >= c.opts.ShardRefresh {
+			c.inBackground("shards\x00"+project+"\x00"+logstore, func() { _, _ = c.listShards(k, cred) })
+		}
 		return l, nil
 	}
-	v, err, _ := c.flight.Do("shards\x00"+project+"\x00"+logstore, func() (any, error) {
-		shards, err := c.clients.get(cred).ListShards(project, logstore)
+	nl, err := c.listShards(k, cred)
+	if err != nil {
+		if ke := kafkaError(err); ke != err {
+			return nil, errors.Join(ke, err) // SLS's own error too: the writers classify it
+		}
+		if l != nil {
+			return l, nil
+		}
+		return nil, fmt.Errorf("cannot list shards of %s/%s: %w", project, logstore, err)
+	}
+	return nl, nil
+}
+
+// listShards asks SLS for k's shards and caches the readwrite ones.
+func (c *Catalog) listShards(k storeKey, cred wal.Credential) (*shardList, error) {
+	v, err, _ := c.flight.Do("shards\x00"+k.project+"\x00"+k.logstore, func() (any, error) {
+		shards, err := c.clients.get(cred).ListShards(k.project, k.logstore)
 		if err != nil {
 			return nil, err
 		}
@@ -202,28 +251,31 @@ func (c *Catalog) shardList(project, logstore string, cred wal.Credential, refre
 		}
 		sort.Slice(nl.Shards, func(i, j int) bool { return nl.Shards[i].ID < nl.Shards[j].ID })
 		if len(nl.Shards) == 0 {
-			return nil, fmt.Errorf("logstore %s/%s has no readwrite shard", project, logstore)
+			return nil, fmt.Errorf("logstore %s/%s has no readwrite shard", k.project, k.logstore)
 		}
 		return nl, nil
 	})
 	if err != nil {
-		if ke := kafkaError(err); ke != err {
-			return nil, errors.Join(ke, err) // SLS's own error too: the writers classify it
+		if kafkaError(err) != err {
+			// SLS says the Logstore is gone or the key may not see it:
+			// forget the list, so the next request gets SLS's answer.
+			c.mu.Lock()
+			delete(c.shards, k)
+			delete(c.state.Shards, k.project+"/"+k.logstore)
+			c.mu.Unlock()
 		}
-		if l != nil {
-			return l, nil
-		}
-		return nil, fmt.Errorf("cannot list shards of %s/%s: %w", project, logstore, err)
+		return nil, err
 	}
 	nl := v.(*shardList)
 	c.mu.Lock()
-	changed := l == nil || !sameShards(l.Shards, nl.Shards)
+	old := c.shards[k]
+	changed := old == nil || !sameShards(old.Shards, nl.Shards)
 	c.shards[k] = nl
-	c.state.Shards[project+"/"+logstore] = *nl
+	c.state.Shards[k.project+"/"+k.logstore] = *nl
 	c.mu.Unlock()
 	if changed {
-		if l != nil {
-			c.log.Info("shards changed", "project", project, "logstore", logstore, "readwrite_shards", len(nl.Shards))
+		if old != nil {
+			c.log.Info("shards changed", "project", k.project, "logstore", k.logstore, "readwrite_shards", len(nl.Shards))
 		}
 		c.save()
 	}

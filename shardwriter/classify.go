@@ -22,21 +22,21 @@ const (
 
 // permanentCodes are SLS error codes that retrying cannot fix.
 var permanentCodes = map[string]bool{
-	"Unauthorized":         true,
-	"SignatureNotMatch":    true,
-	"InvalidAccessKeyId":   true,
-	"ProjectNotExist":      true,
-	"LogStoreNotExist":     true,
-	"PostBodyInvalid":      true,
-	"PostBodyTooLarge":     true,
-	"InvalidParameter":     true,
-	"ParameterInvalid":     true,
-	"LogGroupInvalid":      true,
-	"InvalidLogGroup":      true,
-	"WriteNotAllowed":      true,
-	"ProjectForbidden":     true,
-	"ShardNotExist":        false, // the shard list is refreshed and the write retried
-	"WriteQuotaExceed":     false,
+	"Unauthorized":          true,
+	"SignatureNotMatch":     true,
+	"InvalidAccessKeyId":    true,
+	"ProjectNotExist":       true,
+	"LogStoreNotExist":      true,
+	"PostBodyInvalid":       true,
+	"PostBodyTooLarge":      true,
+	"InvalidParameter":      true,
+	"ParameterInvalid":      true,
+	"LogGroupInvalid":       true,
+	"InvalidLogGroup":       true,
+	"WriteNotAllowed":       true,
+	"ProjectForbidden":      true,
+	"ShardNotExist":         false, // the shard list is refreshed and the write retried
+	"WriteQuotaExceed":      false,
 	"ShardWriteQuotaExceed": false,
 }
 
