@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"reflect"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -108,4 +109,28 @@ func (r *relay) reload(path string) {
 	}
 	r.thr.SetOptions(throttleOptions(cfg))
 	r.log.Info("reloaded", "config", path, "log_level", cfg.Log.Level)
+	if changed := restartOnlyChanges(r.cfg, cfg); len(changed) > 0 {
+		r.log.Warn("reload: these changes take effect at the next restart", "keys", changed)
+	}
+}
+
+// restartOnlyChanges names the top-level sections that differ between two
+// configs and that a reload does not apply.
+func restartOnlyChanges(old, cur *Config) []string {
+	var changed []string
+	f := func(key string, a, b any) {
+		if !reflect.DeepEqual(a, b) {
+			changed = append(changed, key)
+		}
+	}
+	f("node_id", old.NodeID, cur.NodeID)
+	f("data_dir", old.DataDir, cur.DataDir)
+	f("log.format", old.Log.Format, cur.Log.Format)
+	f("listeners", old.Listeners, cur.Listeners)
+	f("limits", old.Limits, cur.Limits)
+	f("wal", old.WAL, cur.WAL)
+	f("sls", old.SLS, cur.SLS)
+	f("catalog", old.Catalog, cur.Catalog)
+	f("admin", old.Admin, cur.Admin)
+	return changed
 }

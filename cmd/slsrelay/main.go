@@ -33,6 +33,10 @@ func main() {
 		os.Exit(2)
 	}
 	log, level := newLogger(cfg.Log)
+	// Signals are caught before start-up (WAL recovery can take a while):
+	// a SIGHUP then must not end the process.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	r, err := startRelay(cfg, log)
 	if err != nil {
 		log.Error("cannot start", "err", err)
@@ -41,8 +45,6 @@ func main() {
 	r.level = level
 	r.printWelcome(os.Stdout)
 
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	for s := range sig {
 		if s == syscall.SIGHUP {
 			r.reload(*configPath)

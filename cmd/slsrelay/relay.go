@@ -251,11 +251,12 @@ func (r *relay) Close() error { return r.Shutdown(context.Background()) }
 // then close the WAL, which syncs it.
 func (r *relay) Shutdown(ctx context.Context) error {
 	var errs []error
+	if r.server != nil {
+		// /readyz answers 503 from here on, while requests drain.
+		errs = append(errs, r.server.Shutdown(ctx))
+	}
 	if r.admin != nil {
 		errs = append(errs, r.admin.Close())
-	}
-	if r.server != nil {
-		errs = append(errs, r.server.Shutdown(ctx))
 	}
 	if r.thr != nil {
 		r.thr.Close()
