@@ -230,6 +230,8 @@ func readFrame(r io.Reader) ([]byte, error) {
 
 var crc32c = crc32.MakeTable(crc32.Castagnoli)
 
+var gzipPool = sync.Pool{New: func() any { w, _ := gzip.NewWriterLevel(nil, gzip.DefaultCompression); return w }}
+
 // EncodeBatch builds a v2 RecordBatch of values (no keys, no headers),
 // compressed with codec (none, gzip or lz4).
 func EncodeBatch(vals [][]byte, ts time.Time, codec string) ([]byte, error) {
@@ -252,9 +254,12 @@ func EncodeBatch(vals [][]byte, ts time.Time, codec string) ([]byte, error) {
 	case "gzip":
 		attr = 1
 		var b bytes.Buffer
-		w, _ := gzip.NewWriterLevel(&b, gzip.DefaultCompression)
+		w := gzipPool.Get().(*gzip.Writer) // a gzip writer costs ~1 MB to make
+		w.Reset(&b)
 		w.Write(recs)
-		if err := w.Close(); err != nil {
+		err := w.Close()
+		gzipPool.Put(w)
+		if err != nil {
 			return nil, err
 		}
 		recs = b.Bytes()

@@ -99,7 +99,7 @@ func RunFile(ctx context.Context, dir string, cfg load.Config, st *load.Stats) e
 		max = 1_000_000
 	}
 	var batches []batch
-	for range 16 {
+	for range 8 {
 		var vals [][]byte
 		var raw int64
 		for raw < int64(max)*9/10 && len(vals) < 2048 {
@@ -125,7 +125,27 @@ func RunFile(ctx context.Context, dir string, cfg load.Config, st *load.Stats) e
 	var recs int
 	var raw int64
 	start := time.Now()
-	for i := 0; ctx.Err() == nil; i++ {
+	sync := func() error {
+		if err := unix.Fdatasync(int(f.Fd())); err != nil {
+			return err
+		}
+		lat := time.Since(start)
+		for range recs {
+			st.Lat.Record(lat)
+		}
+		st.Acked.Add(int64(recs))
+		st.AckedBytes.Add(raw)
+		recs, raw, unsynced = 0, 0, 0
+		start = time.Now()
+		return nil
+	}
+	defer func() {
+		if recs > 0 {
+			sync()
+		}
+	}()
+	// At least one round of the batches, however short the run.
+	for i := 0; i < len(batches) || ctx.Err() == nil; i++ {
 		b := batches[i%len(batches)]
 		if _, err := f.Write(b.wire); err != nil {
 			return err
@@ -140,17 +160,9 @@ func RunFile(ctx context.Context, dir string, cfg load.Config, st *load.Stats) e
 		if unsynced < 1<<20 {
 			continue
 		}
-		if err := unix.Fdatasync(int(f.Fd())); err != nil {
+		if err := sync(); err != nil {
 			return err
 		}
-		lat := time.Since(start)
-		for range recs {
-			st.Lat.Record(lat)
-		}
-		st.Acked.Add(int64(recs))
-		st.AckedBytes.Add(raw)
-		recs, raw, unsynced = 0, 0, 0
-		start = time.Now()
 		if written > 2<<30 { // bound the file: start over
 			if _, err := f.Seek(0, 0); err != nil {
 				return err
