@@ -51,7 +51,7 @@ bench:
 
 # The Go benchmarks (ack path, WAL append, conversion).
 bench-go:
-	$(GO) test -run '^$$' -bench . -benchmem ./engine/ ./wal/...
+	$(GO) test -run '^$$' -bench . -benchmem ./engine/ ./wal/... ./shardwriter/
 
 clean:
 	rm -rf bin data
