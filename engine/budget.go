@@ -24,7 +24,7 @@ func newBudget(max int64) *budget {
 }
 
 // full reports whether the budget is spent; if so s is resumed once it is
-// not.
+// not. The caller holds s.mu, so nothing here may call into a session.
 func (b *budget) full(s *session) bool {
 	if b.used.Load() < b.max {
 		return false
@@ -32,9 +32,11 @@ func (b *budget) full(s *session) bool {
 	b.mu.Lock()
 	b.waiting[s] = struct{}{}
 	b.mu.Unlock()
-	// Released in between: do not wait for a release that already came.
 	if b.used.Load() < b.max {
-		b.wake()
+		// Released in between: that release may have found no waiter.
+		// Take s back and wake the others from elsewhere.
+		b.forget(s)
+		go b.wake()
 		return false
 	}
 	return true
@@ -42,6 +44,8 @@ func (b *budget) full(s *session) bool {
 
 func (b *budget) take(n int) { b.used.Add(int64(n)) }
 
+// release gives n bytes back and resumes waiting sessions. The caller must
+// not hold any session's mu.
 func (b *budget) release(n int) {
 	if n == 0 {
 		return

@@ -162,12 +162,14 @@ func (s *session) run() {
 	for {
 		s.mu.Lock()
 		if len(s.queue) == 0 || s.failed {
+			dropped := 0
 			for _, f := range s.queue {
-				s.srv.budget.release(len(f))
+				dropped += len(f)
 			}
 			s.queue = nil
 			s.running = false
 			s.mu.Unlock()
+			s.srv.budget.release(dropped)
 			return
 		}
 		frame := s.queue[0]
