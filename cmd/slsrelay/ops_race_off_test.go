@@ -1,0 +1,6 @@
+//go:build !race
+
+package main
+
+// opsRace: the tests run without the race detector.
+const opsRace = false
