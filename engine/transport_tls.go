@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"sync"
@@ -32,6 +33,7 @@ func (s *Server) startTLS(ln *listener) error {
 	var mu sync.Mutex
 	conns := map[net.Conn]struct{}{}
 	done := make(chan struct{})
+	stopping := make(chan struct{}) // wakes readers waiting for room
 	go func() {
 		for {
 			c, err := tcp.Accept()
@@ -48,7 +50,7 @@ func (s *Server) startTLS(ln *listener) error {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				s.serveTLS(ln, tls.Server(c, ln.opts.TLS))
+				s.serveTLS(ln, tls.Server(c, ln.opts.TLS), stopping)
 				mu.Lock()
 				delete(conns, c)
 				mu.Unlock()
@@ -58,18 +60,28 @@ func (s *Server) startTLS(ln *listener) error {
 	ln.stop = func(ctx context.Context) error {
 		err := tcp.Close()
 		<-done
+		close(stopping)
 		mu.Lock()
 		for c := range conns {
 			c.Close()
 		}
 		mu.Unlock()
-		wg.Wait()
+		served := make(chan struct{})
+		go func() {
+			wg.Wait()
+			close(served)
+		}()
+		select {
+		case <-served:
+		case <-ctx.Done():
+			return errors.Join(err, fmt.Errorf("connections still closing: %w", ctx.Err()))
+		}
 		return err
 	}
 	return nil
 }
 
-func (s *Server) serveTLS(ln *listener, c *tls.Conn) {
+func (s *Server) serveTLS(ln *listener, c *tls.Conn, stopping <-chan struct{}) {
 	defer c.Close()
 	peer := c.RemoteAddr().String()
 	_ = c.SetDeadline(time.Now().Add(tlsHandshakeTimeout))
@@ -92,6 +104,8 @@ func (s *Server) serveTLS(ln *listener, c *tls.Conn) {
 			select {
 			case <-t.resumed:
 			case <-t.closed:
+				return
+			case <-stopping:
 				return
 			}
 		}

@@ -26,6 +26,13 @@ type writer struct {
 	// refuses for good can be moved to dead letters.
 	group []*wal.Entry
 	cred  wal.Credential
+	// converting is the entry Convert is working on: not all its logs are
+	// sent when a LogGroup in the middle of it is.
+	converting *wal.Entry
+	// delivered is the offset after the last entry whose logs are all
+	// sent (or dead-lettered): where a stop in the middle of a read
+	// commits, so a restart does not send them again.
+	delivered int64
 
 	failing  bool   // in a run of failed writes; logged once when it starts
 	lastCode string // the failure reason of that run
@@ -63,7 +70,13 @@ func (w *writer) run(ctx context.Context) {
 			return
 		}
 		if !w.deliver(ctx, entries) {
-			return // stopping: the position stays, the entries come again
+			// Stopping: commit what was sent; the rest comes again.
+			if w.delivered > w.r.Committed() {
+				if err := w.r.Commit(w.delivered); err != nil {
+					w.log.Error("cannot commit WAL position", "err", err)
+				}
+			}
+			return
 		}
 		last := entries[len(entries)-1]
 		if err := w.r.Commit(last.BaseOffset + int64(last.Records)); err != nil {
@@ -125,7 +138,10 @@ func (w *writer) deliver(ctx context.Context, entries []*wal.Entry) bool {
 		}
 		cur, w.cred = e, e.Credential
 		w.group = append(w.group, e)
-		if _, err := w.conv.Convert(w.g, e, now, flush); err != nil {
+		w.converting = e
+		_, err := w.conv.Convert(w.g, e, now, flush)
+		w.converting = nil
+		if err != nil {
 			if ctx.Err() != nil {
 				return false
 			}
@@ -136,6 +152,7 @@ func (w *writer) deliver(ctx context.Context, entries []*wal.Entry) bool {
 				if err := w.deadLetter(ctx, []*wal.Entry{e}, err.Error()); err != nil {
 					return false
 				}
+				w.markDelivered([]*wal.Entry{e})
 				continue
 			}
 			w.log.Error("cannot convert entry", "offset", e.BaseOffset, "err", err)
@@ -158,7 +175,8 @@ func (w *writer) send(ctx context.Context) error {
 	raw := w.g.Bytes(w.s.opts.Topic, w.s.opts.Source, nil)
 	refresh := false
 	for {
-		if !w.pace.wait(ctx, len(raw)) {
+		// A stop ends sending at once: what is not sent comes again.
+		if ctx.Err() != nil || !w.pace.wait(ctx, len(raw)) {
 			return ctx.Err()
 		}
 		t0 := time.Now()
@@ -191,10 +209,20 @@ func (w *writer) send(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
+	w.markDelivered(w.group)
 	w.g.Reset()
 	clear(w.group)
 	w.group = w.group[:0]
 	return nil
+}
+
+// markDelivered advances delivered past entries whose logs are all sent.
+func (w *writer) markDelivered(entries []*wal.Entry) {
+	for _, e := range entries {
+		if e != w.converting {
+			w.delivered = max(w.delivered, e.BaseOffset+int64(e.Records))
+		}
+	}
 }
 
 func (w *writer) put(raw []byte, refresh bool) error {
