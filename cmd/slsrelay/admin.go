@@ -103,13 +103,9 @@ func runDLQ(args []string, out io.Writer) error {
 	default:
 		return fmt.Errorf("unknown dlq command %q\n%s", verb, dlqUsage)
 	}
-	cfg, err := loadConfig(*configPath)
+	w, err := openWALOffline(*configPath)
 	if err != nil {
 		return err
-	}
-	w, err := openWAL(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		return fmt.Errorf("%w (is the relay still running? stop it first)", err)
 	}
 	defer w.Close()
 	if verb == "list" || *all {
@@ -158,13 +154,9 @@ func runWALStatus(args []string, out io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*configPath)
+	w, err := openWALOffline(*configPath)
 	if err != nil {
 		return err
-	}
-	w, err := openWAL(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		return fmt.Errorf("%w (is the relay still running? stop it first)", err)
 	}
 	defer w.Close()
 	st := w.Stats()
@@ -183,4 +175,18 @@ func runWALStatus(args []string, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "; pending %d entries, %d bytes; %d dead letters\n", st.PendingEntries, st.PendingBytes, st.DeadLetters)
 	return nil
+}
+
+// openWALOffline opens the WAL the config names, for admin commands run
+// while the relay is stopped (badger locks its directory).
+func openWALOffline(configPath string) (*wal.WAL, error) {
+	cfg, err := loadConfig(configPath)
+	if err != nil {
+		return nil, err
+	}
+	w, err := openWAL(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		return nil, fmt.Errorf("%w (is the relay still running? stop it first)", err)
+	}
+	return w, nil
 }
