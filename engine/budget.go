@@ -23,16 +23,21 @@ func newBudget(max int64) *budget {
 	return &budget{max: max, waiting: map[*session]struct{}{}}
 }
 
-// full reports whether the budget is spent; if so s is resumed once it is
-// not. The caller holds s.mu, so nothing here may call into a session.
-func (b *budget) full(s *session) bool {
-	if b.used.Load() < b.max {
+// full reports whether the budget has no room for n more bytes; if so s is
+// resumed once it may have. A frame larger than the whole budget fits an
+// empty one. The caller holds s.mu, so nothing here may call into a session.
+func (b *budget) full(s *session, n int) bool {
+	fits := func() bool {
+		used := b.used.Load()
+		return used+int64(n) <= b.max || (used == 0 && n > 0) || (n == 0 && used < b.max)
+	}
+	if fits() {
 		return false
 	}
 	b.mu.Lock()
 	b.waiting[s] = struct{}{}
 	b.mu.Unlock()
-	if b.used.Load() < b.max {
+	if fits() {
 		// Released in between: that release may have found no waiter.
 		// Take s back and wake the others from elsewhere.
 		b.forget(s)
@@ -43,6 +48,9 @@ func (b *budget) full(s *session) bool {
 }
 
 func (b *budget) take(n int) { b.used.Add(int64(n)) }
+
+// spent reports whether nothing more fits.
+func (b *budget) spent() bool { return b.used.Load() >= b.max }
 
 // release gives n bytes back and resumes waiting sessions. The caller must
 // not hold any session's mu.

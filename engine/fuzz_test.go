@@ -23,8 +23,9 @@ func (d *discardTransport) send(b []byte, closeAfter bool) {
 	d.sent++
 	d.closed = d.closed || closeAfter
 }
-func (d *discardTransport) resume() {}
-func (d *discardTransport) close()  { d.closed = true }
+func (d *discardTransport) resume()      {}
+func (d *discardTransport) close()       { d.closed = true }
+func (d *discardTransport) backlog() int { return 0 }
 
 // fuzzSession is a session on a server that is not listening, driven
 // synchronously: the catalog and appender answer at once.

@@ -20,7 +20,15 @@ type transport interface {
 	resume()
 	// close drops the connection.
 	close()
+	// backlog is how many answer bytes wait to be written. Called only
+	// from the transport's reading side (gnet: the event loop).
+	backlog() int
 }
+
+// maxWriteBacklog bounds the answers waiting to be written to a peer that
+// does not read them: past it the connection's requests are not read.
+// Produce answers are small: this is hundreds of them.
+const maxWriteBacklog = 1 << 20
 
 // saslStage is where a connection is in the SASL exchange.
 type saslStage uint8
@@ -106,7 +114,11 @@ func (s *session) maxFrame() int {
 
 // room reports whether the transport may hand over another frame. When it
 // returns false the transport must stop until resume is called.
-func (s *session) room() bool {
+func (s *session) room() bool { return s.roomFor(0) }
+
+// roomFor is room for a frame of n bytes the transport has yet to read
+// into memory (TLS reads a frame's size first): the budget must hold it.
+func (s *session) roomFor(n int) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -123,7 +135,7 @@ func (s *session) room() bool {
 		}
 		s.mutedUntil = time.Time{}
 	}
-	if len(s.queue)+len(s.pending) >= s.srv.opts.MaxInFlightPerConn || s.srv.budget.full(s) {
+	if len(s.queue)+len(s.pending) >= s.srv.opts.MaxInFlightPerConn || s.t.backlog() > maxWriteBacklog || s.srv.budget.full(s, n) {
 		s.paused = true
 		return false
 	}

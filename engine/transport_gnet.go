@@ -125,10 +125,31 @@ func (g *gnetListener) OnTraffic(c gnet.Conn) gnet.Action {
 	return g.readFrames(c, s, false)
 }
 
+// maxUnread bounds what a connection may have sent, beyond the frame it is
+// sending, while its session takes nothing (in-flight limit, budget,
+// throttle, answers not read): gnet reads it all, so this is the only
+// bound there is. It is above what pipelining clients keep in flight
+// (Java's five requests of max.request.size 1 MB).
+const maxUnread = 8 << 20
+
 // readFrames moves whole frames from gnet's buffer to s, while s has room
-// or, with all, until none is left.
+// or, with all, until none is left (then within the budget, so a peer that
+// flooded and hung up cannot make the relay work through all of it).
 func (g *gnetListener) readFrames(c gnet.Conn, s *session, all bool) gnet.Action {
-	for all || s.room() {
+	defer func() {
+		if all {
+			return
+		}
+		limit := maxUnread
+		if hdr, err := c.Peek(4); err == nil {
+			limit += max(0, int(int32(binary.BigEndian.Uint32(hdr))))
+		}
+		if n := c.InboundBuffered(); n > limit {
+			s.fail("%d bytes sent beyond what may wait for room (in flight, budget, throttle, or answers not read)", n)
+			_ = c.Close()
+		}
+	}()
+	for (all && !s.srv.budget.spent()) || s.room() {
 		hdr, err := c.Peek(4)
 		if err != nil {
 			s.markPartial(c.InboundBuffered() > 0)
@@ -168,8 +189,9 @@ func (t gnetTransport) send(b []byte, closeAfter bool) {
 	_ = t.c.AsyncWrite(b, cb)
 }
 
-func (t gnetTransport) resume() { _ = t.c.Wake(nil) }
-func (t gnetTransport) close()  { _ = t.c.Close() }
+func (t gnetTransport) resume()      { _ = t.c.Wake(nil) }
+func (t gnetTransport) close()       { _ = t.c.Close() }
+func (t gnetTransport) backlog() int { return t.c.OutboundBuffered() }
 
 // gnetLogger sends gnet's own log lines to slog.
 type gnetLogger struct{ l *slog.Logger }

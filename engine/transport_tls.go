@@ -93,6 +93,7 @@ func (s *Server) serveTLS(ln *listener, c *tls.Conn, stopping <-chan struct{}) {
 
 	t := newTLSTransport(c)
 	sess := newSession(s, ln, t, peer, false)
+	t.drained = sess.unmute
 	go t.writeLoop()
 	defer t.close()
 	defer sess.closedByPeer()
@@ -111,9 +112,7 @@ func (s *Server) serveTLS(ln *listener, c *tls.Conn, stopping <-chan struct{}) {
 		}
 		// Idle between requests, a deadline of IdleTimeout; once a
 		// request started, PartialFrameTimeout for the rest of it.
-		_ = c.SetReadDeadline(time.Now().Add(s.opts.IdleTimeout))
-		if _, err := io.ReadFull(r, hdr[:1]); err != nil {
-			s.logReadEnd(ln, peer, err, "idle_timeout")
+		if !readIdle(c, r, hdr[:1], s.opts.IdleTimeout, sess) {
 			return
 		}
 		_ = c.SetReadDeadline(time.Now().Add(s.opts.PartialFrameTimeout))
@@ -126,6 +125,17 @@ func (s *Server) serveTLS(ln *listener, c *tls.Conn, stopping <-chan struct{}) {
 			sess.fail("request frame of %d bytes exceeds the limit of %d", size, sess.maxFrame())
 			return
 		}
+		// The frame is allocated whole: the budget must have room first.
+		for !sess.roomFor(size) {
+			select {
+			case <-t.resumed:
+			case <-t.closed:
+				return
+			case <-stopping:
+				return
+			}
+		}
+		_ = c.SetReadDeadline(time.Now().Add(s.opts.PartialFrameTimeout))
 		frame := make([]byte, size)
 		if _, err := io.ReadFull(r, frame); err != nil {
 			s.logReadEnd(ln, peer, err, "partial_frame_timeout")
@@ -141,7 +151,11 @@ type tlsTransport struct {
 	c       net.Conn
 	mu      sync.Mutex
 	out     [][]byte
+	queued  int // bytes in out and being written
 	closeAt int // index in out after which to close; -1 for none
+	// drained is called once a batch of answers is written: the session
+	// may read again if it stopped for the backlog.
+	drained func()
 	wake    chan struct{}
 	resumed chan struct{}
 	closed  chan struct{}
@@ -155,6 +169,7 @@ func newTLSTransport(c net.Conn) *tlsTransport {
 func (t *tlsTransport) send(b []byte, closeAfter bool) {
 	t.mu.Lock()
 	t.out = append(t.out, b)
+	t.queued += len(b)
 	if closeAfter && t.closeAt < 0 {
 		t.closeAt = len(t.out)
 	}
@@ -163,6 +178,12 @@ func (t *tlsTransport) send(b []byte, closeAfter bool) {
 	case t.wake <- struct{}{}:
 	default:
 	}
+}
+
+func (t *tlsTransport) backlog() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.queued
 }
 
 func (t *tlsTransport) resume() {
@@ -206,6 +227,16 @@ func (t *tlsTransport) writeLoop() {
 			t.close()
 			return
 		}
+		n := 0
+		for _, b := range out {
+			n += len(b)
+		}
+		t.mu.Lock()
+		t.queued -= n
+		t.mu.Unlock()
+		if t.drained != nil {
+			t.drained()
+		}
 	}
 }
 
@@ -215,5 +246,24 @@ func (s *Server) logReadEnd(ln *listener, peer string, err error, which string) 
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
 		s.log.Warn("closing connection", "listener", ln.opts.Name, "peer", peer, "reason", which+" passed")
+	}
+}
+
+// readIdle reads the first byte of the next request. A connection silent
+// for idle is closed only if it awaits no answer: a request slower than
+// idle must not cost its connection. It reports whether to go on.
+func readIdle(c *tls.Conn, r io.Reader, b []byte, idle time.Duration, sess *session) bool {
+	for {
+		_ = c.SetReadDeadline(time.Now().Add(idle))
+		_, err := io.ReadFull(r, b)
+		if err == nil {
+			return true
+		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() && !sess.idle() {
+			continue
+		}
+		sess.srv.logReadEnd(sess.ln, sess.peer, err, "idle_timeout")
+		return false
 	}
 }
