@@ -49,6 +49,20 @@ func (b *budget) full(s *session, n int) bool {
 
 func (b *budget) take(n int) { b.used.Add(int64(n)) }
 
+// tryTake takes n bytes if they fit (or the budget is empty: a frame
+// larger than the whole budget still goes alone).
+func (b *budget) tryTake(n int) bool {
+	for {
+		used := b.used.Load()
+		if used+int64(n) > b.max && used != 0 {
+			return false
+		}
+		if b.used.CompareAndSwap(used, used+int64(n)) {
+			return true
+		}
+	}
+}
+
 // spent reports whether nothing more fits.
 func (b *budget) spent() bool { return b.used.Load() >= b.max }
 

@@ -84,6 +84,9 @@ type session struct {
 	stage      saslStage
 	principal  Principal
 	frameBytes int // of the frame being handled, for the budget
+	// partialReserved is what a gnet transport reserved in the budget for
+	// the frame it is receiving (owned by the event loop).
+	partialReserved int
 }
 
 // newSession registers a session for a new connection; reaped says the
@@ -150,14 +153,24 @@ func (s *session) idle() bool {
 }
 
 // push hands over one frame (without its size prefix); the session owns it.
-func (s *session) push(frame []byte) {
+func (s *session) push(frame []byte) { s.pushFrame(frame, false) }
+
+// pushFrame is push for a frame whose bytes the transport may already
+// have reserved in the budget (reserved), to bound memory before it read
+// the frame whole.
+func (s *session) pushFrame(frame []byte, reserved bool) {
 	s.mu.Lock()
 	if s.failed {
 		s.mu.Unlock()
+		if reserved {
+			s.srv.budget.release(len(frame))
+		}
 		return
 	}
 	s.queue = append(s.queue, frame)
-	s.srv.budget.take(len(frame))
+	if !reserved {
+		s.srv.budget.take(len(frame))
+	}
 	start := !s.running
 	s.running = true
 	s.mu.Unlock()

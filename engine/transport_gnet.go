@@ -111,6 +111,10 @@ func (g *gnetListener) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 func (g *gnetListener) OnClose(c gnet.Conn, _ error) gnet.Action {
 	if s, ok := c.Context().(*session); ok {
 		g.readFrames(c, s, true)
+		if s.partialReserved > 0 {
+			s.srv.budget.release(s.partialReserved)
+			s.partialReserved = 0
+		}
 		s.closedByPeer()
 	}
 	return gnet.None
@@ -162,6 +166,19 @@ func (g *gnetListener) readFrames(c gnet.Conn, s *session, all bool) gnet.Action
 		}
 		if c.InboundBuffered() < 4+size {
 			s.markPartial(true)
+			// gnet buffers the frame as it comes: reserve it in the
+			// budget now, and turn away a large one that does not fit
+			// (gnet cannot be told to stop reading).
+			if s.partialReserved == 0 && size > 0 {
+				if !s.srv.budget.tryTake(size) {
+					if size > maxUnreservedFrame {
+						s.fail("request of %d bytes does not fit the memory budget now (max_buffered_bytes)", size)
+						return gnet.Close
+					}
+				} else {
+					s.partialReserved = size
+				}
+			}
 			return gnet.None
 		}
 		s.markPartial(false)
@@ -173,10 +190,20 @@ func (g *gnetListener) readFrames(c gnet.Conn, s *session, all bool) gnet.Action
 		}
 		frame := make([]byte, size)
 		copy(frame, buf)
-		s.push(frame)
+		reserved := s.partialReserved == size && size > 0
+		if !reserved && s.partialReserved > 0 {
+			s.srv.budget.release(s.partialReserved)
+		}
+		s.partialReserved = 0
+		s.pushFrame(frame, reserved)
 	}
 	return gnet.None
 }
+
+// maxUnreservedFrame: a frame up to this size may be received while the
+// budget is full (it waits in gnet's buffer within maxUnread); a larger one
+// is refused then.
+const maxUnreservedFrame = 1 << 20
 
 // gnetTransport writes through gnet's loop-safe asynchronous calls.
 type gnetTransport struct{ c gnet.Conn }

@@ -125,23 +125,27 @@ func (s *Server) serveTLS(ln *listener, c *tls.Conn, stopping <-chan struct{}) {
 			sess.fail("request frame of %d bytes exceeds the limit of %d", size, sess.maxFrame())
 			return
 		}
-		// The frame is allocated whole: the budget must have room first.
-		for !sess.roomFor(size) {
-			select {
-			case <-t.resumed:
-			case <-t.closed:
-				return
-			case <-stopping:
-				return
+		// The frame is allocated whole: take its room in the budget
+		// first, waiting for it.
+		for !s.budget.tryTake(size) {
+			for !sess.roomFor(size) {
+				select {
+				case <-t.resumed:
+				case <-t.closed:
+					return
+				case <-stopping:
+					return
+				}
 			}
 		}
 		_ = c.SetReadDeadline(time.Now().Add(s.opts.PartialFrameTimeout))
 		frame := make([]byte, size)
 		if _, err := io.ReadFull(r, frame); err != nil {
+			s.budget.release(size)
 			s.logReadEnd(ln, peer, err, "partial_frame_timeout")
 			return
 		}
-		sess.push(frame)
+		sess.pushFrame(frame, true)
 	}
 }
 
