@@ -12,8 +12,8 @@ import (
 
 // The control API shares the SLS listener (SLS paths never start with
 // "/_"), takes and answers JSON, needs no signature, and is exempt from
-// faults and error/reset outages (a refuse outage closes the listener, so it
-// is unreachable until the window ends). Durations are Go strings ("250ms").
+// faults and error/reset outages (a refuse outage resets every connection,
+// so it is unreachable until the window ends). Durations are Go strings ("250ms").
 //
 //	GET    /_stats                      Stats
 //	GET    /_logs?project=&logstore=&tail=20

@@ -99,9 +99,9 @@ const (
 	OutageError OutageMode = "error"
 	// OutageReset resets every connection that sends a request.
 	OutageReset OutageMode = "reset"
-	// OutageRefuse closes the listener and every open connection, so new
-	// connections are refused, and listens again on the same address when
-	// the window ends. The control API is unreachable meanwhile.
+	// OutageRefuse resets every connection, the open ones and each new
+	// one as soon as it is accepted, so clients see the server gone. The
+	// port stays bound, so nothing else can take it meanwhile.
 	OutageRefuse OutageMode = "refuse"
 )
 
@@ -286,7 +286,7 @@ func (s *Server) AddFault(f Fault) (int, error) {
 func (s *Server) RemoveFault(id int) bool { return s.faults.remove(id) }
 
 // ClearFaults deactivates every fault and ends an error or reset outage
-// (a refuse outage still waits for its listener to come back).
+// (a refuse outage runs to its end).
 func (s *Server) ClearFaults() { s.faults.clear() }
 
 // Faults lists the active faults with their counters.

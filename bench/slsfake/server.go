@@ -44,14 +44,15 @@ type Server struct {
 	// a fixed time; it is set before Start and never changed.
 	clock func() time.Time
 
-	mu       sync.Mutex // guards the fields below
-	srv      *http.Server
-	ln       net.Listener
-	addr     string
-	conns    map[net.Conn]struct{}
-	closed   bool
-	closing  chan struct{}
-	refusing *time.Timer
+	mu          sync.Mutex // guards the fields below
+	srv         *http.Server
+	ln          net.Listener
+	addr        string
+	conns       map[net.Conn]struct{}
+	closed      bool
+	closing     chan struct{}
+	refusing    *time.Timer // ends the refuse outage
+	refusingNow atomic.Bool
 }
 
 type project struct {
@@ -122,8 +123,30 @@ func (s *Server) Start(addr string) error {
 		ConnState:         s.trackConn,
 	}
 	s.ln, s.addr = ln, ln.Addr().String()
-	go s.serve(s.srv, ln)
+	go s.serve(s.srv, &refusingListener{Listener: ln, s: s})
 	return nil
+}
+
+// refusingListener turns connections away during a refuse outage: each is
+// reset as soon as it is accepted. The port stays bound all along, so no
+// other socket (a client's ephemeral port, on a busy test machine) can take
+// it while the outage lasts.
+type refusingListener struct {
+	net.Listener
+	s *Server
+}
+
+func (l *refusingListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil || !l.s.refusingNow.Load() {
+			return c, err
+		}
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0) // a reset, not an orderly close
+		}
+		c.Close()
+	}
 }
 
 func (s *Server) serve(srv *http.Server, ln net.Listener) {
@@ -172,8 +195,7 @@ func (s *Server) Close() error {
 	return srv.Close()
 }
 
-// refuseFor closes the listener and every connection, and listens again on
-// the same address after d.
+// refuseFor resets every connection, open and new, for d.
 func (s *Server) refuseFor(d time.Duration) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -183,35 +205,20 @@ func (s *Server) refuseFor(d time.Duration) error {
 	if s.refusing != nil {
 		return errors.New("cannot refuse connections: a refuse outage is already running")
 	}
-	s.ln.Close()
+	s.refusingNow.Store(true)
 	for c := range s.conns {
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0)
+		}
 		c.Close()
 	}
-	s.refusing = time.AfterFunc(d, s.relisten)
-	return nil
-}
-
-func (s *Server) relisten() {
-	// The port was ours a moment ago and Go listeners set SO_REUSEADDR, so
-	// binding it again normally succeeds at once; if another process took
-	// it meanwhile, keep trying (without holding the lock) until Close.
-	for {
+	s.refusing = time.AfterFunc(d, func() {
 		s.mu.Lock()
-		if s.closed {
-			s.refusing = nil
-			s.mu.Unlock()
-			return
-		}
-		ln, err := net.Listen("tcp", s.addr)
-		if err == nil {
-			s.ln, s.refusing = ln, nil
-			go s.serve(s.srv, ln)
-			s.mu.Unlock()
-			return
-		}
+		s.refusingNow.Store(false)
+		s.refusing = nil
 		s.mu.Unlock()
-		time.Sleep(50 * time.Millisecond)
-	}
+	})
+	return nil
 }
 
 // Endpoint is the endpoint to give the SDK: the configured host name and
