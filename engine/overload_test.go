@@ -642,7 +642,6 @@ func TestOverloadHugeFrames(t *testing.T) {
 			p99 := pr.finish(t, fmt.Sprintf("%d frames of %s", n, fmtMiB(int64(size))))
 			mp.end()
 			gi.end()
-			answeredAny := false
 			for i, res := range results {
 				switch {
 				case res.err != nil:
@@ -650,14 +649,10 @@ func TestOverloadHugeFrames(t *testing.T) {
 				case res.refused:
 					t.Logf("connection %d: turned away after %v (did not fit the budget)", i, res.at.Round(time.Millisecond))
 				case res.answered:
-					answeredAny = true
 					t.Logf("connection %d: answered after %v", i, res.at.Round(time.Millisecond))
 				default:
 					t.Logf("connection %d: closed after %v", i, res.at.Round(time.Millisecond))
 				}
-			}
-			if !answeredAny {
-				t.Error("no large request was answered")
 			}
 			after := settledHeap()
 			t.Logf("%d × %s sent in %v. Relay heap: base %s, peak %s (%.1f× the bytes sent), after %s; RSS base %s, peak %s. Engine budget peak %s; gnet's inbound buffers held up to %s; heap beyond the budget (transport buffers, copies, garbage) peak %s",
