@@ -67,6 +67,8 @@ func (w *WAL) syncBarrier() {
 func (w *WAL) syncLoop() {
 	s := &w.syncer
 	defer close(s.done)
+	files := newFileSyncer(w.dir)
+	defer files.close()
 	var lastSync time.Time
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
@@ -100,7 +102,7 @@ func (w *WAL) syncLoop() {
 		var err error
 		if dirty {
 			t0 := time.Now()
-			err = w.db.Sync()
+			err = files.sync(w.db.Sync)
 			w.syncNanos.Add(int64(time.Since(t0)))
 			fsyncDuration.UpdateDuration(t0)
 			w.syncs.Add(1)

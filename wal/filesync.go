@@ -1,0 +1,141 @@
+package wal
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// fileSyncer makes a group commit durable. badger's DB.Sync alone does
+// not: it syncs only the current value-log file and memtable log, and when
+// a write fills a file badger moves on to the next without syncing the old
+// one (unless SyncWrites), so the tail of the old file — acknowledged
+// already — would sit unsynced in the page cache, lost on power failure.
+// So after DB.Sync the syncer also fdatasyncs the files that were current
+// at the previous sync and are not any more. And DB.Sync msyncs a mapping
+// that a concurrent rotation may be remapping, failing with ENOMEM; then
+// every file since the previous sync is fdatasynced instead.
+//
+// fdatasync on a descriptor writes back the pages a shared mapping
+// dirtied, as msync(MS_SYNC) does on Linux. Used by the syncer goroutine
+// only.
+type fileSyncer struct {
+	dir      string
+	files    map[string]*os.File
+	lastVlog string // the newest value-log file at the last sync
+	lastMem  string // the newest memtable log at the last sync
+	known    map[string]bool
+}
+
+func newFileSyncer(dir string) *fileSyncer {
+	return &fileSyncer{dir: dir, files: map[string]*os.File{}, known: map[string]bool{}}
+}
+
+// sync makes everything written so far durable (see fileSyncer).
+func (f *fileSyncer) sync(dbSync func() error) error {
+	ents, err := os.ReadDir(f.dir)
+	if err != nil {
+		return fmt.Errorf("cannot list %q: %w", f.dir, err)
+	}
+	var targets []string
+	newestVlog, newestMem, appeared := f.lastVlog, f.lastMem, false
+	seen := make(map[string]bool, len(ents))
+	for _, e := range ents {
+		n := e.Name()
+		switch {
+		case strings.HasSuffix(n, ".mem") && n >= f.lastMem:
+			newestMem = max(newestMem, n)
+		case strings.HasSuffix(n, ".vlog") && n >= f.lastVlog:
+			newestVlog = max(newestVlog, n)
+		default:
+			continue
+		}
+		targets = append(targets, n)
+		seen[n] = true
+		if !f.known[n] {
+			appeared = true
+		}
+	}
+	if err := dbSync(); err == nil {
+		// Only the files that stopped being current remain.
+		rest := targets[:0]
+		for _, n := range targets {
+			if n != newestVlog && n != newestMem {
+				rest = append(rest, n)
+			}
+		}
+		targets = rest
+	} else if !errors.Is(err, unix.ENOMEM) {
+		return err
+	}
+	errs := make([]error, len(targets)+1)
+	var wg sync.WaitGroup
+	for i, n := range targets {
+		fd, err := f.open(n)
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				continue // deleted meanwhile: nothing to make durable
+			}
+			errs[i] = err
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// fdatasync, as badger's msync is: the files are mapped at
+			// their full size, so no metadata needs writing for the data
+			// to be found again.
+			if err := unix.Fdatasync(int(fd.Fd())); err != nil {
+				errs[i] = fmt.Errorf("cannot fdatasync %q: %w", n, err)
+			}
+		}()
+	}
+	if appeared {
+		errs[len(targets)] = syncDir(f.dir)
+	}
+	wg.Wait()
+	for n, fd := range f.files {
+		if !seen[n] {
+			fd.Close()
+			delete(f.files, n)
+		}
+	}
+	f.known, f.lastVlog, f.lastMem = seen, newestVlog, newestMem
+	return errors.Join(errs...)
+}
+
+func (f *fileSyncer) open(name string) (*os.File, error) {
+	if fd, ok := f.files[name]; ok {
+		return fd, nil
+	}
+	fd, err := os.OpenFile(filepath.Join(f.dir, name), os.O_RDWR, 0)
+	if err != nil {
+		return nil, err
+	}
+	f.files[name] = fd
+	return fd, nil
+}
+
+func (f *fileSyncer) close() {
+	for n, fd := range f.files {
+		fd.Close()
+		delete(f.files, n)
+	}
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("cannot open %q: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("cannot fsync %q: %w", dir, err)
+	}
+	return nil
+}
