@@ -17,6 +17,10 @@ package engine
 //     WAL accepted the batch, acks=-1 once it is synced, acks=0 never (the
 //     request still holds its place in the connection's order). A WAL
 //     failure is KAFKA_STORAGE_ERROR, which shippers retry.
+//   - A batch from an idempotent producer that repeats one of its last 5
+//     (same producer ID, epoch and sequence numbers: a retry after a lost
+//     answer) is answered with the offset it got then and not stored
+//     again (see dedup).
 //   - Transactional produce gets TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
 //     acks other than -1, 0, 1 get INVALID_REQUIRED_ACKS.
 //   - When the buffer backs up (see Throttler) the response carries
@@ -144,6 +148,15 @@ func (s *session) handleProduce(r *request) {
 			if th := s.srv.opts.Throttle; th != nil {
 				throttle = max(throttle, th.ThrottleTime(key, len(rp.Records)))
 			}
+			idempotent := info.ProducerID >= 0 && info.BaseSequence >= 0
+			last := info.BaseSequence + info.Records - 1
+			if idempotent {
+				if base, dup := s.srv.dedup.stored(key, info.ProducerID, info.ProducerEpoch, info.BaseSequence, last); dup {
+					p.BaseOffset = base // a retry of a stored batch
+					duplicateBatches.Inc()
+					continue
+				}
+			}
 			outstanding.Add(1)
 			s.srv.appender.Append(key, entry, req.Acks == -1, func(base int64, err error) {
 				if err != nil {
@@ -151,6 +164,9 @@ func (s *session) handleProduce(r *request) {
 				} else {
 					p.BaseOffset = base
 					countIn(key, entry.Records, len(entry.Data))
+					if idempotent {
+						s.srv.dedup.remember(key, info.ProducerID, info.ProducerEpoch, info.BaseSequence, last, base)
+					}
 				}
 				finish()
 			})

@@ -123,6 +123,7 @@ func (r *reaper) run() {
 		case <-r.stop:
 			return
 		}
+		r.srv.dedup.forgetIdle(time.Now())
 		now := time.Now().UnixNano()
 		idle, partial := r.srv.opts.IdleTimeout.Nanoseconds(), r.srv.opts.PartialFrameTimeout.Nanoseconds()
 		r.sessions.Range(func(k, _ any) bool {

@@ -20,6 +20,9 @@ var (
 	produceDuration = metrics.GetOrCreatePrometheusHistogram(`slsrelay_produce_duration_seconds`)
 	throttleSeconds = metrics.GetOrCreateFloatCounter(`slsrelay_throttle_seconds_total`)
 	throttledResps  = metrics.GetOrCreateCounter(`slsrelay_throttled_responses_total`)
+	// duplicateBatches counts idempotent producers' retries answered
+	// without storing them again.
+	duplicateBatches = metrics.GetOrCreateCounter(`slsrelay_duplicate_batches_total`)
 )
 
 func connectionsOpen(listener string) *metrics.Counter {

@@ -141,7 +141,11 @@ func (c *rawConn) saslPlain(user, password string) *kmsg.SASLAuthenticateRespons
 }
 
 // recordBatch encodes an uncompressed v2 batch of values with a correct CRC.
-func recordBatch(values ...string) []byte {
+func recordBatch(values ...string) []byte { return producerBatch(-1, -1, -1, values...) }
+
+// producerBatch is recordBatch from an idempotent producer: its ID, epoch
+// and the sequence number of the first record (-1s for none).
+func producerBatch(producerID int64, epoch int16, firstSeq int32, values ...string) []byte {
 	var recs []byte
 	for i, v := range values {
 		r := kmsg.NewRecord()
@@ -155,7 +159,7 @@ func recordBatch(values ...string) []byte {
 	b.LastOffsetDelta = int32(len(values) - 1)
 	b.FirstTimestamp = time.Now().UnixMilli()
 	b.MaxTimestamp = b.FirstTimestamp
-	b.ProducerID, b.ProducerEpoch, b.FirstSequence = -1, -1, -1
+	b.ProducerID, b.ProducerEpoch, b.FirstSequence = producerID, epoch, firstSeq
 	b.NumRecords = int32(len(values))
 	b.Records = recs
 	out := b.AppendTo(nil)

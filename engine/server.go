@@ -25,6 +25,7 @@ type Server struct {
 	sessions       sync.Map // *session -> struct{}: every open connection
 	draining       atomic.Bool
 	topicIDs       topicIDs
+	dedup          dedup
 	nextProducerID atomic.Int64
 
 	closeOnce sync.Once

@@ -1,0 +1,93 @@
+package engine
+
+import (
+	"sync"
+	"time"
+
+	"github.com/slsrelay/slsrelay/wal"
+)
+
+// producerWindow is how many recent batches per idempotent producer and
+// stream are remembered: Kafka clients keep at most 5 requests in flight
+// per connection, so a retry repeats one of the last 5.
+const producerWindow = 5
+
+// producerIdle is how long an idempotent producer's batches are remembered
+// after its last batch to a stream.
+const producerIdle = 15 * time.Minute
+
+// dedup remembers the last batches each idempotent producer stored in each
+// stream, so that a retried batch (same producer ID, epoch and sequence
+// numbers — the client resends after a lost answer or a timeout) is
+// answered with the offset it got the first time instead of being stored
+// again, as a Kafka broker does. State lives in memory: after a restart a
+// retry is stored again (delivery stays at least once). Safe for
+// concurrent use.
+type dedup struct {
+	mu sync.Mutex
+	m  map[dedupKey]*producerBatches
+}
+
+type dedupKey struct {
+	stream     wal.StreamKey
+	producerID int64
+}
+
+type producerBatches struct {
+	epoch   int16
+	recent  [producerWindow]seqBatch
+	next    int // where the next batch is remembered
+	touched time.Time
+}
+
+type seqBatch struct {
+	first, last int32
+	offset      int64
+	valid       bool
+}
+
+// stored reports the base offset of a batch already stored, if b repeats one.
+func (d *dedup) stored(k wal.StreamKey, producerID int64, epoch int16, first, last int32) (int64, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	p := d.m[dedupKey{k, producerID}]
+	if p == nil || p.epoch != epoch {
+		return 0, false
+	}
+	for _, b := range p.recent {
+		if b.valid && b.first == first && b.last == last {
+			p.touched = time.Now()
+			return b.offset, true
+		}
+	}
+	return 0, false
+}
+
+// remember records a batch that was stored at offset.
+func (d *dedup) remember(k wal.StreamKey, producerID int64, epoch int16, first, last int32, offset int64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.m == nil {
+		d.m = map[dedupKey]*producerBatches{}
+	}
+	key := dedupKey{k, producerID}
+	p := d.m[key]
+	if p == nil || p.epoch != epoch {
+		p = &producerBatches{epoch: epoch}
+		d.m[key] = p
+	}
+	p.recent[p.next] = seqBatch{first: first, last: last, offset: offset, valid: true}
+	p.next = (p.next + 1) % producerWindow
+	p.touched = time.Now()
+}
+
+// forgetIdle drops producers idle for producerIdle; the reaper calls it.
+func (d *dedup) forgetIdle(now time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for k, p := range d.m {
+		if now.Sub(p.touched) > producerIdle {
+			delete(d.m, k)
+		}
+	}
+}
