@@ -7,12 +7,9 @@ package engine
 
 import (
 	"bytes"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -55,8 +52,7 @@ const clPassword = testAKID + "#" + testSecret
 // same streams concurrently.
 type clRelay struct {
 	*testRelay
-	caFile string
-	slow   *clSlowAppender // nil unless started with startClSlowRelay
+	slow *clSlowAppender // nil unless started with startClSlowRelay
 
 	mu      sync.Mutex
 	decoded map[wal.StreamKey]*clStream
@@ -106,58 +102,8 @@ func startClSlowRelay(t testing.TB, maxDelay time.Duration) *clRelay {
 
 func startClRelayWith(t testing.TB, wrap func(*MemoryAppender) Appender) *clRelay {
 	t.Helper()
-	files, err := EnsureSelfSigned(t.TempDir(), []string{"localhost", "127.0.0.1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	certs, err := NewCertReloader(files.Cert, files.Key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serverTLS, err := certs.Config("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	caPEM, err := os.ReadFile(files.CA)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(caPEM) {
-		t.Fatalf("no certificate in %s", files.CA)
-	}
-	principal := &Principal{Project: testProject, Credential: wal.Credential{AccessKeyID: testAKID, AccessKeySecret: testSecret}}
-	opts := Options{
-		Listeners: []ListenerOptions{
-			{Name: "PLAINTEXT", Protocol: Plaintext, Bind: "127.0.0.1:0", Principal: principal},
-			{Name: "SASL_SSL", Protocol: SASLSSL, Bind: "127.0.0.1:0", TLS: serverTLS},
-			{Name: "SASL_PLAINTEXT", Protocol: SASLPlaintext, Bind: "127.0.0.1:0"},
-		},
-		EventLoops: 2,
-		Logger:     testLogger(),
-	}
-	app := &MemoryAppender{}
-	var a Appender = app
-	if wrap != nil {
-		a = wrap(app)
-	}
-	srv, err := New(opts, testCatalog(), a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	return &clRelay{
-		decoded: map[wal.StreamKey]*clStream{},
-		testRelay: &testRelay{
-			srv: srv, app: app,
-			plain: srv.Addr("PLAINTEXT"), saslSSL: srv.Addr("SASL_SSL"), saslText: srv.Addr("SASL_PLAINTEXT"),
-			tls: &tls.Config{RootCAs: pool, ServerName: "localhost", MinVersion: tls.VersionTLS12},
-		},
-		caFile: files.CA,
-	}
+	r := startRelayAppender(t, wrap)
+	return &clRelay{decoded: map[wal.StreamKey]*clStream{}, testRelay: r}
 }
 
 // clSlowAppender assigns offsets at once (so the order of appends is the

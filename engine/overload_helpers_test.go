@@ -664,31 +664,6 @@ func knownBug(t testing.TB, bug string) {
 	}
 }
 
-// startRelayAppender is startRelay with the appender wrapped (a slow disk).
-func startRelayAppender(t testing.TB, wrap func(*MemoryAppender) Appender, modify ...func(*Options)) *testRelay {
-	t.Helper()
-	// startRelay builds the listeners and TLS; its Server is replaced by
-	// one on the wrapped appender, before anyone connects.
-	var opts Options
-	r := startRelay(t, append(modify, func(o *Options) { opts = *o })...)
-	r.srv.Close()
-	for i := range opts.Listeners {
-		opts.Listeners[i].Bind = "127.0.0.1:0"
-	}
-	app := &MemoryAppender{}
-	srv, err := New(opts, testCatalog(), wrap(app))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	r.srv, r.app = srv, app
-	r.plain, r.saslSSL, r.saslText = srv.Addr("PLAINTEXT"), srv.Addr("SASL_SSL"), srv.Addr("SASL_PLAINTEXT")
-	return r
-}
-
 // gnetInbound measures what gnet holds in its inbound buffers (bytes read
 // from sockets and not yet taken by a session), summed over a server's
 // PLAINTEXT connections, by asking each connection's event loop (gnet's

@@ -36,6 +36,7 @@ type testRelay struct {
 	saslSSL  string // SASL_SSL address
 	saslText string // SASL_PLAINTEXT address
 	tls      *tls.Config
+	caFile   string // the CA clients trust, for kcat
 }
 
 func testLogger() *slog.Logger {
@@ -46,6 +47,13 @@ func testLogger() *slog.Logger {
 }
 
 func startRelay(t testing.TB, modify ...func(*Options)) *testRelay {
+	t.Helper()
+	return startRelayAppender(t, nil, modify...)
+}
+
+// startRelayAppender is startRelay with the MemoryAppender wrapped (a slow
+// or observed store); wrap may be nil.
+func startRelayAppender(t testing.TB, wrap func(*MemoryAppender) Appender, modify ...func(*Options)) *testRelay {
 	t.Helper()
 	files, err := EnsureSelfSigned(t.TempDir(), []string{"localhost", "127.0.0.1"})
 	if err != nil {
@@ -80,7 +88,11 @@ func startRelay(t testing.TB, modify ...func(*Options)) *testRelay {
 		m(&opts)
 	}
 	app := &MemoryAppender{}
-	srv, err := New(opts, testCatalog(), app)
+	var a Appender = app
+	if wrap != nil {
+		a = wrap(app)
+	}
+	srv, err := New(opts, testCatalog(), a)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +103,8 @@ func startRelay(t testing.TB, modify ...func(*Options)) *testRelay {
 	return &testRelay{
 		srv: srv, app: app,
 		plain: srv.Addr("PLAINTEXT"), saslSSL: srv.Addr("SASL_SSL"), saslText: srv.Addr("SASL_PLAINTEXT"),
-		tls: &tls.Config{RootCAs: pool, ServerName: "localhost", MinVersion: tls.VersionTLS12},
+		tls:    &tls.Config{RootCAs: pool, ServerName: "localhost", MinVersion: tls.VersionTLS12},
+		caFile: files.CA,
 	}
 }
 
