@@ -27,17 +27,13 @@ func newBudget(max int64) *budget {
 // resumed once it may have. A frame larger than the whole budget fits an
 // empty one. The caller holds s.mu, so nothing here may call into a session.
 func (b *budget) full(s *session, n int) bool {
-	fits := func() bool {
-		used := b.used.Load()
-		return used+int64(n) <= b.max || (used == 0 && n > 0) || (n == 0 && used < b.max)
-	}
-	if fits() {
+	if b.fits(b.used.Load(), n) {
 		return false
 	}
 	b.mu.Lock()
 	b.waiting[s] = struct{}{}
 	b.mu.Unlock()
-	if fits() {
+	if b.fits(b.used.Load(), n) {
 		// Released in between: that release may have found no waiter.
 		// Take s back and wake the others from elsewhere.
 		b.forget(s)
@@ -49,12 +45,21 @@ func (b *budget) full(s *session, n int) bool {
 
 func (b *budget) take(n int) { b.used.Add(int64(n)) }
 
-// tryTake takes n bytes if they fit (or the budget is empty: a frame
-// larger than the whole budget still goes alone).
+// fits reports whether n more bytes fit beside used: within the budget,
+// or alone in an empty one (a frame larger than the whole budget still
+// goes). n == 0 asks whether anything fits at all.
+func (b *budget) fits(used int64, n int) bool {
+	if n == 0 {
+		return used < b.max
+	}
+	return used == 0 || used+int64(n) <= b.max
+}
+
+// tryTake takes n bytes if they fit.
 func (b *budget) tryTake(n int) bool {
 	for {
 		used := b.used.Load()
-		if used+int64(n) > b.max && used != 0 {
+		if !b.fits(used, n) {
 			return false
 		}
 		if b.used.CompareAndSwap(used, used+int64(n)) {

@@ -98,17 +98,25 @@ func (s *Server) serveTLS(ln *listener, c *tls.Conn, stopping <-chan struct{}) {
 	defer t.close()
 	defer sess.closedByPeer()
 
-	r := bufio.NewReaderSize(c, 64<<10)
-	var hdr [4]byte
-	for {
-		for !sess.room() {
+	// waitRoom waits until the session takes a frame of n bytes (0: any
+	// next frame); false when the connection or the listener closes.
+	waitRoom := func(n int) bool {
+		for !sess.roomFor(n) {
 			select {
 			case <-t.resumed:
 			case <-t.closed:
-				return
+				return false
 			case <-stopping:
-				return
+				return false
 			}
+		}
+		return true
+	}
+	r := bufio.NewReaderSize(c, 64<<10)
+	var hdr [4]byte
+	for {
+		if !waitRoom(0) {
+			return
 		}
 		// Idle between requests, a deadline of IdleTimeout; once a
 		// request started, PartialFrameTimeout for the rest of it.
@@ -128,14 +136,8 @@ func (s *Server) serveTLS(ln *listener, c *tls.Conn, stopping <-chan struct{}) {
 		// The frame is allocated whole: take its room in the budget
 		// first, waiting for it.
 		for !s.budget.tryTake(size) {
-			for !sess.roomFor(size) {
-				select {
-				case <-t.resumed:
-				case <-t.closed:
-					return
-				case <-stopping:
-					return
-				}
+			if !waitRoom(size) {
+				return
 			}
 		}
 		_ = c.SetReadDeadline(time.Now().Add(s.opts.PartialFrameTimeout))
