@@ -154,13 +154,9 @@ func (ls *logstore) addShard(begin, end string, now time.Time) *shard {
 func (ls *logstore) split(id int, splitKey string, now time.Time) ([]ShardInfo, *APIError) {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
-	sh := ls.find(id)
-	if sh == nil {
-		return nil, errShardNotExist(id)
-	}
-	if sh.Status != StatusReadWrite {
-		return nil, &APIError{Status: http.StatusBadRequest, Code: "ParameterInvalid",
-			Message: fmt.Sprintf("shard %d is readonly and cannot be split", id)}
+	sh, aerr := ls.writable(id, "split")
+	if aerr != nil {
+		return nil, aerr
 	}
 	if splitKey == "" {
 		splitKey = midKey(sh.InclusiveBeginKey, sh.ExclusiveEndKey)
@@ -181,19 +177,29 @@ func (ls *logstore) split(id int, splitKey string, now time.Time) ([]ShardInfo, 
 	return []ShardInfo{sh.ShardInfo, a.ShardInfo, b.ShardInfo}, nil
 }
 
-// merge makes shard id and the readwrite shard right after it (by key)
-// readonly and adds one readwrite shard covering both, as SLS's MergeShards
-// does. It returns the two parents and the child.
-func (ls *logstore) merge(id int, now time.Time) ([]ShardInfo, *APIError) {
-	ls.mu.Lock()
-	defer ls.mu.Unlock()
+// writable returns readwrite shard id, or why it cannot be done (a verb:
+// "split", "merged"). The caller holds ls.mu.
+func (ls *logstore) writable(id int, done string) (*shard, *APIError) {
 	sh := ls.find(id)
 	if sh == nil {
 		return nil, errShardNotExist(id)
 	}
 	if sh.Status != StatusReadWrite {
 		return nil, &APIError{Status: http.StatusBadRequest, Code: "ParameterInvalid",
-			Message: fmt.Sprintf("shard %d is readonly and cannot be merged", id)}
+			Message: fmt.Sprintf("shard %d is readonly and cannot be %s", id, done)}
+	}
+	return sh, nil
+}
+
+// merge makes shard id and the readwrite shard right after it (by key)
+// readonly and adds one readwrite shard covering both, as SLS's MergeShards
+// does. It returns the two parents and the child.
+func (ls *logstore) merge(id int, now time.Time) ([]ShardInfo, *APIError) {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	sh, aerr := ls.writable(id, "merged")
+	if aerr != nil {
+		return nil, aerr
 	}
 	var next *shard
 	for _, o := range ls.shards {
