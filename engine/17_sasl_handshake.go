@@ -45,7 +45,7 @@ func (s *session) handleRawSASLToken(token []byte) {
 	p, err := parsePlain(token)
 	if err != nil {
 		s.srv.log.Warn("SASL authentication failed", "listener", s.ln.opts.Name, "peer", s.peer, "reason", err.Error())
-		saslFailures(s.ln.opts.Name).Inc()
+		s.ln.metrics.saslFailures.Inc()
 		s.fail("SASL authentication failed")
 		return
 	}

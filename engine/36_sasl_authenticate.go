@@ -31,7 +31,7 @@ func (s *session) handleSASLAuthenticate(r *request) {
 	p, err := parsePlain(req.SASLAuthBytes)
 	if err != nil {
 		s.srv.log.Warn("SASL authentication failed", "listener", s.ln.opts.Name, "peer", s.peer, "reason", err.Error())
-		saslFailures(s.ln.opts.Name).Inc()
+		s.ln.metrics.saslFailures.Inc()
 		resp.ErrorCode = kerr.SaslAuthenticationFailed.Code
 		msg := "Authentication failed: " + err.Error()
 		resp.ErrorMessage = &msg

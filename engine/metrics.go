@@ -25,16 +25,18 @@ var (
 	duplicateBatches = metrics.GetOrCreateCounter(`slsrelay_duplicate_batches_total`)
 )
 
-func connectionsOpen(listener string) *metrics.Counter {
-	return metrics.GetOrCreateCounter(fmt.Sprintf(`slsrelay_connections{listener=%q}`, listener))
+// listenerMetrics are one listener's counters, looked up once rather than
+// per connection.
+type listenerMetrics struct {
+	open, total, saslFailures *metrics.Counter
 }
 
-func connectionsTotal(listener string) *metrics.Counter {
-	return metrics.GetOrCreateCounter(fmt.Sprintf(`slsrelay_connections_total{listener=%q}`, listener))
-}
-
-func saslFailures(listener string) *metrics.Counter {
-	return metrics.GetOrCreateCounter(fmt.Sprintf(`slsrelay_sasl_failures_total{listener=%q}`, listener))
+func newListenerMetrics(listener string) listenerMetrics {
+	return listenerMetrics{
+		open:         metrics.GetOrCreateCounter(fmt.Sprintf(`slsrelay_connections{listener=%q}`, listener)),
+		total:        metrics.GetOrCreateCounter(fmt.Sprintf(`slsrelay_connections_total{listener=%q}`, listener)),
+		saslFailures: metrics.GetOrCreateCounter(fmt.Sprintf(`slsrelay_sasl_failures_total{listener=%q}`, listener)),
+	}
 }
 
 // apiCounters caches the per-API-key counters: building a metric name per

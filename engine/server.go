@@ -34,6 +34,7 @@ type Server struct {
 // listener is one configured listener and, once started, its transport.
 type listener struct {
 	opts       ListenerOptions
+	metrics    listenerMetrics
 	addr       string   // bound address
 	advertised hostPort // what Metadata reports
 	stop       func(context.Context) error
@@ -68,7 +69,7 @@ func New(opts Options, catalog Catalog, appender Appender) (*Server, error) {
 	// still uses.
 	s.nextProducerID.Store(time.Now().Unix() << 20)
 	for _, lo := range opts.Listeners {
-		s.listeners = append(s.listeners, &listener{opts: lo})
+		s.listeners = append(s.listeners, &listener{opts: lo, metrics: newListenerMetrics(lo.Name)})
 	}
 	return s, nil
 }

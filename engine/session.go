@@ -94,8 +94,8 @@ type session struct {
 func newSession(srv *Server, ln *listener, t transport, peer string, reaped bool) *session {
 	s := &session{srv: srv, ln: ln, t: t, peer: peer, reaped: reaped}
 	s.lastActive.Store(time.Now().UnixNano())
-	connectionsOpen(ln.opts.Name).Inc()
-	connectionsTotal(ln.opts.Name).Inc()
+	ln.metrics.open.Inc()
+	ln.metrics.total.Inc()
 	srv.sessions.Store(s, struct{}{})
 	if !ln.opts.sasl() {
 		s.stage = saslAuthenticated
@@ -315,7 +315,7 @@ func (s *session) closedByPeer() {
 	s.closed = true
 	s.mu.Unlock()
 	if !s.gone.Swap(true) {
-		connectionsOpen(s.ln.opts.Name).Dec()
+		s.ln.metrics.open.Dec()
 	}
 	s.srv.budget.forget(s)
 	s.srv.sessions.Delete(s)
