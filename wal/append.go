@@ -9,10 +9,13 @@ import (
 )
 
 // The group commit. Append only queues; one committer goroutine takes
-// everything queued (up to MaxGroupBytes/MaxGroupEntries), assigns offsets
-// and writes the group as one badger transaction (SyncWrites off). The
-// syncer goroutine (sync.go) then fsyncs once for everything written since
-// its previous fsync and runs the done callbacks that waited for it. While
+// everything queued (up to MaxGroupBytes/MaxGroupEntries), assigns offsets,
+// writes the group's frames to the active data file with one write(2), and
+// what else it changes (new streams, credentials, reader positions) as one
+// badger transaction (SyncWrites off). The syncer goroutine (sync.go) then
+// fdatasyncs once for everything written since its previous sync, runs the
+// done callbacks that waited for it, and writes the index rows of the
+// synced frames to badger. While
 // one group is written and another synced, new appends pile up and become
 // the next group, so the number of fsyncs adapts to the load without any
 // timer or linger.
@@ -52,6 +55,7 @@ func (r *request) size() int {
 type committerState struct {
 	needVersion bool
 	retryDrops  []dropTarget // segments whose DropPrefix failed
+	frameBuf    []byte       // reused for each step's frames (write(2) copies them)
 }
 
 type ack struct {
@@ -178,7 +182,10 @@ func (w *WAL) commitLoop() {
 	}
 }
 
-// txnWork is the state of one badger transaction being built.
+// txnWork is one step of a group: the committer's own badger rows (stream
+// registry, credentials, reader positions, dead letters) in one
+// transaction, and the frames of its appends, written to the active data
+// file after that transaction commits.
 type txnWork struct {
 	txn     *badger.Txn
 	metas   map[*stream]*streamMeta
@@ -186,15 +193,19 @@ type txnWork struct {
 	newSegs []newSeg
 	creds   []string
 	acks    []ack
-	bytes   int64
-	est     int64 // badger's size estimate of the transaction, roughly
+	frames  []byte      // frames for the active data file
+	file    *dataFile   // the active file when the step started
+	ib      *indexBatch // index rows of the frames
+	needDB  bool        // rows that must be synced before the acks
+	est     int64       // badger's size estimate of the transaction, roughly
 	keys    int64
 }
 
 // full tells whether one more request might take the transaction over
-// badger's limits (ErrTxnTooBig); the group then continues in a new one.
-func (tw *txnWork) full(db *badger.DB) bool {
-	return tw.keys+8 > db.MaxBatchCount()/2 || tw.est+4096 > db.MaxBatchSize()/2
+// badger's limits (ErrTxnTooBig) or the step over MaxGroupBytes; the group
+// then continues in a new step.
+func (tw *txnWork) full(db *badger.DB, maxBytes int) bool {
+	return tw.keys+8 > db.MaxBatchCount()/2 || tw.est+4096 > db.MaxBatchSize()/2 || len(tw.frames) >= maxBytes
 }
 
 // note accounts for a key written in the transaction as badger estimates
@@ -214,7 +225,12 @@ type newSeg struct {
 }
 
 func (w *WAL) newWork() *txnWork {
-	return &txnWork{txn: w.db.NewTransaction(true), metas: make(map[*stream]*streamMeta)}
+	return &txnWork{
+		txn:    w.db.NewTransaction(true),
+		metas:  make(map[*stream]*streamMeta),
+		ib:     newIndexBatch(),
+		frames: w.committerSt.frameBuf[:0],
+	}
 }
 
 // writeGroup writes one group; on return each append is acknowledged,
@@ -222,7 +238,7 @@ func (w *WAL) newWork() *txnWork {
 func (w *WAL) writeGroup(g []*request) {
 	tw := w.newWork()
 	for _, r := range g {
-		if tw.full(w.db) {
+		if tw.full(w.db, w.opts.MaxGroupBytes) {
 			w.flush(tw)
 			tw = w.newWork()
 		}
@@ -238,16 +254,19 @@ func (w *WAL) writeGroup(g []*request) {
 				continue
 			}
 			tw.note(k, v)
+			tw.needDB = true
 			tw.acks = append(tw.acks, ack{req: r})
 		case reqFunc:
 			if err := r.fn(tw); err != nil {
 				r.errc <- err
 				continue
 			}
+			tw.needDB = true
 			tw.acks = append(tw.acks, ack{req: r})
 		case reqPlan:
-			// Reclaim planning needs every earlier write applied and
-			// synced: it must only trust positions that survive a crash.
+			// Reclaim planning needs every earlier write applied, synced
+			// and indexed: it must only trust positions that survive a
+			// crash.
 			w.flush(tw)
 			w.syncBarrier()
 			r.planc <- w.dropConsumed()
@@ -255,6 +274,20 @@ func (w *WAL) writeGroup(g []*request) {
 		}
 	}
 	w.flush(tw)
+}
+
+// activeFile returns the data file appends go to, starting a new one when
+// the current one is full (or was given up after a failed write).
+// Committer only.
+func (w *WAL) activeFile() (*dataFile, error) {
+	d := w.data
+	if d.active != nil && d.activeSize < w.opts.DataFileBytes {
+		return d.active, nil
+	}
+	if _, err := d.startFile(); err != nil {
+		return nil, w.diskError("start a data file", err)
+	}
+	return d.active, nil
 }
 
 func (w *WAL) addAppend(tw *txnWork, r *request) error {
@@ -268,6 +301,11 @@ func (w *WAL) addAppend(tw *txnWork, r *request) error {
 	}
 	if err := w.admit(int64(len(e.Data)) + 128); err != nil {
 		return err
+	}
+	if tw.file == nil {
+		if tw.file, err = w.activeFile(); err != nil {
+			return err
+		}
 	}
 	txn := tw.txn
 	st := w.byKey[r.key] // the committer is the only writer of byKey
@@ -286,6 +324,7 @@ func (w *WAL) addAppend(tw *txnWork, r *request) error {
 		}
 		tw.note(k, v)
 		tw.newSt = append(tw.newSt, st)
+		tw.needDB = true
 	}
 	m := tw.metas[st]
 	if m == nil {
@@ -296,41 +335,18 @@ func (w *WAL) addAppend(tw *txnWork, r *request) error {
 	if err := w.ensureCred(tw, e.Credential, hash); err != nil {
 		return err
 	}
-	// A new segment: the first one, one rolled by reclaim (HasSeg false,
-	// Seg already advanced) or when the current one is full.
-	if !m.HasSeg || m.SegBytes >= w.opts.SegmentBytes {
-		if m.HasSeg {
-			m.Seg++
-		}
-		m.HasSeg, m.SegBytes = true, 0
-		k, v := segmentKey(st.id, m.Seg), be64(m.Next)
-		if err := txn.Set(k, v); err != nil {
-			return w.diskError("write", err)
-		}
-		tw.note(k, v)
-		tw.newSegs = append(tw.newSegs, newSeg{st, segInfo{seg: m.Seg, first: m.Next}})
-	}
-	base := m.Next
-	val := encodeEntry(e, base, m.CumBytes, m.CumEntries, hash)
-	ek := entryKey(st.id, m.Seg, base)
-	if err := txn.Set(ek, val); err != nil {
-		return w.diskError("write", err)
-	}
-	tw.note(ek, val)
-	if _, ok := tw.metas[st]; ok {
-		tw.note(sidKey(tagMeta, st.id), make([]byte, metaLen)) // written by flush
+	start := len(tw.frames)
+	tw.frames = appendFrame(tw.frames, st.id, r.deadID, func(b []byte) []byte {
+		return appendEntry(b, e, m.Next, m.CumBytes, m.CumEntries, hash)
+	})
+	ptr := dataPtr{file: tw.file.num, pos: w.data.activeSize + int64(start), n: uint32(len(tw.frames) - start)}
+	base, seg := tw.ib.place(st, m, e.Records, int(ptr.n)-frameHeaderLen, ptr, w.opts.SegmentBytes)
+	if seg != nil {
+		tw.newSegs = append(tw.newSegs, newSeg{st, *seg})
 	}
 	if r.deadID != 0 {
-		if err := txn.Delete(deadKey(r.deadID)); err != nil {
-			return w.diskError("write", err)
-		}
-		tw.note(deadKey(r.deadID), nil)
+		tw.ib.rows = append(tw.ib.rows, kv{key: deadKey(r.deadID), del: true})
 	}
-	m.Next += int64(e.Records)
-	m.SegBytes += int64(len(val))
-	m.CumBytes += int64(len(val))
-	m.CumEntries++
-	tw.bytes += int64(len(val))
 	tw.acks = append(tw.acks, ack{req: r, base: base})
 	return nil
 }
@@ -344,28 +360,33 @@ func be64(v int64) []byte {
 	return b
 }
 
-// flush commits the transaction (without fsync) and applies it to memory.
+// flush commits the step's own rows (without fsync), writes its frames to
+// the active data file, applies it to memory and hands the rest to the
+// syncer.
 func (w *WAL) flush(tw *txnWork) {
 	defer tw.txn.Discard()
+	if cap(tw.frames) <= 2*w.opts.MaxGroupBytes {
+		defer func() { w.committerSt.frameBuf = tw.frames[:0] }()
+	}
 	if len(tw.acks) == 0 && len(tw.newSt) == 0 {
 		return
 	}
 	cs := &w.committerSt
 	var err error
-	for st, m := range tw.metas {
-		if err = tw.txn.Set(sidKey(tagMeta, st.id), m.encode()); err != nil {
-			break
-		}
-	}
-	if err == nil && cs.needVersion {
+	if cs.needVersion {
 		err = tw.txn.Set(versionKey, []byte(formatVersion))
+		tw.keys++
+		tw.needDB = true
 	}
-	if err == nil {
-		t0 := time.Now()
+	t0 := time.Now()
+	if err == nil && (tw.keys > 0 || tw.needDB) {
 		err = tw.txn.Commit()
-		w.writeNanos.Add(int64(time.Since(t0)))
-		w.groups.Add(1)
 	}
+	if err == nil && len(tw.frames) > 0 {
+		err = w.data.write(tw.frames)
+	}
+	w.writeNanos.Add(int64(time.Since(t0)))
+	w.groups.Add(1)
 	if err != nil {
 		if errors.Is(err, badger.ErrTxnTooBig) {
 			err = fmt.Errorf("group too large for one transaction (lower MaxGroupEntries): %w", err)
@@ -393,15 +414,17 @@ func (w *WAL) flush(tw *txnWork) {
 		w.streamsWake = make(chan struct{})
 		w.mu.Unlock()
 	}
-	written := make(map[*stream]position, len(tw.metas))
 	for st, m := range tw.metas {
 		st.meta = *m
-		written[st] = position{Offset: m.Next, CumBytes: m.CumBytes, CumEntries: m.CumEntries}
+		tw.ib.setMeta(st, *m)
 	}
 	for _, ns := range tw.newSegs {
 		ns.st.mu.Lock()
 		ns.st.segs = append(ns.st.segs, ns.seg)
 		ns.st.mu.Unlock()
+	}
+	if tw.file != nil {
+		tw.ib.cp = dataPos{file: tw.file.num, pos: w.data.activeSize}
 	}
 	var needSync []ack
 	for _, a := range tw.acks {
@@ -418,13 +441,17 @@ func (w *WAL) flush(tw *txnWork) {
 			} else {
 				needSync = append(needSync, a)
 			}
+		case r.deadID != 0:
+			// A replayed dead letter leaves the table in the index
+			// transaction: answered once that is written.
+			tw.ib.late = append(tw.ib.late, a)
 		case w.opts.Sync == SyncInterval && !r.durable:
 			r.done(a.base, nil)
 		default:
 			needSync = append(needSync, a)
 		}
 	}
-	w.toSyncer(needSync, written)
+	w.toSyncer(needSync, tw.ib, tw.file, tw.needDB)
 }
 
 func (w *WAL) answer(a ack, err error) {
@@ -450,6 +477,7 @@ func (w *WAL) ensureCred(tw *txnWork, c Credential, hash [8]byte) error {
 		return w.diskError("write", err)
 	}
 	tw.note(ck, row)
+	tw.needDB = true
 	// Marked known now so the rest of the group does not rewrite it;
 	// forgotten again in flush if the transaction fails.
 	w.knownCreds[string(ck)] = true

@@ -70,6 +70,7 @@ func BenchmarkAppend(b *testing.B) {
 			groups, syncs := w.groups.Load(), w.syncs.Load()
 			b.ReportMetric(float64(b.N)/float64(groups), "appends/group")
 			if syncs > 0 {
+				b.ReportMetric(float64(b.N)/float64(syncs), "appends/sync")
 				b.ReportMetric(float64(w.syncNanos.Load())/float64(syncs)/1e6, "ms/sync")
 			}
 			b.ReportMetric(float64(w.writeNanos.Load())/float64(groups)/1e6, "ms/write")

@@ -4,9 +4,10 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"slices"
 )
 
-// Stored entry encoding (the value of an 'e' key):
+// Stored entry encoding (the body of a data-file frame, and part of a dead letter):
 //
 //	version(1)=1 | crc32c(4) of everything after it | body
 //	body: baseOffset(8) records(4) magic(1) codec(1) flags(1)
@@ -34,10 +35,16 @@ type storedEntry struct {
 }
 
 func encodeEntry(e *Entry, base, cumBytes, cumEntries int64, credHash [8]byte) []byte {
+	return appendEntry(nil, e, base, cumBytes, cumEntries, credHash)
+}
+
+// appendEntry appends the stored encoding of e to b.
+func appendEntry(b []byte, e *Entry, base, cumBytes, cumEntries int64, credHash [8]byte) []byte {
 	n := 1 + 4 + 8 + 4 + 3 + 8 + 8 + 8 + 8 +
 		len(e.Producer) + len(e.ClientID) + len(e.Credential.AccessKeyID) + len(e.Data) + 4*binary.MaxVarintLen64
-	b := make([]byte, 5, n)
-	b[0] = codecVersion
+	b = slices.Grow(b, n)
+	start := len(b)
+	b = append(b, codecVersion, 0, 0, 0, 0)
 	b = binary.BigEndian.AppendUint64(b, uint64(base))
 	b = binary.BigEndian.AppendUint32(b, uint32(e.Records))
 	var flags byte
@@ -54,7 +61,7 @@ func encodeEntry(e *Entry, base, cumBytes, cumEntries int64, credHash [8]byte) [
 	b = append(b, credHash[:]...)
 	b = binary.AppendUvarint(b, uint64(len(e.Data)))
 	b = append(b, e.Data...)
-	binary.BigEndian.PutUint32(b[1:5], crc32.Checksum(b[5:], castagnoli))
+	binary.BigEndian.PutUint32(b[start+1:start+5], crc32.Checksum(b[start+5:], castagnoli))
 	return b
 }
 

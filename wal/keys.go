@@ -14,9 +14,17 @@ import (
 //	'n' sid(4)                          stream meta: next offset, segment, totals
 //	'p' sid(4)                          reader position (committed offset and totals)
 //	'g' sid(4) seg(8)                   segment index: first offset of the segment
-//	'e' sid(4) seg(8) off(8)            one entry, value in the value log
+//	'e' sid(4) seg(8) off(8)            one entry: where its frame is (dataPtr)
+//	'f' file(8) sid(4)                  end offset of the stream's frames in a data file
+//	'k'                                 checkpoint: data-file position up to which frames are indexed
 //	'c' len(2) akid hash(8)             credential table: encrypted secret
 //	'd' id(8)                           dead letter
+//
+// The entries themselves are frames in data files (datafile.go); an 'e' row
+// only points to one. Index rows ('e', 'g', 'f', 'n', 'k') are written
+// after the frames they describe are fdatasynced, in one transaction per
+// sync, never synced themselves: after a crash, recovery indexes again the
+// frames after the checkpoint (replay.go).
 //
 // Entries of a stream are grouped in segments (a new one starts every
 // Options.SegmentBytes) and the segment number sits in the key before the
@@ -35,14 +43,46 @@ const (
 	tagPosition = 'p'
 	tagSegment  = 'g'
 	tagEntry    = 'e'
+	tagFileEnd  = 'f'
+	tagCheck    = 'k'
 	tagCred     = 'c'
 	tagDead     = 'd'
 )
 
 // formatVersion is stored under the 'v' key; Open refuses other formats.
-const formatVersion = "slsrelay-wal/1"
+// Version 1 kept entries in badger's value log.
+const formatVersion = "slsrelay-wal/2"
 
-var versionKey = []byte{tagVersion}
+var (
+	versionKey    = []byte{tagVersion}
+	checkpointKey = []byte{tagCheck}
+)
+
+func fileEndKey(file uint64, sid uint32) []byte {
+	k := make([]byte, 13)
+	k[0] = tagFileEnd
+	binary.BigEndian.PutUint64(k[1:], file)
+	binary.BigEndian.PutUint32(k[9:], sid)
+	return k
+}
+
+// dataPos is a position in the data files: the value of the 'k' key.
+type dataPos struct {
+	file uint64
+	pos  int64
+}
+
+func (p dataPos) encode() []byte {
+	b := binary.BigEndian.AppendUint64(make([]byte, 0, 16), p.file)
+	return binary.BigEndian.AppendUint64(b, uint64(p.pos))
+}
+
+func decodeDataPos(b []byte) (dataPos, error) {
+	if len(b) != 16 {
+		return dataPos{}, fmt.Errorf("checkpoint is %d bytes, want 16: %w", len(b), ErrCorrupt)
+	}
+	return dataPos{file: binary.BigEndian.Uint64(b), pos: int64(binary.BigEndian.Uint64(b[8:]))}, nil
+}
 
 func sidKey(tag byte, sid uint32) []byte {
 	k := make([]byte, 5)

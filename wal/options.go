@@ -63,27 +63,33 @@ type Options struct {
 	HighWatermark float64
 	// MinFreeDiskBytes is the free space the WAL leaves on its file system:
 	// appends fail with ErrFull when less would remain. It matters because
-	// badger writes its value log through mmap, where running out of space
-	// is a SIGBUS that kills the process instead of an error. Default
-	// 2*ValueLogFileSize; negative disables the check.
+	// badger writes its value log and memtables through mmap, where running
+	// out of space is a SIGBUS that kills the process instead of an error.
+	// Default 2*ValueLogFileSize; negative disables the check.
 	MinFreeDiskBytes int64
 
-	// SegmentBytes is how many bytes of entries a stream writes before it
-	// starts a new segment. Consumed space is given back a whole segment at
-	// a time, so this is the reclaim granularity per stream. Default 16 MiB.
+	// DataFileBytes is the size at which the WAL starts a new data file.
+	// All streams share the file being written, and a file is deleted
+	// once every stream is delivered past its entries, so this is the
+	// granularity in which space comes back (a stream that lags keeps the
+	// files from its oldest undelivered entry on). Default 64 MiB.
+	DataFileBytes int64
+	// SegmentBytes is how many bytes of entries a stream indexes before it
+	// starts a new index segment; a consumed segment's index rows are
+	// dropped at once. Default 16 MiB.
 	SegmentBytes int64
-	// ValueLogFileSize is the size of one badger value-log file. Value-log
-	// GC frees whole files and never the one being written, so this bounds
-	// what stays on disk after everything is consumed. Default 32 MiB.
+	// ValueLogFileSize is the size of one badger value-log file, which
+	// holds dead letters (entries live in the data files). Value-log GC
+	// frees whole files and never the one being written. Default 32 MiB.
 	ValueLogFileSize int64
-	// MemTableSize is badger's memtable size. Entries live in the value
-	// log, so memtables only hold keys; keep it small. Default 8 MiB.
+	// MemTableSize is badger's memtable size. Entries live in the data
+	// files, so memtables only hold keys; keep it small. Default 8 MiB.
 	MemTableSize int64
 	// BlockCacheSize is badger's block cache. Default 8 MiB.
 	BlockCacheSize int64
 
-	// MaxGroupBytes and MaxGroupEntries bound one group commit (one badger
-	// transaction and one fsync). Defaults 32 MiB and 512.
+	// MaxGroupBytes and MaxGroupEntries bound one group commit (one write
+	// and one fdatasync). Defaults 32 MiB and 512.
 	MaxGroupBytes   int
 	MaxGroupEntries int
 
@@ -116,6 +122,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.MaxDiskBytes < 0 {
 		return o, fmt.Errorf("negative MaxDiskBytes %d", o.MaxDiskBytes)
+	}
+	if o.DataFileBytes <= 0 {
+		o.DataFileBytes = 64 << 20
 	}
 	if o.SegmentBytes <= 0 {
 		o.SegmentBytes = 16 << 20

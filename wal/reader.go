@@ -184,7 +184,7 @@ func (r *Reader) read(limit int64, maxBytes, maxEntries int) ([]*Entry, error) {
 			}
 			return nil, r.missing(off)
 		}
-		se, val, err := r.decodeItem(txn, it.Item(), off)
+		se, n, err := r.decodeItem(txn, it.Item())
 		if err != nil {
 			if len(out) > 0 {
 				return out, nil // deliver what is good; the error comes next Read
@@ -208,7 +208,7 @@ func (r *Reader) read(limit int64, maxBytes, maxEntries int) ([]*Entry, error) {
 		out = append(out, e)
 		bytes += len(e.Data)
 		end := off + int64(e.Records)
-		last = position{Offset: end, CumBytes: se.CumBytes + int64(len(val)), CumEntries: se.CumEntries + 1}
+		last = position{Offset: end, CumBytes: se.CumBytes + int64(n), CumEntries: se.CumEntries + 1}
 		r.ends = append(r.ends, entryEnd{last})
 		r.cursor = end
 		if len(out) >= maxEntries || bytes >= maxBytes {
@@ -236,24 +236,19 @@ func (r *Reader) lastPos() position {
 	return r.st.committed
 }
 
-func (r *Reader) decodeItem(txn *badger.Txn, item *badger.Item, off int64) (*storedEntry, []byte, error) {
-	val, err := item.ValueCopy(nil)
+// decodeItem loads the entry an index row points to, with its secret. It
+// returns the entry and the length of its stored encoding.
+func (r *Reader) decodeItem(txn *badger.Txn, item *badger.Item) (*storedEntry, int, error) {
+	se, n, err := r.w.itemEntry(item)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: reading value: %w", ErrCorrupt, err)
-	}
-	se, err := decodeEntry(val)
-	if err != nil {
-		return nil, nil, err
-	}
-	if se.Entry.BaseOffset != off || se.Entry.Records <= 0 {
-		return nil, nil, fmt.Errorf("%w: entry says offset %d/%d records under key offset %d", ErrCorrupt, se.Entry.BaseOffset, se.Entry.Records, off)
+		return nil, 0, err
 	}
 	secret, err := r.w.secret(txn, se.Entry.Credential.AccessKeyID, se.CredHash)
 	if err != nil {
-		return nil, nil, err
+		return nil, 0, err
 	}
 	se.Entry.Credential.AccessKeySecret = secret
-	return se, val, nil
+	return se, n, nil
 }
 
 // segmentFor returns the segment holding offset off: the last one starting

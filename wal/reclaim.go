@@ -2,17 +2,18 @@ package wal
 
 import (
 	"errors"
+	"math"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
 )
 
-// Reclaim gives the space of delivered entries back to the file system.
-// badger frees nothing on per-key deletes (measured); what works is
-// DropPrefix on whole consumed segments (one prefix each, see keys.go),
-// which removes their keys from the LSM and credits the value-log files
-// they point into, followed by value-log GC, which rewrites the few live
-// values of a mostly dead file and deletes it.
+// Reclaim gives the space of delivered entries back to the file system: a
+// data file goes once every stream with frames in it has committed past
+// them. The index rows of consumed entries go by DropPrefix on whole
+// consumed segments (one prefix each, see keys.go): badger frees nothing
+// on per-key deletes (measured). Value-log GC then frees the files of
+// dead letters that were replayed or dropped.
 
 type dropTarget struct {
 	st  *stream
@@ -20,13 +21,15 @@ type dropTarget struct {
 }
 
 type dropResult struct {
-	segments int
-	err      error
+	segments  int
+	dataFiles int
+	err       error
 }
 
 // ReclaimResult describes one Reclaim.
 type ReclaimResult struct {
-	Segments   int           // consumed segments dropped
+	Segments   int           // consumed index segments dropped
+	DataFiles  int           // consumed data files deleted
 	GCRewrites int           // value-log files garbage-collected
 	Before     int64         // bytes on disk before
 	After      int64         // bytes on disk after
@@ -55,7 +58,7 @@ func (w *WAL) Reclaim() (ReclaimResult, error) {
 	if !ok {
 		return res, ErrClosed
 	}
-	res.Segments = dr.segments
+	res.Segments, res.DataFiles = dr.segments, dr.dataFiles
 	if dr.err != nil {
 		return res, dr.err
 	}
@@ -82,37 +85,87 @@ func (w *WAL) rescanned() int64 {
 	return w.DiskBytes()
 }
 
-// dropConsumed runs in the committer, after a sync: it picks the segments
-// whose every entry is below the committed position, drops them, and forgets
-// their index rows.
+// dropConsumed runs in the committer, after a sync: it deletes the data
+// files every reader is past, picks the index segments whose every entry is
+// below the committed position, drops them, and forgets their index rows.
 func (w *WAL) dropConsumed() dropResult {
+	var res dropResult
+	files, err := w.dropDataFiles()
+	res.dataFiles = files
+	if err != nil {
+		res.err = w.diskError("delete consumed data files", err)
+		return res
+	}
 	cs := &w.committerSt
 	targets := append(cs.retryDrops, w.plan()...)
 	cs.retryDrops = nil
 	if len(targets) == 0 {
-		return dropResult{}
+		return res
 	}
+	res.segments = len(targets)
 	prefixes := make([][]byte, len(targets))
 	for i, t := range targets {
 		prefixes[i] = segmentPrefix(t.st.id, t.seg)
 	}
 	if err := w.db.DropPrefix(prefixes...); err != nil {
 		cs.retryDrops = targets
-		return dropResult{err: w.diskError("drop consumed segments", err)}
+		res.err = w.diskError("drop consumed segments", err)
+		return res
 	}
 	txn := w.db.NewTransaction(true)
 	defer txn.Discard()
 	for _, t := range targets {
 		if err := txn.Delete(segmentKey(t.st.id, t.seg)); err != nil {
-			return dropResult{segments: len(targets), err: w.diskError("delete segment index", err)}
+			res.err = w.diskError("delete segment index", err)
+			return res
 		}
 	}
 	// A stale index row only makes a reader seek into an empty range; it
 	// need not be synced.
 	if err := txn.Commit(); err != nil {
-		return dropResult{segments: len(targets), err: w.diskError("delete segment index", err)}
+		res.err = w.diskError("delete segment index", err)
 	}
-	return dropResult{segments: len(targets)}
+	return res
+}
+
+// dropDataFiles deletes the consumed data files, the active one too when
+// everything in it is consumed (appends then start a new one). Committer
+// only, after a sync barrier: every written frame is indexed.
+func (w *WAL) dropDataFiles() (int, error) {
+	w.mu.RLock()
+	byID := w.byID
+	committed := func(sid uint32) int64 {
+		st := byID[sid]
+		if st == nil {
+			return math.MaxInt64 // frames no stream owns are never read
+		}
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		return st.committed.Offset
+	}
+	d := w.data
+	if d.active != nil && d.activeSize > 0 && d.isConsumed(d.active, committed) {
+		d.active = nil // the next append starts a new file
+	}
+	files := d.consumed(committed)
+	w.mu.RUnlock()
+	if len(files) == 0 {
+		return 0, nil
+	}
+	if err := d.remove(files); err != nil {
+		return 0, err
+	}
+	// Their 'f' rows; left behind they are only deleted at the next Open.
+	txn := w.db.NewTransaction(true)
+	defer txn.Discard()
+	for _, f := range files {
+		for sid := range f.ends {
+			if err := txn.Delete(fileEndKey(f.num, sid)); err != nil {
+				return len(files), err
+			}
+		}
+	}
+	return len(files), txn.Commit()
 }
 
 // plan chooses the consumed segments and removes them from the streams'

@@ -10,10 +10,10 @@ import (
 
 // Recovery. badger itself replays its memtable logs after a crash; what the
 // WAL adds is finding every stream's state without reading entries: the
-// per-stream rows ('s', 'n', 'p', 'g') are written in the same transaction
-// as the entries they describe, so they are exactly as current as the
-// entries that survived. Open time depends on the number of streams and
-// segments, not on the backlog.
+// per-stream rows ('s', 'n', 'p', 'g') describe the frames up to the
+// checkpoint ('k'), and only the frames after it — what the last syncs
+// wrote before the crash — are read and indexed again (replay.go). Open
+// time depends on the number of streams and segments, not on the backlog.
 
 // load reads the per-stream keys, the credential row names and the
 // dead-letter ids: all small tables.
@@ -139,6 +139,14 @@ func (w *WAL) loadStreams(txn *badger.Txn) error {
 			st.meta.HasSeg = false
 			st.meta.Seg++
 		}
+	}
+	return nil
+}
+
+// settleStreams, after replay, derives what readers see from the streams'
+// metadata.
+func (w *WAL) settleStreams() {
+	for _, st := range w.list {
 		st.readable = position{Offset: st.meta.Next, CumBytes: st.meta.CumBytes, CumEntries: st.meta.CumEntries}
 		if st.committed.Offset > st.readable.Offset {
 			// Cannot happen when positions are only committed for synced
@@ -148,13 +156,12 @@ func (w *WAL) loadStreams(txn *badger.Txn) error {
 			st.committed = st.readable
 		}
 	}
-	return nil
 }
 
 // checkTail seeks to the last entry of the stream and makes sure the stored
 // next offset is past it. The metadata is written in the same transaction as
-// the entries, so this only guards against a lost metadata row; it costs one
-// seek per stream.
+// the index rows, so this only guards against a lost metadata row; it costs
+// one seek per stream.
 func (w *WAL) checkTail(txn *badger.Txn, st *stream) error {
 	opt := badger.DefaultIteratorOptions
 	opt.Reverse = true
@@ -172,10 +179,8 @@ func (w *WAL) checkTail(txn *badger.Txn, st *stream) error {
 		return nil
 	}
 	end := off + 1
-	if v, err := it.Item().ValueCopy(nil); err == nil {
-		if se, err := decodeEntry(v); err == nil && se.Entry.Records > 0 {
-			end = off + int64(se.Entry.Records)
-		}
+	if se, _, err := w.itemEntry(it.Item()); err == nil {
+		end = off + int64(se.Entry.Records)
 	}
 	w.log.Warn("wal: stream metadata behind its last entry; advancing", "stream", st.key, "next", st.meta.Next, "last", off)
 	st.meta.Next = end
@@ -184,7 +189,36 @@ func (w *WAL) checkTail(txn *badger.Txn, st *stream) error {
 }
 
 func (w *WAL) loadSmallTables(txn *badger.Txn) error {
-	err := scanPrefix(txn, []byte{tagCred}, false, func(k, _ []byte) error {
+	item, err := txn.Get(checkpointKey)
+	switch {
+	case errors.Is(err, badger.ErrKeyNotFound):
+	case err != nil:
+		return err
+	default:
+		v, err := item.ValueCopy(nil)
+		if err != nil {
+			return err
+		}
+		if w.checkpoint, err = decodeDataPos(v); err != nil {
+			return err
+		}
+	}
+	err = scanPrefix(txn, []byte{tagFileEnd}, true, func(k, v []byte) error {
+		if len(k) != 13 || len(v) != 8 {
+			return fmt.Errorf("data file end %x: %w", k, ErrCorrupt)
+		}
+		f := w.data.files[beUint64(k[1:])]
+		if f == nil {
+			w.staleEnds = append(w.staleEnds, k) // the file was deleted
+			return nil
+		}
+		f.ends[sidOf(k[8:])] = int64(beUint64(v))
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	err = scanPrefix(txn, []byte{tagCred}, false, func(k, _ []byte) error {
 		w.knownCreds[string(k)] = true
 		return nil
 	})

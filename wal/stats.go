@@ -107,11 +107,7 @@ func (w *WAL) firstReceivedAt(txn *badger.Txn, st *stream, seg uint64, from, lim
 		if off >= limit {
 			return 0, false
 		}
-		v, err := it.Item().ValueCopy(nil)
-		if err != nil {
-			return 0, false
-		}
-		se, err := decodeEntry(v)
+		se, _, err := w.itemEntry(it.Item())
 		if err != nil {
 			return 0, false
 		}

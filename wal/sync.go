@@ -1,46 +1,135 @@
 package wal
 
 import (
+	"errors"
+	"fmt"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
-// The syncer fsyncs on its own goroutine so that the committer can write the
-// next group while the previous one is being synced: the disk is busy
-// with one fsync after the other and each covers whatever was written while
-// the previous one ran. Readers are shown entries only once synced, so a
-// committed position never points past what survives a crash.
+// The syncer fdatasyncs on its own goroutine so that the committer can
+// write the next group while the previous one is being synced: the disk is
+// busy with one sync after the other and each covers whatever was written
+// while the previous one ran. The indexer goroutine then writes the index
+// rows of the synced frames and answers the appends that waited for them,
+// while the syncer runs the next sync. Readers are shown entries only once
+// synced, so a committed position never points past what survives a crash.
 
 type syncerState struct {
-	mu       sync.Mutex
-	acks     []ack                // written, waiting for an fsync
-	written  map[*stream]position // stream ends reached by those writes
-	dirty    bool                 // something written since the last fsync
-	barriers []chan struct{}      // closed after the next fsync
-	wake     chan struct{}
-	closing  chan struct{}
-	done     chan struct{}
+	mu        sync.Mutex
+	acks      []ack              // written, waiting for a sync
+	ib        *indexBatch        // index rows of frames written since the last sync
+	files     map[*dataFile]bool // data files written since the last sync
+	needDB    bool               // badger rows that must be synced (positions, streams, ...)
+	dirty     bool               // something written since the last sync
+	barriers  []chan struct{}    // closed after the next sync and index write
+	retry     *indexBatch        // synced, index write failed (indexer only)
+	indexq    chan indexJob      // syncer → indexer
+	indexDone chan struct{}
+	wake      chan struct{}
+	closing   chan struct{}
+	done      chan struct{}
 }
+
+// indexRetryEvery is how soon a failed index write is tried again.
+const indexRetryEvery = time.Second
 
 func (w *WAL) startSyncer() {
 	s := &w.syncer
-	s.written = make(map[*stream]position)
+	s.ib = newIndexBatch()
+	s.files = make(map[*dataFile]bool)
 	s.wake = make(chan struct{}, 1)
 	s.closing = make(chan struct{})
 	s.done = make(chan struct{})
+	s.indexq = make(chan indexJob, 16)
+	s.indexDone = make(chan struct{})
 	go w.syncLoop()
+	go w.indexLoop()
 }
 
-// toSyncer hands over what one transaction wrote. Committer only.
-func (w *WAL) toSyncer(acks []ack, written map[*stream]position) {
+// indexJob is what one sync made durable: its index rows, the appends
+// waiting for it (answered once indexed, so an acknowledged entry is
+// visible to readers and in Stats), and barriers.
+type indexJob struct {
+	ib       *indexBatch
+	acks     []ack
+	barriers []chan struct{}
+}
+
+// indexLoop writes the index rows of synced frames, one transaction for
+// whatever syncs finished meanwhile, while the syncer runs the next sync.
+func (w *WAL) indexLoop() {
+	s := &w.syncer
+	defer close(s.indexDone)
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	for {
+		var jobs []indexJob
+		select {
+		case j, ok := <-s.indexq:
+			if !ok {
+				return
+			}
+			jobs = append(jobs, j)
+		case <-retry.C:
+		}
+	drain:
+		for {
+			select {
+			case j, ok := <-s.indexq:
+				if !ok {
+					break drain
+				}
+				jobs = append(jobs, j)
+			default:
+				break drain
+			}
+		}
+		pending := s.retry
+		if pending == nil {
+			pending = newIndexBatch()
+		}
+		var acks []ack
+		for _, j := range jobs {
+			pending.merge(j.ib)
+			acks = append(acks, j.acks...)
+		}
+		if !pending.empty() {
+			if err := w.writeIndex(pending); err != nil {
+				// The frames are durable: acknowledged, and shown to
+				// readers once a retry indexes them.
+				w.diskError("write the index", err)
+				s.retry = pending
+				retry.Reset(indexRetryEvery)
+			} else {
+				s.retry = nil
+				w.publish(pending)
+				acks = append(acks, pending.late...)
+			}
+		}
+		for _, a := range acks {
+			w.answer(a, nil)
+		}
+		for _, j := range jobs {
+			for _, c := range j.barriers {
+				close(c)
+			}
+		}
+	}
+}
+
+// toSyncer hands over what one step of a group wrote. Committer only.
+func (w *WAL) toSyncer(acks []ack, ib *indexBatch, file *dataFile, needDB bool) {
 	s := &w.syncer
 	s.mu.Lock()
 	s.acks = append(s.acks, acks...)
-	for st, p := range written {
-		if p.Offset >= s.written[st].Offset {
-			s.written[st] = p
-		}
+	s.ib.merge(ib)
+	if file != nil {
+		s.files[file] = true
 	}
+	s.needDB = s.needDB || needDB
 	s.dirty = true
 	s.mu.Unlock()
 	w.wakeSyncer() // under SyncInterval it arms its timer
@@ -53,7 +142,8 @@ func (w *WAL) wakeSyncer() {
 	}
 }
 
-// syncBarrier returns once everything written so far is synced.
+// syncBarrier returns once everything written so far is synced and
+// indexed.
 func (w *WAL) syncBarrier() {
 	c := make(chan struct{})
 	s := &w.syncer
@@ -66,9 +156,14 @@ func (w *WAL) syncBarrier() {
 
 func (w *WAL) syncLoop() {
 	s := &w.syncer
-	defer close(s.done)
-	files := newFileSyncer(w.dir)
-	defer files.close()
+	defer func() {
+		close(s.indexq)
+		<-s.indexDone
+		w.finishSyncer()
+		close(s.done)
+	}()
+	badgerFiles := newFileSyncer(w.dir)
+	defer badgerFiles.close()
 	var lastSync time.Time
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
@@ -88,21 +183,21 @@ func (w *WAL) syncLoop() {
 			}
 			continue
 		}
-		if w.opts.Sync == SyncInterval && !closing && len(s.barriers) == 0 {
+		if w.opts.Sync == SyncInterval && !closing && len(s.barriers) == 0 && s.dirty {
 			if wait := w.opts.SyncInterval - time.Since(lastSync); wait > 0 {
 				s.mu.Unlock()
 				timer.Reset(wait)
 				continue
 			}
 		}
-		acks, written, barriers, dirty := s.acks, s.written, s.barriers, s.dirty
-		s.acks, s.written, s.barriers, s.dirty = nil, make(map[*stream]position), nil, false
+		acks, ib, files, needDB, barriers, dirty := s.acks, s.ib, s.files, s.needDB, s.barriers, s.dirty
+		s.acks, s.ib, s.files, s.needDB, s.barriers, s.dirty = nil, newIndexBatch(), make(map[*dataFile]bool), false, nil, false
 		s.mu.Unlock()
 
 		var err error
 		if dirty {
 			t0 := time.Now()
-			err = files.sync(w.db.Sync)
+			err = w.syncFiles(files, needDB, badgerFiles)
 			w.syncNanos.Add(int64(time.Since(t0)))
 			fsyncDuration.UpdateDuration(t0)
 			w.syncs.Add(1)
@@ -110,34 +205,96 @@ func (w *WAL) syncLoop() {
 		}
 		if err != nil {
 			err = w.diskError("sync", err)
-			// Not acknowledged; the stream ends are published by the next
-			// successful fsync.
+			// Not acknowledged. The frames are indexed after the next
+			// successful sync (their producers retry: at least once).
 			s.mu.Lock()
-			for st, p := range written {
-				if p.Offset >= s.written[st].Offset {
-					s.written[st] = p
-				}
+			ib.merge(s.ib)
+			s.ib = ib
+			for f := range files {
+				s.files[f] = true
 			}
+			s.needDB = s.needDB || needDB
+			s.dirty = true
 			s.mu.Unlock()
-		} else {
-			for st, p := range written {
-				st.mu.Lock()
-				if p.Offset > st.readable.Offset {
-					st.readable = p
-					close(st.wake)
-					st.wake = make(chan struct{})
-				}
-				st.mu.Unlock()
+			timer.Reset(indexRetryEvery)
+			ib = nil
+		}
+		if err != nil {
+			for _, a := range acks {
+				w.answer(a, err)
 			}
+			acks = nil
 		}
-		for _, a := range acks {
-			w.answer(a, err)
-		}
-		for _, c := range barriers {
-			close(c)
-		}
+		// The index is written while the next sync runs.
+		s.indexq <- indexJob{ib: ib, acks: acks, barriers: barriers}
 		if closing {
 			return
 		}
 	}
+}
+
+// finishSyncer, at Close, answers what is still waiting after the last
+// round: a failed sync or index write that cannot be retried any more.
+func (w *WAL) finishSyncer() {
+	s := &w.syncer
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var late []ack
+	if s.retry != nil {
+		late = append(late, s.retry.late...)
+	}
+	late = append(late, s.ib.late...)
+	for _, a := range append(s.acks, late...) {
+		w.answer(a, ErrClosed)
+	}
+	for _, c := range s.barriers {
+		close(c)
+	}
+}
+
+// syncFiles fdatasyncs the data files written since the last sync and,
+// when rows that must survive were written, badger's files, all at once.
+func (w *WAL) syncFiles(files map[*dataFile]bool, needDB bool, badgerFiles *fileSyncer) error {
+	if len(files) == 1 && !needDB {
+		// The common case: no goroutine to start and wait for.
+		for f := range files {
+			return fdatasync(f)
+		}
+	}
+	errs := make(chan error, len(files)+1)
+	var wg sync.WaitGroup
+	if needDB {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := badgerFiles.sync(w.db.Sync); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	for f := range files {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := fdatasync(f); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	var all []error
+	for err := range errs {
+		all = append(all, err)
+	}
+	return errors.Join(all...)
+}
+
+// fdatasync, not fsync: the size a write changed is data fdatasync writes;
+// the times are not needed to read the file back.
+func fdatasync(f *dataFile) error {
+	if err := unix.Fdatasync(int(f.fd.Fd())); err != nil {
+		return fmt.Errorf("cannot fdatasync %q: %w", f.path, err)
+	}
+	return nil
 }

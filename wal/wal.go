@@ -1,14 +1,15 @@
-// Package wal is slsrelay's disk buffer: an append-only store, on badger, of
-// the producer batches the engine has validated, kept until the shardwriter
-// has delivered them to SLS.
+// Package wal is slsrelay's disk buffer: an append-only store of the
+// producer batches the engine has validated, kept until the shardwriter has
+// delivered them to SLS. The batches are frames in data files of its own
+// (datafile.go); badger indexes them and holds the small tables.
 //
 // Data is organised in streams (one per project/logstore/partition, named by
 // a StreamKey), each a sequence of entries with Kafka-style offsets. Appends
-// from all connections are merged into group commits: one badger
-// transaction and one fsync per group (see Options.Sync). Each stream has one
+// from all connections are merged into group commits: one write and one
+// fdatasync per group (see Options.Sync). Each stream has one
 // Reader that reads from its committed position and persists it with Commit;
-// fully consumed segments are dropped and the value log garbage-collected so
-// the disk empties as delivery catches up. Entries that cannot be delivered
+// fully consumed data files are deleted and index segments dropped so the
+// disk empties as delivery catches up. Entries that cannot be delivered
 // can be moved to a dead-letter table and replayed or dropped later.
 //
 // Credential secrets are stored once per distinct credential, encrypted with
@@ -55,7 +56,11 @@ type WAL struct {
 	opts  Options
 	log   *slog.Logger
 	db    *badger.DB
+	data  *dataFiles
 	crypt *crypter
+
+	checkpoint dataPos  // loaded at Open: frames after it are replayed
+	staleEnds  [][]byte // 'f' rows of deleted files, found at Open
 
 	// The append queue, drained by the committer goroutine.
 	qmu     sync.Mutex
@@ -93,9 +98,10 @@ type WAL struct {
 	reclaimStats atomic.Pointer[ReclaimResult]
 }
 
-// valueThreshold: values from this size on go to the value log. Entries
-// (batches) are larger; stream metadata and positions are smaller and stay
-// in the LSM, where rewriting them each group is cheap.
+// valueThreshold: values from this size on go to badger's value log. Index
+// rows, stream metadata and positions are smaller and stay in the LSM,
+// where rewriting them each group is cheap; only dead letters (which carry
+// their batch) go to the value log.
 const valueThreshold = 256
 
 // Open opens or creates the WAL in dir. It reads only per-stream metadata,
@@ -120,6 +126,10 @@ func open(dir string, opts Options) (*WAL, error) {
 		return nil, err
 	}
 	crypt, err := newCrypter(opts.EncryptionKey)
+	if err != nil {
+		return nil, err
+	}
+	data, err := openDataFiles(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -152,6 +162,7 @@ func open(dir string, opts Options) (*WAL, error) {
 		opts:        opts,
 		log:         opts.Logger,
 		db:          db,
+		data:        data,
 		crypt:       crypt,
 		qwake:       make(chan struct{}, 1),
 		closing:     make(chan struct{}),
@@ -165,6 +176,12 @@ func open(dir string, opts Options) (*WAL, error) {
 		db.Close()
 		return nil, err
 	}
+	if err := w.replay(); err != nil {
+		db.Close()
+		data.close()
+		return nil, err
+	}
+	w.settleStreams()
 	w.disk.init(w)
 	w.startSyncer()
 	go w.commitLoop()
@@ -192,8 +209,15 @@ func checkFiles(dir string) error {
 			hasData = true
 		}
 	}
+	if ents, err := os.ReadDir(filepath.Join(dir, dataDirName)); err == nil {
+		for _, e := range ents {
+			if fi, err := e.Info(); err == nil && strings.HasSuffix(e.Name(), dataFileExt) && fi.Size() > 0 {
+				hasData = true
+			}
+		}
+	}
 	if hasData && !hasManifest {
-		return fmt.Errorf("data files but no MANIFEST (badger would delete the tables): %w", ErrCorrupt)
+		return fmt.Errorf("data files but no MANIFEST (badger would start an empty index): %w", ErrCorrupt)
 	}
 	return nil
 }
@@ -234,6 +258,7 @@ func (w *WAL) Close() error {
 	w.dbMu.Lock() // wait for reads in progress
 	defer w.dbMu.Unlock()
 	w.dbClosed = true
+	w.data.close()
 	if err := w.db.Close(); err != nil {
 		return fmt.Errorf("cannot close WAL at %q: %w", w.dir, err)
 	}

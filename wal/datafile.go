@@ -1,0 +1,346 @@
+package wal
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// Data files hold the batches; badger holds only an index to them and the
+// small tables. Why not badger's value log: a group commit there cost about
+// 1 ms of sync against 0.25 ms for the same bytes written with write(2) to
+// a file of our own and fdatasynced (measured side by side, 16 appenders of
+// 64 KiB: 0.35–0.43 of a plain file's throughput). badger writes its value
+// log through a shared mapping, and its Sync pays for that.
+//
+// All streams share one active data file, appended to by the committer
+// goroutine and fdatasynced by the syncer, one fdatasync per group. A new
+// file starts every Options.DataFileBytes and at every Open (so nothing is
+// ever appended after a tail a crash may have torn). A file is deleted
+// once every stream with frames in it has committed past them.
+//
+// Frame layout, one per entry:
+//
+//	magic(1)=0xB7 | sid(4) | deadID(8) | bodyLen(4) | crc32c(4) of the 17 bytes before it | body
+//
+// body is the stored entry encoding (codec.go, with its own checksum).
+// deadID is non-zero for a dead letter replayed into its stream: recovery
+// that indexes the frame also deletes the dead letter, so it is in exactly
+// one place whatever happens.
+
+const (
+	dataDirName    = "data"
+	dataFileExt    = ".data"
+	frameMagic     = 0xB7
+	frameHeaderLen = 21
+	dataPtrLen     = 20
+)
+
+// dataPtr locates one frame: the value of an 'e' key.
+type dataPtr struct {
+	file uint64
+	pos  int64
+	n    uint32 // frame length, header included
+}
+
+func (p dataPtr) encode() []byte {
+	b := make([]byte, 0, dataPtrLen)
+	b = binary.BigEndian.AppendUint64(b, p.file)
+	b = binary.BigEndian.AppendUint64(b, uint64(p.pos))
+	return binary.BigEndian.AppendUint32(b, p.n)
+}
+
+func decodeDataPtr(b []byte) (dataPtr, error) {
+	if len(b) != dataPtrLen {
+		return dataPtr{}, fmt.Errorf("index value is %d bytes, want %d: %w", len(b), dataPtrLen, ErrCorrupt)
+	}
+	p := dataPtr{file: binary.BigEndian.Uint64(b), pos: int64(binary.BigEndian.Uint64(b[8:])), n: binary.BigEndian.Uint32(b[16:])}
+	if p.n < frameHeaderLen || p.pos < 0 {
+		return dataPtr{}, fmt.Errorf("index value %+v out of range: %w", p, ErrCorrupt)
+	}
+	return p, nil
+}
+
+// appendFrame appends one frame to b; body appends the frame's body.
+func appendFrame(b []byte, sid uint32, deadID uint64, body func([]byte) []byte) []byte {
+	h := len(b)
+	b = append(b, frameMagic)
+	b = binary.BigEndian.AppendUint32(b, sid)
+	b = binary.BigEndian.AppendUint64(b, deadID)
+	b = append(b, make([]byte, 8)...) // length and checksum, known after the body
+	b = body(b)
+	binary.BigEndian.PutUint32(b[h+13:], uint32(len(b)-h-frameHeaderLen))
+	binary.BigEndian.PutUint32(b[h+17:], crc32.Checksum(b[h:h+17], castagnoli))
+	return b
+}
+
+type frameHeader struct {
+	sid     uint32
+	deadID  uint64
+	bodyLen uint32
+}
+
+func decodeFrameHeader(b []byte) (frameHeader, error) {
+	if len(b) < frameHeaderLen {
+		return frameHeader{}, fmt.Errorf("frame header truncated: %w", ErrCorrupt)
+	}
+	if b[0] != frameMagic {
+		return frameHeader{}, fmt.Errorf("no frame marker (%#x): %w", b[0], ErrCorrupt)
+	}
+	if got, want := crc32.Checksum(b[:17], castagnoli), binary.BigEndian.Uint32(b[17:]); got != want {
+		return frameHeader{}, fmt.Errorf("frame header checksum %08x, stored %08x: %w", got, want, ErrCorrupt)
+	}
+	return frameHeader{
+		sid:     binary.BigEndian.Uint32(b[1:]),
+		deadID:  binary.BigEndian.Uint64(b[5:]),
+		bodyLen: binary.BigEndian.Uint32(b[13:]),
+	}, nil
+}
+
+// dataFile is one file of frames.
+type dataFile struct {
+	num  uint64
+	path string
+	fd   *os.File // nil until first needed
+
+	// ends is, per stream, the offset after its last frame in the file
+	// that is indexed: the file may go once every reader is past it.
+	// Guarded by dataFiles.mu.
+	ends map[uint32]int64
+}
+
+// dataFiles is the set of data files. The committer appends to the active
+// file; readers pread any file. mu is held shared around reads, so a file
+// is closed and deleted only when no read is using it.
+type dataFiles struct {
+	dir string
+
+	mu     sync.RWMutex
+	files  map[uint64]*dataFile
+	openMu sync.Mutex // serialises lazy opens by concurrent readers
+
+	// Committer only.
+	active     *dataFile
+	activeSize int64
+}
+
+func dataFilePath(dir string, num uint64) string {
+	return filepath.Join(dir, fmt.Sprintf("%016d%s", num, dataFileExt))
+}
+
+// openDataFiles lists the data files in dir (created if missing).
+func openDataFiles(walDir string) (*dataFiles, error) {
+	dir := filepath.Join(walDir, dataDirName)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	d := &dataFiles{dir: dir, files: make(map[uint64]*dataFile)}
+	for _, e := range ents {
+		name := e.Name()
+		if !strings.HasSuffix(name, dataFileExt) {
+			continue
+		}
+		num, err := strconv.ParseUint(strings.TrimSuffix(name, dataFileExt), 10, 64)
+		if err != nil || num == 0 {
+			continue // not ours
+		}
+		d.files[num] = &dataFile{num: num, path: filepath.Join(dir, name), ends: map[uint32]int64{}}
+	}
+	return d, nil
+}
+
+// nums returns the numbers of the files, in order.
+func (d *dataFiles) nums() []uint64 {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	out := make([]uint64, 0, len(d.files))
+	for n := range d.files {
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// startFile creates the next file and makes it the active one; the old
+// active file stays open for reads and for its last fdatasync (the caller
+// hands it to the syncer). Committer only.
+func (d *dataFiles) startFile() (old *dataFile, err error) {
+	nums := d.nums()
+	num := uint64(1)
+	if len(nums) > 0 {
+		num = nums[len(nums)-1] + 1
+	}
+	path := dataFilePath(d.dir, num)
+	fd, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("cannot create %q: %w", path, err)
+	}
+	// The new name must survive a power loss before anything acked lives
+	// in the file.
+	if err := syncDir(d.dir); err != nil {
+		fd.Close()
+		os.Remove(path)
+		return nil, err
+	}
+	f := &dataFile{num: num, path: path, fd: fd, ends: map[uint32]int64{}}
+	d.mu.Lock()
+	d.files[num] = f
+	d.mu.Unlock()
+	old, d.active, d.activeSize = d.active, f, 0
+	return old, nil
+}
+
+// write appends b to the active file. On a failed or short write the file
+// is cut back to where it was, so a later frame never follows a torn one.
+// Committer only.
+func (d *dataFiles) write(b []byte) error {
+	f := d.active
+	n, err := f.fd.WriteAt(b, d.activeSize)
+	if err == nil {
+		d.activeSize += int64(n)
+		return nil
+	}
+	if terr := f.fd.Truncate(d.activeSize); terr != nil {
+		// The tail stays torn: start a new file so nothing follows it.
+		// (Recovery stops reading a file at its first bad frame.)
+		d.active = nil
+		err = errors.Join(err, fmt.Errorf("cannot cut %q back after a failed write: %w", f.path, terr))
+	}
+	return fmt.Errorf("cannot write %q: %w", f.path, err)
+}
+
+// readFrame reads the frame p points to and returns its header and body.
+// Safe for concurrent use.
+func (d *dataFiles) readFrame(p dataPtr) (frameHeader, []byte, error) {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	f := d.files[p.file]
+	if f == nil {
+		return frameHeader{}, nil, fmt.Errorf("data file %d is missing: %w", p.file, ErrCorrupt)
+	}
+	fd, err := d.fdLocked(f)
+	if err != nil {
+		return frameHeader{}, nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	buf := make([]byte, p.n)
+	if _, err := fd.ReadAt(buf, p.pos); err != nil {
+		return frameHeader{}, nil, fmt.Errorf("%w: cannot read %d bytes at %d of %q: %w", ErrCorrupt, p.n, p.pos, f.path, err)
+	}
+	h, err := decodeFrameHeader(buf)
+	if err != nil {
+		return h, nil, err
+	}
+	if int64(h.bodyLen) != int64(p.n)-frameHeaderLen {
+		return h, nil, fmt.Errorf("frame of %d bytes where the index says %d: %w", h.bodyLen, p.n-frameHeaderLen, ErrCorrupt)
+	}
+	return h, buf[frameHeaderLen:], nil
+}
+
+// fdLocked opens f for reading if needed. Called with mu held (shared is
+// enough: openMu makes the open happen once).
+func (d *dataFiles) fdLocked(f *dataFile) (*os.File, error) {
+	d.openMu.Lock()
+	defer d.openMu.Unlock()
+	if f.fd != nil {
+		return f.fd, nil
+	}
+	fd, err := os.Open(f.path)
+	if err != nil {
+		return nil, err
+	}
+	f.fd = fd
+	return fd, nil
+}
+
+// noteEnds records, after an index transaction, where each stream's
+// indexed frames end in each file. Safe for concurrent use.
+func (d *dataFiles) noteEnds(ends map[uint64]map[uint32]int64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for num, m := range ends {
+		f := d.files[num]
+		if f == nil {
+			continue
+		}
+		for sid, end := range m {
+			if end > f.ends[sid] {
+				f.ends[sid] = end
+			}
+		}
+	}
+}
+
+// consumed returns the files, other than the active one, whose every
+// stream is committed past its frames (committed(sid) gives a stream's
+// committed offset). Committer only.
+func (d *dataFiles) consumed(committed func(sid uint32) int64) []*dataFile {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	var out []*dataFile
+	for _, f := range d.files {
+		if f != d.active && d.isConsumedLocked(f, committed) {
+			out = append(out, f)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].num < out[j].num })
+	return out
+}
+
+// isConsumed tells whether every stream is committed past its frames in f.
+func (d *dataFiles) isConsumed(f *dataFile, committed func(sid uint32) int64) bool {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return d.isConsumedLocked(f, committed)
+}
+
+func (d *dataFiles) isConsumedLocked(f *dataFile, committed func(sid uint32) int64) bool {
+	for sid, end := range f.ends {
+		if committed(sid) < end {
+			return false
+		}
+	}
+	return true
+}
+
+// remove closes and deletes files. Committer only.
+func (d *dataFiles) remove(fs []*dataFile) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var errs []error
+	for _, f := range fs {
+		if f.fd != nil {
+			f.fd.Close()
+			f.fd = nil
+		}
+		if err := os.Remove(f.path); err != nil && !os.IsNotExist(err) {
+			errs = append(errs, fmt.Errorf("cannot delete %q: %w", f.path, err))
+			continue
+		}
+		delete(d.files, f.num)
+	}
+	return errors.Join(errs...)
+}
+
+// close closes every open descriptor.
+func (d *dataFiles) close() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, f := range d.files {
+		if f.fd != nil {
+			f.fd.Close()
+			f.fd = nil
+		}
+	}
+}

@@ -1,0 +1,209 @@
+package wal
+
+import (
+	"fmt"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// The index: badger rows that find the frames of a stream by offset. They
+// are written once the frames are fdatasynced (so badger never points at
+// data a power loss could take), after the acknowledgements, and never
+// synced: recovery indexes the frames after the checkpoint again.
+
+type kv struct {
+	key, val []byte
+	del      bool
+}
+
+// indexBatch is the index rows of frames written and not yet indexed.
+// Built by the committer (or recovery), merged and written by the syncer.
+type indexBatch struct {
+	rows    []kv // 'e' and 'g' rows, dead-letter deletes
+	metas   map[*stream]streamMeta
+	ends    map[uint64]map[uint32]int64 // data file → stream → end offset
+	written map[*stream]position        // stream ends the rows make readable
+	cp      dataPos                     // the data-file position after the frames
+	late    []ack                       // answered once the rows are written
+}
+
+func newIndexBatch() *indexBatch {
+	return &indexBatch{
+		metas:   make(map[*stream]streamMeta),
+		ends:    make(map[uint64]map[uint32]int64),
+		written: make(map[*stream]position),
+	}
+}
+
+func (ib *indexBatch) empty() bool {
+	return ib == nil || len(ib.rows) == 0 && len(ib.metas) == 0 && len(ib.late) == 0
+}
+
+// place indexes the next entry of stream st (its metadata m, advanced): a
+// new index segment when one is due, the 'e' row pointing at ptr, and the
+// stream's end in ptr's file. It returns the entry's base offset and the
+// segment it started, if any.
+func (ib *indexBatch) place(st *stream, m *streamMeta, records int32, bodyLen int, ptr dataPtr, segmentBytes int64) (int64, *segInfo) {
+	var started *segInfo
+	// A new segment: the first one, one rolled by reclaim (HasSeg false,
+	// Seg already advanced) or when the current one is full.
+	if !m.HasSeg || m.SegBytes >= segmentBytes {
+		if m.HasSeg {
+			m.Seg++
+		}
+		m.HasSeg, m.SegBytes = true, 0
+		ib.rows = append(ib.rows, kv{key: segmentKey(st.id, m.Seg), val: be64(m.Next)})
+		started = &segInfo{seg: m.Seg, first: m.Next}
+	}
+	base := m.Next
+	ib.rows = append(ib.rows, kv{key: entryKey(st.id, m.Seg, base), val: ptr.encode()})
+	m.Next += int64(records)
+	m.SegBytes += int64(bodyLen)
+	m.CumBytes += int64(bodyLen)
+	m.CumEntries++
+	fe := ib.ends[ptr.file]
+	if fe == nil {
+		fe = make(map[uint32]int64)
+		ib.ends[ptr.file] = fe
+	}
+	fe[st.id] = m.Next
+	return base, started
+}
+
+// setMeta records the stream's metadata after the batch's entries.
+func (ib *indexBatch) setMeta(st *stream, m streamMeta) {
+	ib.metas[st] = m
+	ib.written[st] = position{Offset: m.Next, CumBytes: m.CumBytes, CumEntries: m.CumEntries}
+}
+
+// merge appends the later batch o to ib.
+func (ib *indexBatch) merge(o *indexBatch) {
+	if o == nil {
+		return
+	}
+	ib.rows = append(ib.rows, o.rows...)
+	for st, m := range o.metas {
+		ib.metas[st] = m // o is later
+	}
+	for st, p := range o.written {
+		if p.Offset >= ib.written[st].Offset {
+			ib.written[st] = p
+		}
+	}
+	for f, m := range o.ends {
+		fe := ib.ends[f]
+		if fe == nil {
+			fe = make(map[uint32]int64)
+			ib.ends[f] = fe
+		}
+		for sid, end := range m {
+			fe[sid] = max(fe[sid], end)
+		}
+	}
+	if o.cp.file > ib.cp.file || o.cp.file == ib.cp.file && o.cp.pos > ib.cp.pos {
+		ib.cp = o.cp
+	}
+	ib.late = append(ib.late, o.late...)
+}
+
+// writeIndex writes ib's rows. They go in as few transactions as badger
+// allows, in order, with the stream metadata, file ends and checkpoint in
+// the last one: a crash between two of them leaves rows whose checkpoint
+// is older, which recovery writes again. Syncer (or recovery) only.
+func (w *WAL) writeIndex(ib *indexBatch) error {
+	txn := w.db.NewTransaction(true)
+	defer func() { txn.Discard() }()
+	var keys, est int64
+	set := func(k, v []byte, del bool) error {
+		if keys+8 > w.db.MaxBatchCount()/2 || est+4096 > w.db.MaxBatchSize()/2 {
+			if err := txn.Commit(); err != nil {
+				return err
+			}
+			txn = w.db.NewTransaction(true)
+			keys, est = 0, 0
+		}
+		keys++
+		est += int64(len(k)+len(v)) + 10
+		if del {
+			return txn.Delete(k)
+		}
+		return txn.Set(k, v)
+	}
+	for _, r := range ib.rows {
+		if err := set(r.key, r.val, r.del); err != nil {
+			return err
+		}
+	}
+	for st, m := range ib.metas {
+		if err := set(sidKey(tagMeta, st.id), m.encode(), false); err != nil {
+			return err
+		}
+	}
+	for f, m := range ib.ends {
+		for sid, end := range m {
+			if err := set(fileEndKey(f, sid), be64(end), false); err != nil {
+				return err
+			}
+		}
+	}
+	if ib.cp.file != 0 {
+		if err := set(checkpointKey, ib.cp.encode(), false); err != nil {
+			return err
+		}
+	}
+	if err := txn.Commit(); err != nil {
+		return fmt.Errorf("cannot write the index: %w", err)
+	}
+	return nil
+}
+
+// publish makes what ib indexed visible: file ends for reclaim, stream
+// ends for readers.
+func (w *WAL) publish(ib *indexBatch) {
+	w.data.noteEnds(ib.ends)
+	for st, p := range ib.written {
+		st.mu.Lock()
+		if p.Offset > st.readable.Offset {
+			st.readable = p
+			close(st.wake)
+			st.wake = make(chan struct{})
+		}
+		st.mu.Unlock()
+	}
+}
+
+// loadFrameEntry reads and checks the entry an index value points to.
+func (w *WAL) loadFrameEntry(sid uint32, off int64, val []byte) (*storedEntry, int, error) {
+	ptr, err := decodeDataPtr(val)
+	if err != nil {
+		return nil, 0, err
+	}
+	h, body, err := w.data.readFrame(ptr)
+	if err != nil {
+		return nil, 0, err
+	}
+	if h.sid != sid {
+		return nil, 0, fmt.Errorf("frame of stream %d under stream %d: %w", h.sid, sid, ErrCorrupt)
+	}
+	se, err := decodeEntry(body)
+	if err != nil {
+		return nil, 0, err
+	}
+	if se.Entry.BaseOffset != off || se.Entry.Records <= 0 {
+		return nil, 0, fmt.Errorf("%w: entry says offset %d/%d records under key offset %d", ErrCorrupt, se.Entry.BaseOffset, se.Entry.Records, off)
+	}
+	return se, len(body), nil
+}
+
+// itemEntry is loadFrameEntry for an 'e' item of an iterator.
+func (w *WAL) itemEntry(item *badger.Item) (*storedEntry, int, error) {
+	sid, _, off, ok := parseEntryKey(item.Key())
+	if !ok {
+		return nil, 0, fmt.Errorf("entry key %x: %w", item.Key(), ErrCorrupt)
+	}
+	val, err := item.ValueCopy(nil)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: reading index value: %w", ErrCorrupt, err)
+	}
+	return w.loadFrameEntry(sid, off, val)
+}

@@ -1,0 +1,151 @@
+package wal
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// replay, at Open, indexes the frames written after the checkpoint: those
+// whose index rows a crash kept from badger. It reads only the tail the
+// last syncs wrote, not the backlog.
+//
+// A frame is indexed when it continues its stream (its base offset is the
+// stream's next offset); one the index already has (below it) is skipped,
+// and so is one after a gap: the frame before it was lost, so it was never
+// acknowledged (an acknowledgement waits for a sync that covers everything
+// written before). A file is read up to its first bad frame — a torn write
+// — and cut there, so nothing is ever appended after garbage.
+func (w *WAL) replay() error {
+	ib := newIndexBatch()
+	cp := w.checkpoint
+	skipped := 0
+	for _, num := range w.data.nums() {
+		if num < cp.file {
+			continue
+		}
+		from := int64(0)
+		if num == cp.file {
+			from = cp.pos
+		}
+		n, err := w.replayFile(w.data.files[num], from, ib)
+		if err != nil {
+			return err
+		}
+		skipped += n
+	}
+	for _, k := range w.staleEnds {
+		ib.rows = append(ib.rows, kv{key: k, del: true})
+	}
+	if skipped > 0 {
+		w.log.Warn("wal: frames after the checkpoint not indexed (never acknowledged)", "dir", w.dir, "frames", skipped)
+	}
+	if ib.empty() {
+		return nil
+	}
+	if err := w.writeIndex(ib); err != nil {
+		return err
+	}
+	if err := w.db.Sync(); err != nil {
+		return fmt.Errorf("cannot sync the index: %w", err)
+	}
+	w.data.noteEnds(ib.ends)
+	w.log.Info("wal: indexed frames written before a crash", "dir", w.dir, "streams", len(ib.metas), "rows", len(ib.rows))
+	return nil
+}
+
+// replayFile indexes the frames of f from position from on, cutting the
+// file at its first bad frame. It returns how many good frames it skipped.
+func (w *WAL) replayFile(f *dataFile, from int64, ib *indexBatch) (skipped int, err error) {
+	fd, err := os.OpenFile(f.path, os.O_RDWR, 0)
+	if err != nil {
+		return 0, fmt.Errorf("cannot open %q: %w", f.path, err)
+	}
+	defer fd.Close()
+	fi, err := fd.Stat()
+	if err != nil {
+		return 0, fmt.Errorf("cannot stat %q: %w", f.path, err)
+	}
+	size := fi.Size()
+	pos := from
+	hdr := make([]byte, frameHeaderLen)
+	var body []byte
+	var bad error
+	for pos < size {
+		if _, err := fd.ReadAt(hdr, pos); err != nil {
+			bad = fmt.Errorf("frame header: %w", err)
+			break
+		}
+		h, err := decodeFrameHeader(hdr)
+		if err != nil {
+			bad = err
+			break
+		}
+		if int64(h.bodyLen) > size-pos-frameHeaderLen {
+			bad = fmt.Errorf("frame of %d bytes runs past the end of the file", h.bodyLen)
+			break
+		}
+		body = body[:0]
+		body = append(body, make([]byte, h.bodyLen)...)
+		if _, err := fd.ReadAt(body, pos+frameHeaderLen); err != nil && !errors.Is(err, io.EOF) {
+			bad = fmt.Errorf("frame body: %w", err)
+			break
+		}
+		se, err := decodeEntry(body)
+		if err != nil {
+			bad = err
+			break
+		}
+		ptr := dataPtr{file: f.num, pos: pos, n: uint32(frameHeaderLen + len(body))}
+		pos += int64(ptr.n)
+		if !w.replayFrame(ib, h, se, ptr) {
+			skipped++
+		}
+	}
+	if bad != nil {
+		w.log.Warn("wal: torn data file cut at its first bad frame", "file", f.path, "at", pos, "bytes", size-pos, "err", bad)
+		if err := fd.Truncate(pos); err != nil {
+			return skipped, fmt.Errorf("cannot cut %q at %d: %w", f.path, pos, err)
+		}
+		if err := fd.Sync(); err != nil {
+			return skipped, fmt.Errorf("cannot sync %q: %w", f.path, err)
+		}
+	}
+	if pos > from || ib.cp.file < f.num {
+		ib.cp = dataPos{file: f.num, pos: pos}
+	}
+	return skipped, nil
+}
+
+// replayFrame indexes one frame if it continues its stream.
+func (w *WAL) replayFrame(ib *indexBatch, h frameHeader, se *storedEntry, ptr dataPtr) bool {
+	st := w.byID[h.sid]
+	if st == nil {
+		return false
+	}
+	if se.Entry.BaseOffset != st.meta.Next {
+		return se.Entry.BaseOffset < st.meta.Next // already indexed: not "skipped"
+	}
+	m := &st.meta
+	_, seg := ib.place(st, m, se.Entry.Records, int(ptr.n)-frameHeaderLen, ptr, w.opts.SegmentBytes)
+	if seg != nil {
+		st.segs = append(st.segs, *seg)
+	}
+	ib.setMeta(st, *m)
+	if h.deadID != 0 {
+		// The dead letter was replayed into this frame; its row goes
+		// with the index row, as it would have without the crash.
+		err := w.db.View(func(txn *badger.Txn) error {
+			_, err := txn.Get(deadKey(h.deadID))
+			return err
+		})
+		if err == nil {
+			ib.rows = append(ib.rows, kv{key: deadKey(h.deadID), del: true})
+			w.deadCount--
+		}
+	}
+	return true
+}
