@@ -23,20 +23,25 @@ const corruptEntries = 60
 
 func corruptOptions(t testing.TB) Options {
 	o := testOptions(t)
-	o.ValueLogFileSize = 1 << 20 // several value-log files
+	o.ValueLogFileSize = 1 << 20
+	o.DataFileBytes = 512 << 10 // several data files
 	o.SegmentBytes = 512 << 10
 	return o
 }
 
 // writeCorpus fills stream 0 with corruptEntries entries of 48 KiB (ids
-// 0..n-1, 2 records each) and stream 1 with a few small ones.
+// 0..n-1, 2 records each) and stream 1 with a few small ones, written
+// amid stream 0's.
 func writeCorpus(t *testing.T, dir string) {
 	w := openTest(t, dir, corruptOptions(t))
 	for i := range corruptEntries {
 		mustAppend(t, w, sk(0), testEntry(uint64(i), 48<<10, 2), false)
-	}
-	for i := range 5 {
-		mustAppend(t, w, sk(1), testEntry(uint64(1000+i), 100, 1), false)
+		if i == corruptEntries/2 {
+			// In the middle: away from the oldest file and the torn tail.
+			for j := range 5 {
+				mustAppend(t, w, sk(1), testEntry(uint64(1000+j), 100, 1), false)
+			}
+		}
 	}
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
@@ -94,6 +99,9 @@ func readThrough(t *testing.T, w *WAL, k StreamKey) readOutcome {
 }
 
 func files(t *testing.T, dir, ext string) []string {
+	if ext == dataFileExt {
+		dir = filepath.Join(dir, dataDirName)
+	}
 	m, _ := filepath.Glob(filepath.Join(dir, "*"+ext))
 	sort.Strings(m)
 	if len(m) == 0 {
@@ -132,6 +140,9 @@ func TestCorruption(t *testing.T) {
 		openMsg string
 		// check judges what a reader of stream 0 saw.
 		check func(t *testing.T, got readOutcome)
+		// nextOffset, if set, is the offset the next append to stream 0
+		// must get.
+		nextOffset int64
 	}{
 		{
 			name:   "intact",
@@ -143,11 +154,11 @@ func TestCorruption(t *testing.T) {
 			},
 		},
 		{
-			// The tail of the newest value-log file is cut inside the last
-			// entry, as a power loss during its write would leave it.
-			name: "torn last write of the value log",
+			// The newest data file is cut inside the last entry, whose
+			// index row survived: a disk that lost an acknowledged write.
+			name: "torn last write under its index row",
 			damage: func(t *testing.T, dir string) {
-				f, pos := findInFiles(t, dir, ".vlog", payload(corruptEntries-1, 48<<10)[:16])
+				f, pos := findInFiles(t, dir, dataFileExt, payload(corruptEntries-1, 48<<10)[:16])
 				if err := os.Truncate(f, int64(pos+1000)); err != nil {
 					t.Fatal(err)
 				}
@@ -162,9 +173,48 @@ func TestCorruption(t *testing.T) {
 			},
 		},
 		{
+			// A crash before the index rows of the last entries were
+			// written, with the very last write torn: recovery indexes
+			// the whole entries after the checkpoint and cuts the torn one
+			// (never acknowledged: its sync did not finish).
+			name: "torn tail after the checkpoint",
+			damage: func(t *testing.T, dir string) {
+				const keep = 50 // entries whose index rows survive
+				withDB(t, dir, func(txn *badger.Txn) error {
+					item, err := txn.Get(entryKey(1, 0, 2*keep))
+					if err != nil {
+						// Entries 50+ are in a later index segment.
+						item, err = findEntryRow(txn, 1, 2*keep)
+						if err != nil {
+							return err
+						}
+					}
+					v, _ := item.ValueCopy(nil)
+					ptr, err := decodeDataPtr(v)
+					if err != nil {
+						return err
+					}
+					if err := rollBackStream(txn, 1, 2*keep); err != nil {
+						return err
+					}
+					return txn.Set(checkpointKey, dataPos{file: ptr.file, pos: ptr.pos}.encode())
+				})
+				f, pos := findInFiles(t, dir, dataFileExt, payload(corruptEntries-1, 48<<10)[:16])
+				if err := os.Truncate(f, int64(pos+1000)); err != nil {
+					t.Fatal(err)
+				}
+			},
+			check: func(t *testing.T, got readOutcome) {
+				if len(got.corrupt) != 0 || len(got.ids) != corruptEntries-1 || !equalPrefix(got.ids, all()) {
+					t.Fatalf("got %d ids, corrupt %v", len(got.ids), got.corrupt)
+				}
+			},
+			nextOffset: 2 * (corruptEntries - 1),
+		},
+		{
 			name: "flipped bytes in a value",
 			damage: func(t *testing.T, dir string) {
-				f, pos := findInFiles(t, dir, ".vlog", payload(17, 48<<10)[:16])
+				f, pos := findInFiles(t, dir, dataFileExt, payload(17, 48<<10)[:16])
 				flip(t, f, pos+20000, 3)
 			},
 			check: func(t *testing.T, got readOutcome) {
@@ -177,8 +227,8 @@ func TestCorruption(t *testing.T) {
 		{
 			name: "flipped bytes in an entry header",
 			damage: func(t *testing.T, dir string) {
-				f, pos := findInFiles(t, dir, ".vlog", payload(30, 48<<10)[:16])
-				flip(t, f, pos-40, 2) // our header, just before Data
+				f, pos := findInFiles(t, dir, dataFileExt, payload(30, 48<<10)[:16])
+				flip(t, f, pos-40, 2) // the entry's header, just before Data
 			},
 			check: func(t *testing.T, got readOutcome) {
 				if len(got.corrupt) != 1 || got.corrupt[0] != 60 || len(got.ids) != corruptEntries-1 {
@@ -187,7 +237,23 @@ func TestCorruption(t *testing.T) {
 			},
 		},
 		{
-			name: "garbage in an entry's stored encoding",
+			name: "flipped bytes in a frame header",
+			damage: func(t *testing.T, dir string) {
+				f, pos := findInFiles(t, dir, dataFileExt, payload(40, 48<<10)[:16])
+				// The frame header (21 bytes) precedes the entry's
+				// header, which precedes Data: flip the frame's length.
+				b, _ := os.ReadFile(f)
+				at := bytes.LastIndexByte(b[:pos-40], frameMagic)
+				flip(t, f, at+14, 1)
+			},
+			check: func(t *testing.T, got readOutcome) {
+				if len(got.corrupt) != 1 || got.corrupt[0] != 80 || len(got.ids) != corruptEntries-1 || contains(got.ids, 40) {
+					t.Fatalf("got %d ids, corrupt %v", len(got.ids), got.corrupt)
+				}
+			},
+		},
+		{
+			name: "garbage in an entry's index row",
 			damage: func(t *testing.T, dir string) {
 				db, err := badger.Open(badger.DefaultOptions(dir).WithLogger(nil).WithValueLogFileSize(1 << 20))
 				if err != nil {
@@ -269,9 +335,9 @@ func TestCorruption(t *testing.T) {
 			openMsg: "file does not exist for table",
 		},
 		{
-			name: "missing oldest .vlog",
+			name: "missing oldest data file",
 			damage: func(t *testing.T, dir string) {
-				os.Remove(files(t, dir, ".vlog")[0])
+				os.Remove(files(t, dir, dataFileExt)[0])
 			},
 			check: func(t *testing.T, got readOutcome) {
 				// The entries whose values were in the file are reported
@@ -281,6 +347,13 @@ func TestCorruption(t *testing.T) {
 				}
 				t.Logf("%d entries lost with the file, %d read", len(got.corrupt), len(got.ids))
 			},
+		},
+		{
+			name: "garbage checkpoint",
+			damage: func(t *testing.T, dir string) {
+				withDB(t, dir, func(txn *badger.Txn) error { return txn.Set(checkpointKey, []byte("xx")) })
+			},
+			openErr: ErrCorrupt,
 		},
 		{
 			name: "garbage stream metadata",
@@ -326,7 +399,10 @@ func TestCorruption(t *testing.T) {
 			if o := readThrough(t, w, sk(1)); len(o.ids) != 5 {
 				t.Fatalf("stream 1: %+v", o)
 			}
-			mustAppend(t, w, sk(0), testEntry(999, 100, 1), true)
+			off := mustAppend(t, w, sk(0), testEntry(999, 100, 1), true)
+			if tc.nextOffset != 0 && off != tc.nextOffset {
+				t.Fatalf("next append at offset %d, want %d", off, tc.nextOffset)
+			}
 		})
 	}
 }
@@ -360,4 +436,73 @@ func contains(ids []uint64, id uint64) bool {
 		}
 	}
 	return false
+}
+
+// withDB opens the closed WAL's badger database directly and runs fn in
+// one update.
+func withDB(t *testing.T, dir string, fn func(txn *badger.Txn) error) {
+	t.Helper()
+	db, err := badger.Open(badger.DefaultOptions(dir).WithLogger(nil).WithValueLogFileSize(1 << 20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Update(fn); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// findEntryRow finds the index row of stream sid at offset off in any
+// index segment.
+func findEntryRow(txn *badger.Txn, sid uint32, off int64) (*badger.Item, error) {
+	opt := badger.DefaultIteratorOptions
+	opt.Prefix = sidKey(tagEntry, sid)
+	it := txn.NewIterator(opt)
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		if _, _, o, ok := parseEntryKey(it.Item().Key()); ok && o == off {
+			return it.Item(), nil
+		}
+	}
+	return nil, badger.ErrKeyNotFound
+}
+
+// rollBackStream makes the index of stream sid end before offset from, as
+// if the index rows after it had never been written.
+func rollBackStream(txn *badger.Txn, sid uint32, from int64) error {
+	opt := badger.DefaultIteratorOptions
+	opt.Prefix = sidKey(tagEntry, sid)
+	it := txn.NewIterator(opt)
+	var del [][]byte
+	m := streamMeta{Next: from}
+	for it.Rewind(); it.Valid(); it.Next() {
+		_, seg, o, _ := parseEntryKey(it.Item().Key())
+		if o >= from {
+			del = append(del, it.Item().KeyCopy(nil))
+			continue
+		}
+		m.Seg, m.HasSeg = seg, true
+	}
+	it.Close()
+	for _, k := range del {
+		if err := txn.Delete(k); err != nil {
+			return err
+		}
+	}
+	item, err := txn.Get(sidKey(tagMeta, sid))
+	if err != nil {
+		return err
+	}
+	v, _ := item.ValueCopy(nil)
+	old, err := decodeMeta(v)
+	if err != nil {
+		return err
+	}
+	// Totals as they stood before entry from: every entry of the corpus
+	// has the same stored size.
+	per := old.CumBytes / old.CumEntries
+	m.CumEntries = from / 2
+	m.CumBytes = per * m.CumEntries
+	m.SegBytes = old.SegBytes
+	return txn.Set(sidKey(tagMeta, sid), m.encode())
 }
