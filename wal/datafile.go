@@ -127,9 +127,13 @@ type dataFiles struct {
 	files  map[uint64]*dataFile
 	openMu sync.Mutex // serialises lazy opens by concurrent readers
 
-	// Committer only.
+	// Committer only (and Open).
 	active     *dataFile
 	activeSize int64
+	// lastNum is the highest file number ever used, also by files since
+	// deleted: numbers never go back, or recovery, which replays the
+	// files from the checkpoint's on, would skip a new file 1.
+	lastNum uint64
 }
 
 func dataFilePath(dir string, num uint64) string {
@@ -157,6 +161,7 @@ func openDataFiles(walDir string) (*dataFiles, error) {
 			continue // not ours
 		}
 		d.files[num] = &dataFile{num: num, path: filepath.Join(dir, name), ends: map[uint32]int64{}}
+		d.lastNum = max(d.lastNum, num)
 	}
 	return d, nil
 }
@@ -177,11 +182,7 @@ func (d *dataFiles) nums() []uint64 {
 // active file stays open for reads and for its last fdatasync (the caller
 // hands it to the syncer). Committer only.
 func (d *dataFiles) startFile() (old *dataFile, err error) {
-	nums := d.nums()
-	num := uint64(1)
-	if len(nums) > 0 {
-		num = nums[len(nums)-1] + 1
-	}
+	num := d.lastNum + 1
 	path := dataFilePath(d.dir, num)
 	fd, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o600)
 	if err != nil {
@@ -195,6 +196,7 @@ func (d *dataFiles) startFile() (old *dataFile, err error) {
 		return nil, err
 	}
 	f := &dataFile{num: num, path: path, fd: fd, ends: map[uint32]int64{}}
+	d.lastNum = num
 	d.mu.Lock()
 	d.files[num] = f
 	d.mu.Unlock()

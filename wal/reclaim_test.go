@@ -2,6 +2,7 @@ package wal
 
 import (
 	"context"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -124,4 +125,66 @@ func TestReclaim(t *testing.T) {
 	if es := readAll(t, r); len(es) != 1 || es[0].BaseOffset != off {
 		t.Fatalf("read after reclaim: %d entries", len(es))
 	}
+}
+
+// TestReclaimActiveDataFile: once everything is delivered, the data file
+// being written goes too (appends start a new one), and file numbers keep
+// growing across restarts even when no file is left: recovery replays the
+// files from the checkpoint's number on.
+func TestReclaimActiveDataFile(t *testing.T) {
+	dir := mkdir(t)
+	o := testOptions(t)
+	w := openTest(t, dir, o)
+	for i := range 10 {
+		mustAppend(t, w, sk(i%2), testEntry(uint64(i), 4<<10, 1), false)
+	}
+	if got := consumeAll(t, w); got != 10 {
+		t.Fatalf("consumed %d", got)
+	}
+	before := dataFileNums(t, dir)
+	res, err := w.Reclaim()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.DataFiles != len(before) || len(dataFileNums(t, dir)) != 0 {
+		t.Fatalf("reclaim deleted %d of data files %v; left %v", res.DataFiles, before, dataFileNums(t, dir))
+	}
+	if off := mustAppend(t, w, sk(0), testEntry(100, 100, 1), false); off != 5 {
+		t.Fatalf("append after reclaim at offset %d, want 5", off)
+	}
+	after := dataFileNums(t, dir)
+	if len(after) != 1 || after[0] <= before[len(before)-1] {
+		t.Fatalf("data files before %v, after %v: numbers must grow", before, after)
+	}
+	// Deliver that one too and restart with no data file at all.
+	if got := consumeAll(t, w); got != 1 {
+		t.Fatalf("consumed %d", got)
+	}
+	if _, err := w.Reclaim(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	w = openTest(t, dir, o)
+	defer w.Close()
+	if off := mustAppend(t, w, sk(0), testEntry(101, 100, 1), false); off != 6 {
+		t.Fatalf("append after restart at offset %d, want 6", off)
+	}
+	if now := dataFileNums(t, dir); len(now) == 0 || now[0] <= after[0] {
+		t.Fatalf("data files after restart %v, before %v: numbers must grow", now, after)
+	}
+}
+
+func dataFileNums(t *testing.T, dir string) []uint64 {
+	t.Helper()
+	d, err := openDataFiles(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []uint64
+	for _, n := range d.nums() {
+		if fi, err := os.Stat(dataFilePath(d.dir, n)); err == nil && fi.Size() > 0 {
+			out = append(out, n)
+		}
+	}
+	return out
 }

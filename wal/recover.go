@@ -202,6 +202,7 @@ func (w *WAL) loadSmallTables(txn *badger.Txn) error {
 		if w.checkpoint, err = decodeDataPos(v); err != nil {
 			return err
 		}
+		w.data.lastNum = max(w.data.lastNum, w.checkpoint.file)
 	}
 	err = scanPrefix(txn, []byte{tagFileEnd}, true, func(k, v []byte) error {
 		if len(k) != 13 || len(v) != 8 {
