@@ -143,3 +143,61 @@ func TestDiskFullTmpfs(t *testing.T) {
 		t.Fatalf("after reclaim only %d appends succeeded", more)
 	}
 }
+
+// TestDataFileWriteError: a write to the data file that fails (here: the
+// descriptor is swapped for a read-only one, as an I/O error would) fails
+// its appends with a disk error, logged; the file cannot be cut back, so
+// the next append starts a new file; offsets go on without a hole and
+// everything acknowledged reads back after a restart.
+func TestDataFileWriteError(t *testing.T) {
+	dir := mkdir(t)
+	var logs lockedBuf
+	o := testOptions(t)
+	o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	w := openTest(t, dir, o)
+	for i := range 3 {
+		mustAppend(t, w, sk(0), testEntry(uint64(i), 1000, 1), false)
+	}
+	err := w.run(func(*txnWork) error { // in the committer goroutine
+		f := w.data.active
+		ro, err := os.Open(f.path)
+		if err != nil {
+			return err
+		}
+		f.fd.Close()
+		f.fd = ro
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.AppendWait(sk(0), testEntry(100, 1000, 1), false); err == nil || errors.Is(err, ErrFull) {
+		t.Fatalf("append to a failing data file: %v", err)
+	}
+	if n := strings.Count(logs.String(), "disk error"); n != 1 {
+		t.Fatalf("disk error logged %d times:\n%s", n, logs.String())
+	}
+	if off := mustAppend(t, w, sk(0), testEntry(3, 1000, 1), false); off != 3 {
+		t.Fatalf("append after the failure at offset %d, want 3", off)
+	}
+	if !strings.Contains(logs.String(), "disk writes succeed again") {
+		t.Fatalf("recovery not logged:\n%s", logs.String())
+	}
+	w.Close()
+	w = openTest(t, dir, testOptions(t))
+	defer w.Close()
+	r, err := w.Reader(sk(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	es := readAll(t, r)
+	if len(es) != 4 {
+		t.Fatalf("read %d entries after restart, want 4", len(es))
+	}
+	for i, e := range es {
+		id, err := checkPayload(e.Data)
+		if err != nil || id != uint64(i) || e.BaseOffset != int64(i) {
+			t.Fatalf("entry %d: id %d offset %d err %v", i, id, e.BaseOffset, err)
+		}
+	}
+}
