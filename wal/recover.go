@@ -19,31 +19,38 @@ import (
 // dead-letter ids: all small tables.
 func (w *WAL) load() error {
 	return w.db.View(func(txn *badger.Txn) error {
-		item, err := txn.Get(versionKey)
+		v, found, err := valueOf(txn, versionKey)
 		switch {
-		case errors.Is(err, badger.ErrKeyNotFound):
+		case err != nil:
+			return err
+		case !found:
 			if !isEmpty(txn) {
 				return fmt.Errorf("no format marker in a non-empty database: %w", ErrCorrupt)
 			}
 			// New WAL: the marker is written with the first group; a
 			// crash before that leaves an empty, valid database.
 			w.committerSt.needVersion = true
-		case err != nil:
-			return err
-		default:
-			v, err := item.ValueCopy(nil)
-			if err != nil {
-				return err
-			}
-			if string(v) != formatVersion {
-				return fmt.Errorf("format %q, want %q", v, formatVersion)
-			}
+		case string(v) != formatVersion:
+			return fmt.Errorf("format %q, want %q: deliver its backlog with the release that wrote it, or move the directory away", v, formatVersion)
 		}
 		if err := w.loadStreams(txn); err != nil {
 			return err
 		}
 		return w.loadSmallTables(txn)
 	})
+}
+
+// valueOf returns the value of key, and whether it exists.
+func valueOf(txn *badger.Txn, key []byte) ([]byte, bool, error) {
+	item, err := txn.Get(key)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	v, err := item.ValueCopy(nil)
+	return v, err == nil, err
 }
 
 func isEmpty(txn *badger.Txn) bool {
@@ -189,16 +196,11 @@ func (w *WAL) checkTail(txn *badger.Txn, st *stream) error {
 }
 
 func (w *WAL) loadSmallTables(txn *badger.Txn) error {
-	item, err := txn.Get(checkpointKey)
-	switch {
-	case errors.Is(err, badger.ErrKeyNotFound):
-	case err != nil:
+	v, found, err := valueOf(txn, checkpointKey)
+	if err != nil {
 		return err
-	default:
-		v, err := item.ValueCopy(nil)
-		if err != nil {
-			return err
-		}
+	}
+	if found {
 		if w.checkpoint, err = decodeDataPos(v); err != nil {
 			return err
 		}
