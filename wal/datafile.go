@@ -72,14 +72,19 @@ func decodeDataPtr(b []byte) (dataPtr, error) {
 // appendFrame appends one frame to b; body appends the frame's body.
 func appendFrame(b []byte, sid uint32, deadID uint64, body func([]byte) []byte) []byte {
 	h := len(b)
-	b = append(b, frameMagic)
-	b = binary.BigEndian.AppendUint32(b, sid)
-	b = binary.BigEndian.AppendUint64(b, deadID)
-	b = append(b, make([]byte, 8)...) // length and checksum, known after the body
+	b = append(b, make([]byte, frameHeaderLen)...) // known after the body
 	b = body(b)
-	binary.BigEndian.PutUint32(b[h+13:], uint32(len(b)-h-frameHeaderLen))
-	binary.BigEndian.PutUint32(b[h+17:], crc32.Checksum(b[h:h+17], castagnoli))
+	putFrameHeader(b[h:], frameHeader{sid: sid, deadID: deadID, bodyLen: uint32(len(b) - h - frameHeaderLen)})
 	return b
+}
+
+// putFrameHeader writes h into the first frameHeaderLen bytes of b.
+func putFrameHeader(b []byte, h frameHeader) {
+	b[0] = frameMagic
+	binary.BigEndian.PutUint32(b[1:], h.sid)
+	binary.BigEndian.PutUint64(b[5:], h.deadID)
+	binary.BigEndian.PutUint32(b[13:], h.bodyLen)
+	binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[:17], castagnoli))
 }
 
 type frameHeader struct {
