@@ -340,6 +340,21 @@ func (d *dataFiles) remove(fs []*dataFile) error {
 	return errors.Join(errs...)
 }
 
+// closeInactive closes the descriptors of every file but the active one;
+// readers open them again when they need them. Reclaim calls it, so a
+// backlog of many files does not keep a descriptor per file open.
+// Committer only, after a sync barrier (nothing is left to fdatasync).
+func (d *dataFiles) closeInactive() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, f := range d.files {
+		if f != d.active && f.fd != nil {
+			f.fd.Close()
+			f.fd = nil
+		}
+	}
+}
+
 // close closes every open descriptor.
 func (d *dataFiles) close() {
 	d.mu.Lock()

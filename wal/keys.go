@@ -26,16 +26,17 @@ import (
 // sync, never synced themselves: after a crash, recovery indexes again the
 // frames after the checkpoint (replay.go).
 //
-// Entries of a stream are grouped in segments (a new one starts every
-// Options.SegmentBytes) and the segment number sits in the key before the
-// offset: badger gives no space back for per-key deletes, but a fully
-// consumed segment is one prefix ('e' sid seg) that DropPrefix removes at
-// once. Offsets and segments both only grow, so (seg, off) order is offset
-// order and a reader iterates one prefix ('e' sid) from a single seek.
+// The index rows of a stream are grouped in segments (a new one starts
+// every Options.SegmentBytes of entries) and the segment number sits in the
+// key before the offset: a fully consumed segment is one prefix ('e' sid
+// seg) that DropPrefix removes at once, where per-key deletes would leave
+// tombstones behind. Offsets and segments both only grow, so (seg, off)
+// order is offset order and a reader iterates one prefix ('e' sid) from a
+// single seek.
 //
-// The small per-stream keys ('n', 'p', 'g') are written in the same
-// transaction as the entries they describe, so Open reads them instead of
-// scanning entries: open time does not depend on the backlog.
+// The small per-stream keys ('n', 'g') are written in the same transaction
+// as the index rows they describe, so Open reads them instead of scanning
+// entries: open time does not depend on the backlog.
 const (
 	tagVersion  = 'v'
 	tagStream   = 's'

@@ -149,6 +149,7 @@ func (w *WAL) dropDataFiles() (int, error) {
 	}
 	files := d.consumed(committed)
 	w.mu.RUnlock()
+	d.closeInactive()
 	if len(files) == 0 {
 		return 0, nil
 	}

@@ -37,8 +37,8 @@ type Stats struct {
 	DeadLetters  int
 	// LastReclaim is the outcome of the latest Reclaim (nil before one).
 	LastReclaim *ReclaimResult
-	// Groups and Syncs count group commits (badger transactions) and
-	// fsyncs since Open.
+	// Groups and Syncs count group commits (each one write to the data
+	// file) and syncs since Open.
 	Groups, Syncs int64
 }
 
