@@ -2,14 +2,22 @@ package wal
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 )
 
 // The index: badger rows that find the frames of a stream by offset. They
 // are written once the frames are fdatasynced (so badger never points at
-// data a power loss could take), after the acknowledgements, and never
-// synced: recovery indexes the frames after the checkpoint again.
+// data a power loss could take), and not synced with them: recovery
+// indexes the frames after the checkpoint again. To bound what recovery
+// reads, the index is synced along with the data files once indexSyncBytes
+// or indexSyncEvery of frames are indexed since its last sync.
+
+const (
+	indexSyncBytes = 256 << 20
+	indexSyncEvery = 5 * time.Second
+)
 
 type kv struct {
 	key, val []byte
@@ -25,6 +33,7 @@ type indexBatch struct {
 	written map[*stream]position        // stream ends the rows make readable
 	cp      dataPos                     // the data-file position after the frames
 	late    []ack                       // answered once the rows are written
+	bytes   int64                       // frame bytes the rows index
 }
 
 func newIndexBatch() *indexBatch {
@@ -57,6 +66,7 @@ func (ib *indexBatch) place(st *stream, m *streamMeta, records int32, bodyLen in
 	}
 	base := m.Next
 	ib.rows = append(ib.rows, kv{key: entryKey(st.id, m.Seg, base), val: ptr.encode()})
+	ib.bytes += int64(ptr.n)
 	m.Next += int64(records)
 	m.SegBytes += int64(bodyLen)
 	m.CumBytes += int64(bodyLen)
@@ -104,6 +114,7 @@ func (ib *indexBatch) merge(o *indexBatch) {
 		ib.cp = o.cp
 	}
 	ib.late = append(ib.late, o.late...)
+	ib.bytes += o.bytes
 }
 
 // writeIndex writes ib's rows. They go in as few transactions as badger

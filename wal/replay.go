@@ -10,8 +10,9 @@ import (
 )
 
 // replay, at Open, indexes the frames written after the checkpoint: those
-// whose index rows a crash kept from badger. It reads only the tail the
-// last syncs wrote, not the backlog.
+// whose index rows a crash kept from badger. It reads only that tail, not
+// the backlog: at most what was indexed since the index was last synced
+// (indexSyncBytes, indexSyncEvery) plus what was in flight.
 //
 // A frame is indexed when it continues its stream (its base offset is the
 // stream's next offset); one the index already has (below it) is skipped,

@@ -65,6 +65,8 @@ func (w *WAL) indexLoop() {
 	defer close(s.indexDone)
 	retry := time.NewTimer(time.Hour)
 	retry.Stop()
+	var unsynced int64 // frame bytes indexed since the index was last asked to sync
+	lastAsk := time.Now()
 	for {
 		var jobs []indexJob
 		select {
@@ -107,6 +109,14 @@ func (w *WAL) indexLoop() {
 				s.retry = nil
 				w.publish(pending)
 				acks = append(acks, pending.late...)
+				unsynced += pending.bytes
+				if unsynced >= indexSyncBytes || unsynced > 0 && time.Since(lastAsk) >= indexSyncEvery {
+					// badger is synced with the next data sync.
+					s.mu.Lock()
+					s.needDB = true
+					s.mu.Unlock()
+					unsynced, lastAsk = 0, time.Now()
+				}
 			}
 		}
 		for _, a := range acks {
