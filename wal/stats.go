@@ -35,6 +35,10 @@ type Stats struct {
 	MaxDiskBytes int64
 	Pressure     float64
 	DeadLetters  int
+	// DataFiles is how many data files hold entries (or are being
+	// written): a stream that lags keeps every file from its oldest
+	// pending entry on.
+	DataFiles int
 	// LastReclaim is the outcome of the latest Reclaim (nil before one).
 	LastReclaim *ReclaimResult
 	// Groups and Syncs count group commits (each one write to the data
@@ -81,6 +85,7 @@ func (w *WAL) Stats() Stats {
 	s.MaxDiskBytes = w.opts.MaxDiskBytes
 	s.Pressure = w.Pressure()
 	s.DeadLetters = w.DeadLetterCount()
+	s.DataFiles = len(w.data.nums())
 	s.LastReclaim = w.reclaimStats.Load()
 	s.Groups, s.Syncs = w.groups.Load(), w.syncs.Load()
 	return s

@@ -173,7 +173,7 @@ func runWALStatus(args []string, out io.Writer) error {
 	if st.MaxDiskBytes > 0 {
 		fmt.Fprintf(out, " of %d (pressure %.2f)", st.MaxDiskBytes, st.Pressure)
 	}
-	fmt.Fprintf(out, "; pending %d entries, %d bytes; %d dead letters\n", st.PendingEntries, st.PendingBytes, st.DeadLetters)
+	fmt.Fprintf(out, " in %d data files; pending %d entries, %d bytes; %d dead letters\n", st.DataFiles, st.PendingEntries, st.PendingBytes, st.DeadLetters)
 	return nil
 }
 

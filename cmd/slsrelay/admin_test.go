@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/slsrelay/slsrelay/wal"
 )
 
 func TestCheckConfigCommand(t *testing.T) {
@@ -48,11 +50,29 @@ func TestWALStatusCommand(t *testing.T) {
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// A backlog of two entries in one stream, written the way the relay
+	// would open the WAL.
+	w, err := openWALOffline(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := wal.StreamKey{Project: "proj", Logstore: "store", Partition: 3}
+	for range 2 {
+		e := &wal.Entry{Magic: 2, Records: 5, Credential: wal.Credential{AccessKeyID: "id", AccessKeySecret: "secret"}, Data: make([]byte, 1000)}
+		if _, err := w.AppendWait(k, e, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
 	var out bytes.Buffer
 	if err := runWALStatus([]string{"-config", cfgPath}, &out); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out.String(), "STREAM") || !strings.Contains(out.String(), "disk:") {
-		t.Fatalf("output %q", out.String())
+	for _, want := range []string{"STREAM", "proj/store/3  10    0          2", "disk:", "in 1 data files; pending 2 entries"} {
+		if !strings.Contains(out.String(), want) {
+			t.Fatalf("output %q lacks %q", out.String(), want)
+		}
 	}
 }
