@@ -61,6 +61,7 @@ type committerState struct {
 type ack struct {
 	req  *request
 	base int64
+	file *dataFile // where an append's frame is
 }
 
 // Append queues e for stream k and returns at once; done is called exactly
@@ -268,8 +269,11 @@ func (w *WAL) writeGroup(g []*request) {
 			// and indexed: it must only trust positions that survive a
 			// crash.
 			w.flush(tw)
-			w.syncBarrier()
-			r.planc <- w.dropConsumed()
+			if err := w.syncBarrier(); err != nil {
+				r.planc <- dropResult{err: fmt.Errorf("nothing reclaimed while writes fail: %w", err)}
+			} else {
+				r.planc <- w.dropConsumed()
+			}
 			tw = w.newWork()
 		}
 	}
@@ -277,11 +281,14 @@ func (w *WAL) writeGroup(g []*request) {
 }
 
 // activeFile returns the data file appends go to, starting a new one when
-// the current one is full (or was given up after a failed write).
+// the current one is full or poisoned (see syncFailed).
 // Committer only.
 func (w *WAL) activeFile() (*dataFile, error) {
 	d := w.data
-	if d.active != nil && d.activeSize < w.opts.DataFileBytes {
+	if d.broken != nil {
+		return nil, w.diskError("append", d.broken)
+	}
+	if d.active != nil && d.activeSize < w.opts.DataFileBytes && !d.active.poisoned.Load() {
 		return d.active, nil
 	}
 	if _, err := d.startFile(); err != nil {
@@ -347,7 +354,7 @@ func (w *WAL) addAppend(tw *txnWork, r *request) error {
 	if r.deadID != 0 {
 		tw.ib.rows = append(tw.ib.rows, kv{key: deadKey(r.deadID), del: true})
 	}
-	tw.acks = append(tw.acks, ack{req: r, base: base})
+	tw.acks = append(tw.acks, ack{req: r, base: base, file: tw.file})
 	return nil
 }
 
@@ -382,11 +389,6 @@ func (w *WAL) flush(tw *txnWork) {
 	if err == nil && (tw.keys > 0 || tw.needDB) {
 		err = tw.txn.Commit()
 	}
-	if err == nil && len(tw.frames) > 0 {
-		err = w.data.write(tw.frames)
-	}
-	w.writeNanos.Add(int64(time.Since(t0)))
-	w.groups.Add(1)
 	if err != nil {
 		if errors.Is(err, badger.ErrTxnTooBig) {
 			err = fmt.Errorf("group too large for one transaction (lower MaxGroupEntries): %w", err)
@@ -400,9 +402,21 @@ func (w *WAL) flush(tw *txnWork) {
 		}
 		return
 	}
-	w.diskOK()
 	cs.needVersion = false
-	if len(tw.newSt) > 0 {
+	// The step's own rows are stored: only its appends depend on the
+	// frames.
+	var appendErr error
+	if len(tw.frames) > 0 {
+		if appendErr = w.data.write(tw.frames); appendErr != nil {
+			appendErr = w.diskError("write", appendErr)
+			tw.ib = newIndexBatch()
+			clear(tw.metas)
+			tw.newSegs = nil
+		}
+	}
+	w.writeNanos.Add(int64(time.Since(t0)))
+	w.groups.Add(1)
+	if len(tw.newSt) > 0 && appendErr == nil {
 		w.mu.Lock()
 		for _, st := range tw.newSt {
 			w.byKey[st.key] = st
@@ -423,13 +437,15 @@ func (w *WAL) flush(tw *txnWork) {
 		ns.st.segs = append(ns.st.segs, ns.seg)
 		ns.st.mu.Unlock()
 	}
-	if tw.file != nil {
+	if tw.file != nil && appendErr == nil {
 		tw.ib.cp = dataPos{file: tw.file.num, pos: w.data.activeSize}
 	}
 	var needSync []ack
 	for _, a := range tw.acks {
 		r := a.req
 		switch {
+		case r.kind == reqAppend && appendErr != nil:
+			r.done(0, appendErr)
 		case r.kind == reqCommit || r.kind == reqFunc:
 			if r.kind == reqCommit {
 				r.st.mu.Lock()

@@ -212,6 +212,39 @@ func TestCorruption(t *testing.T) {
 			nextOffset: 2 * (corruptEntries - 1),
 		},
 		{
+			// As above, but the frame lost is in the middle: the rest of
+			// its file is cut with it, and the entries in later files are
+			// indexed past the gap (they may have been acknowledged in a
+			// new file after a failed sync); the reader reports the gap.
+			name: "lost frame after the checkpoint, later files intact",
+			damage: func(t *testing.T, dir string) {
+				const keep = 50
+				withDB(t, dir, func(txn *badger.Txn) error {
+					item, err := findEntryRow(txn, 1, 2*keep)
+					if err != nil {
+						return err
+					}
+					v, _ := item.ValueCopy(nil)
+					ptr, err := decodeDataPtr(v)
+					if err != nil {
+						return err
+					}
+					if err := rollBackStream(txn, 1, 2*keep); err != nil {
+						return err
+					}
+					return txn.Set(checkpointKey, dataPos{file: ptr.file, pos: ptr.pos}.encode())
+				})
+				f, pos := findInFiles(t, dir, dataFileExt, payload(52, 48<<10)[:16])
+				flip(t, f, pos+100, 1)
+			},
+			check: func(t *testing.T, got readOutcome) {
+				if len(got.corrupt) != 1 || got.corrupt[0] != 104 || contains(got.ids, 52) || !contains(got.ids, 51) || !contains(got.ids, corruptEntries-1) {
+					t.Fatalf("got ids %v, corrupt %v", got.ids, got.corrupt)
+				}
+			},
+			nextOffset: 2 * corruptEntries,
+		},
+		{
 			name: "flipped bytes in a value",
 			damage: func(t *testing.T, dir string) {
 				f, pos := findInFiles(t, dir, dataFileExt, payload(17, 48<<10)[:16])

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // Data files hold the batches; badger holds only an index to them and the
@@ -114,7 +115,13 @@ func decodeFrameHeader(b []byte) (frameHeader, error) {
 type dataFile struct {
 	num  uint64
 	path string
-	fd   *os.File // nil until first needed
+
+	mu sync.Mutex // guards fd
+	fd *os.File   // nil until needed, and again once reclaim closes it
+
+	// poisoned is set when an fdatasync of the file failed: nothing
+	// written to it may be acknowledged any more (see syncFailed).
+	poisoned atomic.Bool
 
 	// ends is, per stream, the offset after its last frame in the file
 	// that is indexed: the file may go once every reader is past it.
@@ -128,13 +135,13 @@ type dataFile struct {
 type dataFiles struct {
 	dir string
 
-	mu     sync.RWMutex
-	files  map[uint64]*dataFile
-	openMu sync.Mutex // serialises lazy opens by concurrent readers
+	mu    sync.RWMutex
+	files map[uint64]*dataFile
 
 	// Committer only (and Open).
 	active     *dataFile
 	activeSize int64
+	broken     error // set by write: appends are refused
 	// lastNum is the highest file number ever used, also by files since
 	// deleted: numbers never go back, or recovery, which replays the
 	// files from the checkpoint's on, would skip a new file 1.
@@ -148,8 +155,14 @@ func dataFilePath(dir string, num uint64) string {
 // openDataFiles lists the data files in dir (created if missing).
 func openDataFiles(walDir string) (*dataFiles, error) {
 	dir := filepath.Join(walDir, dataDirName)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
+	if _, err := os.Stat(dir); os.IsNotExist(err) {
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			return nil, err
+		}
+		// The new directory's name must survive a power loss too.
+		if err := syncDir(walDir); err != nil {
+			return nil, err
+		}
 	}
 	ents, err := os.ReadDir(dir)
 	if err != nil {
@@ -210,23 +223,30 @@ func (d *dataFiles) startFile() (old *dataFile, err error) {
 }
 
 // write appends b to the active file. On a failed or short write the file
-// is cut back to where it was, so a later frame never follows a torn one.
-// Committer only.
+// is cut back to where it was, so a later frame never follows a torn one;
+// if even that fails, d.broken is set and no append is taken until a
+// restart (see errBroken). Committer only.
 func (d *dataFiles) write(b []byte) error {
 	f := d.active
-	n, err := f.fd.WriteAt(b, d.activeSize)
+	fd := f.current()
+	n, err := fd.WriteAt(b, d.activeSize)
 	if err == nil {
 		d.activeSize += int64(n)
 		return nil
 	}
-	if terr := f.fd.Truncate(d.activeSize); terr != nil {
-		// The tail stays torn: start a new file so nothing follows it.
-		// (Recovery stops reading a file at its first bad frame.)
-		d.active = nil
-		err = errors.Join(err, fmt.Errorf("cannot cut %q back after a failed write: %w", f.path, terr))
+	if terr := fd.Truncate(d.activeSize); terr != nil {
+		d.broken = fmt.Errorf("%w: %q could not be cut back to %d bytes after a failed write: %w", errBroken, f.path, d.activeSize, terr)
+		err = errors.Join(err, d.broken)
 	}
 	return fmt.Errorf("cannot write %q: %w", f.path, err)
 }
+
+// errBroken: complete frames of a failed write may remain in the file, with
+// offsets that later appends would be given again; recovery would index
+// the failed frames and skip the acknowledged ones. Refusing appends until
+// a restart (whose recovery indexes what is there, then starts a new file)
+// keeps every acknowledged entry.
+var errBroken = errors.New("wal: appends stopped until restart")
 
 // readFrame reads the frame p points to and returns its header and body.
 // Safe for concurrent use.
@@ -237,7 +257,7 @@ func (d *dataFiles) readFrame(p dataPtr) (frameHeader, []byte, error) {
 	if f == nil {
 		return frameHeader{}, nil, fmt.Errorf("data file %d is missing: %w", p.file, ErrCorrupt)
 	}
-	fd, err := d.fdLocked(f)
+	fd, err := f.open()
 	if err != nil {
 		return frameHeader{}, nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
@@ -255,11 +275,11 @@ func (d *dataFiles) readFrame(p dataPtr) (frameHeader, []byte, error) {
 	return h, buf[frameHeaderLen:], nil
 }
 
-// fdLocked opens f for reading if needed. Called with mu held (shared is
-// enough: openMu makes the open happen once).
-func (d *dataFiles) fdLocked(f *dataFile) (*os.File, error) {
-	d.openMu.Lock()
-	defer d.openMu.Unlock()
+// open returns the file's descriptor, opening it for reading if needed.
+// Safe for concurrent use.
+func (f *dataFile) open() (*os.File, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if f.fd != nil {
 		return f.fd, nil
 	}
@@ -269,6 +289,25 @@ func (d *dataFiles) fdLocked(f *dataFile) (*os.File, error) {
 	}
 	f.fd = fd
 	return fd, nil
+}
+
+// current returns the open descriptor, or nil. Safe for concurrent use.
+func (f *dataFile) current() *os.File {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.fd
+}
+
+// closeFD closes the descriptor if open. Safe for concurrent use; a read
+// or sync using it holds a reference (os.File), so the descriptor itself
+// goes when they are done.
+func (f *dataFile) closeFD() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fd != nil {
+		f.fd.Close()
+		f.fd = nil
+	}
 }
 
 // noteEnds records, after an index transaction, where each stream's
@@ -327,10 +366,7 @@ func (d *dataFiles) remove(fs []*dataFile) error {
 	defer d.mu.Unlock()
 	var errs []error
 	for _, f := range fs {
-		if f.fd != nil {
-			f.fd.Close()
-			f.fd = nil
-		}
+		f.closeFD()
 		if err := os.Remove(f.path); err != nil && !os.IsNotExist(err) {
 			errs = append(errs, fmt.Errorf("cannot delete %q: %w", f.path, err))
 			continue
@@ -348,9 +384,8 @@ func (d *dataFiles) closeInactive() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, f := range d.files {
-		if f != d.active && f.fd != nil {
-			f.fd.Close()
-			f.fd = nil
+		if f != d.active {
+			f.closeFD()
 		}
 	}
 }
@@ -360,9 +395,6 @@ func (d *dataFiles) close() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, f := range d.files {
-		if f.fd != nil {
-			f.fd.Close()
-			f.fd = nil
-		}
+		f.closeFD()
 	}
 }

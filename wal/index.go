@@ -45,7 +45,7 @@ func newIndexBatch() *indexBatch {
 }
 
 func (ib *indexBatch) empty() bool {
-	return ib == nil || len(ib.rows) == 0 && len(ib.metas) == 0 && len(ib.late) == 0
+	return ib == nil || len(ib.rows) == 0 && len(ib.metas) == 0 && len(ib.late) == 0 && len(ib.ends) == 0
 }
 
 // place indexes the next entry of stream st (its metadata m, advanced): a
@@ -118,10 +118,15 @@ func (ib *indexBatch) merge(o *indexBatch) {
 }
 
 // writeIndex writes ib's rows. They go in as few transactions as badger
-// allows, in order, with the stream metadata, file ends and checkpoint in
-// the last one: a crash between two of them leaves rows whose checkpoint
-// is older, which recovery writes again. Syncer (or recovery) only.
+// allows, in order, file ends first and the stream metadata and checkpoint
+// last: a crash between two of them leaves rows whose checkpoint is older,
+// which recovery writes again. Indexer (or recovery) only.
 func (w *WAL) writeIndex(ib *indexBatch) error {
+	if h := w.faults.Load(); h != nil && h.index != nil {
+		if err := h.index(); err != nil {
+			return err
+		}
+	}
 	txn := w.db.NewTransaction(true)
 	defer func() { txn.Discard() }()
 	var keys, est int64
@@ -140,6 +145,15 @@ func (w *WAL) writeIndex(ib *indexBatch) error {
 		}
 		return txn.Set(k, v)
 	}
+	// File ends first: one that lands without the rows after it only
+	// keeps a file longer.
+	for f, m := range ib.ends {
+		for sid, end := range m {
+			if err := set(fileEndKey(f, sid), be64(end), false); err != nil {
+				return err
+			}
+		}
+	}
 	for _, r := range ib.rows {
 		if err := set(r.key, r.val, r.del); err != nil {
 			return err
@@ -148,13 +162,6 @@ func (w *WAL) writeIndex(ib *indexBatch) error {
 	for st, m := range ib.metas {
 		if err := set(sidKey(tagMeta, st.id), m.encode(), false); err != nil {
 			return err
-		}
-	}
-	for f, m := range ib.ends {
-		for sid, end := range m {
-			if err := set(fileEndKey(f, sid), be64(end), false); err != nil {
-				return err
-			}
 		}
 	}
 	if ib.cp.file != 0 {

@@ -19,9 +19,10 @@ type diskState struct {
 	free      int64 // file-system space available at the last scan (-1: unknown)
 	scannedAt time.Time
 
-	full       bool // an ErrFull has been logged and not yet cleared
-	errLogged  bool // a disk error has been logged and not yet cleared
-	lastErrMsg string
+	full      bool  // an ErrFull has been logged and not yet cleared
+	errLogged bool  // a disk error has been logged and not yet cleared
+	errSeq    int64 // disk errors so far
+	stopped   bool  // appends stopped until restart: never cleared
 }
 
 const rescanEvery = time.Second
@@ -111,6 +112,10 @@ func (w *WAL) admit(n int64) error {
 func (w *WAL) diskError(op string, err error) error {
 	d := &w.disk
 	d.mu.Lock()
+	d.errSeq++
+	if errors.Is(err, errBroken) {
+		d.stopped = true
+	}
 	if !d.errLogged {
 		d.errLogged = true
 		w.log.Error("wal: disk error; appends fail until it clears", "dir", w.dir, "op", op, "err", err)
@@ -122,11 +127,19 @@ func (w *WAL) diskError(op string, err error) error {
 	return fmt.Errorf("wal: cannot %s in %q: %w", op, w.dir, err)
 }
 
-// diskOK notes a successful write after a disk error.
-func (w *WAL) diskOK() {
+// diskSeq numbers the disk errors so far: a sync proves the disk well
+// again only for writes made after the last error.
+func (w *WAL) diskSeq() int64 {
+	w.disk.mu.Lock()
+	defer w.disk.mu.Unlock()
+	return w.disk.errSeq
+}
+
+// diskOK notes a successful sync of writes made when diskSeq was seq.
+func (w *WAL) diskOK(seq int64) {
 	d := &w.disk
 	d.mu.Lock()
-	if d.errLogged {
+	if d.errLogged && seq == d.errSeq && !d.stopped {
 		d.errLogged = false
 		w.log.Info("wal: disk writes succeed again", "dir", w.dir)
 	}

@@ -141,6 +141,19 @@ func (w *WAL) loadStreams(txn *badger.Txn) error {
 		if err := w.checkTail(txn, st); err != nil {
 			return err
 		}
+		// Segment rows the metadata does not reach: an index write split
+		// over transactions can keep a segment's row and lose the rows
+		// after it. Left in place, a reader would seek into the empty
+		// segment and miss what recovery indexes in the current one.
+		keep := st.segs[:0]
+		for _, sg := range st.segs {
+			if sg.seg > st.meta.Seg || sg.seg == st.meta.Seg && !st.meta.HasSeg {
+				w.staleRows = append(w.staleRows, segmentKey(st.id, sg.seg))
+				continue
+			}
+			keep = append(keep, sg)
+		}
+		st.segs = keep
 		// A segment dropped by reclaim whose roll was not persisted.
 		if st.meta.HasSeg && !slices.ContainsFunc(st.segs, func(s segInfo) bool { return s.seg == st.meta.Seg }) {
 			st.meta.HasSeg = false
@@ -186,8 +199,9 @@ func (w *WAL) checkTail(txn *badger.Txn, st *stream) error {
 		return nil
 	}
 	end := off + 1
-	if se, _, err := w.itemEntry(it.Item()); err == nil {
+	if se, n, err := w.itemEntry(it.Item()); err == nil {
 		end = off + int64(se.Entry.Records)
+		st.meta.CumBytes, st.meta.CumEntries = se.CumBytes+int64(n), se.CumEntries+1
 	}
 	w.log.Warn("wal: stream metadata behind its last entry; advancing", "stream", st.key, "next", st.meta.Next, "last", off)
 	st.meta.Next = end
@@ -212,7 +226,7 @@ func (w *WAL) loadSmallTables(txn *badger.Txn) error {
 		}
 		f := w.data.files[beUint64(k[1:])]
 		if f == nil {
-			w.staleEnds = append(w.staleEnds, k) // the file was deleted
+			w.staleRows = append(w.staleRows, k) // the file was deleted
 			return nil
 		}
 		f.ends[sidOf(k[8:])] = int64(beUint64(v))

@@ -14,14 +14,15 @@ import (
 // the backlog: at most what was indexed since the index was last synced
 // (indexSyncBytes, indexSyncEvery) plus what was in flight.
 //
-// A frame is indexed when it continues its stream (its base offset is the
-// stream's next offset); one the index already has (below it) is skipped,
-// and so is one after a gap: the frame before it was lost, so it was never
-// acknowledged (an acknowledgement waits for a sync that covers everything
-// written before). A file is read up to its first bad frame — a torn write
-// — and cut there, so nothing is ever appended after garbage.
+// A frame is indexed unless the index has it already (see replayFrame). A
+// file is read up to its first bad frame — a torn write — and cut there;
+// nothing is ever appended to it again (appends go to a new file).
 func (w *WAL) replay() error {
 	ib := newIndexBatch()
+	// Deletes first: a row placed again below must not be deleted after.
+	for _, k := range w.staleRows {
+		ib.rows = append(ib.rows, kv{key: k, del: true})
+	}
 	cp := w.checkpoint
 	skipped := 0
 	for _, num := range w.data.nums() {
@@ -38,11 +39,8 @@ func (w *WAL) replay() error {
 		}
 		skipped += n
 	}
-	for _, k := range w.staleEnds {
-		ib.rows = append(ib.rows, kv{key: k, del: true})
-	}
 	if skipped > 0 {
-		w.log.Warn("wal: frames after the checkpoint not indexed (never acknowledged)", "dir", w.dir, "frames", skipped)
+		w.log.Warn("wal: frames of unknown streams after the checkpoint not indexed (their stream was never stored, so they were never acknowledged)", "dir", w.dir, "frames", skipped)
 	}
 	if ib.empty() {
 		return nil
@@ -121,14 +119,37 @@ func (w *WAL) replayFile(f *dataFile, from int64, ib *indexBatch) (skipped int, 
 	return skipped, nil
 }
 
-// replayFrame indexes one frame if it continues its stream.
+// replayFrame indexes one frame unless the index has it. It returns false
+// for a frame no stream owns. A frame the index has still counts towards
+// its file's ends: a crash can keep the stream's metadata and lose the
+// file's end row, and reclaim must not delete the file under it.
+//
+// A frame past the stream's next offset (a gap: the frames between were
+// lost with a torn or failed write) is indexed too. It may never have been
+// acknowledged — an acknowledgement waits for a sync covering everything
+// written before it, in that file — but after a failed sync the relay
+// moves to a new file and acknowledges there, past frames that may be
+// gone; delivering an unacknowledged batch costs a duplicate, skipping an
+// acknowledged one would lose it. Readers report the gap.
 func (w *WAL) replayFrame(ib *indexBatch, h frameHeader, se *storedEntry, ptr dataPtr) bool {
 	st := w.byID[h.sid]
 	if st == nil {
 		return false
 	}
-	if se.Entry.BaseOffset != st.meta.Next {
-		return se.Entry.BaseOffset < st.meta.Next // already indexed: not "skipped"
+	end := se.Entry.BaseOffset + int64(se.Entry.Records)
+	if se.Entry.BaseOffset < st.meta.Next {
+		fe := ib.ends[ptr.file]
+		if fe == nil {
+			fe = make(map[uint32]int64)
+			ib.ends[ptr.file] = fe
+		}
+		fe[st.id] = max(fe[st.id], min(end, st.meta.Next))
+		return true
+	}
+	if se.Entry.BaseOffset > st.meta.Next {
+		w.log.Warn("wal: offsets missing before a frame found at recovery", "stream", st.key, "from", st.meta.Next, "to", se.Entry.BaseOffset)
+		st.meta.Next = se.Entry.BaseOffset
+		st.meta.CumBytes, st.meta.CumEntries = se.CumBytes, se.CumEntries
 	}
 	m := &st.meta
 	_, seg := ib.place(st, m, se.Entry.Records, int(ptr.n)-frameHeaderLen, ptr, w.opts.SegmentBytes)

@@ -1,8 +1,10 @@
 package wal
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"time"
 
@@ -23,8 +25,9 @@ type syncerState struct {
 	ib        *indexBatch        // index rows of frames written since the last sync
 	files     map[*dataFile]bool // data files written since the last sync
 	needDB    bool               // badger rows that must be synced (positions, streams, ...)
+	seq       int64              // the lowest diskSeq at the writes since the last sync
 	dirty     bool               // something written since the last sync
-	barriers  []chan struct{}    // closed after the next sync and index write
+	barriers  []chan error       // answered after the next sync and index write
 	retry     *indexBatch        // synced, index write failed (indexer only)
 	indexq    chan indexJob      // syncer → indexer
 	indexDone chan struct{}
@@ -51,12 +54,18 @@ func (w *WAL) startSyncer() {
 
 // indexJob is what one sync made durable: its index rows, the appends
 // waiting for it (answered once indexed, so an acknowledged entry is
-// visible to readers and in Stats), and barriers.
+// visible to readers and in Stats), and barriers, told syncErr or the
+// index write's error.
 type indexJob struct {
 	ib       *indexBatch
 	acks     []ack
-	barriers []chan struct{}
+	barriers []chan error
+	syncErr  error
 }
+
+// errIndexPending answers a barrier while synced frames wait for a retry of
+// their index write: reclaim must not trust the data files' ends yet.
+var errIndexPending = errors.New("wal: index write failed; retrying")
 
 // indexLoop writes the index rows of synced frames, one transaction for
 // whatever syncs finished meanwhile, while the syncer runs the next sync.
@@ -122,9 +131,13 @@ func (w *WAL) indexLoop() {
 		for _, a := range acks {
 			w.answer(a, nil)
 		}
+		var berr error
+		if s.retry != nil {
+			berr = errIndexPending
+		}
 		for _, j := range jobs {
 			for _, c := range j.barriers {
-				close(c)
+				c <- cmp.Or(j.syncErr, berr)
 			}
 		}
 	}
@@ -132,8 +145,12 @@ func (w *WAL) indexLoop() {
 
 // toSyncer hands over what one step of a group wrote. Committer only.
 func (w *WAL) toSyncer(acks []ack, ib *indexBatch, file *dataFile, needDB bool) {
+	seq := w.diskSeq()
 	s := &w.syncer
 	s.mu.Lock()
+	if !s.dirty || seq < s.seq {
+		s.seq = seq
+	}
 	s.acks = append(s.acks, acks...)
 	s.ib.merge(ib)
 	if file != nil {
@@ -153,15 +170,15 @@ func (w *WAL) wakeSyncer() {
 }
 
 // syncBarrier returns once everything written so far is synced and
-// indexed.
-func (w *WAL) syncBarrier() {
-	c := make(chan struct{})
+// indexed, or with the error that kept it from being so.
+func (w *WAL) syncBarrier() error {
+	c := make(chan error, 1)
 	s := &w.syncer
 	s.mu.Lock()
 	s.barriers = append(s.barriers, c)
 	s.mu.Unlock()
 	w.wakeSyncer()
-	<-c
+	return <-c
 }
 
 func (w *WAL) syncLoop() {
@@ -200,7 +217,7 @@ func (w *WAL) syncLoop() {
 				continue
 			}
 		}
-		acks, ib, files, needDB, barriers, dirty := s.acks, s.ib, s.files, s.needDB, s.barriers, s.dirty
+		acks, ib, files, needDB, barriers, dirty, seq := s.acks, s.ib, s.files, s.needDB, s.barriers, s.dirty, s.seq
 		s.acks, s.ib, s.files, s.needDB, s.barriers, s.dirty = nil, newIndexBatch(), make(map[*dataFile]bool), false, nil, false
 		s.mu.Unlock()
 
@@ -214,33 +231,99 @@ func (w *WAL) syncLoop() {
 			lastSync = time.Now()
 		}
 		if err != nil {
-			err = w.diskError("sync", err)
-			// Not acknowledged. The frames are indexed after the next
-			// successful sync (their producers retry: at least once).
-			s.mu.Lock()
-			ib.merge(s.ib)
-			s.ib = ib
-			for f := range files {
-				s.files[f] = true
-			}
-			s.needDB = s.needDB || needDB
-			s.dirty = true
-			s.mu.Unlock()
+			err = w.syncFailed(err, acks, ib, files, needDB)
 			timer.Reset(indexRetryEvery)
-			ib = nil
-		}
-		if err != nil {
-			for _, a := range acks {
-				w.answer(a, err)
-			}
 			acks = nil
+		} else if dirty {
+			w.diskOK(seq)
+			acks = w.unpoisoned(acks, ib)
 		}
 		// The index is written while the next sync runs.
-		s.indexq <- indexJob{ib: ib, acks: acks, barriers: barriers}
+		s.indexq <- indexJob{ib: ib, acks: acks, barriers: barriers, syncErr: err}
 		if closing {
 			return
 		}
 	}
+}
+
+// syncFailed handles a failed sync: its appends fail; its data files are
+// poisoned, because after a failed fdatasync Linux may have marked pages
+// clean that never reached the disk, so a later fdatasync of the same file
+// proves nothing: the committer moves on to a new file, and no later
+// append in a poisoned file is acknowledged. The frames are still indexed
+// (their producers were told to retry: at least once; checksums catch a
+// frame that did not survive), except that a replayed dead letter keeps
+// its row in the table rather than risk being in neither place. Syncer
+// only.
+func (w *WAL) syncFailed(err error, acks []ack, ib *indexBatch, files map[*dataFile]bool, needDB bool) error {
+	err = w.diskError("sync", err)
+	for f := range files {
+		f.poisoned.Store(true)
+	}
+	for _, a := range acks {
+		w.answer(a, err)
+	}
+	w.failLate(ib, func(ack) bool { return true }, err)
+	if needDB {
+		// badger's rows are retried with the next sync.
+		s := &w.syncer
+		s.mu.Lock()
+		s.needDB = true
+		s.dirty = true
+		s.mu.Unlock()
+	}
+	return err
+}
+
+// unpoisoned fails the appends written to a poisoned data file (see
+// syncFailed), in acks and among ib's late ones, and returns the others.
+func (w *WAL) unpoisoned(acks []ack, ib *indexBatch) []ack {
+	poisoned := func(a ack) bool { return a.file != nil && a.file.poisoned.Load() }
+	errFor := func(a ack) error {
+		return w.diskError("sync", fmt.Errorf("an earlier fdatasync of %q failed", a.file.path))
+	}
+	ok := acks[:0]
+	for _, a := range acks {
+		if poisoned(a) {
+			w.answer(a, errFor(a))
+			continue
+		}
+		ok = append(ok, a)
+	}
+	for _, a := range ib.late {
+		if poisoned(a) {
+			w.failLate(ib, poisoned, errFor(a))
+			break
+		}
+	}
+	return ok
+}
+
+// failLate answers with err the late acks (replayed dead letters) of ib
+// that match, and takes their dead-letter deletes out of ib: a dead letter
+// whose frame may not have reached the disk stays in the table.
+func (w *WAL) failLate(ib *indexBatch, match func(ack) bool, err error) {
+	keep := ib.late[:0]
+	failed := make(map[uint64]bool)
+	for _, a := range ib.late {
+		if match(a) {
+			w.answer(a, err)
+			failed[a.req.deadID] = true
+			continue
+		}
+		keep = append(keep, a)
+	}
+	ib.late = keep
+	if len(failed) == 0 {
+		return
+	}
+	rows := ib.rows[:0]
+	for _, r := range ib.rows {
+		if !(r.del && r.key[0] == tagDead && failed[beUint64(r.key[1:])]) {
+			rows = append(rows, r)
+		}
+	}
+	ib.rows = rows
 }
 
 // finishSyncer, at Close, answers what is still waiting after the last
@@ -258,7 +341,7 @@ func (w *WAL) finishSyncer() {
 		w.answer(a, ErrClosed)
 	}
 	for _, c := range s.barriers {
-		close(c)
+		c <- ErrClosed
 	}
 }
 
@@ -268,7 +351,7 @@ func (w *WAL) syncFiles(files map[*dataFile]bool, needDB bool, badgerFiles *file
 	if len(files) == 1 && !needDB {
 		// The common case: no goroutine to start and wait for.
 		for f := range files {
-			return fdatasync(f)
+			return w.fdatasync(f)
 		}
 	}
 	errs := make(chan error, len(files)+1)
@@ -286,7 +369,7 @@ func (w *WAL) syncFiles(files map[*dataFile]bool, needDB bool, badgerFiles *file
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := fdatasync(f); err != nil {
+			if err := w.fdatasync(f); err != nil {
 				errs <- err
 			}
 		}()
@@ -301,10 +384,32 @@ func (w *WAL) syncFiles(files map[*dataFile]bool, needDB bool, badgerFiles *file
 }
 
 // fdatasync, not fsync: the size a write changed is data fdatasync writes;
-// the times are not needed to read the file back.
-func fdatasync(f *dataFile) error {
-	if err := unix.Fdatasync(int(f.fd.Fd())); err != nil {
+// the times are not needed to read the file back. A file reclaim closed was
+// synced before (reclaim runs after a successful sync barrier).
+func (w *WAL) fdatasync(f *dataFile) error {
+	if h := w.faults.Load(); h != nil && h.fdatasync != nil {
+		if err := h.fdatasync(f.path); err != nil {
+			return fmt.Errorf("cannot fdatasync %q: %w", f.path, err)
+		}
+	}
+	fd := f.current()
+	if fd == nil {
+		return nil
+	}
+	rc, err := fd.SyscallConn()
+	if err != nil {
 		return fmt.Errorf("cannot fdatasync %q: %w", f.path, err)
+	}
+	var serr error
+	// Control holds a reference: a concurrent Close waits for it.
+	if err := rc.Control(func(s uintptr) { serr = unix.Fdatasync(int(s)) }); err != nil {
+		if errors.Is(err, os.ErrClosed) {
+			return nil
+		}
+		serr = err
+	}
+	if serr != nil {
+		return fmt.Errorf("cannot fdatasync %q: %w", f.path, serr)
 	}
 	return nil
 }

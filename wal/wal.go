@@ -60,7 +60,7 @@ type WAL struct {
 	crypt *crypter
 
 	checkpoint dataPos  // loaded at Open: frames after it are replayed
-	staleEnds  [][]byte // 'f' rows of deleted files, found at Open
+	staleRows  [][]byte // rows Open found stale, deleted by replay
 
 	// The append queue, drained by the committer goroutine.
 	qmu     sync.Mutex
@@ -96,6 +96,15 @@ type WAL struct {
 	syncer       syncerState
 	lastReclaim  atomic.Int64
 	reclaimStats atomic.Pointer[ReclaimResult]
+	faults       atomic.Pointer[faultHooks] // tests only
+}
+
+// faultHooks make the data files' syncs or the index writes fail, for the
+// tests of what the WAL does then. A nil hook (and a nil *faultHooks, as
+// outside tests) injects nothing.
+type faultHooks struct {
+	fdatasync func(path string) error
+	index     func() error
 }
 
 // valueThreshold: values from this size on go to badger's value log. Index

@@ -1,0 +1,125 @@
+package wal
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// What the WAL does when the disk fails under it: the data files' syncs
+// (fdatasync) or the index writes (badger). In both cases nothing
+// acknowledged may be lost, Reclaim must not delete a file it cannot vouch
+// for, and the WAL must go on once the disk does.
+
+func injectFaults(w *WAL, h *faultHooks) { w.faults.Store(h) }
+
+// TestSyncFailure: appends whose fdatasync fails are not acknowledged; the
+// file is poisoned (a later fdatasync of it proves nothing), so appends
+// move to a new file; Reclaim takes nothing undelivered; afterwards every
+// acknowledged entry reads back, also after a restart, and once delivered
+// every data file but the one being written goes.
+func TestSyncFailure(t *testing.T) {
+	dir := mkdir(t)
+	var logs lockedBuf
+	o := testOptions(t)
+	o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	w := openTest(t, dir, o)
+	acked := map[uint64]bool{}
+	for i := range 3 {
+		mustAppend(t, w, sk(0), testEntry(uint64(i), 1000, 1), false)
+		acked[uint64(i)] = true
+	}
+	first := dataFileNums(t, dir)
+	injectFaults(w, &faultHooks{fdatasync: func(string) error { return syscall.EIO }})
+	for i := range 5 {
+		if _, err := w.AppendWait(sk(0), testEntry(uint64(100+i), 1000, 1), false); err == nil {
+			t.Fatalf("append %d acknowledged while fdatasync fails", i)
+		}
+	}
+	// Nothing is delivered: Reclaim, failing or not, deletes nothing.
+	before := dataFileNums(t, dir)
+	res, err := w.Reclaim()
+	if now := dataFileNums(t, dir); len(now) != len(before) || res.DataFiles != 0 {
+		t.Fatalf("Reclaim while syncs fail (%+v, %v) took data files %v to %v", res, err, before, now)
+	}
+	if n := strings.Count(logs.String(), "disk error"); n != 1 {
+		t.Fatalf("disk error logged %d times:\n%s", n, logs.String())
+	}
+	injectFaults(w, nil)
+	for i := range 3 {
+		mustAppend(t, w, sk(0), testEntry(uint64(10+i), 1000, 1), false)
+		acked[uint64(10+i)] = true
+	}
+	if now := dataFileNums(t, dir); now[len(now)-1] == first[len(first)-1] {
+		t.Fatalf("appends after a failed sync still go to poisoned file %d", first[len(first)-1])
+	}
+	if !strings.Contains(logs.String(), "disk writes succeed again") {
+		t.Fatalf("recovery not logged:\n%s", logs.String())
+	}
+	check := func(w *WAL) {
+		t.Helper()
+		got := map[uint64]bool{}
+		for _, id := range readThrough(t, w, sk(0)).ids {
+			got[id] = true
+		}
+		for id := range acked {
+			if !got[id] {
+				t.Fatalf("acknowledged entry %d lost; read %v", id, got)
+			}
+		}
+	}
+	check(w)
+	w.Close()
+	w = openTest(t, dir, o)
+	defer w.Close()
+	check(w)
+	consumeAll(t, w)
+	if _, err := w.Reclaim(); err != nil {
+		t.Fatal(err)
+	}
+	if left := dataFileNums(t, dir); len(left) != 0 {
+		t.Fatalf("data files %v left after everything was delivered", left)
+	}
+}
+
+// TestIndexFailure: while badger refuses the index rows, synced appends
+// are acknowledged (their frames are durable) but not yet readable, and
+// Reclaim deletes nothing: the data files' ends are not known yet. Once
+// the index write succeeds again (retried every second) they read back.
+func TestIndexFailure(t *testing.T) {
+	dir := mkdir(t)
+	w := openTest(t, dir, testOptions(t))
+	defer w.Close()
+	mustAppend(t, w, sk(0), testEntry(0, 1000, 1), true)
+	if got := consumeAll(t, w); got != 1 {
+		t.Fatalf("consumed %d", got)
+	}
+	injectFaults(w, &faultHooks{index: func() error { return errors.New("injected: badger write failed") }})
+	off := mustAppend(t, w, sk(0), testEntry(1, 1000, 1), true)
+	files := dataFileNums(t, dir)
+	if _, err := w.Reclaim(); !errors.Is(err, errIndexPending) {
+		t.Fatalf("Reclaim with the index behind: %v", err)
+	}
+	if now := dataFileNums(t, dir); len(now) != len(files) {
+		t.Fatalf("data files %v became %v while an acknowledged entry was not indexed", files, now)
+	}
+	injectFaults(w, nil)
+	r, err := w.Reader(sk(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	es, err := r.Read(ctx, 1<<20, 10)
+	if err != nil || len(es) != 1 || es[0].BaseOffset != off {
+		t.Fatalf("read after the index recovered: %d entries, %v", len(es), err)
+	}
+	if id, _ := checkPayload(es[0].Data); id != 1 {
+		t.Fatalf("read id %d", id)
+	}
+}
