@@ -179,26 +179,7 @@ func TestCorruption(t *testing.T) {
 			// (never acknowledged: its sync did not finish).
 			name: "torn tail after the checkpoint",
 			damage: func(t *testing.T, dir string) {
-				const keep = 50 // entries whose index rows survive
-				withDB(t, dir, func(txn *badger.Txn) error {
-					item, err := txn.Get(entryKey(1, 0, 2*keep))
-					if err != nil {
-						// Entries 50+ are in a later index segment.
-						item, err = findEntryRow(txn, 1, 2*keep)
-						if err != nil {
-							return err
-						}
-					}
-					v, _ := item.ValueCopy(nil)
-					ptr, err := decodeDataPtr(v)
-					if err != nil {
-						return err
-					}
-					if err := rollBackStream(txn, 1, 2*keep); err != nil {
-						return err
-					}
-					return txn.Set(checkpointKey, dataPos{file: ptr.file, pos: ptr.pos}.encode())
-				})
+				loseIndexFrom(t, dir, 50)
 				f, pos := findInFiles(t, dir, dataFileExt, payload(corruptEntries-1, 48<<10)[:16])
 				if err := os.Truncate(f, int64(pos+1000)); err != nil {
 					t.Fatal(err)
@@ -218,22 +199,7 @@ func TestCorruption(t *testing.T) {
 			// new file after a failed sync); the reader reports the gap.
 			name: "lost frame after the checkpoint, later files intact",
 			damage: func(t *testing.T, dir string) {
-				const keep = 50
-				withDB(t, dir, func(txn *badger.Txn) error {
-					item, err := findEntryRow(txn, 1, 2*keep)
-					if err != nil {
-						return err
-					}
-					v, _ := item.ValueCopy(nil)
-					ptr, err := decodeDataPtr(v)
-					if err != nil {
-						return err
-					}
-					if err := rollBackStream(txn, 1, 2*keep); err != nil {
-						return err
-					}
-					return txn.Set(checkpointKey, dataPos{file: ptr.file, pos: ptr.pos}.encode())
-				})
+				loseIndexFrom(t, dir, 50)
 				f, pos := findInFiles(t, dir, dataFileExt, payload(52, 48<<10)[:16])
 				flip(t, f, pos+100, 1)
 			},
@@ -483,6 +449,28 @@ func withDB(t *testing.T, dir string, fn func(txn *badger.Txn) error) {
 	if err := db.Update(fn); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// loseIndexFrom makes the closed corpus look like a crash kept the index
+// of stream 0 only up to entry keep: its later index rows are gone and the
+// checkpoint points at entry keep's frame.
+func loseIndexFrom(t *testing.T, dir string, keep int64) {
+	t.Helper()
+	withDB(t, dir, func(txn *badger.Txn) error {
+		item, err := findEntryRow(txn, 1, 2*keep)
+		if err != nil {
+			return err
+		}
+		v, _ := item.ValueCopy(nil)
+		ptr, err := decodeDataPtr(v)
+		if err != nil {
+			return err
+		}
+		if err := rollBackStream(txn, 1, 2*keep); err != nil {
+			return err
+		}
+		return txn.Set(checkpointKey, dataPos{file: ptr.file, pos: ptr.pos}.encode())
+	})
 }
 
 // findEntryRow finds the index row of stream sid at offset off in any

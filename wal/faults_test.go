@@ -3,7 +3,6 @@ package wal
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"strings"
 	"syscall"
 	"testing"
@@ -24,9 +23,7 @@ func injectFaults(w *WAL, h *faultHooks) { w.faults.Store(h) }
 // every data file but the one being written goes.
 func TestSyncFailure(t *testing.T) {
 	dir := mkdir(t)
-	var logs lockedBuf
-	o := testOptions(t)
-	o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	o, logs := loggedOptions(t)
 	w := openTest(t, dir, o)
 	acked := map[uint64]bool{}
 	for i := range 3 {

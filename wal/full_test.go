@@ -29,6 +29,15 @@ func (l *lockedBuf) String() string {
 	return l.b.String()
 }
 
+// loggedOptions are testOptions whose log lines are kept in the returned
+// buffer, for tests of what the WAL logs.
+func loggedOptions(t *testing.T) (Options, *lockedBuf) {
+	logs := &lockedBuf{}
+	o := testOptions(t)
+	o.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	return o, logs
+}
+
 // fillUntilFull appends 64 KiB entries, 32 at a time, until some fail; it
 // returns how many succeeded and the first error.
 func fillUntilFull(t *testing.T, w *WAL, max int) (int, error) {
@@ -61,9 +70,7 @@ func fillUntilFull(t *testing.T, w *WAL, max int) (int, error) {
 
 func TestDiskFull(t *testing.T) {
 	dir := mkdir(t)
-	var logs lockedBuf
-	o := testOptions(t)
-	o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	o, logs := loggedOptions(t)
 	o.MaxDiskBytes = 24 << 20
 	o.ValueLogFileSize = 1 << 20
 	o.SegmentBytes = 256 << 10
@@ -152,9 +159,7 @@ func TestDiskFullTmpfs(t *testing.T) {
 // restart offsets go on and everything acknowledged reads back.
 func TestDataFileWriteError(t *testing.T) {
 	dir := mkdir(t)
-	var logs lockedBuf
-	o := testOptions(t)
-	o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	o, logs := loggedOptions(t)
 	w := openTest(t, dir, o)
 	for i := range 3 {
 		mustAppend(t, w, sk(0), testEntry(uint64(i), 1000, 1), false)
