@@ -89,7 +89,8 @@ func TestSyncFailure(t *testing.T) {
 // the index write succeeds again (retried every second) they read back.
 func TestIndexFailure(t *testing.T) {
 	dir := mkdir(t)
-	w := openTest(t, dir, testOptions(t))
+	o, logs := loggedOptions(t)
+	w := openTest(t, dir, o)
 	defer w.Close()
 	mustAppend(t, w, sk(0), testEntry(0, 1000, 1), true)
 	if got := consumeAll(t, w); got != 1 {
@@ -104,6 +105,13 @@ func TestIndexFailure(t *testing.T) {
 	if now := dataFileNums(t, dir); len(now) != len(files) {
 		t.Fatalf("data files %v became %v while an acknowledged entry was not indexed", files, now)
 	}
+	// Syncs go on meanwhile; the disk is not called well while the index
+	// fails.
+	mustAppend(t, w, sk(0), testEntry(2, 1000, 1), true)
+	time.Sleep(1200 * time.Millisecond) // one retry
+	if strings.Contains(logs.String(), "succeed again") {
+		t.Fatalf("recovery logged while the index write fails:\n%s", logs.String())
+	}
 	injectFaults(w, nil)
 	r, err := w.Reader(sk(0))
 	if err != nil {
@@ -113,10 +121,15 @@ func TestIndexFailure(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	es, err := r.Read(ctx, 1<<20, 10)
-	if err != nil || len(es) != 1 || es[0].BaseOffset != off {
+	if err != nil || len(es) != 2 || es[0].BaseOffset != off {
 		t.Fatalf("read after the index recovered: %d entries, %v", len(es), err)
 	}
-	if id, _ := checkPayload(es[0].Data); id != 1 {
-		t.Fatalf("read id %d", id)
+	for i, e := range es {
+		if id, _ := checkPayload(e.Data); id != uint64(i+1) {
+			t.Fatalf("entry %d: id %d", i, id)
+		}
+	}
+	if n := strings.Count(logs.String(), "disk error"); n != 1 || !strings.Contains(logs.String(), "succeed again") {
+		t.Fatalf("want one disk error and one recovery logged:\n%s", logs.String())
 	}
 }

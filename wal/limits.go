@@ -23,6 +23,7 @@ type diskState struct {
 	errLogged bool  // a disk error has been logged and not yet cleared
 	errSeq    int64 // disk errors so far
 	stopped   bool  // appends stopped until restart: never cleared
+	indexBad  bool  // the last index write failed
 }
 
 const rescanEvery = time.Second
@@ -127,6 +128,21 @@ func (w *WAL) diskError(op string, err error) error {
 	return fmt.Errorf("wal: cannot %s in %q: %w", op, w.dir, err)
 }
 
+// indexState notes whether the last index write failed: the disk is not
+// well again before it succeeds.
+func (w *WAL) indexState(err error) {
+	d := &w.disk
+	d.mu.Lock()
+	wasBad := d.indexBad
+	d.indexBad = err != nil
+	d.mu.Unlock()
+	if err != nil {
+		w.diskError("write the index", err)
+	} else if wasBad {
+		w.diskOK(w.diskSeq())
+	}
+}
+
 // diskSeq numbers the disk errors so far: a sync proves the disk well
 // again only for writes made after the last error.
 func (w *WAL) diskSeq() int64 {
@@ -139,7 +155,7 @@ func (w *WAL) diskSeq() int64 {
 func (w *WAL) diskOK(seq int64) {
 	d := &w.disk
 	d.mu.Lock()
-	if d.errLogged && seq == d.errSeq && !d.stopped {
+	if d.errLogged && seq == d.errSeq && !d.stopped && !d.indexBad {
 		d.errLogged = false
 		w.log.Info("wal: disk writes succeed again", "dir", w.dir)
 	}

@@ -108,10 +108,11 @@ func (w *WAL) indexLoop() {
 			acks = append(acks, j.acks...)
 		}
 		if !pending.empty() {
-			if err := w.writeIndex(pending); err != nil {
+			err := w.writeIndex(pending)
+			w.indexState(err)
+			if err != nil {
 				// The frames are durable: acknowledged, and shown to
 				// readers once a retry indexes them.
-				w.diskError("write the index", err)
 				s.retry = pending
 				retry.Reset(indexRetryEvery)
 			} else {
