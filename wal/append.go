@@ -286,7 +286,10 @@ func (w *WAL) writeGroup(g []*request) {
 func (w *WAL) activeFile() (*dataFile, error) {
 	d := w.data
 	if d.broken != nil {
-		return nil, w.diskError("append", d.broken)
+		w.stopAppends(d.broken)
+	}
+	if err := w.stopped.Load(); err != nil {
+		return nil, w.diskError("append", *err)
 	}
 	if d.active != nil && d.activeSize < w.opts.DataFileBytes && !d.active.poisoned.Load() {
 		return d.active, nil
@@ -379,6 +382,7 @@ func (w *WAL) flush(tw *txnWork) {
 		return
 	}
 	cs := &w.committerSt
+	seq := w.diskSeq() // before the writes: a sync proves them good only if no error came since
 	var err error
 	if cs.needVersion {
 		err = tw.txn.Set(versionKey, []byte(formatVersion))
@@ -416,7 +420,9 @@ func (w *WAL) flush(tw *txnWork) {
 	}
 	w.writeNanos.Add(int64(time.Since(t0)))
 	w.groups.Add(1)
-	if len(tw.newSt) > 0 && appendErr == nil {
+	// New streams are registered even when their frames failed: their
+	// rows are stored, and an id is never given to another stream.
+	if len(tw.newSt) > 0 {
 		w.mu.Lock()
 		for _, st := range tw.newSt {
 			w.byKey[st.key] = st
@@ -461,13 +467,13 @@ func (w *WAL) flush(tw *txnWork) {
 			// A replayed dead letter leaves the table in the index
 			// transaction: answered once that is written.
 			tw.ib.late = append(tw.ib.late, a)
-		case w.opts.Sync == SyncInterval && !r.durable:
+		case w.opts.Sync == SyncInterval && !r.durable && !w.syncFailing.Load():
 			r.done(a.base, nil)
 		default:
 			needSync = append(needSync, a)
 		}
 	}
-	w.toSyncer(needSync, tw.ib, tw.file, tw.needDB)
+	w.toSyncer(needSync, tw.ib, tw.file, tw.needDB, seq)
 }
 
 func (w *WAL) answer(a ack, err error) {

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"golang.org/x/sys/unix"
 )
 
 // Data files hold the batches; badger holds only an index to them and the
@@ -223,9 +225,10 @@ func (d *dataFiles) startFile() (old *dataFile, err error) {
 }
 
 // write appends b to the active file. On a failed or short write the file
-// is cut back to where it was, so a later frame never follows a torn one;
-// if even that fails, d.broken is set and no append is taken until a
-// restart (see errBroken). Committer only.
+// is cut back to where it was and the cut synced, so a later frame never
+// follows a torn one and the failed frames never come back; if that fails,
+// d.broken is set and no append is taken until a restart (see errBroken).
+// Committer only.
 func (d *dataFiles) write(b []byte) error {
 	f := d.active
 	fd := f.current()
@@ -234,7 +237,14 @@ func (d *dataFiles) write(b []byte) error {
 		d.activeSize += int64(n)
 		return nil
 	}
-	if terr := fd.Truncate(d.activeSize); terr != nil {
+	// The cut is synced before anything else is written: a cut lost to a
+	// power loss would bring the failed frames back, at offsets the next
+	// appends are given again.
+	terr := fd.Truncate(d.activeSize)
+	if terr == nil {
+		terr = unix.Fdatasync(int(fd.Fd()))
+	}
+	if terr != nil {
 		d.broken = fmt.Errorf("%w: %q could not be cut back to %d bytes after a failed write: %w", errBroken, f.path, d.activeSize, terr)
 		err = errors.Join(err, d.broken)
 	}

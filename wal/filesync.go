@@ -105,8 +105,13 @@ func (f *fileSyncer) sync(dbSync func() error) error {
 			delete(f.files, n)
 		}
 	}
+	if err := errors.Join(errs...); err != nil {
+		// The same files are tried again (for what it is worth: the WAL
+		// stops appends after a failed sync of badger's files).
+		return err
+	}
 	f.known, f.lastVlog, f.lastMem = seen, newestVlog, newestMem
-	return errors.Join(errs...)
+	return nil
 }
 
 func (f *fileSyncer) open(name string) (*os.File, error) {

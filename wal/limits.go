@@ -24,6 +24,7 @@ type diskState struct {
 	errSeq    int64 // disk errors so far
 	stopped   bool  // appends stopped until restart: never cleared
 	indexBad  bool  // the last index write failed
+	indexSeq  int64 // errSeq after the index write failed
 }
 
 const rescanEvery = time.Second
@@ -114,9 +115,6 @@ func (w *WAL) diskError(op string, err error) error {
 	d := &w.disk
 	d.mu.Lock()
 	d.errSeq++
-	if errors.Is(err, errBroken) {
-		d.stopped = true
-	}
 	if !d.errLogged {
 		d.errLogged = true
 		w.log.Error("wal: disk error; appends fail until it clears", "dir", w.dir, "op", op, "err", err)
@@ -132,14 +130,18 @@ func (w *WAL) diskError(op string, err error) error {
 // well again before it succeeds.
 func (w *WAL) indexState(err error) {
 	d := &w.disk
-	d.mu.Lock()
-	wasBad := d.indexBad
-	d.indexBad = err != nil
-	d.mu.Unlock()
 	if err != nil {
 		w.diskError("write the index", err)
-	} else if wasBad {
-		w.diskOK(w.diskSeq())
+	}
+	d.mu.Lock()
+	wasBad, seq := d.indexBad, d.indexSeq
+	d.indexBad = err != nil
+	if err != nil {
+		d.indexSeq = d.errSeq
+	}
+	d.mu.Unlock()
+	if err == nil && wasBad {
+		w.diskOK(seq) // unless another error came since
 	}
 }
 

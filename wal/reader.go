@@ -10,7 +10,10 @@ import (
 )
 
 // Reader reads one stream in offset order from its committed position, for
-// delivery. It only sees entries that are completely written and synced.
+// delivery. It only sees entries that are completely written and synced —
+// or whose sync failed: their appends were refused, so their producers
+// retry, and delivering them costs a duplicate (at least once); a frame
+// that did not survive fails its checksum.
 // A Reader is used by one goroutine at a time; a stream has at most one open
 // Reader.
 type Reader struct {

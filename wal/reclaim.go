@@ -213,17 +213,26 @@ func (w *WAL) reclaimLoop() {
 	defer w.bgwg.Done()
 	t := time.NewTicker(w.opts.ReclaimInterval)
 	defer t.Stop()
+	failing := false
 	for {
 		select {
 		case <-w.closing:
 			return
 		case <-t.C:
 		}
-		if res, err := w.Reclaim(); err != nil {
-			if !errors.Is(err, ErrClosed) {
-				w.log.Warn("wal: reclaim failed", "dir", w.dir, "err", err)
+		res, err := w.Reclaim()
+		switch {
+		case errors.Is(err, ErrClosed):
+		case err != nil:
+			if !failing { // once per run of failures
+				w.log.Warn("wal: reclaim failed; retried every interval", "dir", w.dir, "every", w.opts.ReclaimInterval, "err", err)
 			}
-		} else if res.Segments > 0 {
+			failing = true
+		case failing:
+			failing = false
+			w.log.Info("wal: reclaim works again", "dir", w.dir)
+		}
+		if err == nil && res.Segments > 0 {
 			w.log.Debug("wal: reclaimed", "segments", res.Segments, "gc", res.GCRewrites, "before", res.Before, "after", res.After)
 		}
 	}

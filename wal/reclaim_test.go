@@ -234,3 +234,48 @@ func TestLostFileEndsAreRebuilt(t *testing.T) {
 		t.Fatalf("stream 1 after reclaim: %+v", o)
 	}
 }
+
+// TestUnknownStreamKeepsItsID: frames whose stream row a crash lost are
+// not indexed, and their stream id is never given to a new stream: a later
+// recovery reading them again would index them into it.
+func TestUnknownStreamKeepsItsID(t *testing.T) {
+	dir := mkdir(t)
+	o := testOptions(t)
+	w := openTest(t, dir, o)
+	mustAppend(t, w, sk(0), testEntry(0, 500, 1), false) // stream id 1
+	mustAppend(t, w, sk(1), testEntry(1, 500, 1), false) // stream id 2
+	w.Close()
+	lose := func(txn *badger.Txn, sid uint32) error {
+		// The stream's rows and the index are lost; the frames remain.
+		for _, k := range [][]byte{sidKey(tagStream, sid), sidKey(tagMeta, sid), entryKey(sid, 0, 0), segmentKey(sid, 0)} {
+			if err := txn.Delete(k); err != nil {
+				return err
+			}
+		}
+		return txn.Set(checkpointKey, dataPos{file: 1, pos: 0}.encode())
+	}
+	withDB(t, dir, func(txn *badger.Txn) error { return lose(txn, 2) })
+	w = openTest(t, dir, o)
+	if got := w.Streams(); len(got) != 1 {
+		t.Fatalf("streams after recovery: %v", got)
+	}
+	mustAppend(t, w, sk(2), testEntry(2, 500, 1), false) // a new stream: not id 2
+	w.Close()
+	// A power loss that keeps the new stream's row (synced before its
+	// ack) and loses its index and metadata (never synced).
+	withDB(t, dir, func(txn *badger.Txn) error {
+		for _, sid := range []uint32{2, 3} {
+			for _, k := range [][]byte{sidKey(tagMeta, sid), entryKey(sid, 0, 0), segmentKey(sid, 0)} {
+				if err := txn.Delete(k); err != nil {
+					return err
+				}
+			}
+		}
+		return txn.Set(checkpointKey, dataPos{file: 1, pos: 0}.encode())
+	})
+	w = openTest(t, dir, o)
+	defer w.Close()
+	if got := readThrough(t, w, sk(2)); len(got.ids) != 1 || got.ids[0] != 2 {
+		t.Fatalf("new stream reads %+v, want only its own entry", got)
+	}
+}

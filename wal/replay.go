@@ -42,7 +42,7 @@ func (w *WAL) replay() error {
 	if skipped > 0 {
 		w.log.Warn("wal: frames of unknown streams after the checkpoint not indexed (their stream was never stored, so they were never acknowledged)", "dir", w.dir, "frames", skipped)
 	}
-	if ib.empty() {
+	if ib.empty() && ib.cp == w.checkpoint {
 		return nil
 	}
 	if err := w.writeIndex(ib); err != nil {
@@ -134,6 +134,9 @@ func (w *WAL) replayFile(f *dataFile, from int64, ib *indexBatch) (skipped int, 
 func (w *WAL) replayFrame(ib *indexBatch, h frameHeader, se *storedEntry, ptr dataPtr) bool {
 	st := w.byID[h.sid]
 	if st == nil {
+		// Its id must not go to a new stream: a later replay would
+		// index these frames into it.
+		w.nextSID = max(w.nextSID, h.sid)
 		return false
 	}
 	end := se.Entry.BaseOffset + int64(se.Entry.Records)

@@ -144,9 +144,9 @@ func (w *WAL) indexLoop() {
 	}
 }
 
-// toSyncer hands over what one step of a group wrote. Committer only.
-func (w *WAL) toSyncer(acks []ack, ib *indexBatch, file *dataFile, needDB bool) {
-	seq := w.diskSeq()
+// toSyncer hands over what one step of a group wrote; seq is diskSeq from
+// before its writes. Committer only.
+func (w *WAL) toSyncer(acks []ack, ib *indexBatch, file *dataFile, needDB bool, seq int64) {
 	s := &w.syncer
 	s.mu.Lock()
 	if !s.dirty || seq < s.seq {
@@ -236,8 +236,11 @@ func (w *WAL) syncLoop() {
 			timer.Reset(indexRetryEvery)
 			acks = nil
 		} else if dirty {
-			w.diskOK(seq)
-			acks = w.unpoisoned(acks, ib)
+			var failed bool
+			if acks, failed = w.unpoisoned(acks, ib); !failed {
+				w.syncFailing.Store(false)
+				w.diskOK(seq)
+			}
 		}
 		// The index is written while the next sync runs.
 		s.indexq <- indexJob{ib: ib, acks: acks, barriers: barriers, syncErr: err}
@@ -254,10 +257,13 @@ func (w *WAL) syncLoop() {
 // append in a poisoned file is acknowledged. The frames are still indexed
 // (their producers were told to retry: at least once; checksums catch a
 // frame that did not survive), except that a replayed dead letter keeps
-// its row in the table rather than risk being in neither place. Syncer
+// its row in the table rather than risk being in neither place. Until a
+// sync succeeds again, SyncInterval acknowledges only after the sync too:
+// an entry in a poisoned file could be lost without any crash. Syncer
 // only.
 func (w *WAL) syncFailed(err error, acks []ack, ib *indexBatch, files map[*dataFile]bool, needDB bool) error {
 	err = w.diskError("sync", err)
+	w.syncFailing.Store(true)
 	for f := range files {
 		f.poisoned.Store(true)
 	}
@@ -278,15 +284,17 @@ func (w *WAL) syncFailed(err error, acks []ack, ib *indexBatch, files map[*dataF
 
 // unpoisoned fails the appends written to a poisoned data file (see
 // syncFailed), in acks and among ib's late ones, and returns the others.
-func (w *WAL) unpoisoned(acks []ack, ib *indexBatch) []ack {
+func (w *WAL) unpoisoned(acks []ack, ib *indexBatch) (ok []ack, failed bool) {
 	poisoned := func(a ack) bool { return a.file != nil && a.file.poisoned.Load() }
+	// Not a new disk error (that was logged with the failed sync).
 	errFor := func(a ack) error {
-		return w.diskError("sync", fmt.Errorf("an earlier fdatasync of %q failed", a.file.path))
+		return fmt.Errorf("wal: cannot sync in %q: an earlier fdatasync of %q failed", w.dir, a.file.path)
 	}
-	ok := acks[:0]
+	ok = acks[:0]
 	for _, a := range acks {
 		if poisoned(a) {
 			w.answer(a, errFor(a))
+			failed = true
 			continue
 		}
 		ok = append(ok, a)
@@ -294,10 +302,11 @@ func (w *WAL) unpoisoned(acks []ack, ib *indexBatch) []ack {
 	for _, a := range ib.late {
 		if poisoned(a) {
 			w.failLate(ib, poisoned, errFor(a))
+			failed = true
 			break
 		}
 	}
-	return ok
+	return ok, failed
 }
 
 // failLate answers with err the late acks (replayed dead letters) of ib
@@ -361,7 +370,15 @@ func (w *WAL) syncFiles(files map[*dataFile]bool, needDB bool, badgerFiles *file
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := badgerFiles.sync(w.db.Sync); err != nil {
+			dbSync := w.db.Sync
+			if h := w.faults.Load(); h != nil && h.dbSync != nil {
+				dbSync = h.dbSync
+			}
+			if err := badgerFiles.sync(dbSync); err != nil {
+				// After a failed sync of badger's files a later one
+				// proves nothing (see syncFailed), and the rows at stake
+				// say which stream a frame belongs to: appends stop.
+				w.stopAppends(fmt.Errorf("%w: badger's files could not be synced: %w", errBroken, err))
 				errs <- err
 			}
 		}()

@@ -97,6 +97,19 @@ type WAL struct {
 	lastReclaim  atomic.Int64
 	reclaimStats atomic.Pointer[ReclaimResult]
 	faults       atomic.Pointer[faultHooks] // tests only
+	stopped      atomic.Pointer[error]      // set by stopAppends
+	syncFailing  atomic.Bool                // the last sync of data failed
+}
+
+// stopAppends makes every later append fail with err, until a restart.
+// Safe for concurrent use; the first reason stays.
+func (w *WAL) stopAppends(err error) {
+	if w.stopped.CompareAndSwap(nil, &err) {
+		w.disk.mu.Lock()
+		w.disk.stopped = true
+		w.disk.mu.Unlock()
+		w.log.Error("wal: appends stopped until restart", "dir", w.dir, "err", err)
+	}
 }
 
 // faultHooks make the data files' syncs or the index writes fail, for the
@@ -104,6 +117,7 @@ type WAL struct {
 // outside tests) injects nothing.
 type faultHooks struct {
 	fdatasync func(path string) error
+	dbSync    func() error
 	index     func() error
 }
 
