@@ -112,11 +112,16 @@ func (w *WAL) firstReceivedAt(txn *badger.Txn, st *stream, seg uint64, from, lim
 		if off >= limit {
 			return 0, false
 		}
-		se, _, err := w.itemEntry(it.Item())
+		val, err := it.Item().ValueCopy(nil)
 		if err != nil {
 			return 0, false
 		}
-		return se.Entry.ReceivedAt, true
+		ptr, err := decodeDataPtr(val)
+		if err != nil {
+			return 0, false
+		}
+		at, err := w.data.readReceivedAt(ptr)
+		return at, err == nil
 	}
 	return 0, false
 }

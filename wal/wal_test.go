@@ -25,7 +25,11 @@ func TestAppendReadCommitRestart(t *testing.T) {
 			var want []int64
 			next := int64(0)
 			for i := range 20 {
-				off := mustAppend(t, w, k, testEntry(uint64(i), 3000, 3), i%2 == 0)
+				e := testEntry(uint64(i), 3000, 3)
+				// Entry i arrived (20-i) hours ago: Stats' oldest pending
+				// age tells which entry it read.
+				e.ReceivedAt = time.Now().Add(-time.Duration(20-i) * time.Hour).UnixNano()
+				off := mustAppend(t, w, k, e, i%2 == 0)
 				if off != next {
 					t.Fatalf("append %d got offset %d, want %d", i, off, next)
 				}
@@ -62,7 +66,8 @@ func TestAppendReadCommitRestart(t *testing.T) {
 			if len(st.Streams) != 1 || st.Streams[0].PendingEntries != 10 || st.Streams[0].Committed != 30 || st.Streams[0].NextOffset != 60 {
 				t.Fatalf("stats %+v", st.Streams)
 			}
-			if st.Streams[0].OldestPending <= 0 || st.Streams[0].PendingBytes <= 10*3000 {
+			// The first pending entry is entry 10, 10 hours old.
+			if age := st.Streams[0].OldestPending; age < 10*time.Hour || age > 10*time.Hour+time.Minute || st.Streams[0].PendingBytes <= 10*3000 {
 				t.Fatalf("stats %+v", st.Streams[0])
 			}
 			if err := w.Close(); err != nil {
