@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"runtime/debug"
 	"strconv"
 	"text/tabwriter"
@@ -146,7 +148,9 @@ func runDLQ(args []string, out io.Writer) error {
 	return nil
 }
 
-// runWALStatus prints each stream's offsets and backlog, and the disk use.
+// runWALStatus prints each stream's offsets and backlog, and the disk use:
+// from the WAL directory when the relay is stopped, or else from the
+// running relay's admin listener (GET /wal/status).
 func runWALStatus(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("wal status", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -154,12 +158,25 @@ func runWALStatus(args []string, out io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	w, err := openWALOffline(*configPath)
+	cfg, err := loadConfig(*configPath)
 	if err != nil {
 		return err
 	}
+	w, err := openWAL(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		if live, lerr := liveWALStatus(cfg); lerr == nil {
+			fmt.Fprintf(out, "(from the running relay at %s)\n", adminURL(cfg.Admin.Listen))
+			_, err := io.WriteString(out, live)
+			return err
+		}
+		return fmt.Errorf("%w (is the relay still running? its admin listener did not answer either)", err)
+	}
 	defer w.Close()
-	st := w.Stats()
+	return printWALStatus(out, w.Stats())
+}
+
+// printWALStatus writes the table `wal status` and /wal/status show.
+func printWALStatus(out io.Writer, st wal.Stats) error {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "STREAM\tNEXT\tCOMMITTED\tPENDING ENTRIES\tPENDING BYTES\tOLDEST")
 	for _, s := range st.Streams {
@@ -173,8 +190,42 @@ func runWALStatus(args []string, out io.Writer) error {
 	if st.MaxDiskBytes > 0 {
 		fmt.Fprintf(out, " of %d (pressure %.2f)", st.MaxDiskBytes, st.Pressure)
 	}
-	fmt.Fprintf(out, " in %d data files; pending %d entries, %d bytes; %d dead letters\n", st.DataFiles, st.PendingEntries, st.PendingBytes, st.DeadLetters)
-	return nil
+	_, err := fmt.Fprintf(out, " in %d data files; pending %d entries, %d bytes; %d dead letters\n", st.DataFiles, st.PendingEntries, st.PendingBytes, st.DeadLetters)
+	return err
+}
+
+// liveWALStatus asks the running relay's admin listener.
+func liveWALStatus(cfg *Config) (string, error) {
+	if cfg.Admin.Listen == "" {
+		return "", errors.New("no admin listener configured")
+	}
+	cl := &http.Client{Timeout: 5 * time.Second}
+	resp, err := cl.Get(adminURL(cfg.Admin.Listen) + "/wal/status")
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return "", err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("admin listener answered %s: %s", resp.Status, b)
+	}
+	return string(b), nil
+}
+
+// adminURL is where a client on this host reaches an admin listener bound
+// to listen (a wildcard host is reached on loopback).
+func adminURL(listen string) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "http://" + listen
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 // openWALOffline opens the WAL the config names, for admin commands run

@@ -15,8 +15,9 @@ import (
 )
 
 // startAdmin serves /metrics (Prometheus exposition), /healthz (alive),
-// /readyz (listeners up, WAL open, not stopping) and, if enabled,
-// /debug/pprof on the admin listener.
+// /readyz (listeners up, WAL open, not stopping), /wal/status (the table of
+// `slsrelay wal status`, read-only) and, if enabled, /debug/pprof on the
+// admin listener.
 func (r *relay) startAdmin() error {
 	ac := r.cfg.Admin
 	if ac.Listen == "" {
@@ -27,6 +28,14 @@ func (r *relay) startAdmin() error {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 		metrics.WritePrometheus(w, true)
 		r.writeMetrics(w)
+	})
+	mux.HandleFunc("/wal/status", func(w http.ResponseWriter, _ *http.Request) {
+		if r.wal == nil {
+			http.Error(w, "WAL not open", http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		printWALStatus(w, r.wal.Stats())
 	})
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		io.WriteString(w, "ok\n")

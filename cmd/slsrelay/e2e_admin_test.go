@@ -1,12 +1,13 @@
 package main
 
-// The configuration `make run` uses, and the dlq subcommand on a WAL with
+// The configuration `make run` uses; the dlq subcommand on a WAL with
 // real dead letters: list, drop, replay, then a restart delivers what was
-// replayed.
+// replayed; `wal status` on a running and a stopped relay.
 
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -196,4 +197,50 @@ func TestE2EVersionCommand(t *testing.T) {
 	if handled, _ := runAdmin([]string{"-config", "x.yaml"}, &out, &errb); handled {
 		t.Errorf("-config was taken for a subcommand")
 	}
+}
+
+// TestE2EWALStatusLive: `slsrelay wal status` on a running relay (which
+// holds the WAL directory) asks its admin listener, and shows the streams
+// it has; GET /wal/status serves the same table.
+func TestE2EWALStatusLive(t *testing.T) {
+	t.Parallel()
+	const logstore = "e2e-02"
+	port := freePort(t)
+	r := startTestRelay(t, func(c *Config) { c.Admin.Listen = "0.0.0.0:" + port })
+	cl := newKgo(t, r.kgoOpts(lPlain, e2ePassword)...)
+	recs := loadRecords(0, 7, 1)
+	if err := produceKgo(t, cl, logstore, recs); err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+	path := writeConfig(t, r.cfg)
+	var out bytes.Buffer
+	if err := runWALStatus([]string{"-config", path}, &out); err != nil {
+		t.Fatalf("wal status on a running relay: %v", err)
+	}
+	t.Logf("wal status:\n%s", out.String())
+	stream := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(e2eProject+"/"+logstore+"/0") + `\s+(\d+)\s`)
+	m := stream.FindStringSubmatch(out.String())
+	if !strings.HasPrefix(out.String(), "(from the running relay at http://127.0.0.1:"+port+")") || m == nil || m[1] == "0" {
+		t.Fatalf("wal status: want the running relay's table with stream %s/%s/0 past offset 0:\n%s", e2eProject, logstore, out.String())
+	}
+	// With the relay stopped the directory is read instead.
+	if err := r.close(); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if err := runWALStatus([]string{"-config", path}, &out); err != nil || strings.HasPrefix(out.String(), "(from") || !stream.MatchString(out.String()) {
+		t.Fatalf("wal status on a stopped relay: %v\n%s", err, out.String())
+	}
+}
+
+// freePort returns a TCP port that was free a moment ago.
+func freePort(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	return port
 }
