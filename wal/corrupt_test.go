@@ -254,19 +254,11 @@ func TestCorruption(t *testing.T) {
 		{
 			name: "garbage in an entry's index row",
 			damage: func(t *testing.T, dir string) {
-				db, err := badger.Open(badger.DefaultOptions(dir).WithLogger(nil).WithValueLogFileSize(1 << 20))
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer db.Close()
-				err = db.Update(func(txn *badger.Txn) error {
+				withDB(t, dir, func(txn *badger.Txn) error {
 					// Entry 5 (offset 10) of stream 0 (sid 1, segment 0):
 					// the value is replaced, the key kept.
 					return txn.Set(entryKey(1, 0, 10), bytes.Repeat([]byte("garbage!"), 100))
 				})
-				if err != nil {
-					t.Fatal(err)
-				}
 			},
 			check: func(t *testing.T, got readOutcome) {
 				if len(got.corrupt) != 1 || got.corrupt[0] != 10 || len(got.ids) != corruptEntries-1 || contains(got.ids, 5) {
@@ -277,12 +269,7 @@ func TestCorruption(t *testing.T) {
 		{
 			name: "entry stored under the wrong offset",
 			damage: func(t *testing.T, dir string) {
-				db, err := badger.Open(badger.DefaultOptions(dir).WithLogger(nil).WithValueLogFileSize(1 << 20))
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer db.Close()
-				err = db.Update(func(txn *badger.Txn) error {
+				withDB(t, dir, func(txn *badger.Txn) error {
 					item, err := txn.Get(entryKey(1, 0, 4))
 					if err != nil {
 						return err
@@ -290,9 +277,6 @@ func TestCorruption(t *testing.T) {
 					v, _ := item.ValueCopy(nil) // a valid entry, offset 4
 					return txn.Set(entryKey(1, 0, 6), v)
 				})
-				if err != nil {
-					t.Fatal(err)
-				}
 			},
 			check: func(t *testing.T, got readOutcome) {
 				if len(got.corrupt) != 1 || got.corrupt[0] != 6 || len(got.ids) != corruptEntries-1 {
@@ -303,12 +287,7 @@ func TestCorruption(t *testing.T) {
 		{
 			name: "entry key deleted",
 			damage: func(t *testing.T, dir string) {
-				db, err := badger.Open(badger.DefaultOptions(dir).WithLogger(nil).WithValueLogFileSize(1 << 20))
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer db.Close()
-				db.Update(func(txn *badger.Txn) error { return txn.Delete(entryKey(1, 0, 8)) })
+				withDB(t, dir, func(txn *badger.Txn) error { return txn.Delete(entryKey(1, 0, 8)) })
 			},
 			check: func(t *testing.T, got readOutcome) {
 				// The hole is reported as offsets 8..10, not skipped silently.
@@ -357,12 +336,7 @@ func TestCorruption(t *testing.T) {
 		{
 			name: "garbage stream metadata",
 			damage: func(t *testing.T, dir string) {
-				db, err := badger.Open(badger.DefaultOptions(dir).WithLogger(nil).WithValueLogFileSize(1 << 20))
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer db.Close()
-				db.Update(func(txn *badger.Txn) error { return txn.Set(sidKey(tagMeta, 1), []byte("xx")) })
+				withDB(t, dir, func(txn *badger.Txn) error { return txn.Set(sidKey(tagMeta, 1), []byte("xx")) })
 			},
 			openErr: ErrCorrupt,
 		},
