@@ -20,12 +20,16 @@ import (
 	"time"
 )
 
-// CertReloader serves a certificate and key from files and can re-read
-// them (on SIGHUP) without dropping connections: new handshakes get the new
-// certificate. Safe for concurrent use.
+// CertReloader serves a certificate and key from files, and optionally
+// the CA client certificates must be signed by, and can re-read them all
+// (on SIGHUP) without dropping connections: new handshakes get the new
+// certificate and are checked against the new CA. Safe for concurrent use.
 type CertReloader struct {
 	certFile, keyFile string
 	cert              atomic.Pointer[tls.Certificate]
+
+	clientCAFile string // set once by Config
+	clientCAs    atomic.Pointer[x509.CertPool]
 }
 
 // NewCertReloader reads certFile and keyFile (PEM).
@@ -37,18 +41,39 @@ func NewCertReloader(certFile, keyFile string) (*CertReloader, error) {
 	return r, nil
 }
 
-// Reload re-reads the files; on error the previous certificate stays.
+// Reload re-reads the files; what fails to load is kept as it was.
 func (r *CertReloader) Reload() error {
-	c, err := tls.LoadX509KeyPair(r.certFile, r.keyFile)
-	if err != nil {
-		return fmt.Errorf("cannot load TLS certificate %q and key %q: %w", r.certFile, r.keyFile, err)
+	var errs []error
+	if c, err := tls.LoadX509KeyPair(r.certFile, r.keyFile); err != nil {
+		errs = append(errs, fmt.Errorf("cannot load TLS certificate %q and key %q: %w", r.certFile, r.keyFile, err))
+	} else {
+		r.cert.Store(&c)
 	}
-	r.cert.Store(&c)
-	return nil
+	if r.clientCAFile != "" {
+		if pool, err := loadCAPool(r.clientCAFile); err != nil {
+			errs = append(errs, err)
+		} else {
+			r.clientCAs.Store(pool)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func loadCAPool(file string) (*x509.CertPool, error) {
+	pemBytes, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read client CA %q: %w", file, err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pemBytes) {
+		return nil, fmt.Errorf("client CA %q holds no PEM certificate", file)
+	}
+	return pool, nil
 }
 
 // Config returns a server TLS config (TLS 1.2+) using the reloader. With
-// clientCAFile set, clients must present a certificate signed by it.
+// clientCAFile set, clients must present a certificate signed by it; the
+// file is read again by Reload. Call it once per reloader.
 func (r *CertReloader) Config(clientCAFile string) (*tls.Config, error) {
 	cfg := &tls.Config{
 		MinVersion: tls.VersionTLS12,
@@ -56,16 +81,22 @@ func (r *CertReloader) Config(clientCAFile string) (*tls.Config, error) {
 			return r.cert.Load(), nil
 		},
 	}
-	if clientCAFile != "" {
-		pemBytes, err := os.ReadFile(clientCAFile)
-		if err != nil {
-			return nil, fmt.Errorf("cannot read client CA %q: %w", clientCAFile, err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pemBytes) {
-			return nil, fmt.Errorf("client CA %q holds no PEM certificate", clientCAFile)
-		}
-		cfg.ClientCAs, cfg.ClientAuth = pool, tls.RequireAndVerifyClientCert
+	if clientCAFile == "" {
+		return cfg, nil
+	}
+	pool, err := loadCAPool(clientCAFile)
+	if err != nil {
+		return nil, err
+	}
+	r.clientCAFile = clientCAFile
+	r.clientCAs.Store(pool)
+	cfg.ClientCAs, cfg.ClientAuth = pool, tls.RequireAndVerifyClientCert
+	// Each handshake checks against the CA as last loaded.
+	cfg.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) {
+		c := cfg.Clone()
+		c.GetConfigForClient = nil
+		c.ClientCAs = r.clientCAs.Load()
+		return c, nil
 	}
 	return cfg, nil
 }

@@ -113,7 +113,7 @@ func (r *relay) reload(path string) {
 	}
 	for _, c := range r.certs {
 		if err := c.Reload(); err != nil {
-			r.log.Error("reload: TLS certificate kept", "err", err)
+			r.log.Error("reload: TLS files that could not be read are kept as they were", "err", err)
 		}
 	}
 	r.thr.SetOptions(throttleOptions(cfg))
