@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/slsrelay/slsrelay/wal"
+	"github.com/slsrelay/slsrelay/wal/batch"
 )
 
 // producerWindow is how many recent batches per idempotent producer and
@@ -20,9 +21,9 @@ const producerIdle = 15 * time.Minute
 // stream, so that a retried batch (same producer ID, epoch and sequence
 // numbers — the client resends after a lost answer or a timeout) is
 // answered with the offset it got the first time instead of being stored
-// again, as a Kafka broker does. State lives in memory: after a restart a
-// retry is stored again (delivery stays at least once). Safe for
-// concurrent use.
+// again, as a Kafka broker does. State lives in memory; after a restart
+// the relay rebuilds it from the WAL's last entries per stream (see
+// Server.RememberStored). Safe for concurrent use.
 type dedup struct {
 	mu sync.Mutex
 	m  map[dedupKey]*producerBatches
@@ -90,4 +91,18 @@ func (d *dedup) forgetIdle(now time.Time) {
 			delete(d.m, k)
 		}
 	}
+}
+
+// RememberStored tells the server about a batch stored before it started —
+// read back from the WAL after a restart — from the start of its data (at
+// least batch.RecordBatchHeaderLen bytes): a retry of it by an idempotent
+// producer is then answered with its offset instead of being stored again.
+// Batches of no idempotent producer are ignored. Call it in offset order
+// per stream; safe for concurrent use.
+func (s *Server) RememberStored(k wal.StreamKey, baseOffset int64, records int32, head []byte) {
+	id, epoch, seq, ok := batch.ProducerOf(head)
+	if !ok || records <= 0 {
+		return
+	}
+	s.dedup.remember(k, id, epoch, seq, seq+records-1, baseOffset)
 }

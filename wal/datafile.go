@@ -285,6 +285,26 @@ func (d *dataFiles) readFrame(p dataPtr) (frameHeader, []byte, error) {
 	return h, buf[frameHeaderLen:], nil
 }
 
+// readPrefix reads the first n bytes of the frame p points to. Safe for
+// concurrent use.
+func (d *dataFiles) readPrefix(p dataPtr, n uint32) ([]byte, error) {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	f := d.files[p.file]
+	if f == nil {
+		return nil, fmt.Errorf("data file %d is missing: %w", p.file, ErrCorrupt)
+	}
+	fd, err := f.open()
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, min(n, p.n))
+	if _, err := fd.ReadAt(b, p.pos); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
 // receivedAtPos is where an entry's receivedAt sits in its frame: after the
 // frame header and the entry's version, checksum, base offset, record
 // count, magic, codec and flags (codec.go).
@@ -298,21 +318,11 @@ func (d *dataFiles) readReceivedAt(p dataPtr) (int64, error) {
 	if p.n < receivedAtPos+8 {
 		return 0, fmt.Errorf("frame of %d bytes: %w", p.n, ErrCorrupt)
 	}
-	d.mu.RLock()
-	defer d.mu.RUnlock()
-	f := d.files[p.file]
-	if f == nil {
-		return 0, fmt.Errorf("data file %d is missing: %w", p.file, ErrCorrupt)
-	}
-	fd, err := f.open()
+	b, err := d.readPrefix(p, receivedAtPos+8)
 	if err != nil {
 		return 0, err
 	}
-	var b [receivedAtPos + 8]byte
-	if _, err := fd.ReadAt(b[:], p.pos); err != nil {
-		return 0, err
-	}
-	if _, err := decodeFrameHeader(b[:]); err != nil {
+	if _, err := decodeFrameHeader(b); err != nil {
 		return 0, err
 	}
 	return int64(binary.BigEndian.Uint64(b[receivedAtPos:])), nil

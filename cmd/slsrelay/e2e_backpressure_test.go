@@ -305,12 +305,22 @@ func (p *ignoringProducer) rate(topic string, recs []sent, ack func(...sent)) (f
 }
 
 func (p *ignoringProducer) produce(topic string, partition int32, value []byte) (int32, error) {
+	resp, err := p.produceBatch(topic, partition, oneRecordBatch(value, -1, -1, -1))
+	if err != nil {
+		return 0, err
+	}
+	return resp.ThrottleMillis, nil
+}
+
+// produceBatch sends one batch with acks=1 and returns the answer, or an
+// error if it carries one.
+func (p *ignoringProducer) produceBatch(topic string, partition int32, batch []byte) (*kmsg.ProduceResponse, error) {
 	req := kmsg.NewPtrProduceRequest()
 	req.Version, req.Acks, req.TimeoutMillis = 7, 1, 10000
 	rt := kmsg.NewProduceRequestTopic()
 	rt.Topic = topic
 	rp := kmsg.NewProduceRequestTopicPartition()
-	rp.Partition, rp.Records = partition, oneRecordBatch(value)
+	rp.Partition, rp.Records = partition, batch
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
 
@@ -325,35 +335,36 @@ func (p *ignoringProducer) produce(topic string, partition int32, value []byte) 
 	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
 	_ = p.c.SetDeadline(time.Now().Add(e2eTimeout))
 	if _, err := p.c.Write(b); err != nil {
-		return 0, err
+		return nil, err
 	}
 	var size [4]byte
 	if _, err := io.ReadFull(p.c, size[:]); err != nil {
-		return 0, err
+		return nil, err
 	}
 	body := make([]byte, binary.BigEndian.Uint32(size[:]))
 	if _, err := io.ReadFull(p.c, body); err != nil {
-		return 0, err
+		return nil, err
 	}
 	if len(body) < 4 || int32(binary.BigEndian.Uint32(body)) != p.corr {
-		return 0, errors.New("answer out of order")
+		return nil, errors.New("answer out of order")
 	}
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
 	if err := resp.ReadFrom(body[4:]); err != nil {
-		return 0, err
+		return nil, err
 	}
 	for _, t := range resp.Topics {
 		for _, pr := range t.Partitions {
 			if pr.ErrorCode != 0 {
-				return 0, fmt.Errorf("%s[%d]: error code %d", t.Topic, pr.Partition, pr.ErrorCode)
+				return nil, fmt.Errorf("%s[%d]: error code %d", t.Topic, pr.Partition, pr.ErrorCode)
 			}
 		}
 	}
-	return resp.ThrottleMillis, nil
+	return resp, nil
 }
 
-// oneRecordBatch encodes an uncompressed v2 batch of one record.
-func oneRecordBatch(value []byte) []byte {
+// oneRecordBatch encodes an uncompressed v2 batch of one record, of
+// idempotent producer id (epoch, sequence seq) unless id is -1.
+func oneRecordBatch(value []byte, id int64, epoch int16, seq int32) []byte {
 	r := kmsg.NewRecord()
 	r.Value = value
 	r.Length = int32(len(r.AppendTo(nil)) - 1)
@@ -362,7 +373,7 @@ func oneRecordBatch(value []byte) []byte {
 	b.Magic = 2
 	b.FirstTimestamp = time.Now().UnixMilli()
 	b.MaxTimestamp = b.FirstTimestamp
-	b.ProducerID, b.ProducerEpoch, b.FirstSequence = -1, -1, -1
+	b.ProducerID, b.ProducerEpoch, b.FirstSequence = id, epoch, seq
 	b.NumRecords = 1
 	b.Records = recs
 	out := b.AppendTo(nil)

@@ -18,6 +18,7 @@ import (
 	"github.com/slsrelay/slsrelay/engine"
 	"github.com/slsrelay/slsrelay/shardwriter"
 	"github.com/slsrelay/slsrelay/wal"
+	"github.com/slsrelay/slsrelay/wal/batch"
 )
 
 // relay is the wired daemon: front end → WAL → writers → SLS.
@@ -68,6 +69,7 @@ func startRelay(cfg *Config, log *slog.Logger) (_ *relay, err error) {
 	if r.server, err = engine.New(opts, catalog, r.wal); err != nil {
 		return nil, err
 	}
+	r.rememberStored()
 	if err := r.server.Start(); err != nil {
 		return nil, err
 	}
@@ -228,6 +230,31 @@ func (r *relay) engineOptions() (engine.Options, error) {
 		opts.Listeners = append(opts.Listeners, lo)
 	}
 	return opts, nil
+}
+
+// dedupTail is how many of each stream's last entries rememberStored reads:
+// the engine remembers an idempotent producer's last 5 batches per stream,
+// so this covers a dozen producers interleaved.
+const dedupTail = 64
+
+// rememberStored gives the engine the idempotent producer batches at the
+// end of each stream, so that a batch a producer retries across a restart
+// of the relay (its answer was lost to the restart) is not stored twice.
+// It reads a few bytes per entry, not the batches.
+func (r *relay) rememberStored() {
+	n := 0
+	for _, k := range r.wal.Streams() {
+		heads, err := r.wal.Tail(k, dedupTail, batch.RecordBatchHeaderLen)
+		if err != nil {
+			r.log.Warn("cannot read the stream's last entries; retries of them may be stored twice", "stream", k, "err", err)
+			continue
+		}
+		for _, h := range heads {
+			r.server.RememberStored(k, h.BaseOffset, h.Records, h.Head)
+		}
+		n += len(heads)
+	}
+	r.log.Debug("idempotent producer state rebuilt from the WAL", "entries", n)
 }
 
 // backlog reads how far delivery is behind, for the throttle.

@@ -31,6 +31,24 @@ const (
 	minBatchLength       = batchHeaderLen - logOverhead // 49
 )
 
+// RecordBatchHeaderLen is how many bytes of a RecordBatch (magic 2) hold
+// its header, producer fields included: what ProducerOf needs.
+const RecordBatchHeaderLen = batchHeaderLen
+
+// ProducerOf returns the idempotent producer fields of the RecordBatch that
+// head starts (at least RecordBatchHeaderLen bytes of it): ok is false for
+// another magic, a short head, or a batch of no idempotent producer. It
+// checks no CRC: for batches validated when they were stored.
+func ProducerOf(head []byte) (producerID int64, epoch int16, baseSequence int32, ok bool) {
+	if len(head) < batchHeaderLen || int8(head[magicOffset]) != 2 {
+		return 0, 0, 0, false
+	}
+	producerID = int64(be64(head[producerIDOffset:]))
+	epoch = int16(be16(head[producerEpochOffset:]))
+	baseSequence = int32(be32(head[baseSequenceOffset:]))
+	return producerID, epoch, baseSequence, producerID >= 0 && baseSequence >= 0
+}
+
 // Batch attribute bits.
 const (
 	attrCodecMask     = 0x07
