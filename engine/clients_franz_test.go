@@ -7,10 +7,8 @@ package engine
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"math/rand/v2"
 	"os"
 	"strings"
@@ -23,6 +21,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/kversion"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
+
+	"github.com/slsrelay/slsrelay/wal/batch/batchtest"
 )
 
 // clKgoVersion is a protocol generation kgo is pinned to.
@@ -229,28 +229,11 @@ func clRawProduce(ctx context.Context, cl *kgo.Client, topic string, partition i
 
 // clRecordBatch encodes values as one uncompressed v2 RecordBatch.
 func clRecordBatch(ts time.Time, values ...[]byte) []byte {
-	b := kmsg.RecordBatch{
-		PartitionLeaderEpoch: -1,
-		Magic:                2,
-		LastOffsetDelta:      int32(len(values) - 1),
-		FirstTimestamp:       ts.UnixMilli(),
-		MaxTimestamp:         ts.UnixMilli(),
-		ProducerID:           -1,
-		ProducerEpoch:        -1,
-		FirstSequence:        -1,
-		NumRecords:           int32(len(values)),
-	}
+	recs := make([]batchtest.Record, len(values))
 	for i, v := range values {
-		r := kmsg.Record{OffsetDelta: int32(i), Value: v}
-		r.Length = int32(len(r.AppendTo(nil)) - 1) // what follows the 1-byte varint 0
-		b.Records = r.AppendTo(b.Records)
+		recs[i] = batchtest.Record{Value: v, Timestamp: ts.UnixMilli()}
 	}
-	out := b.AppendTo(nil)
-	// Length counts from PartitionLeaderEpoch (offset 12) to the end; the
-	// CRC-32C covers everything after itself (from offset 21).
-	binary.BigEndian.PutUint32(out[8:], uint32(len(out)-12))
-	binary.BigEndian.PutUint32(out[17:], crc32.Checksum(out[21:], crc32.MakeTable(crc32.Castagnoli)))
-	return out
+	return batchtest.UncompressedRecordBatch(recs, nil)
 }
 
 // clNoError is the kerr form of error code 0.

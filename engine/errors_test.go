@@ -3,12 +3,13 @@ package engine
 import (
 	"encoding/binary"
 	"errors"
-	"hash/crc32"
 	"strings"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/slsrelay/slsrelay/wal/batch/batchtest"
 )
 
 // Requests the relay must answer by closing the connection, as Kafka does,
@@ -233,7 +234,7 @@ func TestProduceErrorsPerPartition(t *testing.T) {
 	truncated := good[:len(good)-5]
 	badCodec := append([]byte(nil), good...)
 	badCodec[22] |= 7 // attributes' low byte: codec 7, under a valid CRC
-	binary.BigEndian.PutUint32(badCodec[17:], crc32.Checksum(badCodec[21:], crc32.MakeTable(crc32.Castagnoli)))
+	batchtest.FixRecordBatchCRC(badCodec)
 	oversized := recordBatch(strings.Repeat("x", 70<<10))
 
 	f := func(name string, version int16, batches map[int32][]byte, want map[int32]int16) {

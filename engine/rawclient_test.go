@@ -4,7 +4,6 @@ import (
 	"crypto/tls"
 	"encoding/binary"
 	"errors"
-	"hash/crc32"
 	"io"
 	"net"
 
@@ -12,6 +11,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/slsrelay/slsrelay/wal/batch/batchtest"
 )
 
 // rawConn speaks the Kafka wire protocol by hand, so tests can send what
@@ -146,27 +147,17 @@ func recordBatch(values ...string) []byte { return producerBatch(-1, -1, -1, val
 // producerBatch is recordBatch from an idempotent producer: its ID, epoch
 // and the sequence number of the first record (-1s for none).
 func producerBatch(producerID int64, epoch int16, firstSeq int32, values ...string) []byte {
-	var recs []byte
+	now := time.Now().UnixMilli()
+	recs := make([]batchtest.Record, len(values))
 	for i, v := range values {
-		r := kmsg.NewRecord()
-		r.OffsetDelta = int32(i)
-		r.Value = []byte(v)
-		r.Length = int32(len(r.AppendTo(nil)) - 1) // the body after a 1-byte zero length
-		recs = r.AppendTo(recs)
+		recs[i] = batchtest.Record{Value: []byte(v), Timestamp: now}
 	}
-	b := kmsg.NewRecordBatch()
-	b.Magic = 2
-	b.LastOffsetDelta = int32(len(values) - 1)
-	b.FirstTimestamp = time.Now().UnixMilli()
-	b.MaxTimestamp = b.FirstTimestamp
-	b.ProducerID, b.ProducerEpoch, b.FirstSequence = producerID, epoch, firstSeq
-	b.NumRecords = int32(len(values))
-	b.Records = recs
-	out := b.AppendTo(nil)
-	binary.BigEndian.PutUint32(out[8:], uint32(len(out)-12))
-	crc := crc32.Checksum(out[21:], crc32.MakeTable(crc32.Castagnoli))
-	binary.BigEndian.PutUint32(out[17:], crc)
-	return out
+	return batchtest.UncompressedRecordBatch(recs, func(b *kmsg.RecordBatch) {
+		// kmsg's zero leader epoch rather than a producer's -1: the
+		// committed FuzzSession seeds were generated with it.
+		b.PartitionLeaderEpoch = 0
+		b.ProducerID, b.ProducerEpoch, b.FirstSequence = producerID, epoch, firstSeq
+	})
 }
 
 // produceRequest builds a Produce request for one topic.

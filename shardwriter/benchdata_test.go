@@ -1,19 +1,14 @@
 package shardwriter
 
 import (
-	"bytes"
-	"encoding/binary"
 	"fmt"
-	"hash/crc32"
 	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/klauspost/compress/gzip"
-	"github.com/twmb/franz-go/pkg/kmsg"
-
 	"github.com/slsrelay/slsrelay/wal/batch"
+	"github.com/slsrelay/slsrelay/wal/batch/batchtest"
 )
 
 // Input of BenchmarkWriterVsSDKProducer: text log lines of exactly 1 KiB,
@@ -125,53 +120,24 @@ func wbLines(n, size int, start time.Time, seed uint64) []wbLine {
 	return out
 }
 
-var wbCastagnoli = crc32.MakeTable(crc32.Castagnoli)
-
 // wbBatch encodes lines as one Kafka RecordBatch (magic 2), gzip-compressed
-// or not, as a non-idempotent producer (sarama, as in Beats) sends it: kmsg
-// types for the framing, lengths and the CRC32C filled in, then checked with
-// the same validator the front end runs on Produce requests.
+// or not, as a non-idempotent producer (sarama, as in Beats) sends it, then
+// checks it with the same validator the front end runs on Produce requests.
 func wbBatch(tb testing.TB, lines []wbLine, gzipped bool) []byte {
-	first, maxTS := lines[0].ts, lines[0].ts
-	var raw []byte
+	recs := make([]batchtest.Record, len(lines))
 	for i, l := range lines {
-		maxTS = max(maxTS, l.ts)
-		r := kmsg.NewRecord()
-		r.TimestampDelta64 = l.ts - first
-		r.OffsetDelta = int32(i)
-		r.Value = []byte(l.value)
-		r.Length = int32(len(r.AppendTo(nil)) - 1) // the body after a 1-byte zero length
-		raw = r.AppendTo(raw)
+		recs[i] = batchtest.Record{Value: []byte(l.value), Timestamp: l.ts}
 	}
-	var codec int16
+	codec := batchtest.None
 	if gzipped {
-		var gz bytes.Buffer
-		zw := gzip.NewWriter(&gz)
-		if _, err := zw.Write(raw); err != nil {
-			tb.Fatal(err)
-		}
-		if err := zw.Close(); err != nil {
-			tb.Fatal(err)
-		}
-		raw, codec = gz.Bytes(), 1
+		codec = batchtest.Gzip
 	}
-	b := kmsg.NewRecordBatch()
-	b.PartitionLeaderEpoch = -1
-	b.Magic = 2
-	b.Attributes = codec
-	b.LastOffsetDelta = int32(len(lines) - 1)
-	b.FirstTimestamp, b.MaxTimestamp = first, maxTS
-	b.ProducerID, b.ProducerEpoch, b.FirstSequence = -1, -1, -1
-	b.NumRecords = int32(len(lines))
-	b.Records = raw
-	out := b.AppendTo(nil)
-	binary.BigEndian.PutUint32(out[8:], uint32(len(out)-12))
-	binary.BigEndian.PutUint32(out[17:], crc32.Checksum(out[21:], wbCastagnoli))
+	out := batchtest.RecordBatch(tb, recs, codec, nil)
 	info, err := batch.Validate(out, batch.ValidateOptions{ProduceVersion: 7})
 	if err != nil {
 		tb.Fatalf("benchmark batch does not validate: %v", err)
 	}
-	if info.Magic != 2 || int16(info.Codec) != codec || info.Records != int32(len(lines)) {
+	if info.Magic != 2 || info.Codec != codec.ID || info.Records != int32(len(lines)) {
 		tb.Fatalf("benchmark batch validates as %+v", info)
 	}
 	return out

@@ -9,6 +9,7 @@ import (
 	"github.com/gogo/protobuf/proto"
 	"github.com/slsrelay/slsrelay/wal"
 	"github.com/slsrelay/slsrelay/wal/batch"
+	"github.com/slsrelay/slsrelay/wal/batch/batchtest"
 )
 
 // The benchmarks convert the batches shippers send most: 1 KiB text lines
@@ -22,8 +23,8 @@ import (
 // how the LogGroup is encoded.
 
 // cvtTextRecords returns n access-log lines of about 1 KiB.
-func cvtTextRecords(n int) []cvtRec {
-	recs := make([]cvtRec, n)
+func cvtTextRecords(n int) []batchtest.Record {
+	recs := make([]batchtest.Record, n)
 	base := cvtNow.Add(-time.Minute).UnixMilli()
 	for i := range recs {
 		line := fmt.Sprintf(`10.%d.%d.%d - - [14/Nov/2023:22:13:%02d +0000] "GET /api/v1/items/%d?page=%d HTTP/1.1" %d %d "https://example.com/p/%d" "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/119.0.%d.%d Safari/537.36" rt=%d.%03d uct=0.%03d `,
@@ -31,14 +32,14 @@ func cvtTextRecords(n int) []cvtRec {
 		for len(line) < 1024 {
 			line += fmt.Sprintf("k%d=%x ", len(line), uint32(i*2654435761+len(line)))
 		}
-		recs[i] = cvtRec{value: []byte(line[:1024]), ts: base + int64(i)}
+		recs[i] = batchtest.Record{Value: []byte(line[:1024]), Timestamp: base + int64(i)}
 	}
 	return recs
 }
 
 // cvtBeatsRecords returns n JSON documents shaped like Filebeat's output.
-func cvtBeatsRecords(n int) []cvtRec {
-	recs := make([]cvtRec, n)
+func cvtBeatsRecords(n int) []batchtest.Record {
+	recs := make([]batchtest.Record, n)
 	base := cvtNow.Add(-time.Minute).UnixMilli()
 	for i := range recs {
 		doc := fmt.Sprintf(`{"@timestamp":"2023-11-14T22:13:%02d.%03dZ","@metadata":{"beat":"filebeat","type":"_doc","version":"8.11.1"},`+
@@ -51,7 +52,7 @@ func cvtBeatsRecords(n int) []cvtRec {
 			i%60, i%1000, i%256, i*7%256, i*13%256, i%60, i*7919%100000, []int{200, 304, 404}[i%3], i*31%50000,
 			i*1024, 1_000_000+i%50, i%20, i%20, i%256, i*3%256, i%256, i*97%65536, i%256, i*5%256, i*9%256,
 			uint32(i*2654435761), uint64(i)*0x9E3779B97F4A7C15&0xffffffffffff, i%20, i, i%2 == 0, i%10, i%100)
-		recs[i] = cvtRec{value: []byte(doc), ts: base + int64(i)}
+		recs[i] = batchtest.Record{Value: []byte(doc), Timestamp: base + int64(i)}
 	}
 	return recs
 }
@@ -65,20 +66,20 @@ type cvtBenchCase struct {
 func cvtBenchCases(b *testing.B) []cvtBenchCase {
 	text := cvtTextRecords(1000) // 1000 × 1 KiB: a 1 MB batch
 	beats := cvtBeatsRecords(1000)
-	size := func(recs []cvtRec) (n int64) {
+	size := func(recs []batchtest.Record) (n int64) {
 		for _, r := range recs {
-			n += int64(len(r.value))
+			n += int64(len(r.Value))
 		}
 		return n
 	}
-	entry := func(recs []cvtRec, c cvtCodec, jsonMode bool) *wal.Entry {
-		return &wal.Entry{Magic: 2, Codec: c.codec, Records: int32(len(recs)), ReceivedAt: cvtReceived, JSON: jsonMode, Data: cvtV2Batch(b, recs, c, nil)}
+	entry := func(recs []batchtest.Record, c batchtest.Codec, jsonMode bool) *wal.Entry {
+		return &wal.Entry{Magic: 2, Codec: c.ID, Records: int32(len(recs)), ReceivedAt: cvtReceived, JSON: jsonMode, Data: batchtest.RecordBatch(b, recs, c, nil)}
 	}
 	return []cvtBenchCase{
-		{"text-gzip", entry(text, cvtCodecs[1], false), size(text)},
-		{"text-none", entry(text, cvtCodecs[0], false), size(text)},
-		{"json-gzip", entry(beats, cvtCodecs[1], true), size(beats)},
-		{"json-none", entry(beats, cvtCodecs[0], true), size(beats)},
+		{"text-gzip", entry(text, batchtest.Gzip, false), size(text)},
+		{"text-none", entry(text, batchtest.None, false), size(text)},
+		{"json-gzip", entry(beats, batchtest.Gzip, true), size(beats)},
+		{"json-none", entry(beats, batchtest.None, true), size(beats)},
 	}
 }
 
@@ -150,7 +151,7 @@ func BenchmarkJSONFields(b *testing.B) {
 	docs := cvtBeatsRecords(64)
 	var size int64
 	for _, d := range docs {
-		size += int64(len(d.value))
+		size += int64(len(d.Value))
 	}
 	b.Run("scanner", func(b *testing.B) {
 		var j jsExpander
@@ -161,7 +162,7 @@ func BenchmarkJSONFields(b *testing.B) {
 		for b.Loop() {
 			for _, d := range docs {
 				var ok bool
-				if fs, scratch, ok = j.expand(fs[:0], scratch[:0], d.value); !ok {
+				if fs, scratch, ok = j.expand(fs[:0], scratch[:0], d.Value); !ok {
 					b.Fatal("not expanded")
 				}
 			}
@@ -172,7 +173,7 @@ func BenchmarkJSONFields(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			for _, d := range docs {
-				if _, ok := cvtRefJSON(d.value); !ok {
+				if _, ok := cvtRefJSON(d.Value); !ok {
 					b.Fatal("not expanded")
 				}
 			}
@@ -183,16 +184,16 @@ func BenchmarkJSONFields(b *testing.B) {
 func TestConvertBenchRecords(t *testing.T) {
 	// The benchmark inputs are what they claim to be.
 	for _, r := range cvtTextRecords(50) {
-		if len(r.value) != 1024 {
-			t.Fatalf("text record of %d bytes", len(r.value))
+		if len(r.Value) != 1024 {
+			t.Fatalf("text record of %d bytes", len(r.Value))
 		}
 	}
 	var j jsExpander
 	for i, r := range cvtBeatsRecords(50) {
-		got, ok := cvtExpand(&j, r.value)
-		ref, _ := cvtRefJSON(r.value)
-		if !ok || len(got) != 17 || len(r.value) < 900 || len(r.value) > 1200 || fmt.Sprint(got) != fmt.Sprint(ref) {
-			t.Fatalf("beats doc %d: %d bytes, %d fields (%v): %s", i, len(r.value), len(got), ok, r.value)
+		got, ok := cvtExpand(&j, r.Value)
+		ref, _ := cvtRefJSON(r.Value)
+		if !ok || len(got) != 17 || len(r.Value) < 900 || len(r.Value) > 1200 || fmt.Sprint(got) != fmt.Sprint(ref) {
+			t.Fatalf("beats doc %d: %d bytes, %d fields (%v): %s", i, len(r.Value), len(got), ok, r.Value)
 		}
 	}
 }

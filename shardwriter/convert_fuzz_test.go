@@ -14,6 +14,7 @@ import (
 	"github.com/gogo/protobuf/proto"
 	"github.com/slsrelay/slsrelay/wal"
 	"github.com/slsrelay/slsrelay/wal/batch"
+	"github.com/slsrelay/slsrelay/wal/batch/batchtest"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -42,7 +43,7 @@ func FuzzConvert(f *testing.F) {
 	var ref batch.Decoder
 	f.Fuzz(func(t *testing.T, magic int8, data []byte, jsonMode, fixCRC bool, maxLogs uint8) {
 		if fixCRC {
-			data = cvtFixCRCs(data)
+			data = batchtest.FixCRCs(data)
 		}
 		e := &wal.Entry{Magic: magic, ReceivedAt: cvtReceived, JSON: jsonMode, Data: data}
 		lim := LogGroupLimits{MaxBytes: 2048, MaxLogs: int(maxLogs%16) + 1}
@@ -132,34 +133,34 @@ type cvtFuzzSeed struct {
 
 func cvtFuzzSeeds(tb testing.TB) []cvtFuzzSeed {
 	recs := cvtSampleRecords(6)
-	recs[0].headers = []kmsg.Header{{Key: "trace", Value: []byte("t-1")}, {Key: "", Value: nil}}
+	recs[0].Headers = []kmsg.Header{{Key: "trace", Value: []byte("t-1")}, {Key: "", Value: nil}}
 	beats := cvtBeatsRecords(2)
-	plain := []cvtRec{{key: []byte("k"), value: []byte("v"), ts: cvtNow.UnixMilli()}, {value: []byte(`{"a":1,"b":[1, 2]}`), ts: -1}}
+	plain := []batchtest.Record{{Key: []byte("k"), Value: []byte("v"), Timestamp: cvtNow.UnixMilli()}, {Value: []byte(`{"a":1,"b":[1, 2]}`), Timestamp: -1}}
 	var seeds []cvtFuzzSeed
-	for _, c := range cvtCodecs {
+	for _, c := range batchtest.Codecs {
 		seeds = append(seeds,
-			cvtFuzzSeed{"v2-" + c.name, 2, cvtV2Batch(tb, recs, c, nil), false, false, 3},
-			cvtFuzzSeed{"v2-json-" + c.name, 2, cvtV2Batch(tb, beats, c, nil), true, false, 15},
+			cvtFuzzSeed{"v2-" + c.Name, 2, batchtest.RecordBatch(tb, recs, c, nil), false, false, 3},
+			cvtFuzzSeed{"v2-json-" + c.Name, 2, batchtest.RecordBatch(tb, beats, c, nil), true, false, 15},
 		)
-		if c.codec == 4 {
+		if c.ID == 4 {
 			continue
 		}
 		seeds = append(seeds,
-			cvtFuzzSeed{"v1-" + c.name, 1, cvtMessageSet(tb, 1, plain, c, 0), true, false, 0},
-			cvtFuzzSeed{"v0-" + c.name, 0, cvtMessageSet(tb, 0, plain, c, 0), false, false, 1},
+			cvtFuzzSeed{"v1-" + c.Name, 1, batchtest.MessageSet(tb, 1, plain, c, 0), true, false, 0},
+			cvtFuzzSeed{"v0-" + c.Name, 0, batchtest.MessageSet(tb, 0, plain, c, 0), false, false, 1},
 		)
 	}
-	good := cvtV2Batch(tb, recs, cvtCodecs[0], nil)
-	v1 := cvtMessageSet(tb, 1, plain, cvtCodecs[1], 0)
-	big := []cvtRec{{value: []byte(strings.Repeat("z", 5000)), ts: cvtNow.UnixMilli()}, {value: []byte("small"), ts: cvtNow.UnixMilli()}}
+	good := batchtest.RecordBatch(tb, recs, batchtest.None, nil)
+	v1 := batchtest.MessageSet(tb, 1, plain, batchtest.Gzip, 0)
+	big := []batchtest.Record{{Value: []byte(strings.Repeat("z", 5000)), Timestamp: cvtNow.UnixMilli()}, {Value: []byte("small"), Timestamp: cvtNow.UnixMilli()}}
 	seeds = append(seeds,
-		cvtFuzzSeed{"v2-log-append-time", 2, cvtV2Batch(tb, recs, cvtCodecs[1], func(b *kmsg.RecordBatch) { b.Attributes |= 0x08 }), false, false, 2},
-		cvtFuzzSeed{"v1-log-append-time", 1, cvtMessageSet(tb, 1, plain, cvtCodecs[2], 0x08), false, false, 2},
-		cvtFuzzSeed{"v2-record-larger-than-group", 2, cvtV2Batch(tb, big, cvtCodecs[0], nil), false, false, 15},
+		cvtFuzzSeed{"v2-log-append-time", 2, batchtest.RecordBatch(tb, recs, batchtest.Gzip, func(b *kmsg.RecordBatch) { b.Attributes |= 0x08 }), false, false, 2},
+		cvtFuzzSeed{"v1-log-append-time", 1, batchtest.MessageSet(tb, 1, plain, batchtest.Snappy, 0x08), false, false, 2},
+		cvtFuzzSeed{"v2-record-larger-than-group", 2, batchtest.RecordBatch(tb, big, batchtest.None, nil), false, false, 15},
 		cvtFuzzSeed{"v2-fixcrc", 2, good, true, true, 4},
 		cvtFuzzSeed{"corrupt-v2-bad-crc", 2, append(append([]byte{}, good[:30]...), append([]byte{good[30] ^ 1}, good[31:]...)...), false, false, 0},
 		cvtFuzzSeed{"corrupt-v2-truncated", 2, good[:len(good)-5], false, false, 0},
-		cvtFuzzSeed{"corrupt-v2-count", 2, cvtV2Batch(tb, recs, cvtCodecs[0], func(b *kmsg.RecordBatch) { b.NumRecords = 9 }), false, true, 1},
+		cvtFuzzSeed{"corrupt-v2-count", 2, batchtest.RecordBatch(tb, recs, batchtest.None, func(b *kmsg.RecordBatch) { b.NumRecords = 9 }), false, true, 1},
 		cvtFuzzSeed{"corrupt-v1-truncated", 1, v1[:len(v1)-1], false, false, 0},
 		cvtFuzzSeed{"corrupt-magic", 5, good, false, false, 0},
 	)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/slsrelay/slsrelay/wal"
 	"github.com/slsrelay/slsrelay/wal/batch"
+	"github.com/slsrelay/slsrelay/wal/batch/batchtest"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -21,26 +22,26 @@ var cvtNow = time.Unix(1_700_000_100, 250_000_000)
 // cvtReceived is the ReceivedAt of most test entries: in the window.
 var cvtReceived = cvtNow.Add(-30 * time.Second).UnixNano()
 
-func cvtSampleRecords(n int) []cvtRec {
+func cvtSampleRecords(n int) []batchtest.Record {
 	base := cvtNow.Add(-time.Minute).UnixMilli()
-	recs := make([]cvtRec, n)
+	recs := make([]batchtest.Record, n)
 	for i := range recs {
-		r := cvtRec{ts: base + int64(i)*7 + int64(i%3)}
+		r := batchtest.Record{Timestamp: base + int64(i)*7 + int64(i%3)}
 		switch i % 5 {
 		case 0:
-			r.key = []byte(fmt.Sprint("k-", i))
-			r.value = []byte(fmt.Sprintf("line %d: GET /index.html 200 %s", i, strings.Repeat("x", i)))
+			r.Key = []byte(fmt.Sprint("k-", i))
+			r.Value = []byte(fmt.Sprintf("line %d: GET /index.html 200 %s", i, strings.Repeat("x", i)))
 		case 1: // null value and key; headers
-			r.headers = []kmsg.Header{{Key: "data-parse-format", Value: []byte("json")}, {Key: "h1", Value: []byte("v1")}, {Key: "nil"}}
+			r.Headers = []kmsg.Header{{Key: "data-parse-format", Value: []byte("json")}, {Key: "h1", Value: []byte("v1")}, {Key: "nil"}}
 		case 2:
-			r.key = []byte{}
-			r.value = []byte(fmt.Sprintf(`{"msg":"hello \"%d\"","n":%d,"nested":{"a":[1, 2]},"nil":null}`, i, i))
-			r.headers = []kmsg.Header{{Key: "Data-Parse-Format", Value: []byte("JSON")}}
+			r.Key = []byte{}
+			r.Value = []byte(fmt.Sprintf(`{"msg":"hello \"%d\"","n":%d,"nested":{"a":[1, 2]},"nil":null}`, i, i))
+			r.Headers = []kmsg.Header{{Key: "Data-Parse-Format", Value: []byte("JSON")}}
 		case 3:
-			r.value = []byte{}
+			r.Value = []byte{}
 		case 4:
-			r.value = []byte(`{"a":`)
-			r.headers = []kmsg.Header{{Key: "data-parse-format", Value: []byte("json")}}
+			r.Value = []byte(`{"a":`)
+			r.Headers = []kmsg.Header{{Key: "data-parse-format", Value: []byte("json")}}
 		}
 		recs[i] = r
 	}
@@ -49,24 +50,24 @@ func cvtSampleRecords(n int) []cvtRec {
 
 // cvtWantContents is the model of a record's fields (DESIGN.md's contract
 // table plus the options), built on encoding/json.
-func cvtWantContents(r cvtRec, jsonMode bool, opt ConvertOptions) [][2]string {
-	for _, h := range r.headers {
+func cvtWantContents(r batchtest.Record, jsonMode bool, opt ConvertOptions) [][2]string {
+	for _, h := range r.Headers {
 		if strings.EqualFold(h.Key, "data-parse-format") && strings.EqualFold(string(h.Value), "json") {
 			jsonMode = true
 		}
 	}
 	var out [][2]string
 	if jsonMode {
-		out, _ = cvtRefJSON(r.value)
+		out, _ = cvtRefJSON(r.Value)
 	}
 	if out == nil {
-		out = [][2]string{{"content", string(r.value)}}
+		out = [][2]string{{"content", string(r.Value)}}
 	}
-	if opt.KeyField != "" && r.key != nil {
-		out = append(out, [2]string{opt.KeyField, string(r.key)})
+	if opt.KeyField != "" && r.Key != nil {
+		out = append(out, [2]string{opt.KeyField, string(r.Key)})
 	}
 	if opt.HeadersAsFields {
-		for _, h := range r.headers {
+		for _, h := range r.Headers {
 			if strings.EqualFold(h.Key, "data-parse-format") || opt.HeaderPrefix+h.Key == "" {
 				continue
 			}
@@ -98,39 +99,39 @@ func cvtConvert(t *testing.T, c *Converter, e *wal.Entry, lim LogGroupLimits) ([
 
 func TestConvertRoundTrip(t *testing.T) {
 	recs := cvtSampleRecords(23)
-	plain := make([]cvtRec, len(recs)) // a MessageSet has no headers
+	plain := make([]batchtest.Record, len(recs)) // a MessageSet has no headers
 	for i, r := range recs {
 		plain[i] = r
-		plain[i].headers = nil
+		plain[i].Headers = nil
 	}
 	opts := map[string]ConvertOptions{
 		"default":     {},
 		"key+headers": {KeyField: "kafka_key", HeadersAsFields: true, HeaderPrefix: "h."},
 	}
 	for _, magic := range []int8{0, 1, 2} {
-		for _, codec := range cvtCodecs {
-			if magic < 2 && codec.codec == 4 {
+		for _, codec := range batchtest.Codecs {
+			if magic < 2 && codec.ID == 4 {
 				continue // zstd came with magic 2
 			}
 			var data []byte
 			want := recs
 			if magic == 2 {
-				data = cvtV2Batch(t, recs, codec, nil)
+				data = batchtest.RecordBatch(t, recs, codec, nil)
 			} else {
-				data = cvtMessageSet(t, magic, plain, codec, 0)
+				data = batchtest.MessageSet(t, magic, plain, codec, 0)
 				want = plain
 			}
 			for optName, opt := range opts {
 				for _, jsonMode := range []bool{false, true} {
-					name := fmt.Sprintf("v%d/%s/%s/json=%v", magic, codec.name, optName, jsonMode)
+					name := fmt.Sprintf("v%d/%s/%s/json=%v", magic, codec.Name, optName, jsonMode)
 					t.Run(name, func(t *testing.T) {
-						e := &wal.Entry{Magic: magic, Codec: codec.codec, Records: int32(len(recs)), ReceivedAt: cvtReceived, JSON: jsonMode, Data: data}
+						e := &wal.Entry{Magic: magic, Codec: codec.ID, Records: int32(len(recs)), ReceivedAt: cvtReceived, JSON: jsonMode, Data: data}
 						logs, _ := cvtConvert(t, NewConverter(opt), e, LogGroupLimits{})
 						if len(logs) != len(want) {
 							t.Fatalf("%d logs, want %d", len(logs), len(want))
 						}
 						for i, r := range want {
-							sec, ns := cvtMsTime(r.ts)
+							sec, ns := cvtMsTime(r.Timestamp)
 							if magic == 0 {
 								sec, ns = cvtTime(cvtReceived)
 							}
@@ -160,12 +161,12 @@ func TestConvertRealWorld(t *testing.T) {
 			t.Fatal(err)
 		}
 		magic := int8(data[16])
-		var recs []cvtRec
+		var recs []batchtest.Record
 		var d batch.Decoder
 		err = d.Decode(magic, data, batch.DecodeOptions{}, func(r *batch.Record) error {
-			cr := cvtRec{key: cvtClone(r.Key), value: cvtClone(r.Value), ts: r.Timestamp}
+			cr := batchtest.Record{Key: cvtClone(r.Key), Value: cvtClone(r.Value), Timestamp: r.Timestamp}
 			for _, h := range r.Headers {
-				cr.headers = append(cr.headers, kmsg.Header{Key: h.Key, Value: cvtClone(h.Value)})
+				cr.Headers = append(cr.Headers, kmsg.Header{Key: h.Key, Value: cvtClone(h.Value)})
 			}
 			recs = append(recs, cr)
 			return nil
@@ -175,8 +176,8 @@ func TestConvertRealWorld(t *testing.T) {
 		}
 		// Whenever they were recorded, put the records in the window.
 		now := cvtNow
-		if recs[0].ts >= 0 {
-			now = time.UnixMilli(recs[0].ts)
+		if recs[0].Timestamp >= 0 {
+			now = time.UnixMilli(recs[0].Timestamp)
 		}
 		e := &wal.Entry{Magic: magic, ReceivedAt: now.UnixNano(), Data: data}
 		g := NewLogGroupBuilder(LogGroupLimits{})
@@ -188,8 +189,8 @@ func TestConvertRealWorld(t *testing.T) {
 			t.Fatalf("%s: %d logs of %d records", file, len(logs), len(recs))
 		}
 		for i, r := range recs {
-			sec, ns := cvtMsTime(r.ts)
-			if r.ts < 0 {
+			sec, ns := cvtMsTime(r.Timestamp)
+			if r.Timestamp < 0 {
 				sec, ns = cvtTime(now.UnixNano())
 			}
 			w := cvtLog{Time: sec, TimeNs: ns, Contents: cvtWantContents(r, false, c.opt)}
@@ -216,12 +217,12 @@ func TestConvertTime(t *testing.T) {
 	// log's time.
 	f := func(name string, magic int8, ts int64, received int64, mod func(*kmsg.RecordBatch), wantSec, wantNs uint32) {
 		t.Helper()
-		recs := []cvtRec{{value: []byte("x"), ts: ts}}
+		recs := []batchtest.Record{{Value: []byte("x"), Timestamp: ts}}
 		var data []byte
 		if magic == 2 {
-			data = cvtV2Batch(t, recs, cvtCodecs[0], mod)
+			data = batchtest.RecordBatch(t, recs, batchtest.None, mod)
 		} else {
-			data = cvtMessageSet(t, magic, recs, cvtCodecs[0], 0)
+			data = batchtest.MessageSet(t, magic, recs, batchtest.None, 0)
 		}
 		g := NewLogGroupBuilder(LogGroupLimits{})
 		if _, err := c.Convert(g, &wal.Entry{Magic: magic, ReceivedAt: received, Data: data}, now, nil); err != nil {
@@ -260,8 +261,8 @@ func TestConvertTime(t *testing.T) {
 	f("LogAppendTime", 2, 1_700_000_000_123, cvtReceived, logAppend, 1_700_000_050, 500_000_000)
 
 	// A v1 wrapper with LogAppendTime stamps every inner message.
-	recs := []cvtRec{{value: []byte("a"), ts: 1_700_000_000_001}, {value: []byte("b"), ts: 1_700_000_000_002}}
-	data := cvtMessageSet(t, 1, recs, cvtCodecs[1], 0x08)
+	recs := []batchtest.Record{{Value: []byte("a"), Timestamp: 1_700_000_000_001}, {Value: []byte("b"), Timestamp: 1_700_000_000_002}}
+	data := batchtest.MessageSet(t, 1, recs, batchtest.Gzip, 0x08)
 	logs, _ := cvtConvert(t, c, &wal.Entry{Magic: 1, ReceivedAt: cvtReceived, Data: data}, LogGroupLimits{})
 	for i, l := range logs {
 		if l.Time != 1_700_000_000 || l.TimeNs != 2_000_000 {
@@ -272,7 +273,7 @@ func TestConvertTime(t *testing.T) {
 	// The window follows the options.
 	c2 := NewConverter(ConvertOptions{MaxAge: time.Hour, MaxFuture: time.Second})
 	g := NewLogGroupBuilder(LogGroupLimits{})
-	data = cvtV2Batch(t, []cvtRec{{value: []byte("old"), ts: nowMs - 3_600_001}, {value: []byte("ok"), ts: nowMs + 1000}, {value: []byte("ahead"), ts: nowMs + 1001}}, cvtCodecs[0], nil)
+	data = batchtest.RecordBatch(t, []batchtest.Record{{Value: []byte("old"), Timestamp: nowMs - 3_600_001}, {Value: []byte("ok"), Timestamp: nowMs + 1000}, {Value: []byte("ahead"), Timestamp: nowMs + 1001}}, batchtest.None, nil)
 	if _, err := c2.Convert(g, &wal.Entry{Magic: 2, ReceivedAt: cvtReceived, Data: data}, now, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -295,10 +296,10 @@ func TestConvertKeyHeaders(t *testing.T) {
 		return hs
 	}
 	// f converts one record and checks its fields (key, value pairs).
-	f := func(name string, opt ConvertOptions, jsonMode bool, r cvtRec, want ...string) {
+	f := func(name string, opt ConvertOptions, jsonMode bool, r batchtest.Record, want ...string) {
 		t.Helper()
-		r.ts = cvtNow.UnixMilli()
-		data := cvtV2Batch(t, []cvtRec{r}, cvtCodecs[0], nil)
+		r.Timestamp = cvtNow.UnixMilli()
+		data := batchtest.RecordBatch(t, []batchtest.Record{r}, batchtest.None, nil)
 		logs, _ := cvtConvert(t, NewConverter(opt), &wal.Entry{Magic: 2, ReceivedAt: cvtReceived, JSON: jsonMode, Data: data}, LogGroupLimits{})
 		var w [][2]string
 		for i := 0; i+1 < len(want); i += 2 {
@@ -313,33 +314,33 @@ func TestConvertKeyHeaders(t *testing.T) {
 	heads := ConvertOptions{HeadersAsFields: true}
 	pre := ConvertOptions{HeadersAsFields: true, HeaderPrefix: "kafka.", KeyField: "kafka.key"}
 	v := []byte("msg")
-	f("key dropped by default", def, false, cvtRec{key: []byte("k"), value: v, headers: hdr("h", "1")}, "content", "msg")
-	f("null value", def, false, cvtRec{}, "content", "")
-	f("key field", keyed, false, cvtRec{key: []byte("k"), value: v}, "content", "msg", "key", "k")
-	f("null key: no field", keyed, false, cvtRec{value: v}, "content", "msg")
-	f("empty key", keyed, false, cvtRec{key: []byte{}, value: v}, "content", "msg", "key", "")
-	f("headers", heads, false, cvtRec{value: v, headers: hdr("a", "1", "b", "<nil>", "a", "2")}, "content", "msg", "a", "1", "b", "", "a", "2")
-	f("data-parse-format is never a field", heads, false, cvtRec{value: v, headers: hdr("data-parse-format", "raw", "DATA-PARSE-FORMAT", "x")}, "content", "msg")
-	f("empty header name skipped", heads, false, cvtRec{value: v, headers: hdr("", "x")}, "content", "msg")
-	f("prefixed", pre, false, cvtRec{key: []byte("k"), value: v, headers: hdr("", "x", "trace", "t1")}, "content", "msg", "kafka.key", "k", "kafka.", "x", "kafka.trace", "t1")
+	f("key dropped by default", def, false, batchtest.Record{Key: []byte("k"), Value: v, Headers: hdr("h", "1")}, "content", "msg")
+	f("null value", def, false, batchtest.Record{}, "content", "")
+	f("key field", keyed, false, batchtest.Record{Key: []byte("k"), Value: v}, "content", "msg", "key", "k")
+	f("null Key: no field", keyed, false, batchtest.Record{Value: v}, "content", "msg")
+	f("empty key", keyed, false, batchtest.Record{Key: []byte{}, Value: v}, "content", "msg", "key", "")
+	f("headers", heads, false, batchtest.Record{Value: v, Headers: hdr("a", "1", "b", "<nil>", "a", "2")}, "content", "msg", "a", "1", "b", "", "a", "2")
+	f("data-parse-format is never a field", heads, false, batchtest.Record{Value: v, Headers: hdr("data-parse-format", "raw", "DATA-PARSE-FORMAT", "x")}, "content", "msg")
+	f("empty header name skipped", heads, false, batchtest.Record{Value: v, Headers: hdr("", "x")}, "content", "msg")
+	f("prefixed", pre, false, batchtest.Record{Key: []byte("k"), Value: v, Headers: hdr("", "x", "trace", "t1")}, "content", "msg", "kafka.key", "k", "kafka.", "x", "kafka.trace", "t1")
 	obj := []byte(`{"b":"x","a":{"n": 1}}`)
-	f("json header", def, false, cvtRec{value: obj, headers: hdr("data-parse-format", "json")}, "b", "x", "a", `{"n":1}`)
-	f("json header any case", def, false, cvtRec{value: obj, headers: hdr("Data-Parse-Format", "Json")}, "b", "x", "a", `{"n":1}`)
-	f("other format: no expansion", def, false, cvtRec{value: obj, headers: hdr("data-parse-format", "raw")}, "content", string(obj))
-	f("json topic", def, true, cvtRec{value: obj}, "b", "x", "a", `{"n":1}`)
-	f("json topic, invalid JSON", def, true, cvtRec{value: []byte(`{"b":`)}, "content", `{"b":`)
-	f("json topic, null value", def, true, cvtRec{}, "content", "")
-	f("json topic, array", def, true, cvtRec{value: []byte(`[1]`)}, "content", "[1]")
-	f("json fields, then key, then headers", pre, true, cvtRec{key: []byte("k"), value: obj, headers: hdr("h", "v")}, "b", "x", "a", `{"n":1}`, "kafka.key", "k", "kafka.h", "v")
-	f("json key named like the content field", keyed, true, cvtRec{value: []byte(`{"content":"c","key":"j"}`), key: []byte("k")}, "content", "c", "key", "j", "key", "k")
+	f("json header", def, false, batchtest.Record{Value: obj, Headers: hdr("data-parse-format", "json")}, "b", "x", "a", `{"n":1}`)
+	f("json header any case", def, false, batchtest.Record{Value: obj, Headers: hdr("Data-Parse-Format", "Json")}, "b", "x", "a", `{"n":1}`)
+	f("other format: no expansion", def, false, batchtest.Record{Value: obj, Headers: hdr("data-parse-format", "raw")}, "content", string(obj))
+	f("json topic", def, true, batchtest.Record{Value: obj}, "b", "x", "a", `{"n":1}`)
+	f("json topic, invalid JSON", def, true, batchtest.Record{Value: []byte(`{"b":`)}, "content", `{"b":`)
+	f("json topic, null value", def, true, batchtest.Record{}, "content", "")
+	f("json topic, array", def, true, batchtest.Record{Value: []byte(`[1]`)}, "content", "[1]")
+	f("json fields, then key, then headers", pre, true, batchtest.Record{Key: []byte("k"), Value: obj, Headers: hdr("h", "v")}, "b", "x", "a", `{"n":1}`, "kafka.key", "k", "kafka.h", "v")
+	f("json key named like the content field", keyed, true, batchtest.Record{Value: []byte(`{"content":"c","key":"j"}`), Key: []byte("k")}, "content", "c", "key", "j", "key", "k")
 }
 
 // cvtSplitRecords returns n records of varied sizes whose values name them.
-func cvtSplitRecords(n int) []cvtRec {
-	recs := make([]cvtRec, n)
+func cvtSplitRecords(n int) []batchtest.Record {
+	recs := make([]batchtest.Record, n)
 	base := cvtNow.Add(-time.Minute).UnixMilli()
 	for i := range recs {
-		recs[i] = cvtRec{value: []byte(fmt.Sprintf("rec-%04d-%s", i, strings.Repeat("p", i*37%900))), ts: base + int64(i)}
+		recs[i] = batchtest.Record{Value: []byte(fmt.Sprintf("rec-%04d-%s", i, strings.Repeat("p", i*37%900))), Timestamp: base + int64(i)}
 	}
 	return recs
 }
@@ -348,7 +349,7 @@ func TestConvertSplit(t *testing.T) {
 	recs := cvtSplitRecords(300)
 	check := func(name string, lim LogGroupLimits, jsonMode bool) {
 		t.Helper()
-		data := cvtV2Batch(t, recs, cvtCodecs[1], nil)
+		data := batchtest.RecordBatch(t, recs, batchtest.Gzip, nil)
 		c := NewConverter(ConvertOptions{})
 		logs, col := cvtConvert(t, c, &wal.Entry{Magic: 2, ReceivedAt: cvtReceived, JSON: jsonMode, Data: data}, lim)
 		if len(col.groups) < 2 {
@@ -364,7 +365,7 @@ func TestConvertSplit(t *testing.T) {
 			t.Fatalf("%s: %d logs of %d records", name, len(logs), len(recs))
 		}
 		for i, l := range logs {
-			if l.Contents[0][1] != string(recs[i].value) {
+			if l.Contents[0][1] != string(recs[i].Value) {
 				t.Fatalf("%s: log %d is %.12q", name, i, l.Contents[0][1])
 			}
 		}
@@ -384,10 +385,10 @@ func TestConvertSplit(t *testing.T) {
 	for e := range 5 {
 		part := cvtSplitRecords(40)
 		for i := range part {
-			part[i].value = fmt.Appendf(nil, "entry-%d-%s", e, part[i].value)
-			want = append(want, string(part[i].value))
+			part[i].Value = fmt.Appendf(nil, "entry-%d-%s", e, part[i].Value)
+			want = append(want, string(part[i].Value))
 		}
-		n, err := c.Convert(g, &wal.Entry{Magic: 2, ReceivedAt: cvtReceived, Data: cvtV2Batch(t, part, cvtCodecs[2], nil)}, cvtNow, col.flush)
+		n, err := c.Convert(g, &wal.Entry{Magic: 2, ReceivedAt: cvtReceived, Data: batchtest.RecordBatch(t, part, batchtest.Snappy, nil)}, cvtNow, col.flush)
 		if err != nil || n != len(part) {
 			t.Fatalf("entry %d: %d logs, %v", e, n, err)
 		}
@@ -404,11 +405,11 @@ func TestConvertSplit(t *testing.T) {
 
 func TestConvertUndecodable(t *testing.T) {
 	recs := cvtSplitRecords(5)
-	good := cvtV2Batch(t, recs, cvtCodecs[0], nil)
+	good := batchtest.RecordBatch(t, recs, batchtest.None, nil)
 	badCRC := append([]byte{}, good...)
 	badCRC[len(badCRC)-1] ^= 1
-	missing := cvtV2Batch(t, recs[:4], cvtCodecs[0], func(b *kmsg.RecordBatch) { b.NumRecords = 5 })
-	huge := cvtV2Batch(t, []cvtRec{{value: make([]byte, 1<<20)}}, cvtCodecs[1], nil)
+	missing := batchtest.RecordBatch(t, recs[:4], batchtest.None, func(b *kmsg.RecordBatch) { b.NumRecords = 5 })
+	huge := batchtest.RecordBatch(t, []batchtest.Record{{Value: make([]byte, 1<<20)}}, batchtest.Gzip, nil)
 	prior := cvtLog{Time: 1, TimeNs: 2, Contents: [][2]string{{"content", "from an earlier entry"}}}
 
 	// f converts data into a group already holding one log, and checks
@@ -453,7 +454,7 @@ func TestConvertFlushError(t *testing.T) {
 	g := NewLogGroupBuilder(LogGroupLimits{MaxLogs: 3})
 	cvtAppend(g, cvtLog{Time: 1, Contents: [][2]string{{"content", "earlier"}}})
 	col := &cvtCollect{tb: t, fail: boom}
-	data := cvtV2Batch(t, cvtSplitRecords(10), cvtCodecs[0], nil)
+	data := batchtest.RecordBatch(t, cvtSplitRecords(10), batchtest.None, nil)
 	n, err := NewConverter(ConvertOptions{}).Convert(g, &wal.Entry{Magic: 2, ReceivedAt: cvtReceived, Data: data}, cvtNow, col.flush)
 	if err != boom || errors.Is(err, ErrUndecodable) || n != 0 {
 		t.Fatalf("n %d, error %v", n, err)
@@ -473,8 +474,8 @@ func TestConvertAllocs(t *testing.T) {
 	if cvtRaceEnabled {
 		t.Skip("the race detector allocates")
 	}
-	text := cvtV2Batch(t, cvtSampleRecords(50), cvtCodecs[0], nil)
-	js := cvtV2Batch(t, cvtBeatsRecords(50), cvtCodecs[0], nil)
+	text := batchtest.RecordBatch(t, cvtSampleRecords(50), batchtest.None, nil)
+	js := batchtest.RecordBatch(t, cvtBeatsRecords(50), batchtest.None, nil)
 	c := NewConverter(ConvertOptions{KeyField: "key", HeadersAsFields: true})
 	g := NewLogGroupBuilder(LogGroupLimits{MaxLogs: 20})
 	flush := func(g *LogGroupBuilder) error { _ = g.Bytes("t", "s", nil); return nil }

@@ -4,14 +4,16 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/slsrelay/slsrelay/wal/batch/batchtest"
 )
 
 // benchRecords returns about size bytes of 1 KiB log-like records: JSON
 // with varying fields, so compression ratios look like real logs.
-func benchRecords(size int) []tRec {
+func benchRecords(size int) []batchtest.Record {
 	r := rand.New(rand.NewPCG(1, 2))
 	levels := []string{"info", "warn", "error", "debug"}
-	var recs []tRec
+	var recs []batchtest.Record
 	for total := 0; total < size; {
 		v := fmt.Appendf(nil, `{"ts":"2024-05-%02dT%02d:%02d:%02d.%03dZ","level":"%s","host":"web-%03d","req":"%016x","path":"/api/v1/items/%d","status":%d,"ms":%d,"msg":"`,
 			1+r.IntN(28), r.IntN(24), r.IntN(60), r.IntN(60), r.IntN(1000), levels[r.IntN(4)], r.IntN(200), r.Uint64(), r.IntN(100000), 200+r.IntN(300), r.IntN(5000))
@@ -21,7 +23,7 @@ func benchRecords(size int) []tRec {
 		}
 		v = v[:1024-2]
 		v = append(v, `"}`...)
-		recs = append(recs, tRec{value: v, ts: 1_700_000_000_000 + int64(len(recs))})
+		recs = append(recs, batchtest.Record{Value: v, Timestamp: 1_700_000_000_000 + int64(len(recs))})
 		total += len(v)
 	}
 	return recs
@@ -43,16 +45,16 @@ func benchCases(b *testing.B) []benchCase {
 	recs := benchRecords(1 << 20)
 	raw := 0
 	for _, r := range recs {
-		raw += len(r.value)
+		raw += len(r.Value)
 	}
 	var cs []benchCase
-	for _, c := range codecCases {
-		if c.name == "snappy-xerial" {
+	for _, c := range batchtest.Codecs {
+		if c.Name == "snappy-xerial" {
 			continue
 		}
-		cs = append(cs, benchCase{"v2-" + c.name, 2, v2Batch(b, recs, c, nil), raw})
+		cs = append(cs, benchCase{"v2-" + c.Name, 2, batchtest.RecordBatch(b, recs, c, nil), raw})
 	}
-	cs = append(cs, benchCase{"v1-gzip", 1, messageSet(b, 1, recs, codecCases[1], 0), raw})
+	cs = append(cs, benchCase{"v1-gzip", 1, messageSet(b, 1, recs, batchtest.Gzip, 0), raw})
 	return cs
 }
 

@@ -6,11 +6,13 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/slsrelay/slsrelay/wal/batch/batchtest"
 )
 
 func TestDecodeErrors(t *testing.T) {
 	recs := sampleRecords(8)
-	none, gz := codecCases[0], codecCases[1]
+	none, gz := batchtest.None, batchtest.Gzip
 	var d Decoder
 	f := func(name string, magic int8, data []byte, opt DecodeOptions, wantErr error) {
 		t.Helper()
@@ -19,27 +21,27 @@ func TestDecodeErrors(t *testing.T) {
 			t.Errorf("%s: error %v, want %v", name, err, wantErr)
 		}
 	}
-	f("ok", 2, v2Batch(t, recs, gz, nil), DecodeOptions{}, nil)
-	f("wrong magic", 1, v2Batch(t, recs, gz, nil), DecodeOptions{}, kerr.CorruptMessage)
-	f("magic 5", 5, v2Batch(t, recs, gz, nil), DecodeOptions{}, kerr.CorruptMessage)
+	f("ok", 2, batchtest.RecordBatch(t, recs, gz, nil), DecodeOptions{}, nil)
+	f("wrong magic", 1, batchtest.RecordBatch(t, recs, gz, nil), DecodeOptions{}, kerr.CorruptMessage)
+	f("magic 5", 5, batchtest.RecordBatch(t, recs, gz, nil), DecodeOptions{}, kerr.CorruptMessage)
 	f("empty", 2, nil, DecodeOptions{}, kerr.CorruptMessage)
 	f("empty set", 1, nil, DecodeOptions{}, kerr.CorruptMessage)
 	f("stored as magic 0", 0, messageSet(t, 1, recs[:2], gz, 0), DecodeOptions{}, kerr.CorruptMessage)
-	for _, c := range codecCases[1:] {
-		f(c.name+" too large", 2, v2Batch(t, recs, c, nil), DecodeOptions{MaxDecompressedBytes: 100}, kerr.CorruptMessage)
-		f(c.name+" count too high", 2, v2Batch(t, recs, c, func(b *kmsg.RecordBatch) { b.NumRecords = 9 }), DecodeOptions{}, kerr.CorruptMessage)
-		f(c.name+" count too low", 2, v2Batch(t, recs, c, func(b *kmsg.RecordBatch) { b.NumRecords = 7 }), DecodeOptions{}, kerr.CorruptMessage)
-		f(c.name+" garbage", 2, v2Batch(t, recs, codecCase{c.name, c.codec, func(testing.TB, []byte) []byte {
+	for _, c := range batchtest.Codecs[1:] {
+		f(c.Name+" too large", 2, batchtest.RecordBatch(t, recs, c, nil), DecodeOptions{MaxDecompressedBytes: 100}, kerr.CorruptMessage)
+		f(c.Name+" count too high", 2, batchtest.RecordBatch(t, recs, c, func(b *kmsg.RecordBatch) { b.NumRecords = 9 }), DecodeOptions{}, kerr.CorruptMessage)
+		f(c.Name+" count too low", 2, batchtest.RecordBatch(t, recs, c, func(b *kmsg.RecordBatch) { b.NumRecords = 7 }), DecodeOptions{}, kerr.CorruptMessage)
+		f(c.Name+" garbage", 2, batchtest.RecordBatch(t, recs, batchtest.Codec{Name: c.Name, ID: c.ID, Compress: func(testing.TB, []byte) []byte {
 			return []byte("definitely not compressed data")
 		}}, nil), DecodeOptions{}, kerr.CorruptMessage)
 	}
 	f("v1 too large", 1, messageSet(t, 1, recs, gz, 0), DecodeOptions{MaxDecompressedBytes: 100}, kerr.CorruptMessage)
-	f("v1 nested compression", 1, encodeMessage(1, 0, CodecGzip, 0, nil, gzipBytes(t, messageSet(t, 1, recs, gz, 0))), DecodeOptions{}, kerr.CorruptMessage)
-	f("trailing", 2, append(v2Batch(t, recs, none, nil), 0), DecodeOptions{}, kerr.CorruptMessage)
+	f("v1 nested compression", 1, batchtest.Message(1, 0, CodecGzip, 0, nil, batchtest.Gzip.Compress(t, messageSet(t, 1, recs, gz, 0))), DecodeOptions{}, kerr.CorruptMessage)
+	f("trailing", 2, append(batchtest.RecordBatch(t, recs, none, nil), 0), DecodeOptions{}, kerr.CorruptMessage)
 
 	// The callback's error comes back as it is, and stops decoding.
 	stop := errors.New("stop")
-	for _, data := range [][]byte{v2Batch(t, recs, gz, nil), messageSet(t, 1, recs, gz, 0)} {
+	for _, data := range [][]byte{batchtest.RecordBatch(t, recs, gz, nil), messageSet(t, 1, recs, gz, 0)} {
 		n := 0
 		err := d.Decode(int8(data[magicOffset]), data, DecodeOptions{}, func(*Record) error {
 			n++
@@ -51,7 +53,7 @@ func TestDecodeErrors(t *testing.T) {
 	}
 
 	// A control batch holds no user records.
-	ctl := v2Batch(t, recs, none, func(b *kmsg.RecordBatch) { b.Attributes |= attrControl })
+	ctl := batchtest.RecordBatch(t, recs, none, func(b *kmsg.RecordBatch) { b.Attributes |= attrControl })
 	if got, err := decodeAll(t, &d, 2, ctl, DecodeOptions{}); err != nil || len(got) != 0 {
 		t.Errorf("control batch: %d records, %v", len(got), err)
 	}
@@ -63,28 +65,28 @@ func TestDecoderReuse(t *testing.T) {
 	recs := sampleRecords(30)
 	var d Decoder
 	for round := 0; round < 2; round++ {
-		for _, c := range codecCases {
-			data := v2Batch(t, recs, c, nil)
+		for _, c := range batchtest.Codecs {
+			data := batchtest.RecordBatch(t, recs, c, nil)
 			got, err := decodeAll(t, &d, 2, data, DecodeOptions{})
 			if err != nil {
-				t.Fatal(c.name, err)
+				t.Fatal(c.Name, err)
 			}
 			compareRecords(t, got, recs, nil)
 		}
 	}
-	for _, c := range codecCases {
-		if c.codec == CodecZstd {
+	for _, c := range batchtest.Codecs {
+		if c.ID == CodecZstd {
 			continue // the zstd decoder allocates per frame internally
 		}
-		data := v2Batch(t, recs, c, nil)
+		data := batchtest.RecordBatch(t, recs, c, nil)
 		fn := func(*Record) error { return nil }
 		if err := d.Decode(2, data, DecodeOptions{}, fn); err != nil {
 			t.Fatal(err)
 		}
 		if n := testing.AllocsPerRun(50, func() { _ = d.Decode(2, data, DecodeOptions{}, fn) }); n > 0 {
-			t.Logf("%s: %v allocations per Decode", c.name, n)
-			if c.codec == CodecNone || c.codec == CodecSnappy {
-				t.Errorf("%s: Decode allocates in the steady state", c.name)
+			t.Logf("%s: %v allocations per Decode", c.Name, n)
+			if c.ID == CodecNone || c.ID == CodecSnappy {
+				t.Errorf("%s: Decode allocates in the steady state", c.Name)
 			}
 		}
 	}
@@ -95,21 +97,21 @@ func TestDecoderReuse(t *testing.T) {
 func TestDecompressionBomb(t *testing.T) {
 	zeros := make([]byte, 8<<20)
 	const limit = 1 << 20
-	for _, c := range codecCases[1:] {
-		payload := c.encode(t, zeros)
-		t.Logf("%s: %d bytes expand to %d", c.name, len(payload), len(zeros))
-		b := v2Batch(t, sampleRecords(1), codecCase{c.name, c.codec, func(testing.TB, []byte) []byte { return payload }}, nil)
+	for _, c := range batchtest.Codecs[1:] {
+		payload := c.Compress(t, zeros)
+		t.Logf("%s: %d bytes expand to %d", c.Name, len(payload), len(zeros))
+		b := batchtest.RecordBatch(t, sampleRecords(1), batchtest.Codec{Name: c.Name, ID: c.ID, Compress: func(testing.TB, []byte) []byte { return payload }}, nil)
 		err := new(Decoder).Decode(2, b, DecodeOptions{MaxDecompressedBytes: limit}, func(*Record) error { return nil })
 		if !errors.Is(err, kerr.CorruptMessage) || !errors.Is(err, errDecompressedTooLarge) {
-			t.Errorf("%s decode: %v", c.name, err)
+			t.Errorf("%s decode: %v", c.Name, err)
 		}
-		if c.codec == CodecZstd {
+		if c.ID == CodecZstd {
 			continue
 		}
-		set := encodeMessage(1, 0, c.codec, 0, nil, payload)
+		set := batchtest.Message(1, 0, c.ID, 0, nil, payload)
 		_, err = Validate(set, ValidateOptions{ProduceVersion: 2, MaxDecompressedBytes: limit})
 		if !errors.Is(err, kerr.MessageTooLarge) {
-			t.Errorf("%s validate: %v", c.name, err)
+			t.Errorf("%s validate: %v", c.Name, err)
 		}
 	}
 }

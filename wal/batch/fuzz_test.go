@@ -9,6 +9,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/slsrelay/slsrelay/wal/batch/batchtest"
 )
 
 // The seed corpora live in testdata/fuzz/FuzzValidate and
@@ -18,7 +20,8 @@ import (
 //
 // Both targets take a fixCRC flag: random bytes almost never carry a valid
 // CRC, so with the flag set the target first recomputes the checksums the
-// framing allows, letting the fuzzer reach record parsing and decompression.
+// framing allows (batchtest.FixCRCs), letting the fuzzer reach record
+// parsing and decompression.
 
 const fuzzLimit = 1 << 20 // decompression bound, small to keep runs fast
 
@@ -27,7 +30,7 @@ var kinds = []*kerr.Error{kerr.CorruptMessage, kerr.InvalidRecord, kerr.Unsuppor
 func FuzzValidate(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte, version int16, fixCRC bool) {
 		if fixCRC {
-			data = fixCRCs(data)
+			data = batchtest.FixCRCs(data)
 		}
 		opt := ValidateOptions{ProduceVersion: version, MaxDecompressedBytes: fuzzLimit}
 		info, err := Validate(data, opt)
@@ -64,7 +67,7 @@ func FuzzValidate(f *testing.F) {
 func FuzzDecode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, magic int8, data []byte, fixCRC bool) {
 		if fixCRC {
-			data = fixCRCs(data)
+			data = batchtest.FixCRCs(data)
 		}
 		var d Decoder
 		for range 2 { // twice: the second run reuses the buffers
@@ -83,30 +86,6 @@ func FuzzDecode(f *testing.F) {
 	})
 }
 
-// fixCRCs returns a copy of data with the CRC of every batch or message whose
-// framing holds recomputed.
-func fixCRCs(data []byte) []byte {
-	data = append([]byte{}, data...)
-	for b := data; len(b) > magicOffset; {
-		size := logOverhead + int(be32(b[8:]))
-		if size < logOverhead || size > len(b) {
-			break
-		}
-		switch b[magicOffset] {
-		case 2:
-			if size >= batchHeaderLen {
-				fixBatchCRC(b[:size])
-			}
-		case 0, 1:
-			if size >= logOverhead+legacyOverheadV0 {
-				fixMessageCRC(b[:size])
-			}
-		}
-		b = b[size:]
-	}
-	return data
-}
-
 type fuzzSeed struct {
 	name    string
 	data    []byte
@@ -116,32 +95,32 @@ type fuzzSeed struct {
 
 func fuzzSeeds(tb testing.TB) []fuzzSeed {
 	recs := sampleRecords(4)
-	plain := []tRec{{key: []byte("k"), value: []byte("v"), ts: 5}, {value: []byte(`{"a":1}`), ts: 6}}
+	plain := []batchtest.Record{{Key: []byte("k"), Value: []byte("v"), Timestamp: 5}, {Value: []byte(`{"a":1}`), Timestamp: 6}}
 	var seeds []fuzzSeed
-	for _, c := range codecCases {
-		seeds = append(seeds, fuzzSeed{"v2-" + c.name, v2Batch(tb, recs, c, nil), 9, false})
-		if c.codec == CodecZstd {
+	for _, c := range batchtest.Codecs {
+		seeds = append(seeds, fuzzSeed{"v2-" + c.Name, batchtest.RecordBatch(tb, recs, c, nil), 9, false})
+		if c.ID == CodecZstd {
 			continue
 		}
 		seeds = append(seeds,
-			fuzzSeed{"v1-" + c.name, messageSet(tb, 1, plain, c, 0), 2, false},
-			fuzzSeed{"v0-" + c.name, messageSet(tb, 0, plain, c, 0), 0, false}, // lz4: the broken checksum
+			fuzzSeed{"v1-" + c.Name, messageSet(tb, 1, plain, c, 0), 2, false},
+			fuzzSeed{"v0-" + c.Name, messageSet(tb, 0, plain, c, 0), 0, false}, // lz4: the broken checksum
 		)
 	}
-	good := v2Batch(tb, recs, codecCases[0], nil)
-	v1 := messageSet(tb, 1, plain, codecCases[1], 0)
+	good := batchtest.RecordBatch(tb, recs, batchtest.None, nil)
+	v1 := messageSet(tb, 1, plain, batchtest.Gzip, 0)
 	seeds = append(seeds,
-		fuzzSeed{"v2-idempotent-fixcrc", v2Batch(tb, recs, codecCases[1], func(b *kmsg.RecordBatch) {
+		fuzzSeed{"v2-idempotent-fixcrc", batchtest.RecordBatch(tb, recs, batchtest.Gzip, func(b *kmsg.RecordBatch) {
 			b.ProducerID, b.ProducerEpoch, b.FirstSequence = 1, 0, 0
 		}), 9, true},
 		fuzzSeed{"corrupt-v2-bad-crc", append(append([]byte{}, good[:30]...), append([]byte{good[30] ^ 1}, good[31:]...)...), 9, false},
 		fuzzSeed{"corrupt-v2-truncated", good[:len(good)-5], 9, false},
 		fuzzSeed{"corrupt-v2-trailing", append(append([]byte{}, good...), 0, 0, 0, 1), 9, false},
 		fuzzSeed{"corrupt-v2-two-batches", append(append([]byte{}, good...), good...), 9, false},
-		fuzzSeed{"corrupt-v2-count", v2Batch(tb, recs, codecCases[0], func(b *kmsg.RecordBatch) { b.NumRecords = 9 }), 9, true},
+		fuzzSeed{"corrupt-v2-count", batchtest.RecordBatch(tb, recs, batchtest.None, func(b *kmsg.RecordBatch) { b.NumRecords = 9 }), 9, true},
 		fuzzSeed{"corrupt-v1-truncated", v1[:len(v1)-1], 2, false},
-		fuzzSeed{"corrupt-v1-nested", encodeMessage(1, 0, CodecGzip, 0, nil, gzipBytes(tb, v1)), 2, true},
-		fuzzSeed{"v1-two-wrappers-fixcrc", append(append([]byte{}, v1...), messageSet(tb, 1, plain, codecCases[3], 0)...), 2, true},
+		fuzzSeed{"corrupt-v1-nested", batchtest.Message(1, 0, CodecGzip, 0, nil, batchtest.Gzip.Compress(tb, v1)), 2, true},
+		fuzzSeed{"v1-two-wrappers-fixcrc", append(append([]byte{}, v1...), messageSet(tb, 1, plain, batchtest.SnappyXerial, 0)...), 2, true},
 	)
 	files, _ := filepath.Glob(filepath.Join("testdata", "realworld", "*.bin"))
 	for _, file := range files {

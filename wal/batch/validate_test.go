@@ -7,21 +7,23 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/slsrelay/slsrelay/wal/batch/batchtest"
 )
 
 // TestRoundTrip validates and decodes every format with every codec it
 // allows and compares what comes out with what went in.
 func TestRoundTrip(t *testing.T) {
 	recs := sampleRecords(12)
-	for _, c := range codecCases {
-		t.Run("v2/"+c.name, func(t *testing.T) {
-			data := v2Batch(t, recs, c, nil)
+	for _, c := range batchtest.Codecs {
+		t.Run("v2/"+c.Name, func(t *testing.T) {
+			data := batchtest.RecordBatch(t, recs, c, nil)
 			info, err := Validate(data, ValidateOptions{ProduceVersion: 9})
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := Info{Magic: 2, Codec: c.codec, Records: 12, Attributes: int16(c.codec),
-				FirstTimestamp: recs[0].ts, MaxTimestamp: recs[11].ts, ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}
+			want := Info{Magic: 2, Codec: c.ID, Records: 12, Attributes: int16(c.ID),
+				FirstTimestamp: recs[0].Timestamp, MaxTimestamp: recs[11].Timestamp, ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}
 			if info != want {
 				t.Fatalf("info %+v, want %+v", info, want)
 			}
@@ -31,26 +33,26 @@ func TestRoundTrip(t *testing.T) {
 			}
 			compareRecords(t, got, recs, nil)
 		})
-		if c.codec == CodecZstd {
+		if c.ID == CodecZstd {
 			continue // zstd needs magic 2
 		}
 		for _, magic := range []int8{0, 1} {
-			t.Run("v"+string(rune('0'+magic))+"/"+c.name, func(t *testing.T) {
+			t.Run("v"+string(rune('0'+magic))+"/"+c.Name, func(t *testing.T) {
 				// Messages of a MessageSet have no headers.
-				plain := make([]tRec, len(recs))
+				plain := make([]batchtest.Record, len(recs))
 				for i, r := range recs {
-					plain[i] = tRec{key: r.key, value: r.value, ts: r.ts}
+					plain[i] = batchtest.Record{Key: r.Key, Value: r.Value, Timestamp: r.Timestamp}
 				}
 				data := messageSet(t, magic, plain, c, 0)
 				info, err := Validate(data, ValidateOptions{ProduceVersion: int16(magic) * 2})
 				if err != nil {
 					t.Fatal(err)
 				}
-				first, last := plain[0].ts, plain[11].ts
+				first, last := plain[0].Timestamp, plain[11].Timestamp
 				if magic == 0 {
 					first, last = -1, -1
 				}
-				if info.Magic != magic || info.Codec != c.codec || info.Records != 12 ||
+				if info.Magic != magic || info.Codec != c.ID || info.Records != 12 ||
 					info.FirstTimestamp != first || info.MaxTimestamp != last || info.ProducerID != -1 {
 					t.Fatalf("info %+v", info)
 				}
@@ -62,7 +64,7 @@ func TestRoundTrip(t *testing.T) {
 					if magic == 0 {
 						return -1
 					}
-					return plain[i].ts
+					return plain[i].Timestamp
 				})
 			})
 		}
@@ -75,23 +77,23 @@ func TestTimestamps(t *testing.T) {
 		b.Attributes |= attrLogAppendTime
 		b.MaxTimestamp = 1_800_000_000_000
 	}
-	data := v2Batch(t, recs, codecCases[0], logAppend)
+	data := batchtest.RecordBatch(t, recs, batchtest.None, logAppend)
 	got, err := decodeAll(t, new(Decoder), 2, data, DecodeOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	compareRecords(t, got, recs, func(int) int64 { return 1_800_000_000_000 })
 
-	negative := []tRec{{value: []byte("x"), ts: -5}}
-	got, err = decodeAll(t, new(Decoder), 2, v2Batch(t, negative, codecCases[0], nil), DecodeOptions{})
+	negative := []batchtest.Record{{Value: []byte("x"), Timestamp: -5}}
+	got, err = decodeAll(t, new(Decoder), 2, batchtest.RecordBatch(t, negative, batchtest.None, nil), DecodeOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	compareRecords(t, got, negative, func(int) int64 { return -1 })
 
 	// Inner messages of a LogAppendTime wrapper take the wrapper's time.
-	plain := []tRec{{value: []byte("a"), ts: 10}, {value: []byte("b"), ts: 20}}
-	set := messageSet(t, 1, plain, codecCases[1], attrLogAppendTime)
+	plain := []batchtest.Record{{Value: []byte("a"), Timestamp: 10}, {Value: []byte("b"), Timestamp: 20}}
+	set := messageSet(t, 1, plain, batchtest.Gzip, attrLogAppendTime)
 	got, err = decodeAll(t, new(Decoder), 1, set, DecodeOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -101,7 +103,7 @@ func TestTimestamps(t *testing.T) {
 
 func TestValidate(t *testing.T) {
 	recs := sampleRecords(5)
-	none, gz, zs := codecCases[0], codecCases[1], codecCases[5]
+	none, gz, zs := batchtest.None, batchtest.Gzip, batchtest.Zstd
 	f := func(name string, data []byte, opt ValidateOptions, wantErr error) {
 		t.Helper()
 		info, err := Validate(data, opt)
@@ -115,49 +117,49 @@ func TestValidate(t *testing.T) {
 		}
 	}
 	v9 := ValidateOptions{ProduceVersion: 9}
-	f("v2 none", v2Batch(t, recs, none, nil), v9, nil)
-	f("v2 gzip", v2Batch(t, recs, gz, nil), v9, nil)
-	f("v2 zstd produce v7", v2Batch(t, recs, zs, nil), ValidateOptions{ProduceVersion: 7}, nil)
-	f("v2 zstd produce v6", v2Batch(t, recs, zs, nil), ValidateOptions{ProduceVersion: 6}, kerr.UnsupportedCompressionType)
-	f("v2 produce v2", v2Batch(t, recs, none, nil), ValidateOptions{ProduceVersion: 2, MaxBytes: 1 << 20}, nil)
-	f("v2 idempotent", v2Batch(t, recs, none, func(b *kmsg.RecordBatch) {
+	f("v2 none", batchtest.RecordBatch(t, recs, none, nil), v9, nil)
+	f("v2 gzip", batchtest.RecordBatch(t, recs, gz, nil), v9, nil)
+	f("v2 zstd produce v7", batchtest.RecordBatch(t, recs, zs, nil), ValidateOptions{ProduceVersion: 7}, nil)
+	f("v2 zstd produce v6", batchtest.RecordBatch(t, recs, zs, nil), ValidateOptions{ProduceVersion: 6}, kerr.UnsupportedCompressionType)
+	f("v2 produce v2", batchtest.RecordBatch(t, recs, none, nil), ValidateOptions{ProduceVersion: 2, MaxBytes: 1 << 20}, nil)
+	f("v2 idempotent", batchtest.RecordBatch(t, recs, none, func(b *kmsg.RecordBatch) {
 		b.ProducerID, b.ProducerEpoch, b.FirstSequence = 7, 0, 42
 	}), v9, nil)
-	f("v2 idempotent without sequence", v2Batch(t, recs, none, func(b *kmsg.RecordBatch) {
+	f("v2 idempotent without sequence", batchtest.RecordBatch(t, recs, none, func(b *kmsg.RecordBatch) {
 		b.ProducerID, b.ProducerEpoch = 7, 0
 	}), v9, kerr.InvalidRecord)
-	f("v2 transactional", v2Batch(t, recs, none, func(b *kmsg.RecordBatch) {
+	f("v2 transactional", batchtest.RecordBatch(t, recs, none, func(b *kmsg.RecordBatch) {
 		b.Attributes |= attrTransactional
 		b.ProducerID, b.ProducerEpoch, b.FirstSequence = 7, 0, 0
 	}), v9, kerr.InvalidRecord)
-	f("v2 control", v2Batch(t, recs, none, func(b *kmsg.RecordBatch) { b.Attributes |= attrControl }), v9, kerr.InvalidRecord)
-	f("v2 base offset", v2Batch(t, recs, none, func(b *kmsg.RecordBatch) { b.FirstOffset = 3 }), v9, kerr.InvalidRecord)
-	f("v2 no records", v2Batch(t, nil, none, nil), v9, kerr.InvalidRecord)
-	f("v2 negative count", v2Batch(t, recs, gz, func(b *kmsg.RecordBatch) { b.NumRecords = -1 }), v9, kerr.InvalidRecord)
-	f("v2 lastOffsetDelta", v2Batch(t, recs, gz, func(b *kmsg.RecordBatch) { b.LastOffsetDelta = 9 }), v9, kerr.InvalidRecord)
-	f("v2 record count too high", v2Batch(t, recs, none, func(b *kmsg.RecordBatch) {
+	f("v2 control", batchtest.RecordBatch(t, recs, none, func(b *kmsg.RecordBatch) { b.Attributes |= attrControl }), v9, kerr.InvalidRecord)
+	f("v2 base offset", batchtest.RecordBatch(t, recs, none, func(b *kmsg.RecordBatch) { b.FirstOffset = 3 }), v9, kerr.InvalidRecord)
+	f("v2 no records", batchtest.RecordBatch(t, nil, none, nil), v9, kerr.InvalidRecord)
+	f("v2 negative count", batchtest.RecordBatch(t, recs, gz, func(b *kmsg.RecordBatch) { b.NumRecords = -1 }), v9, kerr.InvalidRecord)
+	f("v2 lastOffsetDelta", batchtest.RecordBatch(t, recs, gz, func(b *kmsg.RecordBatch) { b.LastOffsetDelta = 9 }), v9, kerr.InvalidRecord)
+	f("v2 record count too high", batchtest.RecordBatch(t, recs, none, func(b *kmsg.RecordBatch) {
 		b.NumRecords, b.LastOffsetDelta = 6, 5
 	}), v9, kerr.InvalidRecord)
-	f("v2 record count too low", v2Batch(t, recs, none, func(b *kmsg.RecordBatch) {
+	f("v2 record count too low", batchtest.RecordBatch(t, recs, none, func(b *kmsg.RecordBatch) {
 		b.NumRecords, b.LastOffsetDelta = 4, 3
 	}), v9, kerr.InvalidRecord)
 	// A compressed v2 batch is not decompressed: a wrong count inside
 	// passes here and is found at delivery.
-	f("v2 gzip count not checked", v2Batch(t, recs, gz, func(b *kmsg.RecordBatch) {
+	f("v2 gzip count not checked", batchtest.RecordBatch(t, recs, gz, func(b *kmsg.RecordBatch) {
 		b.NumRecords, b.LastOffsetDelta = 6, 5
 	}), v9, nil)
-	f("v2 max bytes", v2Batch(t, recs, none, nil), ValidateOptions{ProduceVersion: 9, MaxBytes: 100}, kerr.MessageTooLarge)
-	twice := append(v2Batch(t, recs, none, nil), v2Batch(t, recs, none, nil)...)
+	f("v2 max bytes", batchtest.RecordBatch(t, recs, none, nil), ValidateOptions{ProduceVersion: 9, MaxBytes: 100}, kerr.MessageTooLarge)
+	twice := append(batchtest.RecordBatch(t, recs, none, nil), batchtest.RecordBatch(t, recs, none, nil)...)
 	f("v2 two batches", twice, v9, kerr.InvalidRecord)
 	f("v2 two batches produce v2", twice, ValidateOptions{ProduceVersion: 2}, kerr.InvalidRecord)
-	f("v2 then v1", append(v2Batch(t, recs, none, nil), messageSet(t, 1, recs[:1], none, 0)...), ValidateOptions{ProduceVersion: 2}, kerr.InvalidRecord)
+	f("v2 then v1", append(batchtest.RecordBatch(t, recs, none, nil), messageSet(t, 1, recs[:1], none, 0)...), ValidateOptions{ProduceVersion: 2}, kerr.InvalidRecord)
 
 	f("empty", nil, v9, ErrEmpty)
 	f("empty is invalid record", []byte{}, ValidateOptions{}, kerr.InvalidRecord)
 	f("tiny", []byte{0, 1, 2}, v9, kerr.CorruptMessage)
 	f("magic 3", append(make([]byte, 16), 3, 0, 0, 0, 0), v9, kerr.CorruptMessage)
 
-	plain := []tRec{{key: []byte("k"), value: []byte("v"), ts: 5}, {value: []byte("w"), ts: 6}}
+	plain := []batchtest.Record{{Key: []byte("k"), Value: []byte("v"), Timestamp: 5}, {Value: []byte("w"), Timestamp: 6}}
 	f("v0 none", messageSet(t, 0, plain, none, 0), ValidateOptions{ProduceVersion: 0}, nil)
 	f("v1 gzip", messageSet(t, 1, plain, gz, 0), ValidateOptions{ProduceVersion: 2}, nil)
 	f("v1 on produce v3", messageSet(t, 1, plain, none, 0), ValidateOptions{ProduceVersion: 3}, kerr.InvalidRecord)
@@ -165,9 +167,9 @@ func TestValidate(t *testing.T) {
 	f("v1 zstd", messageSet(t, 1, plain, zs, 0), ValidateOptions{ProduceVersion: 2}, kerr.UnsupportedCompressionType)
 	f("v1 gzip decompressed too large", messageSet(t, 1, plain, gz, 0),
 		ValidateOptions{ProduceVersion: 2, MaxDecompressedBytes: 20}, kerr.MessageTooLarge)
-	f("v1 null wrapper value", encodeMessage(1, 0, CodecGzip, 0, nil, nil), ValidateOptions{ProduceVersion: 2}, kerr.InvalidRecord)
-	f("v1 empty wrapper", encodeMessage(1, 0, CodecGzip, 0, nil, gzipBytes(t, nil)), ValidateOptions{ProduceVersion: 2}, kerr.InvalidRecord)
-	f("v1 wrapper with v0 inside", encodeMessage(1, 0, CodecGzip, 0, nil, gzipBytes(t, messageSet(t, 0, plain, none, 0))),
+	f("v1 null wrapper value", batchtest.Message(1, 0, CodecGzip, 0, nil, nil), ValidateOptions{ProduceVersion: 2}, kerr.InvalidRecord)
+	f("v1 empty wrapper", batchtest.Message(1, 0, CodecGzip, 0, nil, batchtest.Gzip.Compress(t, nil)), ValidateOptions{ProduceVersion: 2}, kerr.InvalidRecord)
+	f("v1 wrapper with v0 inside", batchtest.Message(1, 0, CodecGzip, 0, nil, batchtest.Gzip.Compress(t, messageSet(t, 0, plain, none, 0))),
 		ValidateOptions{ProduceVersion: 2}, kerr.InvalidRecord)
 }
 
@@ -175,9 +177,9 @@ func TestValidate(t *testing.T) {
 // with the named error and must not panic Decode either.
 func TestCorruption(t *testing.T) {
 	recs := sampleRecords(5)
-	none, gz, sn, x, lz, zs := codecCases[0], codecCases[1], codecCases[2], codecCases[3], codecCases[4], codecCases[5]
-	good := v2Batch(t, recs, none, nil)
-	plain := []tRec{{key: []byte("k"), value: []byte("v"), ts: 5}, {value: []byte("w"), ts: 6}}
+	none, gz, sn, x, lz, zs := batchtest.None, batchtest.Gzip, batchtest.Snappy, batchtest.SnappyXerial, batchtest.LZ4, batchtest.Zstd
+	good := batchtest.RecordBatch(t, recs, none, nil)
+	plain := []batchtest.Record{{Key: []byte("k"), Value: []byte("v"), Timestamp: 5}, {Value: []byte("w"), Timestamp: 6}}
 	v1 := messageSet(t, 1, plain, none, 0)
 
 	mut := func(b []byte, f func([]byte) []byte) []byte { return f(append([]byte{}, b...)) }
@@ -206,18 +208,18 @@ func TestCorruption(t *testing.T) {
 		}), 9, kerr.CorruptMessage},
 		{"length too small, crc recomputed", mut(good, func(b []byte) []byte {
 			binary.BigEndian.PutUint32(b[8:], uint32(len(b)-12-3))
-			return fixBatchCRC(b[:len(b)-3])[:len(b)]
+			return batchtest.FixRecordBatchCRC(b[:len(b)-3])[:len(b)]
 		}), 9, kerr.CorruptMessage},
-		{"wrong record count", v2Batch(t, recs, none, func(b *kmsg.RecordBatch) { b.NumRecords = 3 }), 9, kerr.InvalidRecord},
+		{"wrong record count", batchtest.RecordBatch(t, recs, none, func(b *kmsg.RecordBatch) { b.NumRecords = 3 }), 9, kerr.InvalidRecord},
 		{"record length too large", mut(good, func(b []byte) []byte {
 			b[batchHeaderLen] = 0x7e // first record's length varint: 63
-			return fixBatchCRC(b)
+			return batchtest.FixRecordBatchCRC(b)
 		}), 9, kerr.InvalidRecord},
 		{"record length too small", mut(good, func(b []byte) []byte {
 			b[batchHeaderLen] = 2 // first record's length varint: 1
-			return fixBatchCRC(b)
+			return batchtest.FixRecordBatchCRC(b)
 		}), 9, kerr.InvalidRecord},
-		{"negative header count", v2Batch(t, recs[1:2], none, func(b *kmsg.RecordBatch) {
+		{"negative header count", batchtest.RecordBatch(t, recs[1:2], none, func(b *kmsg.RecordBatch) {
 			// the record ends with two headers (count 4 zigzag) and their bytes;
 			// rewrite its count to -1 by re-encoding the record by hand.
 			r := kmsg.Record{Key: nil, Value: []byte("v")}
@@ -228,10 +230,10 @@ func TestCorruption(t *testing.T) {
 			enc[len(enc)-1] = 1
 			b.Records = enc
 		}), 9, kerr.InvalidRecord},
-		{"unknown codec", v2Batch(t, recs, none, func(b *kmsg.RecordBatch) { b.Attributes = 5 }), 9, kerr.UnsupportedCompressionType},
-		{"unknown codec 7", v2Batch(t, recs, gz, func(b *kmsg.RecordBatch) { b.Attributes = 7 }), 9, kerr.UnsupportedCompressionType},
-		{"zstd on produce v3", v2Batch(t, recs, zs, nil), 3, kerr.UnsupportedCompressionType},
-		{"oversized", v2Batch(t, []tRec{{value: make([]byte, DefaultMaxBytes)}}, none, nil), 9, kerr.MessageTooLarge},
+		{"unknown codec", batchtest.RecordBatch(t, recs, none, func(b *kmsg.RecordBatch) { b.Attributes = 5 }), 9, kerr.UnsupportedCompressionType},
+		{"unknown codec 7", batchtest.RecordBatch(t, recs, gz, func(b *kmsg.RecordBatch) { b.Attributes = 7 }), 9, kerr.UnsupportedCompressionType},
+		{"zstd on produce v3", batchtest.RecordBatch(t, recs, zs, nil), 3, kerr.UnsupportedCompressionType},
+		{"oversized", batchtest.RecordBatch(t, []batchtest.Record{{Value: make([]byte, DefaultMaxBytes)}}, none, nil), 9, kerr.MessageTooLarge},
 		{"trailing garbage", append(append([]byte{}, good...), 1, 2, 3, 4, 5), 9, kerr.CorruptMessage},
 		{"trailing partial batch", append(append([]byte{}, good...), good[:30]...), 9, kerr.CorruptMessage},
 		{"v1 bad crc", mut(v1, func(b []byte) []byte { b[len(b)-1] ^= 1; return b }), 2, kerr.CorruptMessage},
@@ -244,24 +246,24 @@ func TestCorruption(t *testing.T) {
 		}), 2, kerr.CorruptMessage},
 		{"v1 key length too large", mut(v1, func(b []byte) []byte {
 			binary.BigEndian.PutUint32(b[12+4+1+1+8:], 1000)
-			return fixMessageCRC(b)
+			return batchtest.FixMessageCRC(b)
 		}), 2, kerr.CorruptMessage},
 		{"v1 key length negative", mut(v1, func(b []byte) []byte {
 			binary.BigEndian.PutUint32(b[12+4+1+1+8:], 0xfffffff0)
-			return fixMessageCRC(b)
+			return batchtest.FixMessageCRC(b)
 		}), 2, kerr.CorruptMessage},
-		{"v1 unknown codec", encodeMessage(1, 0, 6, 0, nil, []byte("xx")), 2, kerr.UnsupportedCompressionType},
-		{"v1 gzip garbage", encodeMessage(1, 0, CodecGzip, 0, nil, []byte("not gzip")), 2, kerr.CorruptMessage},
-		{"v1 gzip inner bad crc", encodeMessage(1, 0, CodecGzip, 0, nil, gzipBytes(t, mut(v1, func(b []byte) []byte {
+		{"v1 unknown codec", batchtest.Message(1, 0, 6, 0, nil, []byte("xx")), 2, kerr.UnsupportedCompressionType},
+		{"v1 gzip garbage", batchtest.Message(1, 0, CodecGzip, 0, nil, []byte("not gzip")), 2, kerr.CorruptMessage},
+		{"v1 gzip inner bad crc", batchtest.Message(1, 0, CodecGzip, 0, nil, batchtest.Gzip.Compress(t, mut(v1, func(b []byte) []byte {
 			b[len(b)-1] ^= 1
 			return b
 		}))), 2, kerr.CorruptMessage},
-		{"v1 gzip inner truncated", encodeMessage(1, 0, CodecGzip, 0, nil, gzipBytes(t, v1[:len(v1)-2])), 2, kerr.CorruptMessage},
-		{"v1 snappy lying length", encodeMessage(1, 0, CodecSnappy, 0, nil, []byte{0xff, 0xff, 0xff, 0x0f, 0}), 2, kerr.CorruptMessage},
-		{"v1 xerial truncated block", encodeMessage(1, 0, CodecSnappy, 0, nil, xerialBytes(v1, 30)[:40]), 2, kerr.CorruptMessage},
-		{"v1 nested compression", encodeMessage(1, 0, CodecGzip, 0, nil, gzipBytes(t, messageSet(t, 1, plain, sn, 0))), 2, kerr.InvalidRecord},
-		{"v0 nested compression", encodeMessage(0, 0, CodecSnappy, 0, nil, x.encode(t, messageSet(t, 0, plain, lz, 0))), 0, kerr.InvalidRecord},
-		{"v1 lz4 broken checksum", encodeMessage(1, 0, CodecLZ4, 0, nil, breakLZ4Checksum(t, lz4Bytes(t, v1))), 2, kerr.CorruptMessage},
+		{"v1 gzip inner truncated", batchtest.Message(1, 0, CodecGzip, 0, nil, batchtest.Gzip.Compress(t, v1[:len(v1)-2])), 2, kerr.CorruptMessage},
+		{"v1 snappy lying length", batchtest.Message(1, 0, CodecSnappy, 0, nil, []byte{0xff, 0xff, 0xff, 0x0f, 0}), 2, kerr.CorruptMessage},
+		{"v1 xerial truncated block", batchtest.Message(1, 0, CodecSnappy, 0, nil, batchtest.XerialFrame(v1, 30)[:40]), 2, kerr.CorruptMessage},
+		{"v1 nested compression", batchtest.Message(1, 0, CodecGzip, 0, nil, batchtest.Gzip.Compress(t, messageSet(t, 1, plain, sn, 0))), 2, kerr.InvalidRecord},
+		{"v0 nested compression", batchtest.Message(0, 0, CodecSnappy, 0, nil, x.Compress(t, messageSet(t, 0, plain, lz, 0))), 0, kerr.InvalidRecord},
+		{"v1 lz4 broken checksum", batchtest.Message(1, 0, CodecLZ4, 0, nil, breakLZ4Checksum(t, batchtest.LZ4.Compress(t, v1))), 2, kerr.CorruptMessage},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -285,9 +287,9 @@ func TestCorruption(t *testing.T) {
 		data  []byte
 	}{
 		{"magic 0 lz4 with the broken checksum", 0, messageSet(t, 0, plain, lz, 0)},
-		{"magic 0 lz4 with a correct checksum", 0, encodeMessage(0, 1, CodecLZ4, 0, nil, lz4Bytes(t, messageSet(t, 0, plain, none, 0)))},
+		{"magic 0 lz4 with a correct checksum", 0, batchtest.Message(0, 1, CodecLZ4, 0, nil, batchtest.LZ4.Compress(t, messageSet(t, 0, plain, none, 0)))},
 		{"xerial snappy", 1, messageSet(t, 1, plain, x, 0)},
-		{"xerial snappy, one block per byte", 1, encodeMessage(1, 1, CodecSnappy, 6, nil, xerialBytes(messageSet(t, 1, plain, none, 0), 1))},
+		{"xerial snappy, one block per byte", 1, batchtest.Message(1, 1, CodecSnappy, 6, nil, batchtest.XerialFrame(messageSet(t, 1, plain, none, 0), 1))},
 		{"two wrappers", 1, append(messageSet(t, 1, plain, gz, 0), messageSet(t, 1, plain, sn, 0)...)},
 		{"wrapper then plain", 1, append(messageSet(t, 1, plain, gz, 0), messageSet(t, 1, plain, none, 0)...)},
 	}
@@ -305,7 +307,7 @@ func TestCorruption(t *testing.T) {
 				t.Fatalf("decoded %d records, Validate counted %d", len(got), info.Records)
 			}
 			for i, r := range got {
-				if r.OffsetDelta != int32(i) || !sameBytes(r.Value, plain[i%2].value) || !sameBytes(r.Key, plain[i%2].key) {
+				if r.OffsetDelta != int32(i) || !sameBytes(r.Value, plain[i%2].Value) || !sameBytes(r.Key, plain[i%2].Key) {
 					t.Fatalf("record %d: %+v", i, r)
 				}
 			}
@@ -315,7 +317,7 @@ func TestCorruption(t *testing.T) {
 
 // TestLZ4HeaderChecksum checks xxh32 against the checksum pierrec/lz4 writes.
 func TestLZ4HeaderChecksum(t *testing.T) {
-	frame := lz4Bytes(t, []byte("hello, hello, hello"))
+	frame := batchtest.LZ4.Compress(t, []byte("hello, hello, hello"))
 	off := lz4HeaderChecksumOffset(frame)
 	if off < 0 {
 		t.Fatal("no frame header")
@@ -348,15 +350,15 @@ func TestLZ4HeaderChecksum(t *testing.T) {
 
 // TestValidateAllocs keeps the ack path allocation-free for v2 batches.
 func TestValidateAllocs(t *testing.T) {
-	for _, c := range []codecCase{codecCases[0], codecCases[1]} {
-		data := v2Batch(t, sampleRecords(50), c, nil)
+	for _, c := range []batchtest.Codec{batchtest.None, batchtest.Gzip} {
+		data := batchtest.RecordBatch(t, sampleRecords(50), c, nil)
 		n := testing.AllocsPerRun(100, func() {
 			if _, err := Validate(data, ValidateOptions{ProduceVersion: 9}); err != nil {
 				t.Fatal(err)
 			}
 		})
 		if n != 0 {
-			t.Errorf("%s: %v allocations per Validate", c.name, n)
+			t.Errorf("%s: %v allocations per Validate", c.Name, n)
 		}
 	}
 }
@@ -364,12 +366,12 @@ func TestValidateAllocs(t *testing.T) {
 // TestValidateConcurrent runs Validate from several goroutines, sharing the
 // decompressor pool (run with -race).
 func TestValidateConcurrent(t *testing.T) {
-	plain := make([]tRec, 50)
+	plain := make([]batchtest.Record, 50)
 	for i := range plain {
-		plain[i] = tRec{value: []byte{byte(i)}, ts: int64(i)}
+		plain[i] = batchtest.Record{Value: []byte{byte(i)}, Timestamp: int64(i)}
 	}
 	var sets [][]byte
-	for _, c := range codecCases[:5] {
+	for _, c := range batchtest.Codecs[:5] {
 		sets = append(sets, messageSet(t, 1, plain, c, 0))
 	}
 	done := make(chan error)
