@@ -21,7 +21,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"net"
 	"os"
@@ -38,6 +37,7 @@ import (
 
 	"github.com/slsrelay/slsrelay/bench/slsfake"
 	"github.com/slsrelay/slsrelay/wal"
+	"github.com/slsrelay/slsrelay/wal/batch/batchtest"
 )
 
 // TestE2EBackpressure: see the file comment. Not parallel: it measures
@@ -365,21 +365,10 @@ func (p *ignoringProducer) produceBatch(topic string, partition int32, batch []b
 // oneRecordBatch encodes an uncompressed v2 batch of one record, of
 // idempotent producer id (epoch, sequence seq) unless id is -1.
 func oneRecordBatch(value []byte, id int64, epoch int16, seq int32) []byte {
-	r := kmsg.NewRecord()
-	r.Value = value
-	r.Length = int32(len(r.AppendTo(nil)) - 1)
-	recs := r.AppendTo(nil)
-	b := kmsg.NewRecordBatch()
-	b.Magic = 2
-	b.FirstTimestamp = time.Now().UnixMilli()
-	b.MaxTimestamp = b.FirstTimestamp
-	b.ProducerID, b.ProducerEpoch, b.FirstSequence = id, epoch, seq
-	b.NumRecords = 1
-	b.Records = recs
-	out := b.AppendTo(nil)
-	binary.BigEndian.PutUint32(out[8:], uint32(len(out)-12))
-	binary.BigEndian.PutUint32(out[17:], crc32.Checksum(out[21:], crc32.MakeTable(crc32.Castagnoli)))
-	return out
+	rec := batchtest.Record{Value: value, Timestamp: time.Now().UnixMilli()}
+	return batchtest.UncompressedRecordBatch([]batchtest.Record{rec}, func(b *kmsg.RecordBatch) {
+		b.ProducerID, b.ProducerEpoch, b.FirstSequence = id, epoch, seq
+	})
 }
 
 // rssSampler keeps this process's peak VmRSS.

@@ -15,7 +15,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"net"
 	"net/http"
@@ -31,6 +30,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/slsrelay/slsrelay/wal/batch/batchtest"
 )
 
 // ---- /metrics ----
@@ -333,33 +334,14 @@ func (c *kconn) saslPlain(user, pass string) error {
 	return kerr.ErrorForCode(r.(*kmsg.SASLAuthenticateResponse).ErrorCode)
 }
 
-var opsCRC32C = crc32.MakeTable(crc32.Castagnoli)
-
 // recordBatch encodes values as one uncompressed v2 RecordBatch.
 func recordBatch(values ...string) []byte {
-	var recs []byte
 	now := time.Now().UnixMilli()
+	recs := make([]batchtest.Record, len(values))
 	for i, v := range values {
-		r := kmsg.Record{OffsetDelta: int32(i), Key: nil, Value: []byte(v)}
-		body := r.AppendTo(nil)[1:] // without its zero Length varint
-		recs = binary.AppendVarint(recs, int64(len(body)))
-		recs = append(recs, body...)
+		recs[i] = batchtest.Record{Value: []byte(v), Timestamp: now}
 	}
-	b := kmsg.RecordBatch{
-		Length:          int32(49 + len(recs)),
-		Magic:           2,
-		LastOffsetDelta: int32(len(values) - 1),
-		FirstTimestamp:  now,
-		MaxTimestamp:    now,
-		ProducerID:      -1,
-		ProducerEpoch:   -1,
-		FirstSequence:   -1,
-		NumRecords:      int32(len(values)),
-		Records:         recs,
-	}
-	raw := b.AppendTo(nil)
-	binary.BigEndian.PutUint32(raw[17:], crc32.Checksum(raw[21:], opsCRC32C))
-	return raw
+	return batchtest.UncompressedRecordBatch(recs, nil)
 }
 
 // produceRequest is a Produce v7 (RecordBatch, not flexible) of values to
