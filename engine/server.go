@@ -64,10 +64,13 @@ func New(opts Options, catalog Catalog, appender Appender) (*Server, error) {
 	}
 	s := &Server{opts: opts, catalog: catalog, appender: appender, log: opts.Logger, budget: newBudget(opts.MaxBufferedBytes)}
 	s.reaper = newReaper(s)
-	// Producer IDs start from the clock (with room for 2^20 per second of
-	// uptime) so that a restarted relay does not hand out an ID a producer
-	// still uses.
-	s.nextProducerID.Store(time.Now().Unix() << 20)
+	// Producer IDs start from the clock in microseconds (with room for
+	// 2^10 IDs per microsecond of uptime) so that a restarted relay never
+	// hands out an ID its previous run did: the batches of that run's
+	// producers are remembered from the WAL (RememberStored), and a new
+	// producer under an old ID would have its first batches taken for
+	// retries. Seconds were not enough: two runs can start within one.
+	s.nextProducerID.Store(time.Now().UnixMicro() << 10)
 	for _, lo := range opts.Listeners {
 		s.listeners = append(s.listeners, &listener{opts: lo, metrics: newListenerMetrics(lo.Name)})
 	}

@@ -71,3 +71,41 @@ func TestE2EIdempotentRetryAcrossRestart(t *testing.T) {
 		t.Fatalf("%d logs delivered, want 6", n)
 	}
 }
+
+// TestE2ENewProducerAfterFastRestart: a relay restarted within the same
+// second hands out producer IDs its previous run never did. Otherwise a
+// new idempotent producer (franz-go is one by default) could get an ID
+// whose batches the restarted relay remembers from the WAL, and its first
+// batches would be answered as retries and never stored.
+func TestE2ENewProducerAfterFastRestart(t *testing.T) {
+	t.Parallel()
+	const logstore = "e2e-04"
+	// Start on a second's boundary, so both runs start within one second.
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
+	start := time.Now()
+	r := startTestRelay(t)
+	recs := loadRecords(0, 20, 2)
+	cl := newKgo(t, r.kgoOpts(lPlain, e2ePassword)...)
+	if err := produceKgo(t, cl, logstore, recs[:10]); err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+	cl.Close()
+	if err := r.close(); err != nil {
+		t.Fatal(err)
+	}
+	r2 := startTestRelayConfig(t, r.cfg)
+	t.Logf("restarted after %v", time.Since(start).Round(time.Millisecond))
+	cl2 := newKgo(t, r2.kgoOpts(lPlain, e2ePassword)...)
+	if err := produceKgo(t, cl2, logstore, recs[10:]); err != nil {
+		t.Fatalf("produce after restart: %v", err)
+	}
+	stored := 0
+	for _, s := range r2.wal.Stats().Streams {
+		if s.Key.Logstore == logstore {
+			stored += int(s.NextOffset)
+		}
+	}
+	if stored != len(recs) {
+		t.Fatalf("%d records stored, want %d: the new producer's batches were taken for retries", stored, len(recs))
+	}
+}
