@@ -151,7 +151,7 @@ func (s *session) handleProduce(r *request) {
 			idempotent := info.ProducerID >= 0 && info.BaseSequence >= 0
 			last := info.BaseSequence + info.Records - 1
 			if idempotent {
-				if base, dup := s.srv.dedup.stored(key, info.ProducerID, info.ProducerEpoch, info.BaseSequence, last); dup {
+				if base, dup := s.srv.dedup.stored(key, json, info.ProducerID, info.ProducerEpoch, info.BaseSequence, last); dup {
 					p.BaseOffset = base // a retry of a stored batch
 					duplicateBatches.Inc()
 					continue
@@ -165,7 +165,7 @@ func (s *session) handleProduce(r *request) {
 					p.BaseOffset = base
 					countIn(key, entry.Records, len(entry.Data))
 					if idempotent {
-						s.srv.dedup.remember(key, info.ProducerID, info.ProducerEpoch, info.BaseSequence, last, base)
+						s.srv.dedup.remember(key, json, info.ProducerID, info.ProducerEpoch, info.BaseSequence, last, base)
 					}
 				}
 				finish()

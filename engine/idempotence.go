@@ -29,8 +29,13 @@ type dedup struct {
 	m  map[dedupKey]*producerBatches
 }
 
+// dedupKey is a Kafka topic partition and a producer: sequence numbers
+// count per topic partition. Topics "app" and "app.json" write to one
+// stream but are two partitions to the producer, each with sequences from
+// 0, so the JSON flag is part of the key.
 type dedupKey struct {
 	stream     wal.StreamKey
+	json       bool
 	producerID int64
 }
 
@@ -48,10 +53,10 @@ type seqBatch struct {
 }
 
 // stored reports the base offset of a batch already stored, if b repeats one.
-func (d *dedup) stored(k wal.StreamKey, producerID int64, epoch int16, first, last int32) (int64, bool) {
+func (d *dedup) stored(k wal.StreamKey, json bool, producerID int64, epoch int16, first, last int32) (int64, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	p := d.m[dedupKey{k, producerID}]
+	p := d.m[dedupKey{k, json, producerID}]
 	if p == nil || p.epoch != epoch {
 		return 0, false
 	}
@@ -65,14 +70,19 @@ func (d *dedup) stored(k wal.StreamKey, producerID int64, epoch int16, first, la
 }
 
 // remember records a batch that was stored at offset.
-func (d *dedup) remember(k wal.StreamKey, producerID int64, epoch int16, first, last int32, offset int64) {
+func (d *dedup) remember(k wal.StreamKey, json bool, producerID int64, epoch int16, first, last int32, offset int64) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.m == nil {
 		d.m = map[dedupKey]*producerBatches{}
 	}
-	key := dedupKey{k, producerID}
+	key := dedupKey{k, json, producerID}
 	p := d.m[key]
+	if p != nil && epoch < p.epoch {
+		// An older epoch's batch (a dead letter replayed at the end of
+		// the stream, say) must not replace the current epoch's window.
+		return
+	}
 	if p == nil || p.epoch != epoch {
 		p = &producerBatches{epoch: epoch}
 		d.m[key] = p
@@ -95,14 +105,15 @@ func (d *dedup) forgetIdle(now time.Time) {
 
 // RememberStored tells the server about a batch stored before it started —
 // read back from the WAL after a restart — from the start of its data (at
-// least batch.RecordBatchHeaderLen bytes): a retry of it by an idempotent
+// least batch.RecordBatchHeaderLen bytes) and whether it came through the
+// stream's ".json" topic (wal.Entry.JSON): a retry of it by an idempotent
 // producer is then answered with its offset instead of being stored again.
 // Batches of no idempotent producer are ignored. Call it in offset order
 // per stream; safe for concurrent use.
-func (s *Server) RememberStored(k wal.StreamKey, baseOffset int64, records int32, head []byte) {
+func (s *Server) RememberStored(k wal.StreamKey, json bool, baseOffset int64, records int32, head []byte) {
 	id, epoch, seq, ok := batch.ProducerOf(head)
 	if !ok || records <= 0 {
 		return
 	}
-	s.dedup.remember(k, id, epoch, seq, seq+records-1, baseOffset)
+	s.dedup.remember(k, json, id, epoch, seq, seq+records-1, baseOffset)
 }

@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/slsrelay/slsrelay/wal"
 )
 
 // A retried batch of an idempotent producer gets the offset it got the
@@ -11,15 +13,16 @@ import (
 func TestIdempotentRetryStoredOnce(t *testing.T) {
 	r := startRelay(t)
 	c := dialRaw(t, r.plain, nil)
-	produce := func(batch []byte) int64 {
+	produceTo := func(topic string, batch []byte) int64 {
 		t.Helper()
-		resp := c.roundTrip(produceRequest(7, -1, testTopic, map[int32][]byte{0: batch})).(*kmsg.ProduceResponse)
+		resp := c.roundTrip(produceRequest(7, -1, topic, map[int32][]byte{0: batch})).(*kmsg.ProduceResponse)
 		p := resp.Topics[0].Partitions[0]
 		if p.ErrorCode != 0 {
 			t.Fatalf("error %d", p.ErrorCode)
 		}
 		return p.BaseOffset
 	}
+	produce := func(batch []byte) int64 { t.Helper(); return produceTo(testTopic, batch) }
 	f := func(name string, batch []byte, wantOffset int64, wantEntries int) {
 		t.Helper()
 		if got := produce(batch); got != wantOffset {
@@ -37,4 +40,31 @@ func TestIdempotentRetryStoredOnce(t *testing.T) {
 	f("same sequence, other producer", producerBatch(8, 0, 0, "a", "b"), 5, 4)
 	f("not idempotent: never deduplicated", recordBatch("x"), 7, 5)
 	f("not idempotent, again", recordBatch("x"), 8, 6)
+	// testTopic+".json" writes to the same stream but is another Kafka
+	// partition to the producer, with its own sequences from 0.
+	if got := produceTo(testTopic+".json", producerBatch(7, 0, 0, "a", "b")); got != 9 {
+		t.Fatalf("same producer and sequences on the .json topic: offset %d, want 9 (a new batch)", got)
+	}
+	if got := produceTo(testTopic+".json", producerBatch(7, 0, 0, "a", "b")); got != 9 {
+		t.Fatalf("its retry: offset %d, want 9", got)
+	}
+	if n := len(r.entries(testTopic, 0)); n != 7 {
+		t.Fatalf("%d entries stored, want 7", n)
+	}
+}
+
+// An older epoch's batch does not replace the window of the current one:
+// after a dead letter of epoch 0 is replayed, retries of epoch 1 are still
+// recognised.
+func TestDedupKeepsNewestEpoch(t *testing.T) {
+	var d dedup
+	k := wal.StreamKey{Project: "p", Logstore: "l"}
+	d.remember(k, false, 7, 1, 0, 4, 100)
+	d.remember(k, false, 7, 0, 0, 4, 200) // replayed, older epoch
+	if off, ok := d.stored(k, false, 7, 1, 0, 4); !ok || off != 100 {
+		t.Fatalf("retry of epoch 1: %d %v, want 100 true", off, ok)
+	}
+	if _, ok := d.stored(k, true, 7, 1, 0, 4); ok {
+		t.Fatal("the .json topic's partition shares the plain topic's sequences")
+	}
 }

@@ -12,6 +12,7 @@ type EntryHead struct {
 	BaseOffset int64
 	Records    int32
 	Magic      int8
+	JSON       bool // Entry.JSON
 	// Head is the first bytes of the entry's Data (at most the headBytes
 	// Tail was given; fewer for a shorter batch).
 	Head []byte
@@ -110,6 +111,7 @@ func decodeEntryHead(b []byte, headBytes int) (EntryHead, bool) {
 		BaseOffset: int64(binary.BigEndian.Uint64(b[5:])),
 		Records:    int32(binary.BigEndian.Uint32(b[13:])),
 		Magic:      int8(b[17]),
+		JSON:       b[19]&flagJSON != 0,
 	}
 	p := b[fixed:]
 	var err error

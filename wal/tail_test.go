@@ -19,6 +19,7 @@ func TestTail(t *testing.T) {
 		if i == 9 {
 			e.ClientID = strings.Repeat("c", 3000)
 		}
+		e.JSON = i == 8
 		mustAppend(t, w, sk(0), e, false)
 	}
 	mustAppend(t, w, sk(1), testEntry(100, 10, 1), false)
@@ -33,7 +34,7 @@ func TestTail(t *testing.T) {
 		}
 		for i, h := range heads {
 			id := uint64(6 + i)
-			if h.BaseOffset != int64(2*id) || h.Records != 2 || h.Magic != 2 || !bytes.Equal(h.Head, payload(id, 2000)[:16]) {
+			if h.BaseOffset != int64(2*id) || h.Records != 2 || h.Magic != 2 || h.JSON != (id == 8) || !bytes.Equal(h.Head, payload(id, 2000)[:16]) {
 				t.Fatalf("head %d: %+v", i, h)
 			}
 		}

@@ -8,8 +8,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"runtime/debug"
 	"strconv"
+	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -164,12 +167,17 @@ func runWALStatus(args []string, out io.Writer) error {
 	}
 	w, err := openWAL(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
-		if live, lerr := liveWALStatus(cfg); lerr == nil {
-			fmt.Fprintf(out, "(from the running relay at %s)\n", adminURL(cfg.Admin.Listen))
-			_, err := io.WriteString(out, live)
+		if !walLocked(err) {
 			return err
 		}
-		return fmt.Errorf("%w (is the relay still running? its admin listener did not answer either)", err)
+		// The running relay holds the directory: ask it.
+		live, lerr := liveWALStatus(cfg)
+		if lerr != nil {
+			return fmt.Errorf("%w; the running relay's admin listener could not tell either: %w", err, lerr)
+		}
+		fmt.Fprintf(out, "(from the running relay at %s)\n", adminURL(cfg.Admin.Listen))
+		_, err := io.WriteString(out, live)
+		return err
 	}
 	defer w.Close()
 	return printWALStatus(out, w.Stats())
@@ -199,7 +207,8 @@ func liveWALStatus(cfg *Config) (string, error) {
 	if cfg.Admin.Listen == "" {
 		return "", errors.New("no admin listener configured")
 	}
-	cl := &http.Client{Timeout: 5 * time.Second}
+	// Straight to the relay, whatever HTTP_PROXY says.
+	cl := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{Proxy: nil}}
 	resp, err := cl.Get(adminURL(cfg.Admin.Listen) + "/wal/status")
 	if err != nil {
 		return "", err
@@ -216,7 +225,8 @@ func liveWALStatus(cfg *Config) (string, error) {
 }
 
 // adminURL is where a client on this host reaches an admin listener bound
-// to listen (a wildcard host is reached on loopback).
+// to listen (a wildcard host is reached on loopback; an IPv6 zone is
+// escaped).
 func adminURL(listen string) string {
 	host, port, err := net.SplitHostPort(listen)
 	if err != nil {
@@ -225,7 +235,13 @@ func adminURL(listen string) string {
 	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
 		host = "127.0.0.1"
 	}
-	return "http://" + net.JoinHostPort(host, port)
+	return (&url.URL{Scheme: "http", Host: net.JoinHostPort(host, port)}).String()
+}
+
+// walLocked tells whether opening the WAL failed because another process
+// (the running relay) holds its directory: badger's lock.
+func walLocked(err error) bool {
+	return errors.Is(err, syscall.EWOULDBLOCK) || strings.Contains(err.Error(), "Cannot acquire directory lock")
 }
 
 // openWALOffline opens the WAL the config names, for admin commands run
@@ -236,8 +252,8 @@ func openWALOffline(configPath string) (*wal.WAL, error) {
 		return nil, err
 	}
 	w, err := openWAL(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
+	if err != nil && walLocked(err) {
 		return nil, fmt.Errorf("%w (is the relay still running? stop it first)", err)
 	}
-	return w, nil
+	return w, err
 }

@@ -76,3 +76,21 @@ func TestWALStatusCommand(t *testing.T) {
 		}
 	}
 }
+
+// TestAdminURL: where `wal status` reaches an admin listener bound to
+// listen.
+func TestAdminURL(t *testing.T) {
+	f := func(listen, want string) {
+		t.Helper()
+		if got := adminURL(listen); got != want {
+			t.Fatalf("adminURL(%q) = %q, want %q", listen, got, want)
+		}
+	}
+	f("127.0.0.1:9190", "http://127.0.0.1:9190")
+	f("0.0.0.0:9190", "http://127.0.0.1:9190")
+	f(":9190", "http://127.0.0.1:9190")
+	f("[::]:9190", "http://127.0.0.1:9190")
+	f("10.0.0.5:9190", "http://10.0.0.5:9190")
+	f("relay-0.relay:9190", "http://relay-0.relay:9190")
+	f("[fe80::1%eth0]:9190", "http://[fe80::1%25eth0]:9190")
+}

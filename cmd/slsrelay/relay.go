@@ -250,7 +250,7 @@ func (r *relay) rememberStored() {
 			continue
 		}
 		for _, h := range heads {
-			r.server.RememberStored(k, h.BaseOffset, h.Records, h.Head)
+			r.server.RememberStored(k, h.JSON, h.BaseOffset, h.Records, h.Head)
 		}
 		n += len(heads)
 	}
