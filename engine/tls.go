@@ -91,6 +91,23 @@ func (r *CertReloader) Config(clientCAFile string) (*tls.Config, error) {
 	r.clientCAFile = clientCAFile
 	r.clientCAs.Store(pool)
 	cfg.ClientCAs, cfg.ClientAuth = pool, tls.RequireAndVerifyClientCert
+	// Resumed sessions too: VerifyConnection runs on every handshake, and
+	// checks the client's chain against the CA as last loaded whatever
+	// the toolchain does about resumption after ClientCAs change.
+	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+		if len(cs.PeerCertificates) == 0 {
+			return errors.New("tls: client certificate required")
+		}
+		inter := x509.NewCertPool()
+		for _, c := range cs.PeerCertificates[1:] {
+			inter.AddCert(c)
+		}
+		_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{
+			Roots: r.clientCAs.Load(), Intermediates: inter,
+			KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		})
+		return err
+	}
 	// Each handshake checks against the CA as last loaded.
 	cfg.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) {
 		c := cfg.Clone()

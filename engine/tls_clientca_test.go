@@ -17,8 +17,8 @@ import (
 
 // TestClientCAReload: a listener that requires client certificates checks
 // them against client_ca as last loaded; Reload (SIGHUP) swaps the CA for
-// new handshakes, and a client_ca file that cannot be read keeps the
-// previous one.
+// new handshakes, resumed sessions included, and a client_ca file that
+// cannot be read keeps the previous one.
 func TestClientCAReload(t *testing.T) {
 	dir := t.TempDir()
 	server, err := EnsureSelfSigned(filepath.Join(dir, "server"), []string{"localhost"})
@@ -68,12 +68,20 @@ func TestClientCAReload(t *testing.T) {
 	roots.AppendCertsFromPEM(rootPEM)
 	// accepted tells whether the server took the client certificate: with
 	// TLS 1.3 a refusal arrives after the client's handshake, on read.
-	accepted := func(cert tls.Certificate) bool {
-		c, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{RootCAs: roots, ServerName: "localhost", Certificates: []tls.Certificate{cert}})
+	// A session cache per client: a client resuming a session its
+	// certificate got under the old CA must still be checked against the
+	// new one.
+	caches := map[*tls.Certificate]tls.ClientSessionCache{&certA: tls.NewLRUClientSessionCache(4), &certB: tls.NewLRUClientSessionCache(4)}
+	resumed := 0
+	accepted := func(cert *tls.Certificate) bool {
+		c, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{RootCAs: roots, ServerName: "localhost", Certificates: []tls.Certificate{*cert}, ClientSessionCache: caches[cert]})
 		if err != nil {
 			return false
 		}
 		defer c.Close()
+		if c.ConnectionState().DidResume {
+			resumed++
+		}
 		c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
 		_, err = c.Read(make([]byte, 1))
 		ne, ok := err.(net.Error)
@@ -81,7 +89,7 @@ func TestClientCAReload(t *testing.T) {
 	}
 	f := func(step string, wantA, wantB bool) {
 		t.Helper()
-		if a, b := accepted(certA), accepted(certB); a != wantA || b != wantB {
+		if a, b := accepted(&certA), accepted(&certB); a != wantA || b != wantB {
 			t.Fatalf("%s: client of CA A accepted %v, of CA B %v; want %v, %v", step, a, b, wantA, wantB)
 		}
 	}
@@ -96,6 +104,9 @@ func TestClientCAReload(t *testing.T) {
 		t.Fatal("reload of an unreadable client CA reported no error")
 	}
 	f("after a failed reload", false, true)
+	if resumed == 0 {
+		t.Fatal("no client resumed a session: the test does not cover resumption")
+	}
 }
 
 // clientCA makes a CA and a client certificate it signed: the CA as PEM,
