@@ -3,8 +3,6 @@ package wal
 import (
 	"encoding/binary"
 	"fmt"
-
-	"github.com/dgraph-io/badger/v4"
 )
 
 // EntryHead is the start of a stored entry, as Tail returns it.
@@ -43,15 +41,10 @@ func (w *WAL) Tail(k StreamKey, n, headBytes int) ([]EntryHead, error) {
 	st.mu.Unlock()
 	txn := w.db.NewTransaction(false)
 	defer txn.Discard()
-	opt := badger.DefaultIteratorOptions
-	opt.Reverse = true
-	opt.PrefetchValues = false
-	prefix := sidKey(tagEntry, st.id)
-	opt.Prefix = prefix
-	it := txn.NewIterator(opt)
+	it, prefix := entriesFromEnd(txn, st.id)
 	defer it.Close()
 	var out []EntryHead
-	for it.Seek(append(append([]byte(nil), prefix...), 0xff)); it.ValidForPrefix(prefix) && len(out) < n; it.Next() {
+	for ; it.ValidForPrefix(prefix) && len(out) < n; it.Next() {
 		_, _, off, ok := parseEntryKey(it.Item().Key())
 		if !ok || off >= limit {
 			continue
