@@ -44,22 +44,32 @@ func (w *WAL) Tail(k StreamKey, n, headBytes int) ([]EntryHead, error) {
 	it, prefix := entriesFromEnd(txn, st.id)
 	defer it.Close()
 	var out []EntryHead
-	for ; it.ValidForPrefix(prefix) && len(out) < n; it.Next() {
+	// Entries below the last readable ones whose files reclaim deleted
+	// fail one after the other: stop after n failures in a row rather than
+	// walk a whole index segment.
+	failed := 0
+	for ; it.ValidForPrefix(prefix) && len(out) < n && failed < n; it.Next() {
 		_, _, off, ok := parseEntryKey(it.Item().Key())
 		if !ok || off >= limit {
 			continue
 		}
 		val, err := it.Item().ValueCopy(nil)
 		if err != nil {
+			failed++
 			continue
 		}
 		ptr, err := decodeDataPtr(val)
 		if err != nil {
+			failed++
 			continue
 		}
-		if h, ok := w.entryHead(st.id, off, ptr, headBytes); ok {
-			out = append(out, h)
+		h, ok := w.entryHead(st.id, off, ptr, headBytes)
+		if !ok {
+			failed++
+			continue
 		}
+		out = append(out, h)
+		failed = 0
 	}
 	// Oldest first.
 	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {

@@ -52,3 +52,25 @@ func TestTail(t *testing.T) {
 		t.Fatalf("unknown stream: %v", err)
 	}
 }
+
+// TestTailAfterReclaim: once delivered entries' files are deleted, Tail
+// returns what it can read and stops, without error.
+func TestTailAfterReclaim(t *testing.T) {
+	o := testOptions(t)
+	o.DataFileBytes = 64 << 10 // a file every few entries
+	w := openTest(t, mkdir(t), o)
+	defer w.Close()
+	for i := range 40 {
+		mustAppend(t, w, sk(0), testEntry(uint64(i), 20000, 1), false)
+	}
+	consumeAll(t, w)
+	if _, err := w.Reclaim(); err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, w, sk(0), testEntry(40, 100, 1), false)
+	heads, err := w.Tail(sk(0), 10, 16)
+	if err != nil || len(heads) == 0 || heads[len(heads)-1].BaseOffset != 40 {
+		t.Fatalf("tail after reclaim: %+v, %v", heads, err)
+	}
+	t.Logf("%d entries readable after reclaim", len(heads))
+}
