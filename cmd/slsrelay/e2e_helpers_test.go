@@ -163,7 +163,10 @@ func startTestRelayConfig(t testing.TB, cfg *Config) *testRelay {
 	if r.fake == nil {
 		t.Fatal("the relay runs no stand-in")
 	}
-	r.sls = &sls.Client{Endpoint: r.fake.Endpoint(), AccessKeyID: e2eAKID, AccessKeySecret: e2eSecret, HTTPClient: r.fake.HTTPClient()}
+	// Every field the SDK would fill in lazily is set: parallel subtests
+	// share this client, and its lazy initialisation writes unlocked.
+	r.sls = &sls.Client{Endpoint: r.fake.Endpoint(), AccessKeyID: e2eAKID, AccessKeySecret: e2eSecret, HTTPClient: r.fake.HTTPClient(),
+		RequestTimeOut: 30 * time.Second, RetryTimeOut: 30 * time.Second}
 	if r.caFile != "" {
 		pem, err := os.ReadFile(r.caFile)
 		if err != nil {
