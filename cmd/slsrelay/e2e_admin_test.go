@@ -205,8 +205,13 @@ func TestE2EVersionCommand(t *testing.T) {
 func TestE2EWALStatusLive(t *testing.T) {
 	t.Parallel()
 	const logstore = "e2e-02"
-	port := freePort(t)
-	r := startTestRelay(t, func(c *Config) { c.Admin.Listen = "0.0.0.0:" + port })
+	r := startTestRelay(t, func(c *Config) { c.Admin.Listen = "0.0.0.0:0" })
+	// The config the command reads names the port the relay got.
+	_, port, err := net.SplitHostPort(r.adminAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.cfg.Admin.Listen = "0.0.0.0:" + port
 	cl := newKgo(t, r.kgoOpts(lPlain, e2ePassword)...)
 	recs := loadRecords(0, 7, 1)
 	if err := produceKgo(t, cl, logstore, recs); err != nil {
@@ -231,16 +236,4 @@ func TestE2EWALStatusLive(t *testing.T) {
 	if err := runWALStatus([]string{"-config", path}, &out); err != nil || strings.HasPrefix(out.String(), "(from") || !stream.MatchString(out.String()) {
 		t.Fatalf("wal status on a stopped relay: %v\n%s", err, out.String())
 	}
-}
-
-// freePort returns a TCP port that was free a moment ago.
-func freePort(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	return port
 }
