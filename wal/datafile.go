@@ -261,19 +261,9 @@ var errBroken = errors.New("wal: appends stopped until restart")
 // readFrame reads the frame p points to and returns its header and body.
 // Safe for concurrent use.
 func (d *dataFiles) readFrame(p dataPtr) (frameHeader, []byte, error) {
-	d.mu.RLock()
-	defer d.mu.RUnlock()
-	f := d.files[p.file]
-	if f == nil {
-		return frameHeader{}, nil, fmt.Errorf("data file %d is missing: %w", p.file, ErrCorrupt)
-	}
-	fd, err := f.open()
+	buf, err := d.readPrefix(p, p.n)
 	if err != nil {
-		return frameHeader{}, nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
-	}
-	buf := make([]byte, p.n)
-	if _, err := fd.ReadAt(buf, p.pos); err != nil {
-		return frameHeader{}, nil, fmt.Errorf("%w: cannot read %d bytes at %d of %q: %w", ErrCorrupt, p.n, p.pos, f.path, err)
+		return frameHeader{}, nil, err
 	}
 	h, err := decodeFrameHeader(buf)
 	if err != nil {
@@ -285,8 +275,9 @@ func (d *dataFiles) readFrame(p dataPtr) (frameHeader, []byte, error) {
 	return h, buf[frameHeaderLen:], nil
 }
 
-// readPrefix reads the first n bytes of the frame p points to. Safe for
-// concurrent use.
+// readPrefix reads the first n bytes of the frame p points to (all of it
+// when n >= p.n). Errors wrap ErrCorrupt: the index points at bytes that
+// cannot be read. Safe for concurrent use.
 func (d *dataFiles) readPrefix(p dataPtr, n uint32) ([]byte, error) {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
@@ -296,11 +287,11 @@ func (d *dataFiles) readPrefix(p dataPtr, n uint32) ([]byte, error) {
 	}
 	fd, err := f.open()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
 	b := make([]byte, min(n, p.n))
 	if _, err := fd.ReadAt(b, p.pos); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: cannot read %d bytes at %d of %q: %w", ErrCorrupt, len(b), p.pos, f.path, err)
 	}
 	return b, nil
 }
