@@ -2,6 +2,7 @@ package wal
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -224,4 +225,33 @@ func (w *WAL) itemEntry(item *badger.Item) (*storedEntry, int, error) {
 		return nil, 0, fmt.Errorf("%w: reading index value: %w", ErrCorrupt, err)
 	}
 	return w.loadFrameEntry(sid, off, val)
+}
+
+// entryIterator iterates over stream sid's index rows ('e' sid prefix);
+// reverse goes newest first. The caller seeks and closes it.
+func entryIterator(txn *badger.Txn, sid uint32, reverse bool) (*badger.Iterator, []byte) {
+	opt := badger.DefaultIteratorOptions
+	opt.Reverse = reverse
+	opt.PrefetchValues = false
+	prefix := sidKey(tagEntry, sid)
+	opt.Prefix = prefix
+	return txn.NewIterator(opt), prefix
+}
+
+// entriesFrom returns an iterator over stream sid's index rows positioned
+// at offset off of segment seg (or the first row after it), and their
+// prefix (iterate while it.ValidForPrefix(prefix)). The caller closes it.
+func entriesFrom(txn *badger.Txn, sid uint32, seg uint64, off int64) (*badger.Iterator, []byte) {
+	it, prefix := entryIterator(txn, sid, false)
+	it.Seek(entryKey(sid, seg, off))
+	return it, prefix
+}
+
+// entriesFromEnd returns an iterator over stream sid's index rows, newest
+// first, positioned at the last one, and their prefix. The caller closes
+// it.
+func entriesFromEnd(txn *badger.Txn, sid uint32) (*badger.Iterator, []byte) {
+	it, prefix := entryIterator(txn, sid, true)
+	it.Seek(append(slices.Clone(prefix), 0xff))
+	return it, prefix
 }

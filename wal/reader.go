@@ -161,17 +161,13 @@ func (r *Reader) read(limit int64, maxBytes, maxEntries int) ([]*Entry, error) {
 
 	txn := r.w.db.NewTransaction(false)
 	defer txn.Discard()
-	opt := badger.DefaultIteratorOptions
-	opt.PrefetchValues = false
-	prefix := sidKey(tagEntry, st.id)
-	opt.Prefix = prefix
-	it := txn.NewIterator(opt)
+	it, prefix := entriesFrom(txn, st.id, seg, r.cursor)
 	defer it.Close()
 
 	var out []*Entry
 	bytes := 0
 	last := r.lastPos()
-	for it.Seek(entryKey(st.id, seg, r.cursor)); it.ValidForPrefix(prefix); it.Next() {
+	for ; it.ValidForPrefix(prefix); it.Next() {
 		_, _, off, ok := parseEntryKey(it.Item().Key())
 		if !ok || off < r.cursor {
 			continue

@@ -178,20 +178,6 @@ func (w *WAL) settleStreams() {
 	}
 }
 
-// entriesFromEnd returns an iterator over stream sid's index rows, newest
-// first, positioned at the last one, and their prefix (iterate while
-// it.ValidForPrefix(prefix)). The caller closes it.
-func entriesFromEnd(txn *badger.Txn, sid uint32) (*badger.Iterator, []byte) {
-	opt := badger.DefaultIteratorOptions
-	opt.Reverse = true
-	opt.PrefetchValues = false
-	prefix := sidKey(tagEntry, sid)
-	opt.Prefix = prefix
-	it := txn.NewIterator(opt)
-	it.Seek(append(slices.Clone(prefix), 0xff))
-	return it, prefix
-}
-
 // checkTail seeks to the last entry of the stream and makes sure the stored
 // next offset is past it. The metadata is written in the same transaction as
 // the index rows, so this only guards against a lost metadata row; it costs

@@ -97,13 +97,8 @@ func (w *WAL) firstReceivedAt(txn *badger.Txn, st *stream, seg uint64, from, lim
 			ok = false
 		}
 	}()
-	opt := badger.DefaultIteratorOptions
-	opt.PrefetchValues = false
-	prefix := sidKey(tagEntry, st.id)
-	opt.Prefix = prefix
-	it := txn.NewIterator(opt)
+	it, prefix := entriesFrom(txn, st.id, seg, from)
 	defer it.Close()
-	it.Seek(entryKey(st.id, seg, from))
 	for ; it.ValidForPrefix(prefix); it.Next() {
 		_, _, off, ok := parseEntryKey(it.Item().Key())
 		if !ok || off < from {
