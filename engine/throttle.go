@@ -34,6 +34,19 @@ type StreamBacklog struct {
 	OldestAge time.Duration
 }
 
+// BacklogOf is the backlog a WAL snapshot shows: its pressure and the
+// streams with undelivered data. A BacklogThrottle's snapshot function
+// typically returns BacklogOf(w.Stats()).
+func BacklogOf(st wal.Stats) Backlog {
+	b := Backlog{Pressure: st.Pressure, Streams: make(map[wal.StreamKey]StreamBacklog, len(st.Streams))}
+	for _, s := range st.Streams {
+		if s.PendingBytes > 0 {
+			b.Streams[s.Key] = StreamBacklog{Bytes: s.PendingBytes, OldestAge: s.OldestPending}
+		}
+	}
+	return b
+}
+
 // ThrottleOptions configures a BacklogThrottle. Zero fields take the
 // documented defaults.
 type ThrottleOptions struct {

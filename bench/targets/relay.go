@@ -165,17 +165,8 @@ func hostOnly(hostport string) string {
 	return hostport
 }
 
-// backlog mirrors cmd/slsrelay: how far delivery is behind, for the throttle.
-func (r *Relay) backlog() engine.Backlog {
-	st := r.wal.Stats()
-	b := engine.Backlog{Pressure: st.Pressure, Streams: make(map[wal.StreamKey]engine.StreamBacklog, len(st.Streams))}
-	for _, s := range st.Streams {
-		if s.PendingBytes > 0 {
-			b.Streams[s.Key] = engine.StreamBacklog{Bytes: s.PendingBytes, OldestAge: s.OldestPending}
-		}
-	}
-	return b
-}
+// backlog is how far delivery is behind, for the throttle.
+func (r *Relay) backlog() engine.Backlog { return engine.BacklogOf(r.wal.Stats()) }
 
 // Stats samples the WAL (zero for the ack-path relay).
 func (r *Relay) Stats() RelayStats {

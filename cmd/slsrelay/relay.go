@@ -258,16 +258,7 @@ func (r *relay) rememberStored() {
 }
 
 // backlog reads how far delivery is behind, for the throttle.
-func (r *relay) backlog() engine.Backlog {
-	st := r.wal.Stats()
-	b := engine.Backlog{Pressure: st.Pressure, Streams: make(map[wal.StreamKey]engine.StreamBacklog, len(st.Streams))}
-	for _, s := range st.Streams {
-		if s.PendingBytes > 0 {
-			b.Streams[s.Key] = engine.StreamBacklog{Bytes: s.PendingBytes, OldestAge: s.OldestPending}
-		}
-	}
-	return b
-}
+func (r *relay) backlog() engine.Backlog { return engine.BacklogOf(r.wal.Stats()) }
 
 // Close stops taking requests, then stops the writers at a clean
 // position, then closes the WAL (which syncs it).
