@@ -77,6 +77,7 @@ type crypter struct {
 	aead    cipher.AEAD // nil without a key
 	hashKey []byte
 
+	// mu protects hashes. A leaf lock (see WAL).
 	mu     sync.Mutex
 	hashes map[Credential][8]byte // append side: credential → row hash
 }

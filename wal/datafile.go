@@ -118,8 +118,10 @@ type dataFile struct {
 	num  uint64
 	path string
 
-	mu sync.Mutex // guards fd
-	fd *os.File   // nil until needed, and again once reclaim closes it
+	// mu protects fd. Taken under dataFiles.mu, never the other way
+	// round (see WAL).
+	mu sync.Mutex
+	fd *os.File // nil until needed, and again once reclaim closes it
 
 	// poisoned is set when an fdatasync of the file failed: nothing
 	// written to it may be acknowledged any more (see syncFailed).
@@ -127,16 +129,18 @@ type dataFile struct {
 
 	// ends is, per stream, the offset after its last frame in the file
 	// that is indexed: the file may go once every reader is past it.
-	// Guarded by dataFiles.mu.
+	// Protected by dataFiles.mu.
 	ends map[uint32]int64
 }
 
 // dataFiles is the set of data files. The committer appends to the active
-// file; readers pread any file. mu is held shared around reads, so a file
-// is closed and deleted only when no read is using it.
+// file; readers pread any file.
 type dataFiles struct {
 	dir string
 
+	// mu protects files and each file's ends. It is held shared around
+	// reads, so a file is closed and deleted only when no read is using
+	// it. Under it only a dataFile.mu is taken (see WAL).
 	mu    sync.RWMutex
 	files map[uint64]*dataFile
 
@@ -374,7 +378,8 @@ func (d *dataFiles) noteEnds(ends map[uint64]map[uint32]int64) {
 
 // consumed returns the files, other than the active one, whose every
 // stream is committed past its frames (committed(sid) gives a stream's
-// committed offset). Committer only.
+// committed offset; it runs under d.mu, so it must take no lock).
+// Committer only.
 func (d *dataFiles) consumed(committed func(sid uint32) int64) []*dataFile {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
@@ -388,7 +393,8 @@ func (d *dataFiles) consumed(committed func(sid uint32) int64) []*dataFile {
 	return out
 }
 
-// isConsumed tells whether every stream is committed past its frames in f.
+// isConsumed tells whether every stream is committed past its frames in f;
+// committed is as for consumed.
 func (d *dataFiles) isConsumed(f *dataFile, committed func(sid uint32) int64) bool {
 	d.mu.RLock()
 	defer d.mu.RUnlock()

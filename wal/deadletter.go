@@ -42,10 +42,10 @@ func (w *WAL) DeadLetter(k StreamKey, e *Entry, reason string) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	w.deadMu.Lock()
-	w.nextDeadID++
-	id := w.nextDeadID
-	w.deadMu.Unlock()
+	w.dead.mu.Lock()
+	w.dead.nextID++
+	id := w.dead.nextID
+	w.dead.mu.Unlock()
 	at := time.Now()
 	err = w.run(func(tw *txnWork) error {
 		if err := w.ensureCred(tw, e.Credential, hash); err != nil {
@@ -64,9 +64,9 @@ func (w *WAL) DeadLetter(k StreamKey, e *Entry, reason string) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	w.deadMu.Lock()
-	w.deadCount++
-	w.deadMu.Unlock()
+	w.dead.mu.Lock()
+	w.dead.count++
+	w.dead.mu.Unlock()
 	return id, nil
 }
 
@@ -80,34 +80,71 @@ func (w *WAL) run(fn func(tw *txnWork) error) error {
 // DeadLetterCount returns how many dead letters are stored. Safe for
 // concurrent use.
 func (w *WAL) DeadLetterCount() int {
-	w.deadMu.Lock()
-	defer w.deadMu.Unlock()
-	return w.deadCount
+	w.dead.mu.Lock()
+	defer w.dead.mu.Unlock()
+	return w.dead.count
 }
 
 // DeadLetters iterates over the dead-letter table in id order. A row that
 // cannot be read yields its id and an error (wrapping ErrCorrupt); the
-// iteration goes on. Safe for concurrent use; the view is a snapshot.
+// iteration goes on. Safe for concurrent use. Rows are read a page at a
+// time (deadLettersPerPage), each page a snapshot; a row added or removed
+// during the iteration may or may not be seen. The loop body runs with no
+// lock held, so it may call the WAL (Replay, Drop); once the WAL is closed
+// the iteration ends with ErrClosed.
 func (w *WAL) DeadLetters() iter.Seq2[*DeadLetter, error] {
 	return func(yield func(*DeadLetter, error) bool) {
-		if !w.acquireDB() {
-			yield(nil, ErrClosed)
-			return
-		}
-		defer w.releaseDB()
-		txn := w.db.NewTransaction(false)
-		defer txn.Discard()
-		opt := badger.DefaultIteratorOptions
-		opt.Prefix = []byte{tagDead}
-		it := txn.NewIterator(opt)
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			d, err := w.decodeDead(txn, it.Item())
-			if !yield(d, err) {
+		from := []byte{tagDead}
+		for {
+			page, next, err := w.deadLetterPage(from)
+			if err != nil {
+				yield(nil, err)
 				return
 			}
+			for _, r := range page {
+				if !yield(r.d, r.err) {
+					return
+				}
+			}
+			if next == nil {
+				return
+			}
+			from = next
 		}
 	}
+}
+
+// deadLettersPerPage is how many dead letters DeadLetters reads under one
+// acquireDB: a dead letter carries its batch, so a page is at most a few
+// MiB.
+const deadLettersPerPage = 16
+
+type deadLetterRow struct {
+	d   *DeadLetter
+	err error
+}
+
+// deadLetterPage reads up to deadLettersPerPage dead letters from key from on,
+// and returns the key to go on from (nil after the last row).
+func (w *WAL) deadLetterPage(from []byte) (page []deadLetterRow, next []byte, err error) {
+	if !w.acquireDB() {
+		return nil, nil, ErrClosed
+	}
+	defer w.releaseDB()
+	txn := w.db.NewTransaction(false)
+	defer txn.Discard()
+	opt := badger.DefaultIteratorOptions
+	opt.Prefix = []byte{tagDead}
+	it := txn.NewIterator(opt)
+	defer it.Close()
+	for it.Seek(from); it.Valid(); it.Next() {
+		if len(page) == deadLettersPerPage {
+			return page, it.Item().KeyCopy(nil), nil
+		}
+		d, err := w.decodeDead(txn, it.Item())
+		page = append(page, deadLetterRow{d, err})
+	}
+	return page, nil, nil
 }
 
 // DeadLetterByID returns one dead letter, or ErrNotFound.
@@ -196,9 +233,9 @@ func (w *WAL) Replay(id uint64) (int64, error) {
 	if r.err != nil {
 		return 0, r.err
 	}
-	w.deadMu.Lock()
-	w.deadCount--
-	w.deadMu.Unlock()
+	w.dead.mu.Lock()
+	w.dead.count--
+	w.dead.mu.Unlock()
 	return r.off, nil
 }
 
@@ -220,29 +257,29 @@ func (w *WAL) Drop(id uint64) error {
 	if err != nil {
 		return err
 	}
-	w.deadMu.Lock()
-	w.deadCount--
-	w.deadMu.Unlock()
+	w.dead.mu.Lock()
+	w.dead.count--
+	w.dead.mu.Unlock()
 	return nil
 }
 
 // claimDead keeps concurrent Replay/Drop calls off the same dead letter, so
 // one is not replayed twice or both replayed and dropped.
 func (w *WAL) claimDead(id uint64) error {
-	w.deadMu.Lock()
-	defer w.deadMu.Unlock()
-	if w.deadBusy == nil {
-		w.deadBusy = make(map[uint64]bool)
+	w.dead.mu.Lock()
+	defer w.dead.mu.Unlock()
+	if w.dead.busy == nil {
+		w.dead.busy = make(map[uint64]bool)
 	}
-	if w.deadBusy[id] {
+	if w.dead.busy[id] {
 		return fmt.Errorf("wal: dead letter %d is being replayed or dropped", id)
 	}
-	w.deadBusy[id] = true
+	w.dead.busy[id] = true
 	return nil
 }
 
 func (w *WAL) releaseDead(id uint64) {
-	w.deadMu.Lock()
-	delete(w.deadBusy, id)
-	w.deadMu.Unlock()
+	w.dead.mu.Lock()
+	delete(w.dead.busy, id)
+	w.dead.mu.Unlock()
 }

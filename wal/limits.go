@@ -12,6 +12,9 @@ import (
 // diskState tracks how much space the WAL takes. Scanning the directory is
 // cheap (tens of files) but not free, so between scans the bytes written
 // are added to the last figure; reclaim and a timer rescan.
+//
+// mu protects every field. It is a leaf lock (see WAL): the directory is
+// scanned before it is taken.
 type diskState struct {
 	mu        sync.Mutex
 	scanned   int64 // directory size at the last scan

@@ -132,23 +132,21 @@ func (w *WAL) dropConsumed() dropResult {
 // everything in it is consumed (appends then start a new one). Committer
 // only, after a sync barrier: every written frame is indexed.
 func (w *WAL) dropDataFiles() (int, error) {
-	w.mu.RLock()
-	byID := w.byID
+	// The committed offsets are copied first, so that no stream lock is
+	// taken under dataFiles.mu (lock order, see WAL). They cannot move
+	// meanwhile: only the committer, running this, sets them.
+	committedBy := w.committedOffsets()
 	committed := func(sid uint32) int64 {
-		st := byID[sid]
-		if st == nil {
-			return math.MaxInt64 // frames no stream owns are never read
+		if c, ok := committedBy[sid]; ok {
+			return c
 		}
-		st.mu.Lock()
-		defer st.mu.Unlock()
-		return st.committed.Offset
+		return math.MaxInt64 // frames no stream owns are never read
 	}
 	d := w.data
 	if d.active != nil && d.activeSize > 0 && d.isConsumed(d.active, committed) {
 		d.active = nil // the next append starts a new file
 	}
 	files := d.consumed(committed)
-	w.mu.RUnlock()
 	d.closeInactive()
 	if len(files) == 0 {
 		return 0, nil
@@ -167,6 +165,20 @@ func (w *WAL) dropDataFiles() (int, error) {
 		}
 	}
 	return len(files), txn.Commit()
+}
+
+// committedOffsets returns each stream's committed offset, by stream id.
+func (w *WAL) committedOffsets() map[uint32]int64 {
+	w.mu.RLock()
+	list := w.list
+	w.mu.RUnlock()
+	out := make(map[uint32]int64, len(list))
+	for _, st := range list {
+		st.mu.Lock()
+		out[st.id] = st.committed.Offset
+		st.mu.Unlock()
+	}
+	return out
 }
 
 // plan chooses the consumed segments and removes them from the streams'

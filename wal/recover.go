@@ -238,8 +238,8 @@ func (w *WAL) loadSmallTables(txn *badger.Txn) error {
 	}
 	return scanPrefix(txn, []byte{tagDead}, false, func(k, _ []byte) error {
 		if len(k) == 9 {
-			w.deadCount++
-			w.nextDeadID = max(w.nextDeadID, beUint64(k[1:]))
+			w.dead.count++
+			w.dead.nextID = max(w.dead.nextID, beUint64(k[1:]))
 		}
 		return nil
 	})

@@ -169,7 +169,7 @@ func (w *WAL) replayFrame(ib *indexBatch, h frameHeader, se *storedEntry, ptr da
 		})
 		if err == nil {
 			ib.rows = append(ib.rows, kv{key: deadKey(h.deadID), del: true})
-			w.deadCount--
+			w.dead.count--
 		}
 	}
 	return true

@@ -7,11 +7,13 @@ import (
 
 // stream is the in-memory state of one stream.
 type stream struct {
-	id  uint32
-	key StreamKey
+	id  uint32    // read-only
+	key StreamKey // read-only
 
 	meta streamMeta // as last written; committer only
 
+	// mu protects readable, committed, segs, wake and reader. It is a
+	// leaf lock (see WAL): nothing else is locked while it is held.
 	mu        sync.Mutex
 	readable  position // entries below readable.Offset are written and synced
 	committed position // the reader's persisted position

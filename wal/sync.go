@@ -19,6 +19,11 @@ import (
 // while the syncer runs the next sync. Readers are shown entries only once
 // synced, so a committed position never points past what survives a crash.
 
+// syncerState is what the committer hands to the syncer.
+//
+// mu protects acks, ib, files, needDB, seq, dirty and barriers: the
+// committer adds to them, the syncer takes them. retry is the indexer's
+// own; the channels are set once by startSyncer.
 type syncerState struct {
 	mu        sync.Mutex
 	acks      []ack              // written, waiting for a sync
@@ -341,16 +346,19 @@ func (w *WAL) failLate(ib *indexBatch, match func(ack) bool, err error) {
 func (w *WAL) finishSyncer() {
 	s := &w.syncer
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	var late []ack
+	waiting := s.acks
 	if s.retry != nil {
-		late = append(late, s.retry.late...)
+		waiting = append(waiting, s.retry.late...)
 	}
-	late = append(late, s.ib.late...)
-	for _, a := range append(s.acks, late...) {
+	waiting = append(waiting, s.ib.late...)
+	barriers := s.barriers
+	s.acks, s.barriers = nil, nil
+	s.mu.Unlock()
+	// The done callbacks run with no lock held (lock order, see WAL).
+	for _, a := range waiting {
 		w.answer(a, ErrClosed)
 	}
-	for _, c := range s.barriers {
+	for _, c := range barriers {
 		c <- ErrClosed
 	}
 }

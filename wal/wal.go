@@ -51,7 +51,27 @@ var (
 )
 
 // WAL is an open disk buffer. Create it with Open, release it with Close.
+//
+// Lock order. A goroutine holding one of these locks may take only locks
+// further down the list, never one above it or the same one again:
+//
+//  1. reclaimMu: held by Reclaim for its whole run (while it waits for the
+//     committer, which never takes it) and by Close.
+//  2. dbMu: held shared by each read of db for the read's duration
+//     (acquireDB), exclusively by Close to close db.
+//  3. dataFiles.mu: held shared around a pread of a data file,
+//     exclusively to add, close or delete files.
+//  4. dataFile.mu: one data file's descriptor.
+//  5. The leaf locks, taken after any of the above and never held while
+//     taking another lock, doing disk I/O or running a callback: qmu, mu,
+//     stream.mu, dead.mu, disk.mu, syncer.mu, crypter.mu.
+//
+// So the WAL's mu and a stream's mu are never held together: code that
+// needs both copies the stream list (or the stream) under mu, releases it,
+// then locks each stream. Callbacks (an append's done, a WatchStreams fn, a
+// DeadLetters yield) run with no lock held, so they may call the WAL.
 type WAL struct {
+	// Set by Open, read-only after.
 	dir   string
 	opts  Options
 	log   *slog.Logger
@@ -63,6 +83,9 @@ type WAL struct {
 	staleRows  [][]byte // rows Open found stale, deleted by replay
 
 	// The append queue, drained by the committer goroutine.
+	//
+	// qmu protects queue, and orders the closed check in enqueue before
+	// Close's final drain of the queue.
 	qmu     sync.Mutex
 	queue   []*request
 	qwake   chan struct{}
@@ -71,34 +94,55 @@ type WAL struct {
 	done    chan struct{} // closed when the committer has exited
 	bgwg    sync.WaitGroup
 
-	// Streams. byKey/byID/list change only in the committer, under mu.
-	mu           sync.RWMutex
-	byKey        map[StreamKey]*stream
-	byID         map[uint32]*stream
-	list         []*stream
-	streamsWake  chan struct{} // closed and replaced when a stream appears
-	nextSID      uint32        // committer only
-	knownCreds   map[string]bool
-	credSecrets  sync.Map // credential row key → decrypted secret (reader side)
-	deadMu       sync.Mutex
-	nextDeadID   uint64
-	deadCount    int
-	deadBusy     map[uint64]bool // ids in Replay or Drop
-	reclaimMu    sync.Mutex
-	dbMu         sync.RWMutex // held shared by reads of db; Close takes it to close db
-	dbClosed     bool
+	// The streams. They change only in the committer (and Open), which
+	// reads them without mu.
+	//
+	// mu protects byKey, byID, list and streamsWake. A stream's own
+	// fields are protected by stream.mu, which is never taken under mu.
+	mu          sync.RWMutex
+	byKey       map[StreamKey]*stream
+	byID        map[uint32]*stream
+	list        []*stream
+	streamsWake chan struct{} // closed and replaced when a stream appears
+	nextSID     uint32        // committer only
+
+	knownCreds  map[string]bool // credential rows written; committer only
+	credSecrets sync.Map        // credential row key → decrypted secret (reader side)
+
+	dead deadLetterState
+
+	// reclaimMu serialises Reclaim calls, and makes Close wait for one in
+	// progress. It protects no field.
+	reclaimMu sync.Mutex
+
+	// dbMu protects dbClosed and keeps db open: held shared by every read
+	// of db (acquireDB/releaseDB), exclusively by Close. The committer
+	// and the syncer use db without it; Close closes db after they exit.
+	dbMu     sync.RWMutex
+	dbClosed bool
+
+	disk        diskState      // its own mu
+	committerSt committerState // committer goroutine only
+	syncer      syncerState    // its own mu
+
 	groups       atomic.Int64
 	syncs        atomic.Int64
 	writeNanos   atomic.Int64 // time in txn.Commit, for benchmarks
 	syncNanos    atomic.Int64 // time in db.Sync
-	disk         diskState
-	committerSt  committerState
-	syncer       syncerState
 	lastReclaim  atomic.Int64
 	reclaimStats atomic.Pointer[ReclaimResult]
 	faults       atomic.Pointer[faultHooks] // tests only
 	stopped      atomic.Pointer[error]      // set by stopAppends
 	syncFailing  atomic.Bool                // the last sync of data failed
+}
+
+// deadLetterState counts the dead-letter table.
+type deadLetterState struct {
+	// mu protects nextID, count and busy.
+	mu     sync.Mutex
+	nextID uint64          // the highest id given so far
+	count  int             // rows in the table
+	busy   map[uint64]bool // ids in Replay or Drop
 }
 
 // stopAppends makes every later append fail with err, until a restart.
@@ -267,15 +311,18 @@ func (w *WAL) Close() error {
 	close(w.closing)
 	<-w.done
 	w.bgwg.Wait()
-	w.mu.RLock()
-	for _, st := range w.list {
+	// The committer has exited: no stream is added any more. Streams are
+	// locked after mu is released (lock order, see WAL).
+	w.mu.Lock()
+	list := w.list
+	close(w.streamsWake)
+	w.mu.Unlock()
+	for _, st := range list {
 		st.mu.Lock()
 		close(st.wake)
 		st.wake = make(chan struct{})
 		st.mu.Unlock()
 	}
-	close(w.streamsWake)
-	w.mu.RUnlock()
 	w.reclaimMu.Lock() // wait for a Reclaim called by a user
 	defer w.reclaimMu.Unlock()
 	w.dbMu.Lock() // wait for reads in progress
