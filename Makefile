@@ -4,8 +4,11 @@ PKGS      := ./...
 # Packages with concurrency run under the race detector.
 RACE_PKGS := ./engine/... ./wal/... ./shardwriter/... ./bench/... ./cmd/...
 FUZZTIME  ?= 30s
+# staticcheck, pinned, run through `go run` so nothing needs installing and
+# the project's go.mod does not require it.
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build run test test-race vet deps fuzz bench bench-go clean
+.PHONY: all build run test test-race vet lint deps fuzz bench bench-go clean
 
 all: build
 
@@ -25,12 +28,16 @@ deps:
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq kcat >/dev/null; }
 
-test: deps vet
+test: deps vet lint
 	$(GO) test -count=1 $(PKGS)
 	$(GO) test -count=1 -race $(RACE_PKGS)
 
 vet:
 	$(GO) vet $(PKGS)
+
+# Fails on any staticcheck finding.
+lint:
+	$(GO) run $(STATICCHECK) $(PKGS)
 
 # Runs every fuzz target for FUZZTIME each.
 fuzz:

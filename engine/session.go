@@ -51,7 +51,7 @@ type slot struct {
 
 // session is the transport-agnostic protocol core of one connection.
 //
-// Transports call push (from their reading goroutine or event loop) with
+// Transports call pushFrame (from their reading goroutine or event loop) with
 // whole frames; the frames are handled in order by one goroutine at a time,
 // started when work arrives and gone when the queue is empty. Responses
 // complete from any goroutine and are written in request order.
@@ -152,12 +152,9 @@ func (s *session) idle() bool {
 	return len(s.queue) == 0 && len(s.pending) == 0
 }
 
-// push hands over one frame (without its size prefix); the session owns it.
-func (s *session) push(frame []byte) { s.pushFrame(frame, false) }
-
-// pushFrame is push for a frame whose bytes the transport may already
-// have reserved in the budget (reserved), to bound memory before it read
-// the frame whole.
+// pushFrame hands over one frame (without its size prefix); the session
+// owns it. The transport may already have reserved its bytes in the budget
+// (reserved), to bound memory before it read the frame whole.
 func (s *session) pushFrame(frame []byte, reserved bool) {
 	s.mu.Lock()
 	if s.failed {

@@ -23,8 +23,8 @@ const (
 	cvDefaultMaxFuture = 15 * time.Minute
 )
 
-// cvErrNoFlush is Convert's error when g fills up and flush is nil.
-var cvErrNoFlush = errors.New("shardwriter: LogGroup full and no flush function")
+// errNoFlush is Convert's error when g fills up and flush is nil.
+var errNoFlush = errors.New("shardwriter: LogGroup full and no flush function")
 
 // cvContentKey is the field a record value becomes when not expanded, as on
 // SLS's own Kafka endpoint.
@@ -134,7 +134,7 @@ func (c *Converter) Convert(g *LogGroupBuilder, e *wal.Entry, now time.Time, flu
 		body := lgLogBodySize(sec, fields)
 		if !g.fits(lgLogSize(body)) {
 			if flush == nil {
-				flushErr = cvErrNoFlush
+				flushErr = errNoFlush
 				return flushErr
 			}
 			if flushErr = flush(g); flushErr != nil {

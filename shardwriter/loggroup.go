@@ -156,7 +156,7 @@ const (
 	lgTagTopic    = 3<<3 | 2 // LogGroup.Topic
 	lgTagSource   = 4<<3 | 2 // LogGroup.Source
 	lgTagLogTags  = 6<<3 | 2 // LogGroup.LogTags
-	lgTagTime     = 1<<3 | 0 // Log.Time
+	lgTagTime     = 1 << 3   // Log.Time (wire type 0)
 	lgTagContents = 2<<3 | 2 // Log.Contents
 	lgTagTimeNs   = 4<<3 | 5 // Log.TimeNs
 	lgTagKey      = 1<<3 | 2 // LogContent.Key, LogTag.Key

@@ -59,15 +59,14 @@ func Run(ctx context.Context, o Options) []*report.Run {
 
 // target is a started target.
 type target struct {
-	addr      string
-	tls       *tls.Config
-	user, pw  string
-	pid       int // 0: this process
-	backlog   func() int64
-	standIn   *slsfake.Server
-	close     func() error
-	notes     []string
-	partition int
+	addr     string
+	tls      *tls.Config
+	user, pw string
+	pid      int // 0: this process
+	backlog  func() int64
+	standIn  *slsfake.Server
+	close    func() error
+	notes    []string
 }
 
 func startTarget(o Options, name, dir string) (*target, error) {

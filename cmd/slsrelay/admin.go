@@ -77,7 +77,7 @@ const dlqUsage = `usage: slsrelay dlq list|replay|drop [-config FILE] [ID ... | 
   list     the dead letters: id, stream, records, when, why
   replay   put them back into their stream (delivery tries again)
   drop     delete them for good
-The relay must be stopped: the WAL is opened directly.`
+The relay must be stopped: the WAL is opened directly`
 
 func runDLQ(args []string, out io.Writer) error {
 	if len(args) == 0 {

@@ -363,13 +363,13 @@ func produceRequest(topic string, partition int32, acks int16, values ...string)
 
 // produceResult returns the Kafka error of a one-partition Produce answer
 // and its throttle.
-func produceResult(resp kmsg.Response) (error, time.Duration) {
+func produceResult(resp kmsg.Response) (time.Duration, error) {
 	pr := resp.(*kmsg.ProduceResponse)
 	th := time.Duration(pr.ThrottleMillis) * time.Millisecond
 	if len(pr.Topics) != 1 || len(pr.Topics[0].Partitions) != 1 {
-		return fmt.Errorf("Produce answer with %d topics", len(pr.Topics)), th
+		return th, fmt.Errorf("Produce answer with %d topics", len(pr.Topics))
 	}
-	return kerr.ErrorForCode(pr.Topics[0].Partitions[0].ErrorCode), th
+	return th, kerr.ErrorForCode(pr.Topics[0].Partitions[0].ErrorCode)
 }
 
 // produce sends one Produce and returns its partition's error.
@@ -378,7 +378,7 @@ func (c *kconn) produce(topic string, partition int32, acks int16, values ...str
 	if err != nil {
 		return err
 	}
-	err, _ = produceResult(resp)
+	_, err = produceResult(resp)
 	return err
 }
 

@@ -318,7 +318,7 @@ func TestOpsHealthReady(t *testing.T) {
 	}
 	if recvErr != nil {
 		t.Errorf("the Produce in flight when Shutdown began was never answered: %v", recvErr)
-	} else if perr, _ := produceResult(resp); perr != nil {
+	} else if _, perr := produceResult(resp); perr != nil {
 		t.Errorf("the Produce in flight when Shutdown began: %v, want accepted", perr)
 	}
 

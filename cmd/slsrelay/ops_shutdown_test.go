@@ -78,7 +78,7 @@ func TestOpsSIGTERMDrainTLS(t *testing.T) {
 	resp.SetVersion(req.Version)
 	if err := plainConn.recv(resp, ids[0], hold+5*time.Second); err != nil {
 		t.Errorf("the Produce in flight at SIGTERM was never answered: %v", err)
-	} else if perr, _ := produceResult(resp); perr != nil {
+	} else if _, perr := produceResult(resp); perr != nil {
 		t.Errorf("the Produce in flight at SIGTERM: %v, want accepted", perr)
 	}
 	const bound = hold + 8*time.Second
