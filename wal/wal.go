@@ -64,7 +64,9 @@ var (
 //  4. dataFile.mu: one data file's descriptor.
 //  5. The leaf locks, taken after any of the above and never held while
 //     taking another lock, doing disk I/O or running a callback: qmu, mu,
-//     stream.mu, dead.mu, disk.mu, syncer.mu, crypter.mu.
+//     stream.mu, dead.mu, disk.mu, syncer.mu, crypter.mu. (disk.mu is
+//     held while logging a change of the disk's state, so that the log
+//     lines come in the order of the changes.)
 //
 // So the WAL's mu and a stream's mu are never held together: code that
 // needs both copies the stream list (or the stream) under mu, releases it,
@@ -116,8 +118,10 @@ type WAL struct {
 	reclaimMu sync.Mutex
 
 	// dbMu protects dbClosed and keeps db open: held shared by every read
-	// of db (acquireDB/releaseDB), exclusively by Close. The committer
-	// and the syncer use db without it; Close closes db after they exit.
+	// of db (acquireDB/releaseDB), exclusively by Close. The committer,
+	// the syncer and the indexer use db without it (Close closes db after
+	// they exit), and so does Reclaim (under reclaimMu, which Close takes
+	// first).
 	dbMu     sync.RWMutex
 	dbClosed bool
 
