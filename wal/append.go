@@ -318,7 +318,7 @@ func (w *WAL) addAppend(tw *txnWork, r *request) error {
 		}
 	}
 	txn := tw.txn
-	st := w.byKey[r.key] // the committer is the only writer of byKey
+	st := w.streams.byKey[r.key] // the committer is the only writer of byKey
 	if st == nil {
 		for _, n := range tw.newSt {
 			if n.key == r.key {
@@ -327,7 +327,7 @@ func (w *WAL) addAppend(tw *txnWork, r *request) error {
 		}
 	}
 	if st == nil {
-		st = &stream{id: w.nextSID + 1 + uint32(len(tw.newSt)), key: r.key, wake: make(chan struct{})}
+		st = &stream{id: w.streams.nextID + 1 + uint32(len(tw.newSt)), key: r.key, wake: make(chan struct{})}
 		k, v := sidKey(tagStream, st.id), encodeStreamKey(r.key)
 		if err := txn.Set(k, v); err != nil {
 			return w.diskError("write", err)
@@ -423,16 +423,16 @@ func (w *WAL) flush(tw *txnWork) {
 	// New streams are registered even when their frames failed: their
 	// rows are stored, and an id is never given to another stream.
 	if len(tw.newSt) > 0 {
-		w.mu.Lock()
+		w.streams.mu.Lock()
 		for _, st := range tw.newSt {
-			w.byKey[st.key] = st
-			w.byID[st.id] = st
-			w.list = append(w.list, st)
-			w.nextSID = max(w.nextSID, st.id)
+			w.streams.byKey[st.key] = st
+			w.streams.byID[st.id] = st
+			w.streams.list = append(w.streams.list, st)
+			w.streams.nextID = max(w.streams.nextID, st.id)
 		}
-		close(w.streamsWake)
-		w.streamsWake = make(chan struct{})
-		w.mu.Unlock()
+		close(w.streams.wake)
+		w.streams.wake = make(chan struct{})
+		w.streams.mu.Unlock()
 	}
 	for st, m := range tw.metas {
 		st.meta = *m

@@ -169,9 +169,9 @@ func (w *WAL) dropDataFiles() (int, error) {
 
 // committedOffsets returns each stream's committed offset, by stream id.
 func (w *WAL) committedOffsets() map[uint32]int64 {
-	w.mu.RLock()
-	list := w.list
-	w.mu.RUnlock()
+	w.streams.mu.RLock()
+	list := w.streams.list
+	w.streams.mu.RUnlock()
 	out := make(map[uint32]int64, len(list))
 	for _, st := range list {
 		st.mu.Lock()
@@ -188,9 +188,9 @@ func (w *WAL) committedOffsets() map[uint32]int64 {
 // go to a fresh prefix. Committer only.
 func (w *WAL) plan() []dropTarget {
 	var out []dropTarget
-	w.mu.RLock()
-	list := w.list
-	w.mu.RUnlock()
+	w.streams.mu.RLock()
+	list := w.streams.list
+	w.streams.mu.RUnlock()
 	for _, st := range list {
 		st.mu.Lock()
 		c := st.committed.Offset

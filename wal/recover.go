@@ -94,10 +94,10 @@ func (w *WAL) loadStreams(txn *badger.Txn) error {
 			return fmt.Errorf("stream %x: %w", k, ErrCorrupt)
 		}
 		st := &stream{id: sidOf(k), key: sk, wake: make(chan struct{})}
-		w.byKey[sk] = st
-		w.byID[st.id] = st
-		w.list = append(w.list, st)
-		w.nextSID = max(w.nextSID, st.id)
+		w.streams.byKey[sk] = st
+		w.streams.byID[st.id] = st
+		w.streams.list = append(w.streams.list, st)
+		w.streams.nextID = max(w.streams.nextID, st.id)
 		return nil
 	})
 	if err != nil {
@@ -108,7 +108,7 @@ func (w *WAL) loadStreams(txn *badger.Txn) error {
 			if len(k) < 5 {
 				return fmt.Errorf("key %x: %w", k, ErrCorrupt)
 			}
-			st := w.byID[sidOf(k)]
+			st := w.streams.byID[sidOf(k)]
 			if st == nil {
 				return nil // left over from a stream whose registry row is gone
 			}
@@ -137,7 +137,7 @@ func (w *WAL) loadStreams(txn *badger.Txn) error {
 			return err
 		}
 	}
-	for _, st := range w.list {
+	for _, st := range w.streams.list {
 		if err := w.checkTail(txn, st); err != nil {
 			return err
 		}
@@ -166,7 +166,7 @@ func (w *WAL) loadStreams(txn *badger.Txn) error {
 // settleStreams, after replay, derives what readers see from the streams'
 // metadata.
 func (w *WAL) settleStreams() {
-	for _, st := range w.list {
+	for _, st := range w.streams.list {
 		st.readable = position{Offset: st.meta.Next, CumBytes: st.meta.CumBytes, CumEntries: st.meta.CumEntries}
 		if st.committed.Offset > st.readable.Offset {
 			// Cannot happen when positions are only committed for synced

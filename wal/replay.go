@@ -132,11 +132,11 @@ func (w *WAL) replayFile(f *dataFile, from int64, ib *indexBatch) (skipped int, 
 // gone; delivering an unacknowledged batch costs a duplicate, skipping an
 // acknowledged one would lose it. Readers report the gap.
 func (w *WAL) replayFrame(ib *indexBatch, h frameHeader, se *storedEntry, ptr dataPtr) bool {
-	st := w.byID[h.sid]
+	st := w.streams.byID[h.sid]
 	if st == nil {
 		// Its id must not go to a new stream: a later replay would
 		// index these frames into it.
-		w.nextSID = max(w.nextSID, h.sid)
+		w.streams.nextID = max(w.streams.nextID, h.sid)
 		return false
 	}
 	end := se.Entry.BaseOffset + int64(se.Entry.Records)

@@ -50,9 +50,9 @@ type Stats struct {
 // (for its age) and no more. Safe for concurrent use.
 func (w *WAL) Stats() Stats {
 	var s Stats
-	w.mu.RLock()
-	list := w.list
-	w.mu.RUnlock()
+	w.streams.mu.RLock()
+	list := w.streams.list
+	w.streams.mu.RUnlock()
 	now := time.Now()
 	var txn *badger.Txn
 	if w.acquireDB() {

@@ -5,6 +5,20 @@ import (
 	"sync"
 )
 
+// streamSet is the WAL's streams. They change only in the committer (and
+// Open), which reads them without mu.
+type streamSet struct {
+	// mu protects byKey, byID, list and wake. A stream's own fields are
+	// protected by its stream.mu, which is never taken under this mu (see
+	// WAL).
+	mu     sync.RWMutex
+	byKey  map[StreamKey]*stream
+	byID   map[uint32]*stream
+	list   []*stream
+	wake   chan struct{} // closed and replaced when a stream appears
+	nextID uint32        // the highest stream id given; committer only
+}
+
 // stream is the in-memory state of one stream.
 type stream struct {
 	id  uint32    // read-only
@@ -29,10 +43,10 @@ type segInfo struct {
 
 // Streams returns every stream, in the order they were created.
 func (w *WAL) Streams() []StreamKey {
-	w.mu.RLock()
-	defer w.mu.RUnlock()
-	keys := make([]StreamKey, len(w.list))
-	for i, st := range w.list {
+	w.streams.mu.RLock()
+	defer w.streams.mu.RUnlock()
+	keys := make([]StreamKey, len(w.streams.list))
+	for i, st := range w.streams.list {
 		keys[i] = st.key
 	}
 	return keys
@@ -46,10 +60,10 @@ func (w *WAL) Streams() []StreamKey {
 func (w *WAL) WatchStreams(ctx context.Context, fn func(StreamKey)) {
 	seen := 0
 	for {
-		w.mu.RLock()
-		list := w.list[seen:]
-		wake := w.streamsWake
-		w.mu.RUnlock()
+		w.streams.mu.RLock()
+		list := w.streams.list[seen:]
+		wake := w.streams.wake
+		w.streams.mu.RUnlock()
 		for _, st := range list {
 			fn(st.key)
 		}
@@ -78,7 +92,7 @@ func (w *WAL) acquireDB() bool {
 func (w *WAL) releaseDB() { w.dbMu.RUnlock() }
 
 func (w *WAL) lookup(k StreamKey) *stream {
-	w.mu.RLock()
-	defer w.mu.RUnlock()
-	return w.byKey[k]
+	w.streams.mu.RLock()
+	defer w.streams.mu.RUnlock()
+	return w.streams.byKey[k]
 }

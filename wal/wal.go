@@ -63,15 +63,15 @@ var (
 //     exclusively to add, close or delete files.
 //  4. dataFile.mu: one data file's descriptor.
 //  5. The leaf locks, taken after any of the above and never held while
-//     taking another lock, doing disk I/O or running a callback: qmu, mu,
-//     stream.mu, dead.mu, disk.mu, syncer.mu, crypter.mu. (disk.mu is
-//     held while logging a change of the disk's state, so that the log
-//     lines come in the order of the changes.)
+//     taking another lock, doing disk I/O or running a callback: qmu,
+//     streams.mu, stream.mu, dead.mu, disk.mu, syncer.mu, crypter.mu.
+//     (disk.mu is held while logging a change of the disk's state, so
+//     that the log lines come in the order of the changes.)
 //
-// So the WAL's mu and a stream's mu are never held together: code that
-// needs both copies the stream list (or the stream) under mu, releases it,
-// then locks each stream. Callbacks (an append's done, a WatchStreams fn, a
-// DeadLetters yield) run with no lock held, so they may call the WAL.
+// So streams.mu and a stream's mu are never held together: code that needs
+// both copies the stream list (or the stream) under streams.mu, releases
+// it, then locks each stream. Callbacks (an append's done, a WatchStreams
+// fn, a DeadLetters yield) run with no lock held, so they may call the WAL.
 type WAL struct {
 	// Set by Open, read-only after.
 	dir   string
@@ -96,22 +96,12 @@ type WAL struct {
 	done    chan struct{} // closed when the committer has exited
 	bgwg    sync.WaitGroup
 
-	// The streams. They change only in the committer (and Open), which
-	// reads them without mu.
-	//
-	// mu protects byKey, byID, list and streamsWake. A stream's own
-	// fields are protected by stream.mu, which is never taken under mu.
-	mu          sync.RWMutex
-	byKey       map[StreamKey]*stream
-	byID        map[uint32]*stream
-	list        []*stream
-	streamsWake chan struct{} // closed and replaced when a stream appears
-	nextSID     uint32        // committer only
+	streams streamSet // its own mu
 
-	knownCreds  map[string]bool // credential rows written; committer only
+	knownCreds  map[string]bool // credential rows written; committer (and Open) only
 	credSecrets sync.Map        // credential row key → decrypted secret (reader side)
 
-	dead deadLetterState
+	dead deadLetterState // its own mu
 
 	// reclaimMu serialises Reclaim calls, and makes Close wait for one in
 	// progress. It protects no field.
@@ -229,19 +219,21 @@ func open(dir string, opts Options) (*WAL, error) {
 		return nil, err
 	}
 	w := &WAL{
-		dir:         dir,
-		opts:        opts,
-		log:         opts.Logger,
-		db:          db,
-		data:        data,
-		crypt:       crypt,
-		qwake:       make(chan struct{}, 1),
-		closing:     make(chan struct{}),
-		done:        make(chan struct{}),
-		byKey:       make(map[StreamKey]*stream),
-		byID:        make(map[uint32]*stream),
-		streamsWake: make(chan struct{}),
-		knownCreds:  make(map[string]bool),
+		dir:     dir,
+		opts:    opts,
+		log:     opts.Logger,
+		db:      db,
+		data:    data,
+		crypt:   crypt,
+		qwake:   make(chan struct{}, 1),
+		closing: make(chan struct{}),
+		done:    make(chan struct{}),
+		streams: streamSet{
+			byKey: make(map[StreamKey]*stream),
+			byID:  make(map[uint32]*stream),
+			wake:  make(chan struct{}),
+		},
+		knownCreds: make(map[string]bool),
 	}
 	if err := w.load(); err != nil {
 		db.Close()
@@ -317,10 +309,10 @@ func (w *WAL) Close() error {
 	w.bgwg.Wait()
 	// The committer has exited: no stream is added any more. Streams are
 	// locked after mu is released (lock order, see WAL).
-	w.mu.Lock()
-	list := w.list
-	close(w.streamsWake)
-	w.mu.Unlock()
+	w.streams.mu.Lock()
+	list := w.streams.list
+	close(w.streams.wake)
+	w.streams.mu.Unlock()
 	for _, st := range list {
 		st.mu.Lock()
 		close(st.wake)
