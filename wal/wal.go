@@ -71,7 +71,8 @@ var (
 // So streams.mu and a stream's mu are never held together: code that needs
 // both copies the stream list (or the stream) under streams.mu, releases
 // it, then locks each stream. Callbacks (an append's done, a WatchStreams
-// fn, a DeadLetters yield) run with no lock held, so they may call the WAL.
+// fn, a DeadLetters yield) run with no lock held, so they may call the WAL
+// (though a done must not block: see Append).
 type WAL struct {
 	// Set by Open, read-only after.
 	dir   string
