@@ -47,7 +47,7 @@ func TestPutPullRoundTrip(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			s := start(t, testConfig())
 			c := demoClient(s)
-			sent := logGroup(name, 5, 1_700_000_000)
+			sent := logGroup(name, 5, recent)
 			var err error
 			if hashKey == "" {
 				err = c.PutLogsWithCompressType(proj, ls2, sent, compress)
@@ -125,7 +125,7 @@ func TestLoadBalance(t *testing.T) {
 	s := start(t, testConfig())
 	c := demoClient(s)
 	for i := range 8 {
-		if err := c.PutLogs(proj, ls2, logGroup(fmt.Sprint("g", i), 1, 1_700_000_000)); err != nil {
+		if err := c.PutLogs(proj, ls2, logGroup(fmt.Sprint("g", i), 1, recent)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -201,7 +201,7 @@ func TestErrors(t *testing.T) {
 			c := client(s, akid, secret)
 			var err error
 			if write {
-				err = c.PutLogs(project, logstore, logGroup("x", 1, 1_700_000_000))
+				err = c.PutLogs(project, logstore, logGroup("x", 1, recent))
 			} else {
 				_, err = c.GetLogStore(project, logstore)
 			}
@@ -221,7 +221,7 @@ func TestErrors(t *testing.T) {
 	f("write-only key reads", "writer", "writer-secret", proj, ls1, false, 401, "Unauthorized")
 
 	// And the keys do what they may.
-	if err := client(s, "writer", "writer-secret").PutLogs(proj, ls1, logGroup("x", 1, 1_700_000_000)); err != nil {
+	if err := client(s, "writer", "writer-secret").PutLogs(proj, ls1, logGroup("x", 1, recent)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := client(s, "reader", "reader-secret").ListShards(proj, ls1); err != nil {
@@ -236,7 +236,7 @@ func TestSignatureV4(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			c := client(s, "demo-akid", secret)
 			c.AuthVersion, c.Region = sls.AuthV4, region
-			err := c.PostLogStoreLogs(proj, ls1, logGroup("v4", 2, 1_700_000_000), strp("8"))
+			err := c.PostLogStoreLogs(proj, ls1, logGroup("v4", 2, recent), strp("8"))
 			if wantCode == "" {
 				if err != nil {
 					t.Fatal(err)

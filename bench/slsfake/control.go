@@ -26,6 +26,9 @@ import (
 //	POST   /_split    {"project","logstore","shard":0,"key":""} → shards
 //	POST   /_merge    {"project","logstore","shard":0}          → shards
 //	POST   /_quota    {"project","logstore","bytesPerSec":0,"requestsPerSec":0}
+//	GET    /_clock                      {"now": RFC 3339, "skew": "0s"}
+//	POST   /_clock    {"skew":"-10m"} or {"now":"2026-01-02T15:04:05Z"}
+//	                  sets the server clock (see SetClockSkew)
 //	POST   /_drop     {"project","logstore","n":1} → {"dropped": n}
 //	                  deletes the n most recently stored logs (a loss the
 //	                  bench's check must notice)
@@ -154,6 +157,17 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 	case "POST /_quota":
 		if decode(&t) {
 			reply(map[string]string{}, s.SetQuota(t.Project, t.Logstore, Quota{BytesPerSec: t.BytesPerSec, RequestsPerSec: t.RequestsPerSec}))
+		}
+	case "GET /_clock":
+		reply(s.clockState(), nil)
+	case "POST /_clock":
+		var c struct {
+			Skew string    `json:"skew"`
+			Now  time.Time `json:"now"`
+		}
+		if decode(&c) {
+			err := s.setClock(c.Skew, c.Now)
+			reply(s.clockState(), err)
 		}
 	case "POST /_drop":
 		if decode(&t) {

@@ -8,16 +8,9 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
-	"time"
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/pierrec/lz4/v4"
-)
-
-// SLS accepts log times within [now-7d, now+15min].
-const (
-	maxLogAge    = 7 * 24 * time.Hour
-	maxLogFuture = 15 * time.Minute
 )
 
 // zstdDecoder is shared: DecodeAll may be called concurrently.
@@ -33,26 +26,31 @@ var zstdDecoder = sync.OnceValue(func() *zstd.Decoder {
 // compressed as x-log-compresstype says (lz4 block, zstd frame, deflate
 // (zlib) or nothing), whose raw size is x-log-bodyrawsize.
 func (s *Server) servePutLogs(w http.ResponseWriter, r *http.Request, ls *logstore, rt route, body []byte) {
-	now := s.clock()
+	now := s.now()
 	raw, aerr := s.decodeBody(r, body)
 	if aerr != nil {
 		s.writeError(w, aerr)
 		return
 	}
-	sum, err := scanLogGroup(raw)
+	if int64(len(raw)) > s.cfg.MaxLogGroupBytes {
+		s.writeError(w, badRequest("PostBodyTooLarge", fmt.Sprintf("LogGroup of %d bytes is larger than %d", len(raw), s.cfg.MaxLogGroupBytes)))
+		return
+	}
+	sum, err := scanLogGroup(raw, &s.rules)
 	if err != nil {
+		if rule, ok := err.(*APIError); ok {
+			s.writeError(w, rule)
+			return
+		}
 		s.writeError(w, badRequest("PostBodyInvalid", fmt.Sprintf("body is not a valid LogGroup: %v", err)))
 		return
 	}
-	if sum.logs > 0 {
-		oldest, newest := now.Add(-maxLogAge).Unix(), now.Add(maxLogFuture).Unix()
-		if int64(sum.minTime) < oldest || int64(sum.maxTime) > newest {
-			if s.cfg.RejectOutOfRangeTime {
-				s.writeError(w, badRequest("InvalidTimestamp", fmt.Sprintf("log time outside [%d, %d]", oldest, newest)))
-				return
-			}
-			s.stats.outOfRange.Add(1)
+	if aerr := checkLogTimes(sum, now); aerr != nil {
+		if !s.cfg.AcceptOutOfRangeTime {
+			s.writeError(w, aerr)
+			return
 		}
+		s.stats.outOfRange.Add(1)
 	}
 
 	ls.mu.Lock()

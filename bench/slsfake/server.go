@@ -39,10 +39,14 @@ type Server struct {
 	faults   faults
 	stats    counters
 
+	rules contentRules // fixed after New
+
 	reqSeq atomic.Uint64
 	// clock is time.Now except in tests that need the quota buckets to see
-	// a fixed time; it is set before Start and never changed.
+	// a fixed time; it is set before Start and never changed. The server's
+	// own time is clock() plus skew (see now).
 	clock func() time.Time
+	skew  atomic.Int64 // nanoseconds, set by SetClockSkew
 
 	mu          sync.Mutex // guards the fields below
 	srv         *http.Server
@@ -79,6 +83,7 @@ func New(cfg Config) (*Server, error) {
 		conns:    make(map[net.Conn]struct{}),
 		closing:  make(chan struct{}),
 		clock:    time.Now,
+		rules:    contentRules{strictKeys: cfg.StrictKeys, maxLogs: cfg.MaxLogsPerGroup},
 	}
 	s.stats.init()
 	for _, pc := range cfg.Projects {
@@ -304,7 +309,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, rt route) {
 			return
 		}
 	}
-	key, aerr := s.authenticate(r, body, time.Now())
+	key, aerr := s.authenticate(r, body, s.now())
 	if aerr != nil {
 		s.writeError(w, aerr)
 		return
