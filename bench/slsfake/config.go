@@ -136,13 +136,23 @@ type AccessKeyConfig struct {
 	ID     string `yaml:"id"`
 	Secret string `yaml:"secret"`
 	// Projects maps a project name, or "*" for every project, to the
-	// permissions the key has there.
-	Projects map[string]Permission `yaml:"projects"`
+	// permissions the key has there (a shorthand for RAM statements, see
+	// Permission).
+	Projects map[string]Permission `yaml:"projects,omitempty"`
+	// KafkaUpload lists projects on which the key has SLS's documented
+	// policy for its Kafka endpoint (KafkaUploadPolicy).
+	KafkaUpload []string `yaml:"kafkaUpload,omitempty"`
+	// Policy is a RAM policy of its own, per action and resource with
+	// wildcards; a Deny statement overrides every Allow, Projects and
+	// KafkaUpload included.
+	Policy []Statement `yaml:"policy,omitempty"`
 }
 
-// Permission is what a key may do in one project. Read covers GetProject,
-// GetLogStore, ListShards, GetCursor and PullLogs; Write covers PutLogs and
-// split/merge.
+// Permission is what a key may do in one project. Read grants the RAM
+// actions log:ListProject, log:GetProject, log:ListLogStores,
+// log:GetLogStore, log:ListShards and log:GetCursorOrData (GetCursor,
+// GetCursorTime, PullLogs); Write grants log:PostLogStoreLogs,
+// log:SplitShard and log:MergeShards (see policy.go).
 type Permission struct {
 	Read  bool `yaml:"read"`
 	Write bool `yaml:"write"`
@@ -279,6 +289,9 @@ func (c Config) normalize() (Config, error) {
 			return c, fmt.Errorf("cannot use AccessKey %s twice", k.ID)
 		}
 		ids[k.ID] = true
+		if err := checkPolicy(k.Policy); err != nil {
+			return c, fmt.Errorf("cannot use the policy of AccessKey %s: %w", k.ID, err)
+		}
 	}
 	for i, f := range c.Faults {
 		if err := f.check(); err != nil {

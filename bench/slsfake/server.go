@@ -34,7 +34,7 @@ func (e *APIError) Error() string {
 type Server struct {
 	cfg      Config
 	projects map[string]*project // fixed after New
-	keys     map[string]*AccessKeyConfig
+	keys     map[string]*accessKey // fixed after New
 	store    *store
 	faults   faults
 	stats    counters
@@ -78,7 +78,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		cfg:      cfg,
 		projects: make(map[string]*project),
-		keys:     make(map[string]*AccessKeyConfig),
+		keys:     make(map[string]*accessKey),
 		store:    newStore(cfg.MaxStoredBytes),
 		conns:    make(map[net.Conn]struct{}),
 		closing:  make(chan struct{}),
@@ -99,7 +99,8 @@ func New(cfg Config) (*Server, error) {
 		s.projects[pc.Name] = p
 	}
 	for i := range cfg.AccessKeys {
-		s.keys[cfg.AccessKeys[i].ID] = &cfg.AccessKeys[i]
+		k := &cfg.AccessKeys[i]
+		s.keys[k.ID] = &accessKey{cfg: k, policy: k.grants()}
 	}
 	for _, f := range cfg.Faults {
 		if _, err := s.faults.add(f, now); err != nil {
@@ -314,14 +315,12 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, rt route) {
 		s.writeError(w, aerr)
 		return
 	}
-	write := rt.op == OpPutLogs || rt.op == OpSplitShard || rt.op == OpMergeShards
-	if p != nil && !permitted(key, p.name, write) {
-		action := map[string]string{OpPutLogs: "PostLogStoreLogs", OpPullLogs: "PullLogs"}[rt.op]
-		if action == "" {
-			action = rt.op
+	if p != nil {
+		action, res := actionOf[rt.op], s.resourceOf(rt.op, p.name, rt.logstore)
+		if !allowed(key.policy, action, res) {
+			s.writeError(w, denied(action, res))
+			return
 		}
-		s.writeError(w, denied(action, p.name, rt.logstore))
-		return
 	}
 	var ls *logstore
 	if rt.logstore != "" {
