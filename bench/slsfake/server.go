@@ -33,7 +33,7 @@ func (e *APIError) Error() string {
 // concurrent use.
 type Server struct {
 	cfg      Config
-	projects map[string]*project // fixed after New
+	projects map[string]*project   // fixed after New
 	keys     map[string]*accessKey // fixed after New
 	store    *store
 	faults   faults
