@@ -97,7 +97,10 @@ type Config struct {
 
 // ProjectConfig is one SLS project.
 type ProjectConfig struct {
-	Name        string           `yaml:"name"`
+	Name string `yaml:"name"`
+	// State is normal (the default) or forbidden (every request is
+	// answered 403 ProjectForbidden); Server.SetProjectState changes it.
+	State       ProjectState     `yaml:"state,omitempty"`
 	Description string           `yaml:"description,omitempty"`
 	Logstores   []LogstoreConfig `yaml:"logstores"`
 }
@@ -139,6 +142,12 @@ type AccessKeyConfig struct {
 	// permissions the key has there (a shorthand for RAM statements, see
 	// Permission).
 	Projects map[string]Permission `yaml:"projects,omitempty"`
+	// SecurityToken makes this an STS credential: every request must carry
+	// it in x-acs-security-token (the SDK sends Client.SecurityToken there).
+	SecurityToken string `yaml:"securityToken,omitempty"`
+	// State is enabled (the default), disabled or expired (for an STS
+	// credential); Server.SetKeyState changes it.
+	State KeyState `yaml:"state,omitempty"`
 	// KafkaUpload lists projects on which the key has SLS's documented
 	// policy for its Kafka endpoint (KafkaUploadPolicy).
 	KafkaUpload []string `yaml:"kafkaUpload,omitempty"`
@@ -249,6 +258,9 @@ func (c Config) normalize() (Config, error) {
 			return c, fmt.Errorf("cannot use project %q twice", p.Name)
 		}
 		projects[p.Name] = true
+		if err := p.State.check(); err != nil {
+			return c, fmt.Errorf("cannot use project %s: %w", p.Name, err)
+		}
 		stores := make(map[string]bool)
 		p.Logstores = append([]LogstoreConfig(nil), p.Logstores...)
 		for li := range p.Logstores {
@@ -289,6 +301,9 @@ func (c Config) normalize() (Config, error) {
 			return c, fmt.Errorf("cannot use AccessKey %s twice", k.ID)
 		}
 		ids[k.ID] = true
+		if err := k.State.check(); err != nil {
+			return c, fmt.Errorf("cannot use AccessKey %s: %w", k.ID, err)
+		}
 		if err := checkPolicy(k.Policy); err != nil {
 			return c, fmt.Errorf("cannot use the policy of AccessKey %s: %w", k.ID, err)
 		}

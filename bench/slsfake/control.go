@@ -26,6 +26,8 @@ import (
 //	POST   /_split    {"project","logstore","shard":0,"key":""} → shards
 //	POST   /_merge    {"project","logstore","shard":0}          → shards
 //	POST   /_quota    {"project","logstore","bytesPerSec":0,"requestsPerSec":0}
+//	POST   /_keystate     {"id":"akid","state":"enabled|disabled|expired"}
+//	POST   /_projectstate {"project":"p","state":"normal|forbidden"}
 //	GET    /_clock                      {"now": RFC 3339, "skew": "0s"}
 //	POST   /_clock    {"skew":"-10m"} or {"now":"2026-01-02T15:04:05Z"}
 //	                  sets the server clock (see SetClockSkew)
@@ -157,6 +159,22 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 	case "POST /_quota":
 		if decode(&t) {
 			reply(map[string]string{}, s.SetQuota(t.Project, t.Logstore, Quota{BytesPerSec: t.BytesPerSec, RequestsPerSec: t.RequestsPerSec}))
+		}
+	case "POST /_keystate":
+		var k struct {
+			ID    string   `json:"id"`
+			State KeyState `json:"state"`
+		}
+		if decode(&k) {
+			reply(map[string]string{}, s.SetKeyState(k.ID, k.State))
+		}
+	case "POST /_projectstate":
+		var p struct {
+			Project string       `json:"project"`
+			State   ProjectState `json:"state"`
+		}
+		if decode(&p) {
+			reply(map[string]string{}, s.SetProjectState(p.Project, p.State))
 		}
 	case "GET /_clock":
 		reply(s.clockState(), nil)

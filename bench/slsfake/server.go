@@ -65,6 +65,7 @@ type project struct {
 	created     time.Time
 	logstores   map[string]*logstore
 	order       []string
+	state       atomic.Value // ProjectState
 }
 
 // New builds a stand-in from cfg (defaults filled in, see Config). It does
@@ -96,11 +97,12 @@ func New(cfg Config) (*Server, error) {
 			p.logstores[lc.Name] = newLogstore(pc.Name, lc, q, now)
 			p.order = append(p.order, lc.Name)
 		}
+		p.state.Store(pc.State.orDefault())
 		s.projects[pc.Name] = p
 	}
 	for i := range cfg.AccessKeys {
 		k := &cfg.AccessKeys[i]
-		s.keys[k.ID] = &accessKey{cfg: k, policy: k.grants()}
+		s.keys[k.ID] = newAccessKey(k)
 	}
 	for _, f := range cfg.Faults {
 		if _, err := s.faults.add(f, now); err != nil {
@@ -311,6 +313,12 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, rt route) {
 		}
 	}
 	key, aerr := s.authenticate(r, body, s.now())
+	if aerr == nil {
+		aerr = key.checkState(r)
+	}
+	if aerr == nil && p != nil && p.state.Load().(ProjectState) == ProjectForbidden {
+		aerr = forbidden(p.name)
+	}
 	if aerr != nil {
 		s.writeError(w, aerr)
 		return
