@@ -66,13 +66,20 @@ type Config struct {
 	// TimeWindow is the accepted distance between the request time and the
 	// server clock (0 means DefaultTimeWindow; negative disables the check).
 	TimeWindow time.Duration `yaml:"timeWindow,omitempty"`
-	// DefaultQuota applies to logstores without their own Quota; nil means
-	// SLS's defaults (DefaultWriteBytesPerSec, DefaultWriteRequestsPerSec).
+	// DefaultQuota is the per-shard quota of logstores without their own
+	// Quota; nil means SLS's per-shard limits (DefaultWriteBytesPerSec,
+	// DefaultWriteRequestsPerSec), which SLS documents as soft: exceeding
+	// them is admitted and counted (Stats.ShardQuotaOverruns). A Quota
+	// given here, per logstore or through SetQuota is enforced hard (403)
+	// unless its Soft is set. See quota.go.
 	DefaultQuota *Quota `yaml:"defaultQuota,omitempty"`
-	// QuotaErrorCode is the errorCode of a quota rejection (403). Default
-	// "WriteQuotaExceed"; real SLS also answers "ShardWriteQuotaExceed" for
-	// a single hot shard, which some clients may want to see instead.
+	// QuotaErrorCode is the errorCode of a hard per-shard quota rejection
+	// (403). Default "ShardWriteQuotaExceed", SLS's shard-level code.
 	QuotaErrorCode string `yaml:"quotaErrorCode,omitempty"`
+	// ProjectQuota is every project's hard write quota, unless the project
+	// has its own; nil means SLS's defaults (100 GB and 600,000 requests a
+	// minute). Exceeding it is 403 WriteQuotaExceed.
+	ProjectQuota *ProjectQuota `yaml:"projectQuota,omitempty"`
 	// MaxLogGroupBytes bounds one LogGroup, raw (0 means
 	// DefaultMaxLogGroupBytes, SLS's 5 MB); larger gets 400 PostBodyTooLarge.
 	MaxLogGroupBytes int64 `yaml:"maxLogGroupBytes,omitempty"`
@@ -103,6 +110,9 @@ type ProjectConfig struct {
 	State       ProjectState     `yaml:"state,omitempty"`
 	Description string           `yaml:"description,omitempty"`
 	Logstores   []LogstoreConfig `yaml:"logstores"`
+	// Quota is this project's hard write quota; nil means
+	// Config.ProjectQuota.
+	Quota *ProjectQuota `yaml:"quota,omitempty"`
 }
 
 // LogstoreConfig is one logstore and its shard layout.
@@ -132,6 +142,10 @@ type ShardConfig struct {
 type Quota struct {
 	BytesPerSec    int64 `yaml:"bytesPerSec"`    // raw (uncompressed) bytes
 	RequestsPerSec int64 `yaml:"requestsPerSec"` // PutLogs requests
+	// Soft admits writes past the quota (counted in
+	// Stats.ShardQuotaOverruns), as SLS treats its per-shard limits;
+	// otherwise they get 403 QuotaErrorCode.
+	Soft bool `yaml:"soft,omitempty"`
 }
 
 // AccessKeyConfig is an AccessKey pair and what it may do.
@@ -242,10 +256,14 @@ func (c Config) normalize() (Config, error) {
 		c.TimeWindow = DefaultTimeWindow
 	}
 	if c.DefaultQuota == nil {
-		c.DefaultQuota = &Quota{BytesPerSec: DefaultWriteBytesPerSec, RequestsPerSec: DefaultWriteRequestsPerSec}
+		c.DefaultQuota = &Quota{BytesPerSec: DefaultWriteBytesPerSec, RequestsPerSec: DefaultWriteRequestsPerSec, Soft: true}
 	}
 	if c.QuotaErrorCode == "" {
-		c.QuotaErrorCode = "WriteQuotaExceed"
+		c.QuotaErrorCode = "ShardWriteQuotaExceed"
+	}
+	if c.ProjectQuota == nil {
+		c.ProjectQuota = &ProjectQuota{WriteBytesPerMinute: DefaultProjectWriteBytesPerMinute,
+			WriteRequestsPerMinute: DefaultProjectWriteRequestsPerMinute}
 	}
 	projects := make(map[string]bool)
 	c.Projects = append([]ProjectConfig(nil), c.Projects...)

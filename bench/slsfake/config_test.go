@@ -85,7 +85,7 @@ func TestDefaultConfig(t *testing.T) {
 			t.Fatalf("%s: %d shards, %v; want %d", ls, len(shards), err, n)
 		}
 	}
-	if q := *s.cfg.DefaultQuota; q != (Quota{BytesPerSec: 5 << 20, RequestsPerSec: 500}) {
+	if q := *s.cfg.DefaultQuota; q != (Quota{BytesPerSec: 5 << 20, RequestsPerSec: 500, Soft: true}) {
 		t.Fatalf("default quota = %+v", q)
 	}
 	if k := s.keys["demo-akid"]; k == nil || k.cfg.Secret != "demo-aksecret" || !allowed(k.policy, "log:PostLogStoreLogs", s.resourceOf(OpPutLogs, proj, ls1)) || !allowed(k.policy, "log:GetProject", s.resourceOf(OpGetProject, proj, "")) {

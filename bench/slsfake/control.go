@@ -25,7 +25,8 @@ import (
 //	POST   /_outage   {"duration":"5s","mode":"error|reset|refuse"}
 //	POST   /_split    {"project","logstore","shard":0,"key":""} → shards
 //	POST   /_merge    {"project","logstore","shard":0}          → shards
-//	POST   /_quota    {"project","logstore","bytesPerSec":0,"requestsPerSec":0}
+//	POST   /_quota    {"project","logstore","bytesPerSec":0,"requestsPerSec":0,"soft":false}
+//	POST   /_projectquota {"project","writeBytesPerMinute":0,"writeRequestsPerMinute":0}
 //	POST   /_keystate     {"id":"akid","state":"enabled|disabled|expired"}
 //	POST   /_projectstate {"project":"p","state":"normal|forbidden"}
 //	GET    /_clock                      {"now": RFC 3339, "skew": "0s"}
@@ -91,6 +92,7 @@ type target struct {
 	N              int    `json:"n"`
 	BytesPerSec    int64  `json:"bytesPerSec"`
 	RequestsPerSec int64  `json:"requestsPerSec"`
+	Soft           bool   `json:"soft"`
 }
 
 func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
@@ -158,7 +160,15 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 		}
 	case "POST /_quota":
 		if decode(&t) {
-			reply(map[string]string{}, s.SetQuota(t.Project, t.Logstore, Quota{BytesPerSec: t.BytesPerSec, RequestsPerSec: t.RequestsPerSec}))
+			reply(map[string]string{}, s.SetQuota(t.Project, t.Logstore, Quota{BytesPerSec: t.BytesPerSec, RequestsPerSec: t.RequestsPerSec, Soft: t.Soft}))
+		}
+	case "POST /_projectquota":
+		var q struct {
+			Project string `json:"project"`
+			ProjectQuota
+		}
+		if decode(&q) {
+			reply(map[string]string{}, s.SetProjectQuota(q.Project, q.ProjectQuota))
 		}
 	case "POST /_keystate":
 		var k struct {

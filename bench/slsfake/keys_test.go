@@ -64,7 +64,9 @@ func TestKeyAndProjectStates(t *testing.T) {
 	f("enabled key", nil, demoPut, 0, "", "")
 	f("disabled from Go", goKey("demo-akid", KeyDisabled), demoPut, 401, "Unauthorized", "disabled")
 	f("disabled key reads", nil, demoGet, 401, "Unauthorized", "disabled")
-	f("other keys unaffected", nil, func() error { return client(s, "writer", "writer-secret").PutLogs(proj, ls1, groupOf(1, "content", "x")) }, 0, "", "")
+	f("other keys unaffected", nil, func() error {
+		return client(s, "writer", "writer-secret").PutLogs(proj, ls1, groupOf(1, "content", "x"))
+	}, 0, "", "")
 	f("enabled from Go", goKey("demo-akid", KeyEnabled), demoPut, 0, "", "")
 	f("disabled from control", viaControl("/_keystate", `{"id":"demo-akid","state":"disabled"}`), demoPut, 401, "Unauthorized", "disabled")
 	f("enabled from control", viaControl("/_keystate", `{"id":"demo-akid","state":"enabled"}`), demoPut, 0, "", "")

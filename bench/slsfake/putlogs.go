@@ -25,7 +25,7 @@ var zstdDecoder = sync.OnceValue(func() *zstd.Decoder {
 // servePutLogs stores one LogGroup. The body is a LogGroup protobuf,
 // compressed as x-log-compresstype says (lz4 block, zstd frame, deflate
 // (zlib) or nothing), whose raw size is x-log-bodyrawsize.
-func (s *Server) servePutLogs(w http.ResponseWriter, r *http.Request, ls *logstore, rt route, body []byte) {
+func (s *Server) servePutLogs(w http.ResponseWriter, r *http.Request, p *project, ls *logstore, rt route, body []byte) {
 	now := s.now()
 	raw, aerr := s.decodeBody(r, body)
 	if aerr != nil {
@@ -53,6 +53,12 @@ func (s *Server) servePutLogs(w http.ResponseWriter, r *http.Request, ls *logsto
 		s.stats.outOfRange.Add(1)
 	}
 
+	if aerr := p.admitProject(now, int64(len(raw))); aerr != nil {
+		s.stats.projectQuotaRejections.Add(1)
+		s.writeError(w, aerr)
+		return
+	}
+
 	ls.mu.Lock()
 	var sh *shard
 	if rt.hashKey != "" {
@@ -76,11 +82,15 @@ func (s *Server) servePutLogs(w http.ResponseWriter, r *http.Request, ls *logsto
 			Message: "logstore has no readwrite shard for this write"})
 		return
 	}
-	if aerr := ls.admit(sh, now, int64(len(raw)), s.cfg.QuotaErrorCode); aerr != nil {
+	overrun, aerr := ls.admit(sh, now, int64(len(raw)), s.cfg.QuotaErrorCode)
+	if aerr != nil {
 		ls.mu.Unlock()
 		s.stats.quotaRejections.Add(1)
 		s.writeError(w, aerr)
 		return
+	}
+	if overrun {
+		s.stats.shardOverruns.Add(1)
 	}
 	shardID := sh.ID
 	ls.mu.Unlock()

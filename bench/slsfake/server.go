@@ -66,6 +66,10 @@ type project struct {
 	logstores   map[string]*logstore
 	order       []string
 	state       atomic.Value // ProjectState
+
+	mu              sync.Mutex // guards the quota and its buckets
+	quota           ProjectQuota
+	requests, bytes tokenBucket
 }
 
 // New builds a stand-in from cfg (defaults filled in, see Config). It does
@@ -88,7 +92,11 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.stats.init()
 	for _, pc := range cfg.Projects {
-		p := &project{name: pc.Name, description: pc.Description, created: now, logstores: make(map[string]*logstore)}
+		p := &project{name: pc.Name, description: pc.Description, created: now, logstores: make(map[string]*logstore),
+			quota: *cfg.ProjectQuota}
+		if pc.Quota != nil {
+			p.quota = *pc.Quota
+		}
 		for _, lc := range pc.Logstores {
 			q := *cfg.DefaultQuota
 			if lc.Quota != nil {
@@ -351,7 +359,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, rt route) {
 	case OpListShards:
 		s.writeJSON(w, ls.list())
 	case OpPutLogs:
-		s.servePutLogs(w, r, ls, rt, body)
+		s.servePutLogs(w, r, p, ls, rt, body)
 	case OpGetCursor:
 		s.serveGetCursor(w, r, ls, rt)
 	case OpGetCursorTime:
