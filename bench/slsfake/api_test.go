@@ -2,6 +2,7 @@ package slsfake
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	sls "github.com/aliyun/aliyun-log-go-sdk"
@@ -254,4 +255,36 @@ func TestSignatureV4(t *testing.T) {
 	f("ok", "demo-aksecret", "cn-local", "")
 	f("wrong secret", "bad", "cn-local", "SignatureNotMatch")
 	f("wrong region", "demo-aksecret", "cn-elsewhere", "Unauthorized")
+}
+
+// TestRequireV4: a region that takes only v4 signatures refuses the SDK's
+// default v1 and serves v4.
+func TestRequireV4(t *testing.T) {
+	f := func(name string, requireV4 bool, v4 bool, status int, code string) {
+		t.Run(name, func(t *testing.T) {
+			cfg := testConfig()
+			cfg.RequireV4 = requireV4
+			s := start(t, cfg)
+			c := demoClient(s)
+			if v4 {
+				c.AuthVersion, c.Region = sls.AuthV4, "cn-local"
+			}
+			wantAnswer(t, c.PutLogs(proj, ls1, groupOf(1, "content", "x")), status, code)
+			_, err := c.GetLogStore(proj, ls1)
+			wantAnswer(t, err, status, code)
+			if status != 0 && !strings.Contains(slsErr(t, err).Message, "requires signature v4") {
+				t.Fatalf("message %q", slsErr(t, err).Message)
+			}
+		})
+	}
+	f("v1 where v4 is required", true, false, 401, "Unauthorized")
+	f("v4 where v4 is required", true, true, 0, "")
+	f("v1 by default", false, false, 0, "")
+	f("v4 by default", false, true, 0, "")
+
+	cfg := testConfig()
+	cfg.RequireV4, cfg.Region = true, ""
+	if _, err := New(cfg); err == nil {
+		t.Fatal("RequireV4 without a region was accepted")
+	}
 }

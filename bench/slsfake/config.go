@@ -52,6 +52,10 @@ type Config struct {
 	// Region is reported by GetProject and, when set, must match the region
 	// of v4 signatures (any region is accepted when empty).
 	Region string `yaml:"region,omitempty"`
+	// RequireV4 refuses v1 (HMAC-SHA1) signatures with 401 Unauthorized, as
+	// a region that takes only v4 does (see auth.go requireV4). Region
+	// must be set with it: v4 signatures name the region.
+	RequireV4 bool `yaml:"requireV4,omitempty"`
 	// Projects, with their logstores and shard layouts.
 	Projects []ProjectConfig `yaml:"projects"`
 	// AccessKeys that may sign requests, with per-project permissions.
@@ -264,6 +268,9 @@ func (c Config) normalize() (Config, error) {
 	if c.ProjectQuota == nil {
 		c.ProjectQuota = &ProjectQuota{WriteBytesPerMinute: DefaultProjectWriteBytesPerMinute,
 			WriteRequestsPerMinute: DefaultProjectWriteRequestsPerMinute}
+	}
+	if c.RequireV4 && c.Region == "" {
+		return c, errors.New("cannot require signature v4 without a region")
 	}
 	projects := make(map[string]bool)
 	c.Projects = append([]ProjectConfig(nil), c.Projects...)
