@@ -40,9 +40,11 @@ func badRequest(code, msg string) *APIError {
 // AccessKey that signed it.
 //
 // An AccessKey id the stand-in does not know is answered 401 Unauthorized
-// ("AccessKeyId not found: …"), which is what SLS answers; SLS has no
-// InvalidAccessKeyId code (that one belongs to other Alibaba Cloud
-// services), and a right id with a wrong secret is 401 SignatureNotMatch.
+// "AccessKeyId not found: <id>", and a right id with a wrong secret 401
+// SignatureNotMatch, as the common error codes page lists them
+// (https://www.alibabacloud.com/help/en/sls/developer-reference/error-codes;
+// its 401 InvalidAccessKeyId is for an id that is malformed, which the SDK
+// never sends).
 func (s *Server) authenticate(r *http.Request, body []byte, now time.Time) (*accessKey, *APIError) {
 	if r.Header.Get("x-log-apiversion") == "" {
 		return nil, badRequest("MissingAPIVersion", "x-log-apiversion does not exist in http header")

@@ -99,9 +99,14 @@ type Config struct {
 	StrictKeys bool `yaml:"strictKeys,omitempty"`
 	// AcceptOutOfRangeTime stores logs whose time is outside SLS's window
 	// ([-7 days, +15 min] of the server clock) and counts them in
-	// Stats.OutOfRangeGroups, instead of answering 400 InvalidTimestamp as
-	// SLS does (the default).
+	// Stats.OutOfRangeGroups, instead of refusing them as SLS does (the
+	// default).
 	AcceptOutOfRangeTime bool `yaml:"acceptOutOfRangeTime,omitempty"`
+	// OutOfRangeTimeCode is the errorCode (400) for a log time outside the
+	// window: default "PostBodyInvalid", as SLS's PutLogs reference lists
+	// it ("The post data time is out of range"); "InvalidTimestamp" is the
+	// other reading of that table (see validate.go).
+	OutOfRangeTimeCode string `yaml:"outOfRangeTimeCode,omitempty"`
 	// Faults active from the start (see Fault).
 	Faults []Fault `yaml:"faults,omitempty"`
 }
@@ -255,6 +260,9 @@ func (c Config) normalize() (Config, error) {
 	}
 	if c.MaxLogsPerGroup == 0 {
 		c.MaxLogsPerGroup = DefaultMaxLogsPerGroup
+	}
+	if c.OutOfRangeTimeCode == "" {
+		c.OutOfRangeTimeCode = "PostBodyInvalid"
 	}
 	if c.TimeWindow == 0 {
 		c.TimeWindow = DefaultTimeWindow

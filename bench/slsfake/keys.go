@@ -26,9 +26,19 @@ type ProjectState string
 const (
 	// ProjectNormal is a project that serves (the default).
 	ProjectNormal ProjectState = "normal"
-	// ProjectForbidden is a project SLS stopped serving, as it does for an
-	// account with an overdue payment.
+	// ProjectForbidden is a project of an account with an overdue payment:
+	// 401 Unauthorized "Your SLS service has been forbidden." ("your Log
+	// Service resources are disabled. Make sure that your Alibaba Cloud
+	// account has no overdue payments", common error codes,
+	// https://www.alibabacloud.com/help/en/sls/developer-reference/error-codes;
+	// the stand-in applies it per project, so a test can keep others
+	// working).
 	ProjectForbidden ProjectState = "forbidden"
+	// ProjectForbidden403 is the other reading: 403 ProjectForbidden, a
+	// code the SDK defines (error_code.go PROJECT_FORBIDDEN) and iLogtail's
+	// sender names, with no page saying when SLS sends it; the status 403
+	// is the stand-in's guess.
+	ProjectForbidden403 ProjectState = "forbidden403"
 )
 
 // accessKey is a configured AccessKey with its policy compiled from the
@@ -69,18 +79,18 @@ func (st ProjectState) orDefault() ProjectState {
 
 func (st ProjectState) check() error {
 	switch st.orDefault() {
-	case ProjectNormal, ProjectForbidden:
+	case ProjectNormal, ProjectForbidden, ProjectForbidden403:
 		return nil
 	}
-	return fmt.Errorf("unknown project state %q (want %s or %s)", st, ProjectNormal, ProjectForbidden)
+	return fmt.Errorf("unknown project state %q (want %s, %s or %s)", st, ProjectNormal, ProjectForbidden, ProjectForbidden403)
 }
 
-// checkKeyState is run once the signature holds. The SDK treats every 401
-// as a credential problem worth refreshing an STS token for
-// (aliyun-log-go-sdk client.go IsTokenError: HTTPCode == 401), and SLS
-// answers 401 Unauthorized for an unknown AccessKeyId; the exact messages
-// SLS gives for a disabled key or an expired or wrong token are not
-// documented, so these are the stand-in's words (CONTRACT.md says so).
+// checkState is run once the signature holds. The answers are the common
+// error codes page's (https://www.alibabacloud.com/help/en/sls/developer-reference/error-codes,
+// 401 Unauthorized): "AccessKeyId is disabled: <id>", "The security token
+// you provided has expired.", "The security token you provided is
+// invalid." The SDK treats every 401 as a credential problem worth
+// refreshing an STS token for (aliyun-log-go-sdk client.go IsTokenError).
 func (k *accessKey) checkState(r *http.Request) *APIError {
 	switch k.state.Load().(KeyState) {
 	case KeyDisabled:
@@ -122,11 +132,14 @@ func (s *Server) SetProjectState(name string, st ProjectState) error {
 	return nil
 }
 
-// forbidden is SLS's answer for a project it stopped serving. The code
-// ProjectForbidden is SLS's (aliyun-log-go-sdk error_code.go
-// PROJECT_FORBIDDEN; iLogtail's sender names it too); the status 403 is
-// the stand-in's reading of "Forbidden", not documented.
-func forbidden(project string) *APIError {
-	return &APIError{Status: http.StatusForbidden, Code: "ProjectForbidden",
-		Message: fmt.Sprintf("Project %s is forbidden (overdue payment)", project)}
+// projectRefusal is the answer for a project in state st, or nil.
+func projectRefusal(project string, st ProjectState) *APIError {
+	switch st {
+	case ProjectForbidden:
+		return unauthorized("Your SLS service has been forbidden.")
+	case ProjectForbidden403:
+		return &APIError{Status: http.StatusForbidden, Code: "ProjectForbidden",
+			Message: fmt.Sprintf("Project %s is forbidden.", project)}
+	}
+	return nil
 }

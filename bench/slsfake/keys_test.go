@@ -78,10 +78,11 @@ func TestKeyAndProjectStates(t *testing.T) {
 	f("STS renewed", goKey("sts-id", KeyEnabled), sts("sts-token"), 0, "", "")
 	f("STS expired from control", viaControl("/_keystate", `{"id":"sts-id","state":"expired"}`), sts("sts-token"), 401, "Unauthorized", "expired")
 
-	f("project forbidden from Go", goProject(proj, ProjectForbidden), demoPut, 403, "ProjectForbidden", proj)
-	f("forbidden project read", nil, demoGet, 403, "ProjectForbidden", proj)
+	f("project forbidden from Go", goProject(proj, ProjectForbidden), demoPut, 401, "Unauthorized", "Your SLS service has been forbidden.")
+	f("forbidden project read", nil, demoGet, 401, "Unauthorized", "Your SLS service has been forbidden.")
 	f("project normal from Go", goProject(proj, ProjectNormal), demoPut, 0, "", "")
-	f("project forbidden from control", viaControl("/_projectstate", `{"project":"`+proj+`","state":"forbidden"}`), demoPut, 403, "ProjectForbidden", proj)
+	f("ProjectForbidden reading", goProject(proj, ProjectForbidden403), demoPut, 403, "ProjectForbidden", proj)
+	f("project forbidden from control", viaControl("/_projectstate", `{"project":"`+proj+`","state":"forbidden403"}`), demoGet, 403, "ProjectForbidden", proj)
 	f("project normal from control", viaControl("/_projectstate", `{"project":"`+proj+`","state":"normal"}`), demoGet, 0, "", "")
 
 	t.Run("bad requests", func(t *testing.T) {
@@ -120,7 +121,7 @@ accessKeys:
 	}
 	s := start(t, cfg)
 	_, err = demoClient(s).GetProject(proj)
-	wantAnswer(t, err, 403, "ProjectForbidden")
+	wantAnswer(t, err, 401, "Unauthorized")
 	_, err = client(s, "off", "off-secret").GetProject(proj)
 	wantAnswer(t, err, 401, "Unauthorized")
 

@@ -34,7 +34,7 @@ func scanLogGroup(b []byte, rules *contentRules) (groupSummary, error) {
 				return errors.New("LogGroup.Logs is not length-delimited")
 			}
 			if rules != nil && s.logs >= rules.maxLogs {
-				return badRequest("PostBodyTooLarge", fmt.Sprintf("LogGroup has more than %d logs", rules.maxLogs))
+				return badRequest("PostBodyTooLarge", fmt.Sprintf("Logs must be less than or equal to %d entries.", rules.maxLogs))
 			}
 			t, err := scanLog(v, rules)
 			if err != nil {

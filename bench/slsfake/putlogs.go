@@ -33,7 +33,7 @@ func (s *Server) servePutLogs(w http.ResponseWriter, r *http.Request, p *project
 		return
 	}
 	if int64(len(raw)) > s.cfg.MaxLogGroupBytes {
-		s.writeError(w, badRequest("PostBodyTooLarge", fmt.Sprintf("LogGroup of %d bytes is larger than %d", len(raw), s.cfg.MaxLogGroupBytes)))
+		s.writeError(w, badRequest("PostBodyTooLarge", fmt.Sprintf("Logs must be less than or equal to %d bytes: this LogGroup has %d", s.cfg.MaxLogGroupBytes, len(raw))))
 		return
 	}
 	sum, err := scanLogGroup(raw, &s.rules)
@@ -45,7 +45,7 @@ func (s *Server) servePutLogs(w http.ResponseWriter, r *http.Request, p *project
 		s.writeError(w, badRequest("PostBodyInvalid", fmt.Sprintf("body is not a valid LogGroup: %v", err)))
 		return
 	}
-	if aerr := checkLogTimes(sum, now); aerr != nil {
+	if aerr := checkLogTimes(sum, now, s.cfg.OutOfRangeTimeCode); aerr != nil {
 		if !s.cfg.AcceptOutOfRangeTime {
 			s.writeError(w, aerr)
 			return

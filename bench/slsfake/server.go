@@ -324,8 +324,8 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, rt route) {
 	if aerr == nil {
 		aerr = key.checkState(r)
 	}
-	if aerr == nil && p != nil && p.state.Load().(ProjectState) == ProjectForbidden {
-		aerr = forbidden(p.name)
+	if aerr == nil && p != nil {
+		aerr = projectRefusal(p.name, p.state.Load().(ProjectState))
 	}
 	if aerr != nil {
 		s.writeError(w, aerr)

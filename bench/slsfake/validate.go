@@ -18,10 +18,12 @@ const (
 	// DefaultMaxLogsPerGroup: "You can call the PutLogs operation to write up
 	// to 3 MB log group data or 4,096 logs each time ... the request will
 	// fail" (https://www.alibabacloud.com/help/doc-detail/29026.htm, the
-	// older PutLogs reference; the current one states only the 10 MB). The
-	// SDK's producer sends 4096 by default but lets a user raise it to
-	// 40960 (producer/producer.go), which suggests live SLS takes more:
-	// Config.MaxLogsPerGroup can follow that reading.
+	// older PutLogs reference; the current one states only the 10 MB), whose
+	// error table answers "400 PostBodyTooLarge: Logs must be less than or
+	// equal to 3 MB and 4096 entries." The SDK's producer sends 4096 by
+	// default but lets a user raise it to 40960 (producer/producer.go),
+	// which suggests live SLS takes more: Config.MaxLogsPerGroup can follow
+	// that reading, and Config.MaxLogGroupBytes the 3 MB one.
 	DefaultMaxLogsPerGroup = 4096
 	// maxKeyBytes: "The key is a UTF-8 encoded string of up to 128 bytes"
 	// (data model, https://www.alibabacloud.com/help/doc-detail/48871.htm).
@@ -33,7 +35,11 @@ const (
 	maxValueBytes = 1 << 20
 	// SLS accepts log times within [now-7d, now+15min] of its own clock:
 	// "目前只接受日志数据时间戳在服务端当前处理时间前后 [-7x24小时, +15分钟]"
-	// (PutLogs, https://help.aliyun.com/document_detail/29026.html).
+	// (PutLogs, https://help.aliyun.com/document_detail/29026.html); its
+	// error table answers a time outside it "400 PostBodyInvalid: The post
+	// data time is out of range" (the English reference says "[-168 hours,
+	// +15 minutes]"), and lists InvalidTimestamp separately for "Invalid
+	// timestamps are in logs" (Config.OutOfRangeTimeCode picks that one).
 	maxLogAge    = 7 * 24 * time.Hour
 	maxLogFuture = 15 * time.Minute
 )
@@ -102,6 +108,9 @@ func checkValue(k, v []byte) *APIError {
 		return badRequest("InvalidEncoding", fmt.Sprintf("value of log key %q is not UTF-8", k))
 	}
 	if len(v) > maxValueBytes {
+		// The code is inferred: the PutLogs reference lists the 1 MB value
+		// limit among those whose breach fails the request, and
+		// PostBodyTooLarge is its only size code.
 		return badRequest("PostBodyTooLarge", fmt.Sprintf("value of log key %q has %d bytes, more than %d", k, len(v), maxValueBytes))
 	}
 	return nil
@@ -118,14 +127,14 @@ func checkText(what string, b []byte) *APIError {
 }
 
 // checkLogTimes applies the time window to a LogGroup's oldest and newest
-// log, against the server's clock (now).
-func checkLogTimes(sum groupSummary, now time.Time) *APIError {
+// log, against the server's clock (now), answering with code.
+func checkLogTimes(sum groupSummary, now time.Time, code string) *APIError {
 	if sum.logs == 0 {
 		return nil
 	}
 	oldest, newest := now.Add(-maxLogAge).Unix(), now.Add(maxLogFuture).Unix()
 	if int64(sum.minTime) < oldest || int64(sum.maxTime) > newest {
-		return badRequest("InvalidTimestamp", fmt.Sprintf("log time outside [%d, %d] (server time %s)",
+		return badRequest(code, fmt.Sprintf("The post data time is out of range: a log time is outside [%d, %d] (server time %s)",
 			oldest, newest, now.UTC().Format(http.TimeFormat)))
 	}
 	return nil

@@ -133,9 +133,16 @@ func TestLogTimeWindow(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			cfg := testConfig()
 			cfg.AcceptOutOfRangeTime = accept
+			if code == "InvalidTimestamp" {
+				cfg.OutOfRangeTimeCode = code
+			}
 			s := start(t, cfg)
 			s.SetClockSkew(skew)
-			wantAnswer(t, demoClient(s).PutLogs(proj, ls1, at(logAge)), status, code)
+			err := demoClient(s).PutLogs(proj, ls1, at(logAge))
+			wantAnswer(t, err, status, code)
+			if status != 0 && code != "RequestTimeExpired" && !strings.Contains(slsErr(t, err).Message, "time is out of range") {
+				t.Fatalf("message %q", slsErr(t, err).Message)
+			}
 			if accept && s.Stats().OutOfRangeGroups != 1 {
 				t.Fatalf("OutOfRangeGroups = %d, want 1", s.Stats().OutOfRangeGroups)
 			}
@@ -143,14 +150,15 @@ func TestLogTimeWindow(t *testing.T) {
 	}
 	f("now", 0, 0, false, 0, "")
 	f("6 days old", 0, -6*24*time.Hour, false, 0, "")
-	f("8 days old", 0, -8*24*time.Hour, false, 400, "InvalidTimestamp")
+	f("8 days old", 0, -8*24*time.Hour, false, 400, "PostBodyInvalid")
+	f("8 days old, the InvalidTimestamp reading", 0, -8*24*time.Hour, false, 400, "InvalidTimestamp")
 	f("8 days old, accepted by option", 0, -8*24*time.Hour, true, 0, "")
 	f("10 min ahead", 0, 10*time.Minute, false, 0, "")
-	f("20 min ahead", 0, 20*time.Minute, false, 400, "InvalidTimestamp")
+	f("20 min ahead", 0, 20*time.Minute, false, 400, "PostBodyInvalid")
 	// The server clock 10 minutes behind: a log 10 minutes ahead of the
 	// client is 20 ahead of SLS, while the request time (10 minutes off)
 	// still passes.
-	f("10 min ahead of a server 10 min behind", -10*time.Minute, 10*time.Minute, false, 400, "InvalidTimestamp")
+	f("10 min ahead of a server 10 min behind", -10*time.Minute, 10*time.Minute, false, 400, "PostBodyInvalid")
 	f("now, server 10 min ahead", 10*time.Minute, 0, false, 0, "")
 	// Past 15 minutes of skew the request itself is refused.
 	f("server 20 min ahead", 20*time.Minute, 0, false, 400, "RequestTimeExpired")
@@ -170,7 +178,7 @@ func TestLogTimeWindow(t *testing.T) {
 		if code, st := post(`{"skew":"-10m"}`); code != 200 || st.Skew != "-10m0s" || s.ClockSkew() != -10*time.Minute {
 			t.Fatalf("POST skew: %d %+v, skew %v", code, st, s.ClockSkew())
 		}
-		wantAnswer(t, demoClient(s).PutLogs(proj, ls1, at(10*time.Minute)), 400, "InvalidTimestamp")
+		wantAnswer(t, demoClient(s).PutLogs(proj, ls1, at(10*time.Minute)), 400, "PostBodyInvalid")
 		target := time.Now().Add(time.Hour).UTC()
 		if code, _ := post(`{"now":"` + target.Format(time.RFC3339) + `"}`); code != 200 {
 			t.Fatalf("POST now: %d", code)
