@@ -74,7 +74,10 @@ func (k *AccessKeyConfig) grants() []Statement {
 			res = []string{"*"}
 		}
 		if p.Read {
-			out = append(out, Statement{Effect: "Allow", Action: append([]string{"log:ListProject"}, readActions...), Resource: res})
+			// ListProject acts on project/*: a key that may read one
+			// project may list (it sees only what it may GetProject).
+			out = append(out, Statement{Effect: "Allow", Action: readActions, Resource: res},
+				Statement{Effect: "Allow", Action: []string{"log:ListProject"}, Resource: []string{"acs:log:*:*:project/*"}})
 		}
 		if p.Write {
 			out = append(out, Statement{Effect: "Allow", Action: writeActions, Resource: res})

@@ -46,6 +46,12 @@ var sdkCalls = map[string]func(c *sls.Client, project, logstore string) error{
 		_, _, err := c.PullLogs(p, l, 0, "MTAwMA==", "", 1)
 		return err
 	},
+	// Shard 3 of a 4-shard logstore starts at c0…, so e0… is inside it.
+	OpSplitShard: func(c *sls.Client, p, l string) error {
+		_, err := c.SplitShard(p, l, 3, "e0000000000000000000000000000000")
+		return err
+	},
+	OpMergeShards: func(c *sls.Client, p, l string) error { _, err := c.MergeShards(p, l, 0); return err },
 }
 
 // TestRAMPolicy checks each operation against each way of granting it,
@@ -122,6 +128,25 @@ func TestRAMPolicy(t *testing.T) {
 	f("writer", OpPutLogs, proj, ls2, true, "")
 	f("writer", OpListShards, proj, ls1, false, "log:ListShards")
 	f("writer", OpPullLogs, proj, ls1, false, "log:GetCursorOrData")
+	f("reader", OpSplitShard, proj, ls2, false, "log:SplitShard")
+	f("reader", OpMergeShards, proj, ls2, false, "log:MergeShards")
+	f("kafka", OpSplitShard, proj, ls2, false, "log:SplitShard")
+	f("writer", OpSplitShard, proj, ls2, true, "")
+	f("writer", OpMergeShards, proj, ls2, true, "")
+
+	// ListProject needs log:ListProject and lists the projects the key may
+	// GetProject.
+	names, err := client(s, "reader", "reader-secret").ListProject()
+	if err != nil || len(names) != 1 || names[0] != proj {
+		t.Fatalf("reader ListProject = %v, %v; want [%s]", names, err, proj)
+	}
+	if names, err := demoClient(s).ListProject(); err != nil || len(names) != 2 {
+		t.Fatalf("demo ListProject = %v, %v; want both projects", names, err)
+	}
+	_, err = client(s, "kafka", "kafka-secret").ListProject()
+	if e := slsErr(t, err); e.HTTPCode != 401 || !strings.Contains(e.Message, "action: log:ListProject, resource: acs:log:cn-local:"+AccountID+":project/*") {
+		t.Fatalf("kafka ListProject: %d %s", e.HTTPCode, e.Message)
+	}
 }
 
 func TestPolicyConfig(t *testing.T) {

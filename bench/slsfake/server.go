@@ -331,8 +331,8 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, rt route) {
 		s.writeError(w, aerr)
 		return
 	}
-	if p != nil {
-		action, res := actionOf[rt.op], s.resourceOf(rt.op, p.name, rt.logstore)
+	if p != nil || rt.op == OpListProject {
+		action, res := actionOf[rt.op], s.resourceOf(rt.op, rt.project, rt.logstore)
 		if !allowed(key.policy, action, res) {
 			s.writeError(w, denied(action, res))
 			return
