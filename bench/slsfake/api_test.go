@@ -2,6 +2,7 @@ package slsfake
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	sls "github.com/aliyun/aliyun-log-go-sdk"
@@ -47,7 +48,7 @@ func TestPutPullRoundTrip(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			s := start(t, testConfig())
 			c := demoClient(s)
-			sent := logGroup(name, 5, 1_700_000_000)
+			sent := logGroup(name, 5, recent)
 			var err error
 			if hashKey == "" {
 				err = c.PutLogsWithCompressType(proj, ls2, sent, compress)
@@ -125,7 +126,7 @@ func TestLoadBalance(t *testing.T) {
 	s := start(t, testConfig())
 	c := demoClient(s)
 	for i := range 8 {
-		if err := c.PutLogs(proj, ls2, logGroup(fmt.Sprint("g", i), 1, 1_700_000_000)); err != nil {
+		if err := c.PutLogs(proj, ls2, logGroup(fmt.Sprint("g", i), 1, recent)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -201,7 +202,7 @@ func TestErrors(t *testing.T) {
 			c := client(s, akid, secret)
 			var err error
 			if write {
-				err = c.PutLogs(project, logstore, logGroup("x", 1, 1_700_000_000))
+				err = c.PutLogs(project, logstore, logGroup("x", 1, recent))
 			} else {
 				_, err = c.GetLogStore(project, logstore)
 			}
@@ -221,7 +222,7 @@ func TestErrors(t *testing.T) {
 	f("write-only key reads", "writer", "writer-secret", proj, ls1, false, 401, "Unauthorized")
 
 	// And the keys do what they may.
-	if err := client(s, "writer", "writer-secret").PutLogs(proj, ls1, logGroup("x", 1, 1_700_000_000)); err != nil {
+	if err := client(s, "writer", "writer-secret").PutLogs(proj, ls1, logGroup("x", 1, recent)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := client(s, "reader", "reader-secret").ListShards(proj, ls1); err != nil {
@@ -236,7 +237,7 @@ func TestSignatureV4(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			c := client(s, "demo-akid", secret)
 			c.AuthVersion, c.Region = sls.AuthV4, region
-			err := c.PostLogStoreLogs(proj, ls1, logGroup("v4", 2, 1_700_000_000), strp("8"))
+			err := c.PostLogStoreLogs(proj, ls1, logGroup("v4", 2, recent), strp("8"))
 			if wantCode == "" {
 				if err != nil {
 					t.Fatal(err)
@@ -254,4 +255,36 @@ func TestSignatureV4(t *testing.T) {
 	f("ok", "demo-aksecret", "cn-local", "")
 	f("wrong secret", "bad", "cn-local", "SignatureNotMatch")
 	f("wrong region", "demo-aksecret", "cn-elsewhere", "Unauthorized")
+}
+
+// TestRequireV4: a region that takes only v4 signatures refuses the SDK's
+// default v1 and serves v4.
+func TestRequireV4(t *testing.T) {
+	f := func(name string, requireV4 bool, v4 bool, status int, code string) {
+		t.Run(name, func(t *testing.T) {
+			cfg := testConfig()
+			cfg.RequireV4 = requireV4
+			s := start(t, cfg)
+			c := demoClient(s)
+			if v4 {
+				c.AuthVersion, c.Region = sls.AuthV4, "cn-local"
+			}
+			wantAnswer(t, c.PutLogs(proj, ls1, groupOf(1, "content", "x")), status, code)
+			_, err := c.GetLogStore(proj, ls1)
+			wantAnswer(t, err, status, code)
+			if status != 0 && !strings.Contains(slsErr(t, err).Message, "requires signature v4") {
+				t.Fatalf("message %q", slsErr(t, err).Message)
+			}
+		})
+	}
+	f("v1 where v4 is required", true, false, 401, "Unauthorized")
+	f("v4 where v4 is required", true, true, 0, "")
+	f("v1 by default", false, false, 0, "")
+	f("v4 by default", false, true, 0, "")
+
+	cfg := testConfig()
+	cfg.RequireV4, cfg.Region = true, ""
+	if _, err := New(cfg); err == nil {
+		t.Fatal("RequireV4 without a region was accepted")
+	}
 }

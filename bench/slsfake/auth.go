@@ -40,10 +40,12 @@ func badRequest(code, msg string) *APIError {
 // AccessKey that signed it.
 //
 // An AccessKey id the stand-in does not know is answered 401 Unauthorized
-// ("AccessKeyId not found: …"), which is what SLS answers; SLS has no
-// InvalidAccessKeyId code (that one belongs to other Alibaba Cloud
-// services), and a right id with a wrong secret is 401 SignatureNotMatch.
-func (s *Server) authenticate(r *http.Request, body []byte, now time.Time) (*AccessKeyConfig, *APIError) {
+// "AccessKeyId not found: <id>", and a right id with a wrong secret 401
+// SignatureNotMatch, as the common error codes page lists them
+// (https://www.alibabacloud.com/help/en/sls/developer-reference/error-codes;
+// its 401 InvalidAccessKeyId is for an id that is malformed, which the SDK
+// never sends).
+func (s *Server) authenticate(r *http.Request, body []byte, now time.Time) (*accessKey, *APIError) {
 	if r.Header.Get("x-log-apiversion") == "" {
 		return nil, badRequest("MissingAPIVersion", "x-log-apiversion does not exist in http header")
 	}
@@ -56,6 +58,8 @@ func (s *Server) authenticate(r *http.Request, body []byte, now time.Time) (*Acc
 	}
 	auth := r.Header.Get("Authorization")
 	switch {
+	case strings.HasPrefix(auth, authPrefixV1) && s.cfg.RequireV4:
+		return nil, requireV4(s.cfg.Region)
 	case strings.HasPrefix(auth, authPrefixV1):
 		return s.verifyV1(r, strings.TrimPrefix(auth, authPrefixV1), now)
 	case strings.HasPrefix(auth, authPrefixV4):
@@ -67,7 +71,7 @@ func (s *Server) authenticate(r *http.Request, body []byte, now time.Time) (*Acc
 	}
 }
 
-func (s *Server) lookupKey(id string) (*AccessKeyConfig, *APIError) {
+func (s *Server) lookupKey(id string) (*accessKey, *APIError) {
 	k, ok := s.keys[id]
 	if !ok {
 		return nil, unauthorized("AccessKeyId not found: " + id)
@@ -95,7 +99,7 @@ func (s *Server) checkTime(t time.Time, now time.Time, header string) *APIError 
 // "name:value" sorted by name and joined by \n, and the resource is the
 // escaped path, then "?" and the decoded query parameters sorted by name
 // ("k=v" joined by &), as the SDK's SignerV1 builds it.
-func (s *Server) verifyV1(r *http.Request, cred string, now time.Time) (*AccessKeyConfig, *APIError) {
+func (s *Server) verifyV1(r *http.Request, cred string, now time.Time) (*accessKey, *APIError) {
 	i := strings.LastIndexByte(cred, ':')
 	if i <= 0 {
 		return nil, unauthorized("Authorization header is not LOG <AccessKeyId>:<Signature>")
@@ -160,7 +164,7 @@ func (s *Server) verifyV1(r *http.Request, cred string, now time.Time) (*AccessK
 			}
 		}
 	}
-	mac := hmac.New(sha1.New, []byte(key.Secret))
+	mac := hmac.New(sha1.New, []byte(key.cfg.Secret))
 	mac.Write([]byte(b.String()))
 	want := base64.StdEncoding.EncodeToString(mac.Sum(nil))
 	if subtle.ConstantTimeCompare([]byte(want), []byte(sig)) != 1 {
@@ -176,7 +180,7 @@ func (s *Server) verifyV1(r *http.Request, cred string, now time.Time) (*AccessK
 // "aliyun_v4_request" signs a canonical request made of the method, escaped
 // path, percent-encoded sorted query, the x-log-*/x-acs-*/host/content-type
 // headers, their names, and the body's SHA-256 (x-log-content-sha256).
-func (s *Server) verifyV4(r *http.Request, cred string, body []byte, now time.Time) (*AccessKeyConfig, *APIError) {
+func (s *Server) verifyV4(r *http.Request, cred string, body []byte, now time.Time) (*accessKey, *APIError) {
 	var credential, sig string
 	for _, part := range strings.Split(cred, ",") {
 		k, v, _ := strings.Cut(strings.TrimSpace(part), "=")
@@ -259,7 +263,7 @@ func (s *Server) verifyV4(r *http.Request, cred string, body []byte, now time.Ti
 	scope := day + "/" + region + "/sls/aliyun_v4_request"
 	canonSum := sha256.Sum256([]byte(canon.String()))
 	toSign := "SLS4-HMAC-SHA256\n" + dateTime + "\n" + scope + "\n" + hex.EncodeToString(canonSum[:])
-	k := []byte("aliyun_v4" + key.Secret)
+	k := []byte("aliyun_v4" + key.cfg.Secret)
 	for _, part := range []string{day, region, "sls", "aliyun_v4_request"} {
 		k = hmacSHA256(k, part)
 	}
@@ -277,25 +281,13 @@ func hmacSHA256(key []byte, msg string) []byte {
 	return mac.Sum(nil)
 }
 
-// permitted reports whether key may read or write in project ("*" grants
-// every project).
-func permitted(key *AccessKeyConfig, project string, write bool) bool {
-	for _, name := range []string{project, "*"} {
-		if p, ok := key.Projects[name]; ok {
-			if write && p.Write || !write && p.Read {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// denied is SLS's answer when the key is valid but its RAM policy does not
-// allow the action.
-func denied(action, project, logstore string) *APIError {
-	res := "acs:log:*:*:project/" + project
-	if logstore != "" {
-		res += "/logstore/" + logstore
-	}
-	return unauthorized(fmt.Sprintf("denied by sts or ram, action: log:%s, resource: %s", action, res))
+// requireV4 answers a v1 signature in a region that takes only v4. Which
+// regions those are, and SLS's words, are not documented: the SDK switches
+// to v4 by itself for "-acdr-ut-" regions (aliyun-log-go-sdk client.go
+// setSignV4IfInAcdr) and iLogtail's SLS client has an error code
+// SignV4RegionRequired (its own, client side). 401 Unauthorized is the
+// stand-in's choice, the status SLS gives every other signature it will
+// not take; CONTRACT.md marks it uncertain.
+func requireV4(region string) *APIError {
+	return unauthorized(fmt.Sprintf("region %s requires signature v4 (SLS4-HMAC-SHA256); v1 (LOG) is not accepted", region))
 }

@@ -24,7 +24,7 @@ func BenchmarkPutLogs(b *testing.B) {
 	defer s.Close()
 	lg := &sls.LogGroup{Topic: strp("bench")}
 	for i := range 1000 {
-		lg.Logs = append(lg.Logs, &sls.Log{Time: u32p(1_700_000_000), Contents: []*sls.LogContent{
+		lg.Logs = append(lg.Logs, &sls.Log{Time: u32p(recent), Contents: []*sls.LogContent{
 			{Key: strp("content"), Value: strp(fmt.Sprintf("%04d %0900d", i, i))},
 		}})
 	}

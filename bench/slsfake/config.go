@@ -52,6 +52,10 @@ type Config struct {
 	// Region is reported by GetProject and, when set, must match the region
 	// of v4 signatures (any region is accepted when empty).
 	Region string `yaml:"region,omitempty"`
+	// RequireV4 refuses v1 (HMAC-SHA1) signatures with 401 Unauthorized, as
+	// a region that takes only v4 does (see auth.go requireV4). Region
+	// must be set with it: v4 signatures name the region.
+	RequireV4 bool `yaml:"requireV4,omitempty"`
 	// Projects, with their logstores and shard layouts.
 	Projects []ProjectConfig `yaml:"projects"`
 	// AccessKeys that may sign requests, with per-project permissions.
@@ -66,26 +70,58 @@ type Config struct {
 	// TimeWindow is the accepted distance between the request time and the
 	// server clock (0 means DefaultTimeWindow; negative disables the check).
 	TimeWindow time.Duration `yaml:"timeWindow,omitempty"`
-	// DefaultQuota applies to logstores without their own Quota; nil means
-	// SLS's defaults (DefaultWriteBytesPerSec, DefaultWriteRequestsPerSec).
+	// DefaultQuota is the per-shard quota of logstores without their own
+	// Quota; nil means SLS's per-shard limits (DefaultWriteBytesPerSec,
+	// DefaultWriteRequestsPerSec), which SLS documents as soft: exceeding
+	// them is admitted and counted (Stats.ShardQuotaOverruns). A Quota
+	// given here, per logstore or through SetQuota is enforced hard (403)
+	// unless its Soft is set. See quota.go.
 	DefaultQuota *Quota `yaml:"defaultQuota,omitempty"`
-	// QuotaErrorCode is the errorCode of a quota rejection (403). Default
-	// "WriteQuotaExceed"; real SLS also answers "ShardWriteQuotaExceed" for
-	// a single hot shard, which some clients may want to see instead.
+	// QuotaErrorCode is the errorCode of a hard per-shard quota rejection
+	// (403). Default "ShardWriteQuotaExceed", SLS's shard-level code.
 	QuotaErrorCode string `yaml:"quotaErrorCode,omitempty"`
-	// RejectOutOfRangeTime makes PutLogs answer 400 InvalidTimestamp when a
-	// log's time is more than 7 days old or more than 15 minutes ahead.
-	// Otherwise such logs are stored and counted in Stats.OutOfRangeLogs.
-	RejectOutOfRangeTime bool `yaml:"rejectOutOfRangeTime,omitempty"`
+	// ProjectQuota is every project's hard write quota, unless the project
+	// has its own; nil means SLS's defaults (100 GB and 600,000 requests a
+	// minute). Exceeding it is 403 WriteQuotaExceed.
+	ProjectQuota *ProjectQuota `yaml:"projectQuota,omitempty"`
+	// MaxLogGroupBytes bounds one LogGroup, raw (0 means
+	// DefaultMaxLogGroupBytes, SLS's 5 MB); larger gets 400 PostBodyTooLarge.
+	MaxLogGroupBytes int64 `yaml:"maxLogGroupBytes,omitempty"`
+	// MaxLogsPerGroup bounds the logs of one LogGroup (0 means
+	// DefaultMaxLogsPerGroup, 4096); more gets 400 PostBodyTooLarge.
+	MaxLogsPerGroup int `yaml:"maxLogsPerGroup,omitempty"`
+	// StrictKeys applies the data model's key syntax too: only letters,
+	// digits and underscores, no leading digit, no reserved name inside a
+	// key (400 InvalidKey). Off by default: SLS's own pages for Beats,
+	// Logstash and Fluentd ship keys such as @timestamp and log.file.path
+	// into SLS, so live SLS evidently stores them; see CONTRACT.md. Empty,
+	// over-long, non-UTF-8 and exactly-reserved keys are refused either way.
+	StrictKeys bool `yaml:"strictKeys,omitempty"`
+	// AcceptOutOfRangeTime stores logs whose time is outside SLS's window
+	// ([-7 days, +15 min] of the server clock) and counts them in
+	// Stats.OutOfRangeGroups, instead of refusing them as SLS does (the
+	// default).
+	AcceptOutOfRangeTime bool `yaml:"acceptOutOfRangeTime,omitempty"`
+	// OutOfRangeTimeCode is the errorCode (400) for a log time outside the
+	// window: default "PostBodyInvalid", as SLS's PutLogs reference lists
+	// it ("The post data time is out of range"); "InvalidTimestamp" is the
+	// other reading of that table (see validate.go).
+	OutOfRangeTimeCode string `yaml:"outOfRangeTimeCode,omitempty"`
 	// Faults active from the start (see Fault).
 	Faults []Fault `yaml:"faults,omitempty"`
 }
 
 // ProjectConfig is one SLS project.
 type ProjectConfig struct {
-	Name        string           `yaml:"name"`
+	Name string `yaml:"name"`
+	// State is normal (the default) or forbidden (every request is
+	// answered 403 ProjectForbidden); Server.SetProjectState changes it.
+	State       ProjectState     `yaml:"state,omitempty"`
 	Description string           `yaml:"description,omitempty"`
 	Logstores   []LogstoreConfig `yaml:"logstores"`
+	// Quota is this project's hard write quota; nil means
+	// Config.ProjectQuota.
+	Quota *ProjectQuota `yaml:"quota,omitempty"`
 }
 
 // LogstoreConfig is one logstore and its shard layout.
@@ -115,6 +151,10 @@ type ShardConfig struct {
 type Quota struct {
 	BytesPerSec    int64 `yaml:"bytesPerSec"`    // raw (uncompressed) bytes
 	RequestsPerSec int64 `yaml:"requestsPerSec"` // PutLogs requests
+	// Soft admits writes past the quota (counted in
+	// Stats.ShardQuotaOverruns), as SLS treats its per-shard limits;
+	// otherwise they get 403 QuotaErrorCode.
+	Soft bool `yaml:"soft,omitempty"`
 }
 
 // AccessKeyConfig is an AccessKey pair and what it may do.
@@ -122,13 +162,29 @@ type AccessKeyConfig struct {
 	ID     string `yaml:"id"`
 	Secret string `yaml:"secret"`
 	// Projects maps a project name, or "*" for every project, to the
-	// permissions the key has there.
-	Projects map[string]Permission `yaml:"projects"`
+	// permissions the key has there (a shorthand for RAM statements, see
+	// Permission).
+	Projects map[string]Permission `yaml:"projects,omitempty"`
+	// SecurityToken makes this an STS credential: every request must carry
+	// it in x-acs-security-token (the SDK sends Client.SecurityToken there).
+	SecurityToken string `yaml:"securityToken,omitempty"`
+	// State is enabled (the default), disabled or expired (for an STS
+	// credential); Server.SetKeyState changes it.
+	State KeyState `yaml:"state,omitempty"`
+	// KafkaUpload lists projects on which the key has SLS's documented
+	// policy for its Kafka endpoint (KafkaUploadPolicy).
+	KafkaUpload []string `yaml:"kafkaUpload,omitempty"`
+	// Policy is a RAM policy of its own, per action and resource with
+	// wildcards; a Deny statement overrides every Allow, Projects and
+	// KafkaUpload included.
+	Policy []Statement `yaml:"policy,omitempty"`
 }
 
-// Permission is what a key may do in one project. Read covers GetProject,
-// GetLogStore, ListShards, GetCursor and PullLogs; Write covers PutLogs and
-// split/merge.
+// Permission is what a key may do in one project. Read grants the RAM
+// actions log:ListProject, log:GetProject, log:ListLogStores,
+// log:GetLogStore, log:ListShards and log:GetCursorOrData (GetCursor,
+// GetCursorTime, PullLogs); Write grants log:PostLogStoreLogs,
+// log:SplitShard and log:MergeShards (see policy.go).
 type Permission struct {
 	Read  bool `yaml:"read"`
 	Write bool `yaml:"write"`
@@ -199,14 +255,30 @@ func (c Config) normalize() (Config, error) {
 	if c.MaxBodyRawBytes == 0 {
 		c.MaxBodyRawBytes = DefaultMaxBodyRawBytes
 	}
+	if c.MaxLogGroupBytes == 0 {
+		c.MaxLogGroupBytes = DefaultMaxLogGroupBytes
+	}
+	if c.MaxLogsPerGroup == 0 {
+		c.MaxLogsPerGroup = DefaultMaxLogsPerGroup
+	}
+	if c.OutOfRangeTimeCode == "" {
+		c.OutOfRangeTimeCode = "PostBodyInvalid"
+	}
 	if c.TimeWindow == 0 {
 		c.TimeWindow = DefaultTimeWindow
 	}
 	if c.DefaultQuota == nil {
-		c.DefaultQuota = &Quota{BytesPerSec: DefaultWriteBytesPerSec, RequestsPerSec: DefaultWriteRequestsPerSec}
+		c.DefaultQuota = &Quota{BytesPerSec: DefaultWriteBytesPerSec, RequestsPerSec: DefaultWriteRequestsPerSec, Soft: true}
 	}
 	if c.QuotaErrorCode == "" {
-		c.QuotaErrorCode = "WriteQuotaExceed"
+		c.QuotaErrorCode = "ShardWriteQuotaExceed"
+	}
+	if c.ProjectQuota == nil {
+		c.ProjectQuota = &ProjectQuota{WriteBytesPerMinute: DefaultProjectWriteBytesPerMinute,
+			WriteRequestsPerMinute: DefaultProjectWriteRequestsPerMinute}
+	}
+	if c.RequireV4 && c.Region == "" {
+		return c, errors.New("cannot require signature v4 without a region")
 	}
 	projects := make(map[string]bool)
 	c.Projects = append([]ProjectConfig(nil), c.Projects...)
@@ -219,6 +291,9 @@ func (c Config) normalize() (Config, error) {
 			return c, fmt.Errorf("cannot use project %q twice", p.Name)
 		}
 		projects[p.Name] = true
+		if err := p.State.check(); err != nil {
+			return c, fmt.Errorf("cannot use project %s: %w", p.Name, err)
+		}
 		stores := make(map[string]bool)
 		p.Logstores = append([]LogstoreConfig(nil), p.Logstores...)
 		for li := range p.Logstores {
@@ -259,6 +334,12 @@ func (c Config) normalize() (Config, error) {
 			return c, fmt.Errorf("cannot use AccessKey %s twice", k.ID)
 		}
 		ids[k.ID] = true
+		if err := k.State.check(); err != nil {
+			return c, fmt.Errorf("cannot use AccessKey %s: %w", k.ID, err)
+		}
+		if err := checkPolicy(k.Policy); err != nil {
+			return c, fmt.Errorf("cannot use the policy of AccessKey %s: %w", k.ID, err)
+		}
 	}
 	for i, f := range c.Faults {
 		if err := f.check(); err != nil {

@@ -85,10 +85,10 @@ func TestDefaultConfig(t *testing.T) {
 			t.Fatalf("%s: %d shards, %v; want %d", ls, len(shards), err, n)
 		}
 	}
-	if q := *s.cfg.DefaultQuota; q != (Quota{BytesPerSec: 5 << 20, RequestsPerSec: 500}) {
+	if q := *s.cfg.DefaultQuota; q != (Quota{BytesPerSec: 5 << 20, RequestsPerSec: 500, Soft: true}) {
 		t.Fatalf("default quota = %+v", q)
 	}
-	if k := s.keys["demo-akid"]; k == nil || k.Secret != "demo-aksecret" || !permitted(k, proj, true) || !permitted(k, proj, false) {
+	if k := s.keys["demo-akid"]; k == nil || k.cfg.Secret != "demo-aksecret" || !allowed(k.policy, "log:PostLogStoreLogs", s.resourceOf(OpPutLogs, proj, ls1)) || !allowed(k.policy, "log:GetProject", s.resourceOf(OpGetProject, proj, "")) {
 		t.Fatalf("demo key = %+v", k)
 	}
 }

@@ -25,7 +25,13 @@ import (
 //	POST   /_outage   {"duration":"5s","mode":"error|reset|refuse"}
 //	POST   /_split    {"project","logstore","shard":0,"key":""} → shards
 //	POST   /_merge    {"project","logstore","shard":0}          → shards
-//	POST   /_quota    {"project","logstore","bytesPerSec":0,"requestsPerSec":0}
+//	POST   /_quota    {"project","logstore","bytesPerSec":0,"requestsPerSec":0,"soft":false}
+//	POST   /_projectquota {"project","writeBytesPerMinute":0,"writeRequestsPerMinute":0}
+//	POST   /_keystate     {"id":"akid","state":"enabled|disabled|expired"}
+//	POST   /_projectstate {"project":"p","state":"normal|forbidden"}
+//	GET    /_clock                      {"now": RFC 3339, "skew": "0s"}
+//	POST   /_clock    {"skew":"-10m"} or {"now":"2026-01-02T15:04:05Z"}
+//	                  sets the server clock (see SetClockSkew)
 //	POST   /_drop     {"project","logstore","n":1} → {"dropped": n}
 //	                  deletes the n most recently stored logs (a loss the
 //	                  bench's check must notice)
@@ -86,6 +92,7 @@ type target struct {
 	N              int    `json:"n"`
 	BytesPerSec    int64  `json:"bytesPerSec"`
 	RequestsPerSec int64  `json:"requestsPerSec"`
+	Soft           bool   `json:"soft"`
 }
 
 func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
@@ -153,7 +160,42 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 		}
 	case "POST /_quota":
 		if decode(&t) {
-			reply(map[string]string{}, s.SetQuota(t.Project, t.Logstore, Quota{BytesPerSec: t.BytesPerSec, RequestsPerSec: t.RequestsPerSec}))
+			reply(map[string]string{}, s.SetQuota(t.Project, t.Logstore, Quota{BytesPerSec: t.BytesPerSec, RequestsPerSec: t.RequestsPerSec, Soft: t.Soft}))
+		}
+	case "POST /_projectquota":
+		var q struct {
+			Project string `json:"project"`
+			ProjectQuota
+		}
+		if decode(&q) {
+			reply(map[string]string{}, s.SetProjectQuota(q.Project, q.ProjectQuota))
+		}
+	case "POST /_keystate":
+		var k struct {
+			ID    string   `json:"id"`
+			State KeyState `json:"state"`
+		}
+		if decode(&k) {
+			reply(map[string]string{}, s.SetKeyState(k.ID, k.State))
+		}
+	case "POST /_projectstate":
+		var p struct {
+			Project string       `json:"project"`
+			State   ProjectState `json:"state"`
+		}
+		if decode(&p) {
+			reply(map[string]string{}, s.SetProjectState(p.Project, p.State))
+		}
+	case "GET /_clock":
+		reply(s.clockState(), nil)
+	case "POST /_clock":
+		var c struct {
+			Skew string    `json:"skew"`
+			Now  time.Time `json:"now"`
+		}
+		if decode(&c) {
+			err := s.setClock(c.Skew, c.Now)
+			reply(s.clockState(), err)
 		}
 	case "POST /_drop":
 		if decode(&t) {

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	sls "github.com/aliyun/aliyun-log-go-sdk"
 )
@@ -95,7 +96,7 @@ func TestControlTailLogs(t *testing.T) {
 	s := start(t, DefaultConfig())
 	c := demoClient(s)
 	lg := &sls.LogGroup{Source: strp("host-1"), Logs: []*sls.Log{{
-		Time:     u32p(1700000000),
+		Time:     u32p(recent),
 		Contents: []*sls.LogContent{{Key: strp("content"), Value: strp("hello")}},
 	}}}
 	if err := c.PutLogs("test-project-1", "test-logstore-1", lg); err != nil {
@@ -110,7 +111,7 @@ func TestControlTailLogs(t *testing.T) {
 	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 1 || got[0].Contents["content"] != "hello" || got[0].Source != "host-1" || got[0].Time != "2023-11-14T22:13:20Z" {
+	if len(got) != 1 || got[0].Contents["content"] != "hello" || got[0].Source != "host-1" || got[0].Time != time.Unix(int64(recent), 0).UTC().Format(time.RFC3339) {
 		t.Fatalf("tail: %+v", got)
 	}
 	resp2, err := http.Get("http://" + s.Addr() + "/_logs?project=test-project-1")

@@ -7,7 +7,10 @@
 // ListProject, ListLogStores, GetCursor, PullLogs and Split/MergeShard. It
 // checks requests the way SLS does: the v1 (HMAC-SHA1) and v4 signatures, the
 // request time window, Content-MD5, the body size against x-log-bodyrawsize,
-// per-key read/write permissions per project, and per-shard write quotas. It
+// the content rules of PutLogs (keys, values, sizes, UTF-8, log time
+// against its own settable clock), RAM policies per action and resource,
+// and write quotas. CONTRACT.md lists every rule with the SLS page it
+// comes from and the answer given. It
 // answers errors as SLS does: a JSON body {"errorCode","errorMessage"}, the
 // x-log-requestid header and SLS's HTTP status codes.
 //

@@ -176,8 +176,8 @@ func TestQuota(t *testing.T) {
 					ok++
 					continue
 				}
-				if e := slsErr(t, err); e.HTTPCode != 403 || e.Code != "WriteQuotaExceed" {
-					t.Fatalf("got %d %s, want 403 WriteQuotaExceed", e.HTTPCode, e.Code)
+				if e := slsErr(t, err); e.HTTPCode != 403 || e.Code != "ShardWriteQuotaExceed" {
+					t.Fatalf("got %d %s, want 403 ShardWriteQuotaExceed", e.HTTPCode, e.Code)
 				}
 			}
 			if ok != want {

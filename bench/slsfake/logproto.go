@@ -16,14 +16,16 @@ type groupSummary struct {
 // scanLogGroup checks that b is a well-formed LogGroup as SLS's log.proto
 // defines it (proto2, so required fields must be present) and counts its
 // logs, without building the message: PutLogs stores the bytes as they came
-// and this keeps the bench's hot path free of allocations.
+// and this keeps the bench's hot path free of allocations. With rules, it
+// also applies SLS's content rules (validate.go); a rule's refusal comes
+// back as an *APIError, a malformed message as a plain error.
 //
 //	LogGroup   { repeated Log Logs=1; optional string Category=2, Topic=3,
 //	             Source=4, MachineUUID=5; repeated LogTag LogTags=6 }
 //	Log        { required uint32 Time=1; repeated LogContent Contents=2;
 //	             optional fixed32 TimeNs=4 }
 //	LogContent { required string Key=1; required string Value=2 }  (LogTag alike)
-func scanLogGroup(b []byte) (groupSummary, error) {
+func scanLogGroup(b []byte, rules *contentRules) (groupSummary, error) {
 	var s groupSummary
 	err := scanFields(b, func(num protowire.Number, typ protowire.Type, v []byte) error {
 		switch num {
@@ -31,9 +33,12 @@ func scanLogGroup(b []byte) (groupSummary, error) {
 			if typ != protowire.BytesType {
 				return errors.New("LogGroup.Logs is not length-delimited")
 			}
-			t, err := scanLog(v)
+			if rules != nil && s.logs >= rules.maxLogs {
+				return badRequest("PostBodyTooLarge", fmt.Sprintf("Logs must be less than or equal to %d entries.", rules.maxLogs))
+			}
+			t, err := scanLog(v, rules)
 			if err != nil {
-				return fmt.Errorf("log %d: %w", s.logs, err)
+				return wrapScan(fmt.Sprintf("log %d", s.logs), err)
 			}
 			if s.logs == 0 || t < s.minTime {
 				s.minTime = t
@@ -44,12 +49,26 @@ func scanLogGroup(b []byte) (groupSummary, error) {
 			if typ != protowire.BytesType {
 				return fmt.Errorf("LogGroup field %d is not a string", num)
 			}
+			if rules != nil {
+				if aerr := checkText(fmt.Sprintf("LogGroup field %d", num), v); aerr != nil {
+					return aerr
+				}
+			}
 		case 6:
 			if typ != protowire.BytesType {
 				return errors.New("LogGroup.LogTags is not length-delimited")
 			}
-			if err := scanPair(v); err != nil {
+			k, val, err := scanPair(v)
+			if err != nil {
 				return fmt.Errorf("tag: %w", err)
+			}
+			if rules != nil {
+				if aerr := checkText("tag key", k); aerr != nil {
+					return aerr
+				}
+				if aerr := checkText("tag value", val); aerr != nil {
+					return aerr
+				}
 			}
 		}
 		return nil
@@ -57,7 +76,16 @@ func scanLogGroup(b []byte) (groupSummary, error) {
 	return s, err
 }
 
-func scanLog(b []byte) (uint32, error) {
+// wrapScan adds where a malformed field was; a rule's *APIError passes as
+// it is, since its message already names the key.
+func wrapScan(where string, err error) error {
+	if _, ok := err.(*APIError); ok {
+		return err
+	}
+	return fmt.Errorf("%s: %w", where, err)
+}
+
+func scanLog(b []byte, rules *contentRules) (uint32, error) {
 	var t uint64
 	hasTime := false
 	err := scanFields(b, func(num protowire.Number, typ protowire.Type, v []byte) error {
@@ -72,7 +100,16 @@ func scanLog(b []byte) (uint32, error) {
 			if typ != protowire.BytesType {
 				return errors.New("Log.Contents is not length-delimited")
 			}
-			return scanPair(v)
+			k, val, err := scanPair(v)
+			if err != nil || rules == nil {
+				return err
+			}
+			if aerr := rules.checkKey(k); aerr != nil {
+				return aerr
+			}
+			if aerr := checkValue(k, val); aerr != nil {
+				return aerr
+			}
 		case 4:
 			if typ != protowire.Fixed32Type {
 				return errors.New("Log.TimeNs is not fixed32")
@@ -86,21 +123,26 @@ func scanLog(b []byte) (uint32, error) {
 	return uint32(t), err
 }
 
-// scanPair checks a LogContent or LogTag: both fields required strings.
-func scanPair(b []byte) error {
-	var key, value bool
-	err := scanFields(b, func(num protowire.Number, typ protowire.Type, v []byte) error {
+// scanPair checks a LogContent or LogTag (both fields required strings)
+// and returns its key and value.
+func scanPair(b []byte) (key, value []byte, err error) {
+	var hasKey, hasValue bool
+	err = scanFields(b, func(num protowire.Number, typ protowire.Type, v []byte) error {
 		if (num == 1 || num == 2) && typ != protowire.BytesType {
 			return fmt.Errorf("field %d is not a string", num)
 		}
-		key = key || num == 1
-		value = value || num == 2
+		switch num {
+		case 1:
+			key, hasKey = v, true
+		case 2:
+			value, hasValue = v, true
+		}
 		return nil
 	})
-	if err == nil && (!key || !value) {
+	if err == nil && (!hasKey || !hasValue) {
 		err = errors.New("key or value is missing")
 	}
-	return err
+	return key, value, err
 }
 
 // scanFields walks the fields of one message. For varints v holds the

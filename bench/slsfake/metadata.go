@@ -9,7 +9,7 @@ import (
 // (GetProject, GetLogStore; ListShards is in shards.go) and the listings
 // tools use.
 
-func (s *Server) serveListProject(w http.ResponseWriter, key *AccessKeyConfig) {
+func (s *Server) serveListProject(w http.ResponseWriter, key *accessKey) {
 	type item struct {
 		ProjectName string `json:"projectName"`
 		Status      string `json:"status"`
@@ -21,7 +21,7 @@ func (s *Server) serveListProject(w http.ResponseWriter, key *AccessKeyConfig) {
 		Projects []item `json:"projects"`
 	}
 	for _, pc := range s.cfg.Projects {
-		if permitted(key, pc.Name, false) {
+		if allowed(key.policy, actionOf[OpGetProject], s.resourceOf(OpGetProject, pc.Name, "")) {
 			out.Projects = append(out.Projects, item{ProjectName: pc.Name, Status: "Normal", Region: s.cfg.Region})
 		}
 	}

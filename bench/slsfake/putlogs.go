@@ -8,16 +8,9 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
-	"time"
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/pierrec/lz4/v4"
-)
-
-// SLS accepts log times within [now-7d, now+15min].
-const (
-	maxLogAge    = 7 * 24 * time.Hour
-	maxLogFuture = 15 * time.Minute
 )
 
 // zstdDecoder is shared: DecodeAll may be called concurrently.
@@ -32,27 +25,38 @@ var zstdDecoder = sync.OnceValue(func() *zstd.Decoder {
 // servePutLogs stores one LogGroup. The body is a LogGroup protobuf,
 // compressed as x-log-compresstype says (lz4 block, zstd frame, deflate
 // (zlib) or nothing), whose raw size is x-log-bodyrawsize.
-func (s *Server) servePutLogs(w http.ResponseWriter, r *http.Request, ls *logstore, rt route, body []byte) {
-	now := s.clock()
+func (s *Server) servePutLogs(w http.ResponseWriter, r *http.Request, p *project, ls *logstore, rt route, body []byte) {
+	now := s.now()
 	raw, aerr := s.decodeBody(r, body)
 	if aerr != nil {
 		s.writeError(w, aerr)
 		return
 	}
-	sum, err := scanLogGroup(raw)
+	if int64(len(raw)) > s.cfg.MaxLogGroupBytes {
+		s.writeError(w, badRequest("PostBodyTooLarge", fmt.Sprintf("Logs must be less than or equal to %d bytes: this LogGroup has %d", s.cfg.MaxLogGroupBytes, len(raw))))
+		return
+	}
+	sum, err := scanLogGroup(raw, &s.rules)
 	if err != nil {
+		if rule, ok := err.(*APIError); ok {
+			s.writeError(w, rule)
+			return
+		}
 		s.writeError(w, badRequest("PostBodyInvalid", fmt.Sprintf("body is not a valid LogGroup: %v", err)))
 		return
 	}
-	if sum.logs > 0 {
-		oldest, newest := now.Add(-maxLogAge).Unix(), now.Add(maxLogFuture).Unix()
-		if int64(sum.minTime) < oldest || int64(sum.maxTime) > newest {
-			if s.cfg.RejectOutOfRangeTime {
-				s.writeError(w, badRequest("InvalidTimestamp", fmt.Sprintf("log time outside [%d, %d]", oldest, newest)))
-				return
-			}
-			s.stats.outOfRange.Add(1)
+	if aerr := checkLogTimes(sum, now, s.cfg.OutOfRangeTimeCode); aerr != nil {
+		if !s.cfg.AcceptOutOfRangeTime {
+			s.writeError(w, aerr)
+			return
 		}
+		s.stats.outOfRange.Add(1)
+	}
+
+	if aerr := p.admitProject(now, int64(len(raw))); aerr != nil {
+		s.stats.projectQuotaRejections.Add(1)
+		s.writeError(w, aerr)
+		return
 	}
 
 	ls.mu.Lock()
@@ -78,11 +82,15 @@ func (s *Server) servePutLogs(w http.ResponseWriter, r *http.Request, ls *logsto
 			Message: "logstore has no readwrite shard for this write"})
 		return
 	}
-	if aerr := ls.admit(sh, now, int64(len(raw)), s.cfg.QuotaErrorCode); aerr != nil {
+	overrun, aerr := ls.admit(sh, now, int64(len(raw)), s.cfg.QuotaErrorCode)
+	if aerr != nil {
 		ls.mu.Unlock()
 		s.stats.quotaRejections.Add(1)
 		s.writeError(w, aerr)
 		return
+	}
+	if overrun {
+		s.stats.shardOverruns.Add(1)
 	}
 	shardID := sh.ID
 	ls.mu.Unlock()

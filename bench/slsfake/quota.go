@@ -6,12 +6,33 @@ import (
 	"time"
 )
 
-// tokenBucket is a per-second rate limit with one second of burst. It is not
-// safe for concurrent use: each lives in a shard, guarded by the logstore's
-// mutex.
+// Write quotas, as SLS documents them ("Basic resource limits",
+// https://www.alibabacloud.com/help/en/sls/basic-resources): "Hard limits
+// apply at the project level. If exceeded, the system returns an HTTP 403
+// status code"; "Soft limits apply at the shard level. If exceeded, the
+// service continues on a best-effort basis. Throughput and latency are not
+// guaranteed." Project: write traffic 100 GB/min ("403: Inflow Quota
+// Exceed"), write requests 600,000/min ("403: Write QPS Exceed"). Shard:
+// 5 MB/s (10 MB/s without an index) and 500 writes/s. The throttling page
+// (https://www.alibabacloud.com/help/en/sls/user-guide/expansion-of-resources)
+// names the codes: "WriteQuotaExceed (project-level resource quota
+// exceeded)", "ShardWriteQuotaExceed (shard-level resource quota
+// exceeded)", the remedy for the latter being to split the shard.
+const (
+	// DefaultProjectWriteBytesPerMinute is SLS's default project write
+	// traffic quota (raw bytes).
+	DefaultProjectWriteBytesPerMinute = 100 << 30
+	// DefaultProjectWriteRequestsPerMinute is SLS's default project write
+	// request quota.
+	DefaultProjectWriteRequestsPerMinute = 600_000
+)
+
+// tokenBucket is a rate limit of rate per window with one window of burst.
+// It is not safe for concurrent use: each lives in a shard or a project,
+// guarded by that one's mutex.
 //
 // A request is admitted when the bucket holds its cost. A request costing
-// more than one second's quota is admitted when the bucket is full, and its
+// more than one window's quota is admitted when the bucket is full, and its
 // whole cost is taken, driving the balance negative: that way a single
 // request larger than the quota still passes (as SLS accepts a 10 MB request
 // on a 5 MB/s shard) and the debt delays later ones, so the long-run rate
@@ -24,13 +45,18 @@ type tokenBucket struct {
 // take reports whether a request costing cost may pass at rate per second,
 // and takes the cost if so. rate <= 0 means unlimited.
 func (b *tokenBucket) take(now time.Time, rate, cost int64) bool {
+	return b.takeWindow(now, rate, time.Second, cost)
+}
+
+// takeWindow is take for a rate per window.
+func (b *tokenBucket) takeWindow(now time.Time, rate int64, window time.Duration, cost int64) bool {
 	if rate <= 0 {
 		return true
 	}
 	if b.last.IsZero() {
 		b.tokens = float64(rate)
-	} else if dt := now.Sub(b.last).Seconds(); dt > 0 {
-		b.tokens = min(float64(rate), b.tokens+dt*float64(rate))
+	} else if dt := now.Sub(b.last); dt > 0 {
+		b.tokens = min(float64(rate), b.tokens+dt.Seconds()/window.Seconds()*float64(rate))
 	}
 	b.last = now
 	if b.tokens < float64(min(cost, rate)) {
@@ -40,20 +66,69 @@ func (b *tokenBucket) take(now time.Time, rate, cost int64) bool {
 	return true
 }
 
-// admit checks both quotas of a shard for one PutLogs of rawBytes; the
-// caller holds the logstore's mutex. Neither bucket is charged when either
-// refuses, since a rejected request writes nothing.
-func (ls *logstore) admit(sh *shard, now time.Time, rawBytes int64, code string) *APIError {
+// admit checks a shard's quota for one PutLogs of rawBytes; the caller
+// holds the logstore's mutex. Neither bucket is charged when either
+// refuses, since a rejected request writes nothing. A soft quota (SLS's
+// own per-shard limits) admits the request anyway and reports the overrun.
+func (ls *logstore) admit(sh *shard, now time.Time, rawBytes int64, code string) (overrun bool, aerr *APIError) {
 	q := ls.quota
 	reqs, bytes := sh.requests, sh.bytes
 	if !reqs.take(now, q.RequestsPerSec, 1) || !bytes.take(now, q.BytesPerSec, rawBytes) {
+		if q.Soft {
+			// Best effort: it passes, and the buckets start over from
+			// here so one burst is one overrun, not a lasting debt.
+			sh.requests, sh.bytes = tokenBucket{}, tokenBucket{}
+			return true, nil
+		}
 		// Refill both up to now (a zero cost always passes) so the next
 		// request's refill counts from here.
 		sh.requests.take(now, q.RequestsPerSec, 0)
 		sh.bytes.take(now, q.BytesPerSec, 0)
-		return &APIError{Status: http.StatusForbidden, Code: code,
+		return false, &APIError{Status: http.StatusForbidden, Code: code,
 			Message: fmt.Sprintf("shard %d write quota exceeded: project %s, logstore %s", sh.ID, ls.project, ls.name)}
 	}
 	sh.requests, sh.bytes = reqs, bytes
+	return false, nil
+}
+
+// ProjectQuota is a project's hard write quota; a zero field turns that
+// limit off.
+type ProjectQuota struct {
+	WriteBytesPerMinute    int64 `yaml:"writeBytesPerMinute" json:"writeBytesPerMinute"` // raw bytes
+	WriteRequestsPerMinute int64 `yaml:"writeRequestsPerMinute" json:"writeRequestsPerMinute"`
+}
+
+// admitProject checks the project's quota for one PutLogs of rawBytes and
+// charges it. A request the shard then refuses stays charged, as SLS
+// counts a request against the project when it arrives.
+func (p *project) admitProject(now time.Time, rawBytes int64) *APIError {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	q := p.quota
+	reqs, bytes := p.requests, p.bytes
+	if !reqs.takeWindow(now, q.WriteRequestsPerMinute, time.Minute, 1) {
+		p.requests.takeWindow(now, q.WriteRequestsPerMinute, time.Minute, 0)
+		return &APIError{Status: http.StatusForbidden, Code: "WriteQuotaExceed",
+			Message: fmt.Sprintf("Write QPS Exceed: project %s", p.name)}
+	}
+	if !bytes.takeWindow(now, q.WriteBytesPerMinute, time.Minute, rawBytes) {
+		p.bytes.takeWindow(now, q.WriteBytesPerMinute, time.Minute, 0)
+		return &APIError{Status: http.StatusForbidden, Code: "WriteQuotaExceed",
+			Message: fmt.Sprintf("Inflow Quota Exceed: project %s", p.name)}
+	}
+	p.requests, p.bytes = reqs, bytes
+	return nil
+}
+
+// SetProjectQuota changes a project's hard write quota (zero fields turn
+// limits off) and starts its buckets afresh.
+func (s *Server) SetProjectQuota(project string, q ProjectQuota) error {
+	p, ok := s.projects[project]
+	if !ok {
+		return fmt.Errorf("cannot set the quota of project %s: no such project", project)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.quota, p.requests, p.bytes = q, tokenBucket{}, tokenBucket{}
 	return nil
 }

@@ -126,27 +126,3 @@ func TestRawPutLogs(t *testing.T) {
 	f("no api version", lb, "", good, len(good), func(r *http.Request) { r.Header.Del("x-log-apiversion") }, 400, "MissingAPIVersion")
 	f("unknown path", "/logstores/"+ls1+"/index", "", good, len(good), nil, 404, "NotSupported")
 }
-
-func TestOutOfRangeTime(t *testing.T) {
-	old := logGroup("old", 1, uint32(time.Now().Add(-8*24*time.Hour).Unix()))
-	f := func(reject bool) {
-		cfg := testConfig()
-		cfg.RejectOutOfRangeTime = reject
-		s := start(t, cfg)
-		err := demoClient(s).PutLogs(proj, ls1, old)
-		if reject {
-			if e := slsErr(t, err); e.HTTPCode != 400 || e.Code != "InvalidTimestamp" {
-				t.Fatalf("got %d %s, want 400 InvalidTimestamp", e.HTTPCode, e.Code)
-			}
-			return
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if st := s.Stats(); st.OutOfRangeGroups != 1 {
-			t.Fatalf("OutOfRangeGroups = %d, want 1", st.OutOfRangeGroups)
-		}
-	}
-	f(false)
-	f(true)
-}

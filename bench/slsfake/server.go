@@ -33,16 +33,20 @@ func (e *APIError) Error() string {
 // concurrent use.
 type Server struct {
 	cfg      Config
-	projects map[string]*project // fixed after New
-	keys     map[string]*AccessKeyConfig
+	projects map[string]*project   // fixed after New
+	keys     map[string]*accessKey // fixed after New
 	store    *store
 	faults   faults
 	stats    counters
 
+	rules contentRules // fixed after New
+
 	reqSeq atomic.Uint64
 	// clock is time.Now except in tests that need the quota buckets to see
-	// a fixed time; it is set before Start and never changed.
+	// a fixed time; it is set before Start and never changed. The server's
+	// own time is clock() plus skew (see now).
 	clock func() time.Time
+	skew  atomic.Int64 // nanoseconds, set by SetClockSkew
 
 	mu          sync.Mutex // guards the fields below
 	srv         *http.Server
@@ -61,6 +65,11 @@ type project struct {
 	created     time.Time
 	logstores   map[string]*logstore
 	order       []string
+	state       atomic.Value // ProjectState
+
+	mu              sync.Mutex // guards the quota and its buckets
+	quota           ProjectQuota
+	requests, bytes tokenBucket
 }
 
 // New builds a stand-in from cfg (defaults filled in, see Config). It does
@@ -74,15 +83,20 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		cfg:      cfg,
 		projects: make(map[string]*project),
-		keys:     make(map[string]*AccessKeyConfig),
+		keys:     make(map[string]*accessKey),
 		store:    newStore(cfg.MaxStoredBytes),
 		conns:    make(map[net.Conn]struct{}),
 		closing:  make(chan struct{}),
 		clock:    time.Now,
+		rules:    contentRules{strictKeys: cfg.StrictKeys, maxLogs: cfg.MaxLogsPerGroup},
 	}
 	s.stats.init()
 	for _, pc := range cfg.Projects {
-		p := &project{name: pc.Name, description: pc.Description, created: now, logstores: make(map[string]*logstore)}
+		p := &project{name: pc.Name, description: pc.Description, created: now, logstores: make(map[string]*logstore),
+			quota: *cfg.ProjectQuota}
+		if pc.Quota != nil {
+			p.quota = *pc.Quota
+		}
 		for _, lc := range pc.Logstores {
 			q := *cfg.DefaultQuota
 			if lc.Quota != nil {
@@ -91,10 +105,12 @@ func New(cfg Config) (*Server, error) {
 			p.logstores[lc.Name] = newLogstore(pc.Name, lc, q, now)
 			p.order = append(p.order, lc.Name)
 		}
+		p.state.Store(pc.State.orDefault())
 		s.projects[pc.Name] = p
 	}
 	for i := range cfg.AccessKeys {
-		s.keys[cfg.AccessKeys[i].ID] = &cfg.AccessKeys[i]
+		k := &cfg.AccessKeys[i]
+		s.keys[k.ID] = newAccessKey(k)
 	}
 	for _, f := range cfg.Faults {
 		if _, err := s.faults.add(f, now); err != nil {
@@ -304,19 +320,23 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, rt route) {
 			return
 		}
 	}
-	key, aerr := s.authenticate(r, body, time.Now())
+	key, aerr := s.authenticate(r, body, s.now())
+	if aerr == nil {
+		aerr = key.checkState(r)
+	}
+	if aerr == nil && p != nil {
+		aerr = projectRefusal(p.name, p.state.Load().(ProjectState))
+	}
 	if aerr != nil {
 		s.writeError(w, aerr)
 		return
 	}
-	write := rt.op == OpPutLogs || rt.op == OpSplitShard || rt.op == OpMergeShards
-	if p != nil && !permitted(key, p.name, write) {
-		action := map[string]string{OpPutLogs: "PostLogStoreLogs", OpPullLogs: "PullLogs"}[rt.op]
-		if action == "" {
-			action = rt.op
+	if p != nil || rt.op == OpListProject {
+		action, res := actionOf[rt.op], s.resourceOf(rt.op, rt.project, rt.logstore)
+		if !allowed(key.policy, action, res) {
+			s.writeError(w, denied(action, res))
+			return
 		}
-		s.writeError(w, denied(action, p.name, rt.logstore))
-		return
 	}
 	var ls *logstore
 	if rt.logstore != "" {
@@ -339,7 +359,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, rt route) {
 	case OpListShards:
 		s.writeJSON(w, ls.list())
 	case OpPutLogs:
-		s.servePutLogs(w, r, ls, rt, body)
+		s.servePutLogs(w, r, p, ls, rt, body)
 	case OpGetCursor:
 		s.serveGetCursor(w, r, ls, rt)
 	case OpGetCursorTime:

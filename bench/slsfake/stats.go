@@ -7,7 +7,13 @@ type Stats struct {
 	Requests        map[string]int64 `json:"requests"` // by operation ("" for unknown paths)
 	Errors          int64            `json:"errors"`   // error answers, faults included
 	FaultHits       int64            `json:"faultHits"`
-	QuotaRejections int64            `json:"quotaRejections"`
+	QuotaRejections int64            `json:"quotaRejections"` // per-shard hard quota
+	// ProjectQuotaRejections counts 403 WriteQuotaExceed of the project
+	// quota.
+	ProjectQuotaRejections int64 `json:"projectQuotaRejections"`
+	// ShardQuotaOverruns counts PutLogs admitted past a soft per-shard
+	// quota (SLS's best effort).
+	ShardQuotaOverruns int64 `json:"shardQuotaOverruns"`
 
 	PutLogGroups int64 `json:"putLogGroups"` // accepted PutLogs
 	PutLogs      int64 `json:"putLogs"`      // logs in them
@@ -32,6 +38,7 @@ type counters struct {
 	requests map[string]*atomic.Int64
 
 	errors, faultHits, quotaRejections       atomic.Int64
+	projectQuotaRejections, shardOverruns    atomic.Int64
 	putGroups, putLogs, putRaw, putWire      atomic.Int64
 	outOfRange, pulledGroups, pulledRawBytes atomic.Int64
 }
@@ -61,17 +68,19 @@ func (c *counters) pulled(groups, raw int) {
 func (s *Server) Stats() Stats {
 	c := &s.stats
 	out := Stats{
-		Requests:         make(map[string]int64),
-		Errors:           c.errors.Load(),
-		FaultHits:        c.faultHits.Load(),
-		QuotaRejections:  c.quotaRejections.Load(),
-		PutLogGroups:     c.putGroups.Load(),
-		PutLogs:          c.putLogs.Load(),
-		PutRawBytes:      c.putRaw.Load(),
-		PutWireBytes:     c.putWire.Load(),
-		OutOfRangeGroups: c.outOfRange.Load(),
-		PulledGroups:     c.pulledGroups.Load(),
-		PulledRawBytes:   c.pulledRawBytes.Load(),
+		Requests:               make(map[string]int64),
+		Errors:                 c.errors.Load(),
+		FaultHits:              c.faultHits.Load(),
+		QuotaRejections:        c.quotaRejections.Load(),
+		ProjectQuotaRejections: c.projectQuotaRejections.Load(),
+		ShardQuotaOverruns:     c.shardOverruns.Load(),
+		PutLogGroups:           c.putGroups.Load(),
+		PutLogs:                c.putLogs.Load(),
+		PutRawBytes:            c.putRaw.Load(),
+		PutWireBytes:           c.putWire.Load(),
+		OutOfRangeGroups:       c.outOfRange.Load(),
+		PulledGroups:           c.pulledGroups.Load(),
+		PulledRawBytes:         c.pulledRawBytes.Load(),
 	}
 	for k, v := range c.requests {
 		if n := v.Load(); n > 0 {

@@ -13,7 +13,7 @@ import (
 func TestStoreBound(t *testing.T) {
 	cfg := testConfig()
 	cfg.Projects[0].Logstores[0].ShardCount = 1
-	raw, _ := logGroup("b", 10, 1_700_000_000).Marshal()
+	raw, _ := logGroup("b", 10, recent).Marshal()
 	cfg.MaxStoredBytes = int64(3 * len(raw)) // room for three groups
 	s := start(t, cfg)
 	c := demoClient(s)
@@ -23,7 +23,7 @@ func TestStoreBound(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 5 {
-		if err := c.PutLogs(proj, ls1, logGroup("b", 10, 1_700_000_000)); err != nil {
+		if err := c.PutLogs(proj, ls1, logGroup("b", 10, recent)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -46,12 +46,12 @@ func TestCursorFromTime(t *testing.T) {
 	s := start(t, testConfig())
 	c := demoClient(s)
 	key := "00"
-	if err := c.PostLogStoreLogs(proj, ls1, logGroup("early", 1, 1_700_000_000), &key); err != nil {
+	if err := c.PostLogStoreLogs(proj, ls1, logGroup("early", 1, recent), &key); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(1100 * time.Millisecond)
 	mid := time.Now().Unix()
-	if err := c.PostLogStoreLogs(proj, ls1, logGroup("late", 1, 1_700_000_000), &key); err != nil {
+	if err := c.PostLogStoreLogs(proj, ls1, logGroup("late", 1, recent), &key); err != nil {
 		t.Fatal(err)
 	}
 	cur, err := c.GetCursor(proj, ls1, 0, strconv.FormatInt(mid, 10))
@@ -83,7 +83,7 @@ func TestDropHook(t *testing.T) {
 	s := start(t, testConfig())
 	c := demoClient(s)
 	for i := range 3 {
-		if err := c.PutLogs(proj, ls1, logGroup("d"+strconv.Itoa(i), 4, 1_700_000_000)); err != nil {
+		if err := c.PutLogs(proj, ls1, logGroup("d"+strconv.Itoa(i), 4, recent)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -111,14 +111,14 @@ func TestDropHook(t *testing.T) {
 }
 
 func TestScanLogGroup(t *testing.T) {
-	good, _ := logGroup("s", 3, 1_700_000_000).Marshal()
-	sum, err := scanLogGroup(good)
-	if err != nil || sum.logs != 3 || sum.minTime != 1_700_000_000 || sum.maxTime != 1_700_000_002 {
+	good, _ := logGroup("s", 3, recent).Marshal()
+	sum, err := scanLogGroup(good, nil)
+	if err != nil || sum.logs != 3 || sum.minTime != recent || sum.maxTime != recent+2 {
 		t.Fatalf("scanLogGroup = %+v, %v", sum, err)
 	}
 	f := func(name string, b []byte) {
 		t.Run(name, func(t *testing.T) {
-			if _, err := scanLogGroup(b); err == nil {
+			if _, err := scanLogGroup(b, nil); err == nil {
 				t.Fatal("accepted")
 			}
 		})

@@ -9,7 +9,9 @@
 // demo-akid / demo-aksecret. SDK clients reach it with
 // slsfake.NewHTTPClient(listenAddr, endpointHost) and endpoint
 // "<endpointHost>:<port>"; the JSON control API (faults, outages, splits,
-// stats) is under /_ on the same address.
+// quotas, the server clock, key and project states, stats) is under /_ on
+// the same address. What the stand-in refuses, and on which SLS page that
+// rule stands, is in bench/slsfake/CONTRACT.md.
 package main
 
 import (
