@@ -42,7 +42,10 @@ func New(w *wal.WAL, opts Options) (*Service, error) {
 	if err := opts.setDefaults(); err != nil {
 		return nil, err
 	}
-	clients := &clientPool{endpoint: opts.Endpoint, http: opts.HTTPClient, retryTimeout: 5 * time.Second, userAgent: "slsrelay"}
+	clients, err := newClientPool(&opts)
+	if err != nil {
+		return nil, err
+	}
 	cat, err := newCatalog(clients, opts.Catalog)
 	if err != nil {
 		return nil, err
