@@ -46,11 +46,12 @@ func New(w *wal.WAL, opts Options) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	cat, err := newCatalog(clients, opts.Catalog)
+	cat, err := newCatalog(clients, &opts)
 	if err != nil {
 		return nil, err
 	}
 	s := &Service{opts: opts, wal: w, clients: clients, catalog: cat, log: opts.Logger}
+	cat.stats = &s.stats
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil
 }
