@@ -40,3 +40,37 @@ func TestDeliveredFlagRoundTrip(t *testing.T) {
 	}
 	check(openTest(t, dir, testOptions(t)))
 }
+
+// ReplayWith puts a dead letter back carrying another key, whose secret is
+// stored encrypted like any other and survives a restart.
+func TestReplayWithAnotherKey(t *testing.T) {
+	dir := mkdir(t)
+	w := openTest(t, dir, testOptions(t))
+	k := sk(3)
+	mustAppend(t, w, k, testEntry(7, 300, 2), true)
+	r, _ := w.Reader(k)
+	es := readAll(t, r)
+	id, err := w.DeadLetter(k, es[0], "SLS: denied by sts or ram, action: log:PostLogStoreLogs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Commit(2); err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	other := Credential{AccessKeyID: "other-akid", AccessKeySecret: "other-secret-never-in-clear"}
+	off, err := w.ReplayWith(id, other)
+	if err != nil || off != 2 {
+		t.Fatalf("ReplayWith: %d, %v", off, err)
+	}
+	w.Close()
+	w = openTest(t, dir, testOptions(t))
+	r, _ = w.Reader(k)
+	es = readAll(t, r)
+	if len(es) != 1 || es[0].Credential != other {
+		t.Fatalf("replayed entries %d, credential %q", len(es), es[0].Credential.AccessKeyID)
+	}
+	if id, _ := checkPayload(es[0].Data); id != 7 {
+		t.Fatalf("replayed payload %d", id)
+	}
+}
