@@ -44,6 +44,13 @@ func (c *provingCatalog) ProveWrite(_ context.Context, k wal.StreamKey, e *wal.E
 	return nil
 }
 
+// calls returns the ProveWrite calls so far.
+func (c *provingCatalog) calls() []wal.StreamKey {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]wal.StreamKey(nil), c.proofs...)
+}
+
 func startProvingRelay(t *testing.T, proveErr error) (*provingCatalog, *MemoryAppender, string) {
 	t.Helper()
 	cat := &provingCatalog{StaticCatalog: testCatalog(), proven: map[string]bool{}, proveErr: proveErr}
@@ -79,8 +86,8 @@ func TestProduceProvesFirstWrite(t *testing.T) {
 			}
 		}
 	}
-	if len(cat.proofs) != 1 || cat.proofs[0] != (wal.StreamKey{Project: testProject, Logstore: testTopic4, Partition: 0}) {
-		t.Fatalf("ProveWrite calls %v, want one for partition 0", cat.proofs)
+	if proofs := cat.calls(); len(proofs) != 1 || proofs[0] != (wal.StreamKey{Project: testProject, Logstore: testTopic4, Partition: 0}) {
+		t.Fatalf("ProveWrite calls %v, want one for partition 0", proofs)
 	}
 	for p := int32(0); p < 3; p++ {
 		es := app.Entries(wal.StreamKey{Project: testProject, Logstore: testTopic4, Partition: p})
@@ -112,8 +119,8 @@ func TestProduceProofRefused(t *testing.T) {
 			if msg := resp.Topics[0].Partitions[0].ErrorMessage; msg == nil || *msg == "" {
 				t.Error("no error message for Produce v9")
 			}
-			if len(cat.proofs) != 2 {
-				t.Errorf("ProveWrite calls %v, want one per partition (none proven)", cat.proofs)
+			if proofs := cat.calls(); len(proofs) != 2 {
+				t.Errorf("ProveWrite calls %v, want one per partition (none proven)", proofs)
 			}
 			if s := app.Streams(); len(s) != 0 {
 				t.Errorf("stored %v after a refused proof", s)

@@ -470,3 +470,31 @@ func TestSigning(t *testing.T) {
 	f("v4 without a region", func(o *Options) { o.Region, o.AuthVersion = "", "v4" }, "New")
 	f("unknown version", func(o *Options) { o.AuthVersion = "v2" }, "New")
 }
+
+// Concurrent first calls on a fresh client do not race in the SDK's lazy
+// initialisation (run with -race): the pool sets every field it fills.
+func TestClientConcurrentFirstCalls(t *testing.T) {
+	fake := wpStandIn(t)
+	p, err := newClientPool(&Options{Endpoint: "http://" + fake.Endpoint(), HTTPClient: fake.HTTPClient(), Region: wpRegion})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := p.get(wpWriter)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := cl.ListShards(wpProject, wpLogstore)
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
