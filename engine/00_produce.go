@@ -133,11 +133,7 @@ func (s *session) handleProduce(r *request) {
 			})
 			if err != nil {
 				s.srv.log.Debug("rejected batch", "peer", s.peer, "topic", name, "partition", rp.Partition, "err", err)
-				p.ErrorCode = validationCode(err)
-				if req.Version >= 8 {
-					msg := err.Error()
-					p.ErrorMessage = &msg
-				}
+				refuse(p, req.Version, validationCode(err), err)
 				continue
 			}
 			key := wal.StreamKey{Project: s.principal.Project, Logstore: logstore, Partition: rp.Partition}
@@ -170,11 +166,7 @@ func (s *session) handleProduce(r *request) {
 				// now, and is stored only for its offsets.
 				if err := s.srv.catalog.ProveWrite(ctx, key, entry); err != nil {
 					s.srv.log.Debug("write not proven", "peer", s.peer, "topic", name, "partition", rp.Partition, "err", err)
-					p.ErrorCode = errorCode(err)
-					if req.Version >= 8 {
-						msg := err.Error()
-						p.ErrorMessage = &msg
-					}
+					refuse(p, req.Version, errorCode(err), err)
 					continue
 				}
 				entry.Delivered, proven = true, true
@@ -201,6 +193,16 @@ func (s *session) handleProduce(r *request) {
 		s.mute(throttle)
 	}
 	finish()
+}
+
+// refuse sets p's error code and, from Produce v8 on (which has the
+// field), err's text as its message.
+func refuse(p *kmsg.ProduceResponseTopicPartition, version, code int16, err error) {
+	p.ErrorCode = code
+	if version >= 8 {
+		msg := err.Error()
+		p.ErrorMessage = &msg
+	}
 }
 
 // validationCode maps a batch validation error to its Kafka error code;

@@ -153,11 +153,11 @@ func newCatalog(clients *clientPool, o *Options) (*Catalog, error) {
 // the key (once per AuthTTL), so Metadata tells a wrong key at once. A
 // proven pair is answered from the cache whatever SLS's state.
 func (c *Catalog) Partitions(ctx context.Context, project string, cred wal.Credential, logstore string) (int32, error) {
-	k := authKey{project, logstore, cred}
-	if err := c.deniedErr(k); err != nil {
-		return 0, err
-	}
-	if !c.WriteProven(project, cred, logstore) {
+	if !c.WriteProven(project, cred, logstore) { // a refusal takes the proof away
+		k := authKey{project, logstore, cred}
+		if err := c.deniedErr(k); err != nil {
+			return 0, err
+		}
 		if err := c.readCheck(k); err != nil {
 			return 0, err
 		}

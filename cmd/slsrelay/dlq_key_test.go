@@ -23,6 +23,23 @@ func TestDLQReplayWithAnotherKey(t *testing.T) {
 	}
 	old := wal.Credential{AccessKeyID: "read-only-akid", AccessKeySecret: "read-only-secret"}
 	k := wal.StreamKey{Project: "p", Logstore: "ls", Partition: 0}
+	// takeAll reads the stream's pending entries and commits past them.
+	takeAll := func(w *wal.WAL) []*wal.Entry {
+		t.Helper()
+		r, err := w.Reader(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		es, err := r.Read(t.Context(), 1<<20, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Commit(es[len(es)-1].BaseOffset + 1); err != nil {
+			t.Fatal(err)
+		}
+		return es
+	}
 	deadLetters := func(n int) {
 		t.Helper()
 		w, err := openWALOffline(path)
@@ -38,22 +55,10 @@ func TestDLQReplayWithAnotherKey(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		r, err := w.Reader(k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer r.Close()
-		es, err := r.Read(t.Context(), 1<<20, 100)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range es {
+		for _, e := range takeAll(w) {
 			if _, err := w.DeadLetter(k, e, "SLS answered 401 Unauthorized: denied by sts or ram, action: log:PostLogStoreLogs"); err != nil {
 				t.Fatal(err)
 			}
-		}
-		if err := r.Commit(es[len(es)-1].BaseOffset + 1); err != nil {
-			t.Fatal(err)
 		}
 	}
 	replayedKeys := func() []string {
@@ -63,21 +68,9 @@ func TestDLQReplayWithAnotherKey(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer w.Close()
-		r, err := w.Reader(k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer r.Close()
-		es, err := r.Read(t.Context(), 1<<20, 100)
-		if err != nil {
-			t.Fatal(err)
-		}
 		var keys []string
-		for _, e := range es {
+		for _, e := range takeAll(w) {
 			keys = append(keys, e.Credential.AccessKeyID+"#"+e.Credential.AccessKeySecret)
-		}
-		if err := r.Commit(es[len(es)-1].BaseOffset + 1); err != nil {
-			t.Fatal(err)
 		}
 		return keys
 	}
