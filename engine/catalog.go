@@ -47,8 +47,9 @@ type Catalog interface {
 	// engine stores e flagged Delivered (for its offsets) and answers as
 	// usual. An error wrapping a *kerr.Error is answered as that error
 	// (TOPIC_AUTHORIZATION_FAILED: the key may not write), anything else
-	// as LEADER_NOT_AVAILABLE, which producers retry; either way nothing
-	// is stored.
+	// as LEADER_NOT_AVAILABLE, which producers retry (retriable in Kafka's
+	// error table, https://kafka.apache.org/protocol#protocol_error_codes);
+	// either way nothing is stored.
 	ProveWrite(ctx context.Context, k wal.StreamKey, e *wal.Entry) error
 }
 

@@ -176,7 +176,7 @@ func (c *Catalog) Partitions(ctx context.Context, project string, cred wal.Crede
 // It does not call ListLogStores: SLS's documented RAM policy for its
 // Kafka endpoint grants log:GetProject, log:GetLogStore, log:ListShards
 // and log:PostLogStoreLogs only
-// (https://www.alibabacloud.com/help/en/sls/user-guide/use-the-kafka-protocol-to-upload-logs),
+// (https://help.aliyun.com/en/sls/use-the-kafka-protocol-to-upload-logs),
 // so with it every all-topics Metadata (sarama-based shippers send one
 // every 10 minutes per client) would cost a refused request; a key that
 // may list would get Logstores it may not write; and the answer would

@@ -19,7 +19,7 @@ import (
 // key that may read but not write gets 401 "denied by sts or ram, action:
 // log:PostLogStoreLogs" there (SLS's Kafka endpoint answers
 // TopicAuthorizationException, "no write permission":
-// https://www.alibabacloud.com/help/en/sls/user-guide/use-the-kafka-protocol-to-upload-logs).
+// https://help.aliyun.com/en/sls/use-the-kafka-protocol-to-upload-logs).
 
 // proofOptions are the writers' settings a proof's LogGroups are built
 // with, so the proof sends what a writer would have sent.
