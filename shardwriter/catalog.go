@@ -230,6 +230,7 @@ func (c *Catalog) readCheck(k authKey) error {
 	if err == nil {
 		c.mu.Lock()
 		c.readOK[k] = time.Now()
+		c.sweepLocked()
 		c.mu.Unlock()
 		return nil
 	}

@@ -185,6 +185,7 @@ func (c *Catalog) refused(pair authKey, refusal, err error) {
 	delete(c.state.Proven, h)
 	delete(c.readOK, pair)
 	c.denied[pair] = authAnswer{err: refusal, at: time.Now()}
+	c.sweepLocked()
 	first := !c.warned[pair]
 	c.warned[pair] = true
 	c.mu.Unlock()
@@ -202,7 +203,30 @@ func (c *Catalog) refused(pair authKey, refusal, err error) {
 func (c *Catalog) deny(pair authKey, err error) {
 	c.mu.Lock()
 	c.denied[pair] = authAnswer{err: err, at: time.Now()}
+	c.sweepLocked()
 	c.mu.Unlock()
+}
+
+// sweepAt is the size past which expired refusals and reads are dropped:
+// producers asking for made-up Logstores must not grow them for ever.
+const sweepAt = 1 << 14
+
+// sweepLocked drops expired entries of denied and readOK once one of them
+// has grown past sweepAt. c.mu must be held.
+func (c *Catalog) sweepLocked() {
+	if len(c.denied) < sweepAt && len(c.readOK) < sweepAt {
+		return
+	}
+	for k, a := range c.denied {
+		if time.Since(a.at) >= c.opts.DenyTTL {
+			delete(c.denied, k)
+		}
+	}
+	for k, at := range c.readOK {
+		if time.Since(at) >= c.opts.AuthTTL {
+			delete(c.readOK, k)
+		}
+	}
 }
 
 // deniedErr returns SLS's refusal of pair if it is recent.
