@@ -12,6 +12,11 @@ package engine
 //   - Topic = Logstore ("name.json": Logstore "name", JSON expansion);
 //     partition i = the i-th readwrite shard. Catalog errors apply to
 //     every partition of the topic.
+//   - The first batch of an AccessKey for a Logstore (until the catalog
+//     says WriteProven) is delivered by the catalog before the answer
+//     (ProveWrite), so a key that may not write gets
+//     TOPIC_AUTHORIZATION_FAILED and nothing acknowledged; on success it
+//     is stored flagged Delivered, for its offsets only.
 //   - Valid batches are appended to the WAL unchanged; the response
 //     carries the base offset the stream assigned. acks=1 answers once the
 //     WAL accepted the batch, acks=-1 once it is synced, acks=0 never (the
@@ -105,10 +110,12 @@ func (s *session) handleProduce(r *request) {
 		}
 		logstore, json := splitTopic(name)
 		var partitions int32
+		proven := false
 		if code == 0 {
 			var err error
 			partitions, err = s.srv.catalog.Partitions(ctx, s.principal.Project, s.principal.Credential, logstore)
 			code = errorCode(err)
+			proven = s.srv.catalog.WriteProven(s.principal.Project, s.principal.Credential, logstore)
 		}
 		for j, rp := range rt.Partitions {
 			p := &t.Partitions[j]
@@ -126,11 +133,7 @@ func (s *session) handleProduce(r *request) {
 			})
 			if err != nil {
 				s.srv.log.Debug("rejected batch", "peer", s.peer, "topic", name, "partition", rp.Partition, "err", err)
-				p.ErrorCode = validationCode(err)
-				if req.Version >= 8 {
-					msg := err.Error()
-					p.ErrorMessage = &msg
-				}
+				refuse(p, req.Version, validationCode(err), err)
 				continue
 			}
 			key := wal.StreamKey{Project: s.principal.Project, Logstore: logstore, Partition: rp.Partition}
@@ -157,6 +160,18 @@ func (s *session) handleProduce(r *request) {
 					continue
 				}
 			}
+			if !proven {
+				// Never acknowledge what the destination may refuse:
+				// the first batch of a key for this Logstore goes there
+				// now, and is stored only for its offsets.
+				if err := s.srv.catalog.ProveWrite(ctx, key, entry); err != nil {
+					s.srv.log.Debug("write not proven", "peer", s.peer, "topic", name, "partition", rp.Partition, "err", err)
+					refuse(p, req.Version, errorCode(err), err)
+					continue
+				}
+				entry.Delivered, proven = true, true
+				provenWrites.Inc()
+			}
 			outstanding.Add(1)
 			s.srv.appender.Append(key, entry, req.Acks == -1, func(base int64, err error) {
 				if err != nil {
@@ -178,6 +193,16 @@ func (s *session) handleProduce(r *request) {
 		s.mute(throttle)
 	}
 	finish()
+}
+
+// refuse sets p's error code and, from Produce v8 on (which has the
+// field), err's text as its message.
+func refuse(p *kmsg.ProduceResponseTopicPartition, version, code int16, err error) {
+	p.ErrorCode = code
+	if version >= 8 {
+		msg := err.Error()
+		p.ErrorMessage = &msg
+	}
 }
 
 // validationCode maps a batch validation error to its Kafka error code;

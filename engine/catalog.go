@@ -35,6 +35,22 @@ type Catalog interface {
 	// Topics lists the Logstores of project, for Metadata requests that
 	// ask for all topics.
 	Topics(ctx context.Context, project string, cred wal.Credential) ([]string, error)
+	// WriteProven reports whether cred is known to may write logstore of
+	// project: its batches can be stored and acknowledged at once. It is
+	// asked for every topic of every Produce request, so it must answer
+	// from memory (a map lookup), never block.
+	WriteProven(project string, cred wal.Credential, logstore string) bool
+	// ProveWrite delivers e, a validated batch for stream k signed with
+	// e.Credential, to its destination itself, before the producer is
+	// answered; the engine calls it for a batch whose (key, logstore)
+	// WriteProven denies. nil: delivered, and the pair is now proven; the
+	// engine stores e flagged Delivered (for its offsets) and answers as
+	// usual. An error wrapping a *kerr.Error is answered as that error
+	// (TOPIC_AUTHORIZATION_FAILED: the key may not write), anything else
+	// as LEADER_NOT_AVAILABLE, which producers retry (retriable in Kafka's
+	// error table, https://kafka.apache.org/protocol#protocol_error_codes);
+	// either way nothing is stored.
+	ProveWrite(ctx context.Context, k wal.StreamKey, e *wal.Entry) error
 }
 
 // errorCode maps a catalog error to the Kafka error code the client sees.

@@ -23,6 +23,9 @@ var (
 	// duplicateBatches counts idempotent producers' retries answered
 	// without storing them again.
 	duplicateBatches = metrics.GetOrCreateCounter(`slsrelay_duplicate_batches_total`)
+	// provenWrites counts batches delivered before their answer, to
+	// prove their AccessKey may write the Logstore (Catalog.ProveWrite).
+	provenWrites = metrics.GetOrCreateCounter(`slsrelay_write_proof_batches_total`)
 )
 
 // listenerMetrics are one listener's counters, looked up once rather than

@@ -46,6 +46,15 @@ func (c *StaticCatalog) Partitions(_ context.Context, project string, cred wal.C
 	return n, nil
 }
 
+// WriteProven implements Catalog: a key Partitions accepts may write.
+func (c *StaticCatalog) WriteProven(string, wal.Credential, string) bool { return true }
+
+// ProveWrite implements Catalog; WriteProven never asks for it.
+func (c *StaticCatalog) ProveWrite(_ context.Context, k wal.StreamKey, e *wal.Entry) error {
+	_, err := c.Partitions(context.Background(), k.Project, e.Credential, k.Logstore)
+	return err
+}
+
 // Topics implements Catalog.
 func (c *StaticCatalog) Topics(_ context.Context, project string, cred wal.Credential) ([]string, error) {
 	if err := c.check(project, cred); err != nil {

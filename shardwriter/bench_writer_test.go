@@ -268,7 +268,7 @@ func wbRunWriter(b *testing.B, in *wbInput, batches [][]byte, codec int8, stream
 		wbAppend(b, w, batches, codec, streams)
 		before, cpu0 := m.start(b, s)
 		svc, err := New(w, Options{
-			Endpoint: s.Endpoint(), HTTPClient: hc, Linger: wbWriterLing, Logger: logger,
+			Endpoint: "http://" + s.Endpoint(), HTTPClient: hc, Linger: wbWriterLing, Logger: logger,
 			// Pacing to SLS's per-shard quota off, as the stand-in's quota.
 			ShardBytesPerSec: -1, ShardRequestsPerSec: -1,
 		})

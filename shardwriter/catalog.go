@@ -23,38 +23,54 @@ import (
 	"github.com/slsrelay/slsrelay/wal"
 )
 
-// Catalog answers the front end's questions from SLS: may this AccessKey
-// write this Logstore (GetLogStore signed with it), and how many readwrite
-// shards has it (ListShards). It implements engine.Catalog.
+// Catalog answers the front end's questions from SLS: how many readwrite
+// shards a Logstore has (ListShards, signed with the producer's key), and
+// whether that key may write it. It implements engine.Catalog.
 //
-// Answers are cached, and the positive ones persisted to a state file, so
-// Metadata and Produce keep working while SLS is briefly unreachable and
-// after a restart during an outage. A key SLS refused is cached for a
-// short time only, so a fixed key starts working quickly. Safe for
-// concurrent use.
+// Write permission is proven, never assumed from a read: the first batch
+// of a (key, Logstore) pair is delivered by ProveWrite before it is
+// acknowledged, and only SLS's 200 to it makes the pair proven
+// (writeproof.go). Proofs are kept in memory and, as salted hashes, in a
+// state file, so Produce keeps working while SLS is unreachable and after
+// a restart during an outage; a refused write (WriteDenied, from the
+// writers) takes the proof away. Shard lists are cached and persisted too.
+// A refusal is cached for a short time only, so a fixed key starts
+// working quickly. Safe for concurrent use.
 type Catalog struct {
 	clients *clientPool
 	opts    CatalogOptions
+	proof   proofOptions
+	stats   *Stats // the Service's counters; nil outside a Service
 	log     *slog.Logger
 	flight  singleflight.Group
 
-	saveMu     sync.Mutex // one writer of the state file at a time
+	// proven holds the pairs (authKey) SLS accepted a write of, in this
+	// run or (once asked about) per the state file: the Produce path's
+	// one lookup.
+	proven sync.Map
+
+	saveMu sync.Mutex // one writer of the state file at a time
+	// mu protects the fields below.
 	mu         sync.Mutex
-	refreshing map[string]bool // background refreshes under way
-	auth       map[authKey]authAnswer
+	refreshing map[string]bool       // background refreshes under way
+	readOK     map[authKey]time.Time // pairs whose ListShards SLS answered (the key may read)
+	denied     map[authKey]authAnswer
+	warned     map[authKey]bool // pairs whose write refusal was logged
 	shards     map[storeKey]*shardList
 	state      persistedState
 }
 
 // CatalogOptions configures a Catalog.
 type CatalogOptions struct {
-	// StateFile keeps shard lists and verified keys (as salted hashes,
+	// StateFile keeps shard lists and proven keys (as salted hashes,
 	// never secrets) across restarts. Empty: nothing is persisted.
 	StateFile string
-	// AuthTTL is how long a key SLS accepted stays accepted before it is
-	// checked again. Default 10 min.
+	// AuthTTL is how long a key's successful read (ListShards) lets
+	// Metadata answer for a Logstore it has not yet written. Default
+	// 10 min. Writes are not governed by it: see ProveWrite.
 	AuthTTL time.Duration
-	// DenyTTL is how long a key SLS refused stays refused. Default 30 s.
+	// DenyTTL is how long a key SLS refused stays refused before SLS is
+	// asked again. Default 30 s.
 	DenyTTL time.Duration
 	// ShardRefresh is how often a Logstore's shard list is re-read (shards
 	// split and merge). Default 60 s.
@@ -68,7 +84,7 @@ type authKey struct {
 }
 
 type authAnswer struct {
-	err error // nil: may write
+	err error
 	at  time.Time
 }
 
@@ -88,38 +104,63 @@ type shardInfo struct {
 
 // persistedState is the state file.
 type persistedState struct {
-	// Salt keys the HMAC that hides verified secrets.
+	// Salt keys the HMAC that hides secrets.
 	Salt string `json:"salt"`
-	// Verified holds HMAC(project, logstore, key id, secret) of keys SLS
-	// accepted, so they are accepted during an outage after a restart.
-	Verified map[string]time.Time `json:"verified"`
-	Shards   map[string]shardList `json:"shards"`
+	// Proven maps HMAC(project, logstore, key id, secret) to the pair SLS
+	// accepted a write of. Earlier versions kept "verified" keys here,
+	// proven by a read (GetLogStore); they are ignored, not trusted.
+	Proven map[string]provenPair `json:"write_proven"`
+	Shards map[string]shardList  `json:"shards"`
 }
 
-func newCatalog(clients *clientPool, o CatalogOptions) (*Catalog, error) {
-	if o.AuthTTL == 0 {
-		o.AuthTTL = 10 * time.Minute
+// provenPair names a proven pair (the key by id only), so that Topics can
+// list the Logstores a key writes after a restart.
+type provenPair struct {
+	Project     string    `json:"project"`
+	Logstore    string    `json:"logstore"`
+	AccessKeyID string    `json:"access_key_id"`
+	At          time.Time `json:"at"`
+}
+
+func newCatalog(clients *clientPool, o *Options) (*Catalog, error) {
+	co := o.Catalog
+	if co.AuthTTL == 0 {
+		co.AuthTTL = 10 * time.Minute
 	}
-	if o.DenyTTL == 0 {
-		o.DenyTTL = 30 * time.Second
+	if co.DenyTTL == 0 {
+		co.DenyTTL = 30 * time.Second
 	}
-	if o.ShardRefresh == 0 {
-		o.ShardRefresh = time.Minute
+	if co.ShardRefresh == 0 {
+		co.ShardRefresh = time.Minute
 	}
-	if o.Logger == nil {
-		o.Logger = slog.Default()
+	if co.Logger == nil {
+		co.Logger = slog.Default()
 	}
-	c := &Catalog{clients: clients, opts: o, log: o.Logger, auth: map[authKey]authAnswer{}, shards: map[storeKey]*shardList{}, refreshing: map[string]bool{}}
+	c := &Catalog{
+		clients: clients, opts: co, log: co.Logger,
+		proof:  proofOptions{convert: o.Convert, limits: o.LogGroup, topic: o.Topic, source: o.Source, compress: o.compressType()},
+		readOK: map[authKey]time.Time{}, denied: map[authKey]authAnswer{}, warned: map[authKey]bool{},
+		shards: map[storeKey]*shardList{}, refreshing: map[string]bool{},
+	}
 	if err := c.load(); err != nil {
 		return nil, err
 	}
 	return c, nil
 }
 
-// Partitions implements engine.Catalog.
+// Partitions implements engine.Catalog. A pair refused lately gets that
+// refusal; a pair not proven needs SLS to answer ListShards signed with
+// the key (once per AuthTTL), so Metadata tells a wrong key at once. A
+// proven pair is answered from the cache whatever SLS's state.
 func (c *Catalog) Partitions(ctx context.Context, project string, cred wal.Credential, logstore string) (int32, error) {
-	if err := c.authorize(ctx, project, cred, logstore); err != nil {
-		return 0, err
+	if !c.WriteProven(project, cred, logstore) { // a refusal takes the proof away
+		k := authKey{project, logstore, cred}
+		if err := c.deniedErr(k); err != nil {
+			return 0, err
+		}
+		if err := c.readCheck(k); err != nil {
+			return 0, err
+		}
 	}
 	l, err := c.shardList(project, logstore, cred, false)
 	if err != nil {
@@ -128,62 +169,74 @@ func (c *Catalog) Partitions(ctx context.Context, project string, cred wal.Crede
 	return int32(len(l.Shards)), nil
 }
 
-// Topics implements engine.Catalog.
-func (c *Catalog) Topics(ctx context.Context, project string, cred wal.Credential) ([]string, error) {
-	names, err := c.clients.get(cred).ListLogStore(project)
-	if err != nil {
-		return nil, kafkaError(err)
+// Topics implements engine.Catalog: the Logstores of project the key has
+// been seen to use (proven by a write, now or per the state file, or read
+// lately), never an error.
+//
+// It does not call ListLogStores: SLS's documented RAM policy for its
+// Kafka endpoint grants log:GetProject, log:GetLogStore, log:ListShards
+// and log:PostLogStoreLogs only
+// (https://help.aliyun.com/en/sls/use-the-kafka-protocol-to-upload-logs),
+// so with it every all-topics Metadata (sarama-based shippers send one
+// every 10 minutes per client) would cost a refused request; a key that
+// may list would get Logstores it may not write; and the answer would
+// fail during an outage. Producers ask for their topics by name before
+// producing, which Partitions answers.
+func (c *Catalog) Topics(_ context.Context, project string, cred wal.Credential) ([]string, error) {
+	seen := map[string]bool{}
+	c.proven.Range(func(k, _ any) bool {
+		if ak := k.(authKey); ak.project == project && ak.cred == cred {
+			seen[ak.logstore] = true
+		}
+		return true
+	})
+	c.mu.Lock()
+	for k, at := range c.readOK {
+		if k.project == project && k.cred == cred && time.Since(at) < c.opts.AuthTTL {
+			seen[k.logstore] = true
+		}
+	}
+	var fromFile []string
+	for _, p := range c.state.Proven {
+		if p.Project == project && p.AccessKeyID == cred.AccessKeyID && !seen[p.Logstore] {
+			fromFile = append(fromFile, p.Logstore)
+		}
+	}
+	c.mu.Unlock()
+	for _, ls := range fromFile {
+		if c.WriteProven(project, cred, ls) { // the secret matches too
+			seen[ls] = true
+		}
+	}
+	names := make([]string, 0, len(seen))
+	for ls := range seen {
+		names = append(names, ls)
 	}
 	sort.Strings(names)
 	return names, nil
 }
 
-// authorize checks, once per AuthTTL, that SLS accepts cred for logstore.
-// A key SLS accepted before (in this run or, per the state file, an
-// earlier one) stays accepted while it is checked again in the background,
-// so an SLS outage never stalls Metadata or Produce; only a key never seen
-// waits for SLS's answer.
-func (c *Catalog) authorize(ctx context.Context, project string, cred wal.Credential, logstore string) error {
-	k := authKey{project, logstore, cred}
+// readCheck asks SLS, once per AuthTTL, to list k's shards with k's key:
+// the key is valid and may see the Logstore (a read, which proves nothing
+// about writing). The answer also refreshes the cached shard list.
+func (c *Catalog) readCheck(k authKey) error {
 	c.mu.Lock()
-	a, ok := c.auth[k]
-	_, verified := c.state.Verified[c.verifiedKey(k)]
+	at, ok := c.readOK[k]
 	c.mu.Unlock()
-	age := time.Since(a.at)
-	switch {
-	case ok && a.err == nil && age < c.opts.AuthTTL, ok && a.err != nil && age < c.opts.DenyTTL:
-		return a.err
-	case (ok && a.err == nil) || (!ok && verified):
-		c.inBackground("auth\x00"+c.verifiedKey(k), func() { _ = c.checkKey(k) })
+	if ok && time.Since(at) < c.opts.AuthTTL {
 		return nil
 	}
-	return c.checkKey(k)
-}
-
-// checkKey asks SLS (GetLogStore, signed with the key) and records the
-// answer.
-func (c *Catalog) checkKey(k authKey) error {
-	_, err, _ := c.flight.Do("auth\x00"+c.verifiedKey(k), func() (any, error) {
-		_, err := c.clients.get(k.cred).GetLogStore(k.project, k.logstore)
-		return nil, err
-	})
-	now := time.Now()
+	_, err := c.listShards(storeKey{k.project, k.logstore}, k.cred, "read\x00"+c.pairHash(k))
 	if err == nil {
 		c.mu.Lock()
-		c.auth[k] = authAnswer{at: now}
-		c.state.Verified[c.verifiedKey(k)] = now
+		c.readOK[k] = time.Now()
+		c.sweepLocked()
 		c.mu.Unlock()
-		c.save()
 		return nil
 	}
-	kerrErr := kafkaError(err)
-	var ke *kerr.Error
-	if errors.As(kerrErr, &ke) {
-		c.mu.Lock()
-		c.auth[k] = authAnswer{err: kerrErr, at: now}
-		delete(c.state.Verified, c.verifiedKey(k))
-		c.mu.Unlock()
-		return kerrErr
+	if ke := kafkaError(err); ke != err {
+		c.deny(k, ke)
+		return ke
 	}
 	return fmt.Errorf("cannot check AccessKey %s for %s/%s with SLS: %w", k.cred.AccessKeyID, k.project, k.logstore, err)
 }
@@ -219,11 +272,11 @@ func (c *Catalog) shardList(project, logstore string, cred wal.Credential, refre
 	c.mu.Unlock()
 	if l != nil && !refresh {
 		if time.Since(l.Fetched) >= c.opts.ShardRefresh {
-			c.inBackground("shards\x00"+project+"\x00"+logstore, func() { _, _ = c.listShards(k, cred) })
+			c.inBackground(shardsFlight(k), func() { _, _ = c.listShards(k, cred, shardsFlight(k)) })
 		}
 		return l, nil
 	}
-	nl, err := c.listShards(k, cred)
+	nl, err := c.listShards(k, cred, shardsFlight(k))
 	if err != nil {
 		if ke := kafkaError(err); ke != err {
 			return nil, errors.Join(ke, err) // SLS's own error too: the writers classify it
@@ -236,9 +289,14 @@ func (c *Catalog) shardList(project, logstore string, cred wal.Credential, refre
 	return nl, nil
 }
 
+func shardsFlight(k storeKey) string { return "shards\x00" + k.project + "\x00" + k.logstore }
+
 // listShards asks SLS for k's shards and caches the readwrite ones.
-func (c *Catalog) listShards(k storeKey, cred wal.Credential) (*shardList, error) {
-	v, err, _ := c.flight.Do("shards\x00"+k.project+"\x00"+k.logstore, func() (any, error) {
+// Concurrent calls under one flight name share one request: callers that
+// need the answer for their own key (readCheck) name a flight of their
+// own.
+func (c *Catalog) listShards(k storeKey, cred wal.Credential, flight string) (*shardList, error) {
+	v, err, _ := c.flight.Do(flight, func() (any, error) {
 		shards, err := c.clients.get(cred).ListShards(k.project, k.logstore)
 		if err != nil {
 			return nil, err
@@ -256,9 +314,10 @@ func (c *Catalog) listShards(k storeKey, cred wal.Credential) (*shardList, error
 		return nl, nil
 	})
 	if err != nil {
-		if kafkaError(err) != err {
-			// SLS says the Logstore is gone or the key may not see it:
-			// forget the list, so the next request gets SLS's answer.
+		if errors.Is(kafkaError(err), kerr.UnknownTopicOrPartition) {
+			// SLS says the Logstore is gone: forget the list, so the
+			// next request gets SLS's answer. (A key SLS refuses says
+			// nothing about the list other keys use.)
 			c.mu.Lock()
 			delete(c.shards, k)
 			delete(c.state.Shards, k.project+"/"+k.logstore)
@@ -325,14 +384,15 @@ func kafkaError(err error) error {
 	return err
 }
 
-func (c *Catalog) verifiedKey(k authKey) string {
+// pairHash names a pair in the state file without its secret.
+func (c *Catalog) pairHash(k authKey) string {
 	m := hmac.New(sha256.New, []byte(c.state.Salt))
 	m.Write([]byte(k.project + "\x00" + k.logstore + "\x00" + k.cred.AccessKeyID + "\x00" + k.cred.AccessKeySecret))
 	return hex.EncodeToString(m.Sum(nil))
 }
 
 func (c *Catalog) load() error {
-	c.state = persistedState{Verified: map[string]time.Time{}, Shards: map[string]shardList{}}
+	c.state = persistedState{Proven: map[string]provenPair{}, Shards: map[string]shardList{}}
 	if c.opts.StateFile != "" {
 		b, err := os.ReadFile(c.opts.StateFile)
 		switch {
@@ -346,8 +406,8 @@ func (c *Catalog) load() error {
 			return fmt.Errorf("cannot read catalog state %q: %w", c.opts.StateFile, err)
 		}
 	}
-	if c.state.Verified == nil {
-		c.state.Verified = map[string]time.Time{}
+	if c.state.Proven == nil {
+		c.state.Proven = map[string]provenPair{}
 	}
 	if c.state.Shards == nil {
 		c.state.Shards = map[string]shardList{}

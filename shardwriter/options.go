@@ -13,8 +13,15 @@ import (
 // Options configures a Service. Zero fields take the documented defaults.
 type Options struct {
 	// Endpoint is the SLS endpoint host (e.g. cn-hangzhou.log.aliyuncs.com);
-	// the SDK sends to http://<project>.<endpoint>. Required.
+	// the SDK sends to https://<project>.<endpoint>, or to
+	// http://<project>.<host> when written "http://<host>". Required.
 	Endpoint string
+	// Region is the SLS region (e.g. cn-hangzhou). Set, requests are
+	// signed with signature v4, which some regions require.
+	Region string
+	// AuthVersion is the signature version: "v4" (needs Region), "v1", or
+	// "" for v4 when Region is set and v1 otherwise.
+	AuthVersion string
 	// HTTPClient carries every SLS request. Default: a client with a 60 s
 	// timeout and a connection pool sized for many shards.
 	HTTPClient *http.Client

@@ -42,12 +42,16 @@ func New(w *wal.WAL, opts Options) (*Service, error) {
 	if err := opts.setDefaults(); err != nil {
 		return nil, err
 	}
-	clients := &clientPool{endpoint: opts.Endpoint, http: opts.HTTPClient, retryTimeout: 5 * time.Second, userAgent: "slsrelay"}
-	cat, err := newCatalog(clients, opts.Catalog)
+	clients, err := newClientPool(&opts)
+	if err != nil {
+		return nil, err
+	}
+	cat, err := newCatalog(clients, &opts)
 	if err != nil {
 		return nil, err
 	}
 	s := &Service{opts: opts, wal: w, clients: clients, catalog: cat, log: opts.Logger}
+	cat.stats = &s.stats
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil
 }

@@ -25,7 +25,11 @@ const codecVersion = 1
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-const flagJSON = 1
+// Bits of the flags byte.
+const (
+	flagJSON      = 1
+	flagDelivered = 2 // Entry.Delivered
+)
 
 type storedEntry struct {
 	Entry      Entry // Credential.AccessKeySecret empty; see CredHash
@@ -50,6 +54,9 @@ func appendEntry(b []byte, e *Entry, base, cumBytes, cumEntries int64, credHash 
 	var flags byte
 	if e.JSON {
 		flags |= flagJSON
+	}
+	if e.Delivered {
+		flags |= flagDelivered
 	}
 	b = append(b, byte(e.Magic), byte(e.Codec), flags)
 	b = binary.BigEndian.AppendUint64(b, uint64(e.ReceivedAt))
@@ -92,6 +99,7 @@ func decodeEntry(b []byte) (*storedEntry, error) {
 	e.Magic = int8(p[12])
 	e.Codec = int8(p[13])
 	e.JSON = p[14]&flagJSON != 0
+	e.Delivered = p[14]&flagDelivered != 0
 	e.ReceivedAt = int64(binary.BigEndian.Uint64(p[15:]))
 	se.CumBytes = int64(binary.BigEndian.Uint64(p[23:]))
 	se.CumEntries = int64(binary.BigEndian.Uint64(p[31:]))

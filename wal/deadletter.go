@@ -209,7 +209,13 @@ func (w *WAL) decodeDead(txn *badger.Txn, item *badger.Item) (*DeadLetter, error
 // Replay appends dead letter id back to the end of its stream (a new
 // offset, returned) and removes it from the table in the same transaction:
 // it is in exactly one of the two whatever happens. Safe for concurrent use.
-func (w *WAL) Replay(id uint64) (int64, error) {
+func (w *WAL) Replay(id uint64) (int64, error) { return w.replayDead(id, nil) }
+
+// ReplayWith is Replay with the entry carrying cred instead of the key it
+// was sent with (one SLS refused): delivery signs with cred.
+func (w *WAL) ReplayWith(id uint64, cred Credential) (int64, error) { return w.replayDead(id, &cred) }
+
+func (w *WAL) replayDead(id uint64, cred *Credential) (int64, error) {
 	if err := w.claimDead(id); err != nil {
 		return 0, err
 	}
@@ -217,6 +223,9 @@ func (w *WAL) Replay(id uint64) (int64, error) {
 	d, err := w.DeadLetterByID(id)
 	if err != nil {
 		return 0, err
+	}
+	if cred != nil {
+		d.Entry.Credential = *cred
 	}
 	c := make(chan struct {
 		off int64

@@ -39,6 +39,11 @@ type Entry struct {
 	// JSON is set for topics named "<logstore>.json": every record's value
 	// is expanded into one field per top-level JSON key.
 	JSON bool
+	// Delivered is set for a batch SLS accepted before the relay
+	// acknowledged it (the first write of an AccessKey to a Logstore,
+	// sent synchronously to prove the key may write): it is stored for
+	// its offsets only, and delivery skips it.
+	Delivered bool
 	// Producer is the peer address ("ip:port") the batch came from.
 	Producer string
 	// ClientID is the Kafka client.id of the producer ("" when absent).

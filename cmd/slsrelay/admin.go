@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -74,8 +75,12 @@ func runAdmin(args []string, stdout, stderr io.Writer) (handled bool, code int) 
 }
 
 const dlqUsage = `usage: slsrelay dlq list|replay|drop [-config FILE] [ID ... | -all]
+       slsrelay dlq replay [-config FILE] -key-env NAME | -key-file PATH [ID ... | -all]
   list     the dead letters: id, stream, records, when, why
-  replay   put them back into their stream (delivery tries again)
+  replay   put them back into their stream (delivery tries again); with
+           -key-env or -key-file they carry another AccessKey, read as
+           AKID#AKSECRET from that environment variable or file (never
+           given on the command line, never printed)
   drop     delete them for good
 The relay must be stopped: the WAL is opened directly`
 
@@ -88,8 +93,21 @@ func runDLQ(args []string, out io.Writer) error {
 	fs.SetOutput(io.Discard)
 	configPath := fs.String("config", "configs/local.yaml", "configuration file")
 	all := fs.Bool("all", false, "every dead letter")
+	keyEnv := fs.String("key-env", "", "replay: environment variable holding AKID#AKSECRET")
+	keyFile := fs.String("key-file", "", "replay: file holding AKID#AKSECRET")
 	if err := fs.Parse(args[1:]); err != nil {
 		return fmt.Errorf("%w\n%s", err, dlqUsage)
+	}
+	var newKey *wal.Credential
+	if *keyEnv != "" || *keyFile != "" {
+		if verb != "replay" {
+			return fmt.Errorf("-key-env and -key-file go with replay only\n%s", dlqUsage)
+		}
+		k, err := readReplayKey(*keyEnv, *keyFile)
+		if err != nil {
+			return err
+		}
+		newKey = &k
 	}
 	var ids []uint64
 	for _, a := range fs.Args() {
@@ -136,11 +154,21 @@ func runDLQ(args []string, out io.Writer) error {
 	}
 	for _, id := range ids {
 		if verb == "replay" {
-			off, err := w.Replay(id)
+			var off int64
+			var err error
+			if newKey != nil {
+				off, err = w.ReplayWith(id, *newKey)
+			} else {
+				off, err = w.Replay(id)
+			}
 			if err != nil {
 				return fmt.Errorf("cannot replay dead letter %d: %w", id, err)
 			}
-			fmt.Fprintf(out, "replayed %d at offset %d\n", id, off)
+			if newKey != nil {
+				fmt.Fprintf(out, "replayed %d at offset %d with AccessKey %s\n", id, off, newKey.AccessKeyID)
+			} else {
+				fmt.Fprintf(out, "replayed %d at offset %d\n", id, off)
+			}
 			continue
 		}
 		if err := w.Drop(id); err != nil {
@@ -149,6 +177,35 @@ func runDLQ(args []string, out io.Writer) error {
 		fmt.Fprintf(out, "dropped %d\n", id)
 	}
 	return nil
+}
+
+// readReplayKey reads the AccessKey `dlq replay` gives the dead letters,
+// AKID#AKSECRET as in a producer's SASL password, from the environment
+// variable env or the file path (one of them). The secret never appears on
+// the command line (where ps shows it) nor in any message.
+func readReplayKey(env, path string) (wal.Credential, error) {
+	var raw, from string
+	switch {
+	case env != "" && path != "":
+		return wal.Credential{}, errors.New("give -key-env or -key-file, not both")
+	case env != "":
+		v, ok := os.LookupEnv(env)
+		if !ok {
+			return wal.Credential{}, fmt.Errorf("-key-env: environment variable %s is not set", env)
+		}
+		raw, from = v, "environment variable "+env
+	default:
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return wal.Credential{}, fmt.Errorf("-key-file: %w", err)
+		}
+		raw, from = string(b), "file "+path
+	}
+	id, secret, ok := strings.Cut(strings.TrimSpace(raw), "#")
+	if !ok || id == "" || secret == "" || strings.ContainsAny(id, " \t\r\n") || strings.ContainsAny(secret, " \t\r\n") {
+		return wal.Credential{}, fmt.Errorf("%s does not hold one AKID#AKSECRET", from)
+	}
+	return wal.Credential{AccessKeyID: id, AccessKeySecret: secret}, nil
 }
 
 // runWALStatus prints each stream's offsets and backlog, and the disk use:
