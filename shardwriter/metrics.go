@@ -19,6 +19,15 @@ var (
 	deadLetters        = metrics.GetOrCreateCounter(`slsrelay_dead_letters_total`)
 )
 
+// logFixes counts the changes made to logs so that SLS takes them, by
+// kind (sanitize.go, sendtime.go).
+var logFixes = func() (cs [svKinds]*metrics.Counter) {
+	for k := range cs {
+		cs[k] = metrics.GetOrCreateCounter(fmt.Sprintf(`slsrelay_log_fixes_total{kind=%q}`, svKindNames[k]))
+	}
+	return cs
+}()
+
 var slsErrors sync.Map // code -> *metrics.Counter
 
 // countSLSError counts a failed write by SLS error code ("network" for a
