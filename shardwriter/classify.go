@@ -3,67 +3,198 @@ package shardwriter
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	sls "github.com/aliyun/aliyun-log-go-sdk"
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
-// verdict is what a writer does after a failed request.
+// verdict is what a writer does after a failed PutLogs.
 type verdict int
 
 const (
-	// retry after the retry interval: the network, a 5xx, a quota, a
-	// clock problem — time fixes them.
+	// retry the same logs with back-off (RetryInterval doubling up to
+	// MaxRetryInterval): the network, a 5xx, a quota, a key or project
+	// that is disabled for now — states that pass.
 	retry verdict = iota
-	// deadLetter: SLS refuses this data for good (the key is no longer
-	// valid, the Logstore is gone, the body is invalid); retrying would
-	// block the shard forever.
+	// refreshRetry is retry after re-reading the shard list.
+	refreshRetry
+	// split: SLS refused the body; some logs in it are invalid. The group
+	// is sent again in halves until the refused logs are found; only they
+	// become dead letters (sendLogs).
+	split
+	// deadLetter: SLS will never take these logs as they are (the Logstore
+	// is gone, the key cannot write); retrying would block the shard.
 	deadLetter
 )
 
-// permanentCodes are SLS error codes that retrying cannot fix.
-var permanentCodes = map[string]bool{
-	"Unauthorized":          true,
-	"SignatureNotMatch":     true,
-	"InvalidAccessKeyId":    true,
-	"ProjectNotExist":       true,
-	"LogStoreNotExist":      true,
-	"PostBodyInvalid":       true,
-	"PostBodyTooLarge":      true,
-	"InvalidParameter":      true,
-	"ParameterInvalid":      true,
-	"LogGroupInvalid":       true,
-	"InvalidLogGroup":       true,
-	"WriteNotAllowed":       true,
-	"ProjectForbidden":      true,
-	"ShardNotExist":         false, // the shard list is refreshed and the write retried
-	"WriteQuotaExceed":      false,
-	"ShardWriteQuotaExceed": false,
+var verdictNames = [...]string{retry: "retry", refreshRetry: "retry", split: "split", deadLetter: "dead_letter"}
+
+// errorRule is one row of the table: what a writer does with an SLS answer,
+// the Kafka error a shipper sees for it (KafkaErrorOf, for the front end's
+// own SLS calls), and whether it counts in the alerting metric
+// slsrelay_sls_alert_errors_total (a state an operator must fix or watch).
+type errorRule struct {
+	verdict verdict
+	kafka   *kerr.Error
+	alert   bool
 }
 
-// classify decides what to do after err.
-func classify(err error) (verdict, string) {
+// The SDK's own producer retries every error but HTTP 400 and 404
+// (producer.GetDefaultProducerConfig: NoRetryStatusCodeList {400, 404}) with
+// back-off from 100 ms to 50 s; the table follows it, except that a 400
+// about the body is split rather than dropped, and a 400 about the
+// request's headers is not split. Codes: SLS's common error codes
+// (https://www.alibabacloud.com/help/en/sls/developer-reference/error-codes)
+// and the PutLogs reference (https://www.alibabacloud.com/help/doc-detail/29026.htm).
+var (
+	ruleNetwork      = errorRule{retry, kerr.NetworkException, true}
+	ruleServer       = errorRule{retry, kerr.NetworkException, true}
+	ruleQuota        = errorRule{retry, kerr.NetworkException, true}
+	ruleShardGone    = errorRule{refreshRetry, kerr.NetworkException, false}
+	rulePassingAuth  = errorRule{retry, kerr.TopicAuthorizationFailed, true}
+	ruleKeyGone      = errorRule{deadLetter, kerr.TopicAuthorizationFailed, true}
+	ruleWriteDenied  = errorRule{deadLetter, kerr.TopicAuthorizationFailed, true}
+	ruleNotExist     = errorRule{deadLetter, kerr.UnknownTopicOrPartition, true}
+	ruleClock        = errorRule{retry, kerr.NetworkException, true}
+	ruleBadRequest   = errorRule{deadLetter, kerr.UnknownServerError, true}
+	ruleInvalidBody  = errorRule{split, kerr.CorruptMessage, false}
+	ruleUnknown4xx   = errorRule{retry, kerr.NetworkException, true}
+	ruleUnknown404   = errorRule{deadLetter, kerr.UnknownTopicOrPartition, true}
+	ruleUnknown400   = errorRule{split, kerr.CorruptMessage, false}
+	ruleGroupInvalid = errorRule{deadLetter, kerr.CorruptMessage, true}
+)
+
+// errorCodes maps SLS error codes to their rule; the HTTP status decides
+// for codes not listed (ruleFor).
+var errorCodes = map[string]errorRule{
+	// 5xx and throttling: SLS is busy or failing; it passes.
+	"InternalServerError": ruleServer, // 500
+	"ServerBusy":          ruleServer, // 503
+	"RequestTimeout":      ruleServer, // 500/408
+	// 403 quotas: per project and shard write quotas (Quotas page); they pass.
+	"WriteQuotaExceed":      ruleQuota,
+	"ShardWriteQuotaExceed": ruleQuota,
+	"ProjectQuotaExceed":    ruleQuota,
+	"QuotaExceed":           ruleQuota,
+	// 404.
+	"ProjectNotExist":  ruleNotExist,
+	"LogStoreNotExist": ruleNotExist,
+	"ShardNotExist":    ruleShardGone, // a split or merge: re-read the shards
+	// 401/403 states that pass: a disabled AccessKey, an expired STS token,
+	// a project forbidden until paid. "Unauthorized" covers the first two
+	// (SLS's message says which; see writeDenied for the one that does not
+	// pass).
+	"Unauthorized":         rulePassingAuth,
+	"SecurityTokenExpired": rulePassingAuth,
+	"ProjectForbidden":     rulePassingAuth,
+	"WriteNotAllowed":      rulePassingAuth, // Logstore read-only for now
+	// 401 that cannot pass: the key does not exist, or its secret is not
+	// the one SLS has. The entries are kept as dead letters, replayable
+	// with another key.
+	"InvalidAccessKeyId": ruleKeyGone,
+	"SignatureNotMatch":  ruleKeyGone,
+	// 400 about the request's headers (common error codes): the clock…
+	"RequestTimeExpired":   ruleClock,
+	"RequestTimeTooSkewed": ruleClock,
+	"InvalidRequestTime":   ruleClock,
+	"InvalidDateFormat":    ruleClock,
+	// …or a fault of the relay's requests: no log is to blame, nothing
+	// is split; the entries wait as dead letters for a fixed relay.
+	"MissingContentType":      ruleBadRequest,
+	"MissingBodyRawSize":      ruleBadRequest,
+	"InvalidBodyRawSize":      ruleBadRequest,
+	"InvalidCompressType":     ruleBadRequest,
+	"MissingHost":             ruleBadRequest,
+	"MissingDate":             ruleBadRequest,
+	"MissingAPIVersion":       ruleBadRequest,
+	"InvalidAPIVersion":       ruleBadRequest,
+	"MissingContentLength":    ruleBadRequest,
+	"InvalidContentType":      ruleBadRequest,
+	"PostBodyUncompressError": ruleBadRequest,
+	"InvalidTopic":            ruleGroupInvalid, // the group's topic/source: every half would fail
+	"InvalidSource":           ruleGroupInvalid,
+	// 400 about the logs: split to find them.
+	"PostBodyInvalid":  ruleInvalidBody,
+	"PostBodyTooLarge": ruleInvalidBody,
+	"InvalidLogSize":   ruleInvalidBody,
+	"InvalidTimestamp": ruleInvalidBody,
+	"InvalidKey":       ruleInvalidBody,
+	"InvalidEncoding":  ruleInvalidBody,
+	"InvalidContent":   ruleInvalidBody,
+	"LogGroupInvalid":  ruleInvalidBody,
+	"InvalidLogGroup":  ruleInvalidBody,
+	"ParameterInvalid": ruleInvalidBody,
+	"InvalidParameter": ruleInvalidBody,
+}
+
+// writeDeniedMessage marks a 401 saying the key may not write this
+// Logstore: RAM or STS policy denies log:PostLogStoreLogs (SLS's documented
+// permission for its Kafka endpoint). Retrying cannot fix it; the catalog
+// is told, so that the front end refuses the key for that Logstore.
+const writeDeniedMessage = "denied by sts or ram, action: log:postlogstorelogs"
+
+// ruleFor returns the rule for err, and the reason to give in dead
+// letters and logs (SLS's status, code and message; never a secret).
+func ruleFor(err error) (errorRule, string) {
 	var se *sls.Error
 	if errors.As(err, &se) {
-		if p, known := permanentCodes[se.Code]; known {
-			if p {
-				return deadLetter, fmt.Sprintf("SLS answered %d %s: %s", se.HTTPCode, se.Code, se.Message)
-			}
-			return retry, se.Code
+		if se.Code == "ClientError" { // the SDK's wrapper of a transport error (client.go)
+			return ruleNetwork, "network: " + se.Message
 		}
-		switch {
-		case se.HTTPCode == 401 || se.HTTPCode == 404:
-			return deadLetter, fmt.Sprintf("SLS answered %d %s: %s", se.HTTPCode, se.Code, se.Message)
-		case se.HTTPCode == 400 && se.Code != "RequestTimeExpired" && se.Code != "RequestTimeTooSkewed":
-			return deadLetter, fmt.Sprintf("SLS answered %d %s: %s", se.HTTPCode, se.Code, se.Message)
+		reason := fmt.Sprintf("SLS answered %d %s: %s", se.HTTPCode, se.Code, se.Message)
+		if se.HTTPCode == 401 && strings.Contains(strings.ToLower(se.Message), writeDeniedMessage) {
+			return ruleWriteDenied, reason
 		}
-		return retry, se.Code
+		if r, ok := errorCodes[se.Code]; ok {
+			return r, reason
+		}
+		return ruleForStatus(int(se.HTTPCode)), reason
 	}
 	var bre *sls.BadResponseError
-	if errors.As(err, &bre) && bre.HTTPCode >= 400 && bre.HTTPCode < 500 && bre.HTTPCode != 429 && bre.HTTPCode != 408 {
-		return deadLetter, fmt.Sprintf("SLS answered %d: %s", bre.HTTPCode, bre.ErrorMessage)
+	if errors.As(err, &bre) {
+		return ruleForStatus(bre.HTTPCode), fmt.Sprintf("SLS answered %d: %s", bre.HTTPCode, bre.ErrorMessage)
 	}
-	// Transport errors and anything unknown: keep the data and retry.
-	return retry, "network"
+	return ruleNetwork, "network: " + err.Error()
+}
+
+// ruleForStatus decides by HTTP status alone, for codes the table does not
+// list.
+func ruleForStatus(status int) errorRule {
+	switch {
+	case status == 400:
+		// Assumed to be about the body: splitting costs a few requests
+		// and dead-letters only what SLS refuses alone.
+		return ruleUnknown400
+	case status == 401:
+		return rulePassingAuth
+	case status == 403:
+		return rulePassingAuth
+	case status == 404:
+		return ruleUnknown404
+	case status == 413: // Request Entity Too Large: halves are smaller
+		return ruleInvalidBody
+	case status <= 0:
+		return ruleNetwork
+	case status >= 500, status == 408, status == 429:
+		return ruleServer
+	}
+	return ruleUnknown4xx
+}
+
+// KafkaErrorOf returns the Kafka error a shipper should see for err, an
+// error from an SLS call (the SDK's *sls.Error, *sls.BadResponseError, or
+// a transport error), by the same table the writers use: a key that
+// cannot write (or for now cannot) is TOPIC_AUTHORIZATION_FAILED, a
+// missing Project or Logstore UNKNOWN_TOPIC_OR_PARTITION, anything that
+// passes (network, 5xx, quota, clock) NETWORK_EXCEPTION, a refused body
+// CORRUPT_MESSAGE. Nil for a nil err.
+func KafkaErrorOf(err error) *kerr.Error {
+	if err == nil {
+		return nil
+	}
+	r, _ := ruleFor(err)
+	return r.kafka
 }
 
 // errorCode names err for metrics: SLS's error code, the HTTP status of an

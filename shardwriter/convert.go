@@ -91,8 +91,8 @@ type Converter struct {
 	prefix  []byte // opt.HeaderPrefix
 	dec     batch.Decoder
 	json    jsExpander
-	fields  []cvField // the fields of the record being converted
-	scratch []byte    // unescaped JSON strings, compacted values, header names, fixes
+	fields  []cvField    // the fields of the record being converted
+	scratch []byte       // unescaped JSON strings, compacted values, header names, fixes
 	fixes   [svKinds]int // fixes made by sanitize, by kind (for tests)
 }
 
@@ -155,7 +155,7 @@ func (c *Converter) Convert(g *LogGroupBuilder, e *wal.Entry, now time.Time, flu
 			flushed += appended
 			appended, markSize, markLogs = 0, 0, 0
 		}
-		g.appendLog(body, sec, ns, fields)
+		g.appendLog(body, sec, ns, fields, logRef{e, r.OffsetDelta})
 		appended++
 		return nil
 	})

@@ -25,6 +25,11 @@ type Options struct {
 	// reason time can fix (network, 5xx, quota). Default 1 s, as SLS's
 	// documentation asks of Kafka shippers.
 	RetryInterval time.Duration
+	// MaxRetryInterval caps the back-off: each retry of a run of failures
+	// waits twice as long as the one before, from RetryInterval up to
+	// MaxRetryInterval. Default 30 s (the SDK's own producer backs off up
+	// to 50 s).
+	MaxRetryInterval time.Duration
 	// LogGroup bounds one PutLogs request (see LogGroupLimits).
 	LogGroup LogGroupLimits
 	// ShardBytesPerSec and ShardRequestsPerSec pace each writer to its
@@ -69,6 +74,9 @@ func (o *Options) setDefaults() error {
 	}
 	if o.RetryInterval == 0 {
 		o.RetryInterval = time.Second
+	}
+	if o.MaxRetryInterval == 0 {
+		o.MaxRetryInterval = 30 * time.Second
 	}
 	if o.ShardBytesPerSec == 0 {
 		o.ShardBytesPerSec = 5_000_000

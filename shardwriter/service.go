@@ -19,6 +19,7 @@ type Service struct {
 	wal     *wal.WAL
 	clients *clientPool
 	catalog *Catalog
+	clock   *slsClock // SLS's clock, from the Date of its answers
 	log     *slog.Logger
 
 	ctx    context.Context
@@ -42,12 +43,16 @@ func New(w *wal.WAL, opts Options) (*Service, error) {
 	if err := opts.setDefaults(); err != nil {
 		return nil, err
 	}
+	// Every SLS answer, the catalog's included, tells the writers SLS's
+	// time (slsclock.go).
+	clock := &slsClock{}
+	opts.HTTPClient = observeDates(opts.HTTPClient, clock)
 	clients := &clientPool{endpoint: opts.Endpoint, http: opts.HTTPClient, retryTimeout: 5 * time.Second, userAgent: "slsrelay"}
 	cat, err := newCatalog(clients, opts.Catalog)
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{opts: opts, wal: w, clients: clients, catalog: cat, log: opts.Logger}
+	s := &Service{opts: opts, wal: w, clients: clients, catalog: cat, clock: clock, log: opts.Logger}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil
 }
