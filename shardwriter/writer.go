@@ -43,6 +43,8 @@ type writer struct {
 	raw    []byte        // a LogGroup of some of w.g's logs (logBytes)
 	dec    batch.Decoder // decodes entries again for dead letters of some records
 	deltas []int32
+	// refused are the logs of w.g SLS refused (sendLogs).
+	refused []refusedLog
 }
 
 func newWriter(s *Service, k wal.StreamKey, r *wal.Reader) *writer {
@@ -185,7 +187,11 @@ func (w *writer) deliver(ctx context.Context, entries []*wal.Entry) bool {
 // send delivers the LogGroup in w.g (sendLogs), then marks its entries
 // delivered and resets w.g and w.group. It fails only if ctx ends first.
 func (w *writer) send(ctx context.Context) error {
+	w.refused = w.refused[:0]
 	if err := w.sendLogs(ctx, 0, w.g.Logs()); err != nil {
+		return err
+	}
+	if err := w.deadLetterRefused(ctx); err != nil {
 		return err
 	}
 	w.markDelivered(w.group)
@@ -198,9 +204,10 @@ func (w *writer) send(ctx context.Context) error {
 // sendLogs sends logs i to j-1 of w.g until SLS takes them, or refuses
 // them for good (errorCodes, classify.go): a refused body is split in
 // halves, each sent the same way, so that only the logs SLS refuses alone
-// become dead letters and the rest is delivered once; other refusals make
-// dead letters of the logs at once. Every attempt first checks the logs'
-// times against SLS's clock. It fails only if ctx ends first.
+// are refused and the rest is delivered once; other refusals refuse the
+// logs at once. Refused logs are noted in w.refused, for send to make dead
+// letters of. Every attempt first checks the logs' times against SLS's
+// clock. It fails only if ctx ends first.
 func (w *writer) sendLogs(ctx context.Context, i, j int) error {
 	refresh := false
 	for {
@@ -242,7 +249,10 @@ func (w *writer) sendLogs(ctx context.Context, i, j int) error {
 			if rule == ruleWriteDenied {
 				w.s.catalog.WriteDenied(w.key.Project, w.key.Logstore, w.cred, err)
 			}
-			return w.deadLetterLogs(ctx, i, j, reason)
+			for k := i; k < j; k++ {
+				w.refused = append(w.refused, refusedLog{k, reason})
+			}
+			return nil
 		}
 		w.s.stats.Retries.Add(1)
 		slsRequestsRetried.Inc()
@@ -303,24 +313,30 @@ func (w *writer) put(raw []byte, refresh bool) error {
 	return cl.PostRawLogWithCompressType(w.key.Project, w.key.Logstore, raw, w.s.opts.compressType(), &hashKey)
 }
 
-// deadLetterLogs moves the records of logs i to j-1 of w.g to dead
-// letters: an entry all of whose records are among them as it is stored,
-// others as a new entry of just those records (entryOfRecords), so that a
-// replay sends again exactly what SLS refused. It fails only if ctx ends
-// first.
-func (w *writer) deadLetterLogs(ctx context.Context, i, j int, reason string) error {
-	refs := w.g.refs[i:j]
-	for len(refs) > 0 {
-		e := refs[0].entry
+// refusedLog is a log of w.g that SLS refused, and SLS's reason.
+type refusedLog struct {
+	index  int
+	reason string
+}
+
+// deadLetterRefused moves the records of the logs in w.refused to dead
+// letters, one per entry and reason: an entry all of whose records were
+// refused as it is stored, others as a new entry of just those records
+// (entryOfRecords), so that a replay sends again exactly what SLS refused.
+// It fails only if ctx ends first.
+func (w *writer) deadLetterRefused(ctx context.Context) error {
+	refused := w.refused
+	for len(refused) > 0 {
+		e, reason := w.g.refs[refused[0].index].entry, refused[0].reason
 		n := 1
-		for n < len(refs) && refs[n].entry == e {
+		for n < len(refused) && w.g.refs[refused[n].index].entry == e && refused[n].reason == reason {
 			n++
 		}
 		dead := e
 		if n != int(e.Records) {
 			deltas := w.deltas[:0]
-			for _, r := range refs[:n] {
-				deltas = append(deltas, r.offsetDelta)
+			for _, r := range refused[:n] {
+				deltas = append(deltas, w.g.refs[r.index].offsetDelta)
 			}
 			w.deltas = deltas
 			var err error
@@ -334,8 +350,9 @@ func (w *writer) deadLetterLogs(ctx context.Context, i, j int, reason string) er
 		if err := w.deadLetter(ctx, []*wal.Entry{dead}, reason); err != nil {
 			return err
 		}
-		refs = refs[n:]
+		refused = refused[n:]
 	}
+	w.refused = w.refused[:0]
 	return nil
 }
 
