@@ -35,11 +35,37 @@ var verdictNames = [...]string{retry: "retry", refreshRetry: "retry", split: "sp
 // own SLS calls), and whether it counts in the alerting metric
 // slsrelay_sls_alert_errors_total (a state an operator must fix or watch).
 type errorRule struct {
+	name    string // what SLS's answer means, distinct per rule
 	verdict verdict
 	kafka   *kerr.Error
 	alert   bool
 }
 
+// The table, by rule (codes below in errorCodes, statuses in ruleForStatus):
+//
+//	rule          answer                                        writer            Kafka error                 alert
+//	network       transport error, SDK ClientError              retry, back-off   NETWORK_EXCEPTION           yes
+//	server        5xx, ServerBusy, 408, 429                     retry, back-off   NETWORK_EXCEPTION           yes
+//	quota         403 WriteQuotaExceed, ShardWriteQuotaExceed…  retry, back-off   NETWORK_EXCEPTION           yes
+//	shard_gone    404 ShardNotExist                             re-read shards    NETWORK_EXCEPTION           no
+//	passing_auth  401 Unauthorized (key disabled, STS token     retry, back-off   TOPIC_AUTHORIZATION_FAILED  yes
+//	              expired), 403 ProjectForbidden, other 401/403
+//	key_gone      401 InvalidAccessKeyId, SignatureNotMatch     dead letter       TOPIC_AUTHORIZATION_FAILED  yes
+//	write_denied  401 "denied by sts or ram, action:            dead letter +     TOPIC_AUTHORIZATION_FAILED  yes
+//	              log:PostLogStoreLogs"                         Catalog.WriteDenied
+//	not_exist     404 ProjectNotExist, LogStoreNotExist         dead letter       UNKNOWN_TOPIC_OR_PARTITION  yes
+//	unknown_404   other 404                                     dead letter       UNKNOWN_TOPIC_OR_PARTITION  yes
+//	clock         400 RequestTimeExpired, InvalidRequestTime…   retry, back-off   NETWORK_EXCEPTION           yes
+//	bad_request   400/411/415 about the request's headers       dead letter       UNKNOWN_SERVER_ERROR        yes
+//	group_invalid 400 InvalidTopic, InvalidSource               dead letter       CORRUPT_MESSAGE             yes
+//	invalid_body  400 PostBodyInvalid, InvalidKey…, 413         split             CORRUPT_MESSAGE             no
+//	unknown_400   other 400                                     split             CORRUPT_MESSAGE             no
+//	unknown_4xx   other 4xx                                     retry, back-off   NETWORK_EXCEPTION           yes
+//
+// Back-off: RetryInterval (default 1 s), doubling at each failure of a run,
+// up to MaxRetryInterval (default 30 s). A split ends at single logs: a log
+// SLS refuses alone is a dead letter with SLS's answer as the reason.
+//
 // The SDK's own producer retries every error but HTTP 400 and 404
 // (producer.GetDefaultProducerConfig: NoRetryStatusCodeList {400, 404}) with
 // back-off from 100 ms to 50 s; the table follows it, except that a 400
@@ -48,21 +74,21 @@ type errorRule struct {
 // (https://www.alibabacloud.com/help/en/sls/developer-reference/error-codes)
 // and the PutLogs reference (https://www.alibabacloud.com/help/doc-detail/29026.htm).
 var (
-	ruleNetwork      = errorRule{retry, kerr.NetworkException, true}
-	ruleServer       = errorRule{retry, kerr.NetworkException, true}
-	ruleQuota        = errorRule{retry, kerr.NetworkException, true}
-	ruleShardGone    = errorRule{refreshRetry, kerr.NetworkException, false}
-	rulePassingAuth  = errorRule{retry, kerr.TopicAuthorizationFailed, true}
-	ruleKeyGone      = errorRule{deadLetter, kerr.TopicAuthorizationFailed, true}
-	ruleWriteDenied  = errorRule{deadLetter, kerr.TopicAuthorizationFailed, true}
-	ruleNotExist     = errorRule{deadLetter, kerr.UnknownTopicOrPartition, true}
-	ruleClock        = errorRule{retry, kerr.NetworkException, true}
-	ruleBadRequest   = errorRule{deadLetter, kerr.UnknownServerError, true}
-	ruleInvalidBody  = errorRule{split, kerr.CorruptMessage, false}
-	ruleUnknown4xx   = errorRule{retry, kerr.NetworkException, true}
-	ruleUnknown404   = errorRule{deadLetter, kerr.UnknownTopicOrPartition, true}
-	ruleUnknown400   = errorRule{split, kerr.CorruptMessage, false}
-	ruleGroupInvalid = errorRule{deadLetter, kerr.CorruptMessage, true}
+	ruleNetwork      = errorRule{"network", retry, kerr.NetworkException, true}
+	ruleServer       = errorRule{"server", retry, kerr.NetworkException, true}
+	ruleQuota        = errorRule{"quota", retry, kerr.NetworkException, true}
+	ruleShardGone    = errorRule{"shard_gone", refreshRetry, kerr.NetworkException, false}
+	rulePassingAuth  = errorRule{"passing_auth", retry, kerr.TopicAuthorizationFailed, true}
+	ruleKeyGone      = errorRule{"key_gone", deadLetter, kerr.TopicAuthorizationFailed, true}
+	ruleWriteDenied  = errorRule{"write_denied", deadLetter, kerr.TopicAuthorizationFailed, true}
+	ruleNotExist     = errorRule{"not_exist", deadLetter, kerr.UnknownTopicOrPartition, true}
+	ruleClock        = errorRule{"clock", retry, kerr.NetworkException, true}
+	ruleBadRequest   = errorRule{"bad_request", deadLetter, kerr.UnknownServerError, true}
+	ruleInvalidBody  = errorRule{"invalid_body", split, kerr.CorruptMessage, false}
+	ruleUnknown4xx   = errorRule{"unknown_4xx", retry, kerr.NetworkException, true}
+	ruleUnknown404   = errorRule{"unknown_404", deadLetter, kerr.UnknownTopicOrPartition, true}
+	ruleUnknown400   = errorRule{"unknown_400", split, kerr.CorruptMessage, false}
+	ruleGroupInvalid = errorRule{"group_invalid", deadLetter, kerr.CorruptMessage, true}
 )
 
 // errorCodes maps SLS error codes to their rule; the HTTP status decides

@@ -168,12 +168,17 @@ func wtStart(t *testing.T, mod func(*Options)) *wtEnv {
 	return e
 }
 
-// append stores a batch of recs in partition 0 and returns its entry.
+// wtEntry returns an entry of recs, gzip-compressed.
+func wtEntry(t *testing.T, recs []batchtest.Record) *wal.Entry {
+	data := batchtest.RecordBatch(t, recs, batchtest.Gzip, nil)
+	return &wal.Entry{Magic: 2, Codec: 1, Records: int32(len(recs)), ReceivedAt: time.Now().UnixNano(),
+		Producer: "127.0.0.1:5555", ClientID: "wt", Credential: wtCred, Data: data}
+}
+
+// append stores a batch of recs in partition 0.
 func (e *wtEnv) append(recs []batchtest.Record) {
 	e.t.Helper()
-	data := batchtest.RecordBatch(e.t, recs, batchtest.Gzip, nil)
-	en := &wal.Entry{Magic: 2, Codec: 1, Records: int32(len(recs)), ReceivedAt: time.Now().UnixNano(),
-		Producer: "127.0.0.1:5555", ClientID: "wt", Credential: wtCred, Data: data}
+	en := wtEntry(e.t, recs)
 	errc := make(chan error, 1)
 	e.w.Append(wal.StreamKey{Project: wtProject, Logstore: wtLogstore}, en, true, func(_ int64, err error) { errc <- err })
 	if err := <-errc; err != nil {
