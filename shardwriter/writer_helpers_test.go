@@ -45,6 +45,7 @@ type wtHook struct {
 	next    http.RoundTripper
 	refuse  atomic.Pointer[string] // refuse PutLogs bodies with a value containing it
 	skew    atomic.Int64           // ns added to each answer's Date
+	putSkew atomic.Bool            // only to the answers to PutLogs
 	puts    atomic.Int64           // PutLogs requests seen
 	refused atomic.Int64           // of which refused by the hook
 	mu      sync.Mutex
@@ -52,7 +53,8 @@ type wtHook struct {
 }
 
 func (h *wtHook) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.Method == http.MethodPost && strings.Contains(req.URL.Path, "/shards/") {
+	put := req.Method == http.MethodPost && strings.Contains(req.URL.Path, "/shards/")
+	if put {
 		h.puts.Add(1)
 		body, err := io.ReadAll(req.Body)
 		if err != nil {
@@ -74,7 +76,7 @@ func (h *wtHook) RoundTrip(req *http.Request) (*http.Response, error) {
 		h.mu.Unlock()
 	}
 	resp, err := h.next.RoundTrip(req)
-	if err == nil && h.skew.Load() != 0 {
+	if err == nil && h.skew.Load() != 0 && (put || !h.putSkew.Load()) {
 		if d, perr := http.ParseTime(resp.Header.Get("Date")); perr == nil {
 			resp.Header.Set("Date", d.Add(time.Duration(h.skew.Load())).UTC().Format(http.TimeFormat))
 		}
