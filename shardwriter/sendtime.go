@@ -6,9 +6,10 @@ import (
 )
 
 // SLS takes a log whose time is at most 7 days old and at most 15 minutes
-// ahead of its own clock (PutLogs reference,
-// https://www.alibabacloud.com/help/en/sls/developer-reference/api-sls-2020-12-30-putlogs,
-// and DESIGN.md's SLS limits), and refuses the whole request otherwise.
+// ahead of its own clock, and refuses the whole request otherwise
+// (DESIGN.md, "SLS limits" and "What real SLS enforces": InvalidTimestamp;
+// the current PutLogs reference, https://www.alibabacloud.com/help/doc-detail/29026.htm,
+// was not found stating the window itself: the figures are DESIGN.md's).
 // The Converter already keeps times in that window on the relay's clock
 // when it reads an entry; before each send (each retry included) the
 // writer checks them again against SLS's clock as estimated from its

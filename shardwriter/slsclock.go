@@ -33,9 +33,9 @@ func (c *slsClock) observe(date, sent, received time.Time) {
 }
 
 // dateObserver is the RoundTripper under every SLS request: it passes each
-// request on to next and feeds the Date of each response to clock. SLS
-// sends Date on every answer, errors included (common headers,
-// https://www.alibabacloud.com/help/en/sls/developer-reference/common-response-headers).
+// request on to next and feeds the Date of each response to clock. An
+// origin server with a clock sends Date on every answer (RFC 9110 6.6.1),
+// errors included; an answer without one changes nothing.
 type dateObserver struct {
 	next  http.RoundTripper
 	clock *slsClock
