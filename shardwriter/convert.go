@@ -141,8 +141,7 @@ func (c *Converter) Convert(g *LogGroupBuilder, e *wal.Entry, now time.Time, flu
 		sec, ns := clock.logTime(r.Timestamp)
 		// A log larger than the group's MaxBytes goes alone, but never
 		// larger than a group SLS takes.
-		c.sanitize(fields, sec, max(g.lim.MaxBytes, lgDefaultMaxBytes))
-		body := lgLogBodySize(sec, fields)
+		body := c.sanitize(fields, sec, max(g.lim.MaxBytes, lgDefaultMaxBytes))
 		if !g.fits(lgLogSize(body)) {
 			if flush == nil {
 				flushErr = cvErrNoFlush

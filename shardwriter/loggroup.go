@@ -26,6 +26,14 @@ import (
 const (
 	lgDefaultMaxBytes = 4 << 20
 	lgDefaultMaxLogs  = 4096
+	// lgMaxBytes is the most MaxBytes may be: SLS's 5 MB per LogGroup,
+	// less room for the topic and source (128 bytes each at most, data
+	// model page https://www.alibabacloud.com/help/doc-detail/48871.htm)
+	// and tags.
+	lgMaxBytes = 5_000_000 - 64<<10
+	// lgMaxLogs is the most MaxLogs may be: the SDK's producer caps its
+	// MaxBatchCount at 40960 (producer/producer.go).
+	lgMaxLogs = 40960
 )
 
 // LogGroupLimits bound one LogGroup built by a LogGroupBuilder.
@@ -83,6 +91,8 @@ func NewLogGroupBuilder(l LogGroupLimits) *LogGroupBuilder {
 	if l.MaxLogs <= 0 {
 		l.MaxLogs = lgDefaultMaxLogs
 	}
+	// Larger groups would be refused whole.
+	l.MaxBytes, l.MaxLogs = min(l.MaxBytes, lgMaxBytes), min(l.MaxLogs, lgMaxLogs)
 	return &LogGroupBuilder{lim: l, minSec: math.MaxUint32}
 }
 

@@ -2,10 +2,12 @@ package shardwriter
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
 	"time"
+	"unicode/utf8"
 
 	sls "github.com/aliyun/aliyun-log-go-sdk"
 )
@@ -92,6 +94,14 @@ func (o *Options) setDefaults() error {
 	}
 	if o.Source == "" {
 		o.Source, _ = os.Hostname()
+	}
+	// SLS takes a topic and a source of up to 128 bytes of UTF-8 (data
+	// model page, https://www.alibabacloud.com/help/doc-detail/48871.htm);
+	// a longer one would have every LogGroup refused.
+	for _, f := range []struct{ name, v string }{{"topic", o.Topic}, {"source", o.Source}} {
+		if len(f.v) > 128 || !utf8.ValidString(f.v) {
+			return fmt.Errorf("shardwriter: the LogGroup %s %q is not UTF-8 of at most 128 bytes, as SLS requires", f.name, f.v)
+		}
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

@@ -121,28 +121,47 @@ func (c *Converter) keyProblem(key []byte) svKind {
 	return -1
 }
 
-// sanitize fixes fs in place so that SLS takes the log; fixed keys and
-// values are written to c.scratch. maxLog bounds the encoded log (with its
-// tag and length) at time sec.
-func (c *Converter) sanitize(fs []cvField, sec uint32, maxLog int) {
+// sanitize fixes fs in place so that SLS takes the log, and returns its
+// body size (lgLogBodySize); fixed keys and values are written to
+// c.scratch. maxLog bounds the encoded log (with its tag and length) at
+// time sec.
+func (c *Converter) sanitize(fs []cvField, sec uint32, maxLog int) int {
 	for i := range fs {
+		if len(fs[i].key) == len(cvContentKey) && &fs[i].key[0] == &cvContentKey[0] {
+			// The converter's own key: valid. Only the value is checked.
+			if len(fs[i].val) > svMaxValueBytes || !utf8.Valid(fs[i].val) {
+				c.fixValue(&fs[i])
+			}
+			continue
+		}
 		f := &fs[i]
 		if k := c.keyProblem(f.key); k >= 0 {
 			f.key = c.renameKey(f.key)
 			c.fixed(k)
 		}
-		if !utf8.Valid(f.val) {
-			f.val = c.repairUTF8(f.val)
-			c.fixed(svValueEncoding)
-		}
-		if len(f.val) > svMaxValueBytes {
-			f.val = c.cutValue(f.val, svMaxValueBytes)
-			c.fixed(svLongValue)
+		if len(f.val) > svMaxValueBytes || !utf8.Valid(f.val) {
+			c.fixValue(f)
 		}
 	}
-	if over := lgLogSize(lgLogBodySize(sec, fs)) - maxLog; over > 0 {
+	body := lgLogBodySize(sec, fs)
+	if over := lgLogSize(body) - maxLog; over > 0 {
 		c.fitLog(fs, over)
 		c.fixed(svLongLog)
+		body = lgLogBodySize(sec, fs)
+	}
+	return body
+}
+
+// fixValue repairs f's value if it is not UTF-8 and cuts it if it is too
+// long.
+func (c *Converter) fixValue(f *cvField) {
+	if !utf8.Valid(f.val) {
+		f.val = c.repairUTF8(f.val)
+		c.fixed(svValueEncoding)
+	}
+	if len(f.val) > svMaxValueBytes {
+		f.val = c.cutValue(f.val, svMaxValueBytes)
+		c.fixed(svLongValue)
 	}
 }
 
