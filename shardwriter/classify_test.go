@@ -65,7 +65,7 @@ func ctRows() []ctRow {
 // classified as the table says, and KafkaErrorOf gives the row's Kafka
 // error.
 func TestErrorTableThroughSDK(t *testing.T) {
-	s := ctStandIn(t)
+	s := wtStandIn(t)
 	pool := &clientPool{endpoint: s.Endpoint(), http: s.HTTPClient(), retryTimeout: time.Second}
 	cl := pool.get(wtCred)
 	raw := ctGroup(t)
@@ -155,18 +155,6 @@ func TestWriterErrorTable(t *testing.T) {
 			}
 		})
 	}
-}
-
-func ctStandIn(t *testing.T) *slsfake.Server {
-	s, err := slsfake.New(slsfake.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
 }
 
 // ctGroup returns a valid LogGroup of one log.

@@ -132,7 +132,8 @@ type wtEnv struct {
 	svc  *Service
 }
 
-func wtStart(t *testing.T, mod func(*Options)) *wtEnv {
+// wtStandIn starts an SLS stand-in with its default projects on loopback.
+func wtStandIn(t *testing.T) *slsfake.Server {
 	t.Helper()
 	s, err := slsfake.New(slsfake.DefaultConfig())
 	if err != nil {
@@ -142,6 +143,12 @@ func wtStart(t *testing.T, mod func(*Options)) *wtEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func wtStart(t *testing.T, mod func(*Options)) *wtEnv {
+	t.Helper()
+	s := wtStandIn(t)
 	key := make([]byte, wal.KeySize)
 	rand.Read(key)
 	w, err := wal.Open(t.TempDir(), wal.Options{EncryptionKey: key})
