@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slsrelay/slsrelay/bench/slsfake"
 	"github.com/slsrelay/slsrelay/wal/batch/batchtest"
 )
 
@@ -86,5 +87,62 @@ func TestWriterSplitsRefusedLogs(t *testing.T) {
 				t.Fatalf("%d dead letters left", n)
 			}
 		})
+	}
+}
+
+// An entry that spans LogGroups while SLS refuses every write for good
+// (the Logstore is gone): each group's share of it becomes its own dead
+// letter, so the dead letters together hold each record once, and
+// replaying them all (the Logstore back) delivers each log exactly once.
+func TestWriterDeadLetterSpanningEntry(t *testing.T) {
+	e := wtStart(t, func(o *Options) { o.LogGroup.MaxLogs = 16 })
+	id, err := e.s.AddFault(slsfake.Fault{Ops: []string{slsfake.OpPutLogs}, Status: 404, ErrorCode: "LogStoreNotExist"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := wtRecords("a", 40), wtRecords("b", 10)
+	e.append(a)
+	e.append(b)
+	e.svc.Start()
+	// Groups of 16: a[0:16], a[16:32], a[32:40] with b[0:8] and b[8:10]
+	// (5 dead letters), or, should b be read after a's last group went,
+	// a[32:40] and b (4).
+	e.waitFor("dead letters of all 50 records", func() bool {
+		_, recs := e.deadRecords()
+		n := 0
+		for _, rs := range recs {
+			n += len(rs)
+		}
+		return n >= 50
+	})
+	time.Sleep(100 * time.Millisecond)
+	dls, recs := e.deadRecords()
+	var got []string
+	for _, rs := range recs {
+		for _, r := range rs {
+			got = append(got, string(r.Value))
+		}
+	}
+	var want []string
+	for _, r := range append(slices.Clone(a), b...) {
+		want = append(want, string(r.Value))
+	}
+	sort.Strings(got)
+	sort.Strings(want)
+	if len(dls) != 5 && len(dls) != 4 || !slices.Equal(got, want) {
+		t.Fatalf("%d dead letters hold %d records, want each of %d once", len(dls), len(got), len(want))
+	}
+	e.s.RemoveFault(id)
+	for _, dl := range dls {
+		if _, err := e.w.Replay(dl.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.waitFor("50 logs", func() bool { return len(e.stored()) == 50 })
+	time.Sleep(100 * time.Millisecond)
+	got = e.stored()
+	sort.Strings(got)
+	if !slices.Equal(got, want) {
+		t.Fatalf("after replay the stand-in holds %d logs, want each of %d once", len(got), len(want))
 	}
 }
