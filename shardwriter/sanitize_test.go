@@ -2,6 +2,8 @@ package shardwriter
 
 import (
 	"bytes"
+	"slices"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -161,4 +163,28 @@ func FuzzSanitize(f *testing.F) {
 			t.Fatalf("valid %q=%q changed into %q=%q", key, val, fs[0].key, fs[0].val)
 		}
 	})
+}
+
+// Through the writer, the SDK and the stand-in: a record SLS would refuse
+// (invalid UTF-8, a value over 1 MiB) is stored fixed, next to the others
+// untouched, in one PutLogs. Once the stand-in validates logs as SLS does,
+// this also checks that the fixed logs pass its checks.
+func TestWriterSendsFixedLogs(t *testing.T) {
+	e := wtStart(t, nil)
+	recs := wtRecords("ok", 3)
+	recs[1].Value = []byte("bad \xff utf8")
+	recs[2].Value = bytes.Repeat([]byte("x"), svMaxValueBytes+10)
+	e.append(recs)
+	e.svc.Start()
+	e.waitFor("3 logs", func() bool { return len(e.stored()) == 3 })
+	got := e.stored()
+	sort.Strings(got)
+	want := []string{"bad \uFFFD utf8", "ok-000", strings.Repeat("x", svMaxValueBytes-len(svCutMarker)) + svCutMarker}
+	sort.Strings(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("stored %.30q", got)
+	}
+	if n := e.hook.puts.Load(); n != 1 {
+		t.Fatalf("%d PutLogs, want 1", n)
+	}
 }
