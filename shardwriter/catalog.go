@@ -366,20 +366,19 @@ func sameShards(a, b []shardInfo) bool {
 	return true
 }
 
-// kafkaError maps SLS's answer to the Kafka error the shipper sees
-// (DESIGN.md): a refused key is TOPIC_AUTHORIZATION_FAILED, a missing
-// Project or Logstore UNKNOWN_TOPIC_OR_PARTITION. Anything else is returned
-// as it is: the front end reports it as retriable.
+// kafkaError maps SLS's answer to the Kafka error the shipper sees, by
+// the writers' error table (classify.go, KafkaErrorOf): a key SLS refuses,
+// for good or for now, is TOPIC_AUTHORIZATION_FAILED, a missing Project or
+// Logstore UNKNOWN_TOPIC_OR_PARTITION. Anything else is returned as it is:
+// the front end reports it as retriable.
 func kafkaError(err error) error {
 	var se *sls.Error
 	if !errors.As(err, &se) {
 		return err
 	}
-	switch {
-	case se.Code == "ProjectNotExist" || se.Code == "LogStoreNotExist" || se.HTTPCode == 404:
-		return fmt.Errorf("%s: %s: %w", se.Code, se.Message, kerr.UnknownTopicOrPartition)
-	case se.HTTPCode == 401 || se.HTTPCode == 403 && se.Code != "WriteQuotaExceed" && se.Code != "ShardWriteQuotaExceed":
-		return fmt.Errorf("%s: %s: %w", se.Code, se.Message, kerr.TopicAuthorizationFailed)
+	switch ke := KafkaErrorOf(err); ke {
+	case kerr.TopicAuthorizationFailed, kerr.UnknownTopicOrPartition:
+		return fmt.Errorf("%s: %s: %w", se.Code, se.Message, ke)
 	}
 	return err
 }

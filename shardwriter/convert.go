@@ -55,6 +55,11 @@ type ConvertOptions struct {
 	// replaced by the entry's receive time. 0 means 7×24h and 15 min,
 	// the window SLS accepts.
 	MaxAge, MaxFuture time.Duration
+	// StrictKeys enforces SLS's documented key syntax (ASCII letters,
+	// digits, underscore; not starting with a digit) by renaming other
+	// keys; by default only keys SLS surely refuses are renamed (see
+	// sanitize.go).
+	StrictKeys bool
 }
 
 // Converter turns WAL entries (stored Kafka batches) into SLS logs,
@@ -68,6 +73,8 @@ type ConvertOptions struct {
 //     is not such an object stays content;
 //   - then, if configured, the key field and the header fields, in that
 //     order;
+//   - keys and values SLS would refuse are fixed (sanitize.go), so that
+//     every log of a LogGroup is valid;
 //   - its time is the record timestamp (seconds in Time, the rest in
 //     TimeNs); a missing timestamp, or one outside [now-MaxAge,
 //     now+MaxFuture], is replaced by the entry's ReceivedAt, and should that
@@ -84,8 +91,9 @@ type Converter struct {
 	prefix  []byte // opt.HeaderPrefix
 	dec     batch.Decoder
 	json    jsExpander
-	fields  []cvField // the fields of the record being converted
-	scratch []byte    // unescaped JSON strings, compacted values, header names
+	fields  []cvField    // the fields of the record being converted
+	scratch []byte       // unescaped JSON strings, compacted values, header names, fixes
+	fixes   [svKinds]int // fixes made by sanitize, by kind (for tests)
 }
 
 // NewConverter returns a Converter with options o (zero fields take their
@@ -131,7 +139,9 @@ func (c *Converter) Convert(g *LogGroupBuilder, e *wal.Entry, now time.Time, flu
 	err := c.dec.Decode(e.Magic, e.Data, opt, func(r *batch.Record) error {
 		fields := c.recordFields(r, e.JSON)
 		sec, ns := clock.logTime(r.Timestamp)
-		body := lgLogBodySize(sec, fields)
+		// A log larger than the group's MaxBytes goes alone, but never
+		// larger than a group SLS takes.
+		body := c.sanitize(fields, sec, max(g.lim.MaxBytes, lgDefaultMaxBytes))
 		if !g.fits(lgLogSize(body)) {
 			if flush == nil {
 				flushErr = errNoFlush
@@ -144,7 +154,7 @@ func (c *Converter) Convert(g *LogGroupBuilder, e *wal.Entry, now time.Time, flu
 			flushed += appended
 			appended, markSize, markLogs = 0, 0, 0
 		}
-		g.appendLog(body, sec, ns, fields)
+		g.appendLog(body, sec, ns, fields, logRef{e, r.OffsetDelta})
 		appended++
 		return nil
 	})

@@ -2,8 +2,11 @@ package shardwriter
 
 import (
 	"encoding/binary"
+	"math"
 	"math/bits"
 	"slices"
+
+	"github.com/slsrelay/slsrelay/wal"
 )
 
 // Limits of one LogGroup, from SLS's documentation:
@@ -23,6 +26,14 @@ import (
 const (
 	lgDefaultMaxBytes = 4 << 20
 	lgDefaultMaxLogs  = 4096
+	// lgMaxBytes is the most MaxBytes may be: SLS's 5 MB per LogGroup,
+	// less room for the topic and source (128 bytes each at most, data
+	// model page https://www.alibabacloud.com/help/doc-detail/48871.htm)
+	// and tags.
+	lgMaxBytes = 5_000_000 - 64<<10
+	// lgMaxLogs is the most MaxLogs may be: the SDK's producer caps its
+	// MaxBatchCount at 40960 (producer/producer.go).
+	lgMaxLogs = 40960
 )
 
 // LogGroupLimits bound one LogGroup built by a LogGroupBuilder.
@@ -52,6 +63,23 @@ type LogGroupBuilder struct {
 	lim  LogGroupLimits
 	buf  []byte // the encoded Logs fields (LogGroup field 1), in order
 	logs int
+
+	// starts[i] is where log i begins in buf, and refs[i] the record it
+	// came from: a group SLS refuses can be split and its refused logs
+	// traced back to their records (sendsplit.go).
+	starts []int
+	refs   []logRef
+	// minSec and maxSec bound the Time of the logs (an empty group has
+	// minSec > maxSec): the send-time check (sendtime.go) rewrites
+	// nothing when they are inside SLS's window.
+	minSec, maxSec uint32
+	spare          []byte // the other buffer of retime
+}
+
+// logRef names the record a log came from: its entry and offset delta.
+type logRef struct {
+	entry       *wal.Entry
+	offsetDelta int32
 }
 
 // NewLogGroupBuilder returns an empty builder bounded by l (zero fields take
@@ -63,13 +91,19 @@ func NewLogGroupBuilder(l LogGroupLimits) *LogGroupBuilder {
 	if l.MaxLogs <= 0 {
 		l.MaxLogs = lgDefaultMaxLogs
 	}
-	return &LogGroupBuilder{lim: l}
+	// Larger groups would be refused whole.
+	l.MaxBytes, l.MaxLogs = min(l.MaxBytes, lgMaxBytes), min(l.MaxLogs, lgMaxLogs)
+	return &LogGroupBuilder{lim: l, minSec: math.MaxUint32}
 }
 
 // Reset empties the group, keeping its buffer for the next one.
 func (g *LogGroupBuilder) Reset() {
 	g.buf = g.buf[:0]
 	g.logs = 0
+	g.starts = g.starts[:0]
+	clear(g.refs) // let delivered entries go
+	g.refs = g.refs[:0]
+	g.minSec, g.maxSec = math.MaxUint32, 0
 }
 
 // Logs returns how many logs the group holds.
@@ -94,7 +128,20 @@ func (g *LogGroupBuilder) Full() bool {
 func (g *LogGroupBuilder) Bytes(topic, source string, tags []LogTag) []byte {
 	// The metadata goes after the logs: protobuf fields may come in any
 	// order, and appending it past len(g.buf) leaves the logs untouched.
-	b := g.buf
+	return lgAppendMeta(g.buf, topic, source, tags)
+}
+
+// appendRange appends to dst a LogGroup of logs i to j-1 of g, with the
+// metadata of Bytes, and returns it.
+func (g *LogGroupBuilder) appendRange(dst []byte, i, j int, topic, source string, tags []LogTag) []byte {
+	end := len(g.buf)
+	if j < g.logs {
+		end = g.starts[j]
+	}
+	return lgAppendMeta(append(dst, g.buf[g.starts[i]:end]...), topic, source, tags)
+}
+
+func lgAppendMeta(b []byte, topic, source string, tags []LogTag) []byte {
 	if topic != "" {
 		b = lgAppendString(b, lgTagTopic, topic)
 	}
@@ -127,11 +174,18 @@ func (g *LogGroupBuilder) fits(framed int) bool {
 func (g *LogGroupBuilder) truncate(size, logs int) {
 	g.buf = g.buf[:size]
 	g.logs = logs
+	g.starts = g.starts[:logs]
+	clear(g.refs[logs:])
+	g.refs = g.refs[:logs]
+	// minSec and maxSec stay: a wider bound only costs a scan.
 }
 
-// appendLog appends one log: Time sec, TimeNs ns and fields as its
-// Contents. body must be lgLogBodySize(sec, fields).
-func (g *LogGroupBuilder) appendLog(body int, sec, ns uint32, fields []cvField) {
+// appendLog appends one log of record ref: Time sec, TimeNs ns and fields
+// as its Contents. body must be lgLogBodySize(sec, fields).
+func (g *LogGroupBuilder) appendLog(body int, sec, ns uint32, fields []cvField, ref logRef) {
+	g.starts = append(g.starts, len(g.buf))
+	g.refs = append(g.refs, ref)
+	g.minSec, g.maxSec = min(g.minSec, sec), max(g.maxSec, sec)
 	b := slices.Grow(g.buf, 1+lgVarintLen(uint64(body))+body)
 	b = append(b, lgTagLogs)
 	b = binary.AppendUvarint(b, uint64(body))

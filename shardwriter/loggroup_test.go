@@ -37,7 +37,7 @@ func cvtAppend(g *LogGroupBuilder, l cvtLog) {
 	for _, c := range l.Contents {
 		fs = append(fs, cvField{[]byte(c[0]), []byte(c[1])})
 	}
-	g.appendLog(lgLogBodySize(l.Time, fs), l.Time, l.TimeNs, fs)
+	g.appendLog(lgLogBodySize(l.Time, fs), l.Time, l.TimeNs, fs, logRef{})
 }
 
 func TestLogGroupBuilderMatchesSDK(t *testing.T) {
@@ -116,7 +116,7 @@ var cvtFields = []cvField{{[]byte("content"), []byte("a log line")}, {[]byte("k"
 
 func cvtAppendNoAlloc(g *LogGroupBuilder) {
 	for range 10 {
-		g.appendLog(lgLogBodySize(1, cvtFields), 1, 2, cvtFields)
+		g.appendLog(lgLogBodySize(1, cvtFields), 1, 2, cvtFields, logRef{})
 	}
 }
 
@@ -130,7 +130,7 @@ func TestLogGroupBuilderLimits(t *testing.T) {
 			if g.Full() {
 				t.Fatalf("%s: Full with room for a log", name)
 			}
-			g.appendLog(lgLogBodySize(1, cvtFields), 1, 2, cvtFields)
+			g.appendLog(lgLogBodySize(1, cvtFields), 1, 2, cvtFields, logRef{})
 			if n++; n > 10000 {
 				t.Fatalf("%s: never full", name)
 			}

@@ -2,10 +2,12 @@ package shardwriter
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
 	"time"
+	"unicode/utf8"
 
 	sls "github.com/aliyun/aliyun-log-go-sdk"
 )
@@ -32,6 +34,11 @@ type Options struct {
 	// reason time can fix (network, 5xx, quota). Default 1 s, as SLS's
 	// documentation asks of Kafka shippers.
 	RetryInterval time.Duration
+	// MaxRetryInterval caps the back-off: each retry of a run of failures
+	// waits twice as long as the one before, from RetryInterval up to
+	// MaxRetryInterval. Default 30 s (the SDK's own producer backs off up
+	// to 50 s).
+	MaxRetryInterval time.Duration
 	// LogGroup bounds one PutLogs request (see LogGroupLimits).
 	LogGroup LogGroupLimits
 	// ShardBytesPerSec and ShardRequestsPerSec pace each writer to its
@@ -77,6 +84,9 @@ func (o *Options) setDefaults() error {
 	if o.RetryInterval == 0 {
 		o.RetryInterval = time.Second
 	}
+	if o.MaxRetryInterval == 0 {
+		o.MaxRetryInterval = 30 * time.Second
+	}
 	if o.ShardBytesPerSec == 0 {
 		o.ShardBytesPerSec = 5_000_000
 	}
@@ -91,6 +101,14 @@ func (o *Options) setDefaults() error {
 	}
 	if o.Source == "" {
 		o.Source, _ = os.Hostname()
+	}
+	// SLS takes a topic and a source of up to 128 bytes of UTF-8 (data
+	// model page, https://www.alibabacloud.com/help/doc-detail/48871.htm);
+	// a longer one would have every LogGroup refused.
+	for _, f := range []struct{ name, v string }{{"topic", o.Topic}, {"source", o.Source}} {
+		if len(f.v) > 128 || !utf8.ValidString(f.v) {
+			return fmt.Errorf("shardwriter: the LogGroup %s %q is not UTF-8 of at most 128 bytes, as SLS requires", f.name, f.v)
+		}
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

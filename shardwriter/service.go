@@ -19,6 +19,7 @@ type Service struct {
 	wal     *wal.WAL
 	clients *clientPool
 	catalog *Catalog
+	clock   *slsClock // SLS's clock, from the Date of its answers
 	log     *slog.Logger
 
 	ctx    context.Context
@@ -42,6 +43,10 @@ func New(w *wal.WAL, opts Options) (*Service, error) {
 	if err := opts.setDefaults(); err != nil {
 		return nil, err
 	}
+	// Every SLS answer, the catalog's included, tells the writers SLS's
+	// time (slsclock.go).
+	clock := &slsClock{}
+	opts.HTTPClient = observeDates(opts.HTTPClient, clock)
 	clients, err := newClientPool(&opts)
 	if err != nil {
 		return nil, err
@@ -50,7 +55,7 @@ func New(w *wal.WAL, opts Options) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{opts: opts, wal: w, clients: clients, catalog: cat, log: opts.Logger}
+	s := &Service{opts: opts, wal: w, clients: clients, catalog: cat, clock: clock, log: opts.Logger}
 	cat.stats = &s.stats
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil

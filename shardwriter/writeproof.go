@@ -108,8 +108,9 @@ func (c *Catalog) putProof(k wal.StreamKey, cred wal.Credential, g *LogGroupBuil
 			}
 			return nil
 		}
-		countSLSError(errorCode(err))
-		if _, reason := classify(err); reason != "ShardNotExist" {
+		rule, _ := ruleFor(err)
+		countSLSError(errorCode(err), rule)
+		if rule != ruleShardGone {
 			break
 		}
 	}
@@ -130,7 +131,10 @@ func (c *Catalog) proofError(pair authKey, err error) error {
 		}
 		return kafkaErr
 	}
-	if v, reason := classify(err); v == deadLetter || errors.Is(err, ErrUndecodable) {
+	if errors.Is(err, ErrUndecodable) {
+		return fmt.Errorf("%v: %w", err, kerr.InvalidRecord)
+	}
+	if rule, reason := ruleFor(err); rule.verdict == deadLetter || rule.verdict == split {
 		// SLS refuses this data for good: acknowledging it would only
 		// make a dead letter. Producers do not retry INVALID_RECORD.
 		return fmt.Errorf("%s: %w", reason, kerr.InvalidRecord)

@@ -3,10 +3,13 @@ package shardwriter
 import (
 	"context"
 	"errors"
+	"fmt"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"log/slog"
 	"time"
 
 	"github.com/slsrelay/slsrelay/wal"
+	"github.com/slsrelay/slsrelay/wal/batch"
 )
 
 // writer delivers one WAL stream (a Kafka partition) to its SLS shard. It
@@ -34,8 +37,15 @@ type writer struct {
 	// commits, so a restart does not send them again.
 	delivered int64
 
-	failing  bool   // in a run of failed writes; logged once when it starts
-	lastCode string // the failure reason of that run
+	failing  bool          // in a run of failed writes; logged once when it starts
+	lastCode string        // the error code of that run
+	backoff  time.Duration // the last wait of that run
+
+	raw    []byte        // a LogGroup of some of w.g's logs (logBytes)
+	dec    batch.Decoder // decodes entries again for dead letters of some records
+	deltas []int32
+	// refused are the logs of w.g SLS refused (sendLogs).
+	refused []refusedLog
 }
 
 func newWriter(s *Service, k wal.StreamKey, r *wal.Reader) *writer {
@@ -142,7 +152,7 @@ func (w *writer) deliver(ctx context.Context, entries []*wal.Entry) bool {
 		cur, w.cred = e, e.Credential
 		w.group = append(w.group, e)
 		w.converting = e
-		_, err := w.conv.Convert(w.g, e, now, flush)
+		sent, err := w.conv.Convert(w.g, e, now, flush)
 		w.converting = nil
 		if err != nil {
 			if ctx.Err() != nil {
@@ -152,7 +162,14 @@ func (w *writer) deliver(ctx context.Context, entries []*wal.Entry) bool {
 				if n := len(w.group); n > 0 && w.group[n-1] == e {
 					w.group = w.group[:n-1]
 				}
-				if err := w.deadLetter(ctx, []*wal.Entry{e}, err.Error()); err != nil {
+				reason := err.Error()
+				if sent > 0 {
+					// The records before the fault cannot be told apart
+					// from the rest in a batch that does not decode:
+					// say so, since a replay would send them again.
+					reason = fmt.Sprintf("%s (its first %d records were delivered before the fault was found)", reason, sent)
+				}
+				if err := w.deadLetter(ctx, []*wal.Entry{e}, reason); err != nil {
 					return false
 				}
 				w.markDelivered([]*wal.Entry{e})
@@ -171,15 +188,40 @@ func (w *writer) deliver(ctx context.Context, entries []*wal.Entry) bool {
 	return true
 }
 
-// send delivers the LogGroup in w.g, retrying until SLS takes it, refuses
-// it for good (then its entries become dead letters), or ctx ends. It
-// resets w.g and w.group.
+// send delivers the LogGroup in w.g (sendLogs), then marks its entries
+// delivered and resets w.g and w.group. It fails only if ctx ends first.
 func (w *writer) send(ctx context.Context) error {
-	raw := w.g.Bytes(w.s.opts.Topic, w.s.opts.Source, nil)
+	w.refused = w.refused[:0]
+	if err := w.sendLogs(ctx, 0, w.g.Logs()); err != nil {
+		return err
+	}
+	if err := w.deadLetterRefused(ctx); err != nil {
+		return err
+	}
+	w.markDelivered(w.group)
+	w.g.Reset()
+	clear(w.group)
+	w.group = w.group[:0]
+	return nil
+}
+
+// sendLogs sends logs i to j-1 of w.g until SLS takes them, or refuses
+// them for good (errorCodes, classify.go): a refused body is split in
+// halves, each sent the same way, so that only the logs SLS refuses alone
+// are refused and the rest is delivered once; other refusals refuse the
+// logs at once. Refused logs are noted in w.refused, for send to make dead
+// letters of. Every attempt first checks the logs' times against SLS's
+// clock. It fails only if ctx ends first.
+func (w *writer) sendLogs(ctx context.Context, i, j int) error {
 	refresh := false
 	for {
 		// A stop ends sending at once: what is not sent comes again.
-		if ctx.Err() != nil || !w.pace.wait(ctx, len(raw)) {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		w.checkTimes()
+		raw := w.logBytes(i, j)
+		if !w.pace.wait(ctx, len(raw)) {
 			return ctx.Err()
 		}
 		t0 := time.Now()
@@ -187,36 +229,85 @@ func (w *writer) send(ctx context.Context) error {
 		slsRequestDuration.UpdateDuration(t0)
 		if err == nil {
 			w.s.stats.LogGroups.Add(1)
-			w.s.stats.Logs.Add(int64(w.g.Logs()))
+			w.s.stats.Logs.Add(int64(j - i))
 			w.s.stats.RawBytes.Add(int64(len(raw)))
 			slsRequestsOK.Inc()
-			logsOut.Add(w.g.Logs())
+			logsOut.Add(j - i)
 			rawBytesOut.Add(len(raw))
 			w.recovered()
-			break
+			return nil
 		}
-		v, reason := classify(err)
-		countSLSError(errorCode(err))
-		if v == deadLetter {
-			slsRequestsDead.Inc()
-			if err := w.deadLetter(ctx, w.group, reason); err != nil {
+		rule, reason := ruleFor(err)
+		code := errorCode(err)
+		countSLSError(code, rule)
+		switch {
+		case rule.verdict == split && j-i > 1:
+			slsRequestsSplit.Inc()
+			mid := i + (j-i)/2
+			if err := w.sendLogs(ctx, i, mid); err != nil {
 				return err
 			}
-			break
+			return w.sendLogs(ctx, mid, j)
+		case rule.verdict == split || rule.verdict == deadLetter:
+			slsRequestsDead.Inc()
+			w.refusedKey(rule, err)
+			for k := i; k < j; k++ {
+				w.refused = append(w.refused, refusedLog{k, reason})
+			}
+			return nil
 		}
+		w.refusedKey(rule, err)
 		w.s.stats.Retries.Add(1)
 		slsRequestsRetried.Inc()
-		w.failed(reason, err)
-		refresh = reason == "ShardNotExist"
-		if !sleepCtx(ctx, w.s.opts.RetryInterval) {
+		w.failed(code, reason)
+		refresh = rule.verdict == refreshRetry
+		if !sleepCtx(ctx, w.nextBackoff()) {
 			return ctx.Err()
 		}
 	}
-	w.markDelivered(w.group)
-	w.g.Reset()
-	clear(w.group)
-	w.group = w.group[:0]
-	return nil
+}
+
+// refusedKey tells the catalog when SLS refused the entries' key, for good
+// (write denied, key gone) or for now (disabled, STS token expired,
+// project forbidden): new Produce requests with it get
+// TOPIC_AUTHORIZATION_FAILED at once, and its next batch must prove the
+// key again before it is acknowledged, so nothing SLS would refuse is
+// acknowledged meanwhile.
+func (w *writer) refusedKey(rule errorRule, err error) {
+	if rule.kafka == kerr.TopicAuthorizationFailed {
+		w.s.catalog.WriteDenied(w.key.Project, w.key.Logstore, w.cred, err)
+	}
+}
+
+// logBytes returns the LogGroup of logs i to j-1 of w.g. It is valid until
+// the next call or change of w.g.
+func (w *writer) logBytes(i, j int) []byte {
+	if i == 0 && j == w.g.Logs() {
+		return w.g.Bytes(w.s.opts.Topic, w.s.opts.Source, nil)
+	}
+	w.raw = w.g.appendRange(w.raw[:0], i, j, w.s.opts.Topic, w.s.opts.Source, nil)
+	return w.raw
+}
+
+// checkTimes gives logs of w.g outside SLS's time window, on SLS's clock
+// as last seen, a time inside (sendtime.go).
+func (w *writer) checkTimes() {
+	lo, hi, repl := sendWindow(w.s.clock.now())
+	if n := w.g.retime(lo, hi, repl); n > 0 {
+		logFixes[svBadTime].Add(n)
+	}
+}
+
+// nextBackoff returns how long to wait before the next retry of a run of
+// failures: RetryInterval, doubling at each failure up to
+// MaxRetryInterval.
+func (w *writer) nextBackoff() time.Duration {
+	if w.backoff == 0 {
+		w.backoff = w.s.opts.RetryInterval
+	} else {
+		w.backoff = min(2*w.backoff, max(w.s.opts.MaxRetryInterval, w.s.opts.RetryInterval))
+	}
+	return w.backoff
 }
 
 // markDelivered advances delivered past entries whose logs are all sent.
@@ -237,6 +328,49 @@ func (w *writer) put(raw []byte, refresh bool) error {
 	return cl.PostRawLogWithCompressType(w.key.Project, w.key.Logstore, raw, w.s.opts.compressType(), &hashKey)
 }
 
+// refusedLog is a log of w.g that SLS refused, and SLS's reason.
+type refusedLog struct {
+	index  int
+	reason string
+}
+
+// deadLetterRefused moves the records of the logs in w.refused to dead
+// letters, one per entry and reason: an entry all of whose records were
+// refused as it is stored, others as a new entry of just those records
+// (entryOfRecords), so that a replay sends again exactly what SLS refused.
+// It fails only if ctx ends first.
+func (w *writer) deadLetterRefused(ctx context.Context) error {
+	refused := w.refused
+	for len(refused) > 0 {
+		e, reason := w.g.refs[refused[0].index].entry, refused[0].reason
+		n := 1
+		for n < len(refused) && w.g.refs[refused[n].index].entry == e && refused[n].reason == reason {
+			n++
+		}
+		dead := e
+		if n != int(e.Records) {
+			deltas := w.deltas[:0]
+			for _, r := range refused[:n] {
+				deltas = append(deltas, w.g.refs[r.index].offsetDelta)
+			}
+			w.deltas = deltas
+			var err error
+			if dead, err = entryOfRecords(&w.dec, e, deltas); err != nil {
+				// Cannot happen for an entry that converted; keep the
+				// whole entry rather than lose the records.
+				w.log.Error("cannot build a dead letter of some records; storing the whole entry", "offset", e.BaseOffset, "err", err)
+				dead = e
+			}
+		}
+		if err := w.deadLetter(ctx, []*wal.Entry{dead}, reason); err != nil {
+			return err
+		}
+		refused = refused[n:]
+	}
+	w.refused = w.refused[:0]
+	return nil
+}
+
 // deadLetter moves entries that SLS will never take to the WAL's dead
 // letters, where `slsrelay dlq` can list, replay or drop them. It fails
 // only if ctx ends first: then the position must not be committed.
@@ -255,21 +389,38 @@ func (w *writer) deadLetter(ctx context.Context, entries []*wal.Entry, reason st
 		w.s.stats.DeadLetters.Add(1)
 		deadLetters.Inc()
 	}
-	w.log.Warn("moved entries to dead letters", "entries", len(entries), "reason", reason)
+	w.log.Warn("moved entries to dead letters", "entries", len(entries), "records", recordsIn(entries), "reason", reason)
 	return nil
 }
 
-func (w *writer) failed(reason string, err error) {
-	if w.failing && reason == w.lastCode {
+// failed notes a retried failure; one line is logged when a run of
+// failures starts (or its code changes), naming the AccessKey ID, never
+// the secret.
+func (w *writer) failed(code, reason string) {
+	if w.failing && code == w.lastCode {
 		return
 	}
-	w.failing, w.lastCode = true, reason
-	w.log.Warn("SLS write failing, retrying", "reason", reason, "err", err, "retry_every", w.s.opts.RetryInterval)
+	if !w.failing {
+		writersFailing.Add(1)
+	}
+	w.failing, w.lastCode = true, code
+	w.log.Warn("SLS write failing, retrying with back-off", "code", code, "reason", reason,
+		"access_key_id", w.cred.AccessKeyID, "retry_from", w.s.opts.RetryInterval, "retry_up_to", w.s.opts.MaxRetryInterval)
 }
 
 func (w *writer) recovered() {
+	w.backoff = 0
 	if w.failing {
+		writersFailing.Add(-1)
 		w.failing, w.lastCode = false, ""
 		w.log.Info("SLS write recovered")
 	}
+}
+
+func recordsIn(es []*wal.Entry) int {
+	n := 0
+	for _, e := range es {
+		n += int(e.Records)
+	}
+	return n
 }
