@@ -161,7 +161,7 @@ func wtStart(t *testing.T, mod func(*Options)) *wtEnv {
 	hc := *base
 	hc.Transport = hook
 	opts := Options{
-		Endpoint: s.Endpoint(), HTTPClient: &hc, Linger: 20 * time.Millisecond,
+		Endpoint: "http://" + s.Endpoint(), HTTPClient: &hc, Linger: 20 * time.Millisecond,
 		RetryInterval: 5 * time.Millisecond, MaxRetryInterval: 20 * time.Millisecond,
 		Logger: slog.New(slog.DiscardHandler),
 	}
