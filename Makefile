@@ -20,13 +20,19 @@ build:
 run: build
 	./bin/slsrelay -config configs/local.yaml
 
-# Installs what the tests need from Debian's packages (kcat, for librdkafka).
-# Idempotent: does nothing when it is there.
+# Installs what the tests need from Debian's packages, each only when its
+# command is missing: kcat (librdkafka's CLI) for the client tests, promtool
+# (Debian ships it in the prometheus package) to check the alert rules, and
+# systemd-analyze (in systemd) to score the unit's hardening.
+DEPS := kcat:kcat promtool:prometheus systemd-analyze:systemd
 deps:
-	@command -v kcat >/dev/null 2>&1 || { \
-	  echo "installing kcat (librdkafka's CLI) for the client tests"; \
+	@missing=; for d in $(DEPS); do \
+	  command -v $${d%%:*} >/dev/null 2>&1 || missing="$$missing $${d#*:}"; \
+	done; \
+	[ -z "$$missing" ] || { \
+	  echo "installing$$missing for the tests"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq kcat >/dev/null; }
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; }
 
 test: deps vet lint
 	$(GO) test -count=1 $(PKGS)
