@@ -225,6 +225,6 @@ func TestRegistryReadsTheCode(t *testing.T) {
 	f("slsrelay_produce_duration_seconds", true, "")
 	f("slsrelay_sls_requests_total", false, "result", "ok", "retry", "dead_letter")
 	f("slsrelay_connections", false, "listener")
-	f("slsrelay_records_in_total", false, "logstore") // labels from a variable
+	f("slsrelay_records_in_total", false, "logstore")   // labels from a variable
 	f("slsrelay_wal_oldest_pending_seconds", false, "") // written at scrape time
 }
