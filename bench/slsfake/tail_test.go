@@ -1,7 +1,6 @@
 package slsfake
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"testing"
@@ -29,15 +28,8 @@ func TestTailNewestByArrival(t *testing.T) {
 
 	tail := func(n int) []tailedLog {
 		t.Helper()
-		resp, err := http.Get(fmt.Sprintf("http://%s/_logs?project=%s&logstore=%s&tail=%d", s.Addr(), proj, ls1, n))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
 		var got []tailedLog
-		if err := json.NewDecoder(resp.Body).Decode(&got); err != nil {
-			t.Fatal(err)
-		}
+		control(t, s, "GET", fmt.Sprintf("/_logs?project=%s&logstore=%s&tail=%d", proj, ls1, n), "", http.StatusOK, &got)
 		return got
 	}
 	f := func(n int, want []string) {
