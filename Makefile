@@ -20,13 +20,29 @@ build:
 run: build
 	./bin/slsrelay -config configs/local.yaml
 
-# Installs what the tests need from Debian's packages (kcat, for librdkafka).
-# Idempotent: does nothing when it is there.
+# Installs what the tests need from Debian's packages, each only when it is
+# missing: kcat (librdkafka's CLI: client tests, shipper properties),
+# promtool (Debian ships it in the prometheus package: alert rules),
+# systemd-analyze (systemd: the unit's hardening score) and omkafka
+# (rsyslog-kafka: the rsyslog config). Idempotent.
 deps:
-	@command -v kcat >/dev/null 2>&1 || { \
-	  echo "installing kcat (librdkafka's CLI) for the client tests"; \
+	$(call need,command -v kcat,kcat,)
+	$(call need,command -v promtool,prometheus,prometheus)
+	$(call need,command -v systemd-analyze,systemd,)
+	$(call need,ls /usr/lib/*/rsyslog/omkafka.so,rsyslog-kafka,$(if $(wildcard /usr/sbin/rsyslogd),,rsyslog))
+
+# need CHECK,PACKAGE,SERVICE installs PACKAGE when the shell command CHECK
+# fails. On a host run by systemd, Debian's packages start their daemons:
+# SERVICE (one this install brought) is stopped and disabled again, as the
+# tests need only the package's tools.
+define need
+	@$(1) >/dev/null 2>&1 || { \
+	  echo "installing $(2) for the tests"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq kcat >/dev/null; }
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(2) >/dev/null && \
+	  if [ -n "$(3)" ] && [ -d /run/systemd/system ]; then $$SUDO systemctl disable --now $(3) >/dev/null 2>&1 || true; fi; }
+endef
 
 test: deps vet lint
 	$(GO) test -count=1 $(PKGS)
