@@ -18,12 +18,13 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/slsrelay/slsrelay/bench/slsfake"
+	"github.com/slsrelay/slsrelay/cmd/slsrelay/relay"
 )
 
 // TestE2ELocalConfig: configs/local.yaml (what `make run` starts) loads
 // and says what its header comment promises.
 func TestE2ELocalConfig(t *testing.T) {
-	cfg, err := loadConfig("../../configs/local.yaml")
+	cfg, err := relay.LoadConfig("../../configs/local.yaml")
 	if err != nil {
 		t.Fatalf("configs/local.yaml: %v", err)
 	}
@@ -44,21 +45,21 @@ func TestE2ELocalConfig(t *testing.T) {
 	if cfg.DataDir != "data" || cfg.WAL.Sync != "batch" || cfg.Log.Level != "info" || cfg.Log.Format != "text" {
 		t.Errorf("data_dir %q, wal.sync %q, log %+v", cfg.DataDir, cfg.WAL.Sync, cfg.Log)
 	}
-	if cfg.tlsDir() != filepath.Join("data", "tls") {
-		t.Errorf("TLS files go to %s, the header says data/tls", cfg.tlsDir())
+	if cfg.TLSDir() != filepath.Join("data", "tls") {
+		t.Errorf("TLS files go to %s, the header says data/tls", cfg.TLSDir())
 	}
 	// Strict: a misspelt key in a copy of it is an error, not a default.
 	raw, err := os.ReadFile("../../configs/local.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := parseConfig("x.yaml", append(raw, []byte("\nwal_typo: 1\n")...)); err == nil || !strings.Contains(err.Error(), "wal_typo") {
+	if _, err := relay.ParseConfig("x.yaml", append(raw, []byte("\nwal_typo: 1\n")...)); err == nil || !strings.Contains(err.Error(), "wal_typo") {
 		t.Errorf("an unknown key: %v, want an error naming it", err)
 	}
 }
 
 // writeConfig writes cfg as a YAML file for the subcommands.
-func writeConfig(t testing.TB, cfg *Config) string {
+func writeConfig(t testing.TB, cfg *relay.Config) string {
 	t.Helper()
 	b, err := yaml.Marshal(cfg)
 	if err != nil {
@@ -103,7 +104,7 @@ func TestE2EDLQCommand(t *testing.T) {
 		if err := produceKgo(t, cl, logstore, recs); err != nil {
 			t.Fatalf("produce: %v", err)
 		}
-		waitFor(t, 10*time.Second, fmt.Sprintf("dead letter %d", i+1), func() bool { return r.wal.DeadLetterCount() == i+1 })
+		waitFor(t, 10*time.Second, fmt.Sprintf("dead letter %d", i+1), func() bool { return r.WAL().DeadLetterCount() == i+1 })
 		batches = append(batches, recs)
 	}
 	path := writeConfig(t, r.cfg)
@@ -205,9 +206,9 @@ func TestE2EVersionCommand(t *testing.T) {
 func TestE2EWALStatusLive(t *testing.T) {
 	t.Parallel()
 	const logstore = "e2e-02"
-	r := startTestRelay(t, func(c *Config) { c.Admin.Listen = "0.0.0.0:0" })
+	r := startTestRelay(t, func(c *relay.Config) { c.Admin.Listen = "0.0.0.0:0" })
 	// The config the command reads names the port the relay got.
-	_, port, err := net.SplitHostPort(r.adminAddr)
+	_, port, err := net.SplitHostPort(r.admin)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,6 +36,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/slsrelay/slsrelay/bench/slsfake"
+	"github.com/slsrelay/slsrelay/cmd/slsrelay/relay"
 	"github.com/slsrelay/slsrelay/wal"
 	"github.com/slsrelay/slsrelay/wal/batch/batchtest"
 )
@@ -57,7 +58,7 @@ func TestE2EBackpressure(t *testing.T) {
 		// milliseconds: 100× and more is typical).
 		minSlowdown = 5.0
 	)
-	r := startTestRelay(t, func(c *Config) {
+	r := startTestRelay(t, func(c *relay.Config) {
 		c.Throttle.SoftBacklogBytes = soft
 		c.Throttle.MaxThrottle = maxThrottle
 		// Small LogGroups, so the quota meters delivery finely instead of
@@ -75,7 +76,7 @@ func TestE2EBackpressure(t *testing.T) {
 	stream := func(p int32) wal.StreamKey {
 		return wal.StreamKey{Project: e2eProject, Logstore: logstore, Partition: p}
 	}
-	throttleOf := func(p int32) time.Duration { return r.thr.ThrottleTime(stream(p), 0) }
+	throttleOf := func(p int32) time.Duration { return r.Throttle().ThrottleTime(stream(p), 0) }
 
 	// Every acknowledged record, by id.
 	var mu sync.Mutex

@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/slsrelay/slsrelay/bench/slsfake"
+	"github.com/slsrelay/slsrelay/cmd/slsrelay/relay"
 )
 
 // recOpts says what a client can send, and so what its records carry.
@@ -182,7 +183,7 @@ func TestE2EKeyField(t *testing.T) {
 	t.Parallel()
 	const keyField = "__key__"
 	n := e2eRecordsPerCase
-	r := startTestRelay(t, func(c *Config) { c.SLS.KeyField = keyField })
+	r := startTestRelay(t, func(c *relay.Config) { c.SLS.KeyField = keyField })
 	f := func(name, logstore string, o recOpts, produce func(t *testing.T, topic string, recs []sent) error) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()

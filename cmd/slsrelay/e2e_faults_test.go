@@ -21,6 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/slsrelay/slsrelay/bench/slsfake"
+	"github.com/slsrelay/slsrelay/cmd/slsrelay/relay"
 )
 
 // loadRecords returns n plain records with ids from first, over partitions
@@ -145,7 +146,7 @@ func (r *testRelay) waitIDs(t testing.TB, logstore string, recs []sent, timeout 
 func TestE2EFaultsErrorsAndResets(t *testing.T) {
 	t.Parallel()
 	// Small LogGroups: many PutLogs, so that the faults' shares bite.
-	r := startTestRelay(t, func(c *Config) { c.SLS.MaxLogGroupLogs = 10 })
+	r := startTestRelay(t, func(c *relay.Config) { c.SLS.MaxLogGroupLogs = 10 })
 	const logstore = "test-logstore-2" // 4 shards
 	faults := []slsfake.Fault{
 		{Ops: []string{slsfake.OpPutLogs}, Share: 0.3, Status: 500},
@@ -177,7 +178,7 @@ func TestE2EFaultsErrorsAndResets(t *testing.T) {
 		hits += f.Hits
 	}
 	r.fake.ClearFaults()
-	st := r.writers.Stats()
+	st := r.Writers().Stats()
 	dups := r.checkDelivered(t, logstore, recs, false)
 	t.Logf("%d records, %d faults hit, %d writes retried, %d LogGroups delivered, %d duplicate logs", n, hits, st.Retries.Load(), st.LogGroups.Load(), dups)
 	if st.Retries.Load() < 5 {
@@ -201,7 +202,7 @@ func TestE2EOutage(t *testing.T) {
 				t.Skip("set SLSRELAY_LONG_TESTS=1 to run the long outage")
 			}
 			t.Parallel()
-			r := startTestRelay(t, func(c *Config) { c.SLS.ShardRefresh = shardRefresh })
+			r := startTestRelay(t, func(c *relay.Config) { c.SLS.ShardRefresh = shardRefresh })
 			const logstore = "test-logstore-2" // 4 shards
 			ids := &atomic.Int64{}
 			var loads []*load
@@ -227,7 +228,7 @@ func TestE2EOutage(t *testing.T) {
 			before := r.fake.LogCount(e2eProject, logstore)
 			time.Sleep(outage - 400*time.Millisecond)
 			during := r.fake.LogCount(e2eProject, logstore)
-			pending := r.wal.Stats().PendingEntries
+			pending := r.WAL().Stats().PendingEntries
 			outTo := time.Now()
 			time.Sleep(time.Second + 200*time.Millisecond) // after the outage, still producing
 			stop()
@@ -266,9 +267,9 @@ func TestE2EOutage(t *testing.T) {
 				// producer's retry) or a LogGroup SLS took twice (a write
 				// whose answer was lost).
 				t.Logf("the WAL took %d records for %d acknowledged; the writers delivered %d logs in %d LogGroups and retried %d writes",
-					r.walRecords(logstore), len(acked), r.writers.Stats().Logs.Load(), r.writers.Stats().LogGroups.Load(), r.writers.Stats().Retries.Load())
+					r.walRecords(logstore), len(acked), r.Writers().Stats().Logs.Load(), r.Writers().Stats().LogGroups.Load(), r.Writers().Stats().Retries.Load())
 			}
-			if d := r.writers.Stats().DeadLetters.Load(); d != 0 {
+			if d := r.Writers().Stats().DeadLetters.Load(); d != 0 {
 				t.Errorf("%d entries went to dead letters during an outage", d)
 			}
 		})
@@ -295,7 +296,7 @@ func TestE2EDeletedLogstore(t *testing.T) {
 	f := func(name string, shardRefresh time.Duration, hold bool, wait time.Duration) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			r := startTestRelay(t, func(c *Config) { c.SLS.ShardRefresh = shardRefresh })
+			r := startTestRelay(t, func(c *relay.Config) { c.SLS.ShardRefresh = shardRefresh })
 			cl := newKgo(t, r.kgoOpts(lPlain, e2ePassword)...)
 			first := loadRecords(0, 10, 2)
 			if err := produceKgo(t, cl, logstore, first); err != nil {
@@ -361,14 +362,14 @@ func TestE2EDeletedLogstore(t *testing.T) {
 			}
 			// The writers count a dead letter once the WAL has it.
 			waitFor(t, 5*time.Second, fmt.Sprintf("Stats().DeadLetters to count the WAL's %d", len(letters)), func() bool {
-				return r.writers.Stats().DeadLetters.Load() == int64(len(letters))
+				return r.Writers().Stats().DeadLetters.Load() == int64(len(letters))
 			})
 
 			if err := r.fake.CreateLogstore(e2eProject, slsfake.LogstoreConfig{Name: logstore, ShardCount: 2}); err != nil {
 				t.Fatal(err)
 			}
 			for _, d := range letters {
-				if _, err := r.wal.Replay(d.ID); err != nil {
+				if _, err := r.WAL().Replay(d.ID); err != nil {
 					t.Fatalf("replay %d: %v", d.ID, err)
 				}
 			}
@@ -376,7 +377,7 @@ func TestE2EDeletedLogstore(t *testing.T) {
 			setWindow(all, time.Now().Add(-time.Minute), time.Now().Add(time.Minute))
 			r.waitIDs(t, logstore, all, e2eTimeout)
 			r.checkDelivered(t, logstore, all, true)
-			if n := r.wal.DeadLetterCount(); n != 0 {
+			if n := r.WAL().DeadLetterCount(); n != 0 {
 				t.Errorf("%d dead letters left after replaying them all", n)
 			}
 		})
@@ -452,7 +453,7 @@ func TestE2ERestartWithBacklog(t *testing.T) {
 	if err := produceKgo(t, cl, logstore, recs); err != nil {
 		t.Fatalf("produce: %v", err)
 	}
-	waitFor(t, 5*time.Second, "a failed write", func() bool { return r.writers.Stats().Retries.Load() > 0 })
+	waitFor(t, 5*time.Second, "a failed write", func() bool { return r.Writers().Stats().Retries.Load() > 0 })
 	cl.Close()
 	if err := r.close(); err != nil {
 		t.Fatal(err)
@@ -525,7 +526,7 @@ func TestE2ERestartDuringOutage(t *testing.T) {
 func TestE2EShardSplit(t *testing.T) {
 	t.Parallel()
 	const logstore = "e2e-01" // 2 shards
-	r := startTestRelay(t, func(c *Config) { c.SLS.ShardRefresh = 300 * time.Millisecond })
+	r := startTestRelay(t, func(c *relay.Config) { c.SLS.ShardRefresh = 300 * time.Millisecond })
 	ids := &atomic.Int64{}
 	ld := &load{cl: newKgo(t, r.kgoOpts(lPlain, e2ePassword)...), topic: logstore, partitions: 2, batch: 10, pause: 10 * time.Millisecond, ids: ids}
 	ctx, stop := context.WithCancel(context.Background())

@@ -40,6 +40,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/slsrelay/slsrelay/bench/slsfake"
+	"github.com/slsrelay/slsrelay/cmd/slsrelay/relay"
 	"github.com/slsrelay/slsrelay/wal"
 )
 
@@ -70,11 +71,12 @@ func e2eFakeConfig() slsfake.Config {
 
 // testRelay is a running relay, its stand-in and what reads back from it.
 type testRelay struct {
-	*relay
+	*relay.Relay
 	t       testing.TB
-	cfg     *Config
+	cfg     *relay.Config
 	plain   string // PLAINTEXT listener address
 	saslSSL string // SASL_SSL listener address
+	admin   string // admin listener address, if any
 	fake    *slsfake.Server
 	sls     *sls.Client // reads back, signed with the demo key
 	tls     *tls.Config // trusts the generated CA
@@ -88,13 +90,13 @@ type testRelay struct {
 // e2eConfig returns configs/local.yaml as parsed, moved to loopback ports
 // picked by the system and a fresh data_dir, with a stand-in serving
 // e2eFakeConfig, a short retry interval and linger.
-func e2eConfig(t testing.TB) *Config {
+func e2eConfig(t testing.TB) *relay.Config {
 	t.Helper()
 	raw, err := os.ReadFile("../../configs/local.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := parseConfig("configs/local.yaml", raw)
+	cfg, err := relay.ParseConfig("configs/local.yaml", raw)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +116,7 @@ func e2eConfig(t testing.TB) *Config {
 	if err := os.WriteFile(fakePath, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg.SLS.StandIn = &StandInConfig{Listen: "127.0.0.1:0", Config: fakePath}
+	cfg.SLS.StandIn = &relay.StandInConfig{Listen: "127.0.0.1:0", Config: fakePath}
 	cfg.SLS.RetryInterval = 100 * time.Millisecond
 	cfg.SLS.Linger = 20 * time.Millisecond
 	return cfg
@@ -122,7 +124,7 @@ func e2eConfig(t testing.TB) *Config {
 
 // startTestRelay starts a relay on e2eConfig changed by mods; it is closed
 // when the test ends.
-func startTestRelay(t testing.TB, mods ...func(*Config)) *testRelay {
+func startTestRelay(t testing.TB, mods ...func(*relay.Config)) *testRelay {
 	t.Helper()
 	cfg := e2eConfig(t)
 	for _, m := range mods {
@@ -133,9 +135,9 @@ func startTestRelay(t testing.TB, mods ...func(*Config)) *testRelay {
 
 // startTestRelayConfig starts a relay on cfg as it is (a restart on the
 // same data_dir passes the config of the relay it replaces).
-func startTestRelayConfig(t testing.TB, cfg *Config) *testRelay {
+func startTestRelayConfig(t testing.TB, cfg *relay.Config) *testRelay {
 	t.Helper()
-	if err := cfg.check(); err != nil {
+	if err := cfg.Check(); err != nil {
 		t.Fatalf("config: %v", err)
 	}
 	logs := &e2eLogBuffer{}
@@ -143,14 +145,20 @@ func startTestRelayConfig(t testing.TB, cfg *Config) *testRelay {
 	if os.Getenv("SLSRELAY_TEST_LOG") != "" {
 		h = slog.NewTextHandler(io.MultiWriter(logs, os.Stderr), &slog.HandlerOptions{Level: slog.LevelDebug})
 	}
-	rl, err := startRelay(cfg, slog.New(h))
-	if err != nil {
-		t.Fatalf("startRelay: %v", err)
+	rl, err := relay.New(cfg, relay.Deps{Logger: slog.New(h)})
+	if err == nil {
+		if err = rl.Start(); err != nil {
+			rl.Close()
+		}
 	}
+	if err != nil {
+		t.Fatalf("starting the relay: %v", err)
+	}
+	a := rl.Addrs()
 	r := &testRelay{
-		relay: rl, t: t, cfg: cfg, logs: logs,
-		plain: rl.server.Addr("PLAINTEXT"), saslSSL: rl.server.Addr("SASL_SSL"),
-		fake: rl.standIn, caFile: rl.caFile,
+		Relay: rl, t: t, cfg: cfg, logs: logs,
+		plain: a.Listeners["PLAINTEXT"], saslSSL: a.Listeners["SASL_SSL"], admin: a.Admin,
+		fake: a.StandIn, caFile: a.CA,
 	}
 	t.Cleanup(func() {
 		if err := r.close(); err != nil {
@@ -183,7 +191,7 @@ func startTestRelayConfig(t testing.TB, cfg *Config) *testRelay {
 
 // close closes the relay once; later calls return the first result.
 func (r *testRelay) close() error {
-	r.closeOnce.Do(func() { r.closeErr = r.relay.Close() })
+	r.closeOnce.Do(func() { r.closeErr = r.Relay.Close() })
 	return r.closeErr
 }
 
@@ -687,7 +695,7 @@ func metadataPartitions(t testing.TB, cl *kgo.Client, topic string) (int16, int)
 // logstore (next offsets, so delivered ones count too).
 func (r *testRelay) walRecords(logstore string) int64 {
 	var n int64
-	for _, st := range r.wal.Stats().Streams {
+	for _, st := range r.WAL().Stats().Streams {
 		if st.Key.Project == e2eProject && st.Key.Logstore == logstore {
 			n += st.NextOffset
 		}
@@ -699,7 +707,7 @@ func (r *testRelay) walRecords(logstore string) int64 {
 func (r *testRelay) deadLetters(t testing.TB) []*wal.DeadLetter {
 	t.Helper()
 	var out []*wal.DeadLetter
-	for d, err := range r.wal.DeadLetters() {
+	for d, err := range r.WAL().DeadLetters() {
 		if err != nil {
 			t.Fatalf("DeadLetters: %v", err)
 		}

@@ -37,7 +37,7 @@ func TestE2EIdempotentRetryAcrossRestart(t *testing.T) {
 
 	r2 := startTestRelayConfig(t, r.cfg)
 	next := func() int64 {
-		for _, s := range r2.wal.Stats().Streams {
+		for _, s := range r2.WAL().Stats().Streams {
 			if s.Key.Logstore == logstore && s.Key.Partition == 0 {
 				return s.NextOffset
 			}
@@ -100,7 +100,7 @@ func TestE2ENewProducerAfterFastRestart(t *testing.T) {
 		t.Fatalf("produce after restart: %v", err)
 	}
 	stored := 0
-	for _, s := range r2.wal.Stats().Streams {
+	for _, s := range r2.WAL().Stats().Streams {
 		if s.Key.Logstore == logstore {
 			stored += int(s.NextOffset)
 		}

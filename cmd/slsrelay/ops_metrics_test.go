@@ -21,6 +21,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/slsrelay/slsrelay/bench/slsfake"
+	"github.com/slsrelay/slsrelay/cmd/slsrelay/relay"
 )
 
 // opsStore is a logstore only the ops tests write, so that the metrics
@@ -29,7 +30,7 @@ const opsStore = "ops-metrics"
 
 // startOpsRelay starts the e2e harness's relay with the admin listener on
 // a free loopback port and the stand-in serving opsStore too.
-func startOpsRelay(t *testing.T, mods ...func(*Config)) *testRelay {
+func startOpsRelay(t *testing.T, mods ...func(*relay.Config)) *testRelay {
 	t.Helper()
 	fc := e2eFakeConfig()
 	fc.Projects[0].Logstores = append(fc.Projects[0].Logstores, slsfake.LogstoreConfig{Name: opsStore, ShardCount: 2})
@@ -41,11 +42,11 @@ func startOpsRelay(t *testing.T, mods ...func(*Config)) *testRelay {
 	if err := os.WriteFile(fakePath, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r := startTestRelay(t, append([]func(*Config){func(c *Config) {
+	r := startTestRelay(t, append([]func(*relay.Config){func(c *relay.Config) {
 		c.Admin.Listen = "127.0.0.1:0"
 		c.SLS.StandIn.Config = fakePath
 	}}, mods...)...)
-	if r.adminAddr == "" {
+	if r.admin == "" {
 		t.Fatal("admin.listen is set but the relay has no admin address")
 	}
 	return r
@@ -83,7 +84,7 @@ func delta(before, after opsMetrics, name string, kv ...string) float64 {
 // other relay delivers, and deltas are exact.
 func TestOpsMetrics(t *testing.T) {
 	r := startOpsRelay(t)
-	adm := r.adminAddr
+	adm := r.admin
 	inLabels := []string{"project", e2eProject, "logstore", opsStore}
 
 	m0 := scrape(t, adm)
@@ -240,7 +241,7 @@ func TestOpsMetrics(t *testing.T) {
 func TestOpsHealthReady(t *testing.T) {
 	t.Parallel()
 	r := startOpsRelay(t)
-	adm := r.adminAddr
+	adm := r.admin
 	for _, p := range []struct{ path, body string }{{"/healthz", "ok\n"}, {"/readyz", "ready\n"}} {
 		code, body, err := httpGet(adm, p.path)
 		if err != nil || code != http.StatusOK || body != p.body {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/slsrelay/slsrelay/bench/slsfake"
+	"github.com/slsrelay/slsrelay/cmd/slsrelay/relay"
 )
 
 // TestOpsSIGTERMDrainTLS: SIGTERM while a Produce is in flight (its AccessKey
@@ -104,7 +105,7 @@ func TestOpsSIGTERMDrainTLS(t *testing.T) {
 func TestOpsShutdownStopsWriters(t *testing.T) {
 	t.Parallel()
 	const latency = 300 * time.Millisecond
-	r := startOpsRelay(t, func(c *Config) { c.SLS.MaxLogGroupLogs = 20 })
+	r := startOpsRelay(t, func(c *relay.Config) { c.SLS.MaxLogGroupLogs = 20 })
 	store := e2eStore(6)
 	if _, err := r.fake.AddFault(slsfake.Fault{Ops: []string{slsfake.OpPutLogs}, Logstore: store, Latency: latency}); err != nil {
 		t.Fatal(err)

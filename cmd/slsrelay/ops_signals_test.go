@@ -34,6 +34,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 
 	"github.com/slsrelay/slsrelay/bench/slsfake"
+	"github.com/slsrelay/slsrelay/cmd/slsrelay/relay"
 	"github.com/slsrelay/slsrelay/engine"
 	"github.com/slsrelay/slsrelay/wal"
 )
@@ -85,7 +86,7 @@ func (c childConfig) write(t testing.TB, path string) {
 	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := loadConfig(path); err != nil {
+	if _, err := relay.LoadConfig(path); err != nil {
 		t.Fatalf("the child's configuration does not load: %v\n%s", err, b.String())
 	}
 }

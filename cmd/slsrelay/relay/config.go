@@ -1,4 +1,4 @@
-package main
+package relay
 
 import (
 	"errors"
@@ -187,15 +187,15 @@ func expandEnvNodes(n *yaml.Node) error {
 
 // loadConfig reads path strictly: unknown keys and a second document are
 // errors. Paths in the file are relative to the working directory.
-func loadConfig(path string) (*Config, error) {
+func LoadConfig(path string) (*Config, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("cannot read config %q: %w", path, err)
 	}
-	return parseConfig(path, raw)
+	return ParseConfig(path, raw)
 }
 
-func parseConfig(path string, raw []byte) (*Config, error) {
+func ParseConfig(path string, raw []byte) (*Config, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(raw, &root); err != nil {
 		return nil, fmt.Errorf("config %q: %w", path, err)
@@ -226,14 +226,14 @@ func parseConfig(path string, raw []byte) (*Config, error) {
 			t.SelfSignedHosts = []string{"localhost", "127.0.0.1"}
 		}
 	}
-	if err := c.check(); err != nil {
+	if err := c.Check(); err != nil {
 		return nil, fmt.Errorf("config %q: %w", path, err)
 	}
 	return &c, nil
 }
 
 // check reports the first problem with its key path.
-func (c *Config) check() error {
+func (c *Config) Check() error {
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -282,8 +282,10 @@ func (c *Config) check() error {
 			return fmt.Errorf("%s.protocol: %q is not one of PLAINTEXT, SASL_PLAINTEXT, SASL_SSL", key, l.Protocol)
 		}
 	}
-	if c.Catalog.Static == nil && c.SLS.Endpoint == "" && c.SLS.StandIn == nil {
-		return errors.New("sls: set sls.endpoint (or sls.stand_in, or catalog.static for a trial without SLS)")
+	// catalog.static only replaces the catalog: records are still
+	// delivered, so somewhere to deliver them is needed with it too.
+	if c.SLS.Endpoint == "" && c.SLS.StandIn == nil {
+		return errors.New("sls: set sls.endpoint (or sls.stand_in for a trial without SLS)")
 	}
 	if c.SLS.Endpoint != "" && c.SLS.StandIn != nil {
 		return errors.New("sls: endpoint and stand_in exclude each other")
@@ -307,4 +309,12 @@ func (c *Config) check() error {
 	return nil
 }
 
-func (c *Config) tlsDir() string { return filepath.Join(c.DataDir, "tls") }
+func (c *Config) TLSDir() string { return filepath.Join(c.DataDir, "tls") }
+
+// WALDir is where the WAL lives: wal.dir, or <data_dir>/wal.
+func (c *Config) WALDir() string {
+	if c.WAL.Dir != "" {
+		return c.WAL.Dir
+	}
+	return filepath.Join(c.DataDir, "wal")
+}

@@ -1,4 +1,4 @@
-package main
+package relay
 
 import (
 	"os"
@@ -19,7 +19,7 @@ sls:
 	f := func(name, yaml, wantErr string) {
 		t.Helper()
 		t.Run(name, func(t *testing.T) {
-			_, err := parseConfig("test.yaml", []byte(yaml))
+			_, err := ParseConfig("test.yaml", []byte(yaml))
 			if err == nil || !strings.Contains(err.Error(), wantErr) {
 				t.Fatalf("error %v, want one containing %q", err, wantErr)
 			}
@@ -64,7 +64,7 @@ sls: {endpoint: x}
 
 func TestConfigExpandsEnvironment(t *testing.T) {
 	t.Setenv("SLSRELAY_TEST_SECRET", "s3cr$t")
-	c, err := parseConfig("test.yaml", []byte(`
+	c, err := ParseConfig("test.yaml", []byte(`
 listeners:
   - protocol: PLAINTEXT
     bind: 127.0.0.1:9092
@@ -83,7 +83,7 @@ sls: {endpoint: x}
 
 // Every shipped configuration loads.
 func TestShippedConfigsLoad(t *testing.T) {
-	files, err := os.ReadDir("../../configs")
+	files, err := os.ReadDir("../../../configs")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func TestShippedConfigsLoad(t *testing.T) {
 			continue
 		}
 		n++
-		if _, err := loadConfig("../../configs/" + f.Name()); err != nil {
+		if _, err := LoadConfig("../../../configs/" + f.Name()); err != nil {
 			t.Errorf("%s: %v", f.Name(), err)
 		}
 	}
@@ -105,7 +105,7 @@ func TestShippedConfigsLoad(t *testing.T) {
 // An expanded plain scalar is typed by its value: numbers stay numbers.
 func TestConfigExpandedNumbers(t *testing.T) {
 	t.Setenv("SLSRELAY_TEST_NODE", "3")
-	c, err := parseConfig("test.yaml", []byte("node_id: ${SLSRELAY_TEST_NODE}\nlisteners: [{protocol: PLAINTEXT, bind: '127.0.0.1:1'}]\nsls: {endpoint: x}\n"))
+	c, err := ParseConfig("test.yaml", []byte("node_id: ${SLSRELAY_TEST_NODE}\nlisteners: [{protocol: PLAINTEXT, bind: '127.0.0.1:1'}]\nsls: {endpoint: x}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}

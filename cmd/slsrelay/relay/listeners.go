@@ -1,0 +1,52 @@
+package relay
+
+import (
+	"fmt"
+
+	"github.com/slsrelay/slsrelay/engine"
+	"github.com/slsrelay/slsrelay/wal"
+)
+
+// engineOptions is the front end's part of the configuration: limits and
+// listeners, with their TLS certificates loaded (or generated, for
+// tls.self_signed) and kept for Reload.
+func (r *Relay) engineOptions() (engine.Options, error) {
+	cfg := r.cfg
+	opts := engine.Options{
+		NodeID:              cfg.NodeID,
+		MaxRequestBytes:     cfg.Limits.MaxRequestBytes,
+		MaxSASLRequestBytes: cfg.Limits.MaxSASLRequestBytes,
+		MaxMessageBytes:     cfg.Limits.MaxMessageBytes,
+		MaxInFlightPerConn:  cfg.Limits.MaxInFlightPerConn,
+		MaxBufferedBytes:    cfg.Limits.MaxBufferedBytes,
+		IdleTimeout:         cfg.Limits.IdleTimeout,
+		PartialFrameTimeout: cfg.Limits.PartialFrameTimeout,
+		Logger:              r.log,
+	}
+	for i, lc := range cfg.Listeners {
+		lo := engine.ListenerOptions{Name: lc.Name, Protocol: lc.Protocol, Bind: lc.Bind, Advertised: lc.Advertised}
+		if lc.Project != "" {
+			lo.Principal = &engine.Principal{Project: lc.Project, Credential: wal.Credential{AccessKeyID: lc.AccessKeyID, AccessKeySecret: lc.AccessKeySecret}}
+		}
+		if lc.Protocol == engine.SASLSSL {
+			cert, key := lc.TLS.Cert, lc.TLS.Key
+			if cert == "" {
+				files, err := engine.EnsureSelfSigned(cfg.TLSDir(), lc.TLS.SelfSignedHosts)
+				if err != nil {
+					return opts, fmt.Errorf("listeners[%d].tls: %w", i, err)
+				}
+				cert, key, r.caFile = files.Cert, files.Key, files.CA
+			}
+			certs, err := engine.NewCertReloader(cert, key)
+			if err != nil {
+				return opts, fmt.Errorf("listeners[%d].tls: %w", i, err)
+			}
+			r.certs = append(r.certs, certs)
+			if lo.TLS, err = certs.Config(lc.TLS.ClientCA); err != nil {
+				return opts, fmt.Errorf("listeners[%d].tls: %w", i, err)
+			}
+		}
+		opts.Listeners = append(opts.Listeners, lo)
+	}
+	return opts, nil
+}

@@ -1,0 +1,75 @@
+package relay
+
+import (
+	"fmt"
+	"path/filepath"
+
+	"github.com/slsrelay/slsrelay/bench/slsfake"
+	"github.com/slsrelay/slsrelay/engine"
+	"github.com/slsrelay/slsrelay/shardwriter"
+)
+
+// newWriters builds the writers that deliver the WAL to SLS: to
+// sls.endpoint, or to the in-process stand-in (sls.stand_in), which is
+// started here. With catalog.static too: the static catalog only decides
+// what the front end accepts; delivery is the same.
+func (r *Relay) newWriters() (*shardwriter.Service, error) {
+	sc := r.cfg.SLS
+	opts := shardwriter.Options{
+		Endpoint:            sc.Endpoint,
+		HTTPClient:          r.deps.SLSClient,
+		Compression:         sc.Compression,
+		RetryInterval:       sc.RetryInterval,
+		Linger:              sc.Linger,
+		ShardBytesPerSec:    sc.ShardBytesPerSec,
+		ShardRequestsPerSec: sc.ShardRequestsPerSec,
+		LogGroup:            shardwriter.LogGroupLimits{MaxBytes: sc.MaxLogGroupBytes, MaxLogs: sc.MaxLogGroupLogs},
+		Source:              sc.Source,
+		Topic:               sc.Topic,
+		Convert:             shardwriter.ConvertOptions{KeyField: sc.KeyField, HeadersAsFields: sc.HeadersAsFields, HeaderPrefix: sc.HeaderPrefix},
+		Catalog:             shardwriter.CatalogOptions{StateFile: filepath.Join(r.cfg.DataDir, "catalog.json"), ShardRefresh: sc.ShardRefresh},
+		Logger:              r.log,
+	}
+	if si := sc.StandIn; si != nil {
+		if err := r.startStandIn(si); err != nil {
+			return nil, err
+		}
+		opts.Endpoint, opts.HTTPClient = r.standIn.Endpoint(), r.standIn.HTTPClient()
+	}
+	return shardwriter.New(r.wal, opts)
+}
+
+// startStandIn runs the SLS stand-in in this process (sls.stand_in): a
+// local trial's SLS, with its demo projects and keys.
+func (r *Relay) startStandIn(si *StandInConfig) error {
+	fcfg := slsfake.DefaultConfig()
+	if si.Config != "" {
+		var err error
+		if fcfg, err = slsfake.LoadConfig(si.Config); err != nil {
+			return fmt.Errorf("sls.stand_in.config: %w", err)
+		}
+	}
+	fake, err := slsfake.New(fcfg)
+	if err != nil {
+		return fmt.Errorf("sls.stand_in: %w", err)
+	}
+	listen := si.Listen
+	if listen == "" {
+		listen = "127.0.0.1:0"
+	}
+	if err := fake.Start(listen); err != nil {
+		return fmt.Errorf("sls.stand_in.listen: %w", err)
+	}
+	r.standIn, r.fakeCfg = fake, fcfg
+	return nil
+}
+
+// throttleOptions is the throttle's part of cfg.
+func throttleOptions(cfg *Config) engine.ThrottleOptions {
+	return engine.ThrottleOptions{
+		SoftBacklogBytes:   cfg.Throttle.SoftBacklogBytes,
+		SoftBacklogAge:     cfg.Throttle.SoftBacklogAge,
+		MaxThrottle:        cfg.Throttle.MaxThrottle,
+		ProjectBytesPerSec: cfg.Throttle.ProjectBytesPerSec,
+	}
+}
