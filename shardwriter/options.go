@@ -11,44 +11,48 @@ import (
 )
 
 // Options configures a Service. Zero fields take the documented defaults.
+//
+// The yaml names are the keys of the `sls` section of slsrelay's
+// configuration file (LogGroup and Convert are inlined there); fields
+// tagged "-" are internal tuning or set by the relay's assembly.
 type Options struct {
 	// Endpoint is the SLS endpoint host (e.g. cn-hangzhou.log.aliyuncs.com);
 	// the SDK sends to http://<project>.<endpoint>. Required.
-	Endpoint string
+	Endpoint string `yaml:"endpoint"`
 	// HTTPClient carries every SLS request. Default: a client with a 60 s
 	// timeout and a connection pool sized for many shards.
-	HTTPClient *http.Client
+	HTTPClient *http.Client `yaml:"-"`
 	// Compression of PutLogs bodies: "lz4" (default, as SLS's own agents)
 	// or "zstd".
-	Compression string
+	Compression string `yaml:"compression"`
 	// RetryInterval is the wait before retrying a write that failed for a
 	// reason time can fix (network, 5xx, quota). Default 1 s, as SLS's
 	// documentation asks of Kafka shippers.
-	RetryInterval time.Duration
+	RetryInterval time.Duration `yaml:"retry_interval"`
 	// LogGroup bounds one PutLogs request (see LogGroupLimits).
-	LogGroup LogGroupLimits
+	LogGroup LogGroupLimits `yaml:",inline"`
 	// ShardBytesPerSec and ShardRequestsPerSec pace each writer to its
 	// shard's SLS write quota (raw bytes and PutLogs requests per second),
 	// also while a backlog drains after an outage. Defaults 5 MB/s and
 	// 500/s, SLS's per-shard limits; negative disables.
-	ShardBytesPerSec    int
-	ShardRequestsPerSec int
+	ShardBytesPerSec    int `yaml:"shard_bytes_per_sec"`
+	ShardRequestsPerSec int `yaml:"shard_requests_per_sec"`
 	// Linger is how long a writer waits for more entries before sending a
 	// LogGroup that is not full, trading latency for fewer, larger
 	// requests. Default 200 ms.
-	Linger time.Duration
+	Linger time.Duration `yaml:"linger"`
 	// ReadBytes bounds the stored (compressed) bytes a writer reads from
 	// the WAL at a time. Default 4 MiB.
-	ReadBytes int
+	ReadBytes int `yaml:"-"`
 	// Convert decides how records become logs.
-	Convert ConvertOptions
+	Convert ConvertOptions `yaml:",inline"`
 	// Source is each LogGroup's __source__. Default: the host name.
-	Source string
+	Source string `yaml:"source"`
 	// Topic is each LogGroup's __topic__. Default empty.
-	Topic string
+	Topic string `yaml:"topic"`
 	// Catalog configures the shard and key cache.
-	Catalog CatalogOptions
-	Logger  *slog.Logger
+	Catalog CatalogOptions `yaml:"-"`
+	Logger  *slog.Logger   `yaml:"-"`
 }
 
 func (o *Options) setDefaults() error {

@@ -86,7 +86,7 @@ func relayConfig(spec RelaySpec) (*relay.Config, relay.Deps, error) {
 		cfg.Admin.Listen = "127.0.0.1:0"
 	}
 	if spec.Sync != "" {
-		cfg.WAL.Sync = spec.Sync
+		cfg.WAL.SyncMode = spec.Sync
 	}
 	// The writers are not paced to SLS's per-shard quota unless asked:
 	// the bench measures the relay, and its stand-in has no quota.

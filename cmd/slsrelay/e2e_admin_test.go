@@ -42,8 +42,8 @@ func TestE2ELocalConfig(t *testing.T) {
 	if cfg.SLS.StandIn == nil || cfg.SLS.StandIn.Listen != "127.0.0.1:9180" || cfg.SLS.Endpoint != "" {
 		t.Errorf("sls: %+v", cfg.SLS)
 	}
-	if cfg.DataDir != "data" || cfg.WAL.Sync != "batch" || cfg.Log.Level != "info" || cfg.Log.Format != "text" {
-		t.Errorf("data_dir %q, wal.sync %q, log %+v", cfg.DataDir, cfg.WAL.Sync, cfg.Log)
+	if cfg.DataDir != "data" || cfg.WAL.SyncMode != "batch" || cfg.Log.Level != "info" || cfg.Log.Format != "text" {
+		t.Errorf("data_dir %q, wal.sync %q, log %+v", cfg.DataDir, cfg.WAL.SyncMode, cfg.Log)
 	}
 	if cfg.TLSDir() != filepath.Join("data", "tls") {
 		t.Errorf("TLS files go to %s, the header says data/tls", cfg.TLSDir())

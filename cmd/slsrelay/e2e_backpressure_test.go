@@ -63,7 +63,7 @@ func TestE2EBackpressure(t *testing.T) {
 		c.Throttle.MaxThrottle = maxThrottle
 		// Small LogGroups, so the quota meters delivery finely instead of
 		// letting one large PutLogs through on credit.
-		c.SLS.MaxLogGroupBytes = 16 << 10
+		c.SLS.LogGroup.MaxBytes = 16 << 10
 	})
 	rss := sampleRSS(t, 50*time.Millisecond)
 	if err := r.fake.SetQuota(e2eProject, logstore, slsfake.Quota{BytesPerSec: shardQuota}); err != nil {

@@ -183,7 +183,7 @@ func TestE2EKeyField(t *testing.T) {
 	t.Parallel()
 	const keyField = "__key__"
 	n := e2eRecordsPerCase
-	r := startTestRelay(t, func(c *relay.Config) { c.SLS.KeyField = keyField })
+	r := startTestRelay(t, func(c *relay.Config) { c.SLS.Convert.KeyField = keyField })
 	f := func(name, logstore string, o recOpts, produce func(t *testing.T, topic string, recs []sent) error) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()

@@ -146,7 +146,7 @@ func (r *testRelay) waitIDs(t testing.TB, logstore string, recs []sent, timeout 
 func TestE2EFaultsErrorsAndResets(t *testing.T) {
 	t.Parallel()
 	// Small LogGroups: many PutLogs, so that the faults' shares bite.
-	r := startTestRelay(t, func(c *relay.Config) { c.SLS.MaxLogGroupLogs = 10 })
+	r := startTestRelay(t, func(c *relay.Config) { c.SLS.LogGroup.MaxLogs = 10 })
 	const logstore = "test-logstore-2" // 4 shards
 	faults := []slsfake.Fault{
 		{Ops: []string{slsfake.OpPutLogs}, Share: 0.3, Status: 500},

@@ -105,7 +105,7 @@ func TestOpsSIGTERMDrainTLS(t *testing.T) {
 func TestOpsShutdownStopsWriters(t *testing.T) {
 	t.Parallel()
 	const latency = 300 * time.Millisecond
-	r := startOpsRelay(t, func(c *relay.Config) { c.SLS.MaxLogGroupLogs = 20 })
+	r := startOpsRelay(t, func(c *relay.Config) { c.SLS.LogGroup.MaxLogs = 20 })
 	store := e2eStore(6)
 	if _, err := r.fake.AddFault(slsfake.Fault{Ops: []string{slsfake.OpPutLogs}, Logstore: store, Latency: latency}); err != nil {
 		t.Fatal(err)

@@ -10,39 +10,52 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/slsrelay/slsrelay/engine"
+	"github.com/slsrelay/slsrelay/shardwriter"
+	"github.com/slsrelay/slsrelay/wal"
 )
 
 // Config is slsrelay's configuration file. Every key is documented in
 // configs/reference.yaml; unknown keys are errors.
+//
+// The sections that configure one package are that package's options,
+// which carry their yaml names and defaults (engine.Options under limits,
+// engine.ThrottleOptions under throttle, wal.Options under wal,
+// shardwriter.Options under sls); the package checks them when the relay
+// is built. Check here covers only what no package sees: rules that span
+// sections or keys that only the file has.
 type Config struct {
-	// NodeID is this relay's broker id in Metadata.
+	// NodeID is this relay's broker id in Metadata (engine.Options.NodeID).
 	NodeID int32 `yaml:"node_id"`
 	// DataDir holds the WAL and the generated TLS files.
 	DataDir   string           `yaml:"data_dir"`
 	Log       LogConfig        `yaml:"log"`
 	Listeners []ListenerConfig `yaml:"listeners"`
-	Limits    LimitsConfig     `yaml:"limits"`
-	WAL       WALConfig        `yaml:"wal"`
-	Throttle  ThrottleConfig   `yaml:"throttle"`
-	Admin     AdminConfig      `yaml:"admin"`
-	SLS       SLSConfig        `yaml:"sls"`
+	// Limits are the front end's limits: the fields of engine.Options
+	// that have yaml names; the rest the assembly sets.
+	Limits   engine.Options         `yaml:"limits"`
+	WAL      WALConfig              `yaml:"wal"`
+	Throttle engine.ThrottleOptions `yaml:"throttle"`
+	Admin    AdminConfig            `yaml:"admin"`
+	SLS      SLSConfig              `yaml:"sls"`
 	// Catalog, when static, serves fixed projects without asking SLS
-	// (offline trials); by default SLS is the catalog.
+	// which exist; by default SLS is the catalog. Delivery is the same.
 	Catalog CatalogConfig `yaml:"catalog"`
 }
 
+// WALConfig is wal.Options plus what the file says differently: where the
+// WAL lives, the sync policy's spelling and where its key comes from.
 type WALConfig struct {
+	wal.Options `yaml:",inline"`
 	// Dir defaults to <data_dir>/wal.
-	Dir          string        `yaml:"dir"`
-	Sync         string        `yaml:"sync"` // batch (default) or interval
-	SyncInterval time.Duration `yaml:"sync_interval"`
-	MaxDiskBytes int64         `yaml:"max_disk_bytes"`
-	// HighWatermark is the share of max_disk_bytes above which producers
-	// are slowed down.
-	HighWatermark float64 `yaml:"high_watermark"`
+	Dir string `yaml:"dir"`
+	// SyncMode is Options.Sync as the file spells it (batch, the default,
+	// or interval); ParseConfig parses it with wal.ParseSyncPolicy.
+	SyncMode string `yaml:"sync"`
 	// EncryptionKeyFile / EncryptionKeyEnv hold the AES-256 key that
-	// encrypts stored AccessKeySecrets. Without either, a key is generated
-	// at <data_dir>/wal.key on first start.
+	// encrypts stored AccessKeySecrets (Options.EncryptionKey). Without
+	// either, a key is generated at <data_dir>/wal.key on first start.
 	EncryptionKeyFile string `yaml:"encryption_key_file"`
 	EncryptionKeyEnv  string `yaml:"encryption_key_env"`
 }
@@ -55,33 +68,14 @@ type AdminConfig struct {
 	Pprof bool `yaml:"pprof"`
 }
 
-// ThrottleConfig: when producers are slowed with throttle_time_ms.
-type ThrottleConfig struct {
-	SoftBacklogBytes   int64         `yaml:"soft_backlog_bytes"`
-	SoftBacklogAge     time.Duration `yaml:"soft_backlog_age"`
-	MaxThrottle        time.Duration `yaml:"max_throttle"`
-	ProjectBytesPerSec int64         `yaml:"project_bytes_per_sec"`
-}
-
+// SLSConfig is shardwriter.Options plus the stand-in and the catalog's
+// shard refresh.
 type SLSConfig struct {
-	// Endpoint is the SLS endpoint, e.g. cn-hangzhou-intranet.log.aliyuncs.com.
-	Endpoint string `yaml:"endpoint"`
+	shardwriter.Options `yaml:",inline"`
 	// StandIn runs the local SLS stand-in in-process and sends there.
-	StandIn          *StandInConfig `yaml:"stand_in"`
-	Compression      string         `yaml:"compression"` // lz4 (default) or zstd
-	RetryInterval    time.Duration  `yaml:"retry_interval"`
-	Linger           time.Duration  `yaml:"linger"`
-	MaxLogGroupBytes int            `yaml:"max_log_group_bytes"`
-	MaxLogGroupLogs  int            `yaml:"max_log_group_logs"`
-	Source           string         `yaml:"source"`
-	Topic            string         `yaml:"topic"`
-	KeyField         string         `yaml:"key_field"`
-	HeadersAsFields  bool           `yaml:"headers_as_fields"`
-	HeaderPrefix     string         `yaml:"header_prefix"`
-	ShardRefresh     time.Duration  `yaml:"shard_refresh"`
-	// ShardBytesPerSec / ShardRequestsPerSec pace each shard's writer.
-	ShardBytesPerSec    int `yaml:"shard_bytes_per_sec"`
-	ShardRequestsPerSec int `yaml:"shard_requests_per_sec"`
+	StandIn *StandInConfig `yaml:"stand_in"`
+	// ShardRefresh is shardwriter.CatalogOptions.ShardRefresh.
+	ShardRefresh time.Duration `yaml:"shard_refresh"`
 }
 
 type StandInConfig struct {
@@ -117,16 +111,6 @@ type TLSConfig struct {
 	// <data_dir>/tls on first start when Cert and Key are empty.
 	SelfSigned      bool     `yaml:"self_signed"`
 	SelfSignedHosts []string `yaml:"self_signed_hosts"`
-}
-
-type LimitsConfig struct {
-	MaxRequestBytes     int           `yaml:"max_request_bytes"`
-	MaxSASLRequestBytes int           `yaml:"max_sasl_request_bytes"`
-	MaxMessageBytes     int           `yaml:"max_message_bytes"`
-	MaxInFlightPerConn  int           `yaml:"max_in_flight_per_conn"`
-	MaxBufferedBytes    int64         `yaml:"max_buffered_bytes"`
-	IdleTimeout         time.Duration `yaml:"idle_timeout"`
-	PartialFrameTimeout time.Duration `yaml:"partial_frame_timeout"`
 }
 
 type CatalogConfig struct {
@@ -232,7 +216,12 @@ func ParseConfig(path string, raw []byte) (*Config, error) {
 	return &c, nil
 }
 
-// check reports the first problem with its key path.
+// Check reports the first problem with its key path. It checks what only
+// the file has (log, listeners' TLS files and keys, where SLS is) and what
+// spans sections; each package checks its own options when New builds the
+// relay (engine: protocols, binds, limits; wal: high_watermark,
+// max_disk_bytes; shardwriter: compression), so no rule is written twice.
+// wal.sync is parsed by the WAL's own ParseSyncPolicy.
 func (c *Config) Check() error {
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
@@ -244,42 +233,9 @@ func (c *Config) Check() error {
 	default:
 		return fmt.Errorf("log.format: %q is not one of text, json", c.Log.Format)
 	}
-	if len(c.Listeners) == 0 {
-		return errors.New("listeners: at least one listener is needed")
-	}
 	for i, l := range c.Listeners {
-		key := fmt.Sprintf("listeners[%d]", i)
-		if l.Bind == "" {
-			return fmt.Errorf("%s.bind: missing (host:port)", key)
-		}
-		switch l.Protocol {
-		case "PLAINTEXT":
-			if l.Project != "" && (l.AccessKeyID == "" || l.AccessKeySecret == "") {
-				return fmt.Errorf("%s: project %q needs access_key_id and access_key_secret", key, l.Project)
-			}
-		case "SASL_PLAINTEXT":
-		case "SASL_SSL":
-			t := l.TLS
-			switch {
-			case t == nil:
-				return fmt.Errorf("%s.tls: SASL_SSL needs tls.cert and tls.key (or tls.self_signed: true)", key)
-			case t.Cert == "" && t.Key == "" && !t.SelfSigned:
-				return fmt.Errorf("%s.tls: cert and key are missing (or set self_signed: true)", key)
-			case (t.Cert == "") != (t.Key == ""):
-				return fmt.Errorf("%s.tls: cert and key go together", key)
-			}
-			for _, f := range []struct{ key, path string }{{"cert", t.Cert}, {"key", t.Key}, {"client_ca", t.ClientCA}} {
-				if f.path == "" {
-					continue
-				}
-				if _, err := os.Stat(f.path); err != nil {
-					return fmt.Errorf("%s.tls.%s: %w", key, f.key, err)
-				}
-			}
-		case "":
-			return fmt.Errorf("%s.protocol: missing (PLAINTEXT, SASL_PLAINTEXT or SASL_SSL)", key)
-		default:
-			return fmt.Errorf("%s.protocol: %q is not one of PLAINTEXT, SASL_PLAINTEXT, SASL_SSL", key, l.Protocol)
+		if err := l.check(); err != nil {
+			return fmt.Errorf("listeners[%d]%w", i, err)
 		}
 	}
 	// catalog.static only replaces the catalog: records are still
@@ -290,21 +246,39 @@ func (c *Config) Check() error {
 	if c.SLS.Endpoint != "" && c.SLS.StandIn != nil {
 		return errors.New("sls: endpoint and stand_in exclude each other")
 	}
-	switch c.WAL.Sync {
-	case "", "batch", "interval":
-	default:
-		return fmt.Errorf("wal.sync: %q is not one of batch, interval", c.WAL.Sync)
+	if _, err := wal.ParseSyncPolicy(c.WAL.SyncMode); err != nil {
+		return fmt.Errorf("wal.sync: %w", err)
 	}
-	if c.WAL.MaxDiskBytes < 0 {
-		return errors.New("wal.max_disk_bytes: must not be negative")
-	}
-	if h := c.WAL.HighWatermark; h != 0 && (h <= 0 || h >= 1) {
-		return fmt.Errorf("wal.high_watermark: %v is not between 0 and 1", h)
-	}
-	switch c.SLS.Compression {
-	case "", "lz4", "zstd":
-	default:
-		return fmt.Errorf("sls.compression: %q is not one of lz4, zstd", c.SLS.Compression)
+	return nil
+}
+
+// check covers what the engine does not see of a listener: the principal
+// of a PLAINTEXT listener and the TLS files of a SASL_SSL one. Its errors
+// start with the key below the listener (".tls: …").
+func (l ListenerConfig) check() error {
+	switch l.Protocol {
+	case engine.Plaintext:
+		if l.Project != "" && (l.AccessKeyID == "" || l.AccessKeySecret == "") {
+			return fmt.Errorf(": project %q needs access_key_id and access_key_secret", l.Project)
+		}
+	case engine.SASLSSL:
+		t := l.TLS
+		switch {
+		case t == nil:
+			return errors.New(".tls: SASL_SSL needs tls.cert and tls.key (or tls.self_signed: true)")
+		case t.Cert == "" && t.Key == "" && !t.SelfSigned:
+			return errors.New(".tls: cert and key are missing (or set self_signed: true)")
+		case (t.Cert == "") != (t.Key == ""):
+			return errors.New(".tls: cert and key go together")
+		}
+		for _, f := range []struct{ key, path string }{{"cert", t.Cert}, {"key", t.Key}, {"client_ca", t.ClientCA}} {
+			if f.path == "" {
+				continue
+			}
+			if _, err := os.Stat(f.path); err != nil {
+				return fmt.Errorf(".tls.%s: %w", f.key, err)
+			}
+		}
 	}
 	return nil
 }

@@ -7,22 +7,13 @@ import (
 	"github.com/slsrelay/slsrelay/wal"
 )
 
-// engineOptions is the front end's part of the configuration: limits and
-// listeners, with their TLS certificates loaded (or generated, for
+// engineOptions is the front end's part of the configuration: limits,
+// node id and listeners, with their TLS certificates loaded (or generated, for
 // tls.self_signed) and kept for Reload.
 func (r *Relay) engineOptions() (engine.Options, error) {
 	cfg := r.cfg
-	opts := engine.Options{
-		NodeID:              cfg.NodeID,
-		MaxRequestBytes:     cfg.Limits.MaxRequestBytes,
-		MaxSASLRequestBytes: cfg.Limits.MaxSASLRequestBytes,
-		MaxMessageBytes:     cfg.Limits.MaxMessageBytes,
-		MaxInFlightPerConn:  cfg.Limits.MaxInFlightPerConn,
-		MaxBufferedBytes:    cfg.Limits.MaxBufferedBytes,
-		IdleTimeout:         cfg.Limits.IdleTimeout,
-		PartialFrameTimeout: cfg.Limits.PartialFrameTimeout,
-		Logger:              r.log,
-	}
+	opts := cfg.Limits
+	opts.NodeID, opts.Logger = cfg.NodeID, r.log
 	for i, lc := range cfg.Listeners {
 		lo := engine.ListenerOptions{Name: lc.Name, Protocol: lc.Protocol, Bind: lc.Bind, Advertised: lc.Advertised}
 		if lc.Project != "" {

@@ -99,7 +99,7 @@ func New(cfg *Config, deps Deps) (_ *Relay, err error) {
 		return nil, err
 	}
 	if r.wal != nil {
-		r.thr = engine.NewBacklogThrottle(throttleOptions(cfg), r.backlog)
+		r.thr = engine.NewBacklogThrottle(cfg.Throttle, r.backlog)
 		opts.Throttle = r.thr
 	}
 	if r.server, err = engine.New(opts, r.catalog(), app); err != nil {

@@ -21,7 +21,7 @@ func (r *Relay) Reload(cfg *Config) (restartOnly []string) {
 		}
 	}
 	if r.thr != nil {
-		r.thr.SetOptions(throttleOptions(cfg))
+		r.thr.SetOptions(cfg.Throttle)
 	}
 	r.log.Info("reloaded", "log_level", cfg.Log.Level)
 	restartOnly = RestartOnlyChanges(r.cfg, cfg)

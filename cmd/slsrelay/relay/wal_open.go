@@ -16,22 +16,16 @@ import (
 // AccessKeySecrets. The admin commands (dlq, wal status) open it this way
 // too, while the relay is stopped.
 func OpenWAL(cfg *Config, log *slog.Logger) (*wal.WAL, error) {
-	sync, err := wal.ParseSyncPolicy(cfg.WAL.Sync)
-	if err != nil {
+	opts := cfg.WAL.Options
+	var err error
+	if opts.Sync, err = wal.ParseSyncPolicy(cfg.WAL.SyncMode); err != nil {
 		return nil, fmt.Errorf("wal.sync: %w", err)
 	}
-	key, err := walKey(cfg, log)
-	if err != nil {
+	if opts.EncryptionKey, err = walKey(cfg, log); err != nil {
 		return nil, err
 	}
-	return wal.Open(cfg.WALDir(), wal.Options{
-		Sync:          sync,
-		SyncInterval:  cfg.WAL.SyncInterval,
-		MaxDiskBytes:  cfg.WAL.MaxDiskBytes,
-		HighWatermark: cfg.WAL.HighWatermark,
-		EncryptionKey: key,
-		Logger:        log,
-	})
+	opts.Logger = log
+	return wal.Open(cfg.WALDir(), opts)
 }
 
 // walKey loads the key that encrypts AccessKeySecrets in the WAL, or makes

@@ -5,7 +5,6 @@ import (
 	"path/filepath"
 
 	"github.com/slsrelay/slsrelay/bench/slsfake"
-	"github.com/slsrelay/slsrelay/engine"
 	"github.com/slsrelay/slsrelay/shardwriter"
 )
 
@@ -15,20 +14,11 @@ import (
 // what the front end accepts; delivery is the same.
 func (r *Relay) newWriters() (*shardwriter.Service, error) {
 	sc := r.cfg.SLS
-	opts := shardwriter.Options{
-		Endpoint:            sc.Endpoint,
-		HTTPClient:          r.deps.SLSClient,
-		Compression:         sc.Compression,
-		RetryInterval:       sc.RetryInterval,
-		Linger:              sc.Linger,
-		ShardBytesPerSec:    sc.ShardBytesPerSec,
-		ShardRequestsPerSec: sc.ShardRequestsPerSec,
-		LogGroup:            shardwriter.LogGroupLimits{MaxBytes: sc.MaxLogGroupBytes, MaxLogs: sc.MaxLogGroupLogs},
-		Source:              sc.Source,
-		Topic:               sc.Topic,
-		Convert:             shardwriter.ConvertOptions{KeyField: sc.KeyField, HeadersAsFields: sc.HeadersAsFields, HeaderPrefix: sc.HeaderPrefix},
-		Catalog:             shardwriter.CatalogOptions{StateFile: filepath.Join(r.cfg.DataDir, "catalog.json"), ShardRefresh: sc.ShardRefresh},
-		Logger:              r.log,
+	opts := sc.Options
+	opts.Catalog = shardwriter.CatalogOptions{StateFile: filepath.Join(r.cfg.DataDir, "catalog.json"), ShardRefresh: sc.ShardRefresh}
+	opts.Logger = r.log
+	if r.deps.SLSClient != nil {
+		opts.HTTPClient = r.deps.SLSClient
 	}
 	if si := sc.StandIn; si != nil {
 		if err := r.startStandIn(si); err != nil {
@@ -36,7 +26,11 @@ func (r *Relay) newWriters() (*shardwriter.Service, error) {
 		}
 		opts.Endpoint, opts.HTTPClient = r.standIn.Endpoint(), r.standIn.HTTPClient()
 	}
-	return shardwriter.New(r.wal, opts)
+	w, err := shardwriter.New(r.wal, opts)
+	if err != nil {
+		return nil, fmt.Errorf("sls: %w", err)
+	}
+	return w, nil
 }
 
 // startStandIn runs the SLS stand-in in this process (sls.stand_in): a
@@ -62,14 +56,4 @@ func (r *Relay) startStandIn(si *StandInConfig) error {
 	}
 	r.standIn, r.fakeCfg = fake, fcfg
 	return nil
-}
-
-// throttleOptions is the throttle's part of cfg.
-func throttleOptions(cfg *Config) engine.ThrottleOptions {
-	return engine.ThrottleOptions{
-		SoftBacklogBytes:   cfg.Throttle.SoftBacklogBytes,
-		SoftBacklogAge:     cfg.Throttle.SoftBacklogAge,
-		MaxThrottle:        cfg.Throttle.MaxThrottle,
-		ProjectBytesPerSec: cfg.Throttle.ProjectBytesPerSec,
-	}
 }
