@@ -72,10 +72,8 @@ func clSaramaCodec(c int8) sarama.CompressionCodec {
 // clSaramaConfig returns a config that reaches r in mode m as
 // project/password, with bounded timeouts and retries.
 func clSaramaConfig(r *clRelay, v sarama.KafkaVersion, m clSaramaMode, password string) *sarama.Config {
-	cfg := sarama.NewConfig()
-	cfg.Version = v
+	cfg := r.listener(m.l, password).SaramaConfig(v)
 	cfg.ClientID = "sarama-test"
-	cfg.Net.DialTimeout = 5 * time.Second
 	cfg.Net.ReadTimeout = 10 * time.Second
 	cfg.Net.WriteTimeout = 10 * time.Second
 	cfg.Metadata.Retry.Max = 1
@@ -83,21 +81,9 @@ func clSaramaConfig(r *clRelay, v sarama.KafkaVersion, m clSaramaMode, password 
 	cfg.Producer.Retry.Max = 1
 	cfg.Producer.Retry.Backoff = 20 * time.Millisecond
 	cfg.Producer.Timeout = 5 * time.Second
-	cfg.Producer.Partitioner = sarama.NewManualPartitioner
-	cfg.Producer.Return.Successes = true
-	cfg.Producer.Return.Errors = true
 	cfg.ApiVersionsRequest = m.sasl == sarama.SASLHandshakeV1
-	if m.l.tls {
-		cfg.Net.TLS.Enable = true
-		cfg.Net.TLS.Config = r.tls.Clone()
-	}
 	if m.l.sasl {
-		cfg.Net.SASL.Enable = true
-		cfg.Net.SASL.Mechanism = sarama.SASLTypePlaintext
-		cfg.Net.SASL.Handshake = true
 		cfg.Net.SASL.Version = m.sasl
-		cfg.Net.SASL.User = testProject
-		cfg.Net.SASL.Password = password
 	}
 	return cfg
 }

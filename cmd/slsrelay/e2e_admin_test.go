@@ -19,6 +19,7 @@ import (
 
 	"github.com/slsrelay/slsrelay/bench/slsfake"
 	"github.com/slsrelay/slsrelay/cmd/slsrelay/relay"
+	"github.com/slsrelay/slsrelay/cmd/slsrelay/relay/relaytest"
 )
 
 // TestE2ELocalConfig: configs/local.yaml (what `make run` starts) loads
@@ -32,7 +33,7 @@ func TestE2ELocalConfig(t *testing.T) {
 		t.Fatalf("%d listeners, want PLAINTEXT and SASL_SSL", len(cfg.Listeners))
 	}
 	p, s := cfg.Listeners[0], cfg.Listeners[1]
-	if p.Protocol != "PLAINTEXT" || p.Bind != "127.0.0.1:9092" || p.Project != e2eProject || p.AccessKeyID != e2eAKID || p.AccessKeySecret != e2eSecret {
+	if p.Protocol != "PLAINTEXT" || p.Bind != "127.0.0.1:9092" || p.Project != relaytest.Project || p.AccessKeyID != relaytest.AKID || p.AccessKeySecret != relaytest.Secret {
 		t.Errorf("PLAINTEXT listener: %+v", p)
 	}
 	if s.Protocol != "SASL_SSL" || s.Bind != "127.0.0.1:9093" || s.TLS == nil || !s.TLS.SelfSigned ||
@@ -94,7 +95,7 @@ func TestE2EDLQCommand(t *testing.T) {
 	if _, err := r.fake.AddFault(slsfake.Fault{Ops: []string{slsfake.OpPutLogs}, Logstore: logstore, Status: 400, ErrorCode: "PostBodyInvalid"}); err != nil {
 		t.Fatal(err)
 	}
-	cl := newKgo(t, r.kgoOpts(lPlain, e2ePassword)...)
+	cl := newKgo(t, r.kgoOpts(lPlain, relaytest.Password)...)
 	var batches [][]sent
 	for i, p := range []int32{0, 1, 0} {
 		recs := loadRecords(100*i, 5+i, 1)
@@ -113,7 +114,7 @@ func TestE2EDLQCommand(t *testing.T) {
 	if code, _, stderr := dlq("list", "-config", path); code != 1 || !strings.Contains(stderr, "stop it first") {
 		t.Errorf("dlq list while the relay runs: exit %d, stderr %q; want 1 and a hint to stop the relay", code, stderr)
 	}
-	if err := r.close(); err != nil {
+	if err := r.Close(); err != nil {
 		t.Fatal(err)
 	}
 
@@ -132,7 +133,7 @@ func TestE2EDLQCommand(t *testing.T) {
 		if len(f) < 5 {
 			t.Fatalf("dlq list row %q", line)
 		}
-		wantStream := fmt.Sprintf("%s/%s/%d", e2eProject, logstore, batches[i][0].Partition)
+		wantStream := fmt.Sprintf("%s/%s/%d", relaytest.Project, logstore, batches[i][0].Partition)
 		if f[1] != wantStream || f[2] != fmt.Sprint(len(batches[i])) {
 			t.Errorf("row %d: stream %s, %s records; want %s, %d", i, f[1], f[2], wantStream, len(batches[i]))
 		}
@@ -208,12 +209,12 @@ func TestE2EWALStatusLive(t *testing.T) {
 	const logstore = "e2e-02"
 	r := startTestRelay(t, func(c *relay.Config) { c.Admin.Listen = "0.0.0.0:0" })
 	// The config the command reads names the port the relay got.
-	_, port, err := net.SplitHostPort(r.admin)
+	_, port, err := net.SplitHostPort(r.Addrs.Admin)
 	if err != nil {
 		t.Fatal(err)
 	}
 	r.cfg.Admin.Listen = "0.0.0.0:" + port
-	cl := newKgo(t, r.kgoOpts(lPlain, e2ePassword)...)
+	cl := newKgo(t, r.kgoOpts(lPlain, relaytest.Password)...)
 	recs := loadRecords(0, 7, 1)
 	if err := produceKgo(t, cl, logstore, recs); err != nil {
 		t.Fatalf("produce: %v", err)
@@ -224,13 +225,13 @@ func TestE2EWALStatusLive(t *testing.T) {
 		t.Fatalf("wal status on a running relay: %v", err)
 	}
 	t.Logf("wal status:\n%s", out.String())
-	stream := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(e2eProject+"/"+logstore+"/0") + `\s+(\d+)\s`)
+	stream := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(relaytest.Project+"/"+logstore+"/0") + `\s+(\d+)\s`)
 	m := stream.FindStringSubmatch(out.String())
 	if !strings.HasPrefix(out.String(), "(from the running relay at http://127.0.0.1:"+port+")") || m == nil || m[1] == "0" {
-		t.Fatalf("wal status: want the running relay's table with stream %s/%s/0 past offset 0:\n%s", e2eProject, logstore, out.String())
+		t.Fatalf("wal status: want the running relay's table with stream %s/%s/0 past offset 0:\n%s", relaytest.Project, logstore, out.String())
 	}
 	// With the relay stopped the directory is read instead.
-	if err := r.close(); err != nil {
+	if err := r.Close(); err != nil {
 		t.Fatal(err)
 	}
 	out.Reset()
