@@ -15,8 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/slsrelay/slsrelay/bench/slsfake"
 	"github.com/slsrelay/slsrelay/cmd/slsrelay/relay"
 	"github.com/slsrelay/slsrelay/cmd/slsrelay/relay/relaytest"
@@ -62,14 +60,8 @@ func TestE2ELocalConfig(t *testing.T) {
 // writeConfig writes cfg as a YAML file for the subcommands.
 func writeConfig(t testing.TB, cfg *relay.Config) string {
 	t.Helper()
-	b, err := yaml.Marshal(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
 	path := filepath.Join(t.TempDir(), "slsrelay.yaml")
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	relaytest.WriteConfig(t, path, cfg)
 	return path
 }
 

@@ -9,8 +9,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -18,7 +16,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/slsrelay/slsrelay/bench/slsfake"
 	"github.com/slsrelay/slsrelay/cmd/slsrelay/relay"
@@ -36,14 +33,7 @@ func startOpsRelay(t *testing.T, mods ...func(*relay.Config)) *testRelay {
 	t.Helper()
 	fc := e2eFakeConfig()
 	fc.Projects[0].Logstores = append(fc.Projects[0].Logstores, slsfake.LogstoreConfig{Name: opsStore, ShardCount: 2})
-	b, err := yaml.Marshal(fc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fakePath := filepath.Join(t.TempDir(), "slsfake.yaml")
-	if err := os.WriteFile(fakePath, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	fakePath := relaytest.StandInFile(t, fc)
 	r := startTestRelay(t, append([]func(*relay.Config){func(c *relay.Config) {
 		c.Admin.Listen = "127.0.0.1:0"
 		c.SLS.StandIn.Config = fakePath

@@ -32,7 +32,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/slsrelay/slsrelay/bench/slsfake"
 	"github.com/slsrelay/slsrelay/cmd/slsrelay/relay"
@@ -77,16 +76,7 @@ func (c childConfig) admin() string { return c.Admin.Listen }
 
 func (c childConfig) write(t testing.TB, path string) {
 	t.Helper()
-	b, err := yaml.Marshal(c.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := relay.LoadConfig(path); err != nil {
-		t.Fatalf("the child's configuration does not load: %v\n%s", err, b)
-	}
+	relaytest.WriteConfig(t, path, c.Config)
 }
 
 // selfSigned makes a CA and a server certificate for localhost/127.0.0.1

@@ -58,15 +58,31 @@ func Config(t testing.TB) *relay.Config {
 // StandInFile writes fc where sls.stand_in.config can name it.
 func StandInFile(t testing.TB, fc slsfake.Config) string {
 	t.Helper()
-	b, err := yaml.Marshal(fc)
+	path := filepath.Join(t.TempDir(), "slsfake.yaml")
+	writeYAML(t, path, fc)
+	return path
+}
+
+// WriteConfig writes cfg to path as a configuration file, and fails the
+// test unless the file loads back strictly.
+func WriteConfig(t testing.TB, path string, cfg *relay.Config) {
+	t.Helper()
+	b := writeYAML(t, path, cfg)
+	if _, err := relay.LoadConfig(path); err != nil {
+		t.Fatalf("the configuration written does not load: %v\n%s", err, b)
+	}
+}
+
+func writeYAML(t testing.TB, path string, v any) []byte {
+	t.Helper()
+	b, err := yaml.Marshal(v)
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(t.TempDir(), "slsfake.yaml")
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return path
+	return b
 }
 
 // Relay is a relay started for a test.
