@@ -45,17 +45,23 @@ type Deps struct {
 
 // Relay is a relay built from a Config: listeners → WAL → writers → SLS.
 // New builds it, Start serves, Shutdown stops it. Reload, Addrs and Stats
-// are safe to call concurrently with each other and with serving.
+// are safe to call concurrently with each other and with serving, once
+// Start has returned.
+//
+// Relay has no mutex: New sets every field and Start sets admin and
+// adminAddr; after that the fields are only read. What changes while the
+// relay runs is inside the parts, each safe for concurrent use (the
+// throttle's options, the certificates, the log level).
 type Relay struct {
-	cfg     *Config
+	cfg     *Config // as New got it; Reload compares against it
 	deps    Deps
 	log     *slog.Logger
 	server  *engine.Server
-	wal     *wal.WAL // nil with Deps.Appender
-	writers *shardwriter.Service
+	wal     *wal.WAL             // nil with Deps.Appender
+	writers *shardwriter.Service // nil with Deps.Appender
 	thr     *engine.BacklogThrottle
-	certs   []*engine.CertReloader
-	standIn *slsfake.Server
+	certs   []*engine.CertReloader // one per SASL_SSL listener, for Reload
+	standIn *slsfake.Server        // sls.stand_in, or nil
 	fakeCfg slsfake.Config
 	caFile  string // the generated CA clients must trust, if any
 	admin   *http.Server
