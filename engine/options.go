@@ -18,25 +18,29 @@ const (
 )
 
 // ListenerOptions configures one listener.
+//
+// The yaml names are the keys of a `listeners` entry of slsrelay's
+// configuration file; TLS and Principal are built by the relay's assembly
+// from the entry's tls section and PLAINTEXT keys.
 type ListenerOptions struct {
 	// Name identifies the listener in logs and in Server.Addr. Default: the
 	// protocol.
-	Name string
+	Name string `yaml:"name"`
 	// Protocol is PLAINTEXT, SASL_PLAINTEXT or SASL_SSL. PLAINTEXT and
 	// SASL_PLAINTEXT run on gnet event loops; SASL_SSL on crypto/tls.
-	Protocol string
+	Protocol string `yaml:"protocol"`
 	// Bind is the host:port to listen on; port 0 picks a free one.
-	Bind string
+	Bind string `yaml:"bind"`
 	// Advertised is the host:port Metadata responses send clients to.
 	// Default: Bind, with the port actually bound. Set it when clients reach
 	// the relay through another address (NAT, a Service, a DNS name).
-	Advertised string
+	Advertised string `yaml:"advertised"`
 	// TLS serves SASL_SSL. Required for SASL_SSL, ignored otherwise.
-	TLS *tls.Config
+	TLS *tls.Config `yaml:"-"`
 	// Principal is who clients of a PLAINTEXT listener write as, since
 	// they do not authenticate. Nil on a PLAINTEXT listener means every
 	// topic answers TOPIC_AUTHORIZATION_FAILED.
-	Principal *Principal
+	Principal *Principal `yaml:"-"`
 }
 
 func (l *ListenerOptions) sasl() bool { return l.Protocol != Plaintext }

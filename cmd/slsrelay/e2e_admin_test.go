@@ -34,9 +34,9 @@ func TestE2ELocalConfig(t *testing.T) {
 	if p.Protocol != "PLAINTEXT" || p.Bind != "127.0.0.1:9092" || p.Project != relaytest.Project || p.AccessKeyID != relaytest.AKID || p.AccessKeySecret != relaytest.Secret {
 		t.Errorf("PLAINTEXT listener: %+v", p)
 	}
-	if s.Protocol != "SASL_SSL" || s.Bind != "127.0.0.1:9093" || s.TLS == nil || !s.TLS.SelfSigned ||
-		strings.Join(s.TLS.SelfSignedHosts, ",") != "localhost,127.0.0.1" {
-		t.Errorf("SASL_SSL listener: %+v (tls %+v)", s, s.TLS)
+	if s.Protocol != "SASL_SSL" || s.Bind != "127.0.0.1:9093" || s.TLSFiles == nil || !s.TLSFiles.SelfSigned ||
+		strings.Join(s.TLSFiles.SelfSignedHosts, ",") != "localhost,127.0.0.1" {
+		t.Errorf("SASL_SSL listener: %+v (tls %+v)", s, s.TLSFiles)
 	}
 	if cfg.SLS.StandIn == nil || cfg.SLS.StandIn.Listen != "127.0.0.1:9180" || cfg.SLS.Endpoint != "" {
 		t.Errorf("sls: %+v", cfg.SLS)

@@ -57,7 +57,7 @@ func newChildConfig(t testing.TB, dir, cert, key string) childConfig {
 	cfg := relaytest.Config(t)
 	cfg.DataDir = filepath.Join(dir, "data")
 	cfg.Listeners[0].Bind, cfg.Listeners[1].Bind = freeAddr(t), freeAddr(t)
-	cfg.Listeners[1].TLS = &relay.TLSConfig{Cert: cert, Key: key}
+	cfg.Listeners[1].TLSFiles = &relay.TLSConfig{Cert: cert, Key: key}
 	cfg.Admin.Listen = freeAddr(t)
 	cfg.SLS.StandIn.Listen = freeAddr(t)
 	cfg.SLS.RetryInterval = 100 * time.Millisecond
@@ -151,8 +151,8 @@ func testSIGHUP(t *testing.T, bin string) {
 	}
 	cfg := newChildConfig(t, dir, filepath.Join(tlsDir, "server.crt"), filepath.Join(tlsDir, "server.key"))
 	cfg.Limits.MaxMessageBytes = 4096
-	copyFile(t, first.Cert, cfg.Listeners[1].TLS.Cert)
-	copyFile(t, first.Key, cfg.Listeners[1].TLS.Key)
+	copyFile(t, first.Cert, cfg.Listeners[1].TLSFiles.Cert)
+	copyFile(t, first.Key, cfg.Listeners[1].TLSFiles.Key)
 	cfgPath := filepath.Join(dir, "slsrelay.yaml")
 	cfg.write(t, cfgPath)
 
@@ -192,8 +192,8 @@ func testSIGHUP(t *testing.T, bin string) {
 
 	// Replace the files as a certificate manager would, change the level,
 	// and SIGHUP.
-	copyFile(t, second.Cert, cfg.Listeners[1].TLS.Cert)
-	copyFile(t, second.Key, cfg.Listeners[1].TLS.Key)
+	copyFile(t, second.Cert, cfg.Listeners[1].TLSFiles.Cert)
+	copyFile(t, second.Key, cfg.Listeners[1].TLSFiles.Key)
 	cfg.Log.Level = "debug"
 	cfg.write(t, cfgPath)
 	if n := len(c.stderr.lines("level=DEBUG")); n != 0 {

@@ -92,15 +92,15 @@ type LogConfig struct {
 }
 
 type ListenerConfig struct {
-	Name       string `yaml:"name"`
-	Protocol   string `yaml:"protocol"`
-	Bind       string `yaml:"bind"`
-	Advertised string `yaml:"advertised"`
-	// For PLAINTEXT listeners: who unauthenticated clients write as.
-	Project         string     `yaml:"project"`
-	AccessKeyID     string     `yaml:"access_key_id"`
-	AccessKeySecret string     `yaml:"access_key_secret"`
-	TLS             *TLSConfig `yaml:"tls"`
+	engine.ListenerOptions `yaml:",inline"`
+	// For PLAINTEXT listeners: who unauthenticated clients write as
+	// (ListenerOptions.Principal).
+	Project         string `yaml:"project"`
+	AccessKeyID     string `yaml:"access_key_id"`
+	AccessKeySecret string `yaml:"access_key_secret"`
+	// TLSFiles are where a SASL_SSL listener's certificate comes from
+	// (ListenerOptions.TLS is built from them).
+	TLSFiles *TLSConfig `yaml:"tls"`
 }
 
 type TLSConfig struct {
@@ -206,7 +206,7 @@ func ParseConfig(path string, raw []byte) (*Config, error) {
 		c.Log.Format = "text"
 	}
 	for i := range c.Listeners {
-		if t := c.Listeners[i].TLS; t != nil && t.SelfSigned && len(t.SelfSignedHosts) == 0 {
+		if t := c.Listeners[i].TLSFiles; t != nil && t.SelfSigned && len(t.SelfSignedHosts) == 0 {
 			t.SelfSignedHosts = []string{"localhost", "127.0.0.1"}
 		}
 	}
@@ -262,7 +262,7 @@ func (l ListenerConfig) check() error {
 			return fmt.Errorf(": project %q needs access_key_id and access_key_secret", l.Project)
 		}
 	case engine.SASLSSL:
-		t := l.TLS
+		t := l.TLSFiles
 		switch {
 		case t == nil:
 			return errors.New(".tls: SASL_SSL needs tls.cert and tls.key (or tls.self_signed: true)")

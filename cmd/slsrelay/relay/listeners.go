@@ -15,14 +15,14 @@ func (r *Relay) engineOptions() (engine.Options, error) {
 	opts := cfg.Limits
 	opts.NodeID, opts.Logger = cfg.NodeID, r.log
 	for i, lc := range cfg.Listeners {
-		lo := engine.ListenerOptions{Name: lc.Name, Protocol: lc.Protocol, Bind: lc.Bind, Advertised: lc.Advertised}
+		lo := lc.ListenerOptions
 		if lc.Project != "" {
 			lo.Principal = &engine.Principal{Project: lc.Project, Credential: wal.Credential{AccessKeyID: lc.AccessKeyID, AccessKeySecret: lc.AccessKeySecret}}
 		}
 		if lc.Protocol == engine.SASLSSL {
-			cert, key := lc.TLS.Cert, lc.TLS.Key
+			cert, key := lc.TLSFiles.Cert, lc.TLSFiles.Key
 			if cert == "" {
-				files, err := engine.EnsureSelfSigned(cfg.TLSDir(), lc.TLS.SelfSignedHosts)
+				files, err := engine.EnsureSelfSigned(cfg.TLSDir(), lc.TLSFiles.SelfSignedHosts)
 				if err != nil {
 					return opts, fmt.Errorf("listeners[%d].tls: %w", i, err)
 				}
@@ -33,7 +33,7 @@ func (r *Relay) engineOptions() (engine.Options, error) {
 				return opts, fmt.Errorf("listeners[%d].tls: %w", i, err)
 			}
 			r.certs = append(r.certs, certs)
-			if lo.TLS, err = certs.Config(lc.TLS.ClientCA); err != nil {
+			if lo.TLS, err = certs.Config(lc.TLSFiles.ClientCA); err != nil {
 				return opts, fmt.Errorf("listeners[%d].tls: %w", i, err)
 			}
 		}
