@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+
+	"github.com/slsrelay/slsrelay/engine/kafkatest"
 )
 
 // clSaramaVersion is a sarama Version and what it produces.
@@ -111,23 +113,7 @@ func clSaramaMessages(topic string, sent []clSent, v sarama.KafkaVersion) []*sar
 func clSaramaSend(t testing.TB, addr string, cfg *sarama.Config, async bool, msgs []*sarama.ProducerMessage) error {
 	t.Helper()
 	if !async {
-		p, err := sarama.NewSyncProducer([]string{addr}, cfg)
-		if err != nil {
-			return err
-		}
-		t.Cleanup(func() { p.Close() })
-		done := make(chan error, 1)
-		go func() { done <- p.SendMessages(msgs) }()
-		select {
-		case err := <-done:
-			var perrs sarama.ProducerErrors
-			if errors.As(err, &perrs) && len(perrs) > 0 {
-				return perrs[0].Err
-			}
-			return err
-		case <-time.After(clTimeout):
-			t.Fatalf("SendMessages did not return in %v", clTimeout)
-		}
+		return kafkatest.SaramaSend(t, addr, cfg, msgs, clTimeout)
 	}
 	p, err := sarama.NewAsyncProducer([]string{addr}, cfg)
 	if err != nil {

@@ -437,11 +437,6 @@ func (r *testRelay) saramaConfig(l listener, v sarama.KafkaVersion, password str
 // produceSarama sends recs with a SyncProducer; headers only at 0.11+.
 func produceSarama(t testing.TB, addr string, cfg *sarama.Config, topic string, recs []sent) error {
 	t.Helper()
-	p, err := sarama.NewSyncProducer([]string{addr}, cfg)
-	if err != nil {
-		return err
-	}
-	defer p.Close()
 	msgs := make([]*sarama.ProducerMessage, len(recs))
 	for i, s := range recs {
 		m := &sarama.ProducerMessage{Topic: topic, Partition: s.Partition, Timestamp: s.Time}
@@ -456,19 +451,7 @@ func produceSarama(t testing.TB, addr string, cfg *sarama.Config, topic string, 
 		}
 		msgs[i] = m
 	}
-	done := make(chan error, 1)
-	go func() { done <- p.SendMessages(msgs) }()
-	select {
-	case err := <-done:
-		var perrs sarama.ProducerErrors
-		if errors.As(err, &perrs) && len(perrs) > 0 {
-			return perrs[0].Err
-		}
-		return err
-	case <-time.After(e2eTimeout):
-		t.Fatalf("sarama: SendMessages did not return in %v", e2eTimeout)
-		return nil
-	}
+	return kafkatest.SaramaSend(t, addr, cfg, msgs, e2eTimeout)
 }
 
 // produceKcat sends recs (values only, one per line; no keys, timestamps

@@ -2,6 +2,7 @@ package kafkatest
 
 import (
 	"crypto/tls"
+	"errors"
 	"os"
 	"testing"
 	"time"
@@ -91,6 +92,32 @@ func (l Listener) SaramaConfig(v sarama.KafkaVersion) *sarama.Config {
 		cfg.Net.SASL.Password = l.Password
 	}
 	return cfg
+}
+
+// SaramaSend produces msgs to addr with a SyncProducer (one SendMessages
+// call) and returns the first error, failing the test if no answer comes
+// within timeout. The producer is closed when the test ends, not before,
+// so that closing cannot wait on or cut short what the test checks next.
+func SaramaSend(t testing.TB, addr string, cfg *sarama.Config, msgs []*sarama.ProducerMessage, timeout time.Duration) error {
+	t.Helper()
+	p, err := sarama.NewSyncProducer([]string{addr}, cfg)
+	if err != nil {
+		return err
+	}
+	t.Cleanup(func() { p.Close() })
+	done := make(chan error, 1)
+	go func() { done <- p.SendMessages(msgs) }()
+	select {
+	case err := <-done:
+		var perrs sarama.ProducerErrors
+		if errors.As(err, &perrs) && len(perrs) > 0 {
+			return perrs[0].Err
+		}
+		return err
+	case <-time.After(timeout):
+		t.Fatalf("sarama: SendMessages did not return in %v", timeout)
+		return nil
+	}
 }
 
 // KcatArgs are kcat's (librdkafka's) arguments that reach l: the broker,
