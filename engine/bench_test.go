@@ -5,6 +5,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/slsrelay/slsrelay/engine/kafkatest"
 )
 
 // BenchmarkAckPath measures the front end alone: Produce frames in over
@@ -30,14 +32,14 @@ func BenchmarkAckPath(b *testing.B) {
 			for i := range values {
 				values[i] = strings.Repeat("x", 1000)
 			}
-			frame := encodeRequest(1, produceRequest(7, 1, testTopic, map[int32][]byte{0: recordBatch(values...)}))
-			conns := make([]*rawConn, tc.conns)
+			frame := kafkatest.EncodeRequest(1, kafkatest.ProduceRequest(7, 1, testTopic, map[int32][]byte{0: kafkatest.RecordBatch(values...)}))
+			conns := make([]*kafkatest.TConn, tc.conns)
 			for i := range conns {
 				if tc.transport == "plaintext" {
-					conns[i] = dialRaw(b, r.plain, nil)
+					conns[i] = kafkatest.DialT(b, r.plain, nil)
 				} else {
-					conns[i] = dialRaw(b, r.saslSSL, r.tls)
-					if resp := conns[i].saslPlain(testProject, testAKID+"#"+testSecret); resp.ErrorCode != 0 {
+					conns[i] = kafkatest.DialT(b, r.saslSSL, r.tls)
+					if resp := conns[i].SASLPlain(testProject, testAKID+"#"+testSecret); resp.ErrorCode != 0 {
 						b.Fatal("SASL failed")
 					}
 				}
@@ -65,17 +67,17 @@ func BenchmarkAckPath(b *testing.B) {
 
 // pipeline sends the same frame n times keeping up to inflight unanswered,
 // and reads every response.
-func pipeline(b *testing.B, c *rawConn, frame []byte, n, inflight int) {
+func pipeline(b *testing.B, c *kafkatest.TConn, frame []byte, n, inflight int) {
 	sent, read := 0, 0
 	for read < n {
 		for sent < n && sent-read < inflight {
-			if _, err := c.c.Write(frame); err != nil {
+			if _, err := c.Conn().Write(frame); err != nil {
 				b.Error(err)
 				return
 			}
 			sent++
 		}
-		if _, err := c.readFrame(); err != nil {
+		if _, err := c.ReadFrame(); err != nil {
 			b.Error(err)
 			return
 		}

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -20,8 +19,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/kversion"
-	"github.com/twmb/franz-go/pkg/sasl/plain"
 
+	"github.com/slsrelay/slsrelay/engine/kafkatest"
 	"github.com/slsrelay/slsrelay/wal/batch/batchtest"
 )
 
@@ -70,33 +69,10 @@ func clKgoCodec(c int8) kgo.CompressionCodec {
 // clKgoOpts returns the options that reach r through l as project/password,
 // with bounded timeouts and retries.
 func clKgoOpts(r *clRelay, l clListener, password string) []kgo.Opt {
-	opts := []kgo.Opt{
-		kgo.SeedBrokers(r.addr(l)),
-		kgo.DialTimeout(5 * time.Second),
-		kgo.RequestTimeoutOverhead(5 * time.Second),
-		kgo.RetryTimeout(10 * time.Second),
-		kgo.RetryBackoffFn(func(int) time.Duration { return 50 * time.Millisecond }),
-		kgo.MetadataMinAge(50 * time.Millisecond),
-		kgo.RecordPartitioner(kgo.ManualPartitioner()),
-		kgo.WithLogger(kgo.BasicLogger(clLogWriter{}, kgo.LogLevelWarn, nil)),
-	}
-	if l.tls {
-		opts = append(opts, kgo.DialTLSConfig(r.tls.Clone()))
-	}
-	if l.sasl {
-		opts = append(opts, kgo.SASL(plain.Auth{User: testProject, Pass: password}.AsMechanism()))
-	}
-	return opts
-}
-
-// clLogWriter sends client logs to stderr only with -v.
-type clLogWriter struct{}
-
-func (clLogWriter) Write(b []byte) (int, error) {
-	if testing.Verbose() {
-		return os.Stderr.Write(b)
-	}
-	return len(b), nil
+	return append(r.listener(l, password).KgoOpts(),
+		kgo.RequestTimeoutOverhead(5*time.Second),
+		kgo.RetryTimeout(10*time.Second),
+	)
 }
 
 // clKgoRecords converts sent records for kgo.
@@ -113,16 +89,6 @@ func clKgoRecords(topic string, sent []clSent, withTime bool) []*kgo.Record {
 		recs[i] = kr
 	}
 	return recs
-}
-
-func clNewKgo(t testing.TB, opts ...kgo.Opt) *kgo.Client {
-	t.Helper()
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	return cl
 }
 
 // TestClientsFranz produces with kgo pinned to each protocol generation,
@@ -149,7 +115,7 @@ func TestClientsFranz(t *testing.T) {
 		if !idempotent {
 			opts = append(opts, kgo.DisableIdempotentWrite())
 		}
-		cl := clNewKgo(t, opts...)
+		cl := kafkatest.NewKgo(t, opts...)
 		sent := clMakeRecords(t.Name(), n, 4, time.Now())
 		ctx, cancel := context.WithTimeout(context.Background(), clTimeout)
 		defer cancel()
@@ -266,7 +232,7 @@ func TestClientsFranzErrors(t *testing.T) {
 	}
 	f := func(t *testing.T, l clListener, password, topic string, partition int32, valueSize int, want outcome) {
 		t.Parallel()
-		cl := clNewKgo(t, append(clKgoOpts(r, l, password),
+		cl := kafkatest.NewKgo(t, append(clKgoOpts(r, l, password),
 			kgo.UnknownTopicRetries(1),
 			kgo.RecordRetries(2),
 			kgo.ProducerBatchCompression(kgo.NoCompression()),
@@ -343,7 +309,7 @@ func TestClientsFranzJSONTopic(t *testing.T) {
 	t.Cleanup(func() { r.checkAllStreams(t) })
 	f := func(t *testing.T, l clListener) {
 		t.Parallel()
-		cl := clNewKgo(t, append(clKgoOpts(r, l, clPassword), kgo.ProducerBatchCompression(kgo.GzipCompression()))...)
+		cl := kafkatest.NewKgo(t, append(clKgoOpts(r, l, clPassword), kgo.ProducerBatchCompression(kgo.GzipCompression()))...)
 		sent := clMakeRecords(t.Name(), 20, 2, time.Now())
 		for i := range sent {
 			sent[i].Value = fmt.Appendf(nil, `%s #{"i":%d,"nested":{"a":[1,2]}}`, t.Name(), i)
@@ -405,7 +371,7 @@ func TestClientsFranzPipelining(t *testing.T) {
 			// (Idempotent, kgo keeps 5 in flight from Kafka 1.0 on.)
 			opts = append(opts, kgo.DisableIdempotentWrite(), kgo.RequiredAcks(kgo.LeaderAck()), kgo.MaxProduceRequestsInflightPerBroker(5))
 		}
-		cl := clNewKgo(t, opts...)
+		cl := kafkatest.NewKgo(t, opts...)
 		sent := clMakeRecords(t.Name(), n, 2, time.Now())
 		ctx, cancel := context.WithTimeout(context.Background(), clTimeout)
 		defer cancel()

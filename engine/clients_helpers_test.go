@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slsrelay/slsrelay/engine/kafkatest"
 	"github.com/slsrelay/slsrelay/wal"
 	"github.com/slsrelay/slsrelay/wal/batch"
 )
@@ -155,6 +156,19 @@ func (r *clRelay) addr(l clListener) string {
 	default:
 		return r.plain
 	}
+}
+
+// listener is how a client reaches r through l as the test project with
+// password.
+func (r *clRelay) listener(l clListener, password string) kafkatest.Listener {
+	kl := kafkatest.Listener{Addr: r.addr(l), CAFile: r.caFile}
+	if l.tls {
+		kl.TLS = r.tls
+	}
+	if l.sasl {
+		kl.User, kl.Password = testProject, password
+	}
+	return kl
 }
 
 // clSent is one record a test produces.

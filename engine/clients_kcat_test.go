@@ -33,19 +33,7 @@ func clKcat(t testing.TB) string {
 // clKcatArgs returns the arguments that reach r through l as
 // project/password.
 func clKcatArgs(r *clRelay, l clListener, password string) []string {
-	args := []string{"-b", r.addr(l), "-X", "message.timeout.ms=15000", "-X", "socket.timeout.ms=10000"}
-	switch {
-	case l.tls:
-		args = append(args, "-X", "security.protocol=SASL_SSL", "-X", "ssl.ca.location="+r.caFile)
-	case l.sasl:
-		args = append(args, "-X", "security.protocol=SASL_PLAINTEXT")
-	default:
-		args = append(args, "-X", "security.protocol=PLAINTEXT")
-	}
-	if l.sasl {
-		args = append(args, "-X", "sasl.mechanisms=PLAIN", "-X", "sasl.username="+testProject, "-X", "sasl.password="+password)
-	}
-	return args
+	return append(r.listener(l, password).KcatArgs(), "-X", "message.timeout.ms=15000", "-X", "socket.timeout.ms=10000")
 }
 
 // clKcatProduce runs kcat -P with args, feeding it sent as "key:value"

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+
+	"github.com/slsrelay/slsrelay/engine/kafkatest"
 )
 
 // clSaramaVersion is a sarama Version and what it produces.
@@ -72,10 +74,8 @@ func clSaramaCodec(c int8) sarama.CompressionCodec {
 // clSaramaConfig returns a config that reaches r in mode m as
 // project/password, with bounded timeouts and retries.
 func clSaramaConfig(r *clRelay, v sarama.KafkaVersion, m clSaramaMode, password string) *sarama.Config {
-	cfg := sarama.NewConfig()
-	cfg.Version = v
+	cfg := r.listener(m.l, password).SaramaConfig(v)
 	cfg.ClientID = "sarama-test"
-	cfg.Net.DialTimeout = 5 * time.Second
 	cfg.Net.ReadTimeout = 10 * time.Second
 	cfg.Net.WriteTimeout = 10 * time.Second
 	cfg.Metadata.Retry.Max = 1
@@ -83,21 +83,9 @@ func clSaramaConfig(r *clRelay, v sarama.KafkaVersion, m clSaramaMode, password 
 	cfg.Producer.Retry.Max = 1
 	cfg.Producer.Retry.Backoff = 20 * time.Millisecond
 	cfg.Producer.Timeout = 5 * time.Second
-	cfg.Producer.Partitioner = sarama.NewManualPartitioner
-	cfg.Producer.Return.Successes = true
-	cfg.Producer.Return.Errors = true
 	cfg.ApiVersionsRequest = m.sasl == sarama.SASLHandshakeV1
-	if m.l.tls {
-		cfg.Net.TLS.Enable = true
-		cfg.Net.TLS.Config = r.tls.Clone()
-	}
 	if m.l.sasl {
-		cfg.Net.SASL.Enable = true
-		cfg.Net.SASL.Mechanism = sarama.SASLTypePlaintext
-		cfg.Net.SASL.Handshake = true
 		cfg.Net.SASL.Version = m.sasl
-		cfg.Net.SASL.User = testProject
-		cfg.Net.SASL.Password = password
 	}
 	return cfg
 }
@@ -125,23 +113,7 @@ func clSaramaMessages(topic string, sent []clSent, v sarama.KafkaVersion) []*sar
 func clSaramaSend(t testing.TB, addr string, cfg *sarama.Config, async bool, msgs []*sarama.ProducerMessage) error {
 	t.Helper()
 	if !async {
-		p, err := sarama.NewSyncProducer([]string{addr}, cfg)
-		if err != nil {
-			return err
-		}
-		t.Cleanup(func() { p.Close() })
-		done := make(chan error, 1)
-		go func() { done <- p.SendMessages(msgs) }()
-		select {
-		case err := <-done:
-			var perrs sarama.ProducerErrors
-			if errors.As(err, &perrs) && len(perrs) > 0 {
-				return perrs[0].Err
-			}
-			return err
-		case <-time.After(clTimeout):
-			t.Fatalf("SendMessages did not return in %v", clTimeout)
-		}
+		return kafkatest.SaramaSend(t, addr, cfg, msgs, clTimeout)
 	}
 	p, err := sarama.NewAsyncProducer([]string{addr}, cfg)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/slsrelay/slsrelay/engine/kafkatest"
 	"github.com/slsrelay/slsrelay/wal/batch/batchtest"
 )
 
@@ -19,12 +20,12 @@ func TestConnectionClosedOnBadRequests(t *testing.T) {
 	f := func(name, addr string, frame []byte) {
 		t.Helper()
 		t.Run(name, func(t *testing.T) {
-			c := dialRaw(t, addr, nil)
-			c.write(frame)
-			c.expectClosed()
+			c := kafkatest.DialT(t, addr, nil)
+			c.Write(frame)
+			c.ExpectClosed()
 			// The relay is still up for a well-behaved client.
-			ok := dialRaw(t, r.plain, nil)
-			if resp := ok.roundTrip(kmsg.NewPtrApiVersionsRequest()).(*kmsg.ApiVersionsResponse); resp.ErrorCode != 0 {
+			ok := kafkatest.DialT(t, r.plain, nil)
+			if resp := ok.RoundTrip(kmsg.NewPtrApiVersionsRequest()).(*kmsg.ApiVersionsResponse); resp.ErrorCode != 0 {
 				t.Fatalf("ApiVersions after a bad client: error %d", resp.ErrorCode)
 			}
 		})
@@ -42,21 +43,21 @@ func TestConnectionClosedOnBadRequests(t *testing.T) {
 	fetch.Version = 4
 
 	f("unknown API key", r.plain, frame(header(1000, 0)))
-	f("API key not served (Fetch)", r.plain, encodeRequest(1, fetch))
+	f("API key not served (Fetch)", r.plain, kafkatest.EncodeRequest(1, fetch))
 	f("unsupported Produce version", r.plain, frame(header(0, 14)))
 	f("frame shorter than a header", r.plain, frame([]byte{0, 18, 0}))
 	f("client id longer than the frame", r.plain, frame(append(header(18, 0)[:8], 0x7f, 0)))
 	f("oversized frame", r.plain, binary.BigEndian.AppendUint32(nil, 2<<20))
 	f("negative frame size", r.plain, binary.BigEndian.AppendUint32(nil, 0x80000000))
 	f("truncated Produce body", r.plain, frame(append(header(0, 3), 0xff, 0xff, 0, 1)))
-	f("Metadata before SASL", r.saslText, encodeRequest(1, kmsg.NewPtrMetadataRequest()))
-	f("Produce before SASL", r.saslText, encodeRequest(1, produceRequest(3, 1, testTopic, map[int32][]byte{0: recordBatch("x")})))
+	f("Metadata before SASL", r.saslText, kafkatest.EncodeRequest(1, kmsg.NewPtrMetadataRequest()))
+	f("Produce before SASL", r.saslText, kafkatest.EncodeRequest(1, kafkatest.ProduceRequest(3, 1, testTopic, map[int32][]byte{0: kafkatest.RecordBatch("x")})))
 	f("frame over the pre-auth limit", r.saslText, binary.BigEndian.AppendUint32(nil, 1<<20))
 }
 
 func TestApiVersions(t *testing.T) {
 	r := startRelay(t)
-	c := dialRaw(t, r.plain, nil)
+	c := kafkatest.DialT(t, r.plain, nil)
 
 	// A version the relay does not know: v0 answer with UNSUPPORTED_VERSION.
 	b := binary.BigEndian.AppendUint32(nil, 0)
@@ -65,9 +66,9 @@ func TestApiVersions(t *testing.T) {
 	b = binary.BigEndian.AppendUint32(b, 7)
 	b = binary.BigEndian.AppendUint16(b, 0)
 	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
-	c.write(b)
+	c.Write(b)
 	v0 := kmsg.NewPtrApiVersionsRequest()
-	resp := c.read(7, v0).(*kmsg.ApiVersionsResponse)
+	resp := c.Read(7, v0).(*kmsg.ApiVersionsResponse)
 	if resp.ErrorCode != kerr.UnsupportedVersion.Code || len(resp.ApiKeys) != 1 || resp.ApiKeys[0].ApiKey != 18 || resp.ApiKeys[0].MaxVersion != 5 {
 		t.Fatalf("unknown version: %+v", resp)
 	}
@@ -75,7 +76,7 @@ func TestApiVersions(t *testing.T) {
 	// The current version lists exactly what is served, and no features.
 	req := kmsg.NewPtrApiVersionsRequest()
 	req.Version, req.ClientSoftwareName, req.ClientSoftwareVersion = 3, "test", "1.0"
-	resp = c.roundTrip(req).(*kmsg.ApiVersionsResponse)
+	resp = c.RoundTrip(req).(*kmsg.ApiVersionsResponse)
 	want := map[int16][2]int16{0: {0, 13}, 1: {4, 12}, 3: {0, 13}, 10: {0, 3}, 17: {0, 1}, 18: {0, 5}, 22: {0, 5}, 36: {0, 2}}
 	got := map[int16][2]int16{}
 	for _, k := range resp.ApiKeys {
@@ -92,7 +93,7 @@ func TestApiVersions(t *testing.T) {
 
 	// A software name Kafka rejects.
 	req.ClientSoftwareName = "-bad name"
-	if resp = c.roundTrip(req).(*kmsg.ApiVersionsResponse); resp.ErrorCode != kerr.InvalidRequest.Code {
+	if resp = c.RoundTrip(req).(*kmsg.ApiVersionsResponse); resp.ErrorCode != kerr.InvalidRequest.Code {
 		t.Fatalf("bad software name: error %d, want INVALID_REQUEST", resp.ErrorCode)
 	}
 }
@@ -102,8 +103,8 @@ func TestSASLPlainErrors(t *testing.T) {
 	f := func(name, user, password, wantMsg string) {
 		t.Helper()
 		t.Run(name, func(t *testing.T) {
-			c := dialRaw(t, r.saslSSL, r.tls)
-			resp := c.saslPlain(user, password)
+			c := kafkatest.DialT(t, r.saslSSL, r.tls)
+			resp := c.SASLPlain(user, password)
 			if resp.ErrorCode != kerr.SaslAuthenticationFailed.Code {
 				t.Fatalf("error %d, want SASL_AUTHENTICATION_FAILED", resp.ErrorCode)
 			}
@@ -117,7 +118,7 @@ func TestSASLPlainErrors(t *testing.T) {
 			if _, secret, ok := strings.Cut(password, "#"); ok && secret != "" && strings.Contains(msg, secret) {
 				t.Fatalf("message %q echoes the secret", msg)
 			}
-			c.expectClosed()
+			c.ExpectClosed()
 		})
 	}
 	f("no '#'", testProject, "demo-akid-demo-aksecret", "has no '#'")
@@ -126,51 +127,51 @@ func TestSASLPlainErrors(t *testing.T) {
 	f("empty username", "", "demo-akid#demo-aksecret", "empty username")
 
 	t.Run("not a PLAIN message", func(t *testing.T) {
-		c := dialRaw(t, r.saslSSL, r.tls)
+		c := kafkatest.DialT(t, r.saslSSL, r.tls)
 		hs := kmsg.NewPtrSASLHandshakeRequest()
 		hs.Version, hs.Mechanism = 1, "PLAIN"
-		c.roundTrip(hs)
+		c.RoundTrip(hs)
 		auth := kmsg.NewPtrSASLAuthenticateRequest()
 		auth.SASLAuthBytes = []byte("no separators at all")
-		if resp := c.roundTrip(auth).(*kmsg.SASLAuthenticateResponse); resp.ErrorCode != kerr.SaslAuthenticationFailed.Code {
+		if resp := c.RoundTrip(auth).(*kmsg.SASLAuthenticateResponse); resp.ErrorCode != kerr.SaslAuthenticationFailed.Code {
 			t.Fatalf("error %d", resp.ErrorCode)
 		}
-		c.expectClosed()
+		c.ExpectClosed()
 	})
 	t.Run("unsupported mechanism", func(t *testing.T) {
-		c := dialRaw(t, r.saslSSL, r.tls)
+		c := kafkatest.DialT(t, r.saslSSL, r.tls)
 		hs := kmsg.NewPtrSASLHandshakeRequest()
 		hs.Version, hs.Mechanism = 1, "SCRAM-SHA-256"
-		resp := c.roundTrip(hs).(*kmsg.SASLHandshakeResponse)
+		resp := c.RoundTrip(hs).(*kmsg.SASLHandshakeResponse)
 		if resp.ErrorCode != kerr.UnsupportedSaslMechanism.Code || len(resp.SupportedMechanisms) != 1 || resp.SupportedMechanisms[0] != "PLAIN" {
 			t.Fatalf("%+v", resp)
 		}
 	})
 	t.Run("SaslAuthenticate without handshake", func(t *testing.T) {
-		c := dialRaw(t, r.saslSSL, r.tls)
+		c := kafkatest.DialT(t, r.saslSSL, r.tls)
 		auth := kmsg.NewPtrSASLAuthenticateRequest()
 		auth.SASLAuthBytes = []byte("\x00" + testProject + "\x00demo-akid#demo-aksecret")
-		if resp := c.roundTrip(auth).(*kmsg.SASLAuthenticateResponse); resp.ErrorCode != kerr.IllegalSaslState.Code {
+		if resp := c.RoundTrip(auth).(*kmsg.SASLAuthenticateResponse); resp.ErrorCode != kerr.IllegalSaslState.Code {
 			t.Fatalf("error %d, want ILLEGAL_SASL_STATE", resp.ErrorCode)
 		}
-		c.expectClosed()
+		c.ExpectClosed()
 	})
 	t.Run("handshake on a PLAINTEXT listener", func(t *testing.T) {
-		c := dialRaw(t, r.plain, nil)
+		c := kafkatest.DialT(t, r.plain, nil)
 		hs := kmsg.NewPtrSASLHandshakeRequest()
 		hs.Version, hs.Mechanism = 1, "PLAIN"
-		if resp := c.roundTrip(hs).(*kmsg.SASLHandshakeResponse); resp.ErrorCode != kerr.IllegalSaslState.Code {
+		if resp := c.RoundTrip(hs).(*kmsg.SASLHandshakeResponse); resp.ErrorCode != kerr.IllegalSaslState.Code {
 			t.Fatalf("error %d, want ILLEGAL_SASL_STATE", resp.ErrorCode)
 		}
 	})
 	t.Run("v0 handshake, raw token", func(t *testing.T) {
-		c := dialRaw(t, r.saslText, nil)
+		c := kafkatest.DialT(t, r.saslText, nil)
 		hs := kmsg.NewPtrSASLHandshakeRequest()
 		hs.Version, hs.Mechanism = 0, "PLAIN"
-		c.roundTrip(hs)
+		c.RoundTrip(hs)
 		token := []byte("\x00" + testProject + "\x00" + testAKID + "#" + testSecret)
-		c.write(append(binary.BigEndian.AppendUint32(nil, uint32(len(token))), token...))
-		if b, err := c.readFrame(); err != nil || len(b) != 0 {
+		c.Write(append(binary.BigEndian.AppendUint32(nil, uint32(len(token))), token...))
+		if b, err := c.ReadFrame(); err != nil || len(b) != 0 {
 			t.Fatalf("raw token answer %q, %v; want an empty token", b, err)
 		}
 		md := kmsg.NewPtrMetadataRequest()
@@ -179,19 +180,19 @@ func TestSASLPlainErrors(t *testing.T) {
 		name := testTopic4
 		topic.Topic = &name
 		md.Topics = append(md.Topics, topic)
-		resp := c.roundTrip(md).(*kmsg.MetadataResponse)
+		resp := c.RoundTrip(md).(*kmsg.MetadataResponse)
 		if len(resp.Topics) != 1 || resp.Topics[0].ErrorCode != 0 || len(resp.Topics[0].Partitions) != 4 {
 			t.Fatalf("metadata after raw SASL: %+v", resp.Topics)
 		}
 	})
 	t.Run("v0 handshake, bad raw token", func(t *testing.T) {
-		c := dialRaw(t, r.saslText, nil)
+		c := kafkatest.DialT(t, r.saslText, nil)
 		hs := kmsg.NewPtrSASLHandshakeRequest()
 		hs.Version, hs.Mechanism = 0, "PLAIN"
-		c.roundTrip(hs)
+		c.RoundTrip(hs)
 		token := []byte("\x00" + testProject + "\x00nohash")
-		c.write(append(binary.BigEndian.AppendUint32(nil, uint32(len(token))), token...))
-		c.expectClosed()
+		c.Write(append(binary.BigEndian.AppendUint32(nil, uint32(len(token))), token...))
+		c.ExpectClosed()
 	})
 }
 
@@ -200,8 +201,8 @@ func TestMetadataErrors(t *testing.T) {
 	f := func(name, password, topic string, wantCode int16, wantPartitions int) {
 		t.Helper()
 		t.Run(name, func(t *testing.T) {
-			c := dialRaw(t, r.saslSSL, r.tls)
-			if resp := c.saslPlain(testProject, password); resp.ErrorCode != 0 {
+			c := kafkatest.DialT(t, r.saslSSL, r.tls)
+			if resp := c.SASLPlain(testProject, password); resp.ErrorCode != 0 {
 				t.Fatalf("SASL: %d", resp.ErrorCode)
 			}
 			md := kmsg.NewPtrMetadataRequest()
@@ -209,7 +210,7 @@ func TestMetadataErrors(t *testing.T) {
 			mt := kmsg.NewMetadataRequestTopic()
 			mt.Topic = &topic
 			md.Topics = append(md.Topics, mt)
-			resp := c.roundTrip(md).(*kmsg.MetadataResponse)
+			resp := c.RoundTrip(md).(*kmsg.MetadataResponse)
 			if len(resp.Brokers) != 1 || resp.Brokers[0].Host != "127.0.0.1" {
 				t.Fatalf("brokers %+v", resp.Brokers)
 			}
@@ -228,21 +229,21 @@ func TestMetadataErrors(t *testing.T) {
 
 func TestProduceErrorsPerPartition(t *testing.T) {
 	r := startRelay(t, func(o *Options) { o.MaxMessageBytes = 64 << 10 })
-	good := recordBatch("a", "b", "c")
+	good := kafkatest.RecordBatch("a", "b", "c")
 	badCRC := append([]byte(nil), good...)
 	badCRC[len(badCRC)-1] ^= 0xff
 	truncated := good[:len(good)-5]
 	badCodec := append([]byte(nil), good...)
 	badCodec[22] |= 7 // attributes' low byte: codec 7, under a valid CRC
 	batchtest.FixRecordBatchCRC(badCodec)
-	oversized := recordBatch(strings.Repeat("x", 70<<10))
+	oversized := kafkatest.RecordBatch(strings.Repeat("x", 70<<10))
 
 	f := func(name string, version int16, batches map[int32][]byte, want map[int32]int16) {
 		t.Helper()
 		t.Run(name, func(t *testing.T) {
-			c := dialRaw(t, r.plain, nil)
-			resp := c.roundTrip(produceRequest(version, 1, testTopic4, batches)).(*kmsg.ProduceResponse)
-			got := partitionErrors(resp)
+			c := kafkatest.DialT(t, r.plain, nil)
+			resp := c.RoundTrip(kafkatest.ProduceRequest(version, 1, testTopic4, batches)).(*kmsg.ProduceResponse)
+			got := kafkatest.PartitionErrors(resp)
 			for p, code := range want {
 				if got[p] != code {
 					t.Errorf("partition %d: %v, want %v", p, kerr.ErrorForCode(got[p]), kerr.ErrorForCode(code))
@@ -258,28 +259,28 @@ func TestProduceErrorsPerPartition(t *testing.T) {
 	f("empty records", 7, map[int32][]byte{0: {}}, map[int32]int16{0: kerr.InvalidRecord.Code})
 
 	t.Run("bad acks", func(t *testing.T) {
-		c := dialRaw(t, r.plain, nil)
-		resp := c.roundTrip(produceRequest(7, 2, testTopic, map[int32][]byte{0: good})).(*kmsg.ProduceResponse)
-		if got := partitionErrors(resp)[0]; got != kerr.InvalidRequiredAcks.Code {
+		c := kafkatest.DialT(t, r.plain, nil)
+		resp := c.RoundTrip(kafkatest.ProduceRequest(7, 2, testTopic, map[int32][]byte{0: good})).(*kmsg.ProduceResponse)
+		if got := kafkatest.PartitionErrors(resp)[0]; got != kerr.InvalidRequiredAcks.Code {
 			t.Fatalf("acks=2: %v", kerr.ErrorForCode(got))
 		}
 	})
 	t.Run("transactional", func(t *testing.T) {
-		c := dialRaw(t, r.plain, nil)
-		req := produceRequest(7, -1, testTopic, map[int32][]byte{0: good})
+		c := kafkatest.DialT(t, r.plain, nil)
+		req := kafkatest.ProduceRequest(7, -1, testTopic, map[int32][]byte{0: good})
 		txn := "txn"
 		req.TransactionID = &txn
-		resp := c.roundTrip(req).(*kmsg.ProduceResponse)
-		if got := partitionErrors(resp)[0]; got != kerr.TransactionalIDAuthorizationFailed.Code {
+		resp := c.RoundTrip(req).(*kmsg.ProduceResponse)
+		if got := kafkatest.PartitionErrors(resp)[0]; got != kerr.TransactionalIDAuthorizationFailed.Code {
 			t.Fatalf("transactional: %v", kerr.ErrorForCode(got))
 		}
 	})
 	t.Run("storage error", func(t *testing.T) {
 		r := startRelay(t)
 		r.app.SetFail(errors.New("disk on fire"))
-		c := dialRaw(t, r.plain, nil)
-		resp := c.roundTrip(produceRequest(7, 1, testTopic, map[int32][]byte{0: good})).(*kmsg.ProduceResponse)
-		if got := partitionErrors(resp)[0]; got != kerr.KafkaStorageError.Code {
+		c := kafkatest.DialT(t, r.plain, nil)
+		resp := c.RoundTrip(kafkatest.ProduceRequest(7, 1, testTopic, map[int32][]byte{0: good})).(*kmsg.ProduceResponse)
+		if got := kafkatest.PartitionErrors(resp)[0]; got != kerr.KafkaStorageError.Code {
 			t.Fatalf("failing appender: %v", kerr.ErrorForCode(got))
 		}
 	})
@@ -289,7 +290,7 @@ func TestProduceErrorsPerPartition(t *testing.T) {
 // acks=0 produces nothing on the wire.
 func TestPipelinedResponsesInOrder(t *testing.T) {
 	r := startRelay(t, func(o *Options) { o.MaxInFlightPerConn = 4 })
-	c := dialRaw(t, r.plain, nil)
+	c := kafkatest.DialT(t, r.plain, nil)
 	type sent struct {
 		corr int32
 		req  kmsg.Request
@@ -299,20 +300,20 @@ func TestPipelinedResponsesInOrder(t *testing.T) {
 		var req kmsg.Request
 		switch i % 3 {
 		case 0:
-			req = produceRequest(7, 1, testTopic, map[int32][]byte{0: recordBatch("v")})
+			req = kafkatest.ProduceRequest(7, 1, testTopic, map[int32][]byte{0: kafkatest.RecordBatch("v")})
 		case 1:
-			req = produceRequest(7, 0, testTopic, map[int32][]byte{1: recordBatch("silent")})
+			req = kafkatest.ProduceRequest(7, 0, testTopic, map[int32][]byte{1: kafkatest.RecordBatch("silent")})
 		default:
 			req = kmsg.NewPtrMetadataRequest()
 		}
-		corr := c.send(req)
+		corr := c.Send(req)
 		if i%3 != 1 {
 			want = append(want, sent{corr, req})
 		}
 	}
 	var lastOffset int64 = -1
 	for _, w := range want {
-		resp := c.read(w.corr, w.req)
+		resp := c.Read(w.corr, w.req)
 		if p, ok := resp.(*kmsg.ProduceResponse); ok {
 			off := p.Topics[0].Partitions[0].BaseOffset
 			if off != lastOffset+1 {

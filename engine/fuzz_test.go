@@ -10,6 +10,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/slsrelay/slsrelay/engine/kafkatest"
 	"github.com/slsrelay/slsrelay/wal"
 )
 
@@ -99,30 +100,30 @@ func sessionSeeds() [][]byte {
 		mt := kmsg.NewMetadataRequestTopic()
 		mt.Topic = &topic
 		md.Topics = append(md.Topics, mt)
-		conv(false, encodeRequest(1, md))
+		conv(false, kafkatest.EncodeRequest(1, md))
 
-		magicBatch := recordBatch("a", "b")
-		pr := produceRequest(v, 1, testTopic, map[int32][]byte{0: magicBatch, 1: magicBatch})
-		conv(false, encodeRequest(2, pr))
+		magicBatch := kafkatest.RecordBatch("a", "b")
+		pr := kafkatest.ProduceRequest(v, 1, testTopic, map[int32][]byte{0: magicBatch, 1: magicBatch})
+		conv(false, kafkatest.EncodeRequest(2, pr))
 	}
 	for v := int16(0); v <= 5; v++ {
 		av := kmsg.NewPtrApiVersionsRequest()
 		av.Version, av.ClientSoftwareName, av.ClientSoftwareVersion = v, "fuzz", "1"
 		ip := kmsg.NewPtrInitProducerIDRequest()
 		ip.Version = v
-		conv(false, encodeRequest(1, av), encodeRequest(2, ip))
+		conv(false, kafkatest.EncodeRequest(1, av), kafkatest.EncodeRequest(2, ip))
 	}
 	hs0 := kmsg.NewPtrSASLHandshakeRequest()
 	hs0.Mechanism = "PLAIN"
-	conv(true, encodeRequest(1, hs0), rawToken("\x00"+testProject+"\x00"+testAKID+"#"+testSecret),
-		encodeRequest(2, produceRequest(3, -1, testTopic, map[int32][]byte{0: recordBatch("x")})))
+	conv(true, kafkatest.EncodeRequest(1, hs0), rawToken("\x00"+testProject+"\x00"+testAKID+"#"+testSecret),
+		kafkatest.EncodeRequest(2, kafkatest.ProduceRequest(3, -1, testTopic, map[int32][]byte{0: kafkatest.RecordBatch("x")})))
 	for v := int16(0); v <= 2; v++ {
 		hs1 := kmsg.NewPtrSASLHandshakeRequest()
 		hs1.Version, hs1.Mechanism = 1, "PLAIN"
 		auth := kmsg.NewPtrSASLAuthenticateRequest()
 		auth.Version = v
 		auth.SASLAuthBytes = []byte("\x00" + testProject + "\x00" + testAKID + "#" + testSecret)
-		conv(true, encodeRequest(1, hs1), encodeRequest(2, auth), encodeRequest(3, kmsg.NewPtrMetadataRequest()))
+		conv(true, kafkatest.EncodeRequest(1, hs1), kafkatest.EncodeRequest(2, auth), kafkatest.EncodeRequest(3, kmsg.NewPtrMetadataRequest()))
 	}
 	return seeds
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/slsrelay/slsrelay/engine/kafkatest"
 	"github.com/slsrelay/slsrelay/wal"
 )
 
@@ -12,10 +13,10 @@ import (
 // first time and is stored once; anything else is a new batch.
 func TestIdempotentRetryStoredOnce(t *testing.T) {
 	r := startRelay(t)
-	c := dialRaw(t, r.plain, nil)
+	c := kafkatest.DialT(t, r.plain, nil)
 	produceTo := func(topic string, batch []byte) int64 {
 		t.Helper()
-		resp := c.roundTrip(produceRequest(7, -1, topic, map[int32][]byte{0: batch})).(*kmsg.ProduceResponse)
+		resp := c.RoundTrip(kafkatest.ProduceRequest(7, -1, topic, map[int32][]byte{0: batch})).(*kmsg.ProduceResponse)
 		p := resp.Topics[0].Partitions[0]
 		if p.ErrorCode != 0 {
 			t.Fatalf("error %d", p.ErrorCode)
@@ -32,20 +33,20 @@ func TestIdempotentRetryStoredOnce(t *testing.T) {
 			t.Fatalf("%s: %d entries stored, want %d", name, n, wantEntries)
 		}
 	}
-	f("first batch", producerBatch(7, 0, 0, "a", "b"), 0, 1)
-	f("its retry", producerBatch(7, 0, 0, "a", "b"), 0, 1)
-	f("the next batch", producerBatch(7, 0, 2, "c"), 2, 2)
-	f("a retry of the first, still within the window", producerBatch(7, 0, 0, "a", "b"), 0, 2)
-	f("same sequence, new epoch", producerBatch(7, 1, 0, "a", "b"), 3, 3)
-	f("same sequence, other producer", producerBatch(8, 0, 0, "a", "b"), 5, 4)
-	f("not idempotent: never deduplicated", recordBatch("x"), 7, 5)
-	f("not idempotent, again", recordBatch("x"), 8, 6)
+	f("first batch", kafkatest.ProducerBatch(7, 0, 0, "a", "b"), 0, 1)
+	f("its retry", kafkatest.ProducerBatch(7, 0, 0, "a", "b"), 0, 1)
+	f("the next batch", kafkatest.ProducerBatch(7, 0, 2, "c"), 2, 2)
+	f("a retry of the first, still within the window", kafkatest.ProducerBatch(7, 0, 0, "a", "b"), 0, 2)
+	f("same sequence, new epoch", kafkatest.ProducerBatch(7, 1, 0, "a", "b"), 3, 3)
+	f("same sequence, other producer", kafkatest.ProducerBatch(8, 0, 0, "a", "b"), 5, 4)
+	f("not idempotent: never deduplicated", kafkatest.RecordBatch("x"), 7, 5)
+	f("not idempotent, again", kafkatest.RecordBatch("x"), 8, 6)
 	// testTopic+".json" writes to the same stream but is another Kafka
 	// partition to the producer, with its own sequences from 0.
-	if got := produceTo(testTopic+".json", producerBatch(7, 0, 0, "a", "b")); got != 9 {
+	if got := produceTo(testTopic+".json", kafkatest.ProducerBatch(7, 0, 0, "a", "b")); got != 9 {
 		t.Fatalf("same producer and sequences on the .json topic: offset %d, want 9 (a new batch)", got)
 	}
-	if got := produceTo(testTopic+".json", producerBatch(7, 0, 0, "a", "b")); got != 9 {
+	if got := produceTo(testTopic+".json", kafkatest.ProducerBatch(7, 0, 0, "a", "b")); got != 9 {
 		t.Fatalf("its retry: offset %d, want 9", got)
 	}
 	if n := len(r.entries(testTopic, 0)); n != 7 {

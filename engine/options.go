@@ -18,68 +18,76 @@ const (
 )
 
 // ListenerOptions configures one listener.
+//
+// The yaml names are the keys of a `listeners` entry of slsrelay's
+// configuration file; TLS and Principal are built by the relay's assembly
+// from the entry's tls section and PLAINTEXT keys.
 type ListenerOptions struct {
 	// Name identifies the listener in logs and in Server.Addr. Default: the
 	// protocol.
-	Name string
+	Name string `yaml:"name"`
 	// Protocol is PLAINTEXT, SASL_PLAINTEXT or SASL_SSL. PLAINTEXT and
 	// SASL_PLAINTEXT run on gnet event loops; SASL_SSL on crypto/tls.
-	Protocol string
+	Protocol string `yaml:"protocol"`
 	// Bind is the host:port to listen on; port 0 picks a free one.
-	Bind string
+	Bind string `yaml:"bind"`
 	// Advertised is the host:port Metadata responses send clients to.
 	// Default: Bind, with the port actually bound. Set it when clients reach
 	// the relay through another address (NAT, a Service, a DNS name).
-	Advertised string
+	Advertised string `yaml:"advertised"`
 	// TLS serves SASL_SSL. Required for SASL_SSL, ignored otherwise.
-	TLS *tls.Config
+	TLS *tls.Config `yaml:"-"`
 	// Principal is who clients of a PLAINTEXT listener write as, since
 	// they do not authenticate. Nil on a PLAINTEXT listener means every
 	// topic answers TOPIC_AUTHORIZATION_FAILED.
-	Principal *Principal
+	Principal *Principal `yaml:"-"`
 }
 
 func (l *ListenerOptions) sasl() bool { return l.Protocol != Plaintext }
 
 // Options configures a Server. Zero fields take the documented defaults.
+//
+// The yaml names are the keys of the `limits` section of slsrelay's
+// configuration file (package cmd/slsrelay/relay embeds Options there);
+// fields tagged "-" are set by the relay's assembly, not by the file.
 type Options struct {
-	Listeners []ListenerOptions
+	Listeners []ListenerOptions `yaml:"-"`
 	// NodeID is this relay's broker id in Metadata. Default 1.
-	NodeID int32
+	NodeID int32 `yaml:"-"`
 	// MaxRequestBytes bounds one request frame; a larger frame closes the
 	// connection. Default 100 MiB (Kafka's socket.request.max.bytes).
-	MaxRequestBytes int
+	MaxRequestBytes int `yaml:"max_request_bytes"`
 	// MaxSASLRequestBytes bounds frames before authentication, so an
 	// unauthenticated peer cannot make the relay buffer much. Default
 	// 512 KiB (Kafka's sasl.server.max.receive.size).
-	MaxSASLRequestBytes int
+	MaxSASLRequestBytes int `yaml:"max_sasl_request_bytes"`
 	// MaxMessageBytes bounds one partition's batch in a Produce request;
 	// larger ones get MESSAGE_TOO_LARGE. Default 1,000,000 (Kafka's
 	// max.message.bytes and the shippers' max_message_bytes).
-	MaxMessageBytes int
+	MaxMessageBytes int `yaml:"max_message_bytes"`
 	// MaxInFlightPerConn is how many requests of one connection may be
 	// read and not yet answered; past it the connection is not read.
 	// Clients pipeline up to 5. Default 16.
-	MaxInFlightPerConn int
+	MaxInFlightPerConn int `yaml:"max_in_flight_per_conn"`
 	// MaxBufferedBytes is the global budget of request bytes read and not
 	// yet stored or answered; past it no connection is read until it
 	// drains. Default 256 MiB.
-	MaxBufferedBytes int64
+	MaxBufferedBytes int64 `yaml:"max_buffered_bytes"`
 	// IdleTimeout closes a connection that sent nothing and awaits
 	// nothing for that long (Kafka's connections.max.idle.ms). Default
 	// 10 min.
-	IdleTimeout time.Duration
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
 	// PartialFrameTimeout closes a connection that started a request and
 	// did not finish sending it in that time (a slow-loris). Default 30 s.
-	PartialFrameTimeout time.Duration
+	PartialFrameTimeout time.Duration `yaml:"partial_frame_timeout"`
 	// Throttle, if set, decides throttle_time_ms for Produce and mutes
 	// connections for that long (see BacklogThrottle).
-	Throttle Throttler
+	Throttle Throttler `yaml:"-"`
 	// EventLoops is the number of gnet event loops per plaintext
 	// listener. Default: GOMAXPROCS.
-	EventLoops int
+	EventLoops int `yaml:"-"`
 	// Logger receives connection-level events. Default slog.Default().
-	Logger *slog.Logger
+	Logger *slog.Logger `yaml:"-"`
 }
 
 func (o *Options) setDefaults() {

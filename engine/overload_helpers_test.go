@@ -11,9 +11,7 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/tls"
-	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -32,6 +30,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/slsrelay/slsrelay/engine/kafkatest"
 	"github.com/slsrelay/slsrelay/wal"
 )
 
@@ -127,124 +126,12 @@ func (p *memPeaks) end() {
 	<-p.done
 }
 
-// kconn is a Kafka connection that returns errors (safe in goroutines).
-type kconn struct {
-	c    net.Conn
-	r    *bufio.Reader
-	corr int32
-}
-
-func kdial(addr string) (*kconn, error) {
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		return nil, err
-	}
-	return &kconn{c: c, r: bufio.NewReaderSize(c, 4*kib)}, nil
-}
-
-// kdialFrom dials from a given loopback source address (127.0.0.x), so
-// that many connections do not exhaust one address's ephemeral ports.
-func kdialFrom(src net.IP, addr string) (*kconn, error) {
-	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: src}}
-	c, err := d.Dial("tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	return &kconn{c: c}, nil
-}
-
-func (k *kconn) send(req kmsg.Request) (int32, error) {
-	k.corr++
-	_ = k.c.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	_, err := k.c.Write(encodeRequest(k.corr, req))
-	return k.corr, err
-}
-
-// recv reads the response to req sent as corr.
-func (k *kconn) recv(corr int32, req kmsg.Request, timeout time.Duration) (kmsg.Response, error) {
-	_ = k.c.SetReadDeadline(time.Now().Add(timeout))
-	var rd io.Reader = k.c
-	if k.r != nil {
-		rd = k.r
-	}
-	var size [4]byte
-	if _, err := io.ReadFull(rd, size[:]); err != nil {
-		return nil, err
-	}
-	n := binary.BigEndian.Uint32(size[:])
-	if n < 4 || n > 16*mib {
-		return nil, fmt.Errorf("response frame of %d bytes", n)
-	}
-	b := make([]byte, n)
-	if _, err := io.ReadFull(rd, b); err != nil {
-		return nil, err
-	}
-	if got := int32(binary.BigEndian.Uint32(b)); got != corr {
-		return nil, fmt.Errorf("response correlation id %d, want %d", got, corr)
-	}
-	b = b[4:]
-	resp := req.ResponseKind()
-	if resp.IsFlexible() && req.Key() != 18 {
-		b = b[1:]
-	}
-	if err := resp.ReadFrom(b); err != nil {
-		return nil, fmt.Errorf("parse %s response: %w", kmsg.NameForKey(req.Key()), err)
-	}
-	return resp, nil
-}
-
-func (k *kconn) roundTrip(req kmsg.Request, timeout time.Duration) (kmsg.Response, error) {
-	corr, err := k.send(req)
-	if err != nil {
-		return nil, err
-	}
-	return k.recv(corr, req, timeout)
-}
-
-func (k *kconn) close() { k.c.Close() }
-
-// waitClosed waits up to timeout for the relay to close c, discarding
-// whatever it sends; it returns how long that took, or an error if c is
-// still open.
-func waitClosed(c net.Conn, timeout time.Duration) (time.Duration, error) {
-	start := time.Now()
-	_ = c.SetReadDeadline(start.Add(timeout))
-	b := make([]byte, 64*kib)
-	for {
-		_, err := c.Read(b)
-		if err == nil {
-			continue
-		}
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			return 0, fmt.Errorf("connection still open after %v", timeout)
-		}
-		return time.Since(start), nil
-	}
-}
-
 // apiVersionsReq is the request every client sends first.
 func apiVersionsReq() *kmsg.ApiVersionsRequest {
 	req := kmsg.NewPtrApiVersionsRequest()
 	req.Version = 3
 	req.ClientSoftwareName, req.ClientSoftwareVersion = "overload-test", "1.0"
 	return req
-}
-
-// checkProduced fails unless resp acknowledges every partition.
-func checkProduced(resp kmsg.Response) error {
-	pr, ok := resp.(*kmsg.ProduceResponse)
-	if !ok {
-		return fmt.Errorf("got %T, want a Produce response", resp)
-	}
-	for _, t := range pr.Topics {
-		for _, p := range t.Partitions {
-			if p.ErrorCode != 0 {
-				return fmt.Errorf("%s[%d]: error code %d", t.Topic, p.Partition, p.ErrorCode)
-			}
-		}
-	}
-	return nil
 }
 
 // prober is a well-behaved client: one connection producing small acks=1
@@ -260,28 +147,28 @@ type prober struct {
 
 func startProber(t testing.TB, addr string) *prober {
 	t.Helper()
-	k, err := kdial(addr)
+	k, err := kafkatest.Dial(addr, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := k.roundTrip(apiVersionsReq(), 10*time.Second); err != nil {
+	if _, err := k.RoundTrip(apiVersionsReq(), 10*time.Second); err != nil {
 		t.Fatalf("prober: ApiVersions: %v", err)
 	}
 	p := &prober{stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(p.done)
-		defer k.close()
+		defer k.Close()
 		for i := 0; ; i++ {
 			select {
 			case <-p.stop:
 				return
 			default:
 			}
-			req := produceRequest(7, 1, testTopic4, map[int32][]byte{3: recordBatch(fmt.Sprintf("probe-%d", i))})
+			req := kafkatest.ProduceRequest(7, 1, testTopic4, map[int32][]byte{3: kafkatest.RecordBatch(fmt.Sprintf("probe-%d", i))})
 			start := time.Now()
-			resp, err := k.roundTrip(req, 20*time.Second)
+			resp, err := k.RoundTrip(req, 20*time.Second)
 			if err == nil {
-				err = checkProduced(resp)
+				err = kafkatest.CheckProduced(resp)
 			}
 			if err != nil {
 				p.err = fmt.Errorf("probe %d: %w", i, err)
@@ -513,14 +400,14 @@ func TestOverloadClientProcess(t *testing.T) {
 	addr, ns, _ := strings.Cut(spec, ",")
 	n, _ := strconv.Atoi(ns)
 	say := func(format string, args ...any) { fmt.Printf("crowd: "+format+"\n", args...) }
-	conns := make([]*kconn, n)
+	conns := make([]*kafkatest.Conn, n)
 	err := fanOut(n, 64, func(i int) error {
-		k, err := kdialFrom(loopbackSources[i%len(loopbackSources)], addr)
+		k, err := kafkatest.DialFrom(loopbackSources[i%len(loopbackSources)], addr)
 		if err != nil {
 			return fmt.Errorf("connection %d: %w", i, err)
 		}
 		conns[i] = k
-		if _, err := k.roundTrip(apiVersionsReq(), 30*time.Second); err != nil {
+		if _, err := k.RoundTrip(apiVersionsReq(), 30*time.Second); err != nil {
 			return fmt.Errorf("connection %d: ApiVersions: %w", i, err)
 		}
 		return nil
@@ -546,13 +433,13 @@ func TestOverloadClientProcess(t *testing.T) {
 		say("acked %s", j)
 	}
 	for _, k := range conns {
-		k.close()
+		k.Close()
 	}
 }
 
 // crowdProduce has p of conns (spread over them) each pipeline b acks=1
 // batches of r records to one partition, then read the answers.
-func crowdProduce(conns []*kconn, p, b, r int) (crowdAcked, error) {
+func crowdProduce(conns []*kafkatest.Conn, p, b, r int) (crowdAcked, error) {
 	acked := crowdAcked{}
 	var mu sync.Mutex
 	err := fanOut(p, 100, func(i int) error {
@@ -569,17 +456,17 @@ func crowdProduce(conns []*kconn, p, b, r int) (crowdAcked, error) {
 			for j := range vals {
 				vals[j] = fmt.Sprintf("conn-%d-batch-%d-record-%d", i, bi, j)
 			}
-			req := produceRequest(7, 1, topic, map[int32][]byte{part: recordBatch(vals...)})
-			corr, err := k.send(req)
+			req := kafkatest.ProduceRequest(7, 1, topic, map[int32][]byte{part: kafkatest.RecordBatch(vals...)})
+			corr, err := k.Send(req)
 			if err != nil {
 				return fmt.Errorf("producer %d: send: %w", i, err)
 			}
 			corrs, reqs = append(corrs, corr), append(reqs, req)
 		}
 		for j, corr := range corrs {
-			resp, err := k.recv(corr, reqs[j], 30*time.Second)
+			resp, err := k.Recv(corr, reqs[j], 30*time.Second)
 			if err == nil {
-				err = checkProduced(resp)
+				err = kafkatest.CheckProduced(resp)
 			}
 			if err != nil {
 				return fmt.Errorf("producer %d batch %d: %w", i, j, err)
@@ -595,49 +482,31 @@ func crowdProduce(conns []*kconn, p, b, r int) (crowdAcked, error) {
 
 // kdialTLS dials a SASL_SSL listener and authenticates with SASL PLAIN
 // (SaslHandshake v1 + SaslAuthenticate) unless noAuth.
-func kdialTLS(addr string, cfg *tls.Config, noAuth bool) (*kconn, error) {
-	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr, cfg)
+func kdialTLS(addr string, cfg *tls.Config, noAuth bool) (*kafkatest.Conn, error) {
+	k, err := kafkatest.Dial(addr, cfg)
+	if err != nil || noAuth {
+		return k, err
+	}
+	resp, err := k.SASLPlain(testProject, testAKID+"#"+testSecret)
+	if err == nil && resp.ErrorCode != 0 {
+		err = fmt.Errorf("SaslAuthenticate: error %d", resp.ErrorCode)
+	}
 	if err != nil {
+		k.Close()
 		return nil, err
-	}
-	k := &kconn{c: c, r: bufio.NewReaderSize(c, 4*kib)}
-	if noAuth {
-		return k, nil
-	}
-	hs := kmsg.NewPtrSASLHandshakeRequest()
-	hs.Version, hs.Mechanism = 1, "PLAIN"
-	resp, err := k.roundTrip(hs, 10*time.Second)
-	if err != nil {
-		k.close()
-		return nil, fmt.Errorf("SaslHandshake: %w", err)
-	}
-	if code := resp.(*kmsg.SASLHandshakeResponse).ErrorCode; code != 0 {
-		k.close()
-		return nil, fmt.Errorf("SaslHandshake: error %d", code)
-	}
-	auth := kmsg.NewPtrSASLAuthenticateRequest()
-	auth.Version = 1
-	auth.SASLAuthBytes = []byte("\x00" + testProject + "\x00" + testAKID + "#" + testSecret)
-	if resp, err = k.roundTrip(auth, 10*time.Second); err != nil {
-		k.close()
-		return nil, fmt.Errorf("SaslAuthenticate: %w", err)
-	}
-	if code := resp.(*kmsg.SASLAuthenticateResponse).ErrorCode; code != 0 {
-		k.close()
-		return nil, fmt.Errorf("SaslAuthenticate: error %d", code)
 	}
 	return k, nil
 }
 
 // dialAs connects to the relay's listener of that name ("PLAINTEXT" or
 // "SASL_SSL", then authenticated), failing the test on error.
-func (r *testRelay) dialAs(t testing.TB, listener string) *kconn {
+func (r *testRelay) dialAs(t testing.TB, listener string) *kafkatest.Conn {
 	t.Helper()
-	var k *kconn
+	var k *kafkatest.Conn
 	var err error
 	switch listener {
 	case "PLAINTEXT":
-		k, err = kdial(r.plain)
+		k, err = kafkatest.Dial(r.plain, nil)
 	case "SASL_SSL":
 		k, err = kdialTLS(r.saslSSL, r.tls, false)
 	default:
@@ -646,7 +515,7 @@ func (r *testRelay) dialAs(t testing.TB, listener string) *kconn {
 	if err != nil {
 		t.Fatalf("%s: %v", listener, err)
 	}
-	t.Cleanup(k.close)
+	t.Cleanup(func() { k.Close() })
 	return k
 }
 

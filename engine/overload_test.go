@@ -30,6 +30,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/slsrelay/slsrelay/engine/kafkatest"
 	"github.com/slsrelay/slsrelay/wal"
 )
 
@@ -67,18 +68,18 @@ func TestOverloadIdleConnections(t *testing.T) {
 
 	// A well-behaved client is answered with the crowd connected.
 	want := map[wal.StreamKey]int{} // records acknowledged per stream
-	k, err := kdial(r.plain)
+	k, err := kafkatest.Dial(r.plain, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer k.close()
+	defer k.Close()
 	t0 := time.Now()
-	if _, err := k.roundTrip(apiVersionsReq(), 10*time.Second); err != nil {
+	if _, err := k.RoundTrip(apiVersionsReq(), 10*time.Second); err != nil {
 		t.Fatalf("well-behaved client: ApiVersions: %v", err)
 	}
-	resp, err := k.roundTrip(produceRequest(7, 1, testTopic4, map[int32][]byte{3: recordBatch("well-behaved")}), 10*time.Second)
+	resp, err := k.RoundTrip(kafkatest.ProduceRequest(7, 1, testTopic4, map[int32][]byte{3: kafkatest.RecordBatch("well-behaved")}), 10*time.Second)
 	if err == nil {
-		err = checkProduced(resp)
+		err = kafkatest.CheckProduced(resp)
 	}
 	if err != nil {
 		t.Fatalf("well-behaved client: Produce: %v", err)
@@ -145,7 +146,7 @@ func TestOverloadTimeouts(t *testing.T) {
 				}
 			})
 			pr := startProber(t, r.plain)
-			var c *kconn
+			var c *kafkatest.Conn
 			var err error
 			switch {
 			case listener == "SASL_SSL":
@@ -153,19 +154,19 @@ func TestOverloadTimeouts(t *testing.T) {
 				// an idle connection after authenticating.
 				c, err = kdialTLS(r.saslSSL, r.tls, k == slowLoris)
 			default:
-				c, err = kdial(r.plain)
+				c, err = kafkatest.Dial(r.plain, nil)
 			}
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer c.close()
+			defer c.Close()
 			var from time.Time
 			stop := make(chan struct{})
 			defer close(stop)
 			switch k {
 			case slowLoris:
 				// A 1,000-byte ApiVersions frame, sent a byte a second.
-				if _, err := c.c.Write([]byte{0, 0, 3, 0xe8, 0}); err != nil {
+				if _, err := c.Write([]byte{0, 0, 3, 0xe8, 0}); err != nil {
 					t.Fatal(err)
 				}
 				from = time.Now()
@@ -176,20 +177,20 @@ func TestOverloadTimeouts(t *testing.T) {
 							return
 						case <-time.After(time.Second):
 						}
-						if _, err := c.c.Write([]byte{18}); err != nil {
+						if _, err := c.Write([]byte{18}); err != nil {
 							return
 						}
 					}
 				}()
 			case idleAfterRequest:
-				if _, err := c.roundTrip(apiVersionsReq(), 10*time.Second); err != nil {
+				if _, err := c.RoundTrip(apiVersionsReq(), 10*time.Second); err != nil {
 					t.Fatal(err)
 				}
 				from = time.Now()
 			case idleFromConnect:
 				from = time.Now()
 			}
-			if _, err := waitClosed(c.c, timeout+late+5*time.Second); err != nil {
+			if _, err := c.WaitClosed(timeout + late + 5*time.Second); err != nil {
 				t.Fatal(err)
 			}
 			took := time.Since(from)
@@ -224,11 +225,11 @@ func TestOverloadIdleTimeoutSpareBusyConnections(t *testing.T) {
 			r := startRelayAppender(t, func(m *MemoryAppender) Appender { return slowAppender{m, answer} },
 				func(o *Options) { o.IdleTimeout = idle })
 			c := r.dialAs(t, listener)
-			req := produceRequest(7, 1, testTopic, map[int32][]byte{0: recordBatch("slow")})
+			req := kafkatest.ProduceRequest(7, 1, testTopic, map[int32][]byte{0: kafkatest.RecordBatch("slow")})
 			start := time.Now()
-			resp, err := c.roundTrip(req, answer+5*time.Second)
+			resp, err := c.RoundTrip(req, answer+5*time.Second)
 			if err == nil {
-				err = checkProduced(resp)
+				err = kafkatest.CheckProduced(resp)
 			}
 			if err != nil {
 				t.Fatalf("Produce (answer due after %v, IdleTimeout %v): %v after %v", answer, idle, err, time.Since(start).Round(time.Millisecond))
@@ -256,11 +257,11 @@ func TestOverloadThrottleMutes(t *testing.T) {
 			th := &fixedThrottler{logstore: testTopic, d: throttle}
 			r := startRelay(t, func(o *Options) { o.Throttle = th })
 			a, b := r.dialAs(t, listener), r.dialAs(t, listener)
-			produce := func(c *kconn, topic, v string) (*kmsg.ProduceResponse, time.Time) {
+			produce := func(c *kafkatest.Conn, topic, v string) (*kmsg.ProduceResponse, time.Time) {
 				t.Helper()
-				resp, err := c.roundTrip(produceRequest(7, 1, topic, map[int32][]byte{0: recordBatch(v)}), 10*time.Second)
+				resp, err := c.RoundTrip(kafkatest.ProduceRequest(7, 1, topic, map[int32][]byte{0: kafkatest.RecordBatch(v)}), 10*time.Second)
 				if err == nil {
-					err = checkProduced(resp)
+					err = kafkatest.CheckProduced(resp)
 				}
 				if err != nil {
 					t.Fatalf("Produce %s: %v", v, err)
@@ -277,8 +278,8 @@ func TestOverloadThrottleMutes(t *testing.T) {
 			}
 			// The next request, sent at once as a client ignoring the field
 			// would; it must not be read before the throttle is over.
-			req := produceRequest(7, 1, testTopic, map[int32][]byte{0: recordBatch("a-2")})
-			corr, err := a.send(req)
+			req := kafkatest.ProduceRequest(7, 1, testTopic, map[int32][]byte{0: kafkatest.RecordBatch("a-2")})
+			corr, err := a.Send(req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -289,9 +290,9 @@ func TestOverloadThrottleMutes(t *testing.T) {
 			go func() {
 				for time.Since(at) < throttle*8/10 {
 					t0 := time.Now()
-					resp, err := b.roundTrip(produceRequest(7, 1, testTopic4, map[int32][]byte{0: recordBatch(fmt.Sprintf("b-%d", n))}), 10*time.Second)
+					resp, err := b.RoundTrip(kafkatest.ProduceRequest(7, 1, testTopic4, map[int32][]byte{0: kafkatest.RecordBatch(fmt.Sprintf("b-%d", n))}), 10*time.Second)
 					if err == nil {
-						err = checkProduced(resp)
+						err = kafkatest.CheckProduced(resp)
 					}
 					if err == nil && resp.(*kmsg.ProduceResponse).ThrottleMillis != 0 {
 						err = fmt.Errorf("ThrottleMillis %d, want 0", resp.(*kmsg.ProduceResponse).ThrottleMillis)
@@ -305,9 +306,9 @@ func TestOverloadThrottleMutes(t *testing.T) {
 				}
 				other <- nil
 			}()
-			resp, err := a.recv(corr, req, 10*time.Second)
+			resp, err := a.Recv(corr, req, 10*time.Second)
 			if err == nil {
-				err = checkProduced(resp)
+				err = kafkatest.CheckProduced(resp)
 			}
 			if err != nil {
 				t.Fatalf("second Produce: %v", err)
@@ -381,11 +382,11 @@ func TestOverloadBudget(t *testing.T) {
 	var maxFrame atomic.Int64
 	start := time.Now()
 	err := fanOut(conns, conns, func(i int) error {
-		k, err := kdial(r.plain)
+		k, err := kafkatest.Dial(r.plain, nil)
 		if err != nil {
 			return err
 		}
-		defer k.close()
+		defer k.Close()
 		topic, parts := testTopic, int32(2)
 		if i%2 == 1 {
 			topic, parts = testTopic4, 4
@@ -398,9 +399,9 @@ func TestOverloadBudget(t *testing.T) {
 				for v := range vals {
 					vals[v] = fmt.Sprintf("conn-%d-round-%d-batch-%d-record-%d-%s", i, round, j, v, record)
 				}
-				req := produceRequest(7, 1, topic, map[int32][]byte{int32(j) % parts: recordBatch(vals...)})
-				maxFrame.Store(max(maxFrame.Load(), int64(len(encodeRequest(0, req))-4)))
-				corr, err := k.send(req)
+				req := kafkatest.ProduceRequest(7, 1, topic, map[int32][]byte{int32(j) % parts: kafkatest.RecordBatch(vals...)})
+				maxFrame.Store(max(maxFrame.Load(), int64(len(kafkatest.EncodeRequest(0, req))-4)))
+				corr, err := k.Send(req)
 				if err != nil {
 					return fmt.Errorf("conn %d: send: %w", i, err)
 				}
@@ -408,9 +409,9 @@ func TestOverloadBudget(t *testing.T) {
 			}
 			for j, corr := range corrs {
 				// Answers come within a second or two: 15 s is a hang.
-				resp, err := k.recv(corr, reqs[j], 15*time.Second)
+				resp, err := k.Recv(corr, reqs[j], 15*time.Second)
 				if err == nil {
-					err = checkProduced(resp)
+					err = kafkatest.CheckProduced(resp)
 				}
 				if err != nil {
 					return fmt.Errorf("conn %d round %d batch %d: %w", i, round, j, err)
@@ -510,8 +511,8 @@ func TestOverloadNonReadingClient(t *testing.T) {
 			blocked := false
 			start := time.Now()
 			for time.Since(start) < attack {
-				_ = k.c.SetWriteDeadline(time.Now().Add(attack))
-				n, err := k.c.Write(buf)
+				_ = k.SetWriteDeadline(time.Now().Add(attack))
+				n, err := k.Write(buf)
 				sent += int64(n)
 				if err != nil {
 					blocked = true // the relay stopped reading (or dropped us)
@@ -536,8 +537,8 @@ func TestOverloadNonReadingClient(t *testing.T) {
 			}
 		})
 	}
-	apiVersions := encodeRequest(1, apiVersionsReq())
-	acks0 := encodeRequest(1, produceRequest(7, 0, testTopic, map[int32][]byte{0: recordBatch("fire and forget")}))
+	apiVersions := kafkatest.EncodeRequest(1, apiVersionsReq())
+	acks0 := kafkatest.EncodeRequest(1, kafkatest.ProduceRequest(7, 0, testTopic, map[int32][]byte{0: kafkatest.RecordBatch("fire and forget")}))
 	// The SASL_SSL cases first: what a PLAINTEXT case leaves in gnet's
 	// buffers is still being handled after its relay closed (OnClose hands
 	// over every buffered frame) and would blur the next measurements.
@@ -584,33 +585,33 @@ func TestOverloadHugeFrames(t *testing.T) {
 				go func() {
 					defer wg.Done()
 					res := &results[i]
-					var k *kconn
+					var k *kafkatest.Conn
 					var err error
 					if listener == "SASL_SSL" {
 						k, err = kdialTLS(r.saslSSL, r.tls, false)
 					} else {
-						k, err = kdial(r.plain)
+						k, err = kafkatest.Dial(r.plain, nil)
 					}
 					if err != nil {
 						res.err = err
 						return
 					}
-					defer k.close()
+					defer k.Close()
 					answered := i%2 == 1
 					var head []byte
 					if answered {
-						head = encodeRequest(k.corr+1, kmsg.NewPtrApiVersionsRequest())[4:] // v0: no tags
+						head = kafkatest.EncodeRequest(k.LastCorr()+1, kmsg.NewPtrApiVersionsRequest())[4:] // v0: no tags
 					} else {
 						head = []byte{0x7f, 0x7f, 0, 0, 0, 0, 0, 1, 0xff, 0xff} // API key 32639
 					}
 					frame := binary.BigEndian.AppendUint32(nil, uint32(size))
-					_ = k.c.SetWriteDeadline(time.Now().Add(2 * time.Minute))
-					if _, err := k.c.Write(append(frame, head...)); err != nil {
+					_ = k.SetWriteDeadline(time.Now().Add(2 * time.Minute))
+					if _, err := k.Write(append(frame, head...)); err != nil {
 						res.err = err
 						return
 					}
 					for left := size - len(head); left > 0; {
-						m, err := k.c.Write(chunk[:min(left, len(chunk))])
+						m, err := k.Write(chunk[:min(left, len(chunk))])
 						if err != nil {
 							if !answered {
 								break // closed: fine for garbage
@@ -623,7 +624,7 @@ func TestOverloadHugeFrames(t *testing.T) {
 						left -= m
 					}
 					if answered {
-						resp, err := k.recv(k.corr+1, kmsg.NewPtrApiVersionsRequest(), time.Minute)
+						resp, err := k.Recv(k.LastCorr()+1, kmsg.NewPtrApiVersionsRequest(), time.Minute)
 						if err == nil && resp.(*kmsg.ApiVersionsResponse).ErrorCode != 0 {
 							err = fmt.Errorf("ApiVersions error %d", resp.(*kmsg.ApiVersionsResponse).ErrorCode)
 						}
@@ -631,7 +632,7 @@ func TestOverloadHugeFrames(t *testing.T) {
 							res.refused, err = true, nil
 						}
 						res.err, res.answered = err, err == nil && !res.refused
-					} else if _, err := waitClosed(k.c, time.Minute); err != nil {
+					} else if _, err := k.WaitClosed(time.Minute); err != nil {
 						res.err = err
 					}
 					res.at = time.Since(start)
@@ -690,21 +691,21 @@ func TestOverloadHugeFrames(t *testing.T) {
 func TestOverloadBudgetWakeDeadlock(t *testing.T) {
 	const frames, conns, inFlight = 4, 32, 8
 	record := strings.Repeat("x", 16*kib)
-	batch := recordBatch(record)
+	batch := kafkatest.RecordBatch(record)
 	r := startRelay(t, func(o *Options) { o.MaxBufferedBytes = frames * int64(len(batch)) })
 	deadline := time.Now().Add(overloadDeadlockFor)
 	var answered atomic.Int64
 	err := fanOut(conns, conns, func(i int) error {
-		k, err := kdial(r.plain)
+		k, err := kafkatest.Dial(r.plain, nil)
 		if err != nil {
 			return err
 		}
-		defer k.close()
+		defer k.Close()
 		for time.Now().Before(deadline) {
 			var corrs []int32
-			req := produceRequest(7, 1, testTopic, map[int32][]byte{int32(i % 2): batch})
+			req := kafkatest.ProduceRequest(7, 1, testTopic, map[int32][]byte{int32(i % 2): batch})
 			for range inFlight {
-				corr, err := k.send(req)
+				corr, err := k.Send(req)
 				if err != nil {
 					return err
 				}
@@ -712,7 +713,7 @@ func TestOverloadBudgetWakeDeadlock(t *testing.T) {
 			}
 			for _, corr := range corrs {
 				// Answers take milliseconds: 3 s is a hang.
-				if _, err := k.recv(corr, req, 3*time.Second); err != nil {
+				if _, err := k.Recv(corr, req, 3*time.Second); err != nil {
 					return fmt.Errorf("conn %d: %w", i, err)
 				}
 				answered.Add(1)

@@ -2,12 +2,12 @@ package engine
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"io"
 	"log/slog"
 	"os"
 	"testing"
 
+	"github.com/slsrelay/slsrelay/engine/kafkatest"
 	"github.com/slsrelay/slsrelay/wal"
 )
 
@@ -67,12 +67,10 @@ func startRelayAppender(t testing.TB, wrap func(*MemoryAppender) Appender, modif
 	if err != nil {
 		t.Fatal(err)
 	}
-	caPEM, err := os.ReadFile(files.CA)
+	clientTLS, err := kafkatest.ClientTLS(files.CA)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(caPEM)
 
 	principal := &Principal{Project: testProject, Credential: wal.Credential{AccessKeyID: testAKID, AccessKeySecret: testSecret}}
 	opts := Options{
@@ -103,7 +101,7 @@ func startRelayAppender(t testing.TB, wrap func(*MemoryAppender) Appender, modif
 	return &testRelay{
 		srv: srv, app: app,
 		plain: srv.Addr("PLAINTEXT"), saslSSL: srv.Addr("SASL_SSL"), saslText: srv.Addr("SASL_PLAINTEXT"),
-		tls:    &tls.Config{RootCAs: pool, ServerName: "localhost", MinVersion: tls.VersionTLS12},
+		tls:    clientTLS,
 		caFile: files.CA,
 	}
 }

@@ -49,24 +49,27 @@ func BacklogOf(st wal.Stats) Backlog {
 
 // ThrottleOptions configures a BacklogThrottle. Zero fields take the
 // documented defaults.
+//
+// The yaml names are the keys of the `throttle` section of slsrelay's
+// configuration file.
 type ThrottleOptions struct {
 	// SoftBacklogBytes: a stream with more undelivered (stored,
 	// compressed) bytes slows its producers, more the further past it.
 	// 0 (default) disables: during an SLS outage every stream's backlog
 	// grows, and riding it out on disk is the WAL's job; the WAL's
 	// high-water mark throttles everyone when the disk fills.
-	SoftBacklogBytes int64
+	SoftBacklogBytes int64 `yaml:"soft_backlog_bytes"`
 	// SoftBacklogAge: a stream whose oldest undelivered entry is older
 	// slows its producers. 0 (default) disables, for the same reason.
-	SoftBacklogAge time.Duration
+	SoftBacklogAge time.Duration `yaml:"soft_backlog_age"`
 	// MaxThrottle caps one throttle. Default 5 s.
-	MaxThrottle time.Duration
+	MaxThrottle time.Duration `yaml:"max_throttle"`
 	// ProjectBytesPerSec, if set, is a byte-rate quota per SLS project
 	// (SASL user): a project sending faster is throttled for the time its
 	// excess takes at that rate, as Kafka's client quotas do.
-	ProjectBytesPerSec int64
+	ProjectBytesPerSec int64 `yaml:"project_bytes_per_sec"`
 	// Refresh is how often the backlog is re-read. Default 1 s.
-	Refresh time.Duration
+	Refresh time.Duration `yaml:"-"`
 }
 
 // BacklogThrottle throttles producers of streams whose delivery falls

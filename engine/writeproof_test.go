@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/slsrelay/slsrelay/engine/kafkatest"
 	"sync"
 	"testing"
 
@@ -76,11 +77,11 @@ func startProvingRelay(t *testing.T, proveErr error) (*provingCatalog, *MemoryAp
 // stored for delivery as usual, without another proof.
 func TestProduceProvesFirstWrite(t *testing.T) {
 	cat, app, addr := startProvingRelay(t, nil)
-	c := dialRaw(t, addr, nil)
-	good := recordBatch("a", "b")
+	c := kafkatest.DialT(t, addr, nil)
+	good := kafkatest.RecordBatch("a", "b")
 	for i := range 2 {
-		resp := c.roundTrip(produceRequest(7, 1, testTopic4, map[int32][]byte{0: good, 1: good, 2: good})).(*kmsg.ProduceResponse)
-		for p, code := range partitionErrors(resp) {
+		resp := c.RoundTrip(kafkatest.ProduceRequest(7, 1, testTopic4, map[int32][]byte{0: good, 1: good, 2: good})).(*kmsg.ProduceResponse)
+		for p, code := range kafkatest.PartitionErrors(resp) {
 			if code != 0 {
 				t.Fatalf("request %d partition %d: %v", i, p, kerr.ErrorForCode(code))
 			}
@@ -109,9 +110,9 @@ func TestProduceProofRefused(t *testing.T) {
 		t.Helper()
 		t.Run(kerr.ErrorForCode(want).Error(), func(t *testing.T) {
 			cat, app, addr := startProvingRelay(t, proveErr)
-			c := dialRaw(t, addr, nil)
-			resp := c.roundTrip(produceRequest(9, -1, testTopic, map[int32][]byte{0: recordBatch("x"), 1: recordBatch("y")})).(*kmsg.ProduceResponse)
-			for p, code := range partitionErrors(resp) {
+			c := kafkatest.DialT(t, addr, nil)
+			resp := c.RoundTrip(kafkatest.ProduceRequest(9, -1, testTopic, map[int32][]byte{0: kafkatest.RecordBatch("x"), 1: kafkatest.RecordBatch("y")})).(*kmsg.ProduceResponse)
+			for p, code := range kafkatest.PartitionErrors(resp) {
 				if code != want {
 					t.Errorf("partition %d: %v, want %v", p, kerr.ErrorForCode(code), kerr.ErrorForCode(want))
 				}

@@ -40,26 +40,26 @@ type ConvertOptions struct {
 	// KeyField, if not empty, names the field a record's key becomes (when
 	// the key is not null). By default the key is dropped, as SLS's own
 	// Kafka endpoint drops it.
-	KeyField string
+	KeyField string `yaml:"key_field"`
 	// HeadersAsFields makes each record header a field named
 	// HeaderPrefix+key (a null value becomes ""). The header
 	// data-parse-format is never a field, and neither is a header whose
 	// name would be empty. By default headers are dropped.
-	HeadersAsFields bool
-	HeaderPrefix    string
+	HeadersAsFields bool   `yaml:"headers_as_fields"`
+	HeaderPrefix    string `yaml:"header_prefix"`
 	// MaxDecompressedBytes bounds the decompressed size of one batch; 0
 	// means 64 MiB. A batch beyond it is undecodable.
-	MaxDecompressedBytes int
+	MaxDecompressedBytes int `yaml:"-"`
 	// MaxAge and MaxFuture bound the record timestamps used as a log's
 	// time: one older than now-MaxAge or later than now+MaxFuture is
 	// replaced by the entry's receive time. 0 means 7×24h and 15 min,
 	// the window SLS accepts.
-	MaxAge, MaxFuture time.Duration
+	MaxAge, MaxFuture time.Duration `yaml:"-"`
 	// StrictKeys enforces SLS's documented key syntax (ASCII letters,
 	// digits, underscore; not starting with a digit) by renaming other
 	// keys; by default only keys SLS surely refuses are renamed (see
 	// sanitize.go).
-	StrictKeys bool
+	StrictKeys bool `yaml:"strict_keys"`
 }
 
 // Converter turns WAL entries (stored Kafka batches) into SLS logs,

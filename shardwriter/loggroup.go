@@ -41,10 +41,10 @@ type LogGroupLimits struct {
 	// MaxBytes bounds the encoded logs of a group, in raw (uncompressed)
 	// protobuf bytes; 0 means 4 MiB. SLS takes at most 5 MB per LogGroup:
 	// keep MaxBytes below that by more than the topic, source and tags.
-	MaxBytes int
+	MaxBytes int `yaml:"max_log_group_bytes"`
 	// MaxLogs bounds the number of logs in a group; 0 means 4096, the most
 	// the PutLogs documentation has always allowed.
-	MaxLogs int
+	MaxLogs int `yaml:"max_log_group_logs"`
 }
 
 // LogTag is one LogGroup tag (shown in SLS as __tag__:Key).

@@ -13,56 +13,60 @@ import (
 )
 
 // Options configures a Service. Zero fields take the documented defaults.
+//
+// The yaml names are the keys of the `sls` section of slsrelay's
+// configuration file (LogGroup and Convert are inlined there); fields
+// tagged "-" are internal tuning or set by the relay's assembly.
 type Options struct {
 	// Endpoint is the SLS endpoint host (e.g. cn-hangzhou.log.aliyuncs.com);
 	// the SDK sends to https://<project>.<endpoint>, or to
 	// http://<project>.<host> when written "http://<host>". Required.
-	Endpoint string
+	Endpoint string `yaml:"endpoint"`
 	// Region is the SLS region (e.g. cn-hangzhou). Set, requests are
 	// signed with signature v4, which some regions require.
-	Region string
+	Region string `yaml:"region"`
 	// AuthVersion is the signature version: "v4" (needs Region), "v1", or
 	// "" for v4 when Region is set and v1 otherwise.
-	AuthVersion string
+	AuthVersion string `yaml:"auth_version"`
 	// HTTPClient carries every SLS request. Default: a client with a 60 s
 	// timeout and a connection pool sized for many shards.
-	HTTPClient *http.Client
+	HTTPClient *http.Client `yaml:"-"`
 	// Compression of PutLogs bodies: "lz4" (default, as SLS's own agents)
 	// or "zstd".
-	Compression string
+	Compression string `yaml:"compression"`
 	// RetryInterval is the wait before retrying a write that failed for a
 	// reason time can fix (network, 5xx, quota). Default 1 s, as SLS's
 	// documentation asks of Kafka shippers.
-	RetryInterval time.Duration
+	RetryInterval time.Duration `yaml:"retry_interval"`
 	// MaxRetryInterval caps the back-off: each retry of a run of failures
 	// waits twice as long as the one before, from RetryInterval up to
 	// MaxRetryInterval. Default 30 s (the SDK's own producer backs off up
 	// to 50 s).
-	MaxRetryInterval time.Duration
+	MaxRetryInterval time.Duration `yaml:"max_retry_interval"`
 	// LogGroup bounds one PutLogs request (see LogGroupLimits).
-	LogGroup LogGroupLimits
+	LogGroup LogGroupLimits `yaml:",inline"`
 	// ShardBytesPerSec and ShardRequestsPerSec pace each writer to its
 	// shard's SLS write quota (raw bytes and PutLogs requests per second),
 	// also while a backlog drains after an outage. Defaults 5 MB/s and
 	// 500/s, SLS's per-shard limits; negative disables.
-	ShardBytesPerSec    int
-	ShardRequestsPerSec int
+	ShardBytesPerSec    int `yaml:"shard_bytes_per_sec"`
+	ShardRequestsPerSec int `yaml:"shard_requests_per_sec"`
 	// Linger is how long a writer waits for more entries before sending a
 	// LogGroup that is not full, trading latency for fewer, larger
 	// requests. Default 200 ms.
-	Linger time.Duration
+	Linger time.Duration `yaml:"linger"`
 	// ReadBytes bounds the stored (compressed) bytes a writer reads from
 	// the WAL at a time. Default 4 MiB.
-	ReadBytes int
+	ReadBytes int `yaml:"-"`
 	// Convert decides how records become logs.
-	Convert ConvertOptions
+	Convert ConvertOptions `yaml:",inline"`
 	// Source is each LogGroup's __source__. Default: the host name.
-	Source string
+	Source string `yaml:"source"`
 	// Topic is each LogGroup's __topic__. Default empty.
-	Topic string
+	Topic string `yaml:"topic"`
 	// Catalog configures the shard and key cache.
-	Catalog CatalogOptions
-	Logger  *slog.Logger
+	Catalog CatalogOptions `yaml:"-"`
+	Logger  *slog.Logger   `yaml:"-"`
 }
 
 func (o *Options) setDefaults() error {

@@ -16,6 +16,7 @@ import (
 	"github.com/slsrelay/slsrelay/bench/report"
 	"github.com/slsrelay/slsrelay/bench/slsfake"
 	"github.com/slsrelay/slsrelay/bench/targets"
+	"github.com/slsrelay/slsrelay/engine/kafkatest"
 )
 
 // Options of one scenario run.
@@ -115,7 +116,7 @@ func startTarget(o Options, name, dir string) (*target, error) {
 		}
 		t.addr = info.Plain
 		if sc.SASLSSL {
-			cl, err := targets.ClientTLS(info.CA)
+			cl, err := kafkatest.ClientTLS(info.CA)
 			if err != nil {
 				t.close()
 				return nil, err

@@ -26,6 +26,10 @@ import (
 
 const rawMaxBatch = 2048
 
+// rawFormatter frames the raw fleet's requests (header v1, or v2 for
+// flexible versions).
+var rawFormatter = kmsg.NewRequestFormatter(kmsg.FormatterClientID("slsbench-raw"))
+
 func runRaw(ctx context.Context, cfg Config, st *Stats, drain time.Duration) error {
 	if cfg.TLS != nil {
 		return fmt.Errorf("the raw fleet speaks PLAINTEXT only")
@@ -144,7 +148,7 @@ func (rc *rawConn) send(partition int32, n int) error {
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
 	rc.corr++
-	rc.buf = AppendRequest(rc.buf[:0], req, rc.corr, "slsbench-raw")
+	rc.buf = rawFormatter.AppendRequest(rc.buf[:0], req, rc.corr)
 	rc.st.Sent.Add(int64(n))
 	if _, err := rc.c.Write(rc.buf); err != nil {
 		rc.st.Failed.Add(int64(n))
@@ -194,24 +198,6 @@ func (rc *rawConn) send(partition int32, n int) error {
 		time.Sleep(time.Duration(resp.ThrottleMillis) * time.Millisecond)
 	}
 	return nil
-}
-
-// AppendRequest frames req (request header v1, or v2 for flexible
-// versions) with its size prefix.
-func AppendRequest(dst []byte, req kmsg.Request, corr int32, clientID string) []byte {
-	start := len(dst)
-	dst = append(dst, 0, 0, 0, 0)
-	dst = binary.BigEndian.AppendUint16(dst, uint16(req.Key()))
-	dst = binary.BigEndian.AppendUint16(dst, uint16(req.GetVersion()))
-	dst = binary.BigEndian.AppendUint32(dst, uint32(corr))
-	dst = binary.BigEndian.AppendUint16(dst, uint16(len(clientID)))
-	dst = append(dst, clientID...)
-	if req.IsFlexible() {
-		dst = append(dst, 0)
-	}
-	dst = req.AppendTo(dst)
-	binary.BigEndian.PutUint32(dst[start:], uint32(len(dst)-start-4))
-	return dst
 }
 
 func readFrame(r io.Reader) ([]byte, error) {

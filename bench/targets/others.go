@@ -3,8 +3,6 @@ package targets
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
-	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -13,6 +11,7 @@ import (
 	"github.com/slsrelay/slsrelay/bench/load"
 	"github.com/slsrelay/slsrelay/bench/slsfake"
 	"github.com/slsrelay/slsrelay/engine"
+	"github.com/slsrelay/slsrelay/engine/kafkatest"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"golang.org/x/sys/unix"
 )
@@ -52,21 +51,8 @@ func ServerTLS(dir string) (server, client *tls.Config, err error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	client, err = ClientTLS(files.CA)
+	client, err = kafkatest.ClientTLS(files.CA)
 	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, client, err
-}
-
-// ClientTLS trusts the CA in caFile.
-func ClientTLS(caFile string) (*tls.Config, error) {
-	pem, err := os.ReadFile(caFile)
-	if err != nil {
-		return nil, err
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("no certificate in %s", caFile)
-	}
-	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
 }
 
 // StartKfake starts franz-go's in-memory broker with the bench topic

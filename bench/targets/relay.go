@@ -3,32 +3,28 @@ package targets
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/slsrelay/slsrelay/bench/slsfake"
+	"github.com/slsrelay/slsrelay/cmd/slsrelay/relay"
+	"github.com/slsrelay/slsrelay/configs"
 	"github.com/slsrelay/slsrelay/engine"
-	"github.com/slsrelay/slsrelay/shardwriter"
-	"github.com/slsrelay/slsrelay/wal"
 )
 
-// RelaySpec says which relay to build. It mirrors cmd/slsrelay's
-// startRelay wiring (WAL → writers → catalog → engine with a backlog
-// throttle), built from the packages since package main cannot be
-// imported.
+// RelaySpec says which relay target to run. Both modes are the relay
+// `make run` starts (configs/local.yaml, built by package relay); relayConfig
+// names every way a target differs from it.
 type RelaySpec struct {
-	// Mode "e2e": engine → WAL → shardwriter → the stand-in at
-	// StandInAddr. Mode "ack": engine → MemoryAppender{Discard} with a
-	// static catalog, the ack path alone (ingest speed, nothing stored).
+	// Mode "e2e": the whole relay, delivering to the stand-in at
+	// StandInAddr. Mode "ack": the same front end with a static catalog
+	// and batches discarded instead of stored (ingest speed, nothing
+	// stored or delivered).
 	Mode       string `json:"mode"`
 	Dir        string `json:"dir"`
 	Project    string `json:"project"`
@@ -43,7 +39,7 @@ type RelaySpec struct {
 	// SLSQuota keeps the writers paced to SLS's per-shard quota (5 MB/s,
 	// 500 writes/s); off by default so the bench measures the relay.
 	SLSQuota bool   `json:"slsQuota,omitempty"`
-	Sync     string `json:"sync,omitempty"` // wal.sync: batch (default) or interval
+	Sync     string `json:"sync,omitempty"` // wal.sync: as configs/local.yaml unless set
 }
 
 // RelayInfo is where a started relay listens.
@@ -63,97 +59,78 @@ type RelayStats struct {
 
 // Relay is an in-process relay.
 type Relay struct {
-	Info    RelayInfo
-	server  *engine.Server
-	wal     *wal.WAL
-	writers *shardwriter.Service
-	thr     *engine.BacklogThrottle
+	Info  RelayInfo
+	relay *relay.Relay
+}
+
+// relayConfig is configs/local.yaml (what `make run` starts) with what a
+// bench target must differ in, each named here.
+func relayConfig(spec RelaySpec) (*relay.Config, relay.Deps, error) {
+	cfg, err := relay.ParseConfig("configs/local.yaml", configs.Local)
+	if err != nil {
+		return nil, relay.Deps{}, err
+	}
+	var deps relay.Deps // logs are discarded: the bench reports, not the relay
+	// A fresh directory per run, and ports the system picks (a `make run`
+	// relay may hold the fixed ones).
+	cfg.DataDir = spec.Dir
+	for i := range cfg.Listeners {
+		cfg.Listeners[i].Bind = "127.0.0.1:0"
+		// The PLAINTEXT listener writes as the bench's project and key,
+		// which the bench's stand-in serves (local.yaml: the demo ones).
+		if cfg.Listeners[i].Project != "" {
+			cfg.Listeners[i].Project, cfg.Listeners[i].AccessKeyID, cfg.Listeners[i].AccessKeySecret = spec.Project, spec.AKID, spec.Secret
+		}
+	}
+	if cfg.Admin.Listen != "" {
+		cfg.Admin.Listen = "127.0.0.1:0"
+	}
+	if spec.Sync != "" {
+		cfg.WAL.SyncMode = spec.Sync
+	}
+	// The writers are not paced to SLS's per-shard quota unless asked:
+	// the bench measures the relay, and its stand-in has no quota.
+	if !spec.SLSQuota {
+		cfg.SLS.ShardBytesPerSec, cfg.SLS.ShardRequestsPerSec = -1, -1
+	}
+	switch spec.Mode {
+	case "e2e":
+		// The stand-in runs in the bench process, not in the relay's: the
+		// relay's CPU and RSS are its own, and the loss check reads it.
+		cfg.SLS.StandIn = nil
+		cfg.SLS.Endpoint = "http://" + spec.StandInHost // the stand-in speaks plain http
+		deps.SLSClient = slsfake.NewHTTPClient(spec.StandInAddr, hostOnly(spec.StandInHost))
+	case "ack":
+		// The ack path alone: a static catalog (SLS is not asked) and
+		// batches discarded where the WAL would store them, so the sls
+		// section, though valid, is not used.
+		cfg.Catalog.Static = &relay.StaticCatalogConfig{
+			Projects:   map[string]map[string]int32{spec.Project: {spec.Topic: spec.Partitions}},
+			AccessKeys: map[string]string{spec.AKID: spec.Secret},
+		}
+		deps.Appender = &engine.MemoryAppender{Discard: true}
+	default:
+		return nil, deps, fmt.Errorf("relay mode %q: want e2e or ack", spec.Mode)
+	}
+	return cfg, deps, nil
 }
 
 // StartRelay builds and starts a relay in this process.
-func StartRelay(spec RelaySpec) (_ *Relay, err error) {
-	r := &Relay{}
-	defer func() {
-		if err != nil {
-			r.Close()
-		}
-	}()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if err := os.MkdirAll(spec.Dir, 0o700); err != nil {
-		return nil, err
-	}
-	var catalog engine.Catalog
-	var app engine.Appender
-	switch spec.Mode {
-	case "ack":
-		catalog = &engine.StaticCatalog{
-			Projects: map[string]map[string]int32{spec.Project: {spec.Topic: spec.Partitions}},
-			Keys:     map[string]string{spec.AKID: spec.Secret},
-		}
-		app = &engine.MemoryAppender{Discard: true}
-	case "e2e":
-		sync := wal.SyncBatch
-		if spec.Sync != "" {
-			if sync, err = wal.ParseSyncPolicy(spec.Sync); err != nil {
-				return nil, err
-			}
-		}
-		key := make([]byte, wal.KeySize)
-		rand.Read(key)
-		if r.wal, err = wal.Open(filepath.Join(spec.Dir, "wal"), wal.Options{Sync: sync, EncryptionKey: key, Logger: log}); err != nil {
-			return nil, err
-		}
-		opts := shardwriter.Options{
-			Endpoint:   spec.StandInHost,
-			HTTPClient: slsfake.NewHTTPClient(spec.StandInAddr, hostOnly(spec.StandInHost)),
-			Catalog:    shardwriter.CatalogOptions{StateFile: filepath.Join(spec.Dir, "catalog.json")},
-			Logger:     log,
-		}
-		if !spec.SLSQuota {
-			opts.ShardBytesPerSec, opts.ShardRequestsPerSec = -1, -1
-		}
-		if r.writers, err = shardwriter.New(r.wal, opts); err != nil {
-			return nil, err
-		}
-		catalog, app = r.writers.Catalog(), r.wal
-	default:
-		return nil, fmt.Errorf("relay mode %q: want e2e or ack", spec.Mode)
-	}
-	tlsFiles, err := engine.EnsureSelfSigned(filepath.Join(spec.Dir, "tls"), []string{"localhost", "127.0.0.1"})
+func StartRelay(spec RelaySpec) (*Relay, error) {
+	cfg, deps, err := relayConfig(spec)
 	if err != nil {
 		return nil, err
 	}
-	certs, err := engine.NewCertReloader(tlsFiles.Cert, tlsFiles.Key)
+	rl, err := relay.New(cfg, deps)
 	if err != nil {
 		return nil, err
 	}
-	tlsCfg, err := certs.Config("")
-	if err != nil {
+	if err := rl.Start(); err != nil {
+		rl.Close()
 		return nil, err
 	}
-	opts := engine.Options{
-		Logger: log,
-		Listeners: []engine.ListenerOptions{
-			{Name: "plain", Protocol: engine.Plaintext, Bind: "127.0.0.1:0",
-				Principal: &engine.Principal{Project: spec.Project, Credential: wal.Credential{AccessKeyID: spec.AKID, AccessKeySecret: spec.Secret}}},
-			{Name: "tls", Protocol: engine.SASLSSL, Bind: "127.0.0.1:0", TLS: tlsCfg},
-		},
-	}
-	if r.wal != nil {
-		r.thr = engine.NewBacklogThrottle(engine.ThrottleOptions{}, r.backlog)
-		opts.Throttle = r.thr
-	}
-	if r.server, err = engine.New(opts, catalog, app); err != nil {
-		return nil, err
-	}
-	if err := r.server.Start(); err != nil {
-		return nil, err
-	}
-	if r.writers != nil {
-		r.writers.Start()
-	}
-	r.Info = RelayInfo{Plain: r.server.Addr("plain"), TLS: r.server.Addr("tls"), CA: tlsFiles.CA, PID: os.Getpid()}
-	return r, nil
+	a := rl.Addrs()
+	return &Relay{relay: rl, Info: RelayInfo{Plain: a.Listeners["PLAINTEXT"], TLS: a.Listeners["SASL_SSL"], CA: a.CA, PID: os.Getpid()}}, nil
 }
 
 func hostOnly(hostport string) string {
@@ -165,37 +142,18 @@ func hostOnly(hostport string) string {
 	return hostport
 }
 
-// backlog is how far delivery is behind, for the throttle.
-func (r *Relay) backlog() engine.Backlog { return engine.BacklogOf(r.wal.Stats()) }
-
 // Stats samples the WAL (zero for the ack-path relay).
 func (r *Relay) Stats() RelayStats {
-	if r.wal == nil {
-		return RelayStats{}
-	}
-	st := r.wal.Stats()
+	st := r.relay.Stats()
 	return RelayStats{BacklogBytes: st.PendingBytes, DiskBytes: st.DiskBytes, Pressure: st.Pressure}
 }
 
-// Close shuts down as SIGTERM does: answer what was read, stop the
-// writers at a clean position, close the WAL.
+// Close shuts down as SIGTERM does: answer what was read (for up to 10 s),
+// stop the writers at a clean position, close the WAL.
 func (r *Relay) Close() error {
-	var errs []error
-	if r.server != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		errs = append(errs, r.server.Shutdown(ctx))
-		cancel()
-	}
-	if r.thr != nil {
-		r.thr.Close()
-	}
-	if r.writers != nil {
-		errs = append(errs, r.writers.Close())
-	}
-	if r.wal != nil {
-		errs = append(errs, r.wal.Close())
-	}
-	return errors.Join(errs...)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return r.relay.Shutdown(ctx)
 }
 
 // ChildFlag is the flag cmd/slsbench re-executes itself with to run a

@@ -17,6 +17,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/slsrelay/slsrelay/cmd/slsrelay/relay"
 	"github.com/slsrelay/slsrelay/wal"
 )
 
@@ -48,7 +49,7 @@ func runAdmin(args []string, stdout, stderr io.Writer) (handled bool, code int) 
 			fmt.Fprintln(stderr, "usage: slsrelay check-config FILE")
 			return true, 2
 		}
-		if _, err := loadConfig(args[1]); err != nil {
+		if _, err := relay.LoadConfig(args[1]); err != nil {
 			fmt.Fprintln(stderr, err)
 			return true, 1
 		}
@@ -218,11 +219,11 @@ func runWALStatus(args []string, out io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*configPath)
+	cfg, err := relay.LoadConfig(*configPath)
 	if err != nil {
 		return err
 	}
-	w, err := openWAL(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	w, err := relay.OpenWAL(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		if !walLocked(err) {
 			return err
@@ -237,30 +238,11 @@ func runWALStatus(args []string, out io.Writer) error {
 		return err
 	}
 	defer w.Close()
-	return printWALStatus(out, w.Stats())
-}
-
-// printWALStatus writes the table `wal status` and /wal/status show.
-func printWALStatus(out io.Writer, st wal.Stats) error {
-	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "STREAM\tNEXT\tCOMMITTED\tPENDING ENTRIES\tPENDING BYTES\tOLDEST")
-	for _, s := range st.Streams {
-		fmt.Fprintf(tw, "%s/%s/%d\t%d\t%d\t%d\t%d\t%s\n", s.Key.Project, s.Key.Logstore, s.Key.Partition,
-			s.NextOffset, s.Committed, s.PendingEntries, s.PendingBytes, s.OldestPending.Round(time.Second))
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "disk: %d bytes", st.DiskBytes)
-	if st.MaxDiskBytes > 0 {
-		fmt.Fprintf(out, " of %d (pressure %.2f)", st.MaxDiskBytes, st.Pressure)
-	}
-	_, err := fmt.Fprintf(out, " in %d data files; pending %d entries, %d bytes; %d dead letters\n", st.DataFiles, st.PendingEntries, st.PendingBytes, st.DeadLetters)
-	return err
+	return relay.WriteWALStatus(out, w.Stats())
 }
 
 // liveWALStatus asks the running relay's admin listener.
-func liveWALStatus(cfg *Config) (string, error) {
+func liveWALStatus(cfg *relay.Config) (string, error) {
 	if cfg.Admin.Listen == "" {
 		return "", errors.New("no admin listener configured")
 	}
@@ -304,11 +286,11 @@ func walLocked(err error) bool {
 // openWALOffline opens the WAL the config names, for admin commands run
 // while the relay is stopped (badger locks its directory).
 func openWALOffline(configPath string) (*wal.WAL, error) {
-	cfg, err := loadConfig(configPath)
+	cfg, err := relay.LoadConfig(configPath)
 	if err != nil {
 		return nil, err
 	}
-	w, err := openWAL(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	w, err := relay.OpenWAL(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil && walLocked(err) {
 		return nil, fmt.Errorf("%w (is the relay still running? stop it first)", err)
 	}

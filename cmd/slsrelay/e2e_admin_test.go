@@ -15,15 +15,15 @@ import (
 	"testing"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/slsrelay/slsrelay/bench/slsfake"
+	"github.com/slsrelay/slsrelay/cmd/slsrelay/relay"
+	"github.com/slsrelay/slsrelay/cmd/slsrelay/relay/relaytest"
 )
 
 // TestE2ELocalConfig: configs/local.yaml (what `make run` starts) loads
 // and says what its header comment promises.
 func TestE2ELocalConfig(t *testing.T) {
-	cfg, err := loadConfig("../../configs/local.yaml")
+	cfg, err := relay.LoadConfig("../../configs/local.yaml")
 	if err != nil {
 		t.Fatalf("configs/local.yaml: %v", err)
 	}
@@ -31,43 +31,37 @@ func TestE2ELocalConfig(t *testing.T) {
 		t.Fatalf("%d listeners, want PLAINTEXT and SASL_SSL", len(cfg.Listeners))
 	}
 	p, s := cfg.Listeners[0], cfg.Listeners[1]
-	if p.Protocol != "PLAINTEXT" || p.Bind != "127.0.0.1:9092" || p.Project != e2eProject || p.AccessKeyID != e2eAKID || p.AccessKeySecret != e2eSecret {
+	if p.Protocol != "PLAINTEXT" || p.Bind != "127.0.0.1:9092" || p.Project != relaytest.Project || p.AccessKeyID != relaytest.AKID || p.AccessKeySecret != relaytest.Secret {
 		t.Errorf("PLAINTEXT listener: %+v", p)
 	}
-	if s.Protocol != "SASL_SSL" || s.Bind != "127.0.0.1:9093" || s.TLS == nil || !s.TLS.SelfSigned ||
-		strings.Join(s.TLS.SelfSignedHosts, ",") != "localhost,127.0.0.1" {
-		t.Errorf("SASL_SSL listener: %+v (tls %+v)", s, s.TLS)
+	if s.Protocol != "SASL_SSL" || s.Bind != "127.0.0.1:9093" || s.TLSFiles == nil || !s.TLSFiles.SelfSigned ||
+		strings.Join(s.TLSFiles.SelfSignedHosts, ",") != "localhost,127.0.0.1" {
+		t.Errorf("SASL_SSL listener: %+v (tls %+v)", s, s.TLSFiles)
 	}
 	if cfg.SLS.StandIn == nil || cfg.SLS.StandIn.Listen != "127.0.0.1:9180" || cfg.SLS.Endpoint != "" {
 		t.Errorf("sls: %+v", cfg.SLS)
 	}
-	if cfg.DataDir != "data" || cfg.WAL.Sync != "batch" || cfg.Log.Level != "info" || cfg.Log.Format != "text" {
-		t.Errorf("data_dir %q, wal.sync %q, log %+v", cfg.DataDir, cfg.WAL.Sync, cfg.Log)
+	if cfg.DataDir != "data" || cfg.WAL.SyncMode != "batch" || cfg.Log.Level != "info" || cfg.Log.Format != "text" {
+		t.Errorf("data_dir %q, wal.sync %q, log %+v", cfg.DataDir, cfg.WAL.SyncMode, cfg.Log)
 	}
-	if cfg.tlsDir() != filepath.Join("data", "tls") {
-		t.Errorf("TLS files go to %s, the header says data/tls", cfg.tlsDir())
+	if cfg.TLSDir() != filepath.Join("data", "tls") {
+		t.Errorf("TLS files go to %s, the header says data/tls", cfg.TLSDir())
 	}
 	// Strict: a misspelt key in a copy of it is an error, not a default.
 	raw, err := os.ReadFile("../../configs/local.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := parseConfig("x.yaml", append(raw, []byte("\nwal_typo: 1\n")...)); err == nil || !strings.Contains(err.Error(), "wal_typo") {
+	if _, err := relay.ParseConfig("x.yaml", append(raw, []byte("\nwal_typo: 1\n")...)); err == nil || !strings.Contains(err.Error(), "wal_typo") {
 		t.Errorf("an unknown key: %v, want an error naming it", err)
 	}
 }
 
 // writeConfig writes cfg as a YAML file for the subcommands.
-func writeConfig(t testing.TB, cfg *Config) string {
+func writeConfig(t testing.TB, cfg *relay.Config) string {
 	t.Helper()
-	b, err := yaml.Marshal(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
 	path := filepath.Join(t.TempDir(), "slsrelay.yaml")
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	relaytest.WriteConfig(t, path, cfg)
 	return path
 }
 
@@ -93,7 +87,7 @@ func TestE2EDLQCommand(t *testing.T) {
 	if _, err := r.fake.AddFault(slsfake.Fault{Ops: []string{slsfake.OpPutLogs}, Logstore: logstore, Status: 400, ErrorCode: "PostBodyInvalid"}); err != nil {
 		t.Fatal(err)
 	}
-	cl := newKgo(t, r.kgoOpts(lPlain, e2ePassword)...)
+	cl := newKgo(t, r.kgoOpts(lPlain, relaytest.Password)...)
 	var batches [][]sent
 	for i, p := range []int32{0, 1, 0} {
 		recs := loadRecords(100*i, 5+i, 1)
@@ -103,7 +97,7 @@ func TestE2EDLQCommand(t *testing.T) {
 		if err := produceKgo(t, cl, logstore, recs); err != nil {
 			t.Fatalf("produce: %v", err)
 		}
-		waitFor(t, 10*time.Second, fmt.Sprintf("dead letter %d", i+1), func() bool { return r.wal.DeadLetterCount() == i+1 })
+		waitFor(t, 10*time.Second, fmt.Sprintf("dead letter %d", i+1), func() bool { return r.WAL().DeadLetterCount() == i+1 })
 		batches = append(batches, recs)
 	}
 	path := writeConfig(t, r.cfg)
@@ -112,7 +106,7 @@ func TestE2EDLQCommand(t *testing.T) {
 	if code, _, stderr := dlq("list", "-config", path); code != 1 || !strings.Contains(stderr, "stop it first") {
 		t.Errorf("dlq list while the relay runs: exit %d, stderr %q; want 1 and a hint to stop the relay", code, stderr)
 	}
-	if err := r.close(); err != nil {
+	if err := r.Close(); err != nil {
 		t.Fatal(err)
 	}
 
@@ -131,7 +125,7 @@ func TestE2EDLQCommand(t *testing.T) {
 		if len(f) < 5 {
 			t.Fatalf("dlq list row %q", line)
 		}
-		wantStream := fmt.Sprintf("%s/%s/%d", e2eProject, logstore, batches[i][0].Partition)
+		wantStream := fmt.Sprintf("%s/%s/%d", relaytest.Project, logstore, batches[i][0].Partition)
 		if f[1] != wantStream || f[2] != fmt.Sprint(len(batches[i])) {
 			t.Errorf("row %d: stream %s, %s records; want %s, %d", i, f[1], f[2], wantStream, len(batches[i]))
 		}
@@ -205,14 +199,14 @@ func TestE2EVersionCommand(t *testing.T) {
 func TestE2EWALStatusLive(t *testing.T) {
 	t.Parallel()
 	const logstore = "e2e-02"
-	r := startTestRelay(t, func(c *Config) { c.Admin.Listen = "0.0.0.0:0" })
+	r := startTestRelay(t, func(c *relay.Config) { c.Admin.Listen = "0.0.0.0:0" })
 	// The config the command reads names the port the relay got.
-	_, port, err := net.SplitHostPort(r.adminAddr)
+	_, port, err := net.SplitHostPort(r.Addrs.Admin)
 	if err != nil {
 		t.Fatal(err)
 	}
 	r.cfg.Admin.Listen = "0.0.0.0:" + port
-	cl := newKgo(t, r.kgoOpts(lPlain, e2ePassword)...)
+	cl := newKgo(t, r.kgoOpts(lPlain, relaytest.Password)...)
 	recs := loadRecords(0, 7, 1)
 	if err := produceKgo(t, cl, logstore, recs); err != nil {
 		t.Fatalf("produce: %v", err)
@@ -223,13 +217,13 @@ func TestE2EWALStatusLive(t *testing.T) {
 		t.Fatalf("wal status on a running relay: %v", err)
 	}
 	t.Logf("wal status:\n%s", out.String())
-	stream := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(e2eProject+"/"+logstore+"/0") + `\s+(\d+)\s`)
+	stream := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(relaytest.Project+"/"+logstore+"/0") + `\s+(\d+)\s`)
 	m := stream.FindStringSubmatch(out.String())
 	if !strings.HasPrefix(out.String(), "(from the running relay at http://127.0.0.1:"+port+")") || m == nil || m[1] == "0" {
-		t.Fatalf("wal status: want the running relay's table with stream %s/%s/0 past offset 0:\n%s", e2eProject, logstore, out.String())
+		t.Fatalf("wal status: want the running relay's table with stream %s/%s/0 past offset 0:\n%s", relaytest.Project, logstore, out.String())
 	}
 	// With the relay stopped the directory is read instead.
-	if err := r.close(); err != nil {
+	if err := r.Close(); err != nil {
 		t.Fatal(err)
 	}
 	out.Reset()

@@ -18,11 +18,8 @@ package main
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -36,8 +33,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/slsrelay/slsrelay/bench/slsfake"
+	"github.com/slsrelay/slsrelay/cmd/slsrelay/relay"
+	"github.com/slsrelay/slsrelay/cmd/slsrelay/relay/relaytest"
+	"github.com/slsrelay/slsrelay/engine/kafkatest"
 	"github.com/slsrelay/slsrelay/wal"
-	"github.com/slsrelay/slsrelay/wal/batch/batchtest"
 )
 
 // TestE2EBackpressure: see the file comment. Not parallel: it measures
@@ -57,25 +56,25 @@ func TestE2EBackpressure(t *testing.T) {
 		// milliseconds: 100× and more is typical).
 		minSlowdown = 5.0
 	)
-	r := startTestRelay(t, func(c *Config) {
+	r := startTestRelay(t, func(c *relay.Config) {
 		c.Throttle.SoftBacklogBytes = soft
 		c.Throttle.MaxThrottle = maxThrottle
 		// Small LogGroups, so the quota meters delivery finely instead of
 		// letting one large PutLogs through on credit.
-		c.SLS.MaxLogGroupBytes = 16 << 10
+		c.SLS.LogGroup.MaxBytes = 16 << 10
 	})
 	rss := sampleRSS(t, 50*time.Millisecond)
-	if err := r.fake.SetQuota(e2eProject, logstore, slsfake.Quota{BytesPerSec: shardQuota}); err != nil {
+	if err := r.fake.SetQuota(relaytest.Project, logstore, slsfake.Quota{BytesPerSec: shardQuota}); err != nil {
 		t.Fatal(err)
 	}
-	faultID, err := r.fake.AddFault(slsfake.Fault{Ops: []string{slsfake.OpPutLogs}, Project: e2eProject, Logstore: logstore, Latency: latency})
+	faultID, err := r.fake.AddFault(slsfake.Fault{Ops: []string{slsfake.OpPutLogs}, Project: relaytest.Project, Logstore: logstore, Latency: latency})
 	if err != nil {
 		t.Fatal(err)
 	}
 	stream := func(p int32) wal.StreamKey {
-		return wal.StreamKey{Project: e2eProject, Logstore: logstore, Partition: p}
+		return wal.StreamKey{Project: relaytest.Project, Logstore: logstore, Partition: p}
 	}
-	throttleOf := func(p int32) time.Duration { return r.thr.ThrottleTime(stream(p), 0) }
+	throttleOf := func(p int32) time.Duration { return r.Throttle().ThrottleTime(stream(p), 0) }
 
 	// Every acknowledged record, by id.
 	var mu sync.Mutex
@@ -109,12 +108,12 @@ func TestE2EBackpressure(t *testing.T) {
 
 	// Below the soft limit: the rate of a sarama producer and of a client
 	// that ignores throttle_time_ms, one request after the other.
-	sp, err := sarama.NewSyncProducer([]string{r.plain}, r.saramaConfig(lPlain, sarama.V2_1_0_0, ""))
+	sp, err := sarama.NewSyncProducer([]string{r.Plain.Addr}, r.saramaConfig(lPlain, sarama.V2_1_0_0, ""))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sp.Close()
-	raw, err := dialIgnoringProducer(r.plain)
+	raw, err := dialIgnoringProducer(r.Plain.Addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +199,7 @@ func TestE2EBackpressure(t *testing.T) {
 	}
 
 	// (d) The stand-in recovers: everything acknowledged is delivered.
-	if err := r.fake.SetQuota(e2eProject, logstore, slsfake.Quota{}); err != nil {
+	if err := r.fake.SetQuota(relaytest.Project, logstore, slsfake.Quota{}); err != nil {
 		t.Fatal(err)
 	}
 	r.fake.RemoveFault(faultID)
@@ -273,13 +272,10 @@ func saramaRate(sp sarama.SyncProducer, topic string, recs []sent, ack func(...s
 // acks=1, one record per request) and ignores throttle_time_ms: it sends
 // each request as soon as the previous one is answered, as the Beats'
 // sarama fork and other old clients do.
-type ignoringProducer struct {
-	c    net.Conn
-	corr int32
-}
+type ignoringProducer struct{ c *kafkatest.Conn }
 
 func dialIgnoringProducer(addr string) (*ignoringProducer, error) {
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	c, err := kafkatest.Dial(addr, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -305,7 +301,7 @@ func (p *ignoringProducer) rate(topic string, recs []sent, ack func(...sent)) (f
 }
 
 func (p *ignoringProducer) produce(topic string, partition int32, value []byte) (int32, error) {
-	resp, err := p.produceBatch(topic, partition, oneRecordBatch(value, -1, -1, -1))
+	resp, err := p.produceBatch(topic, partition, kafkatest.ProducerBatch(-1, -1, -1, string(value)))
 	if err != nil {
 		return 0, err
 	}
@@ -315,60 +311,14 @@ func (p *ignoringProducer) produce(topic string, partition int32, value []byte) 
 // produceBatch sends one batch with acks=1 and returns the answer, or an
 // error if it carries one.
 func (p *ignoringProducer) produceBatch(topic string, partition int32, batch []byte) (*kmsg.ProduceResponse, error) {
-	req := kmsg.NewPtrProduceRequest()
-	req.Version, req.Acks, req.TimeoutMillis = 7, 1, 10000
-	rt := kmsg.NewProduceRequestTopic()
-	rt.Topic = topic
-	rp := kmsg.NewProduceRequestTopicPartition()
-	rp.Partition, rp.Records = partition, batch
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
-
-	p.corr++
-	b := binary.BigEndian.AppendUint32(nil, 0)
-	b = binary.BigEndian.AppendUint16(b, uint16(req.Key()))
-	b = binary.BigEndian.AppendUint16(b, uint16(req.Version))
-	b = binary.BigEndian.AppendUint32(b, uint32(p.corr))
-	b = binary.BigEndian.AppendUint16(b, 8)
-	b = append(b, "ignoring"...)
-	b = req.AppendTo(b)
-	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
-	_ = p.c.SetDeadline(time.Now().Add(e2eTimeout))
-	if _, err := p.c.Write(b); err != nil {
+	resp, err := p.c.RoundTrip(kafkatest.ProduceRequest(7, 1, topic, map[int32][]byte{partition: batch}), e2eTimeout)
+	if err != nil {
 		return nil, err
 	}
-	var size [4]byte
-	if _, err := io.ReadFull(p.c, size[:]); err != nil {
+	if err := kafkatest.CheckProduced(resp); err != nil {
 		return nil, err
 	}
-	body := make([]byte, binary.BigEndian.Uint32(size[:]))
-	if _, err := io.ReadFull(p.c, body); err != nil {
-		return nil, err
-	}
-	if len(body) < 4 || int32(binary.BigEndian.Uint32(body)) != p.corr {
-		return nil, errors.New("answer out of order")
-	}
-	resp := req.ResponseKind().(*kmsg.ProduceResponse)
-	if err := resp.ReadFrom(body[4:]); err != nil {
-		return nil, err
-	}
-	for _, t := range resp.Topics {
-		for _, pr := range t.Partitions {
-			if pr.ErrorCode != 0 {
-				return nil, fmt.Errorf("%s[%d]: error code %d", t.Topic, pr.Partition, pr.ErrorCode)
-			}
-		}
-	}
-	return resp, nil
-}
-
-// oneRecordBatch encodes an uncompressed v2 batch of one record, of
-// idempotent producer id (epoch, sequence seq) unless id is -1.
-func oneRecordBatch(value []byte, id int64, epoch int16, seq int32) []byte {
-	rec := batchtest.Record{Value: value, Timestamp: time.Now().UnixMilli()}
-	return batchtest.UncompressedRecordBatch([]batchtest.Record{rec}, func(b *kmsg.RecordBatch) {
-		b.ProducerID, b.ProducerEpoch, b.FirstSequence = id, epoch, seq
-	})
+	return resp.(*kmsg.ProduceResponse), nil
 }
 
 // rssSampler keeps this process's peak VmRSS.

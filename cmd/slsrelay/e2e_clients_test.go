@@ -19,6 +19,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/slsrelay/slsrelay/bench/slsfake"
+	"github.com/slsrelay/slsrelay/cmd/slsrelay/relay"
+	"github.com/slsrelay/slsrelay/cmd/slsrelay/relay/relaytest"
 )
 
 // recOpts says what a client can send, and so what its records carry.
@@ -119,7 +121,7 @@ func TestE2EClients(t *testing.T) {
 				t.Fatalf("produce to %s: %v", topic, err)
 			}
 			setWindow(recs, from, time.Now())
-			r.waitLogs(t, e2eProject, logstore, n, e2eTimeout)
+			r.waitLogs(t, relaytest.Project, logstore, n, e2eTimeout)
 			time.Sleep(50 * time.Millisecond) // a stray duplicate would show now
 			r.checkDelivered(t, logstore, recs, true)
 		})
@@ -127,7 +129,7 @@ func TestE2EClients(t *testing.T) {
 
 	kgoCase := func(l listener, codec kgo.CompressionCodec) func(*testing.T, string, []sent) error {
 		return func(t *testing.T, topic string, recs []sent) error {
-			cl := newKgo(t, append(r.kgoOpts(l, e2ePassword), kgo.ProducerBatchCompression(codec))...)
+			cl := newKgo(t, append(r.kgoOpts(l, relaytest.Password), kgo.ProducerBatchCompression(codec))...)
 			return produceKgo(t, cl, topic, recs)
 		}
 	}
@@ -143,7 +145,7 @@ func TestE2EClients(t *testing.T) {
 
 	saramaCase := func(l listener, v sarama.KafkaVersion, codec sarama.CompressionCodec) func(*testing.T, string, []sent) error {
 		return func(t *testing.T, topic string, recs []sent) error {
-			cfg := r.saramaConfig(l, v, e2ePassword)
+			cfg := r.saramaConfig(l, v, relaytest.Password)
 			cfg.Producer.Compression = codec
 			return produceSarama(t, r.addr(l), cfg, topic, recs)
 		}
@@ -182,7 +184,7 @@ func TestE2EKeyField(t *testing.T) {
 	t.Parallel()
 	const keyField = "__key__"
 	n := e2eRecordsPerCase
-	r := startTestRelay(t, func(c *Config) { c.SLS.KeyField = keyField })
+	r := startTestRelay(t, func(c *relay.Config) { c.SLS.Convert.KeyField = keyField })
 	f := func(name, logstore string, o recOpts, produce func(t *testing.T, topic string, recs []sent) error) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -213,16 +215,16 @@ func TestE2EKeyField(t *testing.T) {
 			if withKey == 0 || withKey == len(recs) {
 				t.Fatalf("%d of %d records expect a key field: the case tests nothing", withKey, len(recs))
 			}
-			r.waitLogs(t, e2eProject, logstore, len(recs), e2eTimeout)
+			r.waitLogs(t, relaytest.Project, logstore, len(recs), e2eTimeout)
 			r.checkDelivered(t, logstore, recs, true)
 		})
 	}
 	f("kgo/json-topic", e2eStore(1), recOpts{jsonTopic: true, headers: true, timestamps: true}, func(t *testing.T, topic string, recs []sent) error {
-		return produceKgo(t, newKgo(t, r.kgoOpts(lPlain, e2ePassword)...), topic, recs)
+		return produceKgo(t, newKgo(t, r.kgoOpts(lPlain, relaytest.Password)...), topic, recs)
 	})
 	f("sarama-0.10.2/SASL_SSL", e2eStore(2), recOpts{timestamps: true}, func(t *testing.T, topic string, recs []sent) error {
-		cfg := r.saramaConfig(lSASLSSL, sarama.V0_10_2_0, e2ePassword)
+		cfg := r.saramaConfig(lSASLSSL, sarama.V0_10_2_0, relaytest.Password)
 		cfg.Producer.Compression = sarama.CompressionGZIP
-		return produceSarama(t, r.saslSSL, cfg, topic, recs)
+		return produceSarama(t, r.SASLSSL.Addr, cfg, topic, recs)
 	})
 }

@@ -21,6 +21,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/slsrelay/slsrelay/bench/slsfake"
+	"github.com/slsrelay/slsrelay/cmd/slsrelay/relay"
+	"github.com/slsrelay/slsrelay/cmd/slsrelay/relay/relaytest"
 )
 
 // loadRecords returns n plain records with ids from first, over partitions
@@ -111,9 +113,9 @@ func (r *testRelay) waitIDs(t testing.TB, logstore string, recs []sent, timeout 
 	missing := len(recs)
 	deadline := time.Now().Add(timeout)
 	for {
-		if r.fake.LogCount(e2eProject, logstore) >= len(recs) {
+		if r.fake.LogCount(relaytest.Project, logstore) >= len(recs) {
 			have := map[string]bool{}
-			for _, l := range r.fake.Logs(e2eProject, logstore) {
+			for _, l := range r.fake.Logs(relaytest.Project, logstore) {
 				for _, kv := range l.Contents {
 					if id := idPattern.FindString(kv.Value); id != "" {
 						have[id] = true
@@ -132,7 +134,7 @@ func (r *testRelay) waitIDs(t testing.TB, logstore string, recs []sent, timeout 
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %d of %d records not delivered to %s (the stand-in holds %d logs)", timeout, missing, len(recs), logstore, r.fake.LogCount(e2eProject, logstore))
+			t.Fatalf("after %v: %d of %d records not delivered to %s (the stand-in holds %d logs)", timeout, missing, len(recs), logstore, r.fake.LogCount(relaytest.Project, logstore))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -145,7 +147,7 @@ func (r *testRelay) waitIDs(t testing.TB, logstore string, recs []sent, timeout 
 func TestE2EFaultsErrorsAndResets(t *testing.T) {
 	t.Parallel()
 	// Small LogGroups: many PutLogs, so that the faults' shares bite.
-	r := startTestRelay(t, func(c *Config) { c.SLS.MaxLogGroupLogs = 10 })
+	r := startTestRelay(t, func(c *relay.Config) { c.SLS.LogGroup.MaxLogs = 10 })
 	const logstore = "test-logstore-2" // 4 shards
 	faults := []slsfake.Fault{
 		{Ops: []string{slsfake.OpPutLogs}, Share: 0.3, Status: 500},
@@ -161,7 +163,7 @@ func TestE2EFaultsErrorsAndResets(t *testing.T) {
 	}
 	n := e2eLoadRecords
 	recs := loadRecords(0, n, 4)
-	cl := newKgo(t, append(r.kgoOpts(lPlain, e2ePassword), kgo.ProducerBatchMaxBytes(16<<10))...)
+	cl := newKgo(t, append(r.kgoOpts(lPlain, relaytest.Password), kgo.ProducerBatchMaxBytes(16<<10))...)
 	from := time.Now()
 	// In slices, so that deliveries and faults interleave with produces.
 	for i := 0; i < n; i += n / 10 {
@@ -177,7 +179,7 @@ func TestE2EFaultsErrorsAndResets(t *testing.T) {
 		hits += f.Hits
 	}
 	r.fake.ClearFaults()
-	st := r.writers.Stats()
+	st := r.Writers().Stats()
 	dups := r.checkDelivered(t, logstore, recs, false)
 	t.Logf("%d records, %d faults hit, %d writes retried, %d LogGroups delivered, %d duplicate logs", n, hits, st.Retries.Load(), st.LogGroups.Load(), dups)
 	if st.Retries.Load() < 5 {
@@ -201,12 +203,12 @@ func TestE2EOutage(t *testing.T) {
 				t.Skip("set SLSRELAY_LONG_TESTS=1 to run the long outage")
 			}
 			t.Parallel()
-			r := startTestRelay(t, func(c *Config) { c.SLS.ShardRefresh = shardRefresh })
+			r := startTestRelay(t, func(c *relay.Config) { c.SLS.ShardRefresh = shardRefresh })
 			const logstore = "test-logstore-2" // 4 shards
 			ids := &atomic.Int64{}
 			var loads []*load
 			for range 2 {
-				cl := newKgo(t, append(r.kgoOpts(lPlain, e2ePassword),
+				cl := newKgo(t, append(r.kgoOpts(lPlain, relaytest.Password),
 					kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())...)
 				loads = append(loads, &load{cl: cl, topic: logstore, partitions: 4, batch: 10, pause: 20 * time.Millisecond, ids: ids})
 			}
@@ -218,16 +220,16 @@ func TestE2EOutage(t *testing.T) {
 				wg.Go(func() { l.run(ctx) })
 			}
 			time.Sleep(time.Second)
-			r.waitLogs(t, e2eProject, logstore, 1, e2eTimeout) // delivering before the outage
+			r.waitLogs(t, relaytest.Project, logstore, 1, e2eTimeout) // delivering before the outage
 			if err := r.fake.Outage(outage, slsfake.OutageRefuse); err != nil {
 				t.Fatal(err)
 			}
 			outFrom := time.Now()
 			time.Sleep(200 * time.Millisecond) // requests in flight settle
-			before := r.fake.LogCount(e2eProject, logstore)
+			before := r.fake.LogCount(relaytest.Project, logstore)
 			time.Sleep(outage - 400*time.Millisecond)
-			during := r.fake.LogCount(e2eProject, logstore)
-			pending := r.wal.Stats().PendingEntries
+			during := r.fake.LogCount(relaytest.Project, logstore)
+			pending := r.WAL().Stats().PendingEntries
 			outTo := time.Now()
 			time.Sleep(time.Second + 200*time.Millisecond) // after the outage, still producing
 			stop()
@@ -266,9 +268,9 @@ func TestE2EOutage(t *testing.T) {
 				// producer's retry) or a LogGroup SLS took twice (a write
 				// whose answer was lost).
 				t.Logf("the WAL took %d records for %d acknowledged; the writers delivered %d logs in %d LogGroups and retried %d writes",
-					r.walRecords(logstore), len(acked), r.writers.Stats().Logs.Load(), r.writers.Stats().LogGroups.Load(), r.writers.Stats().Retries.Load())
+					r.walRecords(logstore), len(acked), r.Writers().Stats().Logs.Load(), r.Writers().Stats().LogGroups.Load(), r.Writers().Stats().Retries.Load())
 			}
-			if d := r.writers.Stats().DeadLetters.Load(); d != 0 {
+			if d := r.Writers().Stats().DeadLetters.Load(); d != 0 {
 				t.Errorf("%d entries went to dead letters during an outage", d)
 			}
 		})
@@ -295,8 +297,8 @@ func TestE2EDeletedLogstore(t *testing.T) {
 	f := func(name string, shardRefresh time.Duration, hold bool, wait time.Duration) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			r := startTestRelay(t, func(c *Config) { c.SLS.ShardRefresh = shardRefresh })
-			cl := newKgo(t, r.kgoOpts(lPlain, e2ePassword)...)
+			r := startTestRelay(t, func(c *relay.Config) { c.SLS.ShardRefresh = shardRefresh })
+			cl := newKgo(t, r.kgoOpts(lPlain, relaytest.Password)...)
 			first := loadRecords(0, 10, 2)
 			if err := produceKgo(t, cl, logstore, first); err != nil {
 				t.Fatalf("produce: %v", err)
@@ -318,7 +320,7 @@ func TestE2EDeletedLogstore(t *testing.T) {
 					t.Fatalf("produce: %v", err)
 				}
 			}
-			if err := r.fake.DeleteLogstore(e2eProject, logstore); err != nil {
+			if err := r.fake.DeleteLogstore(relaytest.Project, logstore); err != nil {
 				t.Fatal(err)
 			}
 			if !hold {
@@ -349,7 +351,7 @@ func TestE2EDeletedLogstore(t *testing.T) {
 			})
 			letters := r.deadLetters(t)
 			for _, d := range letters {
-				if d.Stream.Logstore != logstore || d.Stream.Project != e2eProject {
+				if d.Stream.Logstore != logstore || d.Stream.Project != relaytest.Project {
 					t.Errorf("dead letter %d is of stream %+v", d.ID, d.Stream)
 				}
 				if !strings.Contains(d.Reason, "LogStoreNotExist") {
@@ -361,14 +363,14 @@ func TestE2EDeletedLogstore(t *testing.T) {
 			}
 			// The writers count a dead letter once the WAL has it.
 			waitFor(t, 5*time.Second, fmt.Sprintf("Stats().DeadLetters to count the WAL's %d", len(letters)), func() bool {
-				return r.writers.Stats().DeadLetters.Load() == int64(len(letters))
+				return r.Writers().Stats().DeadLetters.Load() == int64(len(letters))
 			})
 
-			if err := r.fake.CreateLogstore(e2eProject, slsfake.LogstoreConfig{Name: logstore, ShardCount: 2}); err != nil {
+			if err := r.fake.CreateLogstore(relaytest.Project, slsfake.LogstoreConfig{Name: logstore, ShardCount: 2}); err != nil {
 				t.Fatal(err)
 			}
 			for _, d := range letters {
-				if _, err := r.wal.Replay(d.ID); err != nil {
+				if _, err := r.WAL().Replay(d.ID); err != nil {
 					t.Fatalf("replay %d: %v", d.ID, err)
 				}
 			}
@@ -376,7 +378,7 @@ func TestE2EDeletedLogstore(t *testing.T) {
 			setWindow(all, time.Now().Add(-time.Minute), time.Now().Add(time.Minute))
 			r.waitIDs(t, logstore, all, e2eTimeout)
 			r.checkDelivered(t, logstore, all, true)
-			if n := r.wal.DeadLetterCount(); n != 0 {
+			if n := r.WAL().DeadLetterCount(); n != 0 {
 				t.Errorf("%d dead letters left after replaying them all", n)
 			}
 		})
@@ -420,15 +422,15 @@ func TestE2EShipperErrors(t *testing.T) {
 		})
 	}
 	t.Run("refused", func(t *testing.T) {
-		f(t, "wrong-key", lSASLSSL, e2eProject, e2eAKID+"#wrong", "e2e-01", kerr.TopicAuthorizationFailed)
-		f(t, "unknown-key", lSASLSSL, e2eProject, "no-such-akid#"+e2eSecret, "e2e-02", kerr.TopicAuthorizationFailed)
-		f(t, "missing-logstore/PLAINTEXT", lPlain, e2eProject, e2ePassword, "no-such-logstore", kerr.UnknownTopicOrPartition)
-		f(t, "missing-logstore/SASL_SSL", lSASLSSL, e2eProject, e2ePassword, "no-such-logstore-2", kerr.UnknownTopicOrPartition)
-		f(t, "missing-project", lSASLSSL, "no-such-project", e2ePassword, "e2e-03", kerr.UnknownTopicOrPartition)
+		f(t, "wrong-key", lSASLSSL, relaytest.Project, relaytest.AKID+"#wrong", "e2e-01", kerr.TopicAuthorizationFailed)
+		f(t, "unknown-key", lSASLSSL, relaytest.Project, "no-such-akid#"+relaytest.Secret, "e2e-02", kerr.TopicAuthorizationFailed)
+		f(t, "missing-logstore/PLAINTEXT", lPlain, relaytest.Project, relaytest.Password, "no-such-logstore", kerr.UnknownTopicOrPartition)
+		f(t, "missing-logstore/SASL_SSL", lSASLSSL, relaytest.Project, relaytest.Password, "no-such-logstore-2", kerr.UnknownTopicOrPartition)
+		f(t, "missing-project", lSASLSSL, "no-such-project", relaytest.Password, "e2e-03", kerr.UnknownTopicOrPartition)
 	})
 	// The right key, on the logstore a wrong one was just refused for,
 	// works: refusals are cached per key.
-	cl := newKgo(t, r.kgoOpts(lSASLSSL, e2ePassword)...)
+	cl := newKgo(t, r.kgoOpts(lSASLSSL, relaytest.Password)...)
 	recs := loadRecords(0, 4, 2)
 	if err := produceKgo(t, cl, "e2e-01", recs); err != nil {
 		t.Fatalf("the right key after a wrong one: %v", err)
@@ -447,17 +449,17 @@ func TestE2ERestartWithBacklog(t *testing.T) {
 		t.Fatal(err)
 	}
 	recs := loadRecords(0, e2eRecordsPerCase*4, 4)
-	cl := newKgo(t, r.kgoOpts(lPlain, e2ePassword)...)
+	cl := newKgo(t, r.kgoOpts(lPlain, relaytest.Password)...)
 	from := time.Now()
 	if err := produceKgo(t, cl, logstore, recs); err != nil {
 		t.Fatalf("produce: %v", err)
 	}
-	waitFor(t, 5*time.Second, "a failed write", func() bool { return r.writers.Stats().Retries.Load() > 0 })
+	waitFor(t, 5*time.Second, "a failed write", func() bool { return r.Writers().Stats().Retries.Load() > 0 })
 	cl.Close()
-	if err := r.close(); err != nil {
+	if err := r.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if n := r.fake.LogCount(e2eProject, logstore); n != 0 {
+	if n := r.fake.LogCount(relaytest.Project, logstore); n != 0 {
 		t.Fatalf("the stand-in took %d logs through a 503 fault", n)
 	}
 	r2 := startTestRelayConfig(t, r.cfg)
@@ -476,14 +478,14 @@ func TestE2ERestartDuringOutage(t *testing.T) {
 	t.Parallel()
 	const logstore = "e2e-01"
 	r := startTestRelay(t)
-	cl := newKgo(t, r.kgoOpts(lSASLSSL, e2ePassword)...)
+	cl := newKgo(t, r.kgoOpts(lSASLSSL, relaytest.Password)...)
 	first := loadRecords(0, 10, 2)
 	if err := produceKgo(t, cl, logstore, first); err != nil {
 		t.Fatalf("produce: %v", err)
 	}
 	r.waitIDs(t, logstore, first, e2eTimeout)
 	cl.Close()
-	if err := r.close(); err != nil {
+	if err := r.Close(); err != nil {
 		t.Fatal(err)
 	}
 
@@ -494,7 +496,7 @@ func TestE2ERestartDuringOutage(t *testing.T) {
 	}
 	end := time.Now().Add(outage)
 	// Java clients and librdkafka wait 30 s for an answer.
-	cl2 := newKgo(t, append(r2.kgoOpts(lSASLSSL, e2ePassword), kgo.RequestTimeoutOverhead(30*time.Second), kgo.RetryTimeout(60*time.Second))...)
+	cl2 := newKgo(t, append(r2.kgoOpts(lSASLSSL, relaytest.Password), kgo.RequestTimeoutOverhead(30*time.Second), kgo.RetryTimeout(60*time.Second))...)
 	var sentAll []sent
 	for i := range 4 {
 		recs := loadRecords(100+10*i, 10, 2)
@@ -525,16 +527,16 @@ func TestE2ERestartDuringOutage(t *testing.T) {
 func TestE2EShardSplit(t *testing.T) {
 	t.Parallel()
 	const logstore = "e2e-01" // 2 shards
-	r := startTestRelay(t, func(c *Config) { c.SLS.ShardRefresh = 300 * time.Millisecond })
+	r := startTestRelay(t, func(c *relay.Config) { c.SLS.ShardRefresh = 300 * time.Millisecond })
 	ids := &atomic.Int64{}
-	ld := &load{cl: newKgo(t, r.kgoOpts(lPlain, e2ePassword)...), topic: logstore, partitions: 2, batch: 10, pause: 10 * time.Millisecond, ids: ids}
+	ld := &load{cl: newKgo(t, r.kgoOpts(lPlain, relaytest.Password)...), topic: logstore, partitions: 2, batch: 10, pause: 10 * time.Millisecond, ids: ids}
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	var wg sync.WaitGroup
 	start := time.Now()
 	wg.Go(func() { ld.run(ctx) })
 	time.Sleep(500 * time.Millisecond)
-	shards, err := r.fake.SplitShard(e2eProject, logstore, 0, "")
+	shards, err := r.fake.SplitShard(relaytest.Project, logstore, 0, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -547,13 +549,13 @@ func TestE2EShardSplit(t *testing.T) {
 		t.Fatalf("producing during the split: %v", ld.errs[0])
 	}
 
-	cl := newKgo(t, r.kgoOpts(lPlain, e2ePassword)...)
+	cl := newKgo(t, r.kgoOpts(lPlain, relaytest.Password)...)
 	waitFor(t, 10*time.Second, "Metadata to report 3 partitions", func() bool {
 		code, n := metadataPartitions(t, cl, logstore)
 		return code == 0 && n == 3
 	})
 	after := loadRecords(int(ids.Load()), 30, 3)
-	cl2 := newKgo(t, r.kgoOpts(lPlain, e2ePassword)...)
+	cl2 := newKgo(t, r.kgoOpts(lPlain, relaytest.Password)...)
 	if err := produceKgo(t, cl2, logstore, after); err != nil {
 		t.Fatalf("produce to 3 partitions: %v", err)
 	}
@@ -562,7 +564,7 @@ func TestE2EShardSplit(t *testing.T) {
 	r.waitIDs(t, logstore, all, e2eTimeout)
 	r.checkDelivered(t, logstore, all, true)
 	perShard := map[int]int{}
-	for _, l := range r.fake.Logs(e2eProject, logstore) {
+	for _, l := range r.fake.Logs(relaytest.Project, logstore) {
 		perShard[l.ShardID]++
 		if l.ShardID == 0 && l.Received.After(splitAt.Add(100*time.Millisecond)) {
 			t.Errorf("shard 0 (readonly since the split) took a log at %v", l.Received)

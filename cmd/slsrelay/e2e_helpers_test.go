@@ -1,9 +1,10 @@
 package main
 
-// Shared pieces of the end-to-end tests (e2e_*_test.go): a relay wired as
-// startRelay wires it (engine → WAL → shardwriter → the in-process SLS
-// stand-in) on loopback ports, the Kafka clients that write to it, the SDK
-// client that reads back what reached the stand-in, and the checks.
+// Shared pieces of the end-to-end tests (e2e_*_test.go): the relay users
+// run (package relay, started by relaytest: engine → WAL → shardwriter →
+// the in-process SLS stand-in) on loopback ports, the Kafka clients that
+// write to it (kafkatest), the SDK client that reads back what reached the
+// stand-in, and the checks.
 //
 // Every case writes its own logstore (the stand-in serves test-logstore-1,
 // test-logstore-2 and e2e-01 … e2e-40, two shards each unless said), so a
@@ -13,21 +14,15 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -36,19 +31,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
-	"github.com/twmb/franz-go/pkg/sasl/plain"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/slsrelay/slsrelay/bench/slsfake"
+	"github.com/slsrelay/slsrelay/cmd/slsrelay/relay"
+	"github.com/slsrelay/slsrelay/cmd/slsrelay/relay/relaytest"
+	"github.com/slsrelay/slsrelay/engine/kafkatest"
 	"github.com/slsrelay/slsrelay/wal"
-)
-
-// What the embedded default (configs/local.yaml) serves.
-const (
-	e2eProject  = "test-project-1"
-	e2eAKID     = "demo-akid"
-	e2eSecret   = "demo-aksecret"
-	e2ePassword = e2eAKID + "#" + e2eSecret
 )
 
 // e2eTimeout bounds every wait of these tests for one thing to happen.
@@ -68,53 +56,22 @@ func e2eFakeConfig() slsfake.Config {
 	return fc
 }
 
-// testRelay is a running relay, its stand-in and what reads back from it.
+// testRelay is a relay started by relaytest, and the SDK client that
+// reads back from its stand-in.
 type testRelay struct {
-	*relay
-	t       testing.TB
-	cfg     *Config
-	plain   string // PLAINTEXT listener address
-	saslSSL string // SASL_SSL listener address
-	fake    *slsfake.Server
-	sls     *sls.Client // reads back, signed with the demo key
-	tls     *tls.Config // trusts the generated CA
-	caFile  string
-	logs    *e2eLogBuffer
-
-	closeOnce sync.Once
-	closeErr  error
+	*relaytest.Relay
+	cfg  *relay.Config
+	fake *slsfake.Server
+	sls  *sls.Client // reads back, signed with the demo key
 }
 
-// e2eConfig returns configs/local.yaml as parsed, moved to loopback ports
-// picked by the system and a fresh data_dir, with a stand-in serving
-// e2eFakeConfig, a short retry interval and linger.
-func e2eConfig(t testing.TB) *Config {
+// e2eConfig is relaytest's (configs/local.yaml on free loopback ports and
+// a fresh data_dir) with a stand-in serving e2eFakeConfig, a short retry
+// interval and linger.
+func e2eConfig(t testing.TB) *relay.Config {
 	t.Helper()
-	raw, err := os.ReadFile("../../configs/local.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := parseConfig("configs/local.yaml", raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	cfg.DataDir = dir
-	for i := range cfg.Listeners {
-		cfg.Listeners[i].Bind = "127.0.0.1:0"
-	}
-	if cfg.Admin.Listen != "" {
-		cfg.Admin.Listen = "127.0.0.1:0"
-	}
-	fakePath := filepath.Join(dir, "slsfake.yaml")
-	b, err := yaml.Marshal(e2eFakeConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(fakePath, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg.SLS.StandIn = &StandInConfig{Listen: "127.0.0.1:0", Config: fakePath}
+	cfg := relaytest.Config(t)
+	cfg.SLS.StandIn = &relay.StandInConfig{Listen: "127.0.0.1:0", Config: relaytest.StandInFile(t, e2eFakeConfig())}
 	cfg.SLS.RetryInterval = 100 * time.Millisecond
 	cfg.SLS.Linger = 20 * time.Millisecond
 	return cfg
@@ -122,7 +79,7 @@ func e2eConfig(t testing.TB) *Config {
 
 // startTestRelay starts a relay on e2eConfig changed by mods; it is closed
 // when the test ends.
-func startTestRelay(t testing.TB, mods ...func(*Config)) *testRelay {
+func startTestRelay(t testing.TB, mods ...func(*relay.Config)) *testRelay {
 	t.Helper()
 	cfg := e2eConfig(t)
 	for _, m := range mods {
@@ -133,87 +90,18 @@ func startTestRelay(t testing.TB, mods ...func(*Config)) *testRelay {
 
 // startTestRelayConfig starts a relay on cfg as it is (a restart on the
 // same data_dir passes the config of the relay it replaces).
-func startTestRelayConfig(t testing.TB, cfg *Config) *testRelay {
+func startTestRelayConfig(t testing.TB, cfg *relay.Config) *testRelay {
 	t.Helper()
-	if err := cfg.check(); err != nil {
-		t.Fatalf("config: %v", err)
-	}
-	logs := &e2eLogBuffer{}
-	var h slog.Handler = slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})
-	if os.Getenv("SLSRELAY_TEST_LOG") != "" {
-		h = slog.NewTextHandler(io.MultiWriter(logs, os.Stderr), &slog.HandlerOptions{Level: slog.LevelDebug})
-	}
-	rl, err := startRelay(cfg, slog.New(h))
-	if err != nil {
-		t.Fatalf("startRelay: %v", err)
-	}
-	r := &testRelay{
-		relay: rl, t: t, cfg: cfg, logs: logs,
-		plain: rl.server.Addr("PLAINTEXT"), saslSSL: rl.server.Addr("SASL_SSL"),
-		fake: rl.standIn, caFile: rl.caFile,
-	}
-	t.Cleanup(func() {
-		if err := r.close(); err != nil {
-			t.Errorf("closing the relay: %v", err)
-		}
-		if t.Failed() {
-			t.Logf("relay log:\n%s", logs.String())
-		}
-	})
+	rt := relaytest.Start(t, cfg)
+	r := &testRelay{Relay: rt, cfg: cfg, fake: rt.Addrs.StandIn}
 	if r.fake == nil {
 		t.Fatal("the relay runs no stand-in")
 	}
 	// Every field the SDK would fill in lazily is set: parallel subtests
 	// share this client, and its lazy initialisation writes unlocked.
-	r.sls = &sls.Client{Endpoint: r.fake.Endpoint(), AccessKeyID: e2eAKID, AccessKeySecret: e2eSecret, HTTPClient: r.fake.HTTPClient(),
+	r.sls = &sls.Client{Endpoint: r.fake.Endpoint(), AccessKeyID: relaytest.AKID, AccessKeySecret: relaytest.Secret, HTTPClient: r.fake.HTTPClient(),
 		RequestTimeOut: 30 * time.Second, RetryTimeOut: 30 * time.Second}
-	if r.caFile != "" {
-		pem, err := os.ReadFile(r.caFile)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			t.Fatalf("no certificate in %s", r.caFile)
-		}
-		r.tls = &tls.Config{RootCAs: pool, ServerName: "localhost", MinVersion: tls.VersionTLS12}
-	}
 	return r
-}
-
-// close closes the relay once; later calls return the first result.
-func (r *testRelay) close() error {
-	r.closeOnce.Do(func() { r.closeErr = r.relay.Close() })
-	return r.closeErr
-}
-
-// e2eLogBuffer collects the relay's log, shown when a test fails.
-type e2eLogBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *e2eLogBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *e2eLogBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// count returns how many log lines contain s.
-func (l *e2eLogBuffer) count(s string) int {
-	n := 0
-	for _, line := range strings.Split(l.String(), "\n") {
-		if strings.Contains(line, s) {
-			n++
-		}
-	}
-	return n
 }
 
 // waitFor polls cond every 20 ms until it holds, or fails the test after
@@ -251,18 +139,18 @@ type pulled struct {
 // ones included.
 func (r *testRelay) pullAll(t testing.TB, logstore string) []pulled {
 	t.Helper()
-	shards, err := r.sls.ListShards(e2eProject, logstore)
+	shards, err := r.sls.ListShards(relaytest.Project, logstore)
 	if err != nil {
 		t.Fatalf("ListShards %s: %v", logstore, err)
 	}
 	var out []pulled
 	for _, sh := range shards {
-		cursor, err := r.sls.GetCursor(e2eProject, logstore, sh.ShardID, "begin")
+		cursor, err := r.sls.GetCursor(relaytest.Project, logstore, sh.ShardID, "begin")
 		if err != nil {
 			t.Fatalf("GetCursor %s/%d: %v", logstore, sh.ShardID, err)
 		}
 		for {
-			gl, next, err := r.sls.PullLogs(e2eProject, logstore, sh.ShardID, cursor, "", 1000)
+			gl, next, err := r.sls.PullLogs(relaytest.Project, logstore, sh.ShardID, cursor, "", 1000)
 			if err != nil {
 				t.Fatalf("PullLogs %s/%d: %v", logstore, sh.ShardID, err)
 			}
@@ -485,58 +373,38 @@ const (
 
 func (l listener) String() string { return [...]string{"PLAINTEXT", "SASL_SSL"}[l] }
 
-func (r *testRelay) addr(l listener) string {
+// client is how kafkatest's clients reach the relay through l.
+func (r *testRelay) client(l listener) kafkatest.Listener {
 	if l == lSASLSSL {
-		return r.saslSSL
+		return r.SASLSSL
 	}
-	return r.plain
+	return r.Plain
 }
+
+// clientAs is client(l) authenticating as user with password, where l
+// authenticates (PLAINTEXT clients write as the listener's project).
+func (r *testRelay) clientAs(l listener, user, password string) kafkatest.Listener {
+	kl := r.client(l)
+	if kl.User != "" {
+		kl = kl.As(user, password)
+	}
+	return kl
+}
+
+func (r *testRelay) addr(l listener) string { return r.client(l).Addr }
 
 // kgoOpts reaches the relay through l as the demo project with password,
 // with bounded timeouts and a manual partitioner.
 func (r *testRelay) kgoOpts(l listener, password string) []kgo.Opt {
-	return r.kgoOptsAs(l, e2eProject, password)
+	return r.kgoOptsAs(l, relaytest.Project, password)
 }
 
 // kgoOptsAs is kgoOpts with another SASL username (project).
 func (r *testRelay) kgoOptsAs(l listener, user, password string) []kgo.Opt {
-	opts := []kgo.Opt{
-		kgo.SeedBrokers(r.addr(l)),
-		kgo.DialTimeout(5 * time.Second),
-		kgo.RequestTimeoutOverhead(10 * time.Second),
-		kgo.RetryTimeout(20 * time.Second),
-		kgo.RetryBackoffFn(func(int) time.Duration { return 50 * time.Millisecond }),
-		kgo.MetadataMinAge(50 * time.Millisecond),
-		kgo.RecordPartitioner(kgo.ManualPartitioner()),
-		kgo.ProducerLinger(5 * time.Millisecond),
-		kgo.WithLogger(kgo.BasicLogger(e2eClientLog{}, kgo.LogLevelWarn, nil)),
-	}
-	if l == lSASLSSL {
-		opts = append(opts, kgo.DialTLSConfig(r.tls.Clone()),
-			kgo.SASL(plain.Auth{User: user, Pass: password}.AsMechanism()))
-	}
-	return opts
+	return append(r.clientAs(l, user, password).KgoOpts(), kgo.ProducerLinger(5*time.Millisecond))
 }
 
-// e2eClientLog sends client logs to stderr with SLSRELAY_TEST_LOG set.
-type e2eClientLog struct{}
-
-func (e2eClientLog) Write(b []byte) (int, error) {
-	if os.Getenv("SLSRELAY_TEST_LOG") != "" {
-		return os.Stderr.Write(b)
-	}
-	return len(b), nil
-}
-
-func newKgo(t testing.TB, opts ...kgo.Opt) *kgo.Client {
-	t.Helper()
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	return cl
-}
+func newKgo(t testing.TB, opts ...kgo.Opt) *kgo.Client { return kafkatest.NewKgo(t, opts...) }
 
 // produceKgo sends recs to topic and waits for every ack.
 func produceKgo(t testing.TB, cl *kgo.Client, topic string, recs []sent) error {
@@ -553,10 +421,8 @@ func produceKgo(t testing.TB, cl *kgo.Client, topic string, recs []sent) error {
 // saramaConfig reaches the relay through l at version v; SASL_SSL uses
 // SaslHandshake v0 without ApiVersions below 1.0, as the Beats do.
 func (r *testRelay) saramaConfig(l listener, v sarama.KafkaVersion, password string) *sarama.Config {
-	cfg := sarama.NewConfig()
-	cfg.Version = v
+	cfg := r.clientAs(l, relaytest.Project, password).SaramaConfig(v)
 	cfg.ClientID = "sarama-e2e"
-	cfg.Net.DialTimeout = 5 * time.Second
 	cfg.Net.ReadTimeout = 15 * time.Second
 	cfg.Net.WriteTimeout = 15 * time.Second
 	cfg.Metadata.Retry.Max = 3
@@ -564,35 +430,13 @@ func (r *testRelay) saramaConfig(l listener, v sarama.KafkaVersion, password str
 	cfg.Producer.Retry.Max = 3
 	cfg.Producer.Retry.Backoff = 50 * time.Millisecond
 	cfg.Producer.Timeout = 10 * time.Second
-	cfg.Producer.Partitioner = sarama.NewManualPartitioner
-	cfg.Producer.Return.Successes = true
-	cfg.Producer.Return.Errors = true
 	cfg.Producer.RequiredAcks = sarama.WaitForAll
-	cfg.ApiVersionsRequest = v.IsAtLeast(sarama.V1_0_0_0)
-	if l == lSASLSSL {
-		cfg.Net.TLS.Enable = true
-		cfg.Net.TLS.Config = r.tls.Clone()
-		cfg.Net.SASL.Enable = true
-		cfg.Net.SASL.Mechanism = sarama.SASLTypePlaintext
-		cfg.Net.SASL.Handshake = true
-		cfg.Net.SASL.Version = sarama.SASLHandshakeV0
-		if v.IsAtLeast(sarama.V1_0_0_0) {
-			cfg.Net.SASL.Version = sarama.SASLHandshakeV1
-		}
-		cfg.Net.SASL.User = e2eProject
-		cfg.Net.SASL.Password = password
-	}
 	return cfg
 }
 
 // produceSarama sends recs with a SyncProducer; headers only at 0.11+.
 func produceSarama(t testing.TB, addr string, cfg *sarama.Config, topic string, recs []sent) error {
 	t.Helper()
-	p, err := sarama.NewSyncProducer([]string{addr}, cfg)
-	if err != nil {
-		return err
-	}
-	defer p.Close()
 	msgs := make([]*sarama.ProducerMessage, len(recs))
 	for i, s := range recs {
 		m := &sarama.ProducerMessage{Topic: topic, Partition: s.Partition, Timestamp: s.Time}
@@ -607,19 +451,7 @@ func produceSarama(t testing.TB, addr string, cfg *sarama.Config, topic string, 
 		}
 		msgs[i] = m
 	}
-	done := make(chan error, 1)
-	go func() { done <- p.SendMessages(msgs) }()
-	select {
-	case err := <-done:
-		var perrs sarama.ProducerErrors
-		if errors.As(err, &perrs) && len(perrs) > 0 {
-			return perrs[0].Err
-		}
-		return err
-	case <-time.After(e2eTimeout):
-		t.Fatalf("sarama: SendMessages did not return in %v", e2eTimeout)
-		return nil
-	}
+	return kafkatest.SaramaSend(t, addr, cfg, msgs, e2eTimeout)
 }
 
 // produceKcat sends recs (values only, one per line; no keys, timestamps
@@ -631,15 +463,10 @@ func (r *testRelay) produceKcat(t testing.TB, l listener, codec, topic string, h
 	if err != nil {
 		t.Skip("kcat is not installed (make deps installs it)")
 	}
-	args := []string{"-P", "-b", r.addr(l), "-t", topic, "-z", codec,
-		"-X", "message.timeout.ms=20000", "-X", "socket.timeout.ms=10000", "-X", "linger.ms=5"}
+	args := append([]string{"-P", "-t", topic, "-z", codec,
+		"-X", "message.timeout.ms=20000", "-X", "socket.timeout.ms=10000", "-X", "linger.ms=5"}, r.client(l).KcatArgs()...)
 	for _, h := range headers {
 		args = append(args, "-H", h)
-	}
-	if l == lSASLSSL {
-		args = append(args, "-X", "security.protocol=SASL_SSL", "-X", "sasl.mechanisms=PLAIN",
-			"-X", "sasl.username="+e2eProject, "-X", "sasl.password="+e2ePassword,
-			"-X", "ssl.ca.location="+r.caFile)
 	}
 	var in bytes.Buffer
 	for _, s := range recs {
@@ -687,8 +514,8 @@ func metadataPartitions(t testing.TB, cl *kgo.Client, topic string) (int16, int)
 // logstore (next offsets, so delivered ones count too).
 func (r *testRelay) walRecords(logstore string) int64 {
 	var n int64
-	for _, st := range r.wal.Stats().Streams {
-		if st.Key.Project == e2eProject && st.Key.Logstore == logstore {
+	for _, st := range r.WAL().Stats().Streams {
+		if st.Key.Project == relaytest.Project && st.Key.Logstore == logstore {
 			n += st.NextOffset
 		}
 	}
@@ -699,7 +526,7 @@ func (r *testRelay) walRecords(logstore string) int64 {
 func (r *testRelay) deadLetters(t testing.TB) []*wal.DeadLetter {
 	t.Helper()
 	var out []*wal.DeadLetter
-	for d, err := range r.wal.DeadLetters() {
+	for d, err := range r.WAL().DeadLetters() {
 		if err != nil {
 			t.Fatalf("DeadLetters: %v", err)
 		}

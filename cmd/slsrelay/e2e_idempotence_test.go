@@ -3,6 +3,9 @@ package main
 import (
 	"testing"
 	"time"
+
+	"github.com/slsrelay/slsrelay/cmd/slsrelay/relay/relaytest"
+	"github.com/slsrelay/slsrelay/engine/kafkatest"
 )
 
 // TestE2EIdempotentRetryAcrossRestart: an idempotent producer whose answer
@@ -16,12 +19,12 @@ func TestE2EIdempotentRetryAcrossRestart(t *testing.T) {
 	r := startTestRelay(t)
 	send := func(r *testRelay, value string, id int64, seq int32) int64 {
 		t.Helper()
-		p, err := dialIgnoringProducer(r.plain)
+		p, err := dialIgnoringProducer(r.Plain.Addr)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer p.close()
-		resp, err := p.produceBatch(logstore, 0, oneRecordBatch([]byte(value), id, 0, seq))
+		resp, err := p.produceBatch(logstore, 0, kafkatest.ProducerBatch(id, 0, seq, value))
 		if err != nil {
 			t.Fatalf("produce %q: %v", value, err)
 		}
@@ -31,13 +34,13 @@ func TestE2EIdempotentRetryAcrossRestart(t *testing.T) {
 		send(r, "before", id, seq)
 	}
 	last := send(r, "the one retried", id, 3)
-	if err := r.close(); err != nil {
+	if err := r.Close(); err != nil {
 		t.Fatal(err)
 	}
 
 	r2 := startTestRelayConfig(t, r.cfg)
 	next := func() int64 {
-		for _, s := range r2.wal.Stats().Streams {
+		for _, s := range r2.WAL().Stats().Streams {
 			if s.Key.Logstore == logstore && s.Key.Partition == 0 {
 				return s.NextOffset
 			}
@@ -63,7 +66,7 @@ func TestE2EIdempotentRetryAcrossRestart(t *testing.T) {
 	// Each record delivered once: 4 before the restart, 2 after. Each
 	// relay runs its own stand-in.
 	delivered := func() int {
-		return r.fake.LogCount(e2eProject, logstore) + r2.fake.LogCount(e2eProject, logstore)
+		return r.fake.LogCount(relaytest.Project, logstore) + r2.fake.LogCount(relaytest.Project, logstore)
 	}
 	waitFor(t, e2eTimeout, "6 logs delivered", func() bool { return delivered() >= 6 })
 	time.Sleep(200 * time.Millisecond)
@@ -85,22 +88,22 @@ func TestE2ENewProducerAfterFastRestart(t *testing.T) {
 	start := time.Now()
 	r := startTestRelay(t)
 	recs := loadRecords(0, 20, 2)
-	cl := newKgo(t, r.kgoOpts(lPlain, e2ePassword)...)
+	cl := newKgo(t, r.kgoOpts(lPlain, relaytest.Password)...)
 	if err := produceKgo(t, cl, logstore, recs[:10]); err != nil {
 		t.Fatalf("produce: %v", err)
 	}
 	cl.Close()
-	if err := r.close(); err != nil {
+	if err := r.Close(); err != nil {
 		t.Fatal(err)
 	}
 	r2 := startTestRelayConfig(t, r.cfg)
 	t.Logf("restarted after %v", time.Since(start).Round(time.Millisecond))
-	cl2 := newKgo(t, r2.kgoOpts(lPlain, e2ePassword)...)
+	cl2 := newKgo(t, r2.kgoOpts(lPlain, relaytest.Password)...)
 	if err := produceKgo(t, cl2, logstore, recs[10:]); err != nil {
 		t.Fatalf("produce after restart: %v", err)
 	}
 	stored := 0
-	for _, s := range r2.wal.Stats().Streams {
+	for _, s := range r2.WAL().Stats().Streams {
 		if s.Key.Logstore == logstore {
 			stored += int(s.NextOffset)
 		}

@@ -1,5 +1,7 @@
 // Command slsrelay is the relay daemon: Kafka producers in, Alibaba Cloud
-// Log Service out. `slsrelay -config FILE` runs it.
+// Log Service out. `slsrelay -config FILE` runs it. The relay itself is
+// assembled by package relay; this command adds flags, subcommands,
+// signals and the welcome text.
 package main
 
 import (
@@ -11,6 +13,8 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/slsrelay/slsrelay/cmd/slsrelay/relay"
 )
 
 func main() {
@@ -27,7 +31,7 @@ func main() {
 		flag.PrintDefaults()
 	}
 	flag.Parse()
-	cfg, err := loadConfig(*configPath)
+	cfg, err := relay.LoadConfig(*configPath)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "slsrelay:", err)
 		os.Exit(2)
@@ -37,17 +41,22 @@ func main() {
 	// a SIGHUP then must not end the process.
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	r, err := startRelay(cfg, log)
+	r, err := relay.New(cfg, relay.Deps{Logger: log, Level: level})
+	if err == nil {
+		err = r.Start()
+	}
 	if err != nil {
 		log.Error("cannot start", "err", err)
+		if r != nil {
+			r.Close()
+		}
 		os.Exit(1)
 	}
-	r.level = level
-	r.printWelcome(os.Stdout)
+	printWelcome(os.Stdout, cfg, r.Addrs())
 
 	for s := range sig {
 		if s == syscall.SIGHUP {
-			r.reload(*configPath)
+			reload(r, *configPath, log)
 			continue
 		}
 		log.Info("shutting down", "signal", s.String())
@@ -62,10 +71,21 @@ func main() {
 	}
 }
 
+// reload re-reads the configuration file on SIGHUP; a file that does not
+// load leaves everything as it was.
+func reload(r *relay.Relay, path string, log *slog.Logger) {
+	cfg, err := relay.LoadConfig(path)
+	if err != nil {
+		log.Error("reload: config not applied", "err", err)
+		return
+	}
+	r.Reload(cfg)
+}
+
 // shutdownGrace bounds how long SIGTERM waits for requests in flight.
 const shutdownGrace = 20 * time.Second
 
-func newLogger(c LogConfig) (*slog.Logger, *slog.LevelVar) {
+func newLogger(c relay.LogConfig) (*slog.Logger, *slog.LevelVar) {
 	level := new(slog.LevelVar)
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(c.Level))

@@ -1,18 +1,13 @@
 package main
 
 // Shared pieces of the operations tests (ops_*_test.go): scraping and
-// parsing the admin listener's /metrics, a raw Kafka connection (one
-// TCP/TLS connection that provably stays the same across a reload, and
-// pipelines requests when asked), free loopback ports, and the real
+// parsing the admin listener's /metrics, free loopback ports, and the real
 // slsrelay binary run as a child process.
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"crypto/tls"
 	"crypto/x509"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -28,10 +23,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/slsrelay/slsrelay/wal/batch/batchtest"
+	"github.com/slsrelay/slsrelay/engine/kafkatest"
 )
 
 // ---- /metrics ----
@@ -228,172 +220,14 @@ func freeAddr(t testing.TB) string {
 	return addr
 }
 
-// ---- a raw Kafka connection ----
-
-// kconn is one Kafka connection spoken by hand with kmsg: nothing
-// reconnects behind the test's back, and several requests can be written
-// in one go (pipelined).
-type kconn struct {
-	net.Conn
-	f    *kmsg.RequestFormatter
-	corr int32
-	rd   *bufio.Reader
-}
-
-// dialKafka connects to addr, over TLS when tlsCfg is set (handshake
-// included).
-func dialKafka(addr string, tlsCfg *tls.Config) (*kconn, error) {
-	d := &net.Dialer{Timeout: 5 * time.Second}
-	var c net.Conn
-	var err error
-	if tlsCfg != nil {
-		c, err = tls.DialWithDialer(d, "tcp", addr, tlsCfg)
-	} else {
-		c, err = d.Dial("tcp", addr)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return &kconn{Conn: c, f: kmsg.NewRequestFormatter(kmsg.FormatterClientID("ops-test")), rd: bufio.NewReader(c)}, nil
-}
-
-// send writes reqs in a single write and returns their correlation ids.
-func (c *kconn) send(reqs ...kmsg.Request) ([]int32, error) {
-	var buf []byte
-	ids := make([]int32, len(reqs))
-	for i, r := range reqs {
-		c.corr++
-		ids[i] = c.corr
-		buf = c.f.AppendRequest(buf, r, c.corr)
-	}
-	_ = c.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	_, err := c.Write(buf)
-	return ids, err
-}
-
-// recv reads the next response, which must carry corr, into resp (whose
-// version must be set) within timeout.
-func (c *kconn) recv(resp kmsg.Response, corr int32, timeout time.Duration) error {
-	_ = c.SetReadDeadline(time.Now().Add(timeout))
-	var size [4]byte
-	if _, err := io.ReadFull(c.rd, size[:]); err != nil {
-		return err
-	}
-	n := binary.BigEndian.Uint32(size[:])
-	if n < 4 || n > 64<<20 {
-		return fmt.Errorf("response size %d", n)
-	}
-	body := make([]byte, n)
-	if _, err := io.ReadFull(c.rd, body); err != nil {
-		return err
-	}
-	if got := int32(binary.BigEndian.Uint32(body)); got != corr {
-		return fmt.Errorf("response with correlation id %d, want %d", got, corr)
-	}
-	body = body[4:]
-	if resp.IsFlexible() && resp.Key() != 18 { // ApiVersions keeps header v0
-		if len(body) == 0 || body[0] != 0 {
-			return errors.New("unexpected tagged fields in the response header")
-		}
-		body = body[1:]
-	}
-	return resp.ReadFrom(body)
-}
-
-// roundTrip sends req and reads its response.
-func (c *kconn) roundTrip(req kmsg.Request) (kmsg.Response, error) {
-	ids, err := c.send(req)
-	if err != nil {
-		return nil, err
-	}
-	resp := req.ResponseKind()
-	resp.SetVersion(req.GetVersion())
-	return resp, c.recv(resp, ids[0], 10*time.Second)
-}
-
-// saslPlain authenticates with SaslHandshake v1 + SaslAuthenticate v1 and
-// returns the Kafka error of the answer (nil: authenticated).
-func (c *kconn) saslPlain(user, pass string) error {
-	hs := kmsg.NewPtrSASLHandshakeRequest()
-	hs.Version = 1
-	hs.Mechanism = "PLAIN"
-	r, err := c.roundTrip(hs)
-	if err != nil {
-		return err
-	}
-	if err := kerr.ErrorForCode(r.(*kmsg.SASLHandshakeResponse).ErrorCode); err != nil {
-		return err
-	}
-	au := kmsg.NewPtrSASLAuthenticateRequest()
-	au.Version = 1
-	au.SASLAuthBytes = []byte("\x00" + user + "\x00" + pass)
-	r, err = c.roundTrip(au)
-	if err != nil {
-		return err
-	}
-	return kerr.ErrorForCode(r.(*kmsg.SASLAuthenticateResponse).ErrorCode)
-}
-
-// recordBatch encodes values as one uncompressed v2 RecordBatch.
-func recordBatch(values ...string) []byte {
-	now := time.Now().UnixMilli()
-	recs := make([]batchtest.Record, len(values))
-	for i, v := range values {
-		recs[i] = batchtest.Record{Value: []byte(v), Timestamp: now}
-	}
-	return batchtest.UncompressedRecordBatch(recs, nil)
-}
-
-// produceRequest is a Produce v7 (RecordBatch, not flexible) of values to
-// one partition.
-func produceRequest(topic string, partition int32, acks int16, values ...string) *kmsg.ProduceRequest {
-	req := kmsg.NewPtrProduceRequest()
-	req.Version = 7
-	req.Acks = acks
-	req.TimeoutMillis = 10000
-	rt := kmsg.NewProduceRequestTopic()
-	rt.Topic = topic
-	rp := kmsg.NewProduceRequestTopicPartition()
-	rp.Partition = partition
-	rp.Records = recordBatch(values...)
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
-	return req
-}
-
-// produceResult returns the Kafka error of a one-partition Produce answer
-// and its throttle.
-func produceResult(resp kmsg.Response) (time.Duration, error) {
-	pr := resp.(*kmsg.ProduceResponse)
-	th := time.Duration(pr.ThrottleMillis) * time.Millisecond
-	if len(pr.Topics) != 1 || len(pr.Topics[0].Partitions) != 1 {
-		return th, fmt.Errorf("Produce answer with %d topics", len(pr.Topics))
-	}
-	return th, kerr.ErrorForCode(pr.Topics[0].Partitions[0].ErrorCode)
-}
-
-// produce sends one Produce and returns its partition's error.
-func (c *kconn) produce(topic string, partition int32, acks int16, values ...string) error {
-	resp, err := c.roundTrip(produceRequest(topic, partition, acks, values...))
-	if err != nil {
-		return err
-	}
-	_, err = produceResult(resp)
-	return err
-}
-
 // ---- TLS files ----
 
 // certPool reads a PEM CA file into a pool.
 func certPool(t testing.TB, caFile string) *x509.CertPool {
 	t.Helper()
-	pem, err := os.ReadFile(caFile)
+	pool, err := kafkatest.CertPool(caFile)
 	if err != nil {
 		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		t.Fatalf("no certificate in %s", caFile)
 	}
 	return pool
 }

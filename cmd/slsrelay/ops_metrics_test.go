@@ -9,8 +9,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -18,9 +16,11 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/slsrelay/slsrelay/bench/slsfake"
+	"github.com/slsrelay/slsrelay/cmd/slsrelay/relay"
+	"github.com/slsrelay/slsrelay/cmd/slsrelay/relay/relaytest"
+	"github.com/slsrelay/slsrelay/engine/kafkatest"
 )
 
 // opsStore is a logstore only the ops tests write, so that the metrics
@@ -29,23 +29,16 @@ const opsStore = "ops-metrics"
 
 // startOpsRelay starts the e2e harness's relay with the admin listener on
 // a free loopback port and the stand-in serving opsStore too.
-func startOpsRelay(t *testing.T, mods ...func(*Config)) *testRelay {
+func startOpsRelay(t *testing.T, mods ...func(*relay.Config)) *testRelay {
 	t.Helper()
 	fc := e2eFakeConfig()
 	fc.Projects[0].Logstores = append(fc.Projects[0].Logstores, slsfake.LogstoreConfig{Name: opsStore, ShardCount: 2})
-	b, err := yaml.Marshal(fc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fakePath := filepath.Join(t.TempDir(), "slsfake.yaml")
-	if err := os.WriteFile(fakePath, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	r := startTestRelay(t, append([]func(*Config){func(c *Config) {
+	fakePath := relaytest.StandInFile(t, fc)
+	r := startTestRelay(t, append([]func(*relay.Config){func(c *relay.Config) {
 		c.Admin.Listen = "127.0.0.1:0"
 		c.SLS.StandIn.Config = fakePath
 	}}, mods...)...)
-	if r.adminAddr == "" {
+	if r.Addrs.Admin == "" {
 		t.Fatal("admin.listen is set but the relay has no admin address")
 	}
 	return r
@@ -83,8 +76,8 @@ func delta(before, after opsMetrics, name string, kv ...string) float64 {
 // other relay delivers, and deltas are exact.
 func TestOpsMetrics(t *testing.T) {
 	r := startOpsRelay(t)
-	adm := r.adminAddr
-	inLabels := []string{"project", e2eProject, "logstore", opsStore}
+	adm := r.Addrs.Admin
+	inLabels := []string{"project", relaytest.Project, "logstore", opsStore}
 
 	m0 := scrape(t, adm)
 	for _, name := range []string{"slsrelay_wal_disk_bytes", "slsrelay_wal_max_disk_bytes", "slsrelay_wal_pressure",
@@ -108,7 +101,7 @@ func TestOpsMetrics(t *testing.T) {
 	if err := produceKgo(t, cl, opsStore, opsRecords(0, n)); err != nil {
 		t.Fatalf("produce: %v", err)
 	}
-	r.waitLogs(t, e2eProject, opsStore, n, e2eTimeout)
+	r.waitLogs(t, relaytest.Project, opsStore, n, e2eTimeout)
 	cl.Close()
 	var m1 opsMetrics
 	waitFor(t, e2eTimeout, "the WAL backlog gauges to return to 0 and the client's connections to close", func() bool {
@@ -117,7 +110,7 @@ func TestOpsMetrics(t *testing.T) {
 			m1.get("slsrelay_wal_oldest_pending_seconds") == 0 &&
 			m1.get("slsrelay_connections", "listener", "PLAINTEXT") == m0.get("slsrelay_connections", "listener", "PLAINTEXT")
 	})
-	if got := r.fake.LogCount(e2eProject, opsStore); got != n {
+	if got := r.fake.LogCount(relaytest.Project, opsStore); got != n {
 		t.Errorf("the stand-in holds %d logs, want %d", got, n)
 	}
 	exact := func(before, after opsMetrics, want float64, name string, kv ...string) {
@@ -166,7 +159,7 @@ func TestOpsMetrics(t *testing.T) {
 	if err := produceKgo(t, cl2, opsStore, opsRecords(n, m)); err != nil {
 		t.Fatalf("produce: %v", err)
 	}
-	r.waitLogs(t, e2eProject, opsStore, n+m, e2eTimeout)
+	r.waitLogs(t, relaytest.Project, opsStore, n+m, e2eTimeout)
 	var m2 opsMetrics
 	waitFor(t, e2eTimeout, "the WAL backlog to return to 0 after the faults", func() bool {
 		m2 = scrape(t, adm)
@@ -182,16 +175,16 @@ func TestOpsMetrics(t *testing.T) {
 	exact(m1, m2, 3, "slsrelay_sls_requests_total", "result", "retry")
 	exact(m1, m2, 0, "slsrelay_sls_requests_total", "result", "dead_letter")
 	grew(m1, m2, "slsrelay_sls_requests_total", "result", "ok")
-	if got := r.fake.LogCount(e2eProject, opsStore); got != n+m {
+	if got := r.fake.LogCount(relaytest.Project, opsStore); got != n+m {
 		t.Errorf("the stand-in holds %d logs, want %d (a 500 must not duplicate or lose)", got, n+m)
 	}
 
 	// 3. SASL: a password without '#' fails SASL itself …
-	conn, err := dialKafka(r.saslSSL, r.tls.Clone())
+	conn, err := kafkatest.Dial(r.SASLSSL.Addr, r.TLS.Clone())
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = conn.saslPlain(e2eProject, "demo-aksecret-without-the-akid")
+	err = conn.Authenticate(relaytest.Project, "demo-aksecret-without-the-akid")
 	conn.Close()
 	if !isKerr(err, kerr.SaslAuthenticationFailed) {
 		t.Errorf("SASL with a password without '#': %v, want SASL_AUTHENTICATION_FAILED", err)
@@ -203,15 +196,15 @@ func TestOpsMetrics(t *testing.T) {
 
 	// … while a wrong AccessKeySecret passes SASL and is refused per
 	// topic, as SLS's own endpoint does.
-	conn, err = dialKafka(r.saslSSL, r.tls.Clone())
+	conn, err = kafkatest.Dial(r.SASLSSL.Addr, r.TLS.Clone())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	if err := conn.saslPlain(e2eProject, e2eAKID+"#not-the-secret"); err != nil {
+	if err := conn.Authenticate(relaytest.Project, relaytest.AKID+"#not-the-secret"); err != nil {
 		t.Fatalf("SASL with a wrong secret: %v, want authenticated (the key is checked per topic)", err)
 	}
-	if err := conn.produce(opsStore, 0, -1, "id-999999 refused"); !isKerr(err, kerr.TopicAuthorizationFailed) {
+	if err := conn.Produce(opsStore, 0, -1, "id-999999 refused"); !isKerr(err, kerr.TopicAuthorizationFailed) {
 		t.Errorf("Produce with a wrong secret: %v, want TOPIC_AUTHORIZATION_FAILED", err)
 	}
 	m4 := scrape(t, adm)
@@ -220,13 +213,13 @@ func TestOpsMetrics(t *testing.T) {
 	exact(m3, m4, 0, "slsrelay_records_in_total", inLabels...)
 
 	// Neither password, right or wrong, reaches the log.
-	for _, secret := range []string{e2eSecret, "not-the-secret", "without-the-akid"} {
-		if n := r.logs.count(secret); n > 0 {
+	for _, secret := range []string{relaytest.Secret, "not-the-secret", "without-the-akid"} {
+		if n := r.Log.Count(secret); n > 0 {
 			t.Errorf("the relay logged %q in %d lines", secret, n)
 		}
 	}
-	if r.logs.count("SASL authentication failed") != 1 {
-		t.Errorf("the SASL failure was not logged once:\n%s", r.logs.String())
+	if r.Log.Count("SASL authentication failed") != 1 {
+		t.Errorf("the SASL failure was not logged once:\n%s", r.Log.String())
 	}
 }
 
@@ -240,7 +233,7 @@ func TestOpsMetrics(t *testing.T) {
 func TestOpsHealthReady(t *testing.T) {
 	t.Parallel()
 	r := startOpsRelay(t)
-	adm := r.adminAddr
+	adm := r.Addrs.Admin
 	for _, p := range []struct{ path, body string }{{"/healthz", "ok\n"}, {"/readyz", "ready\n"}} {
 		code, body, err := httpGet(adm, p.path)
 		if err != nil || code != http.StatusOK || body != p.body {
@@ -253,13 +246,13 @@ func TestOpsHealthReady(t *testing.T) {
 	if _, err := r.fake.AddFault(slsfake.Fault{Ops: []string{slsfake.OpGetLogStore}, Logstore: store, Latency: hold, Count: 1}); err != nil {
 		t.Fatal(err)
 	}
-	conn, err := dialKafka(r.plain, nil)
+	conn, err := kafkatest.Dial(r.Plain.Addr, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	req := produceRequest(store, 0, -1, e2eID(1)+" in flight during Shutdown")
-	ids, err := conn.send(req)
+	req := kafkatest.ProduceValues(store, 0, -1, e2eID(1)+" in flight during Shutdown")
+	ids, err := conn.SendAll(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,7 +277,7 @@ func TestOpsHealthReady(t *testing.T) {
 	)
 	begun := time.Now()
 	done := make(chan error, 1)
-	go func() { done <- r.close() }()
+	go func() { done <- r.Close() }()
 	pollCtx, stopPoll := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -299,9 +292,7 @@ func TestOpsHealthReady(t *testing.T) {
 		}
 	}()
 
-	resp := req.ResponseKind()
-	resp.SetVersion(req.Version)
-	recvErr := conn.recv(resp, ids[0], 10*time.Second)
+	resp, recvErr := conn.Recv(ids[0], req, 10*time.Second)
 	answered := time.Since(begun)
 	var shutdownErr error
 	select {
@@ -318,7 +309,7 @@ func TestOpsHealthReady(t *testing.T) {
 	}
 	if recvErr != nil {
 		t.Errorf("the Produce in flight when Shutdown began was never answered: %v", recvErr)
-	} else if _, perr := produceResult(resp); perr != nil {
+	} else if _, perr := kafkatest.ProduceResult(resp); perr != nil {
 		t.Errorf("the Produce in flight when Shutdown began: %v, want accepted", perr)
 	}
 

@@ -12,6 +12,9 @@ import (
 	"time"
 
 	"github.com/slsrelay/slsrelay/bench/slsfake"
+	"github.com/slsrelay/slsrelay/cmd/slsrelay/relay"
+	"github.com/slsrelay/slsrelay/cmd/slsrelay/relay/relaytest"
+	"github.com/slsrelay/slsrelay/engine/kafkatest"
 )
 
 // TestOpsSIGTERMDrainTLS: SIGTERM while a Produce is in flight (its AccessKey
@@ -25,25 +28,22 @@ func TestOpsSIGTERMDrainTLS(t *testing.T) {
 	dir := t.TempDir()
 	ca := selfSigned(t, filepath.Join(dir, "tls"))
 	fake := startFake(t)
-	cfg := childConfig{
-		dataDir: filepath.Join(dir, "data"), level: "info",
-		plain: freeAddr(t), sasl: freeAddr(t), admin: freeAddr(t),
-		cert: ca.Cert, key: ca.Key, endpoint: fake.Endpoint(), retryInterval: "100ms",
-	}
+	cfg := newChildConfig(t, dir, ca.Cert, ca.Key)
+	cfg.sendTo(fake.Endpoint())
 	cfgPath := filepath.Join(dir, "slsrelay.yaml")
 	cfg.write(t, cfgPath)
 	c := startChild(t, "slsrelay", bin, cfgPath, childEnv("HTTP_PROXY=http://"+fake.Addr()))
-	c.waitReady(t, cfg.admin, 30*time.Second)
+	c.waitReady(t, cfg.admin(), 30*time.Second)
 
-	tlsConn, err := dialKafka(cfg.sasl, clientTLS(certPool(t, ca.CA)))
+	tlsConn, err := kafkatest.Dial(cfg.sasl(), clientTLS(certPool(t, ca.CA)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tlsConn.Close()
-	if err := tlsConn.saslPlain(e2eProject, e2ePassword); err != nil {
+	if err := tlsConn.Authenticate(relaytest.Project, relaytest.Password); err != nil {
 		t.Fatalf("SASL: %v", err)
 	}
-	if err := tlsConn.produce(e2eStore(7), 0, -1, e2eID(1)+" over TLS"); err != nil {
+	if err := tlsConn.Produce(e2eStore(7), 0, -1, e2eID(1)+" over TLS"); err != nil {
 		t.Fatalf("Produce over SASL_SSL: %v", err)
 	}
 
@@ -52,13 +52,13 @@ func TestOpsSIGTERMDrainTLS(t *testing.T) {
 	if _, err := fake.AddFault(slsfake.Fault{Ops: []string{slsfake.OpGetLogStore}, Logstore: held, Latency: hold, Count: 1}); err != nil {
 		t.Fatal(err)
 	}
-	plainConn, err := dialKafka(cfg.plain, nil)
+	plainConn, err := kafkatest.Dial(cfg.plain(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer plainConn.Close()
-	req := produceRequest(held, 0, 1, e2eID(2)+" in flight at SIGTERM")
-	ids, err := plainConn.send(req)
+	req := kafkatest.ProduceValues(held, 0, 1, e2eID(2)+" in flight at SIGTERM")
+	ids, err := plainConn.SendAll(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,14 +71,12 @@ func TestOpsSIGTERMDrainTLS(t *testing.T) {
 	c.signal(t, syscall.SIGTERM)
 	c.stderr.wait(t, 5*time.Second, 0, `msg="shutting down"`)
 	time.Sleep(200 * time.Millisecond) // the drain has begun; it lasts until the held request is answered
-	tlsErr := tlsConn.produce(e2eStore(7), 1, -1, e2eID(3)+" over TLS during the drain")
+	tlsErr := tlsConn.Produce(e2eStore(7), 1, -1, e2eID(3)+" over TLS during the drain")
 	t.Logf("a Produce on the idle SASL_SSL connection during the drain: %v", tlsErr)
 
-	resp := req.ResponseKind()
-	resp.SetVersion(req.Version)
-	if err := plainConn.recv(resp, ids[0], hold+5*time.Second); err != nil {
+	if resp, err := plainConn.Recv(ids[0], req, hold+5*time.Second); err != nil {
 		t.Errorf("the Produce in flight at SIGTERM was never answered: %v", err)
-	} else if _, perr := produceResult(resp); perr != nil {
+	} else if _, perr := kafkatest.ProduceResult(resp); perr != nil {
 		t.Errorf("the Produce in flight at SIGTERM: %v, want accepted", perr)
 	}
 	const bound = hold + 8*time.Second
@@ -91,7 +89,7 @@ func TestOpsSIGTERMDrainTLS(t *testing.T) {
 	if code != 0 {
 		t.Errorf("exited %d after SIGTERM, want 0", code)
 	}
-	c.checkNoSecret(t, "slsrelay", e2eSecret)
+	c.checkNoSecret(t, "slsrelay", relaytest.Secret)
 }
 
 // TestOpsShutdownStopsWriters: a graceful Shutdown stops the writers at
@@ -104,7 +102,7 @@ func TestOpsSIGTERMDrainTLS(t *testing.T) {
 func TestOpsShutdownStopsWriters(t *testing.T) {
 	t.Parallel()
 	const latency = 300 * time.Millisecond
-	r := startOpsRelay(t, func(c *Config) { c.SLS.MaxLogGroupLogs = 20 })
+	r := startOpsRelay(t, func(c *relay.Config) { c.SLS.LogGroup.MaxLogs = 20 })
 	store := e2eStore(6)
 	if _, err := r.fake.AddFault(slsfake.Fault{Ops: []string{slsfake.OpPutLogs}, Logstore: store, Latency: latency}); err != nil {
 		t.Fatal(err)
@@ -117,15 +115,15 @@ func TestOpsShutdownStopsWriters(t *testing.T) {
 	if err := produceKgo(t, cl, store, recs); err != nil {
 		t.Fatalf("produce: %v", err)
 	}
-	waitFor(t, 10*time.Second, "the first LogGroup to reach SLS", func() bool { return r.fake.LogCount(e2eProject, store) > 0 })
+	waitFor(t, 10*time.Second, "the first LogGroup to reach SLS", func() bool { return r.fake.LogCount(relaytest.Project, store) > 0 })
 	cl.Close()
 
 	begun := time.Now()
-	if err := r.close(); err != nil {
+	if err := r.Close(); err != nil {
 		t.Errorf("Shutdown: %v", err)
 	}
 	took := time.Since(begun)
-	n := r.fake.LogCount(e2eProject, store)
+	n := r.fake.LogCount(relaytest.Project, store)
 	t.Logf("Shutdown took %v; %d of %d logs were delivered by then", took.Round(time.Millisecond), n, len(recs))
 	if took > 3*time.Second {
 		t.Errorf("Shutdown took %v with PutLogs answering in %v: the writers went on sending the %d LogGroups they had read "+

@@ -34,7 +34,10 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 
 	"github.com/slsrelay/slsrelay/bench/slsfake"
+	"github.com/slsrelay/slsrelay/cmd/slsrelay/relay"
+	"github.com/slsrelay/slsrelay/cmd/slsrelay/relay/relaytest"
 	"github.com/slsrelay/slsrelay/engine"
+	"github.com/slsrelay/slsrelay/engine/kafkatest"
 	"github.com/slsrelay/slsrelay/wal"
 )
 
@@ -43,51 +46,38 @@ import (
 // the time to stop writers and close the WAL.
 const opsGrace = shutdownGrace + 5*time.Second
 
-// childConfig is what an operator's configuration file for the child says.
-type childConfig struct {
-	dataDir            string
-	level              string
-	plain, sasl, admin string // listen addresses
-	cert, key          string // the SASL_SSL listener's files
-	maxMessageBytes    int    // 0: the default
-	standIn            string // sls.stand_in.listen, or ""
-	endpoint           string // sls.endpoint, when no stand-in
-	retryInterval      string
-	shardBytesPerSec   int
-	maxLogGroupLogs    int
+// childConfig is the child's configuration file: relaytest's (that is
+// configs/local.yaml) on loopback ports picked before the child starts,
+// with the SASL_SSL listener's certificate files, a short retry interval
+// and linger. It is written as YAML from the relay's own Config.
+type childConfig struct{ *relay.Config }
+
+func newChildConfig(t testing.TB, dir, cert, key string) childConfig {
+	t.Helper()
+	cfg := relaytest.Config(t)
+	cfg.DataDir = filepath.Join(dir, "data")
+	cfg.Listeners[0].Bind, cfg.Listeners[1].Bind = freeAddr(t), freeAddr(t)
+	cfg.Listeners[1].TLSFiles = &relay.TLSConfig{Cert: cert, Key: key}
+	cfg.Admin.Listen = freeAddr(t)
+	cfg.SLS.StandIn.Listen = freeAddr(t)
+	cfg.SLS.RetryInterval = 100 * time.Millisecond
+	cfg.SLS.Linger = 20 * time.Millisecond
+	return childConfig{cfg}
 }
+
+// sendTo makes the child deliver to a stand-in at endpoint (plain http)
+// instead of its own.
+func (c childConfig) sendTo(endpoint string) {
+	c.SLS.StandIn, c.SLS.Endpoint = nil, "http://"+endpoint
+}
+
+func (c childConfig) plain() string { return c.Listeners[0].Bind }
+func (c childConfig) sasl() string  { return c.Listeners[1].Bind }
+func (c childConfig) admin() string { return c.Admin.Listen }
 
 func (c childConfig) write(t testing.TB, path string) {
 	t.Helper()
-	var b strings.Builder
-	fmt.Fprintf(&b, "node_id: 1\ndata_dir: %q\nlog:\n  level: %s\n  format: text\n", c.dataDir, c.level)
-	fmt.Fprintf(&b, "listeners:\n")
-	fmt.Fprintf(&b, "  - name: PLAINTEXT\n    protocol: PLAINTEXT\n    bind: %s\n", c.plain)
-	fmt.Fprintf(&b, "    project: %s\n    access_key_id: %s\n    access_key_secret: %s\n", e2eProject, e2eAKID, e2eSecret)
-	fmt.Fprintf(&b, "  - name: SASL_SSL\n    protocol: SASL_SSL\n    bind: %s\n    tls:\n      cert: %q\n      key: %q\n", c.sasl, c.cert, c.key)
-	if c.maxMessageBytes > 0 {
-		fmt.Fprintf(&b, "limits:\n  max_message_bytes: %d\n", c.maxMessageBytes)
-	}
-	fmt.Fprintf(&b, "admin:\n  listen: %s\n", c.admin)
-	fmt.Fprintf(&b, "sls:\n")
-	if c.standIn != "" {
-		fmt.Fprintf(&b, "  stand_in:\n    listen: %s\n", c.standIn)
-	} else {
-		fmt.Fprintf(&b, "  endpoint: %s\n", c.endpoint)
-	}
-	fmt.Fprintf(&b, "  retry_interval: %s\n  linger: 20ms\n", c.retryInterval)
-	if c.maxLogGroupLogs != 0 {
-		fmt.Fprintf(&b, "  max_log_group_logs: %d\n", c.maxLogGroupLogs)
-	}
-	if c.shardBytesPerSec != 0 {
-		fmt.Fprintf(&b, "  shard_bytes_per_sec: %d\n", c.shardBytesPerSec)
-	}
-	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := loadConfig(path); err != nil {
-		t.Fatalf("the child's configuration does not load: %v\n%s", err, b.String())
-	}
+	relaytest.WriteConfig(t, path, c.Config)
 }
 
 // selfSigned makes a CA and a server certificate for localhost/127.0.0.1
@@ -122,7 +112,7 @@ func clientTLS(pool *x509.CertPool) *tls.Config {
 // handshake opens a TLS connection to addr trusting pool and returns the
 // certificate the server presented.
 func handshake(addr string, pool *x509.CertPool) ([]byte, error) {
-	c, err := dialKafka(addr, clientTLS(pool))
+	c, err := kafkatest.Dial(addr, clientTLS(pool))
 	if err != nil {
 		return nil, err
 	}
@@ -160,56 +150,52 @@ func testSIGHUP(t *testing.T, bin string) {
 	if err := os.MkdirAll(tlsDir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	cfg := childConfig{
-		dataDir: filepath.Join(dir, "data"), level: "info",
-		plain: freeAddr(t), sasl: freeAddr(t), admin: freeAddr(t), standIn: freeAddr(t),
-		cert: filepath.Join(tlsDir, "server.crt"), key: filepath.Join(tlsDir, "server.key"),
-		maxMessageBytes: 4096, retryInterval: "100ms",
-	}
-	copyFile(t, first.Cert, cfg.cert)
-	copyFile(t, first.Key, cfg.key)
+	cfg := newChildConfig(t, dir, filepath.Join(tlsDir, "server.crt"), filepath.Join(tlsDir, "server.key"))
+	cfg.Limits.MaxMessageBytes = 4096
+	copyFile(t, first.Cert, cfg.Listeners[1].TLSFiles.Cert)
+	copyFile(t, first.Key, cfg.Listeners[1].TLSFiles.Key)
 	cfgPath := filepath.Join(dir, "slsrelay.yaml")
 	cfg.write(t, cfgPath)
 
 	c := startChild(t, "slsrelay", bin, cfgPath, childEnv())
-	c.waitReady(t, cfg.admin, 30*time.Second)
+	c.waitReady(t, cfg.admin(), 30*time.Second)
 	const store = "test-logstore-1"
 
 	// Before: the first CA verifies the listener, the second does not.
-	if _, err := handshake(cfg.sasl, poolA); err != nil {
+	if _, err := handshake(cfg.sasl(), poolA); err != nil {
 		t.Fatalf("TLS with the first CA before the reload: %v", err)
 	}
-	if _, err := handshake(cfg.sasl, poolB); !isUnknownAuthority(err) {
+	if _, err := handshake(cfg.sasl(), poolB); !isUnknownAuthority(err) {
 		t.Fatalf("TLS with the second CA before the reload: %v, want an unknown authority", err)
 	}
 	// The connection that must survive the reload.
-	old, err := dialKafka(cfg.sasl, clientTLS(poolA))
+	old, err := kafkatest.Dial(cfg.sasl(), clientTLS(poolA))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer old.Close()
-	if err := old.saslPlain(e2eProject, e2ePassword); err != nil {
+	if err := old.Authenticate(relaytest.Project, relaytest.Password); err != nil {
 		t.Fatalf("SASL: %v", err)
 	}
-	if err := old.produce(store, 0, -1, e2eID(1)+" before the reload"); err != nil {
+	if err := old.Produce(store, 0, -1, e2eID(1)+" before the reload"); err != nil {
 		t.Fatalf("Produce before the reload: %v", err)
 	}
 	// At info, a rejected batch logs nothing (its line is at debug).
-	plainConn, err := dialKafka(cfg.plain, nil)
+	plainConn, err := kafkatest.Dial(cfg.plain(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer plainConn.Close()
 	tooBig := e2eID(900) + strings.Repeat("z", 5000)
-	if err := plainConn.produce(store, 0, 1, tooBig); !errors.Is(err, kerr.MessageTooLarge) {
+	if err := plainConn.Produce(store, 0, 1, tooBig); !errors.Is(err, kerr.MessageTooLarge) {
 		t.Fatalf("a batch over max_message_bytes: %v, want MESSAGE_TOO_LARGE", err)
 	}
 
 	// Replace the files as a certificate manager would, change the level,
 	// and SIGHUP.
-	copyFile(t, second.Cert, cfg.cert)
-	copyFile(t, second.Key, cfg.key)
-	cfg.level = "debug"
+	copyFile(t, second.Cert, cfg.Listeners[1].TLSFiles.Cert)
+	copyFile(t, second.Key, cfg.Listeners[1].TLSFiles.Key)
+	cfg.Log.Level = "debug"
 	cfg.write(t, cfgPath)
 	if n := len(c.stderr.lines("level=DEBUG")); n != 0 {
 		t.Errorf("%d debug lines at level info, before the reload", n)
@@ -227,23 +213,23 @@ func testSIGHUP(t *testing.T, bin string) {
 	}
 
 	// The connection made before the reload still works …
-	if err := old.produce(store, 1, -1, e2eID(2)+" after the reload, same connection"); err != nil {
+	if err := old.Produce(store, 1, -1, e2eID(2)+" after the reload, same connection"); err != nil {
 		t.Errorf("Produce on the connection made before the reload: %v", err)
 	}
 	// … while new connections get the new certificate.
-	der, err := handshake(cfg.sasl, poolB)
+	der, err := handshake(cfg.sasl(), poolB)
 	switch {
 	case err != nil:
 		t.Errorf("TLS with the new CA after the reload: %v", err)
 	case !bytes.Equal(der, leafDER(t, second.Cert)):
 		t.Errorf("after the reload the listener presents a certificate that is not the new server.crt")
 	}
-	if _, err := handshake(cfg.sasl, poolA); !isUnknownAuthority(err) {
+	if _, err := handshake(cfg.sasl(), poolA); !isUnknownAuthority(err) {
 		t.Errorf("TLS with the old CA after the reload: %v, want an unknown authority", err)
 	}
 	// A real client connecting now, trusting the new CA, produces.
-	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.sasl), kgo.DialTLSConfig(clientTLS(poolB)),
-		kgo.SASL(plain.Auth{User: e2eProject, Pass: e2ePassword}.AsMechanism()),
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.sasl()), kgo.DialTLSConfig(clientTLS(poolB)),
+		kgo.SASL(plain.Auth{User: relaytest.Project, Pass: relaytest.Password}.AsMechanism()),
 		kgo.DialTimeout(5*time.Second), kgo.RetryTimeout(15*time.Second), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	if err != nil {
 		t.Fatal(err)
@@ -257,35 +243,35 @@ func testSIGHUP(t *testing.T, bin string) {
 	}
 
 	// The new level applies: the same rejected batch now logs at debug.
-	if err := plainConn.produce(store, 0, 1, tooBig); !errors.Is(err, kerr.MessageTooLarge) {
+	if err := plainConn.Produce(store, 0, 1, tooBig); !errors.Is(err, kerr.MessageTooLarge) {
 		t.Errorf("a batch over max_message_bytes: %v, want MESSAGE_TOO_LARGE", err)
 	}
 	c.stderr.wait(t, 5*time.Second, 0, "level=DEBUG", `msg="rejected batch"`)
 
 	// At debug too, a wrong or malformed password is refused without
 	// being logged.
-	wrong, err := dialKafka(cfg.sasl, clientTLS(poolB))
+	wrong, err := kafkatest.Dial(cfg.sasl(), clientTLS(poolB))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := wrong.saslPlain(e2eProject, e2eAKID+"#wrong-secret-4711"); err != nil {
+	if err := wrong.Authenticate(relaytest.Project, relaytest.AKID+"#wrong-secret-4711"); err != nil {
 		t.Errorf("SASL with a wrong secret: %v, want authenticated (refused per topic)", err)
-	} else if err := wrong.produce(store, 0, -1, e2eID(901)+" wrong key"); !errors.Is(err, kerr.TopicAuthorizationFailed) {
+	} else if err := wrong.Produce(store, 0, -1, e2eID(901)+" wrong key"); !errors.Is(err, kerr.TopicAuthorizationFailed) {
 		t.Errorf("Produce with a wrong secret: %v, want TOPIC_AUTHORIZATION_FAILED", err)
 	}
 	wrong.Close()
-	if wrong, err = dialKafka(cfg.sasl, clientTLS(poolB)); err != nil {
+	if wrong, err = kafkatest.Dial(cfg.sasl(), clientTLS(poolB)); err != nil {
 		t.Fatal(err)
 	}
-	if err := wrong.saslPlain(e2eProject, "malformed-secret-4711"); !errors.Is(err, kerr.SaslAuthenticationFailed) {
+	if err := wrong.Authenticate(relaytest.Project, "malformed-secret-4711"); !errors.Is(err, kerr.SaslAuthenticationFailed) {
 		t.Errorf("SASL with a password without '#': %v, want SASL_AUTHENTICATION_FAILED", err)
 	}
 	wrong.Close()
 	c.stderr.wait(t, 5*time.Second, 0, `msg="SASL authentication failed"`)
 
 	// What the clients were told was stored reached the child's stand-in.
-	sc := &sls.Client{Endpoint: "slsfake.local:" + portOf(cfg.standIn), AccessKeyID: e2eAKID, AccessKeySecret: e2eSecret,
-		HTTPClient: slsfake.NewHTTPClient(cfg.standIn, "slsfake.local")}
+	sc := &sls.Client{Endpoint: "slsfake.local:" + portOf(cfg.SLS.StandIn.Listen), AccessKeyID: relaytest.AKID, AccessKeySecret: relaytest.Secret,
+		HTTPClient: slsfake.NewHTTPClient(cfg.SLS.StandIn.Listen, "slsfake.local")}
 	reader := &testRelay{sls: sc}
 	want := []string{e2eID(1), e2eID(2), e2eID(3)}
 	var got map[string][]pulled
@@ -307,7 +293,7 @@ func testSIGHUP(t *testing.T, bin string) {
 	if !ok || code != 0 {
 		t.Errorf("after SIGTERM: exited %v, code %d; want exit 0 within %v", ok, code, opsGrace)
 	}
-	c.checkNoSecret(t, "slsrelay", e2eSecret)
+	c.checkNoSecret(t, "slsrelay", relaytest.Secret)
 	c.checkNoSecret(t, "slsrelay", "wrong-secret-4711")
 	c.checkNoSecret(t, "slsrelay", "malformed-secret-4711")
 	if n := len(c.stderr.lines("level=DEBUG")); n == 0 {
@@ -348,19 +334,17 @@ func testSIGTERM(t *testing.T, bin string) {
 	dir := t.TempDir()
 	ca := selfSigned(t, filepath.Join(dir, "tls"))
 	fake := startFake(t)
-	cfg := childConfig{
-		dataDir: filepath.Join(dir, "data"), level: "info",
-		plain: freeAddr(t), sasl: freeAddr(t), admin: freeAddr(t),
-		cert: ca.Cert, key: ca.Key, endpoint: fake.Endpoint(), retryInterval: "100ms",
-		shardBytesPerSec: 20000, maxLogGroupLogs: 100, // delivery falls behind the producers
-	}
+	cfg := newChildConfig(t, dir, ca.Cert, ca.Key)
+	cfg.sendTo(fake.Endpoint())
+	// Delivery falls behind the producers.
+	cfg.SLS.ShardBytesPerSec, cfg.SLS.LogGroup.MaxLogs = 20000, 100
 	cfgPath := filepath.Join(dir, "slsrelay.yaml")
 	cfg.write(t, cfgPath)
 	env := childEnv("HTTP_PROXY=http://" + fake.Addr())
 	store := e2eStore(5)
 
 	c1 := startChild(t, "slsrelay (first run)", bin, cfgPath, env)
-	c1.waitReady(t, cfg.admin, 30*time.Second)
+	c1.waitReady(t, cfg.admin(), 30*time.Second)
 
 	var (
 		ids     atomic.Int64
@@ -380,11 +364,11 @@ func testSIGTERM(t *testing.T, bin string) {
 			kgo.MaxBufferedRecords(400),
 		}
 		if acks == 1 {
-			opts = append(opts, kgo.SeedBrokers(cfg.plain), kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
+			opts = append(opts, kgo.SeedBrokers(cfg.plain()), kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
 		} else {
-			opts = append(opts, kgo.SeedBrokers(cfg.sasl), kgo.RequiredAcks(kgo.AllISRAcks()),
+			opts = append(opts, kgo.SeedBrokers(cfg.sasl()), kgo.RequiredAcks(kgo.AllISRAcks()),
 				kgo.DialTLSConfig(clientTLS(certPool(t, ca.CA))),
-				kgo.SASL(plain.Auth{User: e2eProject, Pass: e2ePassword}.AsMechanism()))
+				kgo.SASL(plain.Auth{User: relaytest.Project, Pass: relaytest.Password}.AsMechanism()))
 		}
 		cl, err := kgo.NewClient(opts...)
 		if err != nil {
@@ -471,8 +455,8 @@ func testSIGTERM(t *testing.T, bin string) {
 	}
 
 	// Every acked id: delivered, or still in the WAL.
-	delivered := idsIn(fake.Logs(e2eProject, store))
-	inWAL := walIDs(t, cfg.dataDir)
+	delivered := idsIn(fake.Logs(relaytest.Project, store))
+	inWAL := walIDs(t, cfg.DataDir)
 	var lost []string
 	onlyWAL := 0
 	for id := range acked {
@@ -493,13 +477,13 @@ func testSIGTERM(t *testing.T, bin string) {
 
 	// A restart on the same data_dir delivers the rest.
 	c2 := startChild(t, "slsrelay (second run)", bin, cfgPath, env)
-	c2.waitReady(t, cfg.admin, 30*time.Second)
+	c2.waitReady(t, cfg.admin(), 30*time.Second)
 	var missing []string
 	waitFor(t, 30*time.Second, "every acked id delivered after the restart", func() bool {
-		if fake.LogCount(e2eProject, store) < len(acked) {
+		if fake.LogCount(relaytest.Project, store) < len(acked) {
 			return false
 		}
-		delivered = idsIn(fake.Logs(e2eProject, store))
+		delivered = idsIn(fake.Logs(relaytest.Project, store))
 		missing = missing[:0]
 		for id := range acked {
 			if delivered[id] == 0 {
@@ -513,7 +497,7 @@ func testSIGTERM(t *testing.T, bin string) {
 		dups += n - 1
 	}
 	t.Logf("after the restart: all %d acked ids delivered (%d logs, %d duplicates, %d unacked records delivered too)",
-		len(acked), fake.LogCount(e2eProject, store), dups, len(delivered)-len(acked))
+		len(acked), fake.LogCount(relaytest.Project, store), dups, len(delivered)-len(acked))
 	for id := range delivered {
 		var n int
 		if _, err := fmt.Sscanf(id, "id-%d", &n); err != nil || n < 1 || int64(n) > ids.Load() {
@@ -524,8 +508,8 @@ func testSIGTERM(t *testing.T, bin string) {
 	if code, ok := c2.exited(opsGrace); !ok || code != 0 {
 		t.Errorf("the second run after SIGTERM: exited %v, code %d; want exit 0", ok, code)
 	}
-	c1.checkNoSecret(t, "the first run", e2eSecret)
-	c2.checkNoSecret(t, "the second run", e2eSecret)
+	c1.checkNoSecret(t, "the first run", relaytest.Secret)
+	c2.checkNoSecret(t, "the second run", relaytest.Secret)
 }
 
 // startFake runs a stand-in in the test process, for a child to reach
@@ -595,7 +579,7 @@ func walIDs(t testing.TB, dataDir string) map[string]bool {
 				if e.Codec != 0 {
 					t.Fatalf("a compressed entry (codec %d): the producers send uncompressed batches", e.Codec)
 				}
-				if e.Credential.AccessKeySecret != e2eSecret {
+				if e.Credential.AccessKeySecret != relaytest.Secret {
 					t.Errorf("a WAL entry's secret does not decrypt to the producer's")
 				}
 				for _, id := range idPattern.FindAll(e.Data, -1) {

@@ -1,14 +1,12 @@
-package main
+package relay
 
 import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
-	"reflect"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -18,7 +16,7 @@ import (
 // /readyz (listeners up, WAL open, not stopping), /wal/status (the table of
 // `slsrelay wal status`, read-only) and, if enabled, /debug/pprof on the
 // admin listener.
-func (r *relay) startAdmin() error {
+func (r *Relay) startAdmin() error {
 	ac := r.cfg.Admin
 	if ac.Listen == "" {
 		return nil
@@ -35,7 +33,7 @@ func (r *relay) startAdmin() error {
 			return
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		printWALStatus(w, r.wal.Stats())
+		WriteWALStatus(w, r.wal.Stats())
 	})
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		io.WriteString(w, "ok\n")
@@ -69,7 +67,7 @@ func (r *relay) startAdmin() error {
 	return nil
 }
 
-func (r *relay) ready() error {
+func (r *Relay) ready() error {
 	switch {
 	case r.server == nil || !r.server.Ready():
 		return errors.New("listeners not serving")
@@ -80,7 +78,10 @@ func (r *relay) ready() error {
 }
 
 // writeMetrics adds what is read from the WAL and writers at scrape time.
-func (r *relay) writeMetrics(w io.Writer) {
+func (r *Relay) writeMetrics(w io.Writer) {
+	if r.wal == nil {
+		return
+	}
 	st := r.wal.Stats()
 	metrics.WriteGaugeUint64(w, "slsrelay_wal_disk_bytes", uint64(st.DiskBytes))
 	metrics.WriteGaugeUint64(w, "slsrelay_wal_max_disk_bytes", uint64(st.MaxDiskBytes))
@@ -95,51 +96,4 @@ func (r *relay) writeMetrics(w io.Writer) {
 		oldest = max(oldest, s.OldestPending)
 	}
 	metrics.WriteGaugeFloat64(w, "slsrelay_wal_oldest_pending_seconds", oldest.Seconds())
-}
-
-// reload applies what a SIGHUP may change without dropping connections:
-// the log level, TLS certificates (re-read from their files) and the
-// throttle's quotas. Other changes need a restart; they are named in the log.
-func (r *relay) reload(path string) {
-	cfg, err := loadConfig(path)
-	if err != nil {
-		r.log.Error("reload: config not applied", "err", err)
-		return
-	}
-	if r.level != nil {
-		var level slog.Level
-		_ = level.UnmarshalText([]byte(cfg.Log.Level))
-		r.level.Set(level)
-	}
-	for _, c := range r.certs {
-		if err := c.Reload(); err != nil {
-			r.log.Error("reload: TLS files that could not be read are kept as they were", "err", err)
-		}
-	}
-	r.thr.SetOptions(throttleOptions(cfg))
-	r.log.Info("reloaded", "config", path, "log_level", cfg.Log.Level)
-	if changed := restartOnlyChanges(r.cfg, cfg); len(changed) > 0 {
-		r.log.Warn("reload: these changes take effect at the next restart", "keys", changed)
-	}
-}
-
-// restartOnlyChanges names the top-level sections that differ between two
-// configs and that a reload does not apply.
-func restartOnlyChanges(old, cur *Config) []string {
-	var changed []string
-	f := func(key string, a, b any) {
-		if !reflect.DeepEqual(a, b) {
-			changed = append(changed, key)
-		}
-	}
-	f("node_id", old.NodeID, cur.NodeID)
-	f("data_dir", old.DataDir, cur.DataDir)
-	f("log.format", old.Log.Format, cur.Log.Format)
-	f("listeners", old.Listeners, cur.Listeners)
-	f("limits", old.Limits, cur.Limits)
-	f("wal", old.WAL, cur.WAL)
-	f("sls", old.SLS, cur.SLS)
-	f("catalog", old.Catalog, cur.Catalog)
-	f("admin", old.Admin, cur.Admin)
-	return changed
 }

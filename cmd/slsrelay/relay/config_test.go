@@ -1,4 +1,4 @@
-package main
+package relay
 
 import (
 	"os"
@@ -6,7 +6,11 @@ import (
 	"testing"
 )
 
-// Every broken config names the key at fault.
+// Every broken config names the key at fault, wherever the rule is checked:
+// when the file is parsed (what only the file has, and what spans
+// sections) or when New builds the relay (each package checks its own
+// options, so no rule is written twice; their errors name the section and
+// the field).
 func TestConfigErrorsNameTheKey(t *testing.T) {
 	const listeners = `
 listeners:
@@ -19,7 +23,14 @@ sls:
 	f := func(name, yaml, wantErr string) {
 		t.Helper()
 		t.Run(name, func(t *testing.T) {
-			_, err := parseConfig("test.yaml", []byte(yaml))
+			cfg, err := ParseConfig("test.yaml", []byte(yaml))
+			if err == nil {
+				cfg.DataDir = t.TempDir()
+				var r *Relay
+				if r, err = New(cfg, Deps{}); err == nil {
+					r.Close()
+				}
+			}
 			if err == nil || !strings.Contains(err.Error(), wantErr) {
 				t.Fatalf("error %v, want one containing %q", err, wantErr)
 			}
@@ -35,8 +46,6 @@ listeners:
     tsl: {}
 sls: {endpoint: x}
 `, "listeners[0].tsl: unknown key")
-	f("bad protocol", strings.Replace(listeners, "protocol: PLAINTEXT", "protocol: SSL", 1), `listeners[0].protocol: "SSL" is not one of`)
-	f("missing bind", strings.Replace(listeners, "    bind: 127.0.0.1:9092\n", "", 1), "listeners[0].bind: missing")
 	f("SASL_SSL without TLS", strings.Replace(listeners, "protocol: PLAINTEXT", "protocol: SASL_SSL", 1), "listeners[0].tls: SASL_SSL needs")
 	f("missing certificate file", `
 listeners:
@@ -52,19 +61,22 @@ listeners:
     tls: {cert: a.crt}
 sls: {endpoint: x}
 `, "listeners[0].tls: cert and key go together")
-	f("no listeners", "sls: {endpoint: x}\n", "listeners: at least one")
 	f("no SLS", "listeners: [{protocol: PLAINTEXT, bind: '127.0.0.1:1'}]\n", "sls: set sls.endpoint")
-	f("bad sync", listeners+"wal: {sync: sometimes}\n", `wal.sync: "sometimes"`)
-	f("bad watermark", listeners+"wal: {high_watermark: 1.5}\n", "wal.high_watermark")
-	f("bad compression", strings.Replace(listeners, "  endpoint:", "  compression: gzip\n  endpoint:", 1), `sls.compression: "gzip"`)
+	f("bad sync", listeners+"wal: {sync: sometimes}\n", `wal.sync: unknown WAL sync policy "sometimes"`)
 	f("bad log level", listeners+"log: {level: loud}\n", `log.level: "loud"`)
 	f("wrong type", listeners+"node_id: one\n", "cannot unmarshal")
 	f("unset variable", listeners+"catalog: {static: {access_keys: {a: '${SLSRELAY_TEST_UNSET_VAR}'}}}\n", "SLSRELAY_TEST_UNSET_VAR")
+	f("bad protocol", strings.Replace(listeners, "protocol: PLAINTEXT", "protocol: SSL", 1), `listeners[0] (PLAINTEXT): protocol "SSL" is not one of`)
+	f("missing bind", strings.Replace(listeners, "    bind: 127.0.0.1:9092\n", "", 1), "listeners[0] (PLAINTEXT): bind")
+	f("no listeners", "sls: {endpoint: x}\n", "no listeners configured")
+	f("bad watermark", listeners+"wal: {high_watermark: 1.5}\n", "cannot open WAL at")
+	f("bad watermark's value", listeners+"wal: {high_watermark: 1.5}\n", "HighWatermark 1.5 not in (0, 1)")
+	f("bad compression", strings.Replace(listeners, "  endpoint:", "  compression: gzip\n  endpoint:", 1), "sls: shardwriter: compression must be lz4 or zstd, not gzip")
 }
 
 func TestConfigExpandsEnvironment(t *testing.T) {
 	t.Setenv("SLSRELAY_TEST_SECRET", "s3cr$t")
-	c, err := parseConfig("test.yaml", []byte(`
+	c, err := ParseConfig("test.yaml", []byte(`
 listeners:
   - protocol: PLAINTEXT
     bind: 127.0.0.1:9092
@@ -83,7 +95,7 @@ sls: {endpoint: x}
 
 // Every shipped configuration loads.
 func TestShippedConfigsLoad(t *testing.T) {
-	files, err := os.ReadDir("../../configs")
+	files, err := os.ReadDir("../../../configs")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +105,7 @@ func TestShippedConfigsLoad(t *testing.T) {
 			continue
 		}
 		n++
-		if _, err := loadConfig("../../configs/" + f.Name()); err != nil {
+		if _, err := LoadConfig("../../../configs/" + f.Name()); err != nil {
 			t.Errorf("%s: %v", f.Name(), err)
 		}
 	}
@@ -105,7 +117,7 @@ func TestShippedConfigsLoad(t *testing.T) {
 // An expanded plain scalar is typed by its value: numbers stay numbers.
 func TestConfigExpandedNumbers(t *testing.T) {
 	t.Setenv("SLSRELAY_TEST_NODE", "3")
-	c, err := parseConfig("test.yaml", []byte("node_id: ${SLSRELAY_TEST_NODE}\nlisteners: [{protocol: PLAINTEXT, bind: '127.0.0.1:1'}]\nsls: {endpoint: x}\n"))
+	c, err := ParseConfig("test.yaml", []byte("node_id: ${SLSRELAY_TEST_NODE}\nlisteners: [{protocol: PLAINTEXT, bind: '127.0.0.1:1'}]\nsls: {endpoint: x}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package main
+package relay
 
 import (
 	"fmt"
@@ -25,14 +25,7 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string) error {
 	case yaml.MappingNode:
 		switch t.Kind() {
 		case reflect.Struct:
-			fields := map[string]reflect.Type{}
-			for i := 0; i < t.NumField(); i++ {
-				f := t.Field(i)
-				name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-				if name != "" && name != "-" {
-					fields[name] = f.Type
-				}
-			}
+			fields := yamlFields(t)
 			for i := 0; i+1 < len(n.Content); i += 2 {
 				k := n.Content[i]
 				ft, ok := fields[k.Value]
@@ -67,4 +60,24 @@ func join(path, key string) string {
 		return key
 	}
 	return path + "." + key
+}
+
+// yamlFields maps the yaml names of struct type t to their types,
+// including those of inlined fields (a package's options embedded in a
+// section).
+func yamlFields(t reflect.Type) map[string]reflect.Type {
+	fields := map[string]reflect.Type{}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name, flags, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		switch {
+		case flags == "inline":
+			for k, v := range yamlFields(f.Type) {
+				fields[k] = v
+			}
+		case name != "" && name != "-":
+			fields[name] = f.Type
+		}
+	}
+	return fields
 }
