@@ -98,7 +98,9 @@ func relayConfig(spec RelaySpec) (*relay.Config, relay.Deps, error) {
 		// The stand-in runs in the bench process, not in the relay's: the
 		// relay's CPU and RSS are its own, and the loss check reads it.
 		cfg.SLS.StandIn = nil
-		cfg.SLS.Endpoint = "http://" + spec.StandInHost // the stand-in speaks plain http
+		// The stand-in speaks plain http and, as the in-process one of
+		// `make run`, takes v4 signatures in its region.
+		cfg.SLS.Endpoint, cfg.SLS.Region = "http://"+spec.StandInHost, slsfake.DefaultConfig().Region
 		deps.SLSClient = slsfake.NewHTTPClient(spec.StandInAddr, hostOnly(spec.StandInHost))
 	case "ack":
 		// The ack path alone: a static catalog (SLS is not asked) and

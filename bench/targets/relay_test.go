@@ -42,7 +42,7 @@ func TestRelayTargetsAreMakeRun(t *testing.T) {
 	e2e := base
 	e2e.Mode, e2e.StandInAddr, e2e.StandInHost = "e2e", "127.0.0.1:1", slsfake.DefaultEndpointHost
 	f(e2e, func(c *relay.Config) {
-		c.SLS.StandIn, c.SLS.Endpoint = nil, slsfake.DefaultEndpointHost
+		c.SLS.StandIn, c.SLS.Endpoint, c.SLS.Region = nil, "http://"+slsfake.DefaultEndpointHost, slsfake.DefaultConfig().Region
 	})
 	ack := base
 	ack.Mode = "ack"
@@ -55,7 +55,7 @@ func TestRelayTargetsAreMakeRun(t *testing.T) {
 	withQuota := e2e
 	withQuota.SLSQuota, withQuota.Sync = true, "interval"
 	f(withQuota, func(c *relay.Config) {
-		c.SLS.StandIn, c.SLS.Endpoint = nil, slsfake.DefaultEndpointHost
+		c.SLS.StandIn, c.SLS.Endpoint, c.SLS.Region = nil, "http://"+slsfake.DefaultEndpointHost, slsfake.DefaultConfig().Region
 		c.SLS.ShardBytesPerSec, c.SLS.ShardRequestsPerSec = 0, 0 // as local.yaml: the writers pace to SLS's quota
 		c.WAL.SyncMode = "interval"
 	})

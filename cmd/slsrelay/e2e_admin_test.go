@@ -84,10 +84,16 @@ func TestE2EDLQCommand(t *testing.T) {
 	t.Parallel()
 	const logstore = "e2e-01"
 	r := startTestRelay(t)
+	cl := newKgo(t, r.kgoOpts(lPlain, relaytest.Password)...)
+	// The key's first batch to the logstore proves it may write (delivered
+	// before its answer); only then does SLS start refusing.
+	if err := produceKgo(t, cl, logstore, loadRecords(1000, 1, 1)); err != nil {
+		t.Fatalf("produce the proving batch: %v", err)
+	}
+	r.waitLogs(t, relaytest.Project, logstore, 1, 10*time.Second)
 	if _, err := r.fake.AddFault(slsfake.Fault{Ops: []string{slsfake.OpPutLogs}, Logstore: logstore, Status: 400, ErrorCode: "PostBodyInvalid"}); err != nil {
 		t.Fatal(err)
 	}
-	cl := newKgo(t, r.kgoOpts(lPlain, relaytest.Password)...)
 	var batches [][]sent
 	for i, p := range []int32{0, 1, 0} {
 		recs := loadRecords(100*i, 5+i, 1)

@@ -445,11 +445,17 @@ func TestE2ERestartWithBacklog(t *testing.T) {
 	t.Parallel()
 	const logstore = "test-logstore-2"
 	r := startTestRelay(t)
+	cl := newKgo(t, r.kgoOpts(lPlain, relaytest.Password)...)
+	// The key's first batch proves it may write (delivered before its
+	// answer); then SLS fails.
+	if err := produceKgo(t, cl, logstore, loadRecords(100000, 1, 1)); err != nil {
+		t.Fatalf("produce the proving batch: %v", err)
+	}
+	r.waitLogs(t, relaytest.Project, logstore, 1, 10*time.Second)
 	if _, err := r.fake.AddFault(slsfake.Fault{Ops: []string{slsfake.OpPutLogs}, Status: 503}); err != nil {
 		t.Fatal(err)
 	}
 	recs := loadRecords(0, e2eRecordsPerCase*4, 4)
-	cl := newKgo(t, r.kgoOpts(lPlain, relaytest.Password)...)
 	from := time.Now()
 	if err := produceKgo(t, cl, logstore, recs); err != nil {
 		t.Fatalf("produce: %v", err)
@@ -459,8 +465,8 @@ func TestE2ERestartWithBacklog(t *testing.T) {
 	if err := r.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if n := r.fake.LogCount(relaytest.Project, logstore); n != 0 {
-		t.Fatalf("the stand-in took %d logs through a 503 fault", n)
+	if n := r.fake.LogCount(relaytest.Project, logstore); n != 1 {
+		t.Fatalf("the stand-in took %d logs through a 503 fault", n-1)
 	}
 	r2 := startTestRelayConfig(t, r.cfg)
 	setWindow(recs, from, time.Now())

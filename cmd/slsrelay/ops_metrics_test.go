@@ -228,7 +228,7 @@ func TestOpsMetrics(t *testing.T) {
 // balancer stops sending new producers while those connected drain) until
 // the admin listener closes, and the drain answers the request in flight.
 // The request in flight is a Produce to a logstore the relay has not
-// checked yet: its AccessKey check (GetLogStore) is held 1 s by a latency
+// checked yet: its AccessKey's first write (the PutLogs that proves it) is held 1 s by a latency
 // fault in the stand-in, so Shutdown has something to wait for.
 func TestOpsHealthReady(t *testing.T) {
 	t.Parallel()
@@ -243,7 +243,7 @@ func TestOpsHealthReady(t *testing.T) {
 
 	const hold = time.Second
 	store := e2eStore(4)
-	if _, err := r.fake.AddFault(slsfake.Fault{Ops: []string{slsfake.OpGetLogStore}, Logstore: store, Latency: hold, Count: 1}); err != nil {
+	if _, err := r.fake.AddFault(slsfake.Fault{Ops: []string{slsfake.OpPutLogs}, Logstore: store, Latency: hold, Count: 1}); err != nil {
 		t.Fatal(err)
 	}
 	conn, err := kafkatest.Dial(r.Plain.Addr, nil)
@@ -256,7 +256,7 @@ func TestOpsHealthReady(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "the stand-in to hold the relay's GetLogStore", func() bool {
+	waitFor(t, 5*time.Second, "the stand-in to hold the PutLogs proving the first write", func() bool {
 		for _, f := range r.fake.Faults() {
 			if f.Matched > 0 {
 				return true

@@ -49,7 +49,7 @@ func TestOpsSIGTERMDrainTLS(t *testing.T) {
 
 	const hold = 2 * time.Second
 	held := e2eStore(8)
-	if _, err := fake.AddFault(slsfake.Fault{Ops: []string{slsfake.OpGetLogStore}, Logstore: held, Latency: hold, Count: 1}); err != nil {
+	if _, err := fake.AddFault(slsfake.Fault{Ops: []string{slsfake.OpPutLogs}, Logstore: held, Latency: hold, Count: 1}); err != nil {
 		t.Fatal(err)
 	}
 	plainConn, err := kafkatest.Dial(cfg.plain(), nil)
@@ -62,7 +62,7 @@ func TestOpsSIGTERMDrainTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "the stand-in to hold the relay's GetLogStore", func() bool {
+	waitFor(t, 5*time.Second, "the stand-in to hold the PutLogs proving the first write", func() bool {
 		fs := fake.Faults()
 		return len(fs) == 0 || fs[0].Matched > 0
 	})
