@@ -46,12 +46,14 @@ func newSCRAMServer(mechanism string, users UserDirectory, decoy []byte) *scramS
 	return &scramServer{mechanism: mechanism, h: scramHash(mechanism), users: users, decoy: decoy}
 }
 
-// authFailure is why a login failed: reason is for the relay's log, never
-// the client (who learns only that it failed), and user is the name the
-// client gave, if it got that far.
+// authFailure is why a login failed: reason is for the relay's log, and
+// for the client only if public (a malformed AccessKey PLAIN token, whose
+// problems SLS's endpoint also names); user is the name the client gave,
+// if it got that far.
 type authFailure struct {
 	user   string
 	reason string
+	public bool
 }
 
 func (e *authFailure) Error() string { return e.reason }
@@ -62,7 +64,7 @@ func failAuth(user, format string, args ...any) error {
 
 // next takes the client's message and returns the answer. When the
 // exchange succeeds it returns the user as well; any error ends it.
-func (s *scramServer) next(msg []byte) ([]byte, *RelayUser, error) {
+func (s *scramServer) next(msg []byte) ([]byte, *login, error) {
 	switch s.step {
 	case 0:
 		s.step = 1
@@ -70,7 +72,11 @@ func (s *scramServer) next(msg []byte) ([]byte, *RelayUser, error) {
 		return reply, nil, err
 	case 1:
 		s.step = 2
-		return s.final(string(msg))
+		reply, u, err := s.final(string(msg))
+		if err != nil {
+			return nil, nil, err
+		}
+		return reply, &login{principal: u.Principal, user: u}, nil
 	}
 	return nil, nil, failAuth(s.name, "SCRAM exchange already over")
 }

@@ -128,9 +128,9 @@ func TestSCRAMRFC7677Vector(t *testing.T) {
 	if want := "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096"; string(first) != want {
 		t.Fatalf("server-first %q, want %q", first, want)
 	}
-	final, u, err := s.next([]byte("c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ="))
-	if err != nil || u == nil || u.Name != "user" {
-		t.Fatalf("client-final: user %v, err %v", u, err)
+	final, l, err := s.next([]byte("c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ="))
+	if err != nil || l == nil || l.user.Name != "user" {
+		t.Fatalf("client-final: login %v, err %v", l, err)
 	}
 	if want := "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4="; string(final) != want {
 		t.Fatalf("server-final %q, want %q", final, want)
@@ -167,7 +167,7 @@ func TestSCRAMExchange(t *testing.T) {
 			}
 			return
 		}
-		if err != nil || u == nil || u.Name != user {
+		if err != nil || u == nil || u.user.Name != user {
 			t.Fatalf("%s %s: got user %v err %v", mechanism, user, u, err)
 		}
 		if _, err := c.Step(string(final)); err != nil {
