@@ -37,6 +37,7 @@ type scramServer struct {
 	clientFirstBare string
 	serverFirst     string
 	nonce           string // client's and server's
+	clientNonce     string
 	name            string
 	user            *RelayUser // nil: unknown
 	cred            SCRAMCredential
@@ -102,7 +103,7 @@ func (s *scramServer) first(msg string) ([]byte, error) {
 		}
 		s.serverNonce = base64.RawStdEncoding.EncodeToString(nb[:])
 	}
-	s.nonce = cf.nonce + s.serverNonce
+	s.clientNonce, s.nonce = cf.nonce, cf.nonce+s.serverNonce
 	s.serverFirst = "r=" + s.nonce + ",s=" + base64.StdEncoding.EncodeToString(s.cred.Salt) + ",i=" + strconv.Itoa(s.cred.Iterations)
 	return []byte(s.serverFirst), nil
 }
@@ -115,7 +116,13 @@ func (s *scramServer) final(msg string) ([]byte, *RelayUser, error) {
 	if cf.channelBinding != s.gs2Header {
 		return nil, nil, failAuth(s.name, "SCRAM channel binding does not repeat the client-first header")
 	}
-	if cf.nonce != s.nonce {
+	// RFC 5802 §5.1: the client repeats the nonce of server-first.
+	// librdkafka before 2.6.1 sends its own part twice (client nonce +
+	// the whole nonce; fixed by confluentinc/librdkafka#4895), and Kafka
+	// accepts that since 3.8.1 (apache/kafka commit 0a00456, endsWith);
+	// the relay accepts exactly that form too, for kcat and the shippers
+	// built on older librdkafka (Debian 12 ships 2.0.2).
+	if cf.nonce != s.nonce && cf.nonce != s.clientNonce+s.nonce {
 		return nil, nil, failAuth(s.name, "SCRAM nonce differs from the one the server sent")
 	}
 	if s.user == nil {
