@@ -91,6 +91,7 @@ func TestSSLCertificateUsers(t *testing.T) {
 	if err := produce(otherCert, testTopic, 2*time.Second); err == nil {
 		t.Fatal("a certificate of no relay user was let in")
 	}
+	dialRaw(t, srv.Addr("SSL"), clientTLS(otherCert)).expectClosed()
 	if len(stored(testTopic)) != 1 || len(stored(testTopic4)) != 0 {
 		t.Fatal("a refused client stored something")
 	}
