@@ -71,11 +71,14 @@ func ReadFile(path string) (*File, error) {
 // WriteFile replaces path with f atomically (a temporary file renamed over
 // it), readable by its owner only.
 func WriteFile(path string, f *File) error {
-	b, err := yaml.Marshal(f)
-	if err != nil {
+	var buf bytes.Buffer
+	buf.WriteString("# slsrelay users file, written by `slsrelay user`. No password or secret is stored here in the clear.\n")
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(f); err != nil {
 		return fmt.Errorf("cannot encode users file: %w", err)
 	}
-	b = append([]byte("# slsrelay users file: see `slsrelay user --help`. No password or secret is stored here in the clear.\n"), b...)
+	b := buf.Bytes()
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".users-*.yaml")
 	if err != nil {
 		return fmt.Errorf("cannot write users file %q: %w", path, err)
