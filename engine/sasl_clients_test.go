@@ -156,6 +156,18 @@ func (r *userRelay) produceFranz(t *testing.T, opts []kgo.Opt, topic string, sen
 	return cl.ProduceSync(ctx, clKgoRecords(topic, sent, true)...).FirstErr()
 }
 
+// deliversAs produces records tagged with the test's name to topic with
+// opts and checks they are all stored, signed with the held key.
+func (r *userRelay) deliversAs(t *testing.T, opts []kgo.Opt, topic string, partitions int32) {
+	t.Helper()
+	sent := clMakeRecords(t.Name(), 12, partitions, time.Now())
+	if err := r.produceFranz(t, opts, topic, sent); err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+	r.waitCase(t, topic, partitions, t.Name(), len(sent))
+	r.checkHeldKey(t, topic, partitions, t.Name())
+}
+
 func TestRelayUsers(t *testing.T) {
 	r := startUserRelay(t)
 	logins := func(user string) uint64 { return userMetricsFor(user).logins.Get() }
@@ -171,23 +183,13 @@ func TestRelayUsers(t *testing.T) {
 				for _, mech := range []string{SCRAMSHA256, SCRAMSHA512} {
 					t.Run(l.name+"/"+mech, func(t *testing.T) {
 						t.Parallel()
-						sent := clMakeRecords(t.Name(), 12, 4, time.Now())
-						if err := r.produceFranz(t, r.kgoUser(l, scramMech(mech, hostB, hostBPassword)), testTopic4, sent); err != nil {
-							t.Fatalf("produce: %v", err)
-						}
-						r.waitCase(t, testTopic4, 4, t.Name(), len(sent))
-						r.checkHeldKey(t, testTopic4, 4, t.Name())
+						r.deliversAs(t, r.kgoUser(l, scramMech(mech, hostB, hostBPassword)), testTopic4, 4)
 					})
 				}
 			}
 			t.Run("PLAIN-user-password/SASL_SSL", func(t *testing.T) {
 				t.Parallel()
-				sent := clMakeRecords(t.Name(), 6, 2, time.Now())
-				if err := r.produceFranz(t, r.kgoUser(clSASLSSL, plain.Auth{User: hostA, Pass: hostAPassword}.AsMechanism()), testTopic, sent); err != nil {
-					t.Fatalf("produce: %v", err)
-				}
-				r.waitCase(t, testTopic, 2, t.Name(), len(sent))
-				r.checkHeldKey(t, testTopic, 2, t.Name())
+				r.deliversAs(t, r.kgoUser(clSASLSSL, plain.Auth{User: hostA, Pass: hostAPassword}.AsMechanism()), testTopic, 2)
 			})
 			t.Run("PLAIN-accesskey/SASL_SSL", func(t *testing.T) {
 				t.Parallel()
