@@ -293,6 +293,30 @@ func TestRelayUsers(t *testing.T) {
 				t.Fatalf("kcat with a wrong password: %v\n%s", err, out)
 			}
 		})
+		// Below the clients: Produce straight to a Logstore outside the
+		// rights (kgo stops at Metadata), and Metadata for all topics.
+		t.Run("raw-produce-and-metadata", func(t *testing.T) {
+			c := dialRaw(t, r.saslText, nil)
+			if msg := c.scramLogin(SCRAMSHA256, hostA, hostAPassword); msg != "" {
+				t.Fatalf("login: %s", msg)
+			}
+			resp := c.roundTrip(produceRequest(9, 1, testTopic4, map[int32][]byte{0: recordBatch(t.Name() + " #0")})).(*kmsg.ProduceResponse)
+			if got := partitionErrors(resp)[0]; got != kerr.TopicAuthorizationFailed.Code {
+				t.Fatalf("produce outside the rights: error %d, want TOPIC_AUTHORIZATION_FAILED", got)
+			}
+			if n := r.caseCount(t, testTopic4, 4, t.Name()); n != 0 {
+				t.Fatalf("%d records stored", n)
+			}
+			mreq := kmsg.NewPtrMetadataRequest()
+			mreq.Version = 9
+			meta := c.roundTrip(mreq).(*kmsg.MetadataResponse)
+			if len(meta.Topics) != 1 || *meta.Topics[0].Topic != testTopic {
+				t.Fatalf("all topics for host-a: %d listed, want only %s", len(meta.Topics), testTopic)
+			}
+		})
+		if userMetricsFor(hostA).failures.Get() == 0 || userMetricsFor(unknownUser).failures.Get() == 0 {
+			t.Fatal("failed logins were not counted per user")
+		}
 		// The wrong password and the unknown user are told the same.
 		msg := func(user, password string) string {
 			c := dialRaw(t, r.saslText, nil)
