@@ -75,6 +75,12 @@ func (d *Directory) Reload() error {
 		}
 	}
 	if d.opts.Path != "" {
+		// A missing file is an error here (ReadFile takes it for an
+		// empty one, for `user add`): a typo or a lost file must not
+		// silently drop every user.
+		if _, err := os.Stat(d.opts.Path); err != nil {
+			return fmt.Errorf("cannot read users file: %w", err)
+		}
 		f, err := ReadFile(d.opts.Path)
 		if err != nil {
 			return err

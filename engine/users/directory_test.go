@@ -117,7 +117,13 @@ func TestDirectoryReload(t *testing.T) {
 	if _, ok := d.User("b"); ok {
 		t.Fatal("b survived its removal")
 	}
-	// A broken file keeps what was loaded.
+	// A missing or broken file keeps what was loaded.
+	os.Rename(path, path+".moved")
+	if err := d.Reload(); err == nil {
+		t.Fatal("reload of a missing users file reported no error")
+	}
+	os.Rename(path+".moved", path)
+
 	os.WriteFile(path, []byte("users: {a: {project: p, key: nokey, topics: [x]}}\n"), 0o600)
 	err = d.Reload()
 	if err == nil || !strings.Contains(err.Error(), `"nokey"`) {
@@ -187,4 +193,27 @@ func TestUserEntryErrors(t *testing.T) {
 	f(User{Project: "p", Key: "k", Topics: []string{"x"}}, "cannot log in")
 	f(User{Project: "p", Key: "k", Topics: []string{"x"}, SCRAMSHA512: good}, "must be 64 bytes")
 	f(User{Project: "p", Key: "k", Topics: []string{"x"}, SCRAMSHA256: &SCRAM{Salt: good.Salt, Iterations: 10, StoredKey: good.StoredKey, ServerKey: good.ServerKey}}, "iterations 10")
+}
+
+// TestAuthConfigInlineAndFile: users from the daemon's auth section and
+// from its users file are merged; a name in both is refused.
+func TestAuthConfigInlineAndFile(t *testing.T) {
+	t.Setenv("HELD_SECRET", testSecret)
+	path := writeUsers(t, func(f *File) {
+		f.Add("from-file", "pw1", AddOptions{Project: "p", Key: "prod", Topics: []string{"x"}})
+	})
+	var inline File
+	inline.Add("inline", "pw2", AddOptions{Project: "p", Key: "prod", Topics: []string{"y"}})
+	c := AuthConfig{UsersFile: path, File: inline}
+	d, err := c.Open(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(d.Names(), ","); got != "from-file,inline" {
+		t.Fatalf("users %s", got)
+	}
+	c.File.Add("from-file", "pw3", AddOptions{Project: "p", Key: "prod", Topics: []string{"y"}})
+	if _, err := c.Open(nil); err == nil || !strings.Contains(err.Error(), "defined twice") {
+		t.Fatalf("a user in both: %v", err)
+	}
 }
