@@ -109,6 +109,9 @@ func (s *session) handleProduce(r *request) {
 			}
 		}
 		logstore, json := splitTopic(name)
+		if code == 0 && !s.principal.mayWrite(logstore) {
+			code = kerr.TopicAuthorizationFailed.Code // a relay user's rights, before the catalog
+		}
 		var partitions int32
 		proven := false
 		if code == 0 {
@@ -179,6 +182,7 @@ func (s *session) handleProduce(r *request) {
 				} else {
 					p.BaseOffset = base
 					countIn(key, entry.Records, len(entry.Data))
+					countUserIn(s.principal.User, len(entry.Data))
 					if idempotent {
 						s.srv.dedup.remember(key, json, info.ProducerID, info.ProducerEpoch, info.BaseSequence, last, base)
 					}

@@ -52,7 +52,9 @@ func (s *session) handleMetadata(r *request) {
 			s.srv.log.Debug("cannot list topics", "project", s.principal.Project, "err", err)
 		}
 		for i := range all {
-			names = append(names, &all[i])
+			if s.principal.mayWrite(all[i]) {
+				names = append(names, &all[i])
+			}
 		}
 	} else {
 		for _, t := range req.Topics {
@@ -75,6 +77,11 @@ func (s *session) handleMetadata(r *request) {
 		mt := kmsg.NewMetadataResponseTopic()
 		mt.Topic = name
 		logstore, _ := splitTopic(*name)
+		if !s.principal.mayWrite(logstore) { // a relay user's rights, before the catalog
+			mt.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			resp.Topics = append(resp.Topics, mt)
+			continue
+		}
 		n, err := s.srv.catalog.Partitions(ctx, s.principal.Project, s.principal.Credential, logstore)
 		mt.ErrorCode = errorCode(err)
 		mt.TopicID = s.srv.topicIDs.id(s.principal.Project, *name, err == nil)

@@ -1,19 +1,24 @@
 package engine
 
-// SaslHandshake: v0 and v1. Only the PLAIN mechanism.
+// SaslHandshake: v0 and v1. Mechanisms per listener: PLAIN (AccessKeys as
+// SLS's endpoint, or relay-user passwords on SASL_SSL), SCRAM-SHA-256 and
+// SCRAM-SHA-512 (relay users).
 //
 // Behaviour:
+//   - The answer lists the mechanisms the listener offers
+//     (ListenerOptions.Mechanisms); another one gets
+//     UNSUPPORTED_SASL_MECHANISM with the list.
 //   - v0 (old sarama, the Beats' fork, ruby-kafka): after the response the
-//     client sends a bare size-prefixed PLAIN token, not a Kafka request;
-//     success is answered with an empty token, failure closes the
+//     client sends bare size-prefixed SASL tokens, not Kafka requests, and
+//     gets bare size-prefixed answers: one for PLAIN (empty), two for
+//     SCRAM (server-first, server-final). A failure closes the
 //     connection, as Kafka does.
-//   - v1: the token follows in a SaslAuthenticate request.
+//   - v1: the tokens come in SaslAuthenticate requests.
 //   - On a listener without SASL, or once authenticated, the answer is
 //     ILLEGAL_SASL_STATE (re-authentication, KIP-368, is not offered).
-//   - An unknown mechanism gets UNSUPPORTED_SASL_MECHANISM with the list.
 
 import (
-	"encoding/binary"
+	"slices"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -26,32 +31,33 @@ func init() {
 func (s *session) handleSASLHandshake(r *request) {
 	req := r.kreq.(*kmsg.SASLHandshakeRequest)
 	resp := req.ResponseKind().(*kmsg.SASLHandshakeResponse)
-	resp.SupportedMechanisms = []string{"PLAIN"}
+	resp.SupportedMechanisms = s.ln.opts.mechanisms()
 	switch {
 	case s.stage != saslNone:
 		resp.ErrorCode = kerr.IllegalSaslState.Code
-	case req.Mechanism != "PLAIN":
+	case !slices.Contains(resp.SupportedMechanisms, req.Mechanism):
 		resp.ErrorCode = kerr.UnsupportedSaslMechanism.Code
 	case req.Version == 0:
+		s.sasl, s.saslName = s.newMechanism(req.Mechanism), req.Mechanism
 		s.stage = saslRawToken
 	default:
+		s.sasl, s.saslName = s.newMechanism(req.Mechanism), req.Mechanism
 		s.stage = saslAuthenticate
 	}
 	s.respond(r.slot, r.hdr.corrID, resp)
 }
 
-// handleRawSASLToken authenticates the bare token that follows SaslHandshake v0.
+// handleRawSASLToken runs a bare token that follows SaslHandshake v0.
 func (s *session) handleRawSASLToken(token []byte) {
-	p, err := parsePlain(token)
-	if err != nil {
-		s.srv.log.Warn("SASL authentication failed", "listener", s.ln.opts.Name, "peer", s.peer, "reason", err.Error())
-		s.ln.metrics.saslFailures.Inc()
+	reply, done, clientErr := s.saslStep(s.saslName, token)
+	if clientErr != "" {
 		s.fail("SASL authentication failed")
 		return
 	}
-	s.authenticate(p)
-	// An empty token, size-prefixed, is PLAIN's success answer.
-	s.complete(s.reserve(false), binary.BigEndian.AppendUint32(nil, 0), false)
+	if done {
+		s.sasl = nil
+	}
+	s.complete(s.reserve(false), rawToken(reply), false)
 }
 
 func (s *session) authenticate(p Principal) {

@@ -1,12 +1,16 @@
 package engine
 
-// SaslAuthenticate: v0 to v2, after SaslHandshake v1, PLAIN only.
+// SaslAuthenticate: v0 to v2, after SaslHandshake v1.
 //
-// Behaviour: a well-formed PLAIN token (username = Project, password =
-// AccessKeyId#AccessKeySecret) authenticates the connection; whether the key
-// may write is the catalog's answer per topic (TOPIC_AUTHORIZATION_FAILED),
-// as on SLS's own endpoint. A malformed token gets SASL_AUTHENTICATION_FAILED
-// with a message saying what is wrong, then the connection is closed. Out of
+// Behaviour: each request carries one client message of the mechanism
+// chosen in the handshake and gets the server's answer (PLAIN: one round;
+// SCRAM: two). PLAIN with AccessKeys (username = Project, password =
+// AccessKeyId#AccessKeySecret) authenticates on a well-formed token;
+// whether the key may write is the catalog's answer per topic
+// (TOPIC_AUTHORIZATION_FAILED), as on SLS's own endpoint, and a malformed
+// token gets SASL_AUTHENTICATION_FAILED saying what is wrong. A relay
+// user's failed login gets SASL_AUTHENTICATION_FAILED with Kafka's generic
+// message, whatever was wrong. Either failure closes the connection. Out of
 // order (no handshake first) it is ILLEGAL_SASL_STATE and closed.
 
 import (
@@ -28,16 +32,16 @@ func (s *session) handleSASLAuthenticate(r *request) {
 		s.complete(r.slot, appendResponse(nil, r.hdr.corrID, resp), true)
 		return
 	}
-	p, err := parsePlain(req.SASLAuthBytes)
-	if err != nil {
-		s.srv.log.Warn("SASL authentication failed", "listener", s.ln.opts.Name, "peer", s.peer, "reason", err.Error())
-		s.ln.metrics.saslFailures.Inc()
+	reply, done, clientErr := s.saslStep(s.saslName, req.SASLAuthBytes)
+	if clientErr != "" {
 		resp.ErrorCode = kerr.SaslAuthenticationFailed.Code
-		msg := "Authentication failed: " + err.Error()
-		resp.ErrorMessage = &msg
+		resp.ErrorMessage = &clientErr
 		s.complete(r.slot, appendResponse(nil, r.hdr.corrID, resp), true)
 		return
 	}
-	s.authenticate(p)
+	if done {
+		s.sasl = nil
+	}
+	resp.SASLAuthBytes = reply
 	s.respond(r.slot, r.hdr.corrID, resp)
 }

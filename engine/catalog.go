@@ -11,10 +11,17 @@ import (
 
 // Principal is who a connection writes as: the SLS Project named by the SASL
 // username and the AccessKey from the password (AccessKeyId#AccessKeySecret).
-// Listeners without SASL use the principal from their configuration.
+// Listeners without SASL use the principal from their configuration. A
+// relay user's login (SCRAM, PLAIN against its password, a client
+// certificate) yields the Project and relay-held AccessKey it maps to, its
+// name in User and the Logstores it may write in Rights.
 type Principal struct {
 	Project    string
 	Credential wal.Credential
+	// User is the relay user's name; "" for an AccessKey login.
+	User string
+	// Rights limits the Logstores written; nil allows all.
+	Rights *TopicRights
 }
 
 // Catalog answers which Logstores (topics) and shards (partitions) a

@@ -15,6 +15,23 @@ const (
 	Plaintext     = "PLAINTEXT"
 	SASLPlaintext = "SASL_PLAINTEXT"
 	SASLSSL       = "SASL_SSL"
+	// SSL is TLS without SASL: clients log in by their certificate, which
+	// must map to a relay user (ListenerOptions.TLS with client CAs, and
+	// Options.Users).
+	SSL = "SSL"
+)
+
+// What SASL PLAIN checks on a listener (ListenerOptions.Plain).
+const (
+	// PlainAccessKeys: username = Project, password =
+	// AccessKeyId#AccessKeySecret, as SLS's own endpoint (the default).
+	PlainAccessKeys = "accesskeys"
+	// PlainRelayUsers: username and password of a relay user. Only on
+	// SASL_SSL, where the password does not cross the network in the clear.
+	PlainRelayUsers = "users"
+	// PlainEither: a relay user's name is checked as PlainRelayUsers,
+	// any other username as PlainAccessKeys. SASL_SSL only.
+	PlainEither = "either"
 )
 
 // ListenerOptions configures one listener.
@@ -41,9 +58,59 @@ type ListenerOptions struct {
 	// they do not authenticate. Nil on a PLAINTEXT listener means every
 	// topic answers TOPIC_AUTHORIZATION_FAILED.
 	Principal *Principal `yaml:"-"`
+	// Mechanisms are the SASL mechanisms the listener offers, of PLAIN,
+	// SCRAM-SHA-256 and SCRAM-SHA-512 (SCRAM needs Options.Users). Nil:
+	// PLAIN only.
+	Mechanisms []string `yaml:"mechanisms"`
+	// Plain is what PLAIN checks: PlainAccessKeys (""), PlainRelayUsers
+	// or PlainEither.
+	Plain string `yaml:"plain"`
 }
 
-func (l *ListenerOptions) sasl() bool { return l.Protocol != Plaintext }
+func (l *ListenerOptions) sasl() bool { return l.Protocol == SASLPlaintext || l.Protocol == SASLSSL }
+
+// mechanisms returns the SASL mechanisms offered, PLAIN by default.
+func (l *ListenerOptions) mechanisms() []string {
+	if len(l.Mechanisms) == 0 {
+		return []string{PLAIN}
+	}
+	return l.Mechanisms
+}
+
+// validateAuth checks the listener's login settings against users (the
+// relay users, nil without).
+func (l *ListenerOptions) validateAuth(users UserDirectory) error {
+	for _, m := range l.Mechanisms {
+		switch m {
+		case PLAIN:
+		case SCRAMSHA256, SCRAMSHA512:
+			if users == nil {
+				return fmt.Errorf("mechanism %s needs relay users (Options.Users)", m)
+			}
+		default:
+			return fmt.Errorf("mechanism %q is not one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512", m)
+		}
+	}
+	switch l.Plain {
+	case "", PlainAccessKeys:
+	case PlainRelayUsers, PlainEither:
+		if l.Protocol != SASLSSL {
+			return fmt.Errorf("plain %q (relay-user passwords) needs SASL_SSL: PLAIN sends the password as it is", l.Plain)
+		}
+		if users == nil {
+			return fmt.Errorf("plain %q needs relay users (Options.Users)", l.Plain)
+		}
+	default:
+		return fmt.Errorf("plain %q is not one of %s, %s, %s", l.Plain, PlainAccessKeys, PlainRelayUsers, PlainEither)
+	}
+	if l.Protocol == SSL && users == nil {
+		return fmt.Errorf("SSL logs clients in by certificate and needs relay users (Options.Users)")
+	}
+	if l.Protocol == SSL && (l.TLS == nil || l.TLS.ClientAuth != tls.RequireAndVerifyClientCert) {
+		return fmt.Errorf("SSL needs a TLS certificate and a client CA")
+	}
+	return nil
+}
 
 // Options configures a Server. Zero fields take the documented defaults.
 //
@@ -87,7 +154,11 @@ type Options struct {
 	// listener. Default: GOMAXPROCS.
 	EventLoops int `yaml:"-"`
 	// Logger receives connection-level events. Default slog.Default().
-	Logger *slog.Logger `yaml:"-"`
+	Logger *slog.Logger
+	// Users are the relay users (engine/users.Directory), for SCRAM,
+	// PLAIN against user passwords and SSL certificate logins. Nil: only
+	// AccessKey logins.
+	Users UserDirectory `yaml:"-"`
 }
 
 func (o *Options) setDefaults() {
@@ -134,12 +205,15 @@ func (o *Options) validate() error {
 		where := fmt.Sprintf("listeners[%d] (%s)", i, l.Name)
 		switch l.Protocol {
 		case Plaintext, SASLPlaintext:
-		case SASLSSL:
+		case SASLSSL, SSL:
 			if l.TLS == nil {
-				return fmt.Errorf("%s: SASL_SSL needs a TLS certificate and key", where)
+				return fmt.Errorf("%s: %s needs a TLS certificate and key", where, l.Protocol)
 			}
 		default:
-			return fmt.Errorf("%s: protocol %q is not one of PLAINTEXT, SASL_PLAINTEXT, SASL_SSL", where, l.Protocol)
+			return fmt.Errorf("%s: protocol %q is not one of PLAINTEXT, SASL_PLAINTEXT, SASL_SSL, SSL", where, l.Protocol)
+		}
+		if err := l.validateAuth(o.Users); err != nil {
+			return fmt.Errorf("%s: %w", where, err)
 		}
 		if names[l.Name] {
 			return fmt.Errorf("%s: listener name %q used twice", where, l.Name)

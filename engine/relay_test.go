@@ -18,12 +18,15 @@ const (
 	testSecret  = "demo-aksecret"
 	testTopic   = "test-logstore-1" // 2 partitions
 	testTopic4  = "test-logstore-2" // 4 partitions
+	// The AccessKey only the relay holds, for relay users (sasl_*_test.go).
+	testHeldAKID   = "held-akid"
+	testHeldSecret = "held-secret-7f3e9a"
 )
 
 func testCatalog() *StaticCatalog {
 	return &StaticCatalog{
 		Projects: map[string]map[string]int32{testProject: {testTopic: 2, testTopic4: 4}},
-		Keys:     map[string]string{testAKID: testSecret},
+		Keys:     map[string]string{testAKID: testSecret, testHeldAKID: testHeldSecret},
 	}
 }
 

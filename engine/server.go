@@ -82,7 +82,7 @@ func (s *Server) Start() error {
 	go s.reaper.run()
 	for _, ln := range s.listeners {
 		var err error
-		if ln.opts.Protocol == SASLSSL {
+		if ln.opts.Protocol == SASLSSL || ln.opts.Protocol == SSL {
 			err = s.startTLS(ln)
 		} else {
 			err = s.startGnet(ln)

@@ -35,7 +35,7 @@ type saslStage uint8
 
 const (
 	saslNone          saslStage = iota // nothing yet: only ApiVersions and SaslHandshake
-	saslRawToken                       // SaslHandshake v0 done: the next frame is a bare PLAIN token
+	saslRawToken                       // SaslHandshake v0 done: the next frames are bare SASL tokens
 	saslAuthenticate                   // SaslHandshake v1 done: a SaslAuthenticate request is next
 	saslAuthenticated                  // done (or the listener has no SASL)
 )
@@ -84,6 +84,12 @@ type session struct {
 	stage      saslStage
 	principal  Principal
 	frameBytes int // of the frame being handled, for the budget
+	// sasl is the exchange under way after SaslHandshake, of saslName.
+	sasl     saslMechanism
+	saslName string
+	// user is the relay user logged in (nil: an AccessKey login), read by
+	// Server.DropRevokedUsers from any goroutine.
+	user atomic.Pointer[RelayUser]
 	// partialReserved is what a gnet transport reserved in the budget for
 	// the frame it is receiving (owned by the event loop).
 	partialReserved int

@@ -97,6 +97,9 @@ func (s *Server) serveTLS(ln *listener, c *tls.Conn, stopping <-chan struct{}) {
 	go t.writeLoop()
 	defer t.close()
 	defer sess.closedByPeer()
+	if ln.opts.Protocol == SSL && !sess.certLogin(c.ConnectionState().PeerCertificates) {
+		return
+	}
 
 	// waitRoom waits until the session takes a frame of n bytes (0: any
 	// next frame); false when the connection or the listener closes.

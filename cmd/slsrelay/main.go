@@ -18,6 +18,9 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "user" {
+		os.Exit(runUser(os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
+	}
 	if handled, code := runAdmin(os.Args[1:], os.Stdout, os.Stderr); handled {
 		os.Exit(code)
 	}

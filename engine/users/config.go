@@ -1,0 +1,20 @@
+package users
+
+// AuthConfig is the daemon configuration's `auth` section: held keys and
+// users inline (the File format) and/or a users file, re-read on SIGHUP.
+//
+//	auth:
+//	  users_file: /etc/slsrelay/users.yaml
+//	  keys: {…}    # as in the users file (optional)
+//	  users: {…}   # as in the users file (optional)
+type AuthConfig struct {
+	UsersFile string `yaml:"users_file,omitempty"`
+	File      `yaml:",inline"`
+}
+
+// Open loads the section's users; walKey is the WAL's encryption key (nil
+// without one), which opens sealed secrets.
+func (c *AuthConfig) Open(walKey []byte) (*Directory, error) {
+	inline := c.File
+	return Open(Options{Inline: &inline, Path: c.UsersFile, EncryptionKey: walKey})
+}
