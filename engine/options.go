@@ -154,7 +154,7 @@ type Options struct {
 	// listener. Default: GOMAXPROCS.
 	EventLoops int `yaml:"-"`
 	// Logger receives connection-level events. Default slog.Default().
-	Logger *slog.Logger
+	Logger *slog.Logger `yaml:"-"`
 	// Users are the relay users (engine/users.Directory), for SCRAM,
 	// PLAIN against user passwords and SSL certificate logins. Nil: only
 	// AccessKey logins.

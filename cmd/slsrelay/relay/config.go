@@ -1,8 +1,11 @@
 package relay
 
 import (
+	"slices"
+
 	"errors"
 	"fmt"
+	"github.com/slsrelay/slsrelay/engine/users"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -41,6 +44,10 @@ type Config struct {
 	// Catalog, when static, serves fixed projects without asking SLS
 	// which exist; by default SLS is the catalog. Delivery is the same.
 	Catalog CatalogConfig `yaml:"catalog"`
+	// Auth holds the relay users (SCRAM, PLAIN on TLS, client
+	// certificates) and the AccessKeys the relay holds for them; nil: the
+	// shippers log in with SLS's own PLAIN (project, AKID#AKSECRET).
+	Auth *users.AuthConfig `yaml:"auth"`
 }
 
 // WALConfig is wal.Options plus what the file says differently: where the
@@ -204,6 +211,13 @@ func (c *Config) Check() error {
 	if _, err := wal.ParseSyncPolicy(c.WAL.SyncMode); err != nil {
 		return fmt.Errorf("wal.sync: %w", err)
 	}
+	if c.Auth == nil {
+		for i, l := range c.Listeners {
+			if len(l.Mechanisms) > 0 && !slices.Equal(l.Mechanisms, []string{engine.PLAIN}) || l.Plain != "" && l.Plain != engine.PlainAccessKeys || l.Protocol == engine.SSL {
+				return fmt.Errorf("listeners[%d] (%s): relay users (SCRAM, PLAIN against users, SSL certificates) need an auth section", i, l.Name)
+			}
+		}
+	}
 	return nil
 }
 
@@ -216,11 +230,11 @@ func (l ListenerConfig) check() error {
 		if l.Project != "" && (l.AccessKeyID == "" || l.AccessKeySecret == "") {
 			return fmt.Errorf(": project %q needs access_key_id and access_key_secret", l.Project)
 		}
-	case engine.SASLSSL:
+	case engine.SASLSSL, engine.SSL:
 		t := l.TLSFiles
 		switch {
 		case t == nil:
-			return errors.New(".tls: SASL_SSL needs tls.cert and tls.key (or tls.self_signed: true)")
+			return fmt.Errorf(".tls: %s needs tls.cert and tls.key (or tls.self_signed: true)", l.Protocol)
 		case t.Cert == "" && t.Key == "" && !t.SelfSigned:
 			return errors.New(".tls: cert and key are missing (or set self_signed: true)")
 		case (t.Cert == "") != (t.Key == ""):

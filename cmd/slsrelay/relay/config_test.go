@@ -66,7 +66,7 @@ sls: {endpoint: x}
 	f("bad log level", listeners+"log: {level: loud}\n", `log.level: "loud"`)
 	f("wrong type", listeners+"node_id: one\n", "cannot unmarshal")
 	f("unset variable", listeners+"catalog: {static: {access_keys: {a: '${SLSRELAY_TEST_UNSET_VAR}'}}}\n", "SLSRELAY_TEST_UNSET_VAR")
-	f("bad protocol", strings.Replace(listeners, "protocol: PLAINTEXT", "protocol: SSL", 1), `listeners[0] (PLAINTEXT): protocol "SSL" is not one of`)
+	f("bad protocol", strings.Replace(listeners, "protocol: PLAINTEXT", "protocol: TLS", 1), `listeners[0] (PLAINTEXT): protocol "TLS" is not one of`)
 	f("missing bind", strings.Replace(listeners, "    bind: 127.0.0.1:9092\n", "", 1), "listeners[0] (PLAINTEXT): bind")
 	f("no listeners", "sls: {endpoint: x}\n", "no listeners configured")
 	f("bad watermark", listeners+"wal: {high_watermark: 1.5}\n", "cannot open WAL at")

@@ -19,7 +19,7 @@ func (r *Relay) engineOptions() (engine.Options, error) {
 		if lc.Project != "" {
 			lo.Principal = &engine.Principal{Project: lc.Project, Credential: wal.Credential{AccessKeyID: lc.AccessKeyID, AccessKeySecret: lc.AccessKeySecret}}
 		}
-		if lc.Protocol == engine.SASLSSL {
+		if lc.Protocol == engine.SASLSSL || lc.Protocol == engine.SSL {
 			cert, key := lc.TLSFiles.Cert, lc.TLSFiles.Key
 			if cert == "" {
 				files, err := engine.EnsureSelfSigned(cfg.TLSDir(), lc.TLSFiles.SelfSignedHosts)

@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/slsrelay/slsrelay/engine/users"
 	"io"
 	"log/slog"
 	"net/http"
@@ -63,7 +64,8 @@ type Relay struct {
 	certs   []*engine.CertReloader // one per SASL_SSL listener, for Reload
 	standIn *slsfake.Server        // sls.stand_in, or nil
 	fakeCfg slsfake.Config
-	caFile  string // the generated CA clients must trust, if any
+	caFile  string           // the generated CA clients must trust, if any
+	users   *users.Directory // the auth section's relay users, or nil
 	admin   *http.Server
 	// adminAddr is set by Start before the admin listener serves.
 	adminAddr string
@@ -103,6 +105,17 @@ func New(cfg *Config, deps Deps) (_ *Relay, err error) {
 	opts, err := r.engineOptions()
 	if err != nil {
 		return nil, err
+	}
+	if cfg.Auth != nil {
+		// Held AccessKeys may be sealed with the WAL's key.
+		key, err := walKey(cfg, r.log)
+		if err != nil {
+			return nil, err
+		}
+		if r.users, err = cfg.Auth.Open(key); err != nil {
+			return nil, fmt.Errorf("auth: %w", err)
+		}
+		opts.Users = r.users // never a nil *Directory: the interface would not be nil
 	}
 	if r.wal != nil {
 		r.thr = engine.NewBacklogThrottle(cfg.Throttle, r.backlog)

@@ -7,7 +7,7 @@ import (
 
 // Reload applies what a SIGHUP may change without dropping connections:
 // the log level (through Deps.Level), TLS certificates (re-read from their
-// files) and the throttle's quotas. Other changes need a restart; Reload
+// files), the throttle's quotas and the relay users file (auth.users_file). Other changes need a restart; Reload
 // names them in the log and returns their top-level keys.
 func (r *Relay) Reload(cfg *Config) (restartOnly []string) {
 	if r.deps.Level != nil {
@@ -22,6 +22,16 @@ func (r *Relay) Reload(cfg *Config) (restartOnly []string) {
 	}
 	if r.thr != nil {
 		r.thr.SetOptions(cfg.Throttle)
+	}
+	if r.users != nil {
+		// The users file is read again; a user gone from it loses its
+		// connections. A file that cannot be read keeps the users as they
+		// were.
+		if err := r.users.Reload(); err != nil {
+			r.log.Error("reload: relay users kept as they were", "err", err)
+		} else if n := r.server.DropRevokedUsers(); n > 0 {
+			r.log.Info("reload: closed the connections of removed relay users", "connections", n)
+		}
 	}
 	r.log.Info("reloaded", "log_level", cfg.Log.Level)
 	restartOnly = RestartOnlyChanges(r.cfg, cfg)
