@@ -20,13 +20,20 @@ build:
 run: build
 	./bin/slsrelay -config configs/local.yaml
 
-# Installs what the tests need from Debian's packages (kcat, for librdkafka).
-# Idempotent: does nothing when it is there.
+# Installs what the tests need from Debian's packages: kcat (librdkafka's
+# CLI, for the client tests) and haproxy (the TCP load balancer the fleet
+# test puts in front of three relays). Idempotent: installs only what is
+# missing, and runs apt-get update only then.
+DEB_DEPS := kcat:kcat haproxy:haproxy
 deps:
-	@command -v kcat >/dev/null 2>&1 || { \
-	  echo "installing kcat (librdkafka's CLI) for the client tests"; \
+	@missing=; for d in $(DEB_DEPS); do \
+	  command -v $${d%%:*} >/dev/null 2>&1 || PATH="$$PATH:/usr/sbin:/sbin" command -v $${d%%:*} >/dev/null 2>&1 || missing="$$missing $${d##*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing$$missing from Debian's packages for the tests"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq kcat >/dev/null; }
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
 
 test: deps vet lint
 	$(GO) test -count=1 $(PKGS)
