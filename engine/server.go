@@ -19,16 +19,17 @@ type Server struct {
 	appender Appender
 	log      *slog.Logger
 
-	listeners      []*listener
-	budget         *budget
-	reaper         *reaper
-	sessions       sync.Map // *session -> struct{}: every open connection
+	listeners []*listener
+	budget    *budget
+	reaper    *reaper
+	sessions  sync.Map // *session -> struct{}: every open connection
 	// leaving: a Drain began; every connection's next Produce or
 	// Metadata answer is its last, and Produce gets NOT_LEADER_OR_FOLLOWER.
 	leaving atomic.Bool
 	// draining: no more requests are read (Shutdown).
 	draining       atomic.Bool
 	topicIDs       topicIDs
+	topicIDLearner topicIDLearner
 	dedup          dedup
 	nextProducerID atomic.Int64
 

@@ -373,6 +373,9 @@ func (s *session) handle(frame []byte) {
 		return
 	}
 	countRequest(hdr.key, len(frame))
+	if hdr.key == 0 || hdr.key == 3 {
+		s.learnTopicIDs(kreq)
+	}
 	r := &request{hdr: hdr, kreq: kreq, received: time.Now()}
 	silent := false
 	if p, ok := kreq.(*kmsg.ProduceRequest); ok && p.Acks == 0 {
