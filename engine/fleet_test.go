@@ -15,11 +15,11 @@ package engine
 import (
 	"bytes"
 	"context"
-	"io"
 	"os"
 	"os/exec"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -40,6 +40,10 @@ var (
 	fleetShort = fleetPlan{interval: 10 * time.Millisecond, warmup: time.Second, down: time.Second, settle: 1500 * time.Millisecond, linger: time.Second}
 	fleetLong  = fleetPlan{interval: 5 * time.Millisecond, warmup: 3 * time.Second, down: 5 * time.Second, settle: 5 * time.Second, linger: 5 * time.Second}
 )
+
+// fleetStuck bounds every wait on a client library, so that one that hangs
+// fails the test with a message instead of hanging it.
+const fleetStuck = 30 * time.Second
 
 // fleetMaxAckWait is the goal for a shipper's worst ack wait
 // through a node's loss or drain.
@@ -139,8 +143,13 @@ func TestFleetBehindOneAddress(t *testing.T) {
 			beats.failed(e.Msg.Metadata.(int))
 		}
 	}()
+	var saramaStuck atomic.Int32
 	beatsSend := func(seq int) {
-		sp.Input() <- &sarama.ProducerMessage{Topic: testTopic4, Value: sarama.ByteEncoder(beats.value(seq)), Metadata: seq}
+		select {
+		case sp.Input() <- &sarama.ProducerMessage{Topic: testTopic4, Value: sarama.ByteEncoder(beats.value(seq)), Metadata: seq}:
+		case <-time.After(fleetStuck):
+			saramaStuck.Add(1) // reported when the test ends
+		}
 	}
 	run(beats, beatsSend)
 
@@ -162,7 +171,16 @@ func TestFleetBehindOneAddress(t *testing.T) {
 	kcatExited := make(chan error, 1)
 	go func() { kcatExited <- kcat.Wait() }()
 	defer func() { _ = kcat.Process.Kill() }()
-	run(rdk, func(seq int) { _, _ = io.WriteString(kcatIn, string(rdk.value(seq))+"\n") })
+	// Lines go through a goroutine, so a kcat that stops reading its input
+	// fails the test (it never acknowledges) instead of hanging it.
+	kcatLines := make(chan []byte, 1<<16)
+	go func() {
+		for line := range kcatLines {
+			_, _ = kcatIn.Write(line)
+		}
+		kcatIn.Close()
+	}()
+	run(rdk, func(seq int) { kcatLines <- append(rdk.value(seq), '\n') })
 
 	start := time.Now()
 	event := func(format string, args ...any) {
@@ -196,7 +214,9 @@ func TestFleetBehindOneAddress(t *testing.T) {
 	event("node %d restarted", drained.id)
 	time.Sleep(plan.settle)
 	close(stop)
-	wg.Wait()
+	if !waitGroupWithin(&wg, fleetStuck) {
+		t.Fatalf("a producer is stuck sending for %v", fleetStuck)
+	}
 	event("producers stopped; waiting for every record to be acknowledged")
 
 	deadline := time.Now().Add(60 * time.Second)
@@ -211,9 +231,14 @@ func TestFleetBehindOneAddress(t *testing.T) {
 	if !beats.resendUntil(deadline, beatsSend) {
 		t.Errorf("sarama: %d records never acknowledged", beats.outstanding())
 	}
+	if n := saramaStuck.Load(); n > 0 {
+		t.Errorf("sarama took no record for %v, %d times", fleetStuck, n)
+	}
 	sp.AsyncClose()
-	spDone.Wait()
-	kcatIn.Close()
+	if !waitGroupWithin(&spDone, fleetStuck) {
+		t.Errorf("sarama did not close in %v", fleetStuck)
+	}
+	close(kcatLines)
 	select {
 	case err := <-kcatExited:
 		out := kcatOut.String()
@@ -257,6 +282,21 @@ func TestFleetBehindOneAddress(t *testing.T) {
 			}
 		}
 		t.Logf("node %d holds %d records", n.id, total)
+	}
+}
+
+// waitGroupWithin waits for wg at most d and reports whether it is done.
+func waitGroupWithin(wg *sync.WaitGroup, d time.Duration) bool {
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return true
+	case <-time.After(d):
+		return false
 	}
 }
 
