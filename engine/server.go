@@ -109,9 +109,10 @@ func (s *Server) Addr(name string) string {
 }
 
 // Shutdown stops reading requests, waits until every request already read
-// is answered (its appends done) or ctx ends, then closes like Close. The
-// graceful stop of SIGTERM: nothing acknowledged is lost, nothing read is
-// left unanswered.
+// is answered (its appends done) or ctx ends, then closes like Close: a
+// graceful stop, nothing acknowledged is lost, nothing read is left
+// unanswered. A node behind a shared address stops with Drain, which sends
+// its producers elsewhere first and ends with Shutdown.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.draining.Store(true)
 	tick := time.NewTicker(10 * time.Millisecond)
