@@ -116,3 +116,42 @@ func TestDrainRaw(t *testing.T) {
 	}
 	t.Logf("Drain took %v (linger %v)", took.Round(time.Millisecond), linger)
 }
+
+// TestDrainSASLSSL: on the TLS listener too, a drain answers an
+// authenticated client's Produce with NOT_LEADER_OR_FOLLOWER and closes
+// the connection, and closes an idle authenticated connection.
+func TestDrainSASLSSL(t *testing.T) {
+	t.Parallel()
+	r := startRelay(t, func(o *Options) { o.DrainLinger = 1500 * time.Millisecond })
+	dial := func() *rawConn {
+		c := dialRaw(t, r.saslSSL, r.tls)
+		if resp := c.saslPlain(testProject, testAKID+"#"+testSecret); resp.ErrorCode != 0 {
+			t.Fatalf("SASL: error %d", resp.ErrorCode)
+		}
+		return c
+	}
+	idle, busy := dial(), dial()
+	drained := make(chan error, 1)
+	go func() { drained <- r.srv.Drain(context.Background()) }()
+	for deadline := time.Now().Add(time.Second); r.srv.Ready(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("Ready still true a second into the drain")
+		}
+	}
+	resp := busy.roundTrip(produceRequest(7, 1, testTopic, map[int32][]byte{1: recordBatch("over TLS during the drain")})).(*kmsg.ProduceResponse)
+	if code := partitionErrors(resp)[1]; code != kerr.NotLeaderForPartition.Code {
+		t.Errorf("Produce over SASL_SSL during the drain: error %d, want NOT_LEADER_OR_FOLLOWER", code)
+	}
+	busy.expectClosed()
+	start := time.Now()
+	idle.expectClosed()
+	if waited := time.Since(start); waited > time.Second {
+		t.Errorf("the idle TLS connection was closed only after %v", waited)
+	}
+	if err := <-drained; err != nil {
+		t.Errorf("Drain: %v", err)
+	}
+	if n := len(r.entries(testTopic, 1)); n != 0 {
+		t.Errorf("%d entries stored from a refused Produce", n)
+	}
+}
