@@ -205,10 +205,17 @@ func TestFleetBehindOneAddress(t *testing.T) {
 	}
 	event("open connections per node: %d, %d, %d", nodes[0].connections(), nodes[1].connections(), nodes[2].connections())
 	event("node %d draining", drained.id)
+	// Just before the drain stops listening, its producers must have
+	// moved: every connection they had there closed.
+	leftAtEnd := make(chan int, 1)
+	time.AfterFunc(plan.linger-100*time.Millisecond, func() { leftAtEnd <- drained.connections() })
 	if err := drained.drain(); err != nil {
 		t.Errorf("drain of node %d: %v", drained.id, err)
 	}
 	event("node %d drained and stopped; %d Produce requests were answered NOT_LEADER_OR_FOLLOWER", drained.id, drainRefused.Get()-refusedBefore)
+	if left := <-leftAtEnd; left > 0 {
+		t.Errorf("node %d still had %d connections 100 ms before its drain stopped listening", drained.id, left)
+	}
 	time.Sleep(plan.down)
 	drained.start()
 	event("node %d restarted", drained.id)
