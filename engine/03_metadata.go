@@ -3,8 +3,9 @@ package engine
 // Metadata: v0 to v13.
 //
 // Behaviour:
-//   - The only broker is this node, at the advertised address of the
-//     listener the request came in on; it leads every partition.
+//   - The only broker is BrokerID (default: NodeID), at the advertised
+//     address of the listener the request came in on; it leads every
+//     partition and is the controller.
 //   - Topic = Logstore; "name.json" reports Logstore "name"'s partitions.
 //     Partitions are the Logstore's readwrite shards, as the catalog says.
 //   - Topic errors come from the catalog: TOPIC_AUTHORIZATION_FAILED,
@@ -14,6 +15,61 @@ package engine
 //     Logstores; if the catalog cannot list them the answer holds none.
 //   - v10+: topics have stable IDs (see topicIDs); a request by ID alone
 //     for an ID this node never handed out is UNKNOWN_TOPIC_ID.
+//   - During a Drain the answer is the connection's last (see drain.go).
+//
+// A fleet behind one address. Several nodes, each with its own WAL, sit
+// behind one address shippers are configured with: a TCP load balancer
+// (a Kubernetes Service, HAProxy) or a DNS name holding every node's
+// address. Every node advertises that shared address and names the same
+// BrokerID: to a client the fleet is one broker that never moves, and
+// every node is that broker. There is no membership protocol; each node
+// knows only itself. Why this and not the alternatives:
+//
+//   - Each node naming itself at its own address (WarpStream's agents do,
+//     and this relay's README did for Kubernetes) sends the client to one
+//     node's own name. When that node is lost the client holds on to the
+//     name it learned until it refreshes metadata through some other
+//     broker it knows: sarama (the Beats' fork) refreshes every
+//     metadata.refresh_frequency, 10 min in Filebeat, and asks the
+//     brokers it learned before its seed (LeastLoadedBroker in sarama's
+//     client.go), dead ones included, so Filebeat is known to stall;
+//     librdkafka keeps reconnecting to the learned broker
+//     with reconnect.backoff up to 10 s and does refresh, but only via
+//     brokers it can reach. It also needs a name per node reachable from
+//     every shipper (README: one Service and DNS name per pod outside the
+//     cluster).
+//   - Partitions spread over the live nodes (each partition led by one
+//     node, as Kafka does) needs every node to know which nodes are live
+//     and to agree on it: a membership protocol, or the headless Service's
+//     DNS, which lags a lost pod by the readiness probe's period and still
+//     names each node by its own address, with the problem above. It buys
+//     nothing here: any node can store any partition (each has its own
+//     WAL and writes to SLS itself; partition order across nodes is not
+//     kept by SLS shards either way).
+//   - One broker at the shared address: when the node behind a
+//     connection is lost, the connection breaks and the client
+//     reconnects to the same address, which the balancer (or the next DNS
+//     address) sends to a live node. Every client already does this for a
+//     broker that restarts: franz-go re-dials the broker and retries the
+//     request; sarama closes the broker, refreshes metadata through its
+//     seed (the same address) and retries on the re-opened broker;
+//     librdkafka reconnects the broker with backoff and retries; Java
+//     does the same. The broker's id and address never change, so no
+//     client moves partitions between brokers, keeps stale brokers or
+//     waits for a metadata refresh to find a new leader. A draining node
+//     answers Produce with NOT_LEADER_OR_FOLLOWER (retriable everywhere:
+//     franz-go's kerr.IsRetriable, sarama's async producer retries it
+//     after refreshing metadata, librdkafka and Java refresh and retry)
+//     and closes the connection after that answer: the retry dials the
+//     shared address anew and lands on another node, since the draining
+//     node's readiness is false and the balancer took it out.
+//   - What it costs: the certificate of a SASL_SSL listener must name the
+//     shared address; an idempotent producer's batches are deduplicated
+//     per node, so a batch stored by a node that was lost before its
+//     answer went out and retried on another node is stored twice
+//     (delivered at least once, never lost); records of one partition
+//     may reach SLS out of order across nodes, as they may when shards
+//     split.
 
 import (
 	"context"
@@ -34,7 +90,7 @@ const catalogTimeout = 10 * time.Second
 func (s *session) handleMetadata(r *request) {
 	req := r.kreq.(*kmsg.MetadataRequest)
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
-	node := s.srv.opts.NodeID
+	node := s.srv.opts.BrokerID
 	b := kmsg.NewMetadataResponseBroker()
 	b.NodeID, b.Host, b.Port = node, s.ln.advertised.host, s.ln.advertised.port
 	resp.Brokers = append(resp.Brokers, b)

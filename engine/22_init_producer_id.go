@@ -4,8 +4,10 @@ package engine
 // clients since 3.0 and of franz-go).
 //
 // Behaviour:
-//   - Hands out a fresh producer ID with epoch 0. IDs start from the clock
-//     at start-up, so a restarted relay does not reuse a running producer's.
+//   - Hands out a fresh producer ID with epoch 0. IDs carry the NodeID and
+//     start from the clock at start-up (producer_id.go), so no other node
+//     of the fleet and no restart of this one hands out a running
+//     producer's ID.
 //   - v3+ with a current ID and epoch (KIP-360, after a sequence error):
 //     the same ID with the epoch bumped; a new ID when the epoch would
 //     overflow.

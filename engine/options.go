@@ -112,6 +112,9 @@ func (l *ListenerOptions) validateAuth(users UserDirectory) error {
 	return nil
 }
 
+// DefaultDrainLinger is Options.DrainLinger's default.
+const DefaultDrainLinger = 5 * time.Second
+
 // Options configures a Server. Zero fields take the documented defaults.
 //
 // The yaml names are the keys of the `limits` section of slsrelay's
@@ -119,8 +122,22 @@ func (l *ListenerOptions) validateAuth(users UserDirectory) error {
 // fields tagged "-" are set by the relay's assembly, not by the file.
 type Options struct {
 	Listeners []ListenerOptions `yaml:"-"`
-	// NodeID is this relay's broker id in Metadata. Default 1.
+	// NodeID identifies this relay node: it is in the high bits of the
+	// producer IDs it hands out (see producerIDBase), so nodes of one
+	// fleet must have distinct NodeIDs, from 0 to MaxNodeID. It is also
+	// the broker id in Metadata unless BrokerID is set. Default 1.
 	NodeID int32 `yaml:"-"`
+	// BrokerID is the broker id Metadata names as the one broker, leader
+	// of every partition. Default: NodeID. Nodes behind one shared
+	// address (a load balancer or a DNS name with every node's address)
+	// all advertise that address and must all name the same BrokerID, so
+	// every node answers as "the" broker (see 03_metadata.go).
+	BrokerID int32 `yaml:"-"`
+	// DrainLinger is how long Drain keeps listening after Ready turned
+	// false, so a load balancer's health check or Kubernetes' readiness
+	// probe takes the node out before new connections would be refused.
+	// Default 5 s.
+	DrainLinger time.Duration `yaml:"drain_linger"`
 	// MaxRequestBytes bounds one request frame; a larger frame closes the
 	// connection. Default 100 MiB (Kafka's socket.request.max.bytes).
 	MaxRequestBytes int `yaml:"max_request_bytes"`
@@ -164,6 +181,12 @@ type Options struct {
 func (o *Options) setDefaults() {
 	if o.NodeID == 0 {
 		o.NodeID = 1
+	}
+	if o.BrokerID == 0 {
+		o.BrokerID = o.NodeID
+	}
+	if o.DrainLinger == 0 {
+		o.DrainLinger = DefaultDrainLinger
 	}
 	if o.MaxRequestBytes == 0 {
 		o.MaxRequestBytes = 100 << 20
@@ -227,6 +250,15 @@ func (o *Options) validate() error {
 				return fmt.Errorf("%s: advertised: %w", where, err)
 			}
 		}
+	}
+	if o.NodeID < 0 || o.NodeID > MaxNodeID {
+		return fmt.Errorf("node id %d is outside 0 to %d (it is part of every producer ID the node hands out)", o.NodeID, MaxNodeID)
+	}
+	if o.BrokerID < 0 {
+		return fmt.Errorf("broker id %d must not be negative", o.BrokerID)
+	}
+	if o.DrainLinger < 0 {
+		return fmt.Errorf("drain linger %v must not be negative", o.DrainLinger)
 	}
 	if o.MaxRequestBytes < 0 || o.MaxSASLRequestBytes < 0 || o.MaxMessageBytes < 0 || o.MaxInFlightPerConn < 0 {
 		return fmt.Errorf("limits must not be negative")

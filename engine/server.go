@@ -19,12 +19,17 @@ type Server struct {
 	appender Appender
 	log      *slog.Logger
 
-	listeners      []*listener
-	budget         *budget
-	reaper         *reaper
-	sessions       sync.Map // *session -> struct{}: every open connection
+	listeners []*listener
+	budget    *budget
+	reaper    *reaper
+	sessions  sync.Map // *session -> struct{}: every open connection
+	// leaving: a Drain began; every connection's next Produce or
+	// Metadata answer is its last, and Produce gets NOT_LEADER_OR_FOLLOWER.
+	leaving atomic.Bool
+	// draining: no more requests are read (Shutdown).
 	draining       atomic.Bool
 	topicIDs       topicIDs
+	topicIDLearner topicIDLearner
 	dedup          dedup
 	nextProducerID atomic.Int64
 
@@ -64,13 +69,9 @@ func New(opts Options, catalog Catalog, appender Appender) (*Server, error) {
 	}
 	s := &Server{opts: opts, catalog: catalog, appender: appender, log: opts.Logger, budget: newBudget(opts.MaxBufferedBytes)}
 	s.reaper = newReaper(s)
-	// Producer IDs start from the clock in microseconds (with room for
-	// 2^10 IDs per microsecond of uptime) so that a restarted relay never
-	// hands out an ID its previous run did: the batches of that run's
-	// producers are remembered from the WAL (RememberStored), and a new
-	// producer under an old ID would have its first batches taken for
-	// retries. Seconds were not enough: two runs can start within one.
-	s.nextProducerID.Store(time.Now().UnixMicro() << 10)
+	// Producer IDs carry the node and start from the clock: unique
+	// across the fleet and across restarts (see producer_id.go).
+	s.nextProducerID.Store(producerIDBase(opts.NodeID, time.Now()))
 	for _, lo := range opts.Listeners {
 		s.listeners = append(s.listeners, &listener{opts: lo, metrics: newListenerMetrics(lo.Name)})
 	}
@@ -108,9 +109,10 @@ func (s *Server) Addr(name string) string {
 }
 
 // Shutdown stops reading requests, waits until every request already read
-// is answered (its appends done) or ctx ends, then closes like Close. The
-// graceful stop of SIGTERM: nothing acknowledged is lost, nothing read is
-// left unanswered.
+// is answered (its appends done) or ctx ends, then closes like Close: a
+// graceful stop, nothing acknowledged is lost, nothing read is left
+// unanswered. A node behind a shared address stops with Drain, which sends
+// its producers elsewhere first and ends with Shutdown.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.draining.Store(true)
 	tick := time.NewTicker(10 * time.Millisecond)
@@ -139,9 +141,10 @@ func (s *Server) drained() bool {
 	return done
 }
 
-// Ready reports whether every listener is up and the server not stopping.
+// Ready reports whether every listener is up and the server is neither
+// draining nor stopping: false from the moment Drain or Shutdown begins.
 func (s *Server) Ready() bool {
-	if s.draining.Load() {
+	if s.leaving.Load() || s.draining.Load() {
 		return false
 	}
 	for _, ln := range s.listeners {

@@ -46,6 +46,8 @@ type slot struct {
 	done       bool
 	silent     bool // acks=0 Produce: holds its place, writes nothing
 	closeAfter bool
+	// last: read during a drain; the connection closes once it is written.
+	last       bool
 	frameBytes int // budget held until the response is complete
 }
 
@@ -62,9 +64,10 @@ type session struct {
 	peer string
 
 	authenticated atomic.Bool // read by transports to pick the frame limit
-	// lastActive and partialSince (Unix ns) are kept by gnet transports
-	// for the reaper: when bytes last came, and since when a started frame
-	// is incomplete (0: none).
+	// lastActive and partialSince (Unix ns): when bytes last came, and
+	// since when a started frame is incomplete (0: none). gnet transports
+	// keep both for the reaper; the TLS transport keeps lastActive, for
+	// a drain's sweep of idle connections.
 	lastActive   atomic.Int64
 	partialSince atomic.Int64
 	gone         atomic.Bool // counted as closed
@@ -234,7 +237,7 @@ func (s *session) reserve(silent bool) *slot {
 func (s *session) complete(sl *slot, buf []byte, closeAfter bool) {
 	s.srv.budget.release(sl.frameBytes)
 	s.mu.Lock()
-	sl.buf, sl.done, sl.closeAfter = buf, true, closeAfter
+	sl.buf, sl.done, sl.closeAfter = buf, true, closeAfter || sl.last
 	n := 0
 	for ; n < len(s.pending) && s.pending[n].done; n++ {
 		p := s.pending[n]
@@ -376,12 +379,24 @@ func (s *session) handle(frame []byte) {
 		return
 	}
 	countRequest(hdr.key, len(frame))
+	if hdr.key == 0 || hdr.key == 3 {
+		s.learnTopicIDs(kreq)
+	}
 	r := &request{hdr: hdr, kreq: kreq, received: time.Now()}
 	silent := false
 	if p, ok := kreq.(*kmsg.ProduceRequest); ok && p.Acks == 0 {
 		silent = true
 	}
 	r.slot = s.reserve(silent)
+	if s.srv.leaving.Load() && (hdr.key == 0 || hdr.key == 3) {
+		// Draining: this answer is the connection's last, and a Produce
+		// its client can retry goes elsewhere (see Server.Drain).
+		r.slot.last = true
+		if hdr.key == 0 && !silent {
+			s.refuseProduce(r)
+			return
+		}
+	}
 	api.handle(s, r)
 }
 

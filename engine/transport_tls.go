@@ -126,6 +126,7 @@ func (s *Server) serveTLS(ln *listener, c *tls.Conn, stopping <-chan struct{}) {
 		if !readIdle(c, r, hdr[:1], s.opts.IdleTimeout, sess) {
 			return
 		}
+		sess.lastActive.Store(time.Now().UnixNano())
 		_ = c.SetReadDeadline(time.Now().Add(s.opts.PartialFrameTimeout))
 		if _, err := io.ReadFull(r, hdr[1:]); err != nil {
 			s.logReadEnd(ln, peer, err, "partial_frame_timeout")
@@ -150,6 +151,7 @@ func (s *Server) serveTLS(ln *listener, c *tls.Conn, stopping <-chan struct{}) {
 			s.logReadEnd(ln, peer, err, "partial_frame_timeout")
 			return
 		}
+		sess.lastActive.Store(time.Now().UnixNano())
 		sess.pushFrame(frame, true)
 	}
 }

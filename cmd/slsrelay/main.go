@@ -8,6 +8,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/slsrelay/slsrelay/engine"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -63,8 +64,14 @@ func main() {
 			continue
 		}
 		log.Info("shutting down", "signal", s.String())
-		ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
-		err := r.Shutdown(ctx)
+		// SIGTERM (systemd, Kubernetes, a rolling update) drains: producers
+		// are moved to other nodes first. SIGINT (a terminal) stops at once.
+		stop, grace := r.Shutdown, shutdownGrace
+		if s == syscall.SIGTERM {
+			stop, grace = r.Drain, shutdownGrace+drainLinger(cfg)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), grace)
+		err := stop(ctx)
 		cancel()
 		if err != nil {
 			log.Error("shutdown", "err", err)
@@ -85,8 +92,17 @@ func reload(r *relay.Relay, path string, log *slog.Logger) {
 	r.Reload(cfg)
 }
 
-// shutdownGrace bounds how long SIGTERM waits for requests in flight.
+// shutdownGrace bounds how long a stop waits for requests in flight; a
+// SIGTERM's drain gets limits.drain_linger on top.
 const shutdownGrace = 20 * time.Second
+
+// drainLinger is limits.drain_linger, or the engine's default.
+func drainLinger(cfg *relay.Config) time.Duration {
+	if d := cfg.Limits.DrainLinger; d > 0 {
+		return d
+	}
+	return engine.DefaultDrainLinger
+}
 
 func newLogger(c relay.LogConfig) (*slog.Logger, *slog.LevelVar) {
 	level := new(slog.LevelVar)

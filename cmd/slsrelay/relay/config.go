@@ -30,6 +30,9 @@ import (
 type Config struct {
 	// NodeID is this relay's broker id in Metadata (engine.Options.NodeID).
 	NodeID int32 `yaml:"node_id"`
+	// BrokerID is the one broker Metadata names (engine.Options.BrokerID):
+	// nodes behind one shared address all name the same. Default node_id.
+	BrokerID int32 `yaml:"broker_id"`
 	// DataDir holds the WAL and the generated TLS files.
 	DataDir   string           `yaml:"data_dir"`
 	Log       LogConfig        `yaml:"log"`

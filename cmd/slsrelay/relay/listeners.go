@@ -13,7 +13,7 @@ import (
 func (r *Relay) engineOptions() (engine.Options, error) {
 	cfg := r.cfg
 	opts := cfg.Limits
-	opts.NodeID, opts.Logger = cfg.NodeID, r.log
+	opts.NodeID, opts.BrokerID, opts.Logger = cfg.NodeID, cfg.BrokerID, r.log
 	for i, lc := range cfg.Listeners {
 		lo := lc.ListenerOptions
 		if lc.Project != "" {

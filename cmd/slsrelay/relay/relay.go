@@ -154,12 +154,26 @@ func (r *Relay) Start() error {
 // Close is Shutdown without a deadline for requests in flight.
 func (r *Relay) Close() error { return r.Shutdown(context.Background()) }
 
-// Shutdown is the SIGTERM path: stop reading requests and answer those
-// already read (until ctx ends), then stop the writers at a clean position,
-// then close the WAL, which syncs it, and last the stand-in.
-func (r *Relay) Shutdown(ctx context.Context) error {
+// Shutdown stops at once (SIGINT, tests): stop reading requests and answer
+// those already read (until ctx ends), then stop the writers at a clean
+// position, then close the WAL, which syncs it, and last the stand-in.
+func (r *Relay) Shutdown(ctx context.Context) error { return r.stop(ctx, false) }
+
+// Drain is the SIGTERM path, a rolling update's or a fleet node's: /readyz
+// answers 503 at once (Kubernetes' readiness and a load balancer's health
+// check take the node out), requests already read are answered, connected
+// producers are told to move (NOT_LEADER_OR_FOLLOWER; idle connections are
+// closed) while the node keeps listening for limits.drain_linger, then it
+// stops as Shutdown does. What the WAL holds is delivered by the writers
+// until they stop, and the rest after the restart.
+func (r *Relay) Drain(ctx context.Context) error { return r.stop(ctx, true) }
+
+func (r *Relay) stop(ctx context.Context, drain bool) error {
 	var errs []error
-	if r.server != nil {
+	switch {
+	case r.server != nil && drain:
+		errs = append(errs, r.server.Drain(ctx))
+	case r.server != nil:
 		// /readyz answers 503 from here on, while requests drain.
 		errs = append(errs, r.server.Shutdown(ctx))
 	}
