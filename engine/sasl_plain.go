@@ -25,17 +25,9 @@ func splitPlain(token []byte) (user, password string, err error) {
 	return user, password, nil
 }
 
-// parsePlain reads a SASL PLAIN message as SLS's Kafka endpoint defines it:
-// the username is the Project, the password AccessKeyId#AccessKeySecret.
+// accessKeyPrincipal reads PLAIN as SLS's Kafka endpoint defines it: the
+// username is the Project, the password AccessKeyId#AccessKeySecret.
 // Errors say what is wrong without repeating the password.
-func parsePlain(token []byte) (Principal, error) {
-	user, password, err := splitPlain(token)
-	if err != nil {
-		return Principal{}, err
-	}
-	return accessKeyPrincipal(user, password)
-}
-
 func accessKeyPrincipal(project, password string) (Principal, error) {
 	akid, secret, ok := strings.Cut(password, "#")
 	switch {
