@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
-	sls "github.com/aliyun/aliyun-log-go-sdk"
 	"github.com/VictoriaMetrics/metrics"
+	sls "github.com/aliyun/aliyun-log-go-sdk"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
