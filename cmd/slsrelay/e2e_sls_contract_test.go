@@ -466,3 +466,40 @@ func TestE2EContractKeyDisabled(t *testing.T) {
 		t.Errorf("%d dead letters: a disabled key passes", n)
 	}
 }
+
+// TestE2EContractProofDuringOutage: during an SLS outage, a key and
+// Logstore never proven cannot be acknowledged (its first batch must reach
+// SLS first): the shipper gets a retriable error and nothing is stored;
+// once SLS is back, the same batch goes through, delivered once.
+func TestE2EContractProofDuringOutage(t *testing.T) {
+	t.Parallel()
+	r := startTestRelay(t)
+	const logstore = "e2e-01"
+	// Longer than the SDK's own retries (shardwriter's clientPool: 5 s).
+	const outage = 8 * time.Second
+	if err := r.fake.Outage(outage, slsfake.OutageRefuse); err != nil {
+		t.Fatal(err)
+	}
+	end := time.Now().Add(outage)
+	recs := loadRecords(0, 10, 2)
+	cl := newKgo(t, append(r.kgoOpts(lPlain, relaytest.Password), kgo.UnknownTopicRetries(0), kgo.RecordRetries(0))...)
+	t0 := time.Now()
+	err := produceKgo(t, cl, logstore, recs)
+	if time.Now().After(end) {
+		t.Fatalf("the produce during the outage took %v, past its end", time.Since(t0))
+	}
+	var ke *kerr.Error
+	if !errors.As(err, &ke) || !ke.Retriable {
+		t.Errorf("produce of a never proven pair during an outage: %v, want a retriable Kafka error", err)
+	}
+	t.Logf("during the outage, after %v: %v", time.Since(t0).Round(time.Millisecond), err)
+	r.nothingTaken(t, logstore)
+	time.Sleep(time.Until(end) + 100*time.Millisecond)
+	from := time.Now()
+	if err := produceKgo(t, newKgo(t, r.kgoOpts(lPlain, relaytest.Password)...), logstore, recs); err != nil {
+		t.Fatalf("produce after the outage: %v", err)
+	}
+	setWindow(recs, from, time.Now())
+	r.waitIDs(t, logstore, recs, e2eTimeout)
+	r.checkDelivered(t, logstore, recs, true)
+}
