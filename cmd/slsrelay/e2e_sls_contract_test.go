@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -304,6 +305,25 @@ func TestE2EContractJSONContent(t *testing.T) {
 			})
 			checkLetters()
 			r.checkDelivered(t, logstore, delivered, true)
+
+			// The same through `slsrelay dlq replay`, with the relay
+			// stopped: the next relay's SLS (a new, empty stand-in) gets
+			// the refused record alone, and refuses it again.
+			if err := r.Close(); err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(t.TempDir(), "slsrelay.yaml")
+			relaytest.WriteConfig(t, path, r.cfg)
+			if code, out, stderr := dlq("replay", "-config", path, "-all"); code != 0 {
+				t.Fatalf("dlq replay: exit %d\n%s%s", code, out, stderr)
+			}
+			r2 := startTestRelayConfig(t, r.cfg)
+			waitFor(t, 10*time.Second, "the replayed record to be a dead letter again", func() bool {
+				return r2.Writers().Stats().DeadLetters.Load() == 1 && r2.WAL().DeadLetterCount() == 1
+			})
+			if n := r2.fake.LogCount(relaytest.Project, logstore); n != 0 {
+				t.Errorf("the replay delivered %d logs: more than the refused record was replayed", n)
+			}
 		})
 	}
 	f("lenient", false, false, "__time__", "___time__", "reserved_key")
