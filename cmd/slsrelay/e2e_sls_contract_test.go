@@ -485,6 +485,12 @@ func TestE2EContractKeyDisabled(t *testing.T) {
 	if n := r.WAL().DeadLetterCount(); n != 0 {
 		t.Errorf("%d dead letters: a disabled key passes", n)
 	}
+	// The writers delivered with the key: new requests are taken again.
+	t0 := time.Now()
+	if err := produceKgo(t, cl, logstore, loadRecords(200, 5, 2)); err != nil {
+		t.Errorf("produce once the key is enabled again and delivered with: %v", err)
+	}
+	t.Logf("produce after re-enable took %v", time.Since(t0))
 }
 
 // TestE2EContractProofDuringOutage: during an SLS outage, a key and
