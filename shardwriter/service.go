@@ -57,6 +57,7 @@ func New(w *wal.WAL, opts Options) (*Service, error) {
 	}
 	s := &Service{opts: opts, wal: w, clients: clients, catalog: cat, clock: clock, log: opts.Logger}
 	cat.stats = &s.stats
+	cat.proof.clock = clock
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil
 }

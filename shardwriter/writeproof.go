@@ -28,6 +28,9 @@ type proofOptions struct {
 	limits        LogGroupLimits
 	topic, source string
 	compress      int
+	// clock is SLS's, as the writers estimate it (nil outside a
+	// Service): a proof's logs are re-timed against it as a writer's are.
+	clock *slsClock
 }
 
 // WriteProven implements engine.Catalog: whether SLS accepted a write of
@@ -87,6 +90,14 @@ func (c *Catalog) ProveWrite(ctx context.Context, k wal.StreamKey, e *wal.Entry)
 // putProof sends g's LogGroup to k's shard, once more after a fresh shard
 // list if SLS says the shard is gone (split or merged).
 func (c *Catalog) putProof(k wal.StreamKey, cred wal.Credential, g *LogGroupBuilder) error {
+	if c.proof.clock != nil {
+		// SLS refuses the whole request for one log outside its time
+		// window on its own clock (sendtime.go).
+		lo, hi, repl := sendWindow(c.proof.clock.now())
+		if n := g.retime(lo, hi, repl); n > 0 {
+			logFixes[svBadTime].Add(n)
+		}
+	}
 	raw := g.Bytes(c.proof.topic, c.proof.source, nil)
 	var err error
 	for _, refresh := range []bool{false, true} {

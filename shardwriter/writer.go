@@ -414,6 +414,9 @@ func (w *writer) recovered() {
 		writersFailing.Add(-1)
 		w.failing, w.lastCode = false, ""
 		w.log.Info("SLS write recovered")
+		// SLS took a write of the key again (e.g. re-enabled): new
+		// Produce requests with it are taken at once, not after DenyTTL.
+		w.s.catalog.proved(authKey{w.key.Project, w.key.Logstore, w.cred})
 	}
 }
 

@@ -251,6 +251,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveControl(w, r)
 		return
 	}
+	// Date is the server's clock, skew included, as an origin server
+	// with a clock dates every answer (RFC 9110 6.6.1): clients that
+	// estimate SLS's clock from it see the skewed one.
+	w.Header().Set("Date", s.now().UTC().Format(http.TimeFormat))
 	now := time.Now()
 	rt := parseRoute(r, s.cfg.EndpointHost)
 	s.stats.request(rt.op)

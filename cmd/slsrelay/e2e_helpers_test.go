@@ -459,12 +459,18 @@ func produceSarama(t testing.TB, addr string, cfg *sarama.Config, topic string, 
 // to every record.
 func (r *testRelay) produceKcat(t testing.TB, l listener, codec, topic string, headers []string, recs []sent) error {
 	t.Helper()
+	return produceKcatVia(t, r.client(l), codec, topic, headers, recs)
+}
+
+// produceKcatVia is produceKcat through kl (another user or key).
+func produceKcatVia(t testing.TB, kl kafkatest.Listener, codec, topic string, headers []string, recs []sent) error {
+	t.Helper()
 	path, err := exec.LookPath("kcat")
 	if err != nil {
 		t.Skip("kcat is not installed (make deps installs it)")
 	}
 	args := append([]string{"-P", "-t", topic, "-z", codec,
-		"-X", "message.timeout.ms=20000", "-X", "socket.timeout.ms=10000", "-X", "linger.ms=5"}, r.client(l).KcatArgs()...)
+		"-X", "message.timeout.ms=20000", "-X", "socket.timeout.ms=10000", "-X", "linger.ms=5"}, kl.KcatArgs()...)
 	for _, h := range headers {
 		args = append(args, "-H", h)
 	}
