@@ -35,6 +35,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -651,4 +652,23 @@ func TestE2EUsers(t *testing.T) {
 		raw, _ := os.ReadFile(r.setup.usersFile)
 		checkNoSecrets(t, "the users file", string(raw), "stored_key", []string{web01Password, web02Password, heldSecret, sealedSecret, r.setup.walKey})
 	})
+}
+
+// TestE2EUsersAuthSectionReload: SIGHUP re-reads the users file, but the
+// auth section itself (users_file, inline keys and users) is read once at
+// start; a reload that finds it changed must say it takes effect at the
+// next restart, as it does for other such sections.
+func TestE2EUsersAuthSectionReload(t *testing.T) {
+	t.Parallel()
+	r := startUsersRelay(t)
+	same := *r.cfg
+	if got := r.Reload(&same); slices.Contains(got, "auth") {
+		t.Errorf("an unchanged auth section is reported as changed: %q", got)
+	}
+	changed := *r.cfg
+	changed.Auth = &users.AuthConfig{UsersFile: r.setup.usersFile, File: users.File{
+		Keys: map[string]users.HeldKey{"inline": {AccessKeyID: heldAKID, SecretEnv: heldSecretEnv}}}}
+	if got := r.Reload(&changed); !slices.Contains(got, "auth") {
+		t.Errorf("a changed auth section is not reported as needing a restart: %q", got)
+	}
 }
