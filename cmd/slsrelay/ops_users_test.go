@@ -44,6 +44,7 @@ func TestOpsUsersRevoke(t *testing.T) {
 	cfg := newChildConfig(t, dir, ca.Cert, ca.Key)
 	cfg.sendTo(fake.Endpoint())
 	s.configure(cfg.Config, freeAddr(t), freeAddr(t))
+	cfg.Log.Level = "debug" // the secret checks below see every line there is
 	text := cfg.Listeners[len(cfg.Listeners)-2].Bind // SASL_PLAINTEXT
 	cfgPath := filepath.Join(dir, "slsrelay.yaml")
 	cfg.write(t, cfgPath)
@@ -178,5 +179,8 @@ func TestOpsUsersRevoke(t *testing.T) {
 	}
 	checkNoSecrets(t, "wal status (stopped)", walStatus(), sealedProject+"/s-logs", secrets)
 	checkNoSecrets(t, "the relay's log", c.stderr.String(), "SASL authentication failed", secrets)
+	if len(c.stderr.lines("level=DEBUG")) == 0 {
+		t.Error("no debug line in the log: the secret check saw the info level only")
+	}
 	checkNoSecrets(t, "the relay's stdout", c.stdout.String(), "SASL_PLAINTEXT", secrets)
 }
