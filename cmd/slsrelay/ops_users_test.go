@@ -44,7 +44,7 @@ func TestOpsUsersRevoke(t *testing.T) {
 	cfg := newChildConfig(t, dir, ca.Cert, ca.Key)
 	cfg.sendTo(fake.Endpoint())
 	s.configure(cfg.Config, freeAddr(t), freeAddr(t))
-	cfg.Log.Level = "debug" // the secret checks below see every line there is
+	cfg.Log.Level = "debug"                          // the secret checks below see every line there is
 	text := cfg.Listeners[len(cfg.Listeners)-2].Bind // SASL_PLAINTEXT
 	cfgPath := filepath.Join(dir, "slsrelay.yaml")
 	cfg.write(t, cfgPath)
