@@ -59,5 +59,8 @@ func RestartOnlyChanges(old, cur *Config) []string {
 	f("sls", old.SLS, cur.SLS)
 	f("catalog", old.Catalog, cur.Catalog)
 	f("admin", old.Admin, cur.Admin)
+	// The users file is re-read on reload; the auth section itself
+	// (users_file, inline keys and users) only at start.
+	f("auth", old.Auth, cur.Auth)
 	return changed
 }
