@@ -14,22 +14,18 @@ package main
 // runs the issue's: nodes down for 5 s, a 5 s drain linger.
 
 import (
-	"context"
 	"fmt"
 	"math/rand/v2"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/IBM/sarama"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kversion"
 
@@ -38,28 +34,8 @@ import (
 	"github.com/slsrelay/slsrelay/engine/kafkatest"
 )
 
-// opsFleetPlan is how long each phase of the fleet test lasts.
-type opsFleetPlan struct {
-	interval time.Duration // between two records of one client
-	warmup   time.Duration // before the first kill
-	down     time.Duration // a node stays down before its restart
-	settle   time.Duration // after a restart is ready, before the next event
-	linger   time.Duration // limits.drain_linger
-}
-
-var (
-	opsFleetShort = opsFleetPlan{interval: 10 * time.Millisecond, warmup: time.Second, down: time.Second, settle: 1500 * time.Millisecond, linger: time.Second}
-	opsFleetLong  = opsFleetPlan{interval: 5 * time.Millisecond, warmup: 3 * time.Second, down: 5 * time.Second, settle: 5 * time.Second, linger: 5 * time.Second}
-)
-
-// opsFleetStuck bounds every wait on a client library.
-const opsFleetStuck = 30 * time.Second
-
 func TestOpsFleet(t *testing.T) {
-	plan := opsFleetShort
-	if os.Getenv("SLSRELAY_LONG_TESTS") == "1" {
-		plan = opsFleetLong
-	}
+	plan := kafkatest.FleetPlanFromEnv()
 	haproxy := kafkatest.Tool(t, "haproxy", "/usr/sbin/haproxy", "/usr/local/sbin/haproxy")
 	kcatPath := kafkatest.Tool(t, "kcat")
 	bin := slsrelayBinary(t)
@@ -67,7 +43,7 @@ func TestOpsFleet(t *testing.T) {
 	front := stableAddr(t)
 	var nodes []*opsNode
 	for id := int32(1); id <= 3; id++ {
-		n := newOpsNode(t, bin, id, front, fake, plan.linger)
+		n := newOpsNode(t, bin, id, front, fake, plan.Linger)
 		n.start()
 		nodes = append(nodes, n)
 	}
@@ -77,114 +53,35 @@ func TestOpsFleet(t *testing.T) {
 	}
 	kafkatest.StartHAProxy(t, haproxy, front, backends)
 
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	run := func(c *kafkatest.FleetClient, send func(int)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c.Run(plan.interval, stop, send)
-		}()
-	}
-
-	// franz-go with its defaults: idempotent, acks all, retries until
-	// delivered.
-	// Each client writes its own Logstore.
-	franz, beats, rdk := kafkatest.NewFleetClient("franz-go"), kafkatest.NewFleetClient("sarama"), kafkatest.NewFleetClient("kcat")
-	logstore := map[*kafkatest.FleetClient]string{franz: e2eStore(21), beats: e2eStore(22), rdk: e2eStore(23)}
-	// Pinned below Produce v13 (topics by ID): a node that never saw the
-	// topic cannot map an ID another node handed out back to its name
-	// (the daemon's catalog lists only the Logstores this node has seen
-	// the key write to), answers UNKNOWN_TOPIC_ID, and after 4 of those
-	// franz-go fails the topic's records for good. Without the pin this
-	// test fails about one run in four. See README "Running a fleet".
+	// Each shipper writes its own Logstore. franz-go is pinned below
+	// Produce v13 (topics by ID): a node that never saw the topic cannot
+	// map an ID another node handed out back to its name (the daemon's
+	// catalog lists only the Logstores this node has seen the key write
+	// to), answers UNKNOWN_TOPIC_ID, and after 4 of those franz-go fails
+	// the topic's records for good. Without the pin this test fails about
+	// one run in four. See README "Running a fleet".
+	logstore := map[string]string{"franz-go": e2eStore(21), "sarama": e2eStore(22), "kcat": e2eStore(23)}
 	versions := kversion.Stable()
 	versions.SetMaxKeyVersion(0, 12)
-	cl, err := kgo.NewClient(kgo.SeedBrokers(front), kgo.DefaultProduceTopic(logstore[franz]), kgo.ClientID("franz-go-fleet"), kgo.MaxVersions(versions))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	franzSend := func(seq int) {
-		cl.Produce(context.Background(), &kgo.Record{Value: franz.Value(seq)}, func(_ *kgo.Record, err error) {
-			if err != nil {
-				franz.Failed(seq, err)
-				return
-			}
-			franz.Ack(seq)
-		})
-	}
-	run(franz, franzSend)
-
-	// sarama as Filebeat runs it; what it gives up on is sent again, as
-	// libbeat's pipeline does.
-	sp, err := sarama.NewAsyncProducer([]string{front}, kafkatest.BeatsSaramaConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var spDone sync.WaitGroup
-	spDone.Add(2)
-	go func() {
-		defer spDone.Done()
-		for m := range sp.Successes() {
-			beats.Ack(m.Metadata.(int))
-		}
-	}()
-	go func() {
-		defer spDone.Done()
-		for e := range sp.Errors() {
-			beats.Failed(e.Msg.Metadata.(int), e.Err)
-		}
-	}()
-	beatsSend := func(seq int) {
-		select {
-		case sp.Input() <- &sarama.ProducerMessage{Topic: logstore[beats], Value: sarama.ByteEncoder(beats.Value(seq)), Metadata: seq}:
-		case <-time.After(opsFleetStuck):
-			t.Errorf("sarama took no record for %v", opsFleetStuck)
-		}
-	}
-	run(beats, beatsSend)
-
-	// librdkafka through kcat with librdkafka's defaults (acks all,
-	// message.timeout.ms 300 s): one long-lived producer fed on stdin. -E:
-	// kcat itself, not librdkafka, would end when the one broker's
-	// connection is down for a moment; a shipper keeps going.
-	kcat := exec.Command(kcatPath, "-P", "-E", "-b", front, "-t", logstore[rdk], "-X", "client.id=kcat-fleet", "-d", "broker,protocol")
-	kcatOut := newOpsLog() // with librdkafka's debug log, shown when kcat fails
-	kcat.Stdout, kcat.Stderr = kcatOut, kcatOut
-	kcatIn, err := kcat.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := kcat.Start(); err != nil {
-		t.Fatal(err)
-	}
-	kcatExited := make(chan error, 1)
-	go func() { kcatExited <- kcat.Wait() }()
-	defer func() { _ = kcat.Process.Kill() }()
-	// Lines go through a goroutine, so a kcat that stops reading its input
-	// fails the test (nothing reaches the stand-in) instead of hanging it.
-	kcatLines := make(chan []byte, 1<<16)
-	go func() {
-		for line := range kcatLines {
-			_, _ = kcatIn.Write(line)
-		}
-		kcatIn.Close()
-	}()
-	run(rdk, func(seq int) { kcatLines <- append(rdk.Value(seq), '\n') })
+	shippers := kafkatest.StartFleetShippers(t, kafkatest.FleetShipperOptions{
+		Front: front, Interval: plan.Interval, KcatPath: kcatPath,
+		Topic:     func(name string) string { return logstore[name] },
+		FranzOpts: []kgo.Opt{kgo.MaxVersions(versions)},
+		KcatArgs:  []string{"-d", "broker,protocol"}, // librdkafka's debug log, shown if kcat fails
+	})
 
 	start := time.Now()
 	event := func(format string, args ...any) {
 		t.Logf("%6.2fs "+format, append([]any{time.Since(start).Seconds()}, args...)...)
 	}
-	time.Sleep(plan.warmup)
+	time.Sleep(plan.Warmup)
 	for _, n := range nodes {
 		n.kill()
 		event("node %d SIGKILLed", n.id)
-		time.Sleep(plan.down)
+		time.Sleep(plan.Down)
 		n.start()
 		event("node %d restarted on its data_dir and ready", n.id)
-		time.Sleep(plan.settle)
+		time.Sleep(plan.Settle)
 	}
 
 	// The drain is of the node most producers' connections are on.
@@ -201,7 +98,7 @@ func TestOpsFleet(t *testing.T) {
 	drained.c.signal(t, syscall.SIGTERM)
 	// Just before the drain stops listening, its producers must have
 	// moved: every connection they had there closed.
-	time.Sleep(plan.linger - 300*time.Millisecond)
+	time.Sleep(plan.Linger - 300*time.Millisecond)
 	if code, _, err := httpGet(drained.cfg.admin(), "/readyz"); err != nil || code != 503 {
 		t.Errorf("node %d during its drain: /readyz %d (%v), want 503", drained.id, code, err)
 	}
@@ -215,53 +112,25 @@ func TestOpsFleet(t *testing.T) {
 			t.Errorf("node %d still had %v connections 300 ms before its drain stopped listening", drained.id, left)
 		}
 	}
-	if code, ok := drained.c.exited(plan.linger + 20*time.Second); !ok || code != 0 {
+	if code, ok := drained.c.exited(plan.Linger + 20*time.Second); !ok || code != 0 {
 		t.Errorf("node %d after SIGTERM: exited %v code %d, want exit 0", drained.id, ok, code)
 	}
 	event("node %d drained and exited", drained.id)
-	time.Sleep(plan.down)
+	time.Sleep(plan.Down)
 	drained.start()
 	event("node %d restarted and ready", drained.id)
-	time.Sleep(plan.settle)
-	close(stop)
-	waitDone(t, &wg, opsFleetStuck, "the producers to stop sending")
-	event("producers stopped; waiting for every record to be acknowledged")
-
-	deadline := time.Now().Add(60 * time.Second)
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
-	defer cancel()
-	if err := cl.Flush(ctx); err != nil {
-		t.Errorf("franz-go: flush: %v", err)
-	}
-	if !franz.ResendUntil(deadline, franzSend) {
-		t.Errorf("franz-go: %d records never acknowledged", franz.Outstanding())
-	}
-	if !beats.ResendUntil(deadline, beatsSend) {
-		t.Errorf("sarama: %d records never acknowledged", beats.Outstanding())
-	}
-	sp.AsyncClose()
-	waitDone(t, &spDone, opsFleetStuck, "sarama to close")
-	close(kcatLines)
-	select {
-	case err := <-kcatExited:
-		if out := kcatOut.String(); err != nil || strings.Contains(out, "Delivery failed") {
-			t.Errorf("kcat: %v; it reports:\n%s", err, out)
-		}
-	case <-time.After(time.Until(deadline)):
-		t.Errorf("kcat did not deliver everything in 60 s; it reports:\n%s", kcatOut.String())
-	}
+	time.Sleep(plan.Settle)
+	event("stopping the shippers; waiting for every record to be acknowledged")
+	shippers.Finish(t, 60*time.Second)
 	event("every record acknowledged; waiting for the nodes to deliver them")
 
-	// kcat reports no delivery per record: every record it sent counts as
-	// acknowledged (it exited having delivered everything), and its wait
-	// is bounded by when the record first reached the stand-in, after its
-	// ack (for what a killed node stored just before its kill, after that
-	// node's downtime).
-	rdk.AckAllSent()
-	for _, c := range []*kafkatest.FleetClient{franz, beats, rdk} {
+	// kcat's waits are bounded by when the record first reached the
+	// stand-in, after its ack (for what a killed node stored just before
+	// its kill, after that node's downtime).
+	for _, c := range shippers.Clients() {
 		var stored map[int][]time.Time
 		for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-			stored = inStandIn(fake, logstore[c])
+			stored = inStandIn(fake, logstore[c.Name])
 			if c.Unstored(func(seq int) []time.Time { return stored[seq] }) == 0 || time.Now().After(deadline) {
 				break
 			}

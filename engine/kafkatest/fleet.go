@@ -372,3 +372,22 @@ func (c *FleetClient) LogWorst(t testing.TB, start time.Time, n int) {
 // Earliest and Latest pick a copy's time for Check.
 func Earliest(ts []time.Time) time.Time { return slices.MinFunc(ts, time.Time.Compare) }
 func Latest(ts []time.Time) time.Time   { return slices.MaxFunc(ts, time.Time.Compare) }
+
+// FleetPlan is how long each phase of a fleet test lasts.
+type FleetPlan struct {
+	Interval time.Duration // between two records of one shipper
+	Warmup   time.Duration // before the first kill
+	Down     time.Duration // a node stays down before its restart
+	Settle   time.Duration // after a restart, before the next event
+	Linger   time.Duration // the drain's linger (limits.drain_linger)
+}
+
+// FleetPlanFromEnv is the short plan of the normal suite (nodes down 1 s,
+// a 1 s linger), or with SLSRELAY_LONG_TESTS=1 the issue's: nodes down
+// 5 s, a 5 s linger.
+func FleetPlanFromEnv() FleetPlan {
+	if os.Getenv("SLSRELAY_LONG_TESTS") == "1" {
+		return FleetPlan{Interval: 5 * time.Millisecond, Warmup: 3 * time.Second, Down: 5 * time.Second, Settle: 5 * time.Second, Linger: 5 * time.Second}
+	}
+	return FleetPlan{Interval: 10 * time.Millisecond, Warmup: time.Second, Down: time.Second, Settle: 1500 * time.Millisecond, Linger: time.Second}
+}
