@@ -15,8 +15,8 @@ func TestEntryAttributionEncoding(t *testing.T) {
 	// flag clear writes exactly this, so it is built by hand here.
 	old := []byte{codecVersion, 0, 0, 0, 0}
 	old = append(old, 0, 0, 0, 0, 0, 0, 0, 9) // base offset 9
-	old = append(old, 0, 0, 0, 2, 2, 0, 0)     // records, magic, codec, flags
-	old = append(old, make([]byte, 24)...)     // receivedAt, cumBytes, cumEntries
+	old = append(old, 0, 0, 0, 2, 2, 0, 0)    // records, magic, codec, flags
+	old = append(old, make([]byte, 24)...)    // receivedAt, cumBytes, cumEntries
 	for _, s := range []string{"127.0.0.2:4000", "app-1", "ak"} {
 		old = appendString(old, s)
 	}
