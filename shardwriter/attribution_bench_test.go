@@ -23,7 +23,7 @@ import (
 // with producers=1 (every entry of one shipper) and producers=4 (the
 // entries of 4 shippers round-robin, the worst interleaving).
 //
-//	go test -run '^$' -bench 'ConvertAttribution|WriterAttribution' -benchtime 3x ./shardwriter/ -args -writerbench.mb 40
+//	go test -run '^$' -bench 'Attribution' -benchtime 3x ./shardwriter/ -args -writerbench.mb 40
 
 // BenchmarkConvertAttribution converts 20 entries of 50 text records
 // (1 KiB each) into LogGroups.
@@ -85,5 +85,23 @@ func BenchmarkWriterAttribution(b *testing.B) {
 		b.Run(fmt.Sprintf("producers=%d/attribution=on", producers), func(b *testing.B) {
 			wbRunWriterFrom(b, in, in.gzipped, 1, 2, producers, nil)
 		})
+	}
+}
+
+// BenchmarkAttributionOf is the cost attribution adds to every entry
+// (beside the grouping): computing its source and tags.
+func BenchmarkAttributionOf(b *testing.B) {
+	a, err := newAttributor("", []string{TagClientID, TagSASLUser, TagClientSoftware})
+	if err != nil {
+		b.Fatal(err)
+	}
+	e := &wal.Entry{Producer: "10.0.0.7:53412", ClientID: "filebeat-prod-01", SASLUser: "shipper", ClientSoftware: "sarama/1.43.0"}
+	g := NewLogGroupBuilder(LogGroupLimits{})
+	b.ReportAllocs()
+	for b.Loop() {
+		if !g.attributedTo(a.of(e)) {
+			b.Fatal("attribution differs")
+		}
+		g.attribute(a.of(e))
 	}
 }
