@@ -60,6 +60,11 @@ type ConvertOptions struct {
 	// keys; by default only keys SLS surely refuses are renamed (see
 	// sanitize.go).
 	StrictKeys bool `yaml:"strict_keys"`
+
+	// attrib gives each entry's logs their source and tags; Options sets
+	// it from Options.Source and Options.Tags. nil: no attribution (the
+	// caller of Bytes gives source and tags).
+	attrib *attributor
 }
 
 // Converter turns WAL entries (stored Kafka batches) into SLS logs,
@@ -116,9 +121,11 @@ func NewConverter(o ConvertOptions) *Converter {
 }
 
 // Convert decodes e and appends one log per record to g, in record order.
-// Before a log that would take g past one of its limits, Convert calls
-// flush(g), which must send the LogGroup g holds; Convert then Resets g
-// (flush may Reset it too) and goes on. One entry may thus end up in several
+// Before a log that would take g past one of its limits, and before the
+// first log of e if g holds logs of another attribution (attribution.go:
+// another producer address, client.id, ...), Convert calls flush(g), which
+// must send the LogGroup g holds; Convert then Resets g (flush may Reset it
+// too) and goes on. One entry may thus end up in several
 // LogGroups, and a LogGroup may hold logs of several entries: g may hold
 // logs when Convert is called, and keeps this entry's last logs when it
 // returns. now is the reference for the time window. flush may be nil when
@@ -132,6 +139,19 @@ func NewConverter(o ConvertOptions) *Converter {
 // gives an error wrapping ErrUndecodable.
 func (c *Converter) Convert(g *LogGroupBuilder, e *wal.Entry, now time.Time, flush func(*LogGroupBuilder) error) (int, error) {
 	clock := c.clock(now, e.ReceivedAt)
+	if c.opt.attrib != nil {
+		at := c.opt.attrib.of(e)
+		if !g.attributedTo(at) {
+			if flush == nil {
+				return 0, errNoFlush
+			}
+			if err := flush(g); err != nil {
+				return 0, err
+			}
+			g.Reset()
+		}
+		g.attribute(at)
+	}
 	markSize, markLogs := g.Size(), g.Logs() // to undo this entry's logs
 	var flushed, appended int
 	var flushErr error

@@ -74,6 +74,14 @@ type LogGroupBuilder struct {
 	// nothing when they are inside SLS's window.
 	minSec, maxSec uint32
 	spare          []byte // the other buffer of retime
+
+	// attr is the attribution of the group's logs, set by a Converter
+	// with one (attributed): then its source replaces the one passed to
+	// Bytes, and its tags follow the ones passed (attribution.go). Reset
+	// keeps it: the logs that follow a flush in the middle of an entry
+	// are of the same producer.
+	attr       attribution
+	attributed bool
 }
 
 // logRef names the record a log came from: its entry and offset delta.
@@ -121,14 +129,16 @@ func (g *LogGroupBuilder) Full() bool {
 }
 
 // Bytes returns the encoded LogGroup: its logs, then topic and source (when
-// not empty) and tags. The slice shares the builder's buffer: it is valid
+// not empty) and tags. When the group's logs have an attribution (their
+// Converter has one, see attribution.go), its source replaces source and
+// its tags follow tags. The slice shares the builder's buffer: it is valid
 // until the next Reset or the next log appended, and may be passed to
 // PostRawLogWithCompressType, which does not keep it. Bytes may be called
 // again with other metadata.
 func (g *LogGroupBuilder) Bytes(topic, source string, tags []LogTag) []byte {
 	// The metadata goes after the logs: protobuf fields may come in any
 	// order, and appending it past len(g.buf) leaves the logs untouched.
-	return lgAppendMeta(g.buf, topic, source, tags)
+	return g.appendMeta(g.buf, topic, source, tags)
 }
 
 // appendRange appends to dst a LogGroup of logs i to j-1 of g, with the
@@ -138,10 +148,15 @@ func (g *LogGroupBuilder) appendRange(dst []byte, i, j int, topic, source string
 	if j < g.logs {
 		end = g.starts[j]
 	}
-	return lgAppendMeta(append(dst, g.buf[g.starts[i]:end]...), topic, source, tags)
+	return g.appendMeta(append(dst, g.buf[g.starts[i]:end]...), topic, source, tags)
 }
 
-func lgAppendMeta(b []byte, topic, source string, tags []LogTag) []byte {
+// appendMeta appends the LogGroup's topic, source and tags to b: those
+// given, with the group's attribution, if any, as Bytes says.
+func (g *LogGroupBuilder) appendMeta(b []byte, topic, source string, tags []LogTag) []byte {
+	if g.attributed {
+		source = g.attr.source
+	}
 	if topic != "" {
 		b = lgAppendString(b, lgTagTopic, topic)
 	}
@@ -149,13 +164,32 @@ func lgAppendMeta(b []byte, topic, source string, tags []LogTag) []byte {
 		b = lgAppendString(b, lgTagSource, source)
 	}
 	for _, t := range tags {
-		n := lgStringSize(len(t.Key)) + lgStringSize(len(t.Value))
-		b = append(b, lgTagLogTags)
-		b = binary.AppendUvarint(b, uint64(n))
-		b = lgAppendString(b, lgTagKey, t.Key)
-		b = lgAppendString(b, lgTagValue, t.Value)
+		b = lgAppendTag(b, t.Key, t.Value)
+	}
+	if g.attributed {
+		b = g.attr.appendTags(b)
 	}
 	return b
+}
+
+// lgAppendTag appends one LogGroup.LogTags field.
+func lgAppendTag(b []byte, key, value string) []byte {
+	b = append(b, lgTagLogTags)
+	b = binary.AppendUvarint(b, uint64(lgStringSize(len(key))+lgStringSize(len(value))))
+	b = lgAppendString(b, lgTagKey, key)
+	return lgAppendString(b, lgTagValue, value)
+}
+
+// attribute makes at the attribution of the logs appended next. The group
+// must be empty, or hold logs of the same attribution.
+func (g *LogGroupBuilder) attribute(at attribution) {
+	g.attr, g.attributed = at, true
+}
+
+// attributedTo reports whether logs of at may join the group: it is
+// empty, or its logs have that attribution.
+func (g *LogGroupBuilder) attributedTo(at attribution) bool {
+	return g.logs == 0 || g.attributed && g.attr == at
 }
 
 // cvField is one field (sls.LogContent) of a log being converted. Both

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 	"time"
 	"unicode/utf8"
 
@@ -60,8 +59,18 @@ type Options struct {
 	ReadBytes int `yaml:"-"`
 	// Convert decides how records become logs.
 	Convert ConvertOptions `yaml:",inline"`
-	// Source is each LogGroup's __source__. Default: the host name.
+	// Source is each LogGroup's __source__: "client_address" (the
+	// default) the IP of the producer's connection, as Logtail records
+	// the address of the machine it collects on; "relay_host" this host's
+	// name; anything else is that fixed string (UTF-8, at most 128
+	// bytes). See attribution.go.
 	Source string `yaml:"source"`
+	// Tags lists what of the producer each LogGroup carries as a tag
+	// (shown in SLS as __tag__:<name>): client_id (the Kafka client.id),
+	// sasl_user, client_software ("name/version" the client sent in
+	// ApiVersions v3+). nil means [client_id]; empty, none. Logs of
+	// producers that differ in source or a tag never share a LogGroup.
+	Tags []string `yaml:"tags"`
 	// Topic is each LogGroup's __topic__. Default empty.
 	Topic string `yaml:"topic"`
 	// Catalog configures the shard and key cache.
@@ -103,17 +112,18 @@ func (o *Options) setDefaults() error {
 	if o.ReadBytes == 0 {
 		o.ReadBytes = 4 << 20
 	}
-	if o.Source == "" {
-		o.Source, _ = os.Hostname()
+	// SLS takes a topic of up to 128 bytes of UTF-8 (data model page,
+	// https://www.alibabacloud.com/help/doc-detail/48871.htm); a longer
+	// one would have every LogGroup refused. newAttributor checks the
+	// source.
+	if len(o.Topic) > atMaxSource || !utf8.ValidString(o.Topic) {
+		return fmt.Errorf("shardwriter: the LogGroup topic %q is not UTF-8 of at most 128 bytes, as SLS requires", o.Topic)
 	}
-	// SLS takes a topic and a source of up to 128 bytes of UTF-8 (data
-	// model page, https://www.alibabacloud.com/help/doc-detail/48871.htm);
-	// a longer one would have every LogGroup refused.
-	for _, f := range []struct{ name, v string }{{"topic", o.Topic}, {"source", o.Source}} {
-		if len(f.v) > 128 || !utf8.ValidString(f.v) {
-			return fmt.Errorf("shardwriter: the LogGroup %s %q is not UTF-8 of at most 128 bytes, as SLS requires", f.name, f.v)
-		}
+	attrib, err := newAttributor(o.Source, o.Tags)
+	if err != nil {
+		return err
 	}
+	o.Convert.attrib = attrib
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}

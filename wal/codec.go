@@ -12,7 +12,12 @@ import (
 //	version(1)=1 | crc32c(4) of everything after it | body
 //	body: baseOffset(8) records(4) magic(1) codec(1) flags(1)
 //	      receivedAt(8) cumBytes(8) cumEntries(8)
-//	      producer(str) clientID(str) akid(str) credHash(8) data(str)
+//	      producer(str) clientID(str) [saslUser(str) clientSoftware(str)]
+//	      akid(str) credHash(8) data(str)
+//
+// The bracketed strings are there only when flag flagAttribution is set
+// (either is not empty), so an entry without them is stored exactly as
+// before they existed, and entries stored before are read as they were.
 //
 // str is a uvarint length and the bytes. The checksum is ours, not only
 // badger's: badger does not verify value-log checksums on read by default,
@@ -29,6 +34,8 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 const (
 	flagJSON      = 1
 	flagDelivered = 2 // Entry.Delivered
+	// flagAttribution: SASLUser and ClientSoftware follow ClientID.
+	flagAttribution = 4
 )
 
 type storedEntry struct {
@@ -45,7 +52,8 @@ func encodeEntry(e *Entry, base, cumBytes, cumEntries int64, credHash [8]byte) [
 // appendEntry appends the stored encoding of e to b.
 func appendEntry(b []byte, e *Entry, base, cumBytes, cumEntries int64, credHash [8]byte) []byte {
 	n := 1 + 4 + 8 + 4 + 3 + 8 + 8 + 8 + 8 +
-		len(e.Producer) + len(e.ClientID) + len(e.Credential.AccessKeyID) + len(e.Data) + 4*binary.MaxVarintLen64
+		len(e.Producer) + len(e.ClientID) + len(e.SASLUser) + len(e.ClientSoftware) +
+		len(e.Credential.AccessKeyID) + len(e.Data) + 6*binary.MaxVarintLen64
 	b = slices.Grow(b, n)
 	start := len(b)
 	b = append(b, codecVersion, 0, 0, 0, 0)
@@ -58,12 +66,20 @@ func appendEntry(b []byte, e *Entry, base, cumBytes, cumEntries int64, credHash 
 	if e.Delivered {
 		flags |= flagDelivered
 	}
+	attributed := e.SASLUser != "" || e.ClientSoftware != ""
+	if attributed {
+		flags |= flagAttribution
+	}
 	b = append(b, byte(e.Magic), byte(e.Codec), flags)
 	b = binary.BigEndian.AppendUint64(b, uint64(e.ReceivedAt))
 	b = binary.BigEndian.AppendUint64(b, uint64(cumBytes))
 	b = binary.BigEndian.AppendUint64(b, uint64(cumEntries))
 	b = appendString(b, e.Producer)
 	b = appendString(b, e.ClientID)
+	if attributed {
+		b = appendString(b, e.SASLUser)
+		b = appendString(b, e.ClientSoftware)
+	}
 	b = appendString(b, e.Credential.AccessKeyID)
 	b = append(b, credHash[:]...)
 	b = binary.AppendUvarint(b, uint64(len(e.Data)))
@@ -98,8 +114,9 @@ func decodeEntry(b []byte) (*storedEntry, error) {
 	e.Records = int32(binary.BigEndian.Uint32(p[8:]))
 	e.Magic = int8(p[12])
 	e.Codec = int8(p[13])
-	e.JSON = p[14]&flagJSON != 0
-	e.Delivered = p[14]&flagDelivered != 0
+	flags := p[14]
+	e.JSON = flags&flagJSON != 0
+	e.Delivered = flags&flagDelivered != 0
 	e.ReceivedAt = int64(binary.BigEndian.Uint64(p[15:]))
 	se.CumBytes = int64(binary.BigEndian.Uint64(p[23:]))
 	se.CumEntries = int64(binary.BigEndian.Uint64(p[31:]))
@@ -110,6 +127,14 @@ func decodeEntry(b []byte) (*storedEntry, error) {
 	}
 	if e.ClientID, p, err = readString(p); err != nil {
 		return nil, fmt.Errorf("entry client id: %w", ErrCorrupt)
+	}
+	if flags&flagAttribution != 0 {
+		if e.SASLUser, p, err = readString(p); err != nil {
+			return nil, fmt.Errorf("entry SASL user: %w", ErrCorrupt)
+		}
+		if e.ClientSoftware, p, err = readString(p); err != nil {
+			return nil, fmt.Errorf("entry client software: %w", ErrCorrupt)
+		}
 	}
 	if e.Credential.AccessKeyID, p, err = readString(p); err != nil {
 		return nil, fmt.Errorf("entry credential: %w", ErrCorrupt)

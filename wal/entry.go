@@ -48,6 +48,12 @@ type Entry struct {
 	Producer string
 	// ClientID is the Kafka client.id of the producer ("" when absent).
 	ClientID string
+	// SASLUser is the user the producer authenticated as ("" without
+	// SASL), and ClientSoftware its software name and version from
+	// ApiVersions v3+ ("name/version", "" when it sent none). Delivery
+	// may show them as LogGroup tags (shardwriter's attribution).
+	SASLUser       string
+	ClientSoftware string
 	// Credential signs the PutLogs that deliver this entry.
 	Credential Credential
 	// Data is the batch as received: one RecordBatch (magic 2) or a
