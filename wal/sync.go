@@ -187,6 +187,18 @@ func (w *WAL) syncBarrier() error {
 	return <-c
 }
 
+// syncDBNext makes the next sync include badger's files, also when
+// nothing else was written. Committer only.
+func (w *WAL) syncDBNext() {
+	s := &w.syncer
+	s.mu.Lock()
+	if !s.dirty {
+		s.seq = w.diskSeq()
+	}
+	s.needDB, s.dirty = true, true
+	s.mu.Unlock()
+}
+
 func (w *WAL) syncLoop() {
 	s := &w.syncer
 	defer func() {
