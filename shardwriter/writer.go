@@ -14,8 +14,11 @@ import (
 
 // writer delivers one WAL stream (a Kafka partition) to its SLS shard. It
 // reads entries, converts them into LogGroups, sends each with PutLogs,
-// and commits the stream's position once everything read was answered 200
-// or moved to dead letters. Used by one goroutine.
+// and after each answer commits the stream's position past the entries
+// whose logs are all answered 200 or moved to dead letters
+// (wal.Reader.CommitAsync: queued, not waited for), so that a crash sends
+// again only the LogGroup that was in flight and those already sent of
+// the entry it is part of. Used by one goroutine.
 type writer struct {
 	s    *Service
 	key  wal.StreamKey
@@ -36,6 +39,8 @@ type writer struct {
 	// sent (or dead-lettered): where a stop in the middle of a read
 	// commits, so a restart does not send them again.
 	delivered int64
+	// committed is the last position handed to the reader's commit.
+	committed int64
 
 	failing  bool          // in a run of failed writes; logged once when it starts
 	lastCode string        // the error code of that run
@@ -55,6 +60,8 @@ func newWriter(s *Service, k wal.StreamKey, r *wal.Reader) *writer {
 		g:    NewLogGroupBuilder(s.opts.LogGroup),
 		pace: newPacer(max(0, s.opts.ShardBytesPerSec), max(0, s.opts.ShardRequestsPerSec)),
 		log:  s.log.With("stream", streamName(k)),
+
+		committed: r.Committed(),
 	}
 }
 
@@ -80,19 +87,43 @@ func (w *writer) run(ctx context.Context) {
 			return
 		}
 		if !w.deliver(ctx, entries) {
-			// Stopping: commit what was sent; the rest comes again.
-			if w.delivered > w.r.Committed() {
-				if err := w.r.Commit(w.delivered); err != nil {
+			// Stopping: make what was sent durable; the rest comes again.
+			if pos := w.doneUpTo(w.delivered); pos > w.r.Committed() {
+				if err := w.r.Commit(pos); err != nil {
 					w.log.Error("cannot commit WAL position", "err", err)
 				}
 			}
 			return
 		}
+		// Everything read is done: sent, dead-lettered, or delivered by
+		// the write proof (skipped).
 		last := entries[len(entries)-1]
-		if err := w.r.Commit(last.BaseOffset + int64(last.Records)); err != nil {
-			w.log.Error("cannot commit WAL position", "err", err)
-		}
+		w.commit(w.doneUpTo(last.BaseOffset + int64(last.Records)))
 	}
+}
+
+// doneUpTo returns pos, or the start of the LogGroup being built if that
+// comes first: every entry before the result is delivered.
+func (w *writer) doneUpTo(pos int64) int64 {
+	if len(w.group) > 0 {
+		return min(pos, w.group[0].BaseOffset)
+	}
+	return pos
+}
+
+// commit queues pos as the stream's committed position unless it is not
+// past the last one; the WAL writes it with its next group without the
+// writer waiting for it.
+func (w *writer) commit(pos int64) {
+	if pos <= w.committed {
+		return
+	}
+	if err := w.r.CommitAsync(pos); err != nil {
+		// Tried again with the next answer's position.
+		w.log.Error("cannot commit WAL position", "err", err)
+		return
+	}
+	w.committed = pos
 }
 
 // readEntries bounds the entries one WAL read returns; ReadBytes is the
@@ -173,6 +204,7 @@ func (w *writer) deliver(ctx context.Context, entries []*wal.Entry) bool {
 					return false
 				}
 				w.markDelivered([]*wal.Entry{e})
+				w.commit(w.doneUpTo(w.delivered))
 				continue
 			}
 			w.log.Error("cannot convert entry", "offset", e.BaseOffset, "err", err)
@@ -202,6 +234,7 @@ func (w *writer) send(ctx context.Context) error {
 	w.g.Reset()
 	clear(w.group)
 	w.group = w.group[:0]
+	w.commit(w.delivered)
 	return nil
 }
 
