@@ -51,6 +51,13 @@ type Options struct {
 	// 500/s, SLS's per-shard limits; negative disables.
 	ShardBytesPerSec    int `yaml:"shard_bytes_per_sec"`
 	ShardRequestsPerSec int `yaml:"shard_requests_per_sec"`
+	// Pace is "adaptive" (default): the shard rates above are where each
+	// writer starts; it raises its rate while it has more to send and
+	// backs off on SLS's quota answers, per shard (ShardWriteQuotaExceed)
+	// and per project (WriteQuotaExceed, shared by the project's
+	// writers), instead of retrying them with back-off. "fixed" keeps the
+	// shard rates and retries quota answers with back-off.
+	Pace string `yaml:"pace"`
 	// Linger is how long a writer waits for more entries before sending a
 	// LogGroup that is not full, trading latency for fewer, larger
 	// requests. Default 200 ms.
@@ -96,6 +103,13 @@ func (o *Options) setDefaults() error {
 	}
 	if o.ShardRequestsPerSec == 0 {
 		o.ShardRequestsPerSec = 500
+	}
+	switch o.Pace {
+	case "":
+		o.Pace = "adaptive"
+	case "adaptive", "fixed":
+	default:
+		return errors.New("shardwriter: pace must be adaptive or fixed, not " + o.Pace)
 	}
 	if o.Linger == 0 {
 		o.Linger = 200 * time.Millisecond

@@ -12,7 +12,7 @@ func TestPacerHoldsRates(t *testing.T) {
 	f := func(name string, bytesPerSec, reqPerSec, size, n int, minElapsed time.Duration) {
 		t.Helper()
 		t.Run(name, func(t *testing.T) {
-			p := newPacer(bytesPerSec, reqPerSec)
+			p := newPacer(bytesPerSec, reqPerSec, false)
 			start := time.Now()
 			for i := 0; i < n; i++ {
 				if !p.wait(context.Background(), size) {
@@ -29,7 +29,7 @@ func TestPacerHoldsRates(t *testing.T) {
 	// 1 MB/s in 100 kB requests: 10 free, 5 more take ≥ 0.5 s.
 	f("byte rate", 1_000_000, 0, 100_000, 16, 450*time.Millisecond)
 
-	p := newPacer(1, 0)
+	p := newPacer(1, 0, false)
 	p.wait(context.Background(), 10) // deep in debt now
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()

@@ -25,8 +25,11 @@ type writer struct {
 	r    *wal.Reader
 	conv *Converter
 	g    *LogGroupBuilder
-	pace *pacer
-	log  *slog.Logger
+	pace *pacer // the shard's
+	// projectPace is the project's, shared with its other writers; nil
+	// with fixed pacing.
+	projectPace *pacer
+	log         *slog.Logger
 
 	// group holds the entries with logs in g, so that a LogGroup SLS
 	// refuses for good can be moved to dead letters.
@@ -58,8 +61,10 @@ func newWriter(s *Service, k wal.StreamKey, r *wal.Reader) *writer {
 		s: s, key: k, r: r,
 		conv: NewConverter(s.opts.Convert),
 		g:    NewLogGroupBuilder(s.opts.LogGroup),
-		pace: newPacer(max(0, s.opts.ShardBytesPerSec), max(0, s.opts.ShardRequestsPerSec)),
-		log:  s.log.With("stream", streamName(k)),
+		pace: newPacer(max(0, s.opts.ShardBytesPerSec), max(0, s.opts.ShardRequestsPerSec), s.opts.Pace == "adaptive"),
+
+		projectPace: s.projectPacer(k.Project),
+		log:         s.log.With("stream", streamName(k)),
 
 		committed: r.Committed(),
 	}
@@ -254,7 +259,7 @@ func (w *writer) sendLogs(ctx context.Context, i, j int) error {
 		}
 		w.checkTimes()
 		raw := w.logBytes(i, j)
-		if !w.pace.wait(ctx, len(raw)) {
+		if !w.paceWait(ctx, len(raw)) {
 			return ctx.Err()
 		}
 		t0 := time.Now()
@@ -264,6 +269,10 @@ func (w *writer) sendLogs(ctx context.Context, i, j int) error {
 			w.s.stats.LogGroups.Add(1)
 			w.s.stats.Logs.Add(int64(j - i))
 			w.s.stats.RawBytes.Add(int64(len(raw)))
+			w.pace.accepted(len(raw))
+			if w.projectPace != nil {
+				w.projectPace.accepted(len(raw))
+			}
 			slsRequestsOK.Inc()
 			logsOut.Add(j - i)
 			rawBytesOut.Add(len(raw))
@@ -292,12 +301,47 @@ func (w *writer) sendLogs(ctx context.Context, i, j int) error {
 		w.refusedKey(rule, err)
 		w.s.stats.Retries.Add(1)
 		slsRequestsRetried.Inc()
+		if rule == ruleQuota && w.projectPace != nil && w.quotaAnswer(code) {
+			// Adaptive pacing: the pacer slows down, and the retry waits
+			// for it rather than for a back-off.
+			continue
+		}
 		w.failed(code, reason)
 		refresh = rule.verdict == refreshRetry
 		if !sleepCtx(ctx, w.nextBackoff()) {
 			return ctx.Err()
 		}
 	}
+}
+
+// paceWait waits until the shard's and the project's pacers let a request
+// of n bytes go; false if ctx ended.
+func (w *writer) paceWait(ctx context.Context, n int) bool {
+	if !w.pace.wait(ctx, n) {
+		return false
+	}
+	return w.projectPace == nil || w.projectPace.wait(ctx, n)
+}
+
+// quotaAnswer slows the pacer SLS's quota code is about: the shard's for
+// ShardWriteQuotaExceed, the project's for the project-level codes
+// (WriteQuotaExceed; throttling page,
+// https://www.alibabacloud.com/help/en/sls/user-guide/expansion-of-resources:
+// "WriteQuotaExceed (project-level resource quota exceeded)",
+// "ShardWriteQuotaExceed (shard-level resource quota exceeded)"). It
+// reports whether that pacer now holds writers to a rate; if not (nothing
+// accepted yet to go by), the retry backs off as with fixed pacing.
+func (w *writer) quotaAnswer(code string) bool {
+	p, scope := w.projectPace, "project"
+	if code == "ShardWriteQuotaExceed" {
+		p, scope = w.pace, "shard"
+	}
+	if p.quotaAnswer() {
+		bps, rps := p.rates()
+		w.log.Debug("SLS answered a write quota code; pacing down", "code", code, "scope", scope,
+			"bytes_per_sec", int64(bps), "requests_per_sec", int64(rps))
+	}
+	return p.limited()
 }
 
 // refusedKey tells the catalog when SLS refused the entries' key, for good

@@ -51,9 +51,9 @@ type wtHook struct {
 	// release is closed.
 	holdAfter atomic.Int64
 	release   chan struct{}
-	refused atomic.Int64           // of which refused by the hook
-	mu      sync.Mutex
-	times   []uint32 // the Time of every log in a PutLogs body that went on
+	refused   atomic.Int64 // of which refused by the hook
+	mu        sync.Mutex
+	times     []uint32 // the Time of every log in a PutLogs body that went on
 }
 
 func (h *wtHook) RoundTrip(req *http.Request) (*http.Response, error) {
