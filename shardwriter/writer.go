@@ -35,6 +35,9 @@ type writer struct {
 	// refuses for good can be moved to dead letters.
 	group []*wal.Entry
 	cred  wal.Credential
+	// groupSince is when the first log of w.g was added: a LogGroup that
+	// is not full is carried over from read to read until Linger after.
+	groupSince time.Time
 	// converting is the entry Convert is working on: not all its logs are
 	// sent when a LogGroup in the middle of it is.
 	converting *wal.Entry
@@ -73,14 +76,29 @@ func newWriter(s *Service, k wal.StreamKey, r *wal.Reader) *writer {
 func (w *writer) run(ctx context.Context) {
 	for ctx.Err() == nil {
 		entries, err := w.read(ctx)
+		if errors.Is(err, errGroupDue) {
+			// The LogGroup carried over from earlier reads waited Linger.
+			if err := w.send(ctx); err != nil {
+				break
+			}
+			continue
+		}
 		if err != nil {
 			var ce *wal.CorruptError
 			if errors.As(err, &ce) {
 				// The bytes are gone; nothing can deliver them. Say so
-				// loudly, with the offsets lost, and move on.
+				// loudly, with the offsets lost, and move on — after
+				// sending the entries before them.
+				if w.g.Logs() > 0 {
+					if err := w.send(ctx); err != nil {
+						break
+					}
+				}
 				w.log.Error("skipping corrupt WAL entry", "offset", ce.Offset, "next", ce.Next, "err", ce.Err)
 				if err := w.r.Commit(ce.Next); err != nil {
 					w.log.Error("cannot commit WAL position", "err", err)
+				} else {
+					w.committed = max(w.committed, ce.Next)
 				}
 				continue
 			}
@@ -89,21 +107,21 @@ func (w *writer) run(ctx context.Context) {
 				sleepCtx(ctx, w.s.opts.RetryInterval)
 				continue
 			}
-			return
+			break
 		}
 		if !w.deliver(ctx, entries) {
-			// Stopping: make what was sent durable; the rest comes again.
-			if pos := w.doneUpTo(w.delivered); pos > w.r.Committed() {
-				if err := w.r.Commit(pos); err != nil {
-					w.log.Error("cannot commit WAL position", "err", err)
-				}
-			}
-			return
+			break
 		}
-		// Everything read is done: sent, dead-lettered, or delivered by
-		// the write proof (skipped).
+		// Everything read is done — sent, dead-lettered, delivered by the
+		// write proof (skipped) — but a LogGroup carried over.
 		last := entries[len(entries)-1]
 		w.commit(w.doneUpTo(last.BaseOffset + int64(last.Records)))
+	}
+	// Stopping: make what was sent durable; the rest comes again.
+	if pos := w.doneUpTo(w.delivered); pos > w.r.Committed() {
+		if err := w.r.Commit(pos); err != nil && !errors.Is(err, wal.ErrClosed) {
+			w.log.Error("cannot commit WAL position", "err", err)
+		}
 	}
 }
 
@@ -135,35 +153,29 @@ func (w *writer) commit(pos int64) {
 // limit that matters, this one only keeps a read of tiny batches short.
 const readEntries = 4096
 
-// read returns the next entries, lingering up to Linger for more while
-// what it has would not fill a LogGroup.
+// errGroupDue is read's answer when the LogGroup carried over from earlier
+// reads has waited Linger and nothing more came.
+var errGroupDue = errors.New("shardwriter: the LogGroup being built is due")
+
+// read returns the next entries. With a LogGroup carried over (deliver), it
+// waits only until that group is due (Linger after its first log), then
+// returns errGroupDue.
 func (w *writer) read(ctx context.Context) ([]*wal.Entry, error) {
-	entries, err := w.r.Read(ctx, w.s.opts.ReadBytes, readEntries)
-	if err != nil || w.s.opts.Linger < 0 {
-		return entries, err
+	if w.g.Logs() == 0 {
+		return w.r.Read(ctx, w.s.opts.ReadBytes, readEntries)
 	}
-	deadline := time.Now().Add(w.s.opts.Linger)
-	for size := entriesSize(entries); size < w.s.opts.ReadBytes/4; size = entriesSize(entries) {
-		lctx, cancel := context.WithDeadline(ctx, deadline)
-		more, err := w.r.Read(lctx, w.s.opts.ReadBytes-size, readEntries)
-		cancel()
-		if err != nil {
-			break // the linger is over (or the WAL says why at the next Read)
-		}
-		entries = append(entries, more...)
+	dctx, cancel := context.WithDeadline(ctx, w.groupSince.Add(max(0, w.s.opts.Linger)))
+	defer cancel()
+	entries, err := w.r.Read(dctx, w.s.opts.ReadBytes, readEntries)
+	if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+		return nil, errGroupDue
 	}
-	return entries, nil
+	return entries, err
 }
 
-func entriesSize(es []*wal.Entry) int {
-	n := 0
-	for _, e := range es {
-		n += len(e.Data)
-	}
-	return n
-}
-
-// deliver sends entries; it returns false if ctx ended first.
+// deliver converts entries and sends every LogGroup that fills up; the last
+// one, not full, is carried over to the next read unless it is due. It
+// returns false if ctx ended first.
 func (w *writer) deliver(ctx context.Context, entries []*wal.Entry) bool {
 	now := time.Now()
 	var cur *wal.Entry
@@ -174,6 +186,7 @@ func (w *writer) deliver(ctx context.Context, entries []*wal.Entry) bool {
 			return err
 		}
 		w.group = append(w.group, cur)
+		w.groupSince = time.Now()
 		return nil
 	}
 	for _, e := range entries {
@@ -186,6 +199,9 @@ func (w *writer) deliver(ctx context.Context, entries []*wal.Entry) bool {
 			}
 		}
 		cur, w.cred = e, e.Credential
+		if w.g.Logs() == 0 {
+			w.groupSince = time.Now()
+		}
 		w.group = append(w.group, e)
 		w.converting = e
 		sent, err := w.conv.Convert(w.g, e, now, flush)
@@ -216,12 +232,17 @@ func (w *writer) deliver(ctx context.Context, entries []*wal.Entry) bool {
 			return false
 		}
 	}
-	if w.g.Logs() > 0 {
+	// A LogGroup that is not full is carried over to the next read, to
+	// be filled up, unless it waited Linger already (read sends it when it
+	// does).
+	if w.g.Logs() > 0 && (w.s.opts.Linger <= 0 || time.Since(w.groupSince) >= w.s.opts.Linger) {
 		if err := w.send(ctx); err != nil {
 			return false
 		}
 	}
-	w.group = w.group[:0]
+	if w.g.Logs() == 0 {
+		w.group = w.group[:0]
+	}
 	return true
 }
 
