@@ -152,6 +152,11 @@ func (w *WAL) indexLoop() {
 // toSyncer hands over what one step of a group wrote; seq is diskSeq from
 // before its writes. Committer only.
 func (w *WAL) toSyncer(acks []ack, ib *indexBatch, file *dataFile, needDB bool, seq int64) {
+	if len(acks) == 0 && ib.empty() && file == nil && !needDB {
+		// Nothing waits for a sync (a group of lazy reader positions):
+		// no empty sync.
+		return
+	}
 	s := &w.syncer
 	s.mu.Lock()
 	if !s.dirty || seq < s.seq {
