@@ -40,12 +40,13 @@ type request struct {
 	st    *stream    // reqCommit
 	pos   position   // reqCommit
 	errc  chan error // reqCommit
+	planc chan dropResult
+	fn    func(tw *txnWork) error // reqFunc; answered on errc
+
 	// lazy (reqCommit, Reader.CommitAsync): answered once written, not
 	// synced; badger's files are synced for it at most every
 	// indexSyncEvery, and before reclaim trusts it.
 	lazy bool
-	planc chan dropResult
-	fn    func(tw *txnWork) error // reqFunc; answered on errc
 }
 
 func (r *request) size() int {
