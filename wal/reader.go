@@ -28,6 +28,11 @@ type Reader struct {
 	// Commit can make it durable.
 	async   *request
 	lazyPos *position
+	// limit, once a head reader split off (SplitHead), is where it
+	// started: this reader reads up to it, then returns ErrHeadReached.
+	limit int64
+	// start is a head reader's first position, until it returns entries.
+	start *position
 }
 
 // entryEnd is where the stream stands after a returned entry.
@@ -104,6 +109,9 @@ func (r *Reader) Close() error {
 	if r.st.reader == r {
 		r.st.reader = nil
 	}
+	if r.st.head == r {
+		r.st.head = nil
+	}
 	r.st.mu.Unlock()
 	return nil
 }
@@ -122,10 +130,16 @@ func (r *Reader) Read(ctx context.Context, maxBytes, maxEntries int) ([]*Entry, 
 		if r.closed || r.w.closed.Load() {
 			return nil, ErrClosed
 		}
+		if r.limit > 0 && r.cursor >= r.limit {
+			return nil, ErrHeadReached
+		}
 		r.st.mu.Lock()
 		readable := r.st.readable
 		wake := r.st.wake
 		r.st.mu.Unlock()
+		if r.limit > 0 {
+			readable.Offset = min(readable.Offset, r.limit)
+		}
 		if r.cursor < readable.Offset {
 			es, err := r.readSafe(readable.Offset, maxBytes, maxEntries)
 			if len(es) > 0 || err != nil {
@@ -238,6 +252,9 @@ func (r *Reader) lastPos() position {
 	}
 	if r.lazyPos != nil {
 		return *r.lazyPos
+	}
+	if r.start != nil {
+		return *r.start
 	}
 	r.st.mu.Lock()
 	defer r.st.mu.Unlock()
@@ -362,6 +379,9 @@ func (r *Reader) commitRequest(next int64, lazy bool) (*request, int, error) {
 	if r.closed {
 		return nil, 0, ErrClosed
 	}
+	if !r.Primary() {
+		return nil, 0, fmt.Errorf("wal: stream %v: a head reader commits only once the backlog is handed over", r.st.key)
+	}
 	i := -1
 	for j, e := range r.ends {
 		if e.pos.Offset == next {
@@ -389,6 +409,7 @@ func (r *Reader) commitRequest(next int64, lazy bool) (*request, int, error) {
 // trim forgets the entries up to ends[i] once next is committed (or
 // queued, lazily).
 func (r *Reader) trim(i int, next int64) {
+	r.start = nil
 	if i >= 0 {
 		if r.async != nil && r.async.pos.Offset == next {
 			p := r.ends[i].pos
