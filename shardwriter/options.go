@@ -62,6 +62,11 @@ type Options struct {
 	// LogGroup that is not full, trading latency for fewer, larger
 	// requests. Default 200 ms.
 	Linger time.Duration `yaml:"linger"`
+	// FreshAfter: a writer reading entries older than this (after an
+	// outage of SLS, or a restart with a backlog) splits off a writer of
+	// fresh entries (fresh.go), so that new logs reach SLS within seconds
+	// while the backlog drains. Default 10 s; negative disables.
+	FreshAfter time.Duration `yaml:"-"`
 	// ReadBytes bounds the stored (compressed) bytes a writer reads from
 	// the WAL at a time. Default 4 MiB.
 	ReadBytes int `yaml:"-"`
@@ -113,6 +118,9 @@ func (o *Options) setDefaults() error {
 	}
 	if o.Linger == 0 {
 		o.Linger = 200 * time.Millisecond
+	}
+	if o.FreshAfter == 0 {
+		o.FreshAfter = 10 * time.Second
 	}
 	if o.ReadBytes == 0 {
 		o.ReadBytes = 4 << 20

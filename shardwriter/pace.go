@@ -16,9 +16,10 @@ import (
 // "adaptive") follows SLS's answers: a quota answer (quotaAnswer) cuts the
 // rates to 90 % of what SLS accepted in the last second, at most once a
 // second, and while the pacer holds writers back its rates grow — by 10 %
-// a second until the first quota answer, by 1 % a second after — so they
-// settle just under the quota SLS enforces, with a quota answer every
-// twenty seconds or so. Safe for concurrent use.
+// a second until the first quota answer and while under 75 % of the rates
+// at the last one, by 1 % a second after — so they settle just under the
+// quota SLS enforces, with a quota answer every twenty seconds or so. Safe
+// for concurrent use.
 type pacer struct {
 	adaptive bool
 
@@ -33,8 +34,11 @@ type pacer struct {
 	secs    [paceWindow]acceptedSecond
 	started time.Time
 	cutAt   time.Time // the last cut; zero before the first
-	grownAt time.Time // the last growth
-	held    bool      // a wait slept since the last growth
+	// ceilBytes and ceilReqs are the rates at the last cut (where SLS
+	// said enough): below paceFastBelow of them the rates grow fast.
+	ceilBytes, ceilReqs float64
+	grownAt             time.Time // the last growth
+	held                bool      // a wait slept since the last growth
 }
 
 // Growth of an adaptive pacer's rates per second while it holds writers
@@ -45,6 +49,11 @@ const (
 	paceGrowthBeforeQuota = 0.10
 	paceGrowthAfterQuota  = 0.01
 	paceCut               = 0.9
+	// paceFastBelow: under this share of the rate at the last cut, rates
+	// grow as fast as before any quota answer, so that a cut made on a
+	// second SLS accepted little in (the relay was slow, not SLS) is made
+	// good in seconds, not minutes.
+	paceFastBelow = 0.75
 )
 
 // acceptedSecond is what SLS accepted in one second.
@@ -100,6 +109,22 @@ func (p *pacer) take(n int) time.Duration {
 	return need
 }
 
+// charge takes a request of n bytes without waiting, so that others
+// waiting on the pacer get only what is left.
+func (p *pacer) charge(n int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := time.Now()
+	if !p.at.IsZero() {
+		el := now.Sub(p.at).Seconds()
+		p.bytes = min(p.bytesPerSec, p.bytes+el*p.bytesPerSec)
+		p.reqs = min(p.reqPerSec, p.reqs+el*p.reqPerSec)
+	}
+	p.at = now
+	p.bytes -= float64(n)
+	p.reqs--
+}
+
 // accepted notes a request of n bytes SLS took, and grows an adaptive
 // pacer's rates if it held writers back since the last growth.
 func (p *pacer) accepted(n int) {
@@ -125,12 +150,15 @@ func (p *pacer) accepted(n int) {
 		return
 	}
 	p.held = false
-	g := paceGrowthAfterQuota
-	if p.cutAt.IsZero() {
-		g = paceGrowthBeforeQuota
+	grow := func(rate, ceil float64) float64 {
+		g := paceGrowthAfterQuota
+		if rate < paceFastBelow*ceil || p.cutAt.IsZero() {
+			g = paceGrowthBeforeQuota
+		}
+		return rate * (1 + g*el)
 	}
-	p.bytesPerSec *= 1 + g*el
-	p.reqPerSec *= 1 + g*el
+	p.bytesPerSec = grow(p.bytesPerSec, p.ceilBytes)
+	p.reqPerSec = grow(p.reqPerSec, p.ceilReqs)
 }
 
 // acceptedRate returns what SLS accepted per second over the last full
@@ -176,6 +204,13 @@ func (p *pacer) quotaAnswer() bool {
 		}
 		return max(paceCut*accepted, 1)
 	}
+	ceil := func(rate, accepted float64) float64 {
+		if rate > 0 {
+			return rate
+		}
+		return accepted
+	}
+	p.ceilBytes, p.ceilReqs = ceil(p.bytesPerSec, accBytes), ceil(p.reqPerSec, accReqs)
 	p.bytesPerSec = cut(p.bytesPerSec, accBytes)
 	p.reqPerSec = cut(p.reqPerSec, accReqs)
 	p.bytes, p.reqs = min(p.bytes, 0), min(p.reqs, 0)

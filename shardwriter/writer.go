@@ -48,6 +48,14 @@ type writer struct {
 	// committed is the last position handed to the reader's commit.
 	committed int64
 
+	// fresh is the writer of fresh entries split off this one while it
+	// drains a backlog, freshFrom where that one started (fresh.go).
+	fresh     *writer
+	freshFrom int64
+	// isFresh marks a fresh writer before the hand-over: it does not
+	// commit, and goes ahead of the backlog in the shard's pacer.
+	isFresh bool
+
 	failing  bool          // in a run of failed writes; logged once when it starts
 	lastCode string        // the error code of that run
 	backoff  time.Duration // the last wait of that run
@@ -76,6 +84,10 @@ func newWriter(s *Service, k wal.StreamKey, r *wal.Reader) *writer {
 func (w *writer) run(ctx context.Context) {
 	for ctx.Err() == nil {
 		entries, err := w.read(ctx)
+		if errors.Is(err, wal.ErrHeadReached) {
+			w.handOver(ctx)
+			return
+		}
 		if errors.Is(err, errGroupDue) {
 			// The LogGroup carried over from earlier reads waited Linger.
 			if err := w.send(ctx); err != nil {
@@ -109,6 +121,7 @@ func (w *writer) run(ctx context.Context) {
 			}
 			break
 		}
+		w.maybeSplit(entries)
 		if !w.deliver(ctx, entries) {
 			break
 		}
@@ -117,8 +130,13 @@ func (w *writer) run(ctx context.Context) {
 		last := entries[len(entries)-1]
 		w.commit(w.doneUpTo(last.BaseOffset + int64(last.Records)))
 	}
-	// Stopping: make what was sent durable; the rest comes again.
-	if pos := w.doneUpTo(w.delivered); pos > w.r.Committed() {
+	w.stopCommit()
+}
+
+// stopCommit, when stopping, makes what was sent durable; the rest comes
+// again.
+func (w *writer) stopCommit() {
+	if pos := w.doneUpTo(w.delivered); !w.behind() && pos > w.r.Committed() {
 		if err := w.r.Commit(pos); err != nil && !errors.Is(err, wal.ErrClosed) {
 			w.log.Error("cannot commit WAL position", "err", err)
 		}
@@ -138,7 +156,7 @@ func (w *writer) doneUpTo(pos int64) int64 {
 // past the last one; the WAL writes it with its next group without the
 // writer waiting for it.
 func (w *writer) commit(pos int64) {
-	if pos <= w.committed {
+	if pos <= w.committed || w.behind() {
 		return
 	}
 	if err := w.r.CommitAsync(pos); err != nil {
@@ -338,7 +356,9 @@ func (w *writer) sendLogs(ctx context.Context, i, j int) error {
 // paceWait waits until the shard's and the project's pacers let a request
 // of n bytes go; false if ctx ended.
 func (w *writer) paceWait(ctx context.Context, n int) bool {
-	if !w.pace.wait(ctx, n) {
+	if w.behind() {
+		w.pace.charge(n) // fresh logs first: the backlog gets what is left
+	} else if !w.pace.wait(ctx, n) {
 		return false
 	}
 	return w.projectPace == nil || w.projectPace.wait(ctx, n)

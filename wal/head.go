@@ -18,13 +18,10 @@ import (
 // reader reached where that one started.
 var ErrHeadReached = errors.New("wal: reader reached where its head reader started")
 
-// ErrNoBacklog is SplitHead's answer when the reader is at the end of what
-// is readable: there is nothing to split.
-var ErrNoBacklog = errors.New("wal: reader is not behind")
-
 // SplitHead opens a head reader of r's stream, starting at the end of what
 // is readable now, and returns it with that offset; r then reads only up
-// to it. A stream has at most one head reader. The head reader is used by
+// to it (it may be there already: then its entries returned so far are the
+// backlog). A stream has at most one head reader. The head reader is used by
 // one goroutine, as any Reader; r and it may be used at the same time.
 func (r *Reader) SplitHead() (*Reader, int64, error) {
 	if r.closed {
@@ -36,10 +33,9 @@ func (r *Reader) SplitHead() (*Reader, int64, error) {
 	if st.reader != r || st.head != nil || r.limit > 0 {
 		return nil, 0, fmt.Errorf("wal: stream %v: a head reader is already split off", st.key)
 	}
+	// The reader's entries returned so far are the backlog, at least:
+	// readable is never behind its cursor.
 	from := st.readable
-	if from.Offset <= r.cursor {
-		return nil, 0, ErrNoBacklog
-	}
 	h := &Reader{w: r.w, st: st, cursor: from.Offset, start: &from}
 	st.head = h
 	r.limit = from.Offset
@@ -53,9 +49,9 @@ func (r *Reader) HandOver(head *Reader) error {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	switch {
-	case r.closed || head.closed:
+	case r.closed:
 		return ErrClosed
-	case st.reader != r || st.head != head:
+	case st.reader != r || st.head != head: // also once head is closed
 		return fmt.Errorf("wal: stream %v: HandOver to a reader not split off this one", st.key)
 	case st.committed.Offset != r.limit:
 		return fmt.Errorf("wal: stream %v: HandOver at %d before the backlog is committed up to %d", st.key, st.committed.Offset, r.limit)
