@@ -86,13 +86,7 @@ func (p *pacer) wait(ctx context.Context, n int) bool {
 func (p *pacer) take(n int) time.Duration {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	now := time.Now()
-	if !p.at.IsZero() {
-		el := now.Sub(p.at).Seconds()
-		p.bytes = min(p.bytesPerSec, p.bytes+el*p.bytesPerSec)
-		p.reqs = min(p.reqPerSec, p.reqs+el*p.reqPerSec)
-	}
-	p.at = now
+	p.refill(time.Now())
 	var need time.Duration
 	if p.bytesPerSec > 0 && p.bytes <= 0 {
 		need = max(need, time.Duration(-p.bytes/p.bytesPerSec*float64(time.Second))+time.Millisecond)
@@ -109,18 +103,22 @@ func (p *pacer) take(n int) time.Duration {
 	return need
 }
 
-// charge takes a request of n bytes without waiting, so that others
-// waiting on the pacer get only what is left.
-func (p *pacer) charge(n int) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	now := time.Now()
+// refill adds the tokens earned since the last request. mu is held.
+func (p *pacer) refill(now time.Time) {
 	if !p.at.IsZero() {
 		el := now.Sub(p.at).Seconds()
 		p.bytes = min(p.bytesPerSec, p.bytes+el*p.bytesPerSec)
 		p.reqs = min(p.reqPerSec, p.reqs+el*p.reqPerSec)
 	}
 	p.at = now
+}
+
+// charge takes a request of n bytes without waiting, so that others
+// waiting on the pacer get only what is left.
+func (p *pacer) charge(n int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.refill(time.Now())
 	p.bytes -= float64(n)
 	p.reqs--
 }

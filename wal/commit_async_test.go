@@ -10,17 +10,8 @@ import (
 // before Close is there after a restart, and a position that is no entry's
 // end is refused.
 func TestCommitAsync(t *testing.T) {
-	dir := mkdir(t)
-	o := testOptions(t)
-	w := openTest(t, dir, o)
-	k := sk(1)
-	for i := range 10 {
-		mustAppend(t, w, k, testEntry(uint64(i), 200, 2), true)
-	}
-	r, err := w.Reader(k)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, o, k := mkdir(t), testOptions(t), sk(1)
+	w, r := tenEntries(t, dir, o, k)
 	es := readAll(t, r)
 	if len(es) != 10 {
 		t.Fatalf("read %d entries, want 10", len(es))
@@ -56,19 +47,42 @@ func TestCommitAsync(t *testing.T) {
 	if err := r.CommitAsync(16); err != nil {
 		t.Fatal(err)
 	}
+	r = reopenAt(t, w, dir, o, k, 16)
+	if es := readAll(t, r); len(es) != 2 || es[0].BaseOffset != 16 {
+		t.Fatalf("after restart read %d entries from %d, want 2 from 16", len(es), es[0].BaseOffset)
+	}
+}
+
+// tenEntries opens a WAL in dir with 10 entries of 2 records in stream k,
+// and k's reader.
+func tenEntries(t *testing.T, dir string, o Options, k StreamKey) (*WAL, *Reader) {
+	t.Helper()
+	w := openTest(t, dir, o)
+	for i := range 10 {
+		mustAppend(t, w, k, testEntry(uint64(i), 200, 2), true)
+	}
+	r, err := w.Reader(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w, r
+}
+
+// reopenAt closes w, opens it again (closed at the test's end) and checks
+// that k's reader starts at committed.
+func reopenAt(t *testing.T, w *WAL, dir string, o Options, k StreamKey, committed int64) *Reader {
+	t.Helper()
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
 	w = openTest(t, dir, o)
-	defer w.Close()
-	r, err = w.Reader(k)
+	t.Cleanup(func() { w.Close() })
+	r, err := w.Reader(k)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := r.Committed(); got != 16 {
-		t.Fatalf("committed after restart %d, want 16", got)
+	if got := r.Committed(); got != committed {
+		t.Fatalf("committed after restart %d, want %d", got, committed)
 	}
-	if es := readAll(t, r); len(es) != 2 || es[0].BaseOffset != 16 {
-		t.Fatalf("after restart read %d entries from %d, want 2 from 16", len(es), es[0].BaseOffset)
-	}
+	return r
 }

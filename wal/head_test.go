@@ -13,17 +13,8 @@ import (
 // ErrHeadReached), committed there and handed over; then it commits, and
 // its position is there after a restart.
 func TestSplitHeadAndHandOver(t *testing.T) {
-	dir := mkdir(t)
-	o := testOptions(t)
-	w := openTest(t, dir, o)
-	k := sk(1)
-	for i := range 10 {
-		mustAppend(t, w, k, testEntry(uint64(i), 100, 2), true)
-	}
-	r, err := w.Reader(k)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, o, k := mkdir(t), testOptions(t), sk(1)
+	w, r := tenEntries(t, dir, o, k)
 	es, err := r.Read(context.Background(), 1<<20, 3)
 	if err != nil || len(es) != 3 {
 		t.Fatalf("read %d entries: %v", len(es), err)
@@ -65,16 +56,5 @@ func TestSplitHeadAndHandOver(t *testing.T) {
 	if err := head.Commit(24); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	w = openTest(t, dir, o)
-	defer w.Close()
-	r, err = w.Reader(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := r.Committed(); got != 24 {
-		t.Fatalf("committed after restart %d, want 24", got)
-	}
+	reopenAt(t, w, dir, o, k, 24)
 }
