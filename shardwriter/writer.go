@@ -97,6 +97,14 @@ func (w *writer) run(ctx context.Context) {
 		}
 		if err != nil {
 			var ce *wal.CorruptError
+			if errors.As(err, &ce) && w.behind() {
+				// Only the stream's reader may skip it: the fresh
+				// writer waits for the hand-over.
+				if !sleepCtx(ctx, w.s.opts.RetryInterval) {
+					break
+				}
+				continue
+			}
 			if errors.As(err, &ce) {
 				// The bytes are gone; nothing can deliver them. Say so
 				// loudly, with the offsets lost, and move on — after
@@ -136,7 +144,9 @@ func (w *writer) run(ctx context.Context) {
 // stopCommit, when stopping, makes what was sent durable; the rest comes
 // again.
 func (w *writer) stopCommit() {
-	if pos := w.doneUpTo(w.delivered); !w.behind() && pos > w.r.Committed() {
+	// w.committed may be past delivered (entries the write proof
+	// delivered, at the end of a read), and not yet written.
+	if pos := max(w.doneUpTo(w.delivered), w.committed); !w.behind() && pos > w.r.Committed() {
 		if err := w.r.Commit(pos); err != nil && !errors.Is(err, wal.ErrClosed) {
 			w.log.Error("cannot commit WAL position", "err", err)
 		}
