@@ -18,8 +18,10 @@ import (
 // second, and while the pacer holds writers back its rates grow — by 10 %
 // a second until the first quota answer and while under 75 % of the rates
 // at the last one, by 1 % a second after — so they settle just under the
-// quota SLS enforces, with a quota answer every twenty seconds or so. Safe
-// for concurrent use.
+// quota SLS enforces, with a quota answer every twenty seconds or so. A
+// pacer cut below the rates it started at (a shard's soft quota) returns to
+// them after paceRetryStart without a quota answer. Safe for concurrent
+// use.
 type pacer struct {
 	adaptive bool
 
@@ -34,6 +36,9 @@ type pacer struct {
 	secs    [paceWindow]acceptedSecond
 	started time.Time
 	cutAt   time.Time // the last cut; zero before the first
+	// startBytes and startReqs are the rates it started at: a shard's
+	// quota, which SLS calls soft; zero for a project's pacer.
+	startBytes, startReqs float64
 	// ceilBytes and ceilReqs are the rates at the last cut (where SLS
 	// said enough): below paceFastBelow of them the rates grow fast.
 	ceilBytes, ceilReqs float64
@@ -54,6 +59,11 @@ const (
 	// second SLS accepted little in (the relay was slow, not SLS) is made
 	// good in seconds, not minutes.
 	paceFastBelow = 0.75
+	// paceRetryStart: a pacer cut below the rates it started at (a shard's
+	// soft quota) goes back to them after this long without a quota
+	// answer, so that a shard SLS throttled for a while is not slow long
+	// after SLS stopped.
+	paceRetryStart = 10 * time.Second
 )
 
 // acceptedSecond is what SLS accepted in one second.
@@ -64,6 +74,7 @@ type acceptedSecond struct {
 
 func newPacer(bytesPerSec, reqPerSec int, adaptive bool) *pacer {
 	p := &pacer{bytesPerSec: float64(bytesPerSec), reqPerSec: float64(reqPerSec), adaptive: adaptive, started: time.Now()}
+	p.startBytes, p.startReqs = p.bytesPerSec, p.reqPerSec
 	p.bytes, p.reqs = p.bytesPerSec, p.reqPerSec
 	return p
 }
@@ -148,6 +159,10 @@ func (p *pacer) accepted(n int) {
 		return
 	}
 	p.held = false
+	if !p.cutAt.IsZero() && now.Sub(p.cutAt) >= paceRetryStart && (p.bytesPerSec < p.startBytes || p.reqPerSec < p.startReqs) {
+		p.bytesPerSec, p.reqPerSec = max(p.bytesPerSec, p.startBytes), max(p.reqPerSec, p.startReqs)
+		return
+	}
 	grow := func(rate, ceil float64) float64 {
 		g := paceGrowthAfterQuota
 		if rate < paceFastBelow*ceil || p.cutAt.IsZero() {

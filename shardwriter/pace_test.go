@@ -87,3 +87,24 @@ func TestAdaptivePacerGrows(t *testing.T) {
 		t.Fatalf("after 1.5 s held back at 10 req/s the rate is %.2f, want about 11.5", r)
 	}
 }
+
+// A pacer cut below the rates it started at (a shard's soft quota) goes
+// back to them once paceRetryStart passed without a quota answer; one
+// without starting rates (a project's) does not.
+func TestAdaptivePacerReturnsToStart(t *testing.T) {
+	f := func(name string, start int, wantBytes float64) {
+		t.Helper()
+		t.Run(name, func(t *testing.T) {
+			p := newPacer(start, 0, true)
+			now := time.Now()
+			p.bytesPerSec, p.ceilBytes = 100, 110
+			p.cutAt, p.grownAt, p.held = now.Add(-paceRetryStart-time.Second), now.Add(-time.Second), true
+			p.accepted(10)
+			if b, _ := p.rates(); math.Abs(b-wantBytes) > 1 {
+				t.Fatalf("rate %.0f B/s after a quiet %v, want %.0f", b, paceRetryStart, wantBytes)
+			}
+		})
+	}
+	f("shard", 5_000, 5_000)
+	f("project", 0, 101) // grown by 1 % in its quiet second instead
+}
