@@ -64,6 +64,9 @@ const (
 	// answer, so that a shard SLS throttled for a while is not slow long
 	// after SLS stopped.
 	paceRetryStart = 10 * time.Second
+	// paceAdaptiveDepth is the depth, in seconds, of an adaptive pacer's
+	// bucket once SLS answered a quota code.
+	paceAdaptiveDepth = 0.2
 )
 
 // acceptedSecond is what SLS accepted in one second.
@@ -118,8 +121,14 @@ func (p *pacer) take(n int) time.Duration {
 func (p *pacer) refill(now time.Time) {
 	if !p.at.IsZero() {
 		el := now.Sub(p.at).Seconds()
-		p.bytes = min(p.bytesPerSec, p.bytes+el*p.bytesPerSec)
-		p.reqs = min(p.reqPerSec, p.reqs+el*p.reqPerSec)
+		depth := 1.0 // seconds of tokens
+		if p.adaptive && !p.cutAt.IsZero() {
+			// Close to a quota SLS enforces: a burst after a late
+			// wake-up would be refused.
+			depth = paceAdaptiveDepth
+		}
+		p.bytes = min(p.bytesPerSec*depth, p.bytes+el*p.bytesPerSec)
+		p.reqs = min(max(1, p.reqPerSec*depth), p.reqs+el*p.reqPerSec)
 	}
 	p.at = now
 }
