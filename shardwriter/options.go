@@ -50,10 +50,22 @@ type Options struct {
 	// 500/s, SLS's per-shard limits; negative disables.
 	ShardBytesPerSec    int `yaml:"shard_bytes_per_sec"`
 	ShardRequestsPerSec int `yaml:"shard_requests_per_sec"`
+	// Pace is "adaptive" (default): the shard rates above are where each
+	// writer starts; it raises its rate while it has more to send and
+	// backs off on SLS's quota answers, per shard (ShardWriteQuotaExceed)
+	// and per project (WriteQuotaExceed, shared by the project's
+	// writers), instead of retrying them with back-off. "fixed" keeps the
+	// shard rates and retries quota answers with back-off.
+	Pace string `yaml:"pace"`
 	// Linger is how long a writer waits for more entries before sending a
 	// LogGroup that is not full, trading latency for fewer, larger
 	// requests. Default 200 ms.
 	Linger time.Duration `yaml:"linger"`
+	// FreshAfter: a writer reading entries older than this (after an
+	// outage of SLS, or a restart with a backlog) splits off a writer of
+	// fresh entries (fresh.go), so that new logs reach SLS within seconds
+	// while the backlog drains. Default 10 s; negative disables.
+	FreshAfter time.Duration `yaml:"-"`
 	// ReadBytes bounds the stored (compressed) bytes a writer reads from
 	// the WAL at a time. Default 4 MiB.
 	ReadBytes int `yaml:"-"`
@@ -106,8 +118,18 @@ func (o *Options) setDefaults() error {
 	if o.ShardRequestsPerSec == 0 {
 		o.ShardRequestsPerSec = 500
 	}
+	switch o.Pace {
+	case "":
+		o.Pace = "adaptive"
+	case "adaptive", "fixed":
+	default:
+		return errors.New("shardwriter: pace must be adaptive or fixed, not " + o.Pace)
+	}
 	if o.Linger == 0 {
 		o.Linger = 200 * time.Millisecond
+	}
+	if o.FreshAfter == 0 {
+		o.FreshAfter = 10 * time.Second
 	}
 	if o.ReadBytes == 0 {
 		o.ReadBytes = 4 << 20

@@ -27,6 +27,30 @@ type Service struct {
 	wg     sync.WaitGroup
 
 	stats Stats
+
+	// projectPaceMu protects projectPace: each project's pacer, shared
+	// by its writers, created on first use.
+	projectPaceMu sync.Mutex
+	projectPace   map[string]*pacer
+}
+
+// projectPacer returns project's pacer: unlimited until SLS answers a
+// project quota code (adaptive pacing), nil for fixed pacing.
+func (s *Service) projectPacer(project string) *pacer {
+	if s.opts.Pace != "adaptive" {
+		return nil
+	}
+	s.projectPaceMu.Lock()
+	defer s.projectPaceMu.Unlock()
+	p := s.projectPace[project]
+	if p == nil {
+		if s.projectPace == nil {
+			s.projectPace = make(map[string]*pacer)
+		}
+		p = newPacer(0, 0, true)
+		s.projectPace[project] = p
+	}
+	return p
 }
 
 // Stats counts what the writers did. Read it with Service.Stats.

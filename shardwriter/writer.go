@@ -14,21 +14,30 @@ import (
 
 // writer delivers one WAL stream (a Kafka partition) to its SLS shard. It
 // reads entries, converts them into LogGroups, sends each with PutLogs,
-// and commits the stream's position once everything read was answered 200
-// or moved to dead letters. Used by one goroutine.
+// and after each answer commits the stream's position past the entries
+// whose logs are all answered 200 or moved to dead letters
+// (wal.Reader.CommitAsync: queued, not waited for), so that a crash sends
+// again only the LogGroup that was in flight and those already sent of
+// the entry it is part of. Used by one goroutine.
 type writer struct {
 	s    *Service
 	key  wal.StreamKey
 	r    *wal.Reader
 	conv *Converter
 	g    *LogGroupBuilder
-	pace *pacer
-	log  *slog.Logger
+	pace *pacer // the shard's
+	// projectPace is the project's, shared with its other writers; nil
+	// with fixed pacing.
+	projectPace *pacer
+	log         *slog.Logger
 
 	// group holds the entries with logs in g, so that a LogGroup SLS
 	// refuses for good can be moved to dead letters.
 	group []*wal.Entry
 	cred  wal.Credential
+	// groupSince is when the first log of w.g was added: a LogGroup that
+	// is not full is carried over from read to read until Linger after.
+	groupSince time.Time
 	// converting is the entry Convert is working on: not all its logs are
 	// sent when a LogGroup in the middle of it is.
 	converting *wal.Entry
@@ -36,6 +45,16 @@ type writer struct {
 	// sent (or dead-lettered): where a stop in the middle of a read
 	// commits, so a restart does not send them again.
 	delivered int64
+	// committed is the last position handed to the reader's commit.
+	committed int64
+
+	// fresh is the writer of fresh entries split off this one while it
+	// drains a backlog, freshFrom where that one started (fresh.go).
+	fresh     *writer
+	freshFrom int64
+	// isFresh marks a fresh writer before the hand-over: it does not
+	// commit, and goes ahead of the backlog in the shard's pacer.
+	isFresh bool
 
 	failing  bool          // in a run of failed writes; logged once when it starts
 	lastCode string        // the error code of that run
@@ -53,22 +72,53 @@ func newWriter(s *Service, k wal.StreamKey, r *wal.Reader) *writer {
 		s: s, key: k, r: r,
 		conv: NewConverter(s.opts.Convert),
 		g:    NewLogGroupBuilder(s.opts.LogGroup),
-		pace: newPacer(max(0, s.opts.ShardBytesPerSec), max(0, s.opts.ShardRequestsPerSec)),
-		log:  s.log.With("stream", streamName(k)),
+		pace: newPacer(max(0, s.opts.ShardBytesPerSec), max(0, s.opts.ShardRequestsPerSec), s.opts.Pace == "adaptive"),
+
+		projectPace: s.projectPacer(k.Project),
+		log:         s.log.With("stream", streamName(k)),
+
+		committed: r.Committed(),
 	}
 }
 
 func (w *writer) run(ctx context.Context) {
 	for ctx.Err() == nil {
 		entries, err := w.read(ctx)
+		if errors.Is(err, wal.ErrHeadReached) {
+			w.handOver(ctx)
+			return
+		}
+		if errors.Is(err, errGroupDue) {
+			// The LogGroup carried over from earlier reads waited Linger.
+			if err := w.send(ctx); err != nil {
+				break
+			}
+			continue
+		}
 		if err != nil {
 			var ce *wal.CorruptError
+			if errors.As(err, &ce) && w.behind() {
+				// Only the stream's reader may skip it: the fresh
+				// writer waits for the hand-over.
+				if !sleepCtx(ctx, w.s.opts.RetryInterval) {
+					break
+				}
+				continue
+			}
 			if errors.As(err, &ce) {
 				// The bytes are gone; nothing can deliver them. Say so
-				// loudly, with the offsets lost, and move on.
+				// loudly, with the offsets lost, and move on — after
+				// sending the entries before them.
+				if w.g.Logs() > 0 {
+					if err := w.send(ctx); err != nil {
+						break
+					}
+				}
 				w.log.Error("skipping corrupt WAL entry", "offset", ce.Offset, "next", ce.Next, "err", ce.Err)
 				if err := w.r.Commit(ce.Next); err != nil {
 					w.log.Error("cannot commit WAL position", "err", err)
+				} else {
+					w.committed = max(w.committed, ce.Next)
 				}
 				continue
 			}
@@ -77,57 +127,83 @@ func (w *writer) run(ctx context.Context) {
 				sleepCtx(ctx, w.s.opts.RetryInterval)
 				continue
 			}
-			return
+			break
 		}
+		w.maybeSplit(entries)
 		if !w.deliver(ctx, entries) {
-			// Stopping: commit what was sent; the rest comes again.
-			if w.delivered > w.r.Committed() {
-				if err := w.r.Commit(w.delivered); err != nil {
-					w.log.Error("cannot commit WAL position", "err", err)
-				}
-			}
-			return
+			break
 		}
+		// Everything read is done — sent, dead-lettered, delivered by the
+		// write proof (skipped) — but a LogGroup carried over.
 		last := entries[len(entries)-1]
-		if err := w.r.Commit(last.BaseOffset + int64(last.Records)); err != nil {
+		w.commit(w.doneUpTo(last.BaseOffset + int64(last.Records)))
+	}
+	w.stopCommit()
+}
+
+// stopCommit, when stopping, makes what was sent durable; the rest comes
+// again.
+func (w *writer) stopCommit() {
+	// w.committed may be past delivered (entries the write proof
+	// delivered, at the end of a read), and not yet written.
+	if pos := max(w.doneUpTo(w.delivered), w.committed); !w.behind() && pos > w.r.Committed() {
+		if err := w.r.Commit(pos); err != nil && !errors.Is(err, wal.ErrClosed) {
 			w.log.Error("cannot commit WAL position", "err", err)
 		}
 	}
+}
+
+// doneUpTo returns pos, or the start of the LogGroup being built if that
+// comes first: every entry before the result is delivered.
+func (w *writer) doneUpTo(pos int64) int64 {
+	if len(w.group) > 0 {
+		return min(pos, w.group[0].BaseOffset)
+	}
+	return pos
+}
+
+// commit queues pos as the stream's committed position unless it is not
+// past the last one; the WAL writes it with its next group without the
+// writer waiting for it.
+func (w *writer) commit(pos int64) {
+	if pos <= w.committed || w.behind() {
+		return
+	}
+	if err := w.r.CommitAsync(pos); err != nil {
+		// Tried again with the next answer's position.
+		w.log.Error("cannot commit WAL position", "err", err)
+		return
+	}
+	w.committed = pos
 }
 
 // readEntries bounds the entries one WAL read returns; ReadBytes is the
 // limit that matters, this one only keeps a read of tiny batches short.
 const readEntries = 4096
 
-// read returns the next entries, lingering up to Linger for more while
-// what it has would not fill a LogGroup.
+// errGroupDue is read's answer when the LogGroup carried over from earlier
+// reads has waited Linger and nothing more came.
+var errGroupDue = errors.New("shardwriter: the LogGroup being built is due")
+
+// read returns the next entries. With a LogGroup carried over (deliver), it
+// waits only until that group is due (Linger after its first log), then
+// returns errGroupDue.
 func (w *writer) read(ctx context.Context) ([]*wal.Entry, error) {
-	entries, err := w.r.Read(ctx, w.s.opts.ReadBytes, readEntries)
-	if err != nil || w.s.opts.Linger < 0 {
-		return entries, err
+	if w.g.Logs() == 0 {
+		return w.r.Read(ctx, w.s.opts.ReadBytes, readEntries)
 	}
-	deadline := time.Now().Add(w.s.opts.Linger)
-	for size := entriesSize(entries); size < w.s.opts.ReadBytes/4; size = entriesSize(entries) {
-		lctx, cancel := context.WithDeadline(ctx, deadline)
-		more, err := w.r.Read(lctx, w.s.opts.ReadBytes-size, readEntries)
-		cancel()
-		if err != nil {
-			break // the linger is over (or the WAL says why at the next Read)
-		}
-		entries = append(entries, more...)
+	dctx, cancel := context.WithDeadline(ctx, w.groupSince.Add(max(0, w.s.opts.Linger)))
+	defer cancel()
+	entries, err := w.r.Read(dctx, w.s.opts.ReadBytes, readEntries)
+	if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+		return nil, errGroupDue
 	}
-	return entries, nil
+	return entries, err
 }
 
-func entriesSize(es []*wal.Entry) int {
-	n := 0
-	for _, e := range es {
-		n += len(e.Data)
-	}
-	return n
-}
-
-// deliver sends entries; it returns false if ctx ended first.
+// deliver converts entries and sends every LogGroup that fills up; the last
+// one, not full, is carried over to the next read unless it is due. It
+// returns false if ctx ended first.
 func (w *writer) deliver(ctx context.Context, entries []*wal.Entry) bool {
 	now := time.Now()
 	var cur *wal.Entry
@@ -138,6 +214,7 @@ func (w *writer) deliver(ctx context.Context, entries []*wal.Entry) bool {
 			return err
 		}
 		w.group = append(w.group, cur)
+		w.groupSince = time.Now()
 		return nil
 	}
 	for _, e := range entries {
@@ -150,6 +227,9 @@ func (w *writer) deliver(ctx context.Context, entries []*wal.Entry) bool {
 			}
 		}
 		cur, w.cred = e, e.Credential
+		if w.g.Logs() == 0 {
+			w.groupSince = time.Now()
+		}
 		w.group = append(w.group, e)
 		w.converting = e
 		sent, err := w.conv.Convert(w.g, e, now, flush)
@@ -173,18 +253,24 @@ func (w *writer) deliver(ctx context.Context, entries []*wal.Entry) bool {
 					return false
 				}
 				w.markDelivered([]*wal.Entry{e})
+				w.commit(w.doneUpTo(w.delivered))
 				continue
 			}
 			w.log.Error("cannot convert entry", "offset", e.BaseOffset, "err", err)
 			return false
 		}
 	}
-	if w.g.Logs() > 0 {
+	// A LogGroup that is not full is carried over to the next read, to
+	// be filled up, unless it waited Linger already (read sends it when it
+	// does).
+	if w.g.Logs() > 0 && (w.s.opts.Linger <= 0 || time.Since(w.groupSince) >= w.s.opts.Linger) {
 		if err := w.send(ctx); err != nil {
 			return false
 		}
 	}
-	w.group = w.group[:0]
+	if w.g.Logs() == 0 {
+		w.group = w.group[:0]
+	}
 	return true
 }
 
@@ -202,6 +288,7 @@ func (w *writer) send(ctx context.Context) error {
 	w.g.Reset()
 	clear(w.group)
 	w.group = w.group[:0]
+	w.commit(w.delivered)
 	return nil
 }
 
@@ -221,7 +308,7 @@ func (w *writer) sendLogs(ctx context.Context, i, j int) error {
 		}
 		w.checkTimes()
 		raw := w.logBytes(i, j)
-		if !w.pace.wait(ctx, len(raw)) {
+		if !w.paceWait(ctx, len(raw)) {
 			return ctx.Err()
 		}
 		t0 := time.Now()
@@ -231,6 +318,10 @@ func (w *writer) sendLogs(ctx context.Context, i, j int) error {
 			w.s.stats.LogGroups.Add(1)
 			w.s.stats.Logs.Add(int64(j - i))
 			w.s.stats.RawBytes.Add(int64(len(raw)))
+			w.pace.accepted(len(raw))
+			if w.projectPace != nil {
+				w.projectPace.accepted(len(raw))
+			}
 			slsRequestsOK.Inc()
 			logsOut.Add(j - i)
 			rawBytesOut.Add(len(raw))
@@ -259,12 +350,49 @@ func (w *writer) sendLogs(ctx context.Context, i, j int) error {
 		w.refusedKey(rule, err)
 		w.s.stats.Retries.Add(1)
 		slsRequestsRetried.Inc()
+		if rule == ruleQuota && w.projectPace != nil && w.quotaAnswer(code) {
+			// Adaptive pacing: the pacer slows down, and the retry waits
+			// for it rather than for a back-off.
+			continue
+		}
 		w.failed(code, reason)
 		refresh = rule.verdict == refreshRetry
 		if !sleepCtx(ctx, w.nextBackoff()) {
 			return ctx.Err()
 		}
 	}
+}
+
+// paceWait waits until the shard's and the project's pacers let a request
+// of n bytes go; false if ctx ended.
+func (w *writer) paceWait(ctx context.Context, n int) bool {
+	if w.behind() {
+		w.pace.charge(n) // fresh logs first: the backlog gets what is left
+	} else if !w.pace.wait(ctx, n) {
+		return false
+	}
+	return w.projectPace == nil || w.projectPace.wait(ctx, n)
+}
+
+// quotaAnswer slows the pacer SLS's quota code is about: the shard's for
+// ShardWriteQuotaExceed, the project's for the project-level codes
+// (WriteQuotaExceed; throttling page,
+// https://www.alibabacloud.com/help/en/sls/user-guide/expansion-of-resources:
+// "WriteQuotaExceed (project-level resource quota exceeded)",
+// "ShardWriteQuotaExceed (shard-level resource quota exceeded)"). It
+// reports whether that pacer now holds writers to a rate; if not (nothing
+// accepted yet to go by), the retry backs off as with fixed pacing.
+func (w *writer) quotaAnswer(code string) bool {
+	p, scope := w.projectPace, "project"
+	if code == "ShardWriteQuotaExceed" {
+		p, scope = w.pace, "shard"
+	}
+	if p.quotaAnswer() {
+		bps, rps := p.rates()
+		w.log.Debug("SLS answered a write quota code; pacing down", "code", code, "scope", scope,
+			"bytes_per_sec", int64(bps), "requests_per_sec", int64(rps))
+	}
+	return p.limited()
 }
 
 // refusedKey tells the catalog when SLS refused the entries' key, for good

@@ -47,15 +47,25 @@ type wtHook struct {
 	skew    atomic.Int64           // ns added to each answer's Date
 	putSkew atomic.Bool            // only to the answers to PutLogs
 	puts    atomic.Int64           // PutLogs requests seen
-	refused atomic.Int64           // of which refused by the hook
-	mu      sync.Mutex
-	times   []uint32 // the Time of every log in a PutLogs body that went on
+	// holdAfter, when above 0, holds every PutLogs after that many until
+	// release is closed.
+	holdAfter atomic.Int64
+	release   chan struct{}
+	refused   atomic.Int64 // of which refused by the hook
+	mu        sync.Mutex
+	times     []uint32 // the Time of every log in a PutLogs body that went on
 }
 
 func (h *wtHook) RoundTrip(req *http.Request) (*http.Response, error) {
 	put := req.Method == http.MethodPost && strings.Contains(req.URL.Path, "/shards/")
 	if put {
-		h.puts.Add(1)
+		if n := h.puts.Add(1); h.holdAfter.Load() > 0 && n > h.holdAfter.Load() {
+			select {
+			case <-h.release:
+			case <-req.Context().Done():
+				return nil, req.Context().Err()
+			}
+		}
 		body, err := io.ReadAll(req.Body)
 		if err != nil {
 			return nil, err
@@ -157,7 +167,7 @@ func wtStart(t *testing.T, mod func(*Options)) *wtEnv {
 	}
 	t.Cleanup(func() { w.Close() })
 	base := s.HTTPClient()
-	hook := &wtHook{next: base.Transport}
+	hook := &wtHook{next: base.Transport, release: make(chan struct{})}
 	hc := *base
 	hc.Transport = hook
 	opts := Options{

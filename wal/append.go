@@ -42,6 +42,11 @@ type request struct {
 	errc  chan error // reqCommit
 	planc chan dropResult
 	fn    func(tw *txnWork) error // reqFunc; answered on errc
+
+	// lazy (reqCommit, Reader.CommitAsync): answered once written, not
+	// synced; badger's files are synced for it at most every
+	// indexSyncEvery, and before reclaim trusts it.
+	lazy bool
 }
 
 func (r *request) size() int {
@@ -56,6 +61,10 @@ type committerState struct {
 	needVersion bool
 	retryDrops  []dropTarget // segments whose DropPrefix failed
 	frameBuf    []byte       // reused for each step's frames (write(2) copies them)
+	// lazySynced is when a lazy reader position last asked for badger's
+	// files to be synced; lazyDirty says one was written since.
+	lazySynced time.Time
+	lazyDirty  bool
 }
 
 type ack struct {
@@ -255,7 +264,17 @@ func (w *WAL) writeGroup(g []*request) {
 				continue
 			}
 			tw.note(k, v)
-			tw.needDB = true
+			cs := &w.committerSt
+			if !r.lazy || time.Since(cs.lazySynced) >= indexSyncEvery {
+				// A lazy position rides on the syncs appends cause;
+				// badger's files, which it is in, are synced for it only
+				// every indexSyncEvery (a process crash keeps it anyway:
+				// the transaction is in the page cache once committed).
+				tw.needDB = true
+				cs.lazySynced, cs.lazyDirty = time.Now(), false
+			} else {
+				cs.lazyDirty = true
+			}
 			tw.acks = append(tw.acks, ack{req: r})
 		case reqFunc:
 			if err := r.fn(tw); err != nil {
@@ -269,6 +288,10 @@ func (w *WAL) writeGroup(g []*request) {
 			// and indexed: it must only trust positions that survive a
 			// crash.
 			w.flush(tw)
+			if w.committerSt.lazyDirty {
+				w.syncDBNext()
+				w.committerSt.lazySynced, w.committerSt.lazyDirty = time.Now(), false
+			}
 			if err := w.syncBarrier(); err != nil {
 				r.planc <- dropResult{err: fmt.Errorf("nothing reclaimed while writes fail: %w", err)}
 			} else {
@@ -458,7 +481,7 @@ func (w *WAL) flush(tw *txnWork) {
 				r.st.committed = r.pos
 				r.st.mu.Unlock()
 			}
-			if w.opts.Sync == SyncInterval {
+			if w.opts.Sync == SyncInterval || r.lazy {
 				r.errc <- nil
 			} else {
 				needSync = append(needSync, a)

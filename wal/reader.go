@@ -1,6 +1,7 @@
 package wal
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -22,6 +23,16 @@ type Reader struct {
 	cursor int64      // offset the next Read starts at
 	ends   []entryEnd // entries returned and not yet committed, in order
 	closed bool
+	// async is the last CommitAsync's request, until its answer is seen;
+	// lazyPos is its position while no later Commit covers it, so that
+	// Commit can make it durable.
+	async   *request
+	lazyPos *position
+	// limit, once a head reader split off (SplitHead), is where it
+	// started: this reader reads up to it, then returns ErrHeadReached.
+	limit int64
+	// start is a head reader's first position, until it returns entries.
+	start *position
 }
 
 // entryEnd is where the stream stands after a returned entry.
@@ -98,6 +109,9 @@ func (r *Reader) Close() error {
 	if r.st.reader == r {
 		r.st.reader = nil
 	}
+	if r.st.head == r {
+		r.st.head = nil
+	}
 	r.st.mu.Unlock()
 	return nil
 }
@@ -116,10 +130,16 @@ func (r *Reader) Read(ctx context.Context, maxBytes, maxEntries int) ([]*Entry, 
 		if r.closed || r.w.closed.Load() {
 			return nil, ErrClosed
 		}
+		if r.limit > 0 && r.cursor >= r.limit {
+			return nil, ErrHeadReached
+		}
 		r.st.mu.Lock()
 		readable := r.st.readable
 		wake := r.st.wake
 		r.st.mu.Unlock()
+		if r.limit > 0 {
+			readable.Offset = min(readable.Offset, r.limit)
+		}
 		if r.cursor < readable.Offset {
 			es, err := r.readSafe(readable.Offset, maxBytes, maxEntries)
 			if len(es) > 0 || err != nil {
@@ -230,6 +250,12 @@ func (r *Reader) lastPos() position {
 	if n := len(r.ends); n > 0 {
 		return r.ends[n-1].pos
 	}
+	if r.lazyPos != nil {
+		return *r.lazyPos
+	}
+	if r.start != nil {
+		return *r.start
+	}
 	r.st.mu.Lock()
 	defer r.st.mu.Unlock()
 	return r.st.committed
@@ -292,11 +318,69 @@ func (w *WAL) secret(txn *badger.Txn, akid string, hash [8]byte) (string, error)
 // before it is delivered and may be reclaimed, and a Reader opened later
 // (also after a restart) starts there. next must be the end
 // (BaseOffset+Records) of an entry returned by this Reader since the last
-// Commit, or a CorruptError's Next. It returns once the position is written
+// Commit, or a CorruptError's Next, or the last CommitAsync's position
+// (which this makes durable). It returns once the position is written
 // (SyncInterval) or synced (SyncBatch).
 func (r *Reader) Commit(next int64) error {
+	if err := r.asyncErr(); err != nil {
+		return err
+	}
+	req, i, err := r.commitRequest(next, false)
+	if req == nil || err != nil {
+		return err
+	}
+	r.w.enqueue(req)
+	if err := <-req.errc; err != nil {
+		return err
+	}
+	r.trim(i, next)
+	return nil
+}
+
+// CommitAsync is Commit without the wait, for a writer that commits after
+// every answer of SLS: it queues the position and returns at once. The
+// position is written with the WAL's next group, and once written it
+// survives a crash of the process (badger's transaction is in the page
+// cache); badger's files are synced for it with the next sync that writes
+// them, at most indexSyncEvery later, and always before reclaim trusts it,
+// so a power loss forgets at most that much delivery. It returns the error
+// of an earlier CommitAsync that failed (its position is then not
+// committed; a later one covers it).
+func (r *Reader) CommitAsync(next int64) error {
+	err := r.asyncErr()
+	req, i, cerr := r.commitRequest(next, true)
+	if req == nil || cerr != nil {
+		return cmp.Or(err, cerr)
+	}
+	r.w.enqueue(req)
+	r.async = req
+	r.trim(i, next)
+	return err
+}
+
+// asyncErr returns the error of the last CommitAsync if it failed.
+func (r *Reader) asyncErr() error {
+	if r.async == nil {
+		return nil
+	}
+	select {
+	case err := <-r.async.errc:
+		r.async = nil
+		return err
+	default:
+		return nil
+	}
+}
+
+// commitRequest builds the request that commits next and returns the
+// index of its entry in r.ends (-1 when next is the last CommitAsync's
+// position); no request and no error when next is already committed.
+func (r *Reader) commitRequest(next int64, lazy bool) (*request, int, error) {
 	if r.closed {
-		return ErrClosed
+		return nil, 0, ErrClosed
+	}
+	if !r.Primary() {
+		return nil, 0, fmt.Errorf("wal: stream %v: a head reader commits only once the backlog is handed over", r.st.key)
 	}
 	i := -1
 	for j, e := range r.ends {
@@ -305,20 +389,39 @@ func (r *Reader) Commit(next int64) error {
 			break
 		}
 	}
-	if i < 0 {
-		if next == r.Committed() {
-			return nil
+	var pos position
+	switch {
+	case i >= 0:
+		pos = r.ends[i].pos
+	case r.lazyPos != nil && r.lazyPos.Offset == next:
+		if lazy {
+			return nil, 0, nil
 		}
-		return fmt.Errorf("wal: stream %v: Commit(%d) is not the end of an entry returned since the last commit", r.st.key, next)
+		pos = *r.lazyPos
+	case next == r.Committed():
+		return nil, 0, nil
+	default:
+		return nil, 0, fmt.Errorf("wal: stream %v: Commit(%d) is not the end of an entry returned since the last commit", r.st.key, next)
 	}
-	req := &request{kind: reqCommit, st: r.st, pos: r.ends[i].pos, errc: make(chan error, 1)}
-	r.w.enqueue(req)
-	if err := <-req.errc; err != nil {
-		return err
+	return &request{kind: reqCommit, st: r.st, pos: pos, lazy: lazy, errc: make(chan error, 1)}, i, nil
+}
+
+// trim forgets the entries up to ends[i] once next is committed (or
+// queued, lazily).
+func (r *Reader) trim(i int, next int64) {
+	r.start = nil
+	if i >= 0 {
+		if r.async != nil && r.async.pos.Offset == next {
+			p := r.ends[i].pos
+			r.lazyPos = &p
+		} else {
+			r.lazyPos = nil
+		}
+		r.ends = append(r.ends[:0], r.ends[i+1:]...)
+	} else {
+		r.lazyPos = nil
 	}
-	r.ends = append(r.ends[:0], r.ends[i+1:]...)
 	if r.cursor < next {
 		r.cursor = next
 	}
-	return nil
 }

@@ -26,7 +26,7 @@ type stream struct {
 
 	meta streamMeta // as last written; committer only
 
-	// mu protects readable, committed, segs, wake and reader. It is a
+	// mu protects readable, committed, segs, wake, reader and head. It is a
 	// leaf lock (see WAL): nothing else is locked while it is held.
 	mu        sync.Mutex
 	readable  position // entries below readable.Offset are written and synced
@@ -34,6 +34,7 @@ type stream struct {
 	segs      []segInfo
 	wake      chan struct{} // closed and replaced when readable advances
 	reader    *Reader
+	head      *Reader // split off reader (Reader.SplitHead), if any
 }
 
 type segInfo struct {

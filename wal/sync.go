@@ -152,6 +152,11 @@ func (w *WAL) indexLoop() {
 // toSyncer hands over what one step of a group wrote; seq is diskSeq from
 // before its writes. Committer only.
 func (w *WAL) toSyncer(acks []ack, ib *indexBatch, file *dataFile, needDB bool, seq int64) {
+	if len(acks) == 0 && ib.empty() && file == nil && !needDB {
+		// Nothing waits for a sync (a group of lazy reader positions):
+		// no empty sync.
+		return
+	}
 	s := &w.syncer
 	s.mu.Lock()
 	if !s.dirty || seq < s.seq {
@@ -185,6 +190,18 @@ func (w *WAL) syncBarrier() error {
 	s.mu.Unlock()
 	w.wakeSyncer()
 	return <-c
+}
+
+// syncDBNext makes the next sync include badger's files, also when
+// nothing else was written. Committer only.
+func (w *WAL) syncDBNext() {
+	s := &w.syncer
+	s.mu.Lock()
+	if !s.dirty {
+		s.seq = w.diskSeq()
+	}
+	s.needDB, s.dirty = true, true
+	s.mu.Unlock()
 }
 
 func (w *WAL) syncLoop() {
