@@ -140,15 +140,21 @@ func (r *Relay) catalog() engine.Catalog {
 	return r.writers.Catalog()
 }
 
-// Start opens the listeners, starts the writers and the admin listener.
+// Start opens the admin listener, then the Kafka listeners, and starts the
+// writers. The admin listener comes first so that a clash on its port stops
+// start-up before producers can connect (its /readyz answers 503 until the
+// Kafka listeners are up).
 func (r *Relay) Start() error {
+	if err := r.startAdmin(); err != nil {
+		return err
+	}
 	if err := r.server.Start(); err != nil {
 		return err
 	}
 	if r.writers != nil {
 		r.writers.Start()
 	}
-	return r.startAdmin()
+	return nil
 }
 
 // Close is Shutdown without a deadline for requests in flight.
