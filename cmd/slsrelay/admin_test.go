@@ -67,7 +67,7 @@ func TestWALStatusCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	if err := runWALStatus([]string{"-config", cfgPath}, &out); err != nil {
+	if err := writeWALStatus(cfgPath, false, &out); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"STREAM", "proj/store/3  10    0          2", "disk:", "in 1 data files; pending 2 entries"} {
