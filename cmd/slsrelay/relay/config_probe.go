@@ -102,7 +102,9 @@ func writableDir(key, dir string) error {
 	for p := abs; ; p = filepath.Dir(p) {
 		fi, err := os.Stat(p)
 		switch {
-		case errors.Is(err, fs.ErrNotExist) && p != filepath.Dir(p):
+		case absent(err) && p != filepath.Dir(p):
+			// Under a regular file, stat says ENOTDIR: the file is found
+			// one step up.
 			continue
 		case err != nil:
 			return fmt.Errorf("%s %q: %w", key, dir, err)
@@ -114,6 +116,12 @@ func writableDir(key, dir string) error {
 		}
 		return nil
 	}
+}
+
+// absent tells whether err says a path does not exist, also for a path
+// under a regular file.
+func absent(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ENOTDIR)
 }
 
 // probeWALKey reads the WAL key as start-up would, without generating
@@ -129,7 +137,8 @@ func (c *Config) probeWALKey() ([]byte, error) {
 	}
 	path := filepath.Join(c.DataDir, "wal.key")
 	k, err := wal.LoadKeyFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
+	if absent(err) {
+		// Generated at start (the dirs check covers where).
 		return nil, nil
 	}
 	return k, prefixErr(fmt.Sprintf("generated WAL key %q", path), err)
