@@ -45,12 +45,7 @@ func TestCheckConfigStartupChecks(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer busy.Close()
-	freeLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	free := freeLn.Addr().String()
-	freeLn.Close()
+	free := freeLoopbackAddr(t)
 
 	base := "data_dir: " + filepath.Join(dir, "data") + "\nsls: {endpoint: x}\n"
 	plain := "listeners: [{protocol: PLAINTEXT, bind: '127.0.0.1:0'}]\n"

@@ -1,35 +1,15 @@
 package main
 
 import (
-	"bytes"
 	"log/slog"
 	"net"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/slsrelay/slsrelay/cmd/slsrelay/relay"
 )
-
-// lockedBuffer is a bytes.Buffer for a logger; mu guards b.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestAdminPortClashStopsStartFirst: when admin.listen is taken, Start
 // fails before any Kafka listener is opened: the Kafka port was never
@@ -40,12 +20,7 @@ func TestAdminPortClashStopsStartFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer busy.Close()
-	kafkaLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	kafka := kafkaLn.Addr().String()
-	kafkaLn.Close()
+	kafka := freeLoopbackAddr(t)
 	cfg, err := relay.ParseConfig("test.yaml", []byte("data_dir: "+filepath.Join(t.TempDir(), "data")+
 		"\nlisteners: [{protocol: PLAINTEXT, bind: '"+kafka+"', project: p, access_key_id: a, access_key_secret: s}]"+
 		"\nadmin: {listen: '"+busy.Addr().String()+"'}"+
@@ -54,8 +29,8 @@ func TestAdminPortClashStopsStartFirst(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var log lockedBuffer
-	r, err := relay.New(cfg, relay.Deps{Logger: slog.New(slog.NewTextHandler(&log, nil))})
+	log := newOpsLog()
+	r, err := relay.New(cfg, relay.Deps{Logger: slog.New(slog.NewTextHandler(log, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,4 +48,17 @@ func TestAdminPortClashStopsStartFirst(t *testing.T) {
 		t.Fatalf("the Kafka port is held after the failed start: %v", err)
 	}
 	ln.Close()
+}
+
+// freeLoopbackAddr is a loopback address no one listens on: bound and
+// released (another process could take it in between, which on a test
+// host does not happen in practice).
+func freeLoopbackAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }

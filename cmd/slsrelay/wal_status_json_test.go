@@ -5,38 +5,16 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/slsrelay/slsrelay/cmd/slsrelay/relay"
-	"github.com/slsrelay/slsrelay/wal"
 )
 
 // TestWALStatusJSON: `wal status -json` on a stopped relay's WAL parses
 // and carries the backlog that was written.
 func TestWALStatusJSON(t *testing.T) {
-	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "relay.yaml")
-	cfg := "data_dir: " + dir + "\nlisteners: [{protocol: PLAINTEXT, bind: '127.0.0.1:0'}]\nsls: {endpoint: x}\n"
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	w, err := openWALOffline(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	k := wal.StreamKey{Project: "proj", Logstore: "store", Partition: 3}
-	for range 2 {
-		e := &wal.Entry{Magic: 2, Records: 5, Credential: wal.Credential{AccessKeyID: "id", AccessKeySecret: "secret"}, Data: make([]byte, 1000)}
-		if _, err := w.AppendWait(k, e, true); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	cfgPath := walWithBacklog(t)
 	var out, errOut bytes.Buffer
 	if code := runCLI([]string{"wal", "status", "-json", "-config", cfgPath}, nil, &out, &errOut); code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut.String())
