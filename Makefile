@@ -12,8 +12,16 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 all: build
 
+# `slsrelay version` prints what build stamps: the version (git describe,
+# or "devel" outside a git checkout), the commit and the build date (UTC).
+# Each can be given: make build VERSION=v1.2.0.
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo devel)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+DATE    ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
+
 build:
-	$(GO) build -o bin/ ./cmd/...
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ ./cmd/...
 
 # Starts the relay on its embedded default: listeners on localhost, the SLS
 # stand-in in-process, data under ./data.

@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -21,58 +21,83 @@ import (
 	"github.com/slsrelay/slsrelay/wal"
 )
 
-// version is set at build time (-ldflags "-X main.version=…"); otherwise
-// the module's build info tells.
-var version = ""
+const checkConfigUsage = `usage: slsrelay check-config [-probe] FILE
+Reads FILE as start-up does (every key, every value, the listeners' TLS
+files), then checks what start-up needs beyond the file:
+  dirs         data_dir and wal.dir are directories the relay can write in
+               (or create, in the nearest directory above that exists)
+  keys         the WAL key, the TLS key pairs and client CAs load; the auth
+               section's users and held AccessKeys open
+  certificate  each TLS listener's certificate names the host it
+               advertises (or binds), which clients check it against
+  ports        with -probe: every address the relay binds is free (so run
+               it while the relay is stopped)
+Each problem is one line, "[CHECK] message"; the exit code is 1 if any.`
 
-func versionString() string {
-	if version != "" {
-		return version
+// runCheckConfig is `slsrelay check-config`: LoadConfig, then the
+// start-up checks of relay.Config.Probe.
+func runCheckConfig(args []string, std stdio) int {
+	fs := flag.NewFlagSet("check-config", flag.ContinueOnError)
+	probe := fs.Bool("probe", false, "also bind every listen address for a moment (ports check)")
+	pos, code, ok := parseFlags(fs, args, checkConfigUsage, std)
+	if !ok {
+		return code
 	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-		return bi.Main.Version
+	if len(pos) != 1 {
+		return usageError(fs, checkConfigUsage, std, "name one configuration file")
 	}
-	return "devel"
+	path := pos[0]
+	cfg, err := relay.LoadConfig(path)
+	if err != nil {
+		fmt.Fprintf(std.errOut, "[config] %v\n", err)
+		return 1
+	}
+	findings := cfg.Probe(relay.ProbeOptions{Ports: *probe})
+	for _, f := range findings {
+		fmt.Fprintf(std.errOut, "[%s] %v\n", f.Check, f.Err)
+	}
+	if len(findings) > 0 {
+		return 1
+	}
+	checks := []string{"config", relay.CheckDirs, relay.CheckKeys, relay.CheckCertificate}
+	if *probe {
+		checks = append(checks, relay.CheckPorts)
+	}
+	fmt.Fprintf(std.out, "%s: ok (%s)\n", path, strings.Join(checks, ", "))
+	return 0
 }
 
-// runAdmin runs a subcommand; it reports whether args named one.
-func runAdmin(args []string, stdout, stderr io.Writer) (handled bool, code int) {
-	if len(args) == 0 {
-		return false, 0
+const walUsage = `usage: slsrelay wal status [-config FILE] [-json]
+Each stream's offsets and backlog, and the disk use: from the WAL directory
+when the relay is stopped, else from the running relay's admin listener.
+-json writes one JSON document (fields as in relay.WALStatus).`
+
+// runWAL is `slsrelay wal status`.
+func runWAL(args []string, std stdio) int {
+	fs := flag.NewFlagSet("wal status", flag.ContinueOnError)
+	configPath := fs.String("config", "configs/local.yaml", "configuration file")
+	asJSON := fs.Bool("json", false, "write JSON instead of the table")
+	switch {
+	case len(args) > 0 && isHelpFlag(args[0]):
+		writeCommandUsage(std.out, fs, walUsage)
+		return 0
+	case len(args) == 0:
+		return usageError(fs, walUsage, std, "name a wal command: status")
+	case args[0] != "status":
+		return usageError(fs, walUsage, std, fmt.Sprintf("unknown wal command %q", args[0]))
 	}
-	switch args[0] {
-	case "version":
-		fmt.Fprintln(stdout, "slsrelay", versionString())
-		return true, 0
-	case "check-config":
-		if len(args) != 2 {
-			fmt.Fprintln(stderr, "usage: slsrelay check-config FILE")
-			return true, 2
-		}
-		if _, err := relay.LoadConfig(args[1]); err != nil {
-			fmt.Fprintln(stderr, err)
-			return true, 1
-		}
-		fmt.Fprintf(stdout, "%s: ok\n", args[1])
-		return true, 0
-	case "wal":
-		if len(args) < 2 || args[1] != "status" {
-			fmt.Fprintln(stderr, "usage: slsrelay wal status [-config FILE]")
-			return true, 2
-		}
-		if err := runWALStatus(args[2:], stdout); err != nil {
-			fmt.Fprintln(stderr, "slsrelay wal status:", err)
-			return true, 1
-		}
-		return true, 0
-	case "dlq":
-		if err := runDLQ(args[1:], stdout); err != nil {
-			fmt.Fprintln(stderr, "slsrelay dlq:", err)
-			return true, 1
-		}
-		return true, 0
+	pos, code, ok := parseFlags(fs, args[1:], walUsage, std)
+	if !ok {
+		return code
 	}
-	return false, 0
+	if len(pos) > 0 {
+		return usageError(fs, walUsage, std, fmt.Sprintf("unexpected argument %q", pos[0]))
+	}
+	if err := writeWALStatus(*configPath, *asJSON, std.out); err != nil {
+		fmt.Fprintln(std.errOut, "slsrelay wal status:", err)
+		return 1
+	}
+	return 0
 }
 
 const dlqUsage = `usage: slsrelay dlq list|replay|drop [-config FILE] [ID ... | -all]
@@ -85,54 +110,69 @@ const dlqUsage = `usage: slsrelay dlq list|replay|drop [-config FILE] [ID ... | 
   drop     delete them for good
 The relay must be stopped: the WAL is opened directly`
 
-func runDLQ(args []string, out io.Writer) error {
-	if len(args) == 0 {
-		return errors.New(dlqUsage)
+// runDLQCommand is `slsrelay dlq`: the words and flags; runDLQ acts.
+func runDLQCommand(args []string, std stdio) int {
+	verb := ""
+	if len(args) > 0 {
+		verb = args[0]
 	}
-	verb := args[0]
 	fs := flag.NewFlagSet("dlq "+verb, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
 	configPath := fs.String("config", "configs/local.yaml", "configuration file")
 	all := fs.Bool("all", false, "every dead letter")
 	keyEnv := fs.String("key-env", "", "replay: environment variable holding AKID#AKSECRET")
 	keyFile := fs.String("key-file", "", "replay: file holding AKID#AKSECRET")
-	if err := fs.Parse(args[1:]); err != nil {
-		return fmt.Errorf("%w\n%s", err, dlqUsage)
+	switch verb {
+	case "list", "replay", "drop":
+	case "-h", "-help", "--help":
+		writeCommandUsage(std.out, fs, dlqUsage)
+		return 0
+	case "":
+		return usageError(fs, dlqUsage, std, "name a dlq command: list, replay or drop")
+	default:
+		return usageError(fs, dlqUsage, std, fmt.Sprintf("unknown dlq command %q", verb))
 	}
+	pos, code, ok := parseFlags(fs, args[1:], dlqUsage, std)
+	if !ok {
+		return code
+	}
+	if err := runDLQ(verb, *configPath, *all, *keyEnv, *keyFile, pos, std.out); err != nil {
+		fmt.Fprintln(std.errOut, "slsrelay dlq:", err)
+		return 1
+	}
+	return 0
+}
+
+// runDLQ lists, replays or drops the dead letters named by args (ids) or
+// all; keyEnv or keyFile give replayed ones another AccessKey.
+func runDLQ(verb, configPath string, all bool, keyEnv, keyFile string, args []string, out io.Writer) error {
 	var newKey *wal.Credential
-	if *keyEnv != "" || *keyFile != "" {
+	if keyEnv != "" || keyFile != "" {
 		if verb != "replay" {
-			return fmt.Errorf("-key-env and -key-file go with replay only\n%s", dlqUsage)
+			return errors.New("-key-env and -key-file go with replay only")
 		}
-		k, err := readReplayKey(*keyEnv, *keyFile)
+		k, err := readReplayKey(keyEnv, keyFile)
 		if err != nil {
 			return err
 		}
 		newKey = &k
 	}
 	var ids []uint64
-	for _, a := range fs.Args() {
+	for _, a := range args {
 		id, err := strconv.ParseUint(a, 10, 64)
 		if err != nil {
 			return fmt.Errorf("dead letter id %q is not a number", a)
 		}
 		ids = append(ids, id)
 	}
-	switch verb {
-	case "list":
-	case "replay", "drop":
-		if len(ids) == 0 && !*all {
-			return fmt.Errorf("name the dead letters to %s, or -all", verb)
-		}
-	default:
-		return fmt.Errorf("unknown dlq command %q\n%s", verb, dlqUsage)
+	if verb != "list" && len(ids) == 0 && !all {
+		return fmt.Errorf("name the dead letters to %s, or -all", verb)
 	}
-	w, err := openWALOffline(*configPath)
+	w, err := openWALOffline(configPath)
 	if err != nil {
 		return err
 	}
 	defer w.Close()
-	if verb == "list" || *all {
+	if verb == "list" || all {
 		var listed []*wal.DeadLetter
 		for d, err := range w.DeadLetters() {
 			if err != nil {
@@ -209,17 +249,12 @@ func readReplayKey(env, path string) (wal.Credential, error) {
 	return wal.Credential{AccessKeyID: id, AccessKeySecret: secret}, nil
 }
 
-// runWALStatus prints each stream's offsets and backlog, and the disk use:
-// from the WAL directory when the relay is stopped, or else from the
-// running relay's admin listener (GET /wal/status).
-func runWALStatus(args []string, out io.Writer) error {
-	fs := flag.NewFlagSet("wal status", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	configPath := fs.String("config", "configs/local.yaml", "configuration file")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	cfg, err := relay.LoadConfig(*configPath)
+// writeWALStatus writes each stream's offsets and backlog, and the disk
+// use, as a table or JSON: from the WAL directory when the relay is
+// stopped, or else from the running relay's admin listener (GET
+// /wal/status).
+func writeWALStatus(configPath string, asJSON bool, out io.Writer) error {
+	cfg, err := relay.LoadConfig(configPath)
 	if err != nil {
 		return err
 	}
@@ -229,26 +264,39 @@ func runWALStatus(args []string, out io.Writer) error {
 			return err
 		}
 		// The running relay holds the directory: ask it.
-		live, lerr := liveWALStatus(cfg)
+		live, lerr := liveWALStatus(cfg, asJSON)
 		if lerr != nil {
 			return fmt.Errorf("%w; the running relay's admin listener could not tell either: %w", err, lerr)
 		}
-		fmt.Fprintf(out, "(from the running relay at %s)\n", adminURL(cfg.Admin.Listen))
+		if !asJSON {
+			fmt.Fprintf(out, "(from the running relay at %s)\n", adminURL(cfg.Admin.Listen))
+		}
 		_, err := io.WriteString(out, live)
 		return err
 	}
 	defer w.Close()
+	if asJSON {
+		return relay.WriteWALStatusJSON(out, w.Stats())
+	}
 	return relay.WriteWALStatus(out, w.Stats())
 }
 
-// liveWALStatus asks the running relay's admin listener.
-func liveWALStatus(cfg *relay.Config) (string, error) {
+// liveWALStatus asks the running relay's admin listener; asJSON asks for
+// JSON (Accept: application/json) and takes nothing else.
+func liveWALStatus(cfg *relay.Config, asJSON bool) (string, error) {
 	if cfg.Admin.Listen == "" {
 		return "", errors.New("no admin listener configured")
 	}
+	req, err := http.NewRequest(http.MethodGet, adminURL(cfg.Admin.Listen)+"/wal/status", nil)
+	if err != nil {
+		return "", err
+	}
+	if asJSON {
+		req.Header.Set("Accept", "application/json")
+	}
 	// Straight to the relay, whatever HTTP_PROXY says.
 	cl := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{Proxy: nil}}
-	resp, err := cl.Get(adminURL(cfg.Admin.Listen) + "/wal/status")
+	resp, err := cl.Do(req)
 	if err != nil {
 		return "", err
 	}
@@ -259,6 +307,9 @@ func liveWALStatus(cfg *relay.Config) (string, error) {
 	}
 	if resp.StatusCode != http.StatusOK {
 		return "", fmt.Errorf("admin listener answered %s: %s", resp.Status, b)
+	}
+	if ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); asJSON && ct != "application/json" {
+		return "", fmt.Errorf("admin listener answered %s, not JSON: stop the relay for -json, or leave -json out", ct)
 	}
 	return string(b), nil
 }

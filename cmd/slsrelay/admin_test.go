@@ -44,30 +44,9 @@ func TestCheckConfigCommand(t *testing.T) {
 }
 
 func TestWALStatusCommand(t *testing.T) {
-	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "relay.yaml")
-	cfg := "data_dir: " + dir + "\nlisteners: [{protocol: PLAINTEXT, bind: '127.0.0.1:0'}]\nsls: {endpoint: x}\n"
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	// A backlog of two entries in one stream, written the way the relay
-	// would open the WAL.
-	w, err := openWALOffline(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	k := wal.StreamKey{Project: "proj", Logstore: "store", Partition: 3}
-	for range 2 {
-		e := &wal.Entry{Magic: 2, Records: 5, Credential: wal.Credential{AccessKeyID: "id", AccessKeySecret: "secret"}, Data: make([]byte, 1000)}
-		if _, err := w.AppendWait(k, e, true); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	cfgPath := walWithBacklog(t)
 	var out bytes.Buffer
-	if err := runWALStatus([]string{"-config", cfgPath}, &out); err != nil {
+	if err := writeWALStatus(cfgPath, false, &out); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"STREAM", "proj/store/3  10    0          2", "disk:", "in 1 data files; pending 2 entries"} {
@@ -93,4 +72,33 @@ func TestAdminURL(t *testing.T) {
 	f("10.0.0.5:9190", "http://10.0.0.5:9190")
 	f("relay-0.relay:9190", "http://relay-0.relay:9190")
 	f("[fe80::1%eth0]:9190", "http://[fe80::1%25eth0]:9190")
+}
+
+// walWithBacklog writes a config with its data_dir in a temporary directory
+// and a backlog of two entries (5 records, 1000 bytes each) in stream
+// proj/store/3, written the way the relay would open the WAL; it returns
+// the config's path.
+func walWithBacklog(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "relay.yaml")
+	cfg := "data_dir: " + dir + "\nlisteners: [{protocol: PLAINTEXT, bind: '127.0.0.1:0'}]\nsls: {endpoint: x}\n"
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w, err := openWALOffline(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := wal.StreamKey{Project: "proj", Logstore: "store", Partition: 3}
+	for range 2 {
+		e := &wal.Entry{Magic: 2, Records: 5, Credential: wal.Credential{AccessKeyID: "id", AccessKeySecret: "secret"}, Data: make([]byte, 1000)}
+		if _, err := w.AppendWait(k, e, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return cfgPath
 }

@@ -1,14 +1,15 @@
 // Command slsrelay is the relay daemon: Kafka producers in, Alibaba Cloud
-// Log Service out. `slsrelay -config FILE` runs it. The relay itself is
-// assembled by package relay; this command adds flags, subcommands,
-// signals and the welcome text.
+// Log Service out. `slsrelay run -config FILE` (or `slsrelay -config FILE`)
+// runs it; `slsrelay help` lists the other commands (commands.go). The
+// relay itself is assembled by package relay; this command adds flags,
+// subcommands, signals and the welcome text.
 package main
 
 import (
 	"context"
 	"flag"
 	"fmt"
-	"github.com/slsrelay/slsrelay/engine"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -16,35 +17,40 @@ import (
 	"time"
 
 	"github.com/slsrelay/slsrelay/cmd/slsrelay/relay"
+	"github.com/slsrelay/slsrelay/engine"
 )
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "user" {
-		os.Exit(runUser(os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
+	os.Exit(runCLI(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+const runUsage = `usage: slsrelay run [-config FILE]
+       slsrelay -config FILE
+Runs the relay until SIGINT (stop now) or SIGTERM (drain, then stop);
+SIGHUP re-reads the configuration and the users file.`
+
+// runDaemon runs the relay: `slsrelay run`, or flags and no word.
+func runDaemon(args []string, std stdio) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	configPath := fs.String("config", "configs/local.yaml", "configuration file")
+	pos, code, ok := parseFlags(fs, args, runUsage, std)
+	if !ok {
+		return code
 	}
-	if handled, code := runAdmin(os.Args[1:], os.Stdout, os.Stderr); handled {
-		os.Exit(code)
+	if len(pos) > 0 {
+		return usageError(fs, runUsage, std, fmt.Sprintf("unexpected argument %q", pos[0]))
 	}
-	configPath := flag.String("config", "configs/local.yaml", "configuration file")
-	flag.Usage = func() {
-		fmt.Fprintln(os.Stderr, "usage: slsrelay [-config FILE]        run the relay")
-		fmt.Fprintln(os.Stderr, "       slsrelay check-config FILE      validate a configuration")
-		fmt.Fprintln(os.Stderr, "       slsrelay wal status             streams, offsets, backlog, disk")
-		fmt.Fprintln(os.Stderr, "       slsrelay dlq list|replay|drop   inspect and act on dead letters")
-		fmt.Fprintln(os.Stderr, "       slsrelay version")
-		flag.PrintDefaults()
-	}
-	flag.Parse()
 	cfg, err := relay.LoadConfig(*configPath)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "slsrelay:", err)
-		os.Exit(2)
+		fmt.Fprintln(std.errOut, "slsrelay:", err)
+		return 2
 	}
-	log, level := newLogger(cfg.Log)
+	log, level := newLogger(cfg.Log, std.errOut)
 	// Signals are caught before start-up (WAL recovery can take a while):
 	// a SIGHUP then must not end the process.
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sig)
 	r, err := relay.New(cfg, relay.Deps{Logger: log, Level: level})
 	if err == nil {
 		err = r.Start()
@@ -54,9 +60,9 @@ func main() {
 		if r != nil {
 			r.Close()
 		}
-		os.Exit(1)
+		return 1
 	}
-	printWelcome(os.Stdout, cfg, r.Addrs())
+	printWelcome(std.out, cfg, r.Addrs())
 
 	for s := range sig {
 		if s == syscall.SIGHUP {
@@ -75,10 +81,11 @@ func main() {
 		cancel()
 		if err != nil {
 			log.Error("shutdown", "err", err)
-			os.Exit(1)
+			return 1
 		}
-		return
+		return 0
 	}
+	return 0
 }
 
 // reload re-reads the configuration file on SIGHUP; a file that does not
@@ -104,14 +111,14 @@ func drainLinger(cfg *relay.Config) time.Duration {
 	return engine.DefaultDrainLinger
 }
 
-func newLogger(c relay.LogConfig) (*slog.Logger, *slog.LevelVar) {
+func newLogger(c relay.LogConfig, w io.Writer) (*slog.Logger, *slog.LevelVar) {
 	level := new(slog.LevelVar)
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(c.Level))
 	level.Set(l)
 	opts := &slog.HandlerOptions{Level: level}
 	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), level
+		return slog.New(slog.NewJSONHandler(w, opts)), level
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, opts)), level
+	return slog.New(slog.NewTextHandler(w, opts)), level
 }

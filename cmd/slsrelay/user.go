@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -24,20 +25,29 @@ import (
 // runUser runs `slsrelay user ARGS` and returns the exit code. After a
 // change the running relay needs a SIGHUP to re-read the file.
 func runUser(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	usage := func() int {
-		fmt.Fprintln(stderr, `usage: slsrelay user add    -file F -project P -key K -topics T[,T*] [-mechanisms M,M] [-iterations N] [-cert-subject S] [-cert-san X,Y] [-no-password] NAME
+	usage := func(w io.Writer, code int) int {
+		fmt.Fprintln(w, `usage: slsrelay user add    -file F -project P -key K -topics T[,T*] [-mechanisms M,M] [-iterations N] [-cert-subject S] [-cert-san X,Y] [-no-password] NAME
        slsrelay user remove -file F NAME
        slsrelay user list   -file F
        slsrelay user key    -file F -akid ID (-secret-env VAR | -secret-file PATH | -seal (-wal-key-file PATH | -wal-key-env VAR)) KEYNAME
 The password (add) or secret (key -seal) is read from a prompt, or from stdin when it is not a terminal.
 Then send the relay SIGHUP to apply the change.`)
-		return 2
+		return code
 	}
-	if len(args) == 0 {
-		return usage()
+	switch {
+	case len(args) == 0:
+		return usage(stderr, 2)
+	case isHelpFlag(args[0]):
+		return usage(stdout, 0)
 	}
 	fs := flag.NewFlagSet("user "+args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	failed := 2 // the exit code of a parse that fails
+	if slices.ContainsFunc(args[1:], isHelpFlag) {
+		// -h/--help: the flags go to stdout, and that is a success.
+		fs.SetOutput(stdout)
+		failed = 0
+	}
 	file := fs.String("file", "", "the users file (required)")
 	var err error
 	switch args[0] {
@@ -52,7 +62,7 @@ Then send the relay SIGHUP to apply the change.`)
 		noPassword := fs.Bool("no-password", false, "certificate-only user: store no password")
 		name, ok := parseUserArgs(fs, args[1:], file, stderr)
 		if !ok {
-			return 2
+			return failed
 		}
 		err = addUser(stdin, stderr, *file, name, !*noPassword, users.AddOptions{
 			Project: *project, Key: *key, Topics: splitList(*topics), Mechanisms: splitList(*mechs),
@@ -61,12 +71,12 @@ Then send the relay SIGHUP to apply the change.`)
 	case "remove":
 		name, ok := parseUserArgs(fs, args[1:], file, stderr)
 		if !ok {
-			return 2
+			return failed
 		}
 		err = editUsers(*file, func(f *users.File) error { return f.Remove(name) })
 	case "list":
 		if _, ok := parseArgs(fs, args[1:], file, stderr, 0); !ok {
-			return 2
+			return failed
 		}
 		err = listUsers(*file, stdout)
 	case "key":
@@ -78,7 +88,7 @@ Then send the relay SIGHUP to apply the change.`)
 		keyEnv := fs.String("wal-key-env", "", "environment variable holding the WAL encryption key, for -seal")
 		name, ok := parseUserArgs(fs, args[1:], file, stderr)
 		if !ok {
-			return 2
+			return failed
 		}
 		k := users.HeldKey{AccessKeyID: *akid, SecretEnv: *secretEnv, SecretFile: *secretFile}
 		if *seal {
@@ -88,7 +98,7 @@ Then send the relay SIGHUP to apply the change.`)
 			err = editUsers(*file, func(f *users.File) error { return setKey(f, name, k) })
 		}
 	default:
-		return usage()
+		return usage(stderr, 2)
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "slsrelay user:", err)

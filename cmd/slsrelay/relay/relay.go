@@ -16,6 +16,7 @@ import (
 	"github.com/slsrelay/slsrelay/engine/users"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 
@@ -141,8 +142,23 @@ func (r *Relay) catalog() engine.Catalog {
 }
 
 // Start opens the listeners, starts the writers and the admin listener.
+// The admin address is bound first and held while the Kafka listeners
+// open, so that a clash on it stops start-up before producers can connect;
+// startAdmin binds it again once they are up, as its /readyz may only ask
+// the engine after Server.Start has returned.
 func (r *Relay) Start() error {
-	if err := r.server.Start(); err != nil {
+	var held net.Listener
+	if listen := r.cfg.Admin.Listen; listen != "" {
+		var err error
+		if held, err = net.Listen("tcp", listen); err != nil {
+			return fmt.Errorf("admin.listen: %w", err)
+		}
+	}
+	err := r.server.Start()
+	if held != nil {
+		held.Close()
+	}
+	if err != nil {
 		return err
 	}
 	if r.writers != nil {
