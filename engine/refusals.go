@@ -295,7 +295,11 @@ func slsErrorText(err error) string {
 	if err == nil {
 		return ""
 	}
-	return logName(err.Error())
+	msg := err.Error()
+	if len(msg) > 300 {
+		msg = msg[:300] + "…"
+	}
+	return strings.ToValidUTF8(msg, "?")
 }
 
 // refuseHandshake counts and logs a failed TLS handshake (a plaintext
