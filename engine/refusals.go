@@ -110,11 +110,19 @@ func (l *refusalLog) admit(r Refusal) (bool, int) {
 	l.mu.Lock()
 	l.recent[l.next%recentRefusals] = r
 	l.next++
-	k := refusalKey{hostOf(r.Address), r.Reason}
+	l.mu.Unlock()
+	return l.allowLine(r.Address, r.Reason, r.Time)
+}
+
+// allowLine reports whether a line about (address's host, reason) may be
+// logged at now, and how many were suppressed since the last one.
+func (l *refusalLog) allowLine(address, reason string, now time.Time) (bool, int) {
+	l.mu.Lock()
+	k := refusalKey{hostOf(address), reason}
 	st := l.keys[k]
 	if st == nil {
 		if len(l.keys) >= maxRefusalKeys {
-			l.prune(r.Time)
+			l.prune(now)
 		}
 		if len(l.keys) < maxRefusalKeys {
 			st = &refusalKeyState{}
@@ -123,12 +131,12 @@ func (l *refusalLog) admit(r Refusal) (bool, int) {
 	}
 	suppressed := 0
 	if st != nil {
-		if !st.logged.IsZero() && r.Time.Sub(st.logged) < l.interval {
+		if !st.logged.IsZero() && now.Sub(st.logged) < l.interval {
 			st.suppressed++
 			l.mu.Unlock()
 			return false, 0
 		}
-		st.logged, suppressed, st.suppressed = r.Time, st.suppressed, 0
+		st.logged, suppressed, st.suppressed = now, st.suppressed, 0
 	}
 	l.mu.Unlock()
 	ok, globalSuppressed := l.global.allow()

@@ -170,3 +170,27 @@ func TestRefusalOf(t *testing.T) {
 	f(kerr.LeaderNotAvailable.Code, nil, RefusalUnavailable)
 	f(kerr.KafkaStorageError.Code, nil, RefusalUnavailable)
 }
+
+// Many addresses at once: the lines of all together stay under the global
+// limit, and the next line let through counts the ones suppressed.
+func TestRefusalLogGlobalBound(t *testing.T) {
+	l := newRefusalLog()
+	l.interval, l.global = 50*time.Millisecond, &logLimiter{limit: 100, window: 50 * time.Millisecond}
+	now := time.Now()
+	logged := 0
+	for i := 0; i < 500; i++ {
+		if ok, _ := l.admit(Refusal{Time: now, Address: fmt.Sprintf("10.0.%d.%d:1234", i/256, i%256), Reason: RefusalMalformedFrame}); ok {
+			logged++
+		}
+	}
+	if logged != 100 {
+		t.Fatalf("%d lines for 500 addresses, want 100", logged)
+	}
+	time.Sleep(60 * time.Millisecond)
+	if ok, suppressed := l.admit(Refusal{Time: time.Now(), Address: "10.9.9.9:1", Reason: RefusalMalformedFrame}); !ok || suppressed != 400 {
+		t.Fatalf("next line: %v, suppressed %d; want true, 400", ok, suppressed)
+	}
+	if n := len(l.list()); n != recentRefusals {
+		t.Fatalf("%d recent refusals kept, want %d", n, recentRefusals)
+	}
+}

@@ -315,9 +315,8 @@ func (s *session) respond(sl *slot, corrID int32, resp kmsg.Response) {
 // For closes that are not refusals (timeouts, revoked users); refusals use
 // refuseConnection. The line is rate limited per client address as theirs.
 func (s *session) fail(format string, args ...any) {
-	r := Refusal{Time: time.Now(), Listener: s.ln.opts.Name, Address: s.peer, Reason: "closed", Detail: fmt.Sprintf(format, args...)}
-	if ok, suppressed := s.srv.refusals.admit(r); ok {
-		s.srv.log.Warn("closing connection", "listener", r.Listener, "peer", s.peer, "reason", r.Detail, "suppressed_before", suppressed)
+	if ok, suppressed := s.srv.refusals.allowLine(s.peer, "closed", time.Now()); ok {
+		s.srv.log.Warn("closing connection", "listener", s.ln.opts.Name, "peer", s.peer, "reason", fmt.Sprintf(format, args...), "suppressed_before", suppressed)
 	}
 	s.drop()
 }
