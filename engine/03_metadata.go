@@ -144,7 +144,7 @@ func (s *session) handleMetadata(r *request) {
 		n, err := s.srv.catalog.Partitions(ctx, s.principal.Project, s.principal.Credential, logstore)
 		mt.ErrorCode = errorCode(err)
 		if reason := refusalOf(mt.ErrorCode, err); reason != "" {
-			s.refuse(reason, "refused", fmt.Sprintf("Metadata for topic %q: %s", logName(*name), describeCode(mt.ErrorCode)), "sls", slsErrorText(err))
+			s.refuse(reason, "refused", withCause(fmt.Sprintf("Metadata for topic %q: %s", logName(*name), describeCode(mt.ErrorCode)), err))
 		}
 		mt.TopicID = s.srv.topicIDs.id(s.principal.Project, *name, err == nil)
 		for i := int32(0); err == nil && i < n; i++ {

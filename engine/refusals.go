@@ -252,8 +252,10 @@ func refusalOf(code int16, err error) string {
 		return RefusalAuthorization
 	case kerr.UnknownTopicOrPartition.Code, kerr.UnknownTopicID.Code:
 		// The SLS catalog's error text starts with SLS's error code
-		// (shardwriter/catalog.go kafkaError), ProjectNotExist for a
-		// missing Project: https://www.alibabacloud.com/help/en/sls/developer-reference/error-codes
+		// (shardwriter/catalog.go kafkaError): 404 ProjectNotExist for a
+		// missing Project, LogStoreNotExist for a missing Logstore
+		// (https://help.aliyun.com/en/sls/api-getlogstore, error codes;
+		// https://www.alibabacloud.com/help/en/sls/developer-reference/error-codes).
 		if err != nil && strings.Contains(err.Error(), "ProjectNotExist") {
 			return RefusalUnknownProject
 		}
@@ -291,23 +293,33 @@ func hostOf(addr string) string {
 func (s *session) refusedPartition(topic string, p kmsg.ProduceResponseTopicPartition, err error) {
 	reason := refusalOf(p.ErrorCode, err)
 	detail := fmt.Sprintf("Produce to topic %q partition %d: %s", logName(topic), p.Partition, describeCode(p.ErrorCode))
-	if p.ErrorMessage != nil {
+	if p.ErrorMessage != nil { // the validation's or the write proof's error, as the client got it
 		detail += ": " + *p.ErrorMessage
+	} else {
+		detail = withCause(detail, err)
 	}
-	s.refuse(reason, "refused", detail, "sls", slsErrorText(err))
+	s.refuse(reason, "refused", detail)
 }
 
-// slsErrorText is what SLS said, as the catalog's error carries it ("" for
-// none). It holds SLS's code and message, never the request's signature.
-func slsErrorText(err error) string {
+// withCause adds to a refusal's detail what the catalog said (SLS's error
+// code and message, never the request's signature), less the Kafka error
+// it wraps, which the detail names already.
+func withCause(detail string, err error) string {
 	if err == nil {
-		return ""
+		return detail
 	}
 	msg := err.Error()
+	var ke *kerr.Error
+	if errors.As(err, &ke) {
+		msg = strings.TrimSuffix(strings.TrimSuffix(msg, ke.Error()), ": ")
+	}
+	if msg == "" {
+		return detail
+	}
 	if len(msg) > 300 {
 		msg = msg[:300] + "…"
 	}
-	return strings.ToValidUTF8(msg, "?")
+	return detail + " (" + strings.ToValidUTF8(msg, "?") + ")"
 }
 
 // refuseHandshake counts and logs a failed TLS handshake (a plaintext

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -193,4 +194,20 @@ func TestRefusalLogGlobalBound(t *testing.T) {
 	if n := len(l.list()); n != recentRefusals {
 		t.Fatalf("%d recent refusals kept, want %d", n, recentRefusals)
 	}
+}
+
+// A refusal's detail carries what the catalog said, without the Kafka
+// error the detail already names.
+func TestWithCause(t *testing.T) {
+	f := func(err error, want string) {
+		t.Helper()
+		if got := withCause("Metadata for topic \"x\": UNKNOWN_TOPIC_OR_PARTITION", err); got != want {
+			t.Fatalf("withCause(%v) = %q, want %q", err, got, want)
+		}
+	}
+	base := "Metadata for topic \"x\": UNKNOWN_TOPIC_OR_PARTITION"
+	f(nil, base)
+	f(kerr.UnknownTopicOrPartition, base)
+	f(fmt.Errorf("LogStoreNotExist: logstore x does not exist: %w", kerr.UnknownTopicOrPartition), base+" (LogStoreNotExist: logstore x does not exist)")
+	f(errors.New("catalog not ready"), base+" (catalog not ready)")
 }
