@@ -211,3 +211,36 @@ func TestWithCause(t *testing.T) {
 	f(fmt.Errorf("LogStoreNotExist: logstore x does not exist: %w", kerr.UnknownTopicOrPartition), base+" (LogStoreNotExist: logstore x does not exist)")
 	f(errors.New("catalog not ready"), base+" (catalog not ready)")
 }
+
+// Produce refusals are counted per partition under their reason, and the
+// connection's last error in the shipper view says which.
+func TestProduceRefusalsCounted(t *testing.T) {
+	r := startRelay(t, func(o *Options) { o.MaxMessageBytes = 64 << 10 })
+	good := kafkatest.RecordBatch("a")
+	badCRC := append([]byte(nil), good...)
+	badCRC[len(badCRC)-1] ^= 0xff
+	oversized := kafkatest.RecordBatch(strings.Repeat("x", 70<<10))
+	f := func(name string, batches map[int32][]byte, reason string, want uint64) {
+		t.Helper()
+		t.Run(name, func(t *testing.T) {
+			before := refusalCount(reason, "PLAINTEXT", testProject)
+			c := kafkatest.DialT(t, r.plain, nil)
+			c.RoundTrip(kafkatest.ProduceRequest(9, 1, testTopic4, batches))
+			if got := refusalCount(reason, "PLAINTEXT", testProject) - before; got != want {
+				t.Fatalf("%d %s refusals counted, want %d", got, reason, want)
+			}
+			var last *Refusal
+			for _, sh := range r.srv.Shippers() {
+				if sh.Address == c.Conn().LocalAddr().String() {
+					last = sh.LastError
+				}
+			}
+			if last == nil || last.Reason != reason || !strings.Contains(last.Detail, testTopic4) {
+				t.Fatalf("last error %+v, want a %s on %s", last, reason, testTopic4)
+			}
+		})
+	}
+	f("corrupt batches", map[int32][]byte{0: badCRC, 1: badCRC, 2: good}, RefusalCorruptBatch, 2)
+	f("oversized batch", map[int32][]byte{0: oversized, 1: good}, RefusalTooLarge, 1)
+	f("partition out of range", map[int32][]byte{7: good}, RefusalUnknownTopic, 1)
+}
