@@ -86,7 +86,7 @@ type refusalKeyState struct {
 // refusalLog counts refusals, logs them once per (client address, reason)
 // per interval and keeps the recent ones. Safe for concurrent use.
 type refusalLog struct {
-	interval time.Duration
+	interval time.Duration // read under mu (tests change it)
 	// global bounds the lines of all clients together.
 	global *logLimiter
 

@@ -46,7 +46,9 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // the next interval's line says how many were suppressed.
 func TestRefusalFloodIsCountedAndLogBounded(t *testing.T) {
 	r, logs := startLoggedRelay(t)
-	r.srv.refusals.interval = 2 * time.Second // before any connection: admit reads it under its lock
+	r.srv.refusals.mu.Lock() // allowLine reads it under the lock
+	r.srv.refusals.interval = 2 * time.Second
+	r.srv.refusals.mu.Unlock()
 	bad := binary.BigEndian.AppendUint32(nil, 10)
 	bad = append(bad, 0x03, 0xe8, 0, 0, 0, 0, 0, 1, 0xff, 0xff) // API key 1000, null client id
 	tlsHello := []byte{0x16, 0x03, 0x01, 0x02, 0x00}            // a TLS ClientHello on a plaintext port: a 369 MB frame
