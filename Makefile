@@ -32,14 +32,16 @@ run: build
 # missing: kcat (librdkafka's CLI: client tests, shipper properties),
 # promtool (Debian ships it in the prometheus package: alert rules),
 # systemd-analyze (systemd: the unit's hardening score) and omkafka
-# (rsyslog-kafka: the rsyslog config) and haproxy (the TCP load balancer
-# the fleet test puts in front of three relays). Idempotent.
+# (rsyslog-kafka: the rsyslog config), haproxy (the TCP load balancer
+# the fleet test puts in front of three relays) and chromium (the admin
+# status page rendered headless at a phone's size). Idempotent.
 deps:
 	$(call need,command -v kcat,kcat,)
 	$(call need,command -v promtool,prometheus,prometheus)
 	$(call need,command -v systemd-analyze,systemd,)
 	$(call need,ls /usr/lib/*/rsyslog/omkafka.so,rsyslog-kafka,$(if $(wildcard /usr/sbin/rsyslogd),,rsyslog))
 	$(call need,{ test -x /usr/sbin/haproxy || command -v haproxy; },haproxy,haproxy)
+	$(call need,command -v chromium,chromium,)
 
 # need CHECK,PACKAGE,SERVICE installs PACKAGE when the shell command CHECK
 # fails. On a host run by systemd, Debian's packages start their daemons:

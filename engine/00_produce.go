@@ -36,6 +36,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"time"
 
@@ -77,6 +78,9 @@ func (s *session) handleProduce(r *request) {
 		topErr = kerr.InvalidRequiredAcks.Code
 	}
 
+	// topicErrs: the catalog's error per topic, which tells an unknown
+	// Project from an unknown Logstore in the refusal counted.
+	topicErrs := make([]error, len(req.Topics))
 	var outstanding atomic.Int32
 	outstanding.Store(1) // held until every append is issued
 	finish := func() {
@@ -85,6 +89,7 @@ func (s *session) handleProduce(r *request) {
 				for _, p := range resp.Topics[i].Partitions {
 					if p.ErrorCode != 0 {
 						countPartitionError(p.ErrorCode)
+						s.refusedPartition(req.Topics[i].Topic, p, topicErrs[i])
 					}
 				}
 			}
@@ -117,7 +122,7 @@ func (s *session) handleProduce(r *request) {
 		if code == 0 {
 			var err error
 			partitions, err = s.srv.catalog.Partitions(ctx, s.principal.Project, s.principal.Credential, logstore)
-			code = errorCode(err)
+			code, topicErrs[i] = errorCode(err), err
 			proven = s.srv.catalog.WriteProven(s.principal.Project, s.principal.Credential, logstore)
 		}
 		for j, rp := range rt.Partitions {
@@ -168,6 +173,7 @@ func (s *session) handleProduce(r *request) {
 				// the first batch of a key for this Logstore goes there
 				// now, and is stored only for its offsets.
 				if err := s.srv.catalog.ProveWrite(ctx, key, entry); err != nil {
+					topicErrs[i] = err
 					s.srv.log.Debug("write not proven", "peer", s.peer, "topic", name, "partition", rp.Partition, "err", err)
 					refuse(p, req.Version, errorCode(err), err)
 					continue
@@ -183,6 +189,7 @@ func (s *session) handleProduce(r *request) {
 					p.BaseOffset = base
 					countIn(key, entry.Records, len(entry.Data))
 					countUserIn(s.principal.User, len(entry.Data))
+					s.shipper.stored(name, entry.Records, len(entry.Data))
 					if idempotent {
 						s.srv.dedup.remember(key, json, info.ProducerID, info.ProducerEpoch, info.BaseSequence, last, base)
 					}
@@ -194,6 +201,8 @@ func (s *session) handleProduce(r *request) {
 	if throttle > 0 {
 		resp.ThrottleMillis = int32(throttle / time.Millisecond)
 		observeThrottle(throttle)
+		s.shipper.throttled(throttle)
+		s.refuse(RefusalThrottle, "throttled", fmt.Sprintf("Produce throttled for %v", throttle))
 		s.mute(throttle)
 	}
 	finish()

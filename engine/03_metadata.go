@@ -73,6 +73,7 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -123,6 +124,7 @@ func (s *session) handleMetadata(r *request) {
 					continue
 				}
 				mt.ErrorCode = kerr.UnknownTopicID.Code
+				s.refuse(RefusalUnknownTopic, "refused", "Metadata for a topic ID this node did not hand out")
 				resp.Topics = append(resp.Topics, mt)
 				continue
 			}
@@ -135,11 +137,15 @@ func (s *session) handleMetadata(r *request) {
 		logstore, _ := splitTopic(*name)
 		if !s.principal.mayWrite(logstore) { // a relay user's rights, before the catalog
 			mt.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			s.refuse(RefusalAuthorization, "refused", fmt.Sprintf("Metadata for topic %q: relay user %q may not write it", logName(*name), s.principal.User))
 			resp.Topics = append(resp.Topics, mt)
 			continue
 		}
 		n, err := s.srv.catalog.Partitions(ctx, s.principal.Project, s.principal.Credential, logstore)
 		mt.ErrorCode = errorCode(err)
+		if reason := refusalOf(mt.ErrorCode, err); reason != "" {
+			s.refuse(reason, "refused", withCause(fmt.Sprintf("Metadata for topic %q: %s", logName(*name), describeCode(mt.ErrorCode)), err))
+		}
 		mt.TopicID = s.srv.topicIDs.id(s.principal.Project, *name, err == nil)
 		for i := int32(0); err == nil && i < n; i++ {
 			p := kmsg.NewMetadataResponseTopicPartition()

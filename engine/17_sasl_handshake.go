@@ -18,7 +18,9 @@ package engine
 //     ILLEGAL_SASL_STATE (re-authentication, KIP-368, is not offered).
 
 import (
+	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -35,8 +37,10 @@ func (s *session) handleSASLHandshake(r *request) {
 	switch {
 	case s.stage != saslNone:
 		resp.ErrorCode = kerr.IllegalSaslState.Code
+		s.refuse(RefusalProtocol, "refused", "SaslHandshake after the SASL exchange began, or on a listener without SASL")
 	case !slices.Contains(resp.SupportedMechanisms, req.Mechanism):
 		resp.ErrorCode = kerr.UnsupportedSaslMechanism.Code
+		s.refuse(RefusalAuthentication, "SASL mechanism not offered", fmt.Sprintf("mechanism %q is not offered here (%s are)", logName(req.Mechanism), strings.Join(resp.SupportedMechanisms, ", ")))
 	case req.Version == 0:
 		s.sasl, s.saslName = s.newMechanism(req.Mechanism), req.Mechanism
 		s.stage = saslRawToken
@@ -62,6 +66,7 @@ func (s *session) handleRawSASLToken(token []byte) {
 
 func (s *session) authenticate(p Principal) {
 	s.principal = p
+	s.loggedIn.Store(&p)
 	s.stage = saslAuthenticated
 	s.authenticated.Store(true)
 }

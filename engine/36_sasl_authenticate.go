@@ -29,6 +29,7 @@ func (s *session) handleSASLAuthenticate(r *request) {
 		resp.ErrorCode = kerr.IllegalSaslState.Code
 		msg := "SaslAuthenticate must follow a SaslHandshake v1 on a SASL listener"
 		resp.ErrorMessage = &msg
+		s.refuse(RefusalProtocol, "closing connection", msg)
 		s.complete(r.slot, appendResponse(nil, r.hdr.corrID, resp), true)
 		return
 	}

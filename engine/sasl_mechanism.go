@@ -94,10 +94,7 @@ func (s *session) loginFailed(mechanism string, af *authFailure) {
 		_, known = s.srv.opts.Users.User(af.user)
 	}
 	userFailureCounter(af.user, known).Inc()
-	if ok, suppressed := authFailureLog.allow(); ok {
-		s.srv.log.Warn("SASL authentication failed", "listener", s.ln.opts.Name, "peer", s.peer,
-			"mechanism", mechanism, "user", logName(af.user), "reason", af.reason, "suppressed_before", suppressed)
-	}
+	s.refuse(RefusalAuthentication, "SASL authentication failed", af.reason, "mechanism", mechanism, "user", logName(af.user))
 }
 
 // logName bounds a client-given name in a log line.

@@ -79,7 +79,3 @@ func (l *logLimiter) allow() (bool, int) {
 	l.suppressed = 0
 	return true, s
 }
-
-// authFailureLog limits the failed-login lines of the process: a client
-// retrying a wrong password, or one guessing, must not flood the log.
-var authFailureLog = &logLimiter{limit: 20, window: 10 * time.Second}

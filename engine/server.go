@@ -32,6 +32,7 @@ type Server struct {
 	topicIDLearner topicIDLearner
 	dedup          dedup
 	nextProducerID atomic.Int64
+	refusals       *refusalLog
 
 	closeOnce sync.Once
 }
@@ -67,7 +68,7 @@ func New(opts Options, catalog Catalog, appender Appender) (*Server, error) {
 	if catalog == nil || appender == nil {
 		return nil, errors.New("engine needs a catalog and an appender")
 	}
-	s := &Server{opts: opts, catalog: catalog, appender: appender, log: opts.Logger, budget: newBudget(opts.MaxBufferedBytes)}
+	s := &Server{opts: opts, catalog: catalog, appender: appender, log: opts.Logger, budget: newBudget(opts.MaxBufferedBytes), refusals: newRefusalLog()}
 	s.reaper = newReaper(s)
 	// Producer IDs carry the node and start from the clock: unique
 	// across the fleet and across restarts (see producer_id.go).

@@ -93,6 +93,11 @@ type session struct {
 	// user is the relay user logged in (nil: an AccessKey login), read by
 	// Server.DropRevokedUsers from any goroutine.
 	user atomic.Pointer[RelayUser]
+	// loggedIn is a copy of principal once authenticated, for readers on
+	// other goroutines (the shipper view).
+	loggedIn atomic.Pointer[Principal]
+	// shipper is what the admin listener shows of this connection.
+	shipper shipperInfo
 	// partialReserved is what a gnet transport reserved in the budget for
 	// the frame it is receiving (owned by the event loop).
 	partialReserved int
@@ -102,6 +107,7 @@ type session struct {
 // reaper enforces its timeouts (gnet) rather than read deadlines (TLS).
 func newSession(srv *Server, ln *listener, t transport, peer string, reaped bool) *session {
 	s := &session{srv: srv, ln: ln, t: t, peer: peer, reaped: reaped}
+	s.shipper.since = time.Now()
 	s.lastActive.Store(time.Now().UnixNano())
 	ln.metrics.open.Inc()
 	ln.metrics.total.Inc()
@@ -112,6 +118,8 @@ func newSession(srv *Server, ln *listener, t transport, peer string, reaped bool
 		if ln.opts.Principal != nil {
 			s.principal = *ln.opts.Principal
 		}
+		p := s.principal
+		s.loggedIn.Store(&p)
 	}
 	return s
 }
@@ -304,8 +312,17 @@ func (s *session) respond(sl *slot, corrID int32, resp kmsg.Response) {
 
 // fail logs why the connection is dropped and drops it. Responses not yet
 // written are discarded, as a Kafka broker does when it closes a connection.
+// For closes that are not refusals (timeouts, revoked users); refusals use
+// refuseConnection. The line is rate limited per client address as theirs.
 func (s *session) fail(format string, args ...any) {
-	s.srv.log.Warn("closing connection", "listener", s.ln.opts.Name, "peer", s.peer, "reason", fmt.Sprintf(format, args...))
+	if ok, suppressed := s.srv.refusals.allowLine(s.peer, "closed", time.Now()); ok {
+		s.srv.log.Warn("closing connection", "listener", s.ln.opts.Name, "peer", s.peer, "reason", fmt.Sprintf(format, args...), "suppressed_before", suppressed)
+	}
+	s.drop()
+}
+
+// drop closes the connection; responses not yet written are discarded.
+func (s *session) drop() {
 	s.mu.Lock()
 	already := s.closed
 	s.closed, s.failed = true, true
@@ -313,6 +330,15 @@ func (s *session) fail(format string, args ...any) {
 	if !already {
 		s.t.close()
 	}
+}
+
+// principalOf is the logged-in principal, safe from any goroutine (zero
+// before login).
+func (s *session) principalOf() Principal {
+	if p := s.loggedIn.Load(); p != nil {
+		return *p
+	}
+	return Principal{}
 }
 
 // closedByPeer is called by the transport when the connection is gone.
@@ -342,20 +368,22 @@ func (s *session) handle(frame []byte) {
 	}
 	hdr, body, err := parseRequestHeader(frame)
 	if err != nil {
-		s.fail("malformed request header: %v", err)
+		s.refuseConnection(RefusalMalformedFrame, "malformed request header: %v", err)
 		return
 	}
+	s.shipper.setClient(hdr.clientID)
 	api, ok := apis[hdr.key]
 	if !ok {
-		s.fail("request for API key %d (%s), which this relay does not serve", hdr.key, kmsg.NameForKey(hdr.key))
+		s.refuseConnection(RefusalProtocol, "request for API key %d (%s), which this relay does not serve", hdr.key, kmsg.NameForKey(hdr.key))
 		return
 	}
 	if api.handle == nil {
-		s.fail("%s request: this relay only accepts produce requests", kmsg.NameForKey(hdr.key))
+		s.refuseConnection(RefusalProtocol, "%s request: this relay only accepts produce requests", kmsg.NameForKey(hdr.key))
 		return
 	}
 	if s.stage != saslAuthenticated && !api.beforeAuth {
-		s.fail("%s request before SASL authentication", kmsg.NameForKey(hdr.key))
+		// A shipper without SASL settings on a SASL listener.
+		s.refuseConnection(RefusalAuthentication, "%s request before SASL authentication", kmsg.NameForKey(hdr.key))
 		return
 	}
 	if hdr.version < api.min || hdr.version > api.max {
@@ -363,22 +391,25 @@ func (s *session) handle(frame []byte) {
 			s.respondUnsupportedApiVersions(hdr)
 			return
 		}
-		s.fail("%s v%d is not supported (v%d to v%d are)", kmsg.NameForKey(hdr.key), hdr.version, api.min, api.max)
+		s.refuseConnection(RefusalProtocol, "%s v%d is not supported (v%d to v%d are)", kmsg.NameForKey(hdr.key), hdr.version, api.min, api.max)
 		return
 	}
 	kreq := kmsg.RequestForKey(hdr.key)
 	kreq.SetVersion(hdr.version)
 	if kreq.IsFlexible() {
 		if body, err = skipTags(body); err != nil {
-			s.fail("malformed %s v%d request header: %v", kmsg.NameForKey(hdr.key), hdr.version, err)
+			s.refuseConnection(RefusalMalformedFrame, "malformed %s v%d request header: %v", kmsg.NameForKey(hdr.key), hdr.version, err)
 			return
 		}
 	}
 	if err := kreq.ReadFrom(body); err != nil {
-		s.fail("malformed %s v%d request: %v", kmsg.NameForKey(hdr.key), hdr.version, err)
+		s.refuseConnection(RefusalMalformedFrame, "malformed %s v%d request: %v", kmsg.NameForKey(hdr.key), hdr.version, err)
 		return
 	}
 	countRequest(hdr.key, len(frame))
+	if av, ok := kreq.(*kmsg.ApiVersionsRequest); ok && av.Version >= 3 {
+		s.shipper.setSoftware(av.ClientSoftwareName, av.ClientSoftwareVersion)
+	}
 	if hdr.key == 0 || hdr.key == 3 {
 		s.learnTopicIDs(kreq)
 	}

@@ -149,7 +149,7 @@ func (g *gnetListener) readFrames(c gnet.Conn, s *session, all bool) gnet.Action
 			limit += max(0, int(int32(binary.BigEndian.Uint32(hdr))))
 		}
 		if n := c.InboundBuffered(); n > limit {
-			s.fail("%d bytes sent beyond what may wait for room (in flight, budget, throttle, or answers not read)", n)
+			s.refuseConnection(RefusalProtocol, "%d bytes sent beyond what may wait for room (in flight, budget, throttle, or answers not read)", n)
 			_ = c.Close()
 		}
 	}()
@@ -161,7 +161,7 @@ func (g *gnetListener) readFrames(c gnet.Conn, s *session, all bool) gnet.Action
 		}
 		size := int(int32(binary.BigEndian.Uint32(hdr)))
 		if size < 0 || size > s.maxFrame() {
-			s.fail("request frame of %d bytes exceeds the limit of %d", size, s.maxFrame())
+			s.refuseConnection(RefusalOversizedFrame, "request frame of %d bytes exceeds the limit of %d", size, s.maxFrame())
 			return gnet.Close
 		}
 		if c.InboundBuffered() < 4+size {
@@ -172,7 +172,7 @@ func (g *gnetListener) readFrames(c gnet.Conn, s *session, all bool) gnet.Action
 			if s.partialReserved == 0 && size > 0 {
 				if !s.srv.budget.tryTake(size) {
 					if size > maxUnreservedFrame {
-						s.fail("request of %d bytes does not fit the memory budget now (max_buffered_bytes)", size)
+						s.refuseConnection(RefusalUnavailable, "request of %d bytes does not fit the memory budget now (max_buffered_bytes)", size)
 						return gnet.Close
 					}
 				} else {
@@ -185,7 +185,7 @@ func (g *gnetListener) readFrames(c gnet.Conn, s *session, all bool) gnet.Action
 		_, _ = c.Discard(4)
 		buf, err := c.Next(size)
 		if err != nil {
-			s.fail("cannot read frame: %v", err)
+			s.refuseConnection(RefusalMalformedFrame, "cannot read frame: %v", err)
 			return gnet.Close
 		}
 		frame := make([]byte, size)

@@ -86,7 +86,7 @@ func (s *Server) serveTLS(ln *listener, c *tls.Conn, stopping <-chan struct{}) {
 	peer := c.RemoteAddr().String()
 	_ = c.SetDeadline(time.Now().Add(tlsHandshakeTimeout))
 	if err := c.Handshake(); err != nil {
-		s.log.Warn("TLS handshake failed", "listener", ln.opts.Name, "peer", peer, "err", err)
+		s.refuseHandshake(ln, peer, err)
 		return
 	}
 	_ = c.SetDeadline(time.Time{})
@@ -134,7 +134,7 @@ func (s *Server) serveTLS(ln *listener, c *tls.Conn, stopping <-chan struct{}) {
 		}
 		size := int(int32(binary.BigEndian.Uint32(hdr[:])))
 		if size < 0 || size > sess.maxFrame() {
-			sess.fail("request frame of %d bytes exceeds the limit of %d", size, sess.maxFrame())
+			sess.refuseConnection(RefusalOversizedFrame, "request frame of %d bytes exceeds the limit of %d", size, sess.maxFrame())
 			return
 		}
 		// The frame is allocated whole: take its room in the budget

@@ -14,8 +14,9 @@ import (
 
 // startAdmin serves /metrics (Prometheus exposition), /healthz (alive),
 // /readyz (listeners up, WAL open, not stopping), /wal/status (the table of
-// `slsrelay wal status`, read-only) and, if enabled, /debug/pprof on the
-// admin listener.
+// `slsrelay wal status`, read-only), /shippers (the connected shippers as
+// JSON, for `slsrelay clients`), the status page at / and, if enabled, /debug/pprof on the admin
+// listener.
 func (r *Relay) startAdmin() error {
 	ac := r.cfg.Admin
 	if ac.Listen == "" {
@@ -26,7 +27,12 @@ func (r *Relay) startAdmin() error {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 		metrics.WritePrometheus(w, true)
 		r.writeMetrics(w)
+		if r.server != nil {
+			writeShipperMetrics(w, r.server.Shippers())
+		}
 	})
+	mux.HandleFunc("/shippers", r.serveShippers)
+	mux.HandleFunc("/", r.serveStatus)
 	mux.HandleFunc("/wal/status", func(w http.ResponseWriter, _ *http.Request) {
 		if r.wal == nil {
 			http.Error(w, "WAL not open", http.StatusServiceUnavailable)
