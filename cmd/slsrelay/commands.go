@@ -42,6 +42,9 @@ func init() {
 		{"user", "add, remove or list relay users; define held AccessKeys", func(args []string, std stdio) int {
 			return runUser(args, std.in, std.out, std.errOut)
 		}},
+		{"clients", "the shippers connected to a running relay (-json)", func(args []string, std stdio) int {
+			return clientsCommand(args, std.out, std.errOut)
+		}},
 		{"version", "version, commit and build date", runVersion},
 		{"help", "this text", func(_ []string, std stdio) int {
 			writeUsage(std.errOut)
