@@ -21,8 +21,8 @@ func refusalCount(reason, listener, project string) uint64 {
 }
 
 // startLoggedRelay is startRelay with its log lines collected.
-func startLoggedRelay(t *testing.T) (*testRelay, *lockedBuffer) {
-	logs := &lockedBuffer{}
+func startLoggedRelay(t *testing.T) (*testRelay, *kafkatest.LockedBuffer) {
+	logs := &kafkatest.LockedBuffer{}
 	r := startRelay(t, func(o *Options) {
 		o.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})

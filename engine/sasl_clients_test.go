@@ -19,7 +19,6 @@ import (
 	"github.com/slsrelay/slsrelay/engine/kafkatest"
 	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -72,37 +71,19 @@ func heldUser(t testing.TB, name, password string, rights *TopicRights) *RelayUs
 	return u
 }
 
-// lockedBuffer collects a relay's log lines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // userRelay is a clRelay whose SASL listeners offer PLAIN and both SCRAMs
 // to relay users (PLAIN against their passwords on SASL_SSL only).
 type userRelay struct {
 	*clRelay
 	dir  *swapDirectory
-	logs *lockedBuffer
+	logs *kafkatest.LockedBuffer
 }
 
 func startUserRelay(t *testing.T) *userRelay {
 	t.Helper()
 	dir := &swapDirectory{}
 	dir.set(heldUser(t, hostA, hostAPassword, hostARights), heldUser(t, hostB, hostBPassword, hostBRights))
-	logs := &lockedBuffer{}
+	logs := &kafkatest.LockedBuffer{}
 	r := startRelayAppender(t, nil, func(o *Options) {
 		o.Users = dir
 		o.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))

@@ -50,7 +50,7 @@ type FleetShippers struct {
 	saramaStuck atomic.Int32   // sends that waited FleetStuck
 
 	kcatLines  chan []byte
-	kcatOut    *lockedBuffer
+	kcatOut    *LockedBuffer
 	kcatExited chan error
 }
 
@@ -120,7 +120,7 @@ func StartFleetShippers(t testing.TB, o FleetShipperOptions) *FleetShippers {
 	// connection is down for a moment; a shipper keeps going.
 	args := append([]string{"-P", "-E", "-b", o.Front, "-t", o.Topic(s.Kcat.Name), "-X", "client.id=kcat-fleet"}, o.KcatArgs...)
 	kcat := exec.Command(o.KcatPath, args...)
-	s.kcatOut = &lockedBuffer{}
+	s.kcatOut = &LockedBuffer{}
 	kcat.Stdout, kcat.Stderr = s.kcatOut, s.kcatOut
 	kcatIn, err := kcat.StdinPipe()
 	if err != nil {
