@@ -33,8 +33,10 @@ run: build
 # promtool (Debian ships it in the prometheus package: alert rules),
 # systemd-analyze (systemd: the unit's hardening score) and omkafka
 # (rsyslog-kafka: the rsyslog config), haproxy (the TCP load balancer
-# the fleet test puts in front of three relays) and chromium (the admin
-# status page rendered headless at a phone's size). Idempotent.
+# the fleet test puts in front of three relays), chromium (the admin
+# status page rendered headless at a phone's size) and python3-kafka
+# (kafka-python, run by Debian's /usr/bin/python3: client, SCRAM and fleet
+# tests). Idempotent.
 deps:
 	$(call need,command -v kcat,kcat,)
 	$(call need,command -v promtool,prometheus,prometheus)
@@ -42,6 +44,7 @@ deps:
 	$(call need,ls /usr/lib/*/rsyslog/omkafka.so,rsyslog-kafka,$(if $(wildcard /usr/sbin/rsyslogd),,rsyslog))
 	$(call need,{ test -x /usr/sbin/haproxy || command -v haproxy; },haproxy,haproxy)
 	$(call need,command -v chromium,chromium,)
+	$(call need,/usr/bin/python3 -c 'import kafka',python3-kafka,)
 
 # need CHECK,PACKAGE,SERVICE installs PACKAGE when the shell command CHECK
 # fails. On a host run by systemd, Debian's packages start their daemons:
