@@ -6,8 +6,7 @@ package engine
 // under the user's Project and the AccessKey the relay holds. Wrong
 // passwords, unknown users and topics outside a user's rights get Kafka's
 // errors and store nothing; a reload that removes a user closes its
-// connection. kafka-python is not covered: it cannot be installed on the
-// machine these tests were written on (no Python package index).
+// connection. kafka-python's are in clients_kafkapython_test.go.
 
 import (
 	"bytes"
