@@ -3,9 +3,9 @@ package main
 // A fleet behind one address (issue 14), as the daemon runs it: three
 // slsrelay processes, each with its own data_dir (its WAL), advertise
 // HAProxy's address and name broker 1 (README "Running a fleet"). sarama
-// with Filebeat's settings, librdkafka (kcat) and franz-go produce through
-// that address while each process in turn is SIGKILLed and restarted on
-// its data_dir, then one is sent SIGTERM (the drain) and restarted, as in
+// with Filebeat's settings, librdkafka (kcat), kafka-python and franz-go
+// produce through that address while each process in turn is SIGKILLed
+// and restarted on its data_dir, then one is sent SIGTERM (the drain) and restarted, as in
 // a rolling update. Every acknowledged record must reach the stand-in
 // (which all three deliver to); each client's worst wait for an ack is
 // reported and must stay within 15 s.
@@ -38,6 +38,7 @@ func TestOpsFleet(t *testing.T) {
 	plan := kafkatest.FleetPlanFromEnv()
 	haproxy := kafkatest.Tool(t, "haproxy", "/usr/sbin/haproxy", "/usr/local/sbin/haproxy")
 	kcatPath := kafkatest.Tool(t, "kcat")
+	kafkatest.KafkaPython(t)
 	bin := slsrelayBinary(t)
 	fake := startFake(t)
 	front := stableAddr(t)
@@ -60,14 +61,15 @@ func TestOpsFleet(t *testing.T) {
 	// to), answers UNKNOWN_TOPIC_ID, and after 4 of those franz-go fails
 	// the topic's records for good. Without the pin this test fails about
 	// one run in four. See README "Running a fleet".
-	logstore := map[string]string{"franz-go": e2eStore(21), "sarama": e2eStore(22), "kcat": e2eStore(23)}
+	logstore := map[string]string{"franz-go": e2eStore(21), "sarama": e2eStore(22), "kcat": e2eStore(23), "kafka-python": e2eStore(24)}
 	versions := kversion.Stable()
 	versions.SetMaxKeyVersion(0, 12)
 	shippers := kafkatest.StartFleetShippers(t, kafkatest.FleetShipperOptions{
 		Front: front, Interval: plan.Interval, KcatPath: kcatPath,
-		Topic:     func(name string) string { return logstore[name] },
-		FranzOpts: []kgo.Opt{kgo.MaxVersions(versions)},
-		KcatArgs:  []string{"-d", "broker,protocol"}, // librdkafka's debug log, shown if kcat fails
+		Topic:       func(name string) string { return logstore[name] },
+		FranzOpts:   []kgo.Opt{kgo.MaxVersions(versions)},
+		KcatArgs:    []string{"-d", "broker,protocol"}, // librdkafka's debug log, shown if kcat fails
+		KafkaPython: true,
 	})
 
 	start := time.Now()

@@ -1,7 +1,8 @@
 package kafkatest
 
-// The three shippers of the fleet tests, sending through the one address:
-// franz-go, sarama as Filebeat runs it, and librdkafka through kcat.
+// The shippers of the fleet tests, sending through the one address:
+// franz-go, sarama as Filebeat runs it, librdkafka through kcat, and
+// kafka-python when asked for.
 
 import (
 	"context"
@@ -31,12 +32,16 @@ type FleetShipperOptions struct {
 	// FranzOpts and KcatArgs are added to the clients' own.
 	FranzOpts []kgo.Opt
 	KcatArgs  []string
+	// KafkaPython adds kafka-python as a fourth shipper, Python
+	// (kafkapython_shipper.go).
+	KafkaPython bool
 }
 
 // FleetShippers are the running shippers. Franz, Beats and Kcat hold what
 // each sent and had acknowledged.
 type FleetShippers struct {
 	Franz, Beats, Kcat *FleetClient
+	Python             *FleetClient // nil unless FleetShipperOptions.KafkaPython
 
 	stop    chan struct{}
 	running sync.WaitGroup // the Run loops
@@ -52,6 +57,9 @@ type FleetShippers struct {
 	kcatLines  chan []byte
 	kcatOut    *LockedBuffer
 	kcatExited chan error
+
+	py     *PyProducer
+	pySend func(int)
 }
 
 // StartFleetShippers starts the three shippers sending through o.Front:
@@ -142,11 +150,22 @@ func StartFleetShippers(t testing.TB, o FleetShipperOptions) *FleetShippers {
 		kcatIn.Close()
 	}()
 	run(s.Kcat, func(seq int) { s.kcatLines <- append(s.Kcat.Value(seq), '\n') })
+
+	if o.KafkaPython {
+		s.Python = NewFleetClient("kafka-python")
+		s.pySend = s.startKafkaPython(t, o)
+		run(s.Python, s.pySend)
+	}
 	return s
 }
 
 // Clients are the shippers' accounts.
-func (s *FleetShippers) Clients() []*FleetClient { return []*FleetClient{s.Franz, s.Beats, s.Kcat} }
+func (s *FleetShippers) Clients() []*FleetClient {
+	if s.Python != nil {
+		return []*FleetClient{s.Franz, s.Beats, s.Kcat, s.Python}
+	}
+	return []*FleetClient{s.Franz, s.Beats, s.Kcat}
+}
 
 // Finish stops sending new records and waits until every record sent is
 // acknowledged (sending again what a library gave up on) or timeout
@@ -177,6 +196,9 @@ func (s *FleetShippers) Finish(t testing.TB, timeout time.Duration) {
 	s.sarama.AsyncClose()
 	if !waitWithin(&s.saramaDone, FleetStuck) {
 		t.Errorf("sarama did not close in %v", FleetStuck)
+	}
+	if s.Python != nil {
+		s.finishKafkaPython(t, deadline)
 	}
 	close(s.kcatLines)
 	select {
