@@ -13,10 +13,8 @@ package main
 // refused. Wrong passwords, unknown users, topics outside the rights and
 // certificates of no user are refused and store nothing; per-user
 // counters appear in /metrics; no secret appears in the log, /metrics or
-// the WAL status.
-//
-// kafka-python is not covered: it cannot be installed on the machine these
-// tests were written on (no Python package index is reachable).
+// the WAL status. kafka-python (SCRAM over its raw-token path) delivers
+// too.
 
 import (
 	"bytes"
@@ -489,6 +487,22 @@ func TestE2EUsers(t *testing.T) {
 				r.waitStored(t, usersProject, nginx, recs)
 			})
 		}
+		for i, name := range []string{"SASL_SSL", "SASL_PLAINTEXT"} {
+			for j, mech := range []string{engine.SCRAMSHA256, engine.SCRAMSHA512} {
+				t.Run("kafka-python/"+name+"/"+mech, func(t *testing.T) {
+					t.Parallel()
+					recs := userRecs(3400+10*(2*i+j), 6, "kafka-python "+name+" "+mech)
+					l := r.at(name, nil)
+					l.User, l.Password = web01, web01Password
+					cfg := l.KafkaPython(nginx)
+					cfg.Mechanism, cfg.Acks = mech, -1
+					if res := kafkatest.KafkaPythonProduce(t, cfg, pyRecs(recs), e2eTimeout); res.Acked() != len(recs) {
+						t.Fatalf("want %d acknowledged; %s", len(recs), res)
+					}
+					r.waitStored(t, usersProject, nginx, recs)
+				})
+			}
+		}
 		t.Run("sarama/SASL_SSL/handshake-v0/SCRAM-SHA-256", func(t *testing.T) {
 			t.Parallel()
 			recs := userRecs(2500, 4, "sarama 256")
@@ -654,10 +668,12 @@ func TestE2EUsers(t *testing.T) {
 	})
 }
 
-// TestE2EUsersAuthSectionReload: SIGHUP re-reads the users file, but the
-// auth section itself (users_file, inline keys and users) is read once at
-// start; a reload that finds it changed must say it takes effect at the
-// next restart, as it does for other such sections.
+// TestE2EUsersAuthSectionReload: a reload (what SIGHUP calls) applies the
+// auth section as it now reads, inline users included: a user added
+// inline logs in, and one removed loses its connection. Only an auth
+// section where there was none needs a restart (the engine was built
+// without users). TestOpsUsersInlineReload does it with SIGHUP and
+// kafka-python.
 func TestE2EUsersAuthSectionReload(t *testing.T) {
 	t.Parallel()
 	r := startUsersRelay(t)
@@ -665,10 +681,43 @@ func TestE2EUsersAuthSectionReload(t *testing.T) {
 	if got := r.Reload(&same); slices.Contains(got, "auth") {
 		t.Errorf("an unchanged auth section is reported as changed: %q", got)
 	}
+	file, err := users.ReadFile(r.setup.usersFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	login := func(user, password string) (*kafkatest.TConn, string) {
+		c := kafkatest.DialT(t, r.Addrs.Listeners["SASL_PLAINTEXT"], nil)
+		return c, scramLoginRaw(t, c, engine.SCRAMSHA512, user, password)
+	}
+	if _, msg := login("inline-01", web01Password); msg == "" {
+		t.Fatal("inline-01 logged in before it was added")
+	}
+	// inline-01 is web-01's entry (same password) under a name of its own,
+	// in the section itself beside the users file.
 	changed := *r.cfg
-	changed.Auth = &users.AuthConfig{UsersFile: r.setup.usersFile, File: users.File{
-		Keys: map[string]users.HeldKey{"inline": {AccessKeyID: heldAKID, SecretEnv: heldSecretEnv}}}}
-	if got := r.Reload(&changed); !slices.Contains(got, "auth") {
-		t.Errorf("a changed auth section is not reported as needing a restart: %q", got)
+	changed.Auth = &users.AuthConfig{UsersFile: r.setup.usersFile, File: users.File{Users: map[string]users.User{"inline-01": file.Users[web01]}}}
+	if got := r.Reload(&changed); slices.Contains(got, "auth") {
+		t.Errorf("a changed auth section is reported as needing a restart: %q", got)
+	}
+	conn, msg := login("inline-01", web01Password)
+	if msg != "" {
+		t.Fatalf("inline-01, added inline, cannot log in after the reload: %s", msg)
+	}
+	recs := userRecs(4000, 1, "inline-01")
+	if err := conn.Conn().Produce("u-nginx", 0, -1, string(recs[0].Value)); err != nil {
+		t.Fatalf("inline-01 produce: %v", err)
+	}
+	r.waitStored(t, usersProject, "u-nginx", recs)
+	// Back to the section without inline-01: its connection is closed.
+	back := *r.cfg
+	r.Reload(&back)
+	conn.ExpectClosed()
+	if _, msg := login("inline-01", web01Password); msg == "" {
+		t.Fatal("inline-01, removed from the section, still logs in")
+	}
+	noAuth := *r.cfg
+	noAuth.Auth = nil
+	if got := relay.RestartOnlyChanges(&noAuth, r.cfg); !slices.Contains(got, "auth") {
+		t.Errorf("an auth section where there was none is not reported as needing a restart: %q", got)
 	}
 }

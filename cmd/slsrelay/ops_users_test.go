@@ -27,29 +27,9 @@ import (
 
 func TestOpsUsersRevoke(t *testing.T) {
 	t.Parallel()
-	bin := slsrelayBinary(t)
 	s := newUsersSetup(t)
-	dir := t.TempDir()
-	ca := selfSigned(t, filepath.Join(dir, "tls"))
-	// The stand-in runs in the test process, reached through HTTP_PROXY as
-	// in testSIGTERM, so that what reached it can be read directly.
-	fake, err := slsfake.New(usersFakeConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := fake.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = fake.Close() })
-	cfg := newChildConfig(t, dir, ca.Cert, ca.Key)
-	cfg.sendTo(fake.Endpoint())
-	s.configure(cfg.Config, freeAddr(t), freeAddr(t))
-	cfg.Log.Level = "debug"                          // the secret checks below see every line there is
-	text := cfg.Listeners[len(cfg.Listeners)-2].Bind // SASL_PLAINTEXT
-	cfgPath := filepath.Join(dir, "slsrelay.yaml")
-	cfg.write(t, cfgPath)
-	c := startChild(t, "slsrelay", bin, cfgPath, childEnv("HTTP_PROXY=http://"+fake.Addr(), heldSecretEnv+"="+heldSecret))
-	c.waitReady(t, cfg.admin(), 30*time.Second)
+	u := startUsersChild(t, s, nil)
+	bin, fake, cfg, cfgPath, c, ca, text := u.bin, u.fake, u.cfg, u.cfgPath, u.c, u.ca, u.text()
 
 	login := func(user, password string) (*kafkatest.TConn, string) {
 		conn := kafkatest.DialT(t, text, nil)
@@ -184,3 +164,49 @@ func TestOpsUsersRevoke(t *testing.T) {
 	}
 	checkNoSecrets(t, "the relay's stdout", c.stdout.String(), "SASL_PLAINTEXT", secrets)
 }
+
+// usersChild is the slsrelay binary running on a usersSetup, delivering to
+// a stand-in in the test process (reached through HTTP_PROXY as in
+// testSIGTERM, so that what reached it can be read directly).
+type usersChild struct {
+	bin     string
+	fake    *slsfake.Server
+	ca      engine.SelfSignedFiles // the SASL_SSL listener's
+	cfg     childConfig
+	cfgPath string
+	c       *child
+}
+
+// startUsersChild configures the binary on s (debug log, so that secret
+// checks see every line), lets edit change the config before it is
+// written, and starts it.
+func startUsersChild(t *testing.T, s *usersSetup, edit func(*childConfig)) *usersChild {
+	t.Helper()
+	u := &usersChild{bin: slsrelayBinary(t)}
+	dir := t.TempDir()
+	u.ca = selfSigned(t, filepath.Join(dir, "tls"))
+	fake, err := slsfake.New(usersFakeConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fake.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = fake.Close() })
+	u.fake = fake
+	u.cfg = newChildConfig(t, dir, u.ca.Cert, u.ca.Key)
+	u.cfg.sendTo(fake.Endpoint())
+	s.configure(u.cfg.Config, freeAddr(t), freeAddr(t))
+	u.cfg.Log.Level = "debug"
+	if edit != nil {
+		edit(&u.cfg)
+	}
+	u.cfgPath = filepath.Join(dir, "slsrelay.yaml")
+	u.cfg.write(t, u.cfgPath)
+	u.c = startChild(t, "slsrelay", u.bin, u.cfgPath, childEnv("HTTP_PROXY=http://"+fake.Addr(), heldSecretEnv+"="+heldSecret))
+	u.c.waitReady(t, u.cfg.admin(), 30*time.Second)
+	return u
+}
+
+// text is the SASL_PLAINTEXT listener's address (usersSetup.configure).
+func (u *usersChild) text() string { return u.cfg.Listeners[len(u.cfg.Listeners)-2].Bind }

@@ -40,8 +40,8 @@ func (o *Options) lookupEnv(name string) (string, bool) {
 // engine.UserDirectory. Lookups are safe for concurrent use and lock-free;
 // Reload swaps the whole set at once.
 type Directory struct {
-	opts   Options
-	reload sync.Mutex // serializes Reload
+	opts   Options    // what Reload reads; replaced by Reopen, under reload
+	reload sync.Mutex // serializes Reload and Reopen
 	cur    atomic.Pointer[snapshot]
 }
 
@@ -68,33 +68,58 @@ func Open(opts Options) (*Directory, error) {
 func (d *Directory) Reload() error {
 	d.reload.Lock()
 	defer d.reload.Unlock()
-	merged := &File{Keys: map[string]HeldKey{}, Users: map[string]User{}}
-	if d.opts.Inline != nil {
-		if err := merge(merged, d.opts.Inline, "the auth section"); err != nil {
-			return err
-		}
-	}
-	if d.opts.Path != "" {
-		// A missing file is an error here (ReadFile takes it for an
-		// empty one, for `user add`): a typo or a lost file must not
-		// silently drop every user.
-		if _, err := os.Stat(d.opts.Path); err != nil {
-			return fmt.Errorf("cannot read users file: %w", err)
-		}
-		f, err := ReadFile(d.opts.Path)
-		if err != nil {
-			return err
-		}
-		if err := merge(merged, f, d.opts.Path); err != nil {
-			return err
-		}
-	}
-	snap, err := build(merged, &d.opts)
+	snap, err := load(&d.opts)
 	if err != nil {
 		return err
 	}
 	d.cur.Store(snap)
 	return nil
+}
+
+// Reopen is Reload with the auth section as a reload read it again: its
+// inline keys and users (nil: none) and its users file ("" for none)
+// replace those Open was given, so that SIGHUP applies the whole section
+// and not only the file. On error the users and the section loaded before
+// stay in force. Call engine.Server.DropRevokedUsers after it as after
+// Reload.
+func (d *Directory) Reopen(inline *File, path string) error {
+	d.reload.Lock()
+	defer d.reload.Unlock()
+	opts := d.opts
+	opts.Inline, opts.Path = inline, path
+	snap, err := load(&opts)
+	if err != nil {
+		return err
+	}
+	d.opts = opts
+	d.cur.Store(snap)
+	return nil
+}
+
+// load reads the users o describes: the inline section, then the file.
+func load(o *Options) (*snapshot, error) {
+	merged := &File{Keys: map[string]HeldKey{}, Users: map[string]User{}}
+	if o.Inline != nil {
+		if err := merge(merged, o.Inline, "the auth section"); err != nil {
+			return nil, err
+		}
+	}
+	if o.Path != "" {
+		// A missing file is an error here (ReadFile takes it for an
+		// empty one, for `user add`): a typo or a lost file must not
+		// silently drop every user.
+		if _, err := os.Stat(o.Path); err != nil {
+			return nil, fmt.Errorf("cannot read users file: %w", err)
+		}
+		f, err := ReadFile(o.Path)
+		if err != nil {
+			return nil, err
+		}
+		if err := merge(merged, f, o.Path); err != nil {
+			return nil, err
+		}
+	}
+	return build(merged, o)
 }
 
 func merge(into, f *File, where string) error {

@@ -134,6 +134,56 @@ func TestDirectoryReload(t *testing.T) {
 	}
 }
 
+// TestDirectoryReopen: the auth section read again replaces the inline
+// users and keys and the file path; a section that does not load keeps
+// everything, and a later Reload reads what Reopen installed.
+func TestDirectoryReopen(t *testing.T) {
+	path := writeUsers(t, func(f *File) {
+		f.Add("in-file", "pw-f", AddOptions{Project: "p", Key: "prod", Topics: []string{"x"}})
+	})
+	inline := func(users ...string) *AuthConfig {
+		f := &File{Keys: map[string]HeldKey{"inline": {AccessKeyID: testAKID, SecretEnv: "HELD_SECRET"}}}
+		for _, u := range users {
+			if err := f.Add(u, "pw-"+u, AddOptions{Project: "p", Key: "inline", Topics: []string{"x"}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return &AuthConfig{File: *f}
+	}
+	start := inline("a", "b")
+	d, err := Open(Options{Inline: &start.File, LookupEnv: env(map[string]string{"HELD_SECRET": testSecret})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := func(c *AuthConfig, want string) {
+		t.Helper()
+		if err := c.Reopen(d); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(d.Names(), ","); got != want {
+			t.Fatalf("users %q, want %q", got, want)
+		}
+	}
+	f(inline("b", "c"), "b,c")
+	withFile := inline("c")
+	withFile.UsersFile = path
+	f(withFile, "c,in-file")
+	f(nil, "")
+	f(withFile, "c,in-file")
+	// A section that does not load (a user defined twice) keeps the users.
+	twice := inline("in-file")
+	twice.UsersFile = path
+	if err := twice.Reopen(d); err == nil || !strings.Contains(err.Error(), `"in-file" is defined twice`) {
+		t.Fatalf("Reopen of a broken section: %v", err)
+	}
+	if err := d.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(d.Names(), ","); got != "c,in-file" {
+		t.Fatalf("after a failed Reopen and a Reload: users %q", got)
+	}
+}
+
 func TestHeldKeySources(t *testing.T) {
 	walKey := []byte(testWALKey)
 	sealed, err := SealSecret(walKey, testAKID, testSecret)

@@ -6,8 +6,9 @@
 //
 // # The users file
 //
-// YAML, written by `slsrelay user add|remove` and re-read on SIGHUP
-// (Directory.Reload). It holds no password and no AccessKey secret in the
+// YAML, written by `slsrelay user add|remove|key` and re-read on SIGHUP
+// (Directory.Reload), as are the keys and users written inline in the
+// configuration's auth section (AuthConfig.Reopen). It holds no password and no AccessKey secret in the
 // clear:
 //
 //	keys:                                # AccessKeys the relay holds, by name
@@ -34,5 +35,5 @@
 //
 // Sealed secrets are AES-256-GCM under the WAL's encryption key
 // (wal.SealSecret, the WAL's own cipher for credential rows), bound to the
-// AccessKeyId; `slsrelay user seal-key` makes them.
+// AccessKeyId; `slsrelay user key -seal` makes them.
 package users

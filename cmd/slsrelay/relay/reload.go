@@ -7,8 +7,10 @@ import (
 
 // Reload applies what a SIGHUP may change without dropping connections:
 // the log level (through Deps.Level), TLS certificates (re-read from their
-// files), the throttle's quotas and the relay users file (auth.users_file). Other changes need a restart; Reload
-// names them in the log and returns their top-level keys.
+// files), the throttle's quotas and the relay users (the auth section's
+// inline keys and users and its users_file, re-read). Other changes need
+// a restart; Reload names them in the log and returns their top-level
+// keys.
 func (r *Relay) Reload(cfg *Config) (restartOnly []string) {
 	if r.deps.Level != nil {
 		var level slog.Level
@@ -24,10 +26,11 @@ func (r *Relay) Reload(cfg *Config) (restartOnly []string) {
 		r.thr.SetOptions(cfg.Throttle)
 	}
 	if r.users != nil {
-		// The users file is read again; a user gone from it loses its
-		// connections. A file that cannot be read keeps the users as they
-		// were.
-		if err := r.users.Reload(); err != nil {
+		// The auth section and its users file are read again; a user
+		// gone from them (or changed) loses its connections. A section
+		// removed leaves no users. One that does not load keeps the users
+		// as they were.
+		if err := cfg.Auth.Reopen(r.users); err != nil {
 			r.log.Error("reload: relay users kept as they were", "err", err)
 		} else if n := r.server.DropRevokedUsers(); n > 0 {
 			r.log.Info("reload: closed the connections of removed relay users", "connections", n)
@@ -59,8 +62,10 @@ func RestartOnlyChanges(old, cur *Config) []string {
 	f("sls", old.SLS, cur.SLS)
 	f("catalog", old.Catalog, cur.Catalog)
 	f("admin", old.Admin, cur.Admin)
-	// The users file is re-read on reload; the auth section itself
-	// (users_file, inline keys and users) only at start.
-	f("auth", old.Auth, cur.Auth)
+	// A reload applies the auth section (Relay.Reload), except where
+	// there was none at start: the engine was built without users.
+	if old.Auth == nil && cur.Auth != nil {
+		changed = append(changed, "auth")
+	}
 	return changed
 }
