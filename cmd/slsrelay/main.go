@@ -27,7 +27,7 @@ func main() {
 const runUsage = `usage: slsrelay run [-config FILE]
        slsrelay -config FILE
 Runs the relay until SIGINT (stop now) or SIGTERM (drain, then stop);
-SIGHUP re-reads the configuration and the users file.`
+SIGHUP re-reads the configuration (its auth section included) and the users file.`
 
 // runDaemon runs the relay: `slsrelay run`, or flags and no word.
 func runDaemon(args []string, std stdio) int {
