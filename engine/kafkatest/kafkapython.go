@@ -75,7 +75,8 @@ type PyConfig struct {
 	Debug bool `json:"debug,omitempty"`
 }
 
-// KafkaPython is how kafka-python reaches l, writing topic, with acks 1:
+// KafkaPython is how kafka-python reaches l, writing topic, with acks 1
+// and 10 s for a request and for metadata (max_block_ms):
 // SASL_SSL with l's CA file when l has TLS, SASL_PLAINTEXT when it has a
 // user, PLAINTEXT otherwise; PLAIN with l's credentials (set Mechanism for
 // SCRAM).
