@@ -53,6 +53,13 @@ func TestLossCheck(t *testing.T) {
 		if len(run.Series) == 0 {
 			t.Fatal("no time series")
 		}
+		var cpu float64
+		for _, p := range run.Series {
+			cpu += p.CPU
+		}
+		if cpu <= 0 {
+			t.Fatal("no CPU sampled per second")
+		}
 	})
 	t.Run("DropNewest", func(t *testing.T) {
 		var dropped int
