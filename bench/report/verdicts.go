@@ -10,13 +10,9 @@ import (
 // writeVerdicts is the report's first table: each goal in each scenario,
 // measured, met or not, and the previous run's figure beside it.
 func writeVerdicts(b *strings.Builder, r *Report) {
-	vs := Verdicts(r)
+	vs, prev := verdictsAndPrevious(r)
 	if len(vs) == 0 {
 		return
-	}
-	var prev []Verdict
-	if r.Previous != nil {
-		prev = Verdicts(r.Previous)
 	}
 	met := 0
 	for _, v := range vs {
@@ -81,13 +77,9 @@ func writeComparison(b *strings.Builder, r *Report) {
 
 // writeVerdictLines is the verdict table for the terminal.
 func writeVerdictLines(w io.Writer, r *Report) {
-	vs := Verdicts(r)
+	vs, prev := verdictsAndPrevious(r)
 	if len(vs) == 0 {
 		return
-	}
-	var prev []Verdict
-	if r.Previous != nil {
-		prev = Verdicts(r.Previous)
 	}
 	fmt.Fprintln(w, "verdicts:")
 	for _, v := range vs {
@@ -98,6 +90,16 @@ func writeVerdictLines(w io.Writer, r *Report) {
 		fmt.Fprintln(w, line)
 	}
 	fmt.Fprintln(w)
+}
+
+// verdictsAndPrevious are r's verdicts and the previous report's (nil
+// without one).
+func verdictsAndPrevious(r *Report) (vs, prev []Verdict) {
+	vs = Verdicts(r)
+	if r.Previous != nil {
+		prev = Verdicts(r.Previous)
+	}
+	return vs, prev
 }
 
 func dashText(s string) string {
