@@ -137,7 +137,7 @@ func writeScenario(b *strings.Builder, r *Report, sc string) {
 		chart("relay process CPU", UnitCores, series(runs, own, func(s Sample) float64 { return s.CPU }), false)
 	}
 	if ss := series(runs, shared, func(s Sample) float64 { return s.RSSMB }); len(ss) > 0 {
-		chart("bench process memory (in-process targets, load generator included)", UnitMB, ss, false)
+		chart("bench process memory (load generator included)", UnitMB, ss, false)
 	}
 	for _, run := range runs {
 		if run.Target != "relay-e2e" {

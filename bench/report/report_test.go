@@ -305,9 +305,9 @@ func TestHTMLRelayOwnCharts(t *testing.T) {
 	}
 	f("steady/relay process memory (RSS)", []string{"relay-e2e", "relay-ack"}, 50)
 	f("steady/relay process CPU", []string{"relay-e2e", "relay-ack"}, 1)
-	f("steady/bench process memory (in-process targets, load generator included)", []string{"ack-only", "kfake"}, 500)
+	f("steady/bench process memory (load generator included)", []string{"ack-only", "kfake"}, 500)
 	f("outage/relay process memory (RSS)", []string{"relay-e2e"}, 50)
-	if _, ok := cs["outage/bench process memory (in-process targets, load generator included)"]; ok {
+	if _, ok := cs["outage/bench process memory (load generator included)"]; ok {
 		t.Error("a bench-process chart without an in-process target")
 	}
 }
