@@ -53,6 +53,13 @@ func TestLossCheck(t *testing.T) {
 		if len(run.Series) == 0 {
 			t.Fatal("no time series")
 		}
+		var cpu float64
+		for _, p := range run.Series {
+			cpu += p.CPU
+		}
+		if cpu <= 0 {
+			t.Fatal("no CPU sampled per second")
+		}
 	})
 	t.Run("DropNewest", func(t *testing.T) {
 		var dropped int
@@ -110,5 +117,19 @@ func TestReferenceTargets(t *testing.T) {
 				t.Fatalf("error %q, acked %d, failed %d, notes %v", run.Error, run.Summary.Acked, run.Summary.Failed, run.Notes)
 			}
 		})
+	}
+}
+
+// An outage run records its window (a third of the run in, as long as
+// the outage) for the report to shade, and loses nothing.
+func TestOutageWindowRecorded(t *testing.T) {
+	sc := tiny()
+	sc.Outage = time.Second
+	run := RunTarget(context.Background(), Options{Scenario: sc, Duration: 3 * time.Second, WorkDir: t.TempDir(), DrainTimeout: 30 * time.Second}, RelayE2E)
+	if run.Error != "" || run.Loss == nil || !run.Loss.OK() {
+		t.Fatalf("error %q, loss %+v", run.Error, run.Loss)
+	}
+	if len(run.Outages) != 1 || run.Outages[0] != (report.Window{From: 1, To: 2}) {
+		t.Fatalf("outages %+v, want one from 1 s to 2 s", run.Outages)
 	}
 }

@@ -198,7 +198,7 @@ func RunTarget(ctx context.Context, o Options, name string) *report.Run {
 		Profile: sc.Profile, Acks: sc.Acks, Pace: sc.Pace, Sizes: o.Sizes, OldClients: sc.OldClients,
 		TLS: t.tls, User: t.user, Password: t.pw,
 	}
-	proc0, _ := targets.ReadProc(t.pid)
+	proc0, proc0Err := targets.ReadProc(t.pid)
 	run.Summary.CPUShared = t.pid == 0
 
 	start := time.Now()
@@ -208,6 +208,7 @@ func RunTarget(ctx context.Context, o Options, name string) *report.Run {
 		at := o.Duration / 3
 		tm := time.AfterFunc(at, func() { t.standIn.Outage(sc.Outage, slsfake.OutageError) })
 		defer tm.Stop()
+		run.Outages = append(run.Outages, report.Window{From: at.Seconds(), To: (at + sc.Outage).Seconds()})
 		run.Notes = append(run.Notes, fmt.Sprintf("SLS stand-in answered 503 from %v to %v", at, at+sc.Outage))
 	}
 	loadDone := make(chan error, 1)
@@ -221,7 +222,7 @@ func RunTarget(ctx context.Context, o Options, name string) *report.Run {
 
 	// Sample every second while the load runs and, for the e2e relay,
 	// while the backlog drains.
-	smp := &sampler{o: o, run: run, st: st, t: t, start: start}
+	smp := &sampler{o: o, run: run, st: st, t: t, start: start, cpu: proc0.CPUSeconds, cpuSeen: proc0Err == nil}
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	var loadErr error
@@ -299,6 +300,8 @@ type sampler struct {
 	acked     int64
 	raw, wire int64
 	thr       int64
+	cpu       float64 // the measured process's CPU seconds at the last sample
+	cpuSeen   bool    // cpu holds a reading
 	lat       load.Snapshot
 	delivered int
 	stable    int
@@ -334,6 +337,10 @@ func (m *sampler) sample() {
 	}
 	if pr, err := targets.ReadProc(m.t.pid); err == nil {
 		p.RSSMB = float64(pr.RSSBytes) / 1e6
+		if m.cpuSeen {
+			p.CPU = (pr.CPUSeconds - m.cpu) / dt
+		}
+		m.cpu, m.cpuSeen = pr.CPUSeconds, true
 	}
 	if m.t.standIn != nil {
 		n := m.t.standIn.LogCount(targets.Project, targets.Topic)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"html"
 	"io"
+	"path/filepath"
 	"sort"
 	"strings"
 )
@@ -16,12 +17,19 @@ func WriteHTML(w io.Writer, r *Report) error {
 body{font-family:sans-serif;margin:20px;color:#222;max-width:1360px}
 table{border-collapse:collapse;font-size:12px}th,td{border:1px solid #ccc;padding:3px 6px;text-align:right}
 th{background:#f3f3f3}td.l,th.l{text-align:left}.bad{color:#c00;font-weight:bold}.ok{color:#080}
+tr.met td.v{color:#080;font-weight:bold}tr.notmet td.v{color:#c00;font-weight:bold}tr.unmeasured td.v{color:#888}
 .grid{display:flex;flex-wrap:wrap;gap:10px}.chart{background:#fff;border:1px solid #ddd}
 h2{border-bottom:2px solid #ddd;padding-bottom:3px;margin-top:28px}.note{color:#555;font-size:12px}
 </style></head><body>`)
 	fmt.Fprintf(&b, `<h1>slsrelay bench</h1><p class="note">%s · %d CPUs (%s) · %d GiB · %s</p>`,
 		r.Started.Format("2006-01-02 15:04:05 MST"), r.Host.CPUs, html.EscapeString(r.Host.CPUModel), r.Host.MemGiB, html.EscapeString(r.Host.GoVersion))
+	if r.Previous != nil {
+		fmt.Fprintf(&b, `<p class="note">Previous run: %s (%s), its figures beside this run's.</p>`,
+			r.Previous.Started.Format("2006-01-02 15:04:05 MST"), html.EscapeString(filepath.Base(r.PreviousFile)))
+	}
+	writeVerdicts(&b, r)
 	writeSummaryTable(&b, r)
+	writeComparison(&b, r)
 	if rs := Ratios(r); len(rs) > 0 {
 		b.WriteString(`<h2>Reference ratios</h2><p class="note">Raw MB/s acknowledged, each target under the same client load in the same session, as a multiple of the acknowledge-only endpoint (the ceiling for this load on this machine).</p><div class="grid">`)
 		for _, x := range rs {
@@ -44,7 +52,7 @@ h2{border-bottom:2px solid #ddd;padding-bottom:3px;margin-top:28px}.note{color:#
 		b.WriteString(`</div>`)
 	}
 	if len(r.Reference) > 0 {
-		b.WriteString(`<h2>Reference figures (DESIGN.md)</h2><ul class="note">`)
+		b.WriteString(`<h2>Reference figures (measured on this kind of machine before the bench)</h2><ul class="note">`)
 		for _, s := range r.Reference {
 			fmt.Fprintf(&b, "<li>%s</li>", html.EscapeString(s))
 		}
@@ -67,7 +75,7 @@ h2{border-bottom:2px solid #ddd;padding-bottom:3px;margin-top:28px}.note{color:#
 }
 
 func writeSummaryTable(b *strings.Builder, r *Report) {
-	b.WriteString(`<table><tr><th class="l">scenario</th><th class="l">target</th><th>conns</th><th>rec/s</th><th>raw MB/s</th><th>wire MB/s</th><th>ack p50 ms</th><th>p99</th><th>p99.9</th><th>e2e p50 ms</th><th>e2e p99</th><th>CPU s/GB</th><th>peak RSS MB</th><th>peak backlog MB</th><th>throttle s</th><th class="l">loss check</th></tr>`)
+	b.WriteString(`<h2>Runs</h2><table><tr><th class="l">scenario</th><th class="l">target</th><th>conns</th><th>rec/s</th><th>raw MB/s</th><th>wire MB/s</th><th>ack p50 ms</th><th>p99</th><th>p99.9</th><th>e2e p50 ms</th><th>e2e p99</th><th>CPU s/GB</th><th>peak RSS MB</th><th>peak backlog MB</th><th>throttle s</th><th class="l">loss check</th></tr>`)
 	for _, run := range r.Runs {
 		s := run.Summary
 		fmt.Fprintf(b, `<tr><td class="l">%s</td><td class="l">%s</td><td>%d</td>`, html.EscapeString(run.Scenario), html.EscapeString(run.Target), s.Conns)
@@ -109,53 +117,53 @@ func writeScenario(b *strings.Builder, r *Report, sc string) {
 		sort.Strings(set)
 		fmt.Fprintf(b, `<p class="note">%s</p>`, html.EscapeString(strings.Join(set, " · ")))
 	}
-	series := func(get func(Sample) float64, skipFile bool) []Series {
-		var out []Series
-		for i, run := range runs {
-			if skipFile && run.Target == "plain-file" {
-				continue
-			}
-			s := Series{Name: run.Target, Color: ColorFor(run.Target, i)}
-			for _, p := range run.Series {
-				s.Points = append(s.Points, [2]float64{p.T, get(p)})
-			}
-			out = append(out, s)
-		}
-		return out
+	var outages []Window
+	for _, run := range runs {
+		outages = append(outages, run.Outages...)
 	}
-	const cw, ch = 440, 250
+	chart := func(title, unit string, ss []Series, logY bool) {
+		b.WriteString(LineChartBands(title, unit, ss, outages, logY, chartW, chartH))
+	}
+	// A run that did not start has no series and no process to show.
+	own := func(run *Run) bool { return !run.Summary.CPUShared && len(run.Series) > 0 }
+	shared := func(run *Run) bool { return run.Summary.CPUShared && len(run.Series) > 0 }
 	b.WriteString(`<div class="grid">`)
-	b.WriteString(LineChart("throughput acknowledged (plain-file: see ratios)", "raw MB/s", series(func(s Sample) float64 { return s.RawMBps }, true), false, cw, ch))
-	b.WriteString(LineChart("ack latency p99", "ms (log)", series(func(s Sample) float64 { return s.P99 }, false), true, cw, ch))
-	b.WriteString(LineChart("RSS", "MB", series(func(s Sample) float64 { return s.RSSMB }, false), false, cw, ch))
+	chart("throughput acknowledged (plain-file: see ratios)", UnitMBps, series(runs, notFile, func(s Sample) float64 { return s.RawMBps }), false)
+	chart("ack latency p99", UnitMsLog, series(runs, nil, func(s Sample) float64 { return s.P99 }), true)
+	// The relay's own process apart from in-process targets, whose figures
+	// include the load generator and would flatten its line.
+	if ss := series(runs, own, func(s Sample) float64 { return s.RSSMB }); len(ss) > 0 {
+		chart("relay process memory (RSS)", UnitMB, ss, false)
+		chart("relay process CPU", UnitCores, series(runs, own, func(s Sample) float64 { return s.CPU }), false)
+	}
+	if ss := series(runs, shared, func(s Sample) float64 { return s.RSSMB }); len(ss) > 0 {
+		chart("bench process memory (load generator included)", UnitMB, ss, false)
+	}
 	for _, run := range runs {
 		if run.Target != "relay-e2e" {
 			continue
 		}
-		var p50, p99, p999, e2e, backlog, thr, deliv Series
-		p50 = Series{Name: "ack p50", Color: "#2ca02c"}
-		p99 = Series{Name: "ack p99", Color: "#ff7f0e"}
-		p999 = Series{Name: "ack p99.9", Color: "#d62728"}
-		e2e = Series{Name: "e2e p99", Color: "#9467bd", Dash: true}
-		backlog = Series{Name: "WAL backlog MB", Color: "#8c564b"}
-		thr = Series{Name: "throttle ms/s", Color: "#17becf", Dash: true}
-		deliv = Series{Name: "delivered rec/s", Color: "#9467bd", Dash: true}
-		acked := Series{Name: "acked rec/s", Color: "#d62728"}
-		for _, p := range run.Series {
-			p50.Points = append(p50.Points, [2]float64{p.T, p.P50})
-			p99.Points = append(p99.Points, [2]float64{p.T, p.P99})
-			p999.Points = append(p999.Points, [2]float64{p.T, p.P999})
-			if p.E2EP99 > 0 {
-				e2e.Points = append(e2e.Points, [2]float64{p.T, p.E2EP99})
+		one := func(name, color string, dash bool, get func(Sample) float64, skipZero bool) Series {
+			s := Series{Name: name, Color: color, Dash: dash}
+			for _, p := range run.Series {
+				if v := get(p); !skipZero || v > 0 {
+					s.Points = append(s.Points, [2]float64{p.T, v})
+				}
 			}
-			backlog.Points = append(backlog.Points, [2]float64{p.T, p.BacklogMB})
-			thr.Points = append(thr.Points, [2]float64{p.T, p.Throttle})
-			deliv.Points = append(deliv.Points, [2]float64{p.T, p.Delivered})
-			acked.Points = append(acked.Points, [2]float64{p.T, p.RecPerSec})
+			return s
 		}
-		b.WriteString(LineChart("relay-e2e latency percentiles", "ms (log)", []Series{p50, p99, p999, e2e}, true, cw, ch))
-		b.WriteString(LineChart("relay-e2e WAL backlog and throttle", "MB · ms/s", []Series{backlog, thr}, false, cw, ch))
-		b.WriteString(LineChart("relay-e2e acked vs delivered to SLS", "records/s", []Series{acked, deliv}, false, cw, ch))
+		chart("relay-e2e latency percentiles", UnitMsLog, []Series{
+			one("ack p50", "#2ca02c", false, func(p Sample) float64 { return p.P50 }, false),
+			one("ack p99", "#ff7f0e", false, func(p Sample) float64 { return p.P99 }, false),
+			one("ack p99.9", "#d62728", false, func(p Sample) float64 { return p.P999 }, false),
+			one("e2e p99", "#9467bd", true, func(p Sample) float64 { return p.E2EP99 }, true),
+		}, true)
+		chart("relay-e2e WAL backlog", UnitMB, []Series{one("WAL backlog", "#8c564b", false, func(p Sample) float64 { return p.BacklogMB }, false)}, false)
+		chart("relay-e2e throttle imposed on shippers", UnitMsPerS, []Series{one("throttle", "#17becf", false, func(p Sample) float64 { return p.Throttle }, false)}, false)
+		chart("relay-e2e acked vs delivered to SLS", UnitRecPerS, []Series{
+			one("acked", "#d62728", false, func(p Sample) float64 { return p.RecPerSec }, false),
+			one("delivered", "#9467bd", true, func(p Sample) float64 { return p.Delivered }, false),
+		}, false)
 	}
 	b.WriteString(`</div>`)
 	for _, run := range runs {
@@ -179,4 +187,34 @@ func writeScenario(b *strings.Builder, r *Report, sc string) {
 			fmt.Fprintf(b, `<p class="bad">%s: %s</p>`, html.EscapeString(run.Target), html.EscapeString(run.Error))
 		}
 	}
+}
+
+// Chart sizes and the y axis units: each chart has one.
+const (
+	chartW, chartH = 440, 250
+
+	UnitMBps    = "MB/s"
+	UnitMsLog   = "ms (log scale)"
+	UnitMB      = "MB"
+	UnitCores   = "CPU cores"
+	UnitMsPerS  = "ms/s"
+	UnitRecPerS = "records/s"
+)
+
+func notFile(run *Run) bool { return run.Target != "plain-file" }
+
+// series is one line per run that keep accepts (nil: all).
+func series(runs []*Run, keep func(*Run) bool, get func(Sample) float64) []Series {
+	var out []Series
+	for i, run := range runs {
+		if keep != nil && !keep(run) {
+			continue
+		}
+		s := Series{Name: run.Target, Color: ColorFor(run.Target, i)}
+		for _, p := range run.Series {
+			s.Points = append(s.Points, [2]float64{p.T, get(p)})
+		}
+		out = append(out, s)
+	}
+	return out
 }

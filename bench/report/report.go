@@ -20,7 +20,12 @@ type Report struct {
 	Started   time.Time `json:"started"`
 	Host      Host      `json:"host"`
 	Runs      []*Run    `json:"runs"`
-	Reference []string  `json:"reference"` // DESIGN.md's reference figures, quoted
+	Reference []string  `json:"reference"` // reference figures measured before the bench, quoted
+	// Previous is the report of the run before this one, read from the
+	// output directory (FindPrevious); the HTML shows its figures beside
+	// this run's. PreviousFile names it in the JSON.
+	Previous     *Report `json:"-"`
+	PreviousFile string  `json:"previousFile,omitempty"`
 }
 
 // Host describes the machine.
@@ -40,8 +45,11 @@ type Run struct {
 	Summary  Summary           `json:"summary"`
 	Series   []Sample          `json:"series"`
 	Loss     *Loss             `json:"loss,omitempty"`
-	Notes    []string          `json:"notes,omitempty"`
-	Error    string            `json:"error,omitempty"`
+	// Outages are the windows in which the SLS stand-in refused every
+	// request, in seconds since the run started (the charts shade them).
+	Outages []Window `json:"outages,omitempty"`
+	Notes   []string `json:"notes,omitempty"`
+	Error   string   `json:"error,omitempty"`
 }
 
 // Summary is a run's totals. Latencies in ms; NaN-free (0 when unknown).
@@ -84,6 +92,15 @@ type Sample struct {
 	Throttle  float64 `json:"throttleMs"` // throttle imposed in this second, summed
 	Delivered float64 `json:"deliveredPerSec"`
 	E2EP99    float64 `json:"e2eP99ms,omitempty"`
+	// CPU is the measured process's CPU seconds in this second (1 = one
+	// core busy): the relay's own when it runs as a child process.
+	CPU float64 `json:"cpuCores"`
+}
+
+// Window is a span of a run, in seconds since it started.
+type Window struct {
+	From float64 `json:"from"`
+	To   float64 `json:"to"`
 }
 
 // Loss is the end-to-end check: every acknowledged id must be in the
@@ -118,9 +135,10 @@ func WriteJSON(path string, r *Report) error {
 	return os.WriteFile(path, append(b, '\n'), 0o644)
 }
 
-// WriteTable writes the summary table, one line per run, then the
-// ratios.
+// WriteTable writes the verdicts, the summary table (one line per run),
+// then the ratios.
 func WriteTable(w io.Writer, r *Report) {
+	writeVerdictLines(w, r)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight|tabwriter.Debug)
 	fmt.Fprintln(tw, "scenario\ttarget\tconns\trec/s\traw MB/s\twire MB/s\tack p50 ms\tp99\tp99.9\te2e p99 ms\tCPU s/GB\tpeak RSS MB\tbacklog MB\tthrottle s\tloss\t")
 	for _, run := range r.Runs {

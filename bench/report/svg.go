@@ -64,6 +64,13 @@ func fmtTick(v float64) string {
 // LineChart draws series as an inline SVG (w×h px): x in seconds, y
 // linear from 0, or logarithmic when logY (values ≤ 0 skipped).
 func LineChart(title, yLabel string, series []Series, logY bool, w, h int) string {
+	return LineChartBands(title, yLabel, series, nil, logY, w, h)
+}
+
+// LineChartBands is LineChart with the outage windows shaded behind the
+// lines (class "outage", clipped to the chart) and named in the legend.
+// yLabel is the one unit of the y axis.
+func LineChartBands(title, yLabel string, series []Series, outages []Window, logY bool, w, h int) string {
 	const ml, mr, mt, mb = 62, 12, 28, 52
 	pw, ph := float64(w-ml-mr), float64(h-mt-mb)
 	xmax, ymax, ymin := 1.0, 0.0, math.Inf(1)
@@ -115,6 +122,14 @@ func LineChart(title, yLabel string, series []Series, logY bool, w, h int) strin
 		return float64(mt) + ph*(1-v/yhi)
 	}
 	xOf := func(v float64) float64 { return float64(ml) + pw*v/xmax }
+	for _, o := range outages {
+		from, to := math.Max(0, o.From), math.Min(xmax, o.To)
+		if to <= from {
+			continue
+		}
+		fmt.Fprintf(&b, `<rect class="outage" x="%.1f" y="%d" width="%.1f" height="%.0f" fill="#f4b6b6" fill-opacity="0.45"><title>SLS outage %s–%s s</title></rect>`,
+			xOf(from), mt, xOf(to)-xOf(from), ph, fmtTick(o.From), fmtTick(o.To))
+	}
 	for _, t := range ticks {
 		y := yOf(t)
 		fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#e5e5e5"/>`, ml, y, w-mr, y)
@@ -128,7 +143,7 @@ func LineChart(title, yLabel string, series []Series, logY bool, w, h int) strin
 	}
 	fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%.0f" height="%.0f" fill="none" stroke="#999"/>`, ml, mt, pw, ph)
 	fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle" fill="#444">seconds</text>`, ml+int(pw/2), mt+int(ph)+27)
-	fmt.Fprintf(&b, `<text transform="translate(12,%d) rotate(-90)" text-anchor="middle" fill="#444">%s</text>`, mt+int(ph/2), html.EscapeString(yLabel))
+	fmt.Fprintf(&b, `<text class="ylabel" transform="translate(12,%d) rotate(-90)" text-anchor="middle" fill="#444">%s</text>`, mt+int(ph/2), html.EscapeString(yLabel))
 	for _, s := range series {
 		var pts []string
 		for _, p := range s.Points {
@@ -163,6 +178,10 @@ func LineChart(title, yLabel string, series []Series, logY bool, w, h int) strin
 		fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="3"/>`, lx, ly-4, lx+16, ly-4, s.Color)
 		fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="10">%s</text>`, lx+19, ly, html.EscapeString(s.Name))
 		lx += 26 + 6*len(s.Name)
+	}
+	if len(outages) > 0 {
+		ly := h - 8
+		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="16" height="8" fill="#f4b6b6"/><text x="%d" y="%d" font-size="10">SLS outage</text>`, lx, ly-8, lx+19, ly)
 	}
 	b.WriteString(`</svg>`)
 	return b.String()

@@ -130,6 +130,13 @@ func main() {
 		rep.Runs = append(rep.Runs, runs...)
 	}
 	os.RemoveAll(filepath.Join(*out, "work"))
+	// The run before this one, if its report is in the output directory:
+	// the report shows its figures beside this run's.
+	if prev, path, err := report.FindPrevious(*out); err != nil {
+		fmt.Fprintln(os.Stderr, "slsbench: previous report not compared:", err)
+	} else if prev != nil {
+		rep.Previous, rep.PreviousFile = prev, filepath.Base(path)
+	}
 	report.WriteTable(os.Stdout, rep)
 	stamp := rep.Started.Format("20060102-150405")
 	jsonPath := filepath.Join(*out, "bench-"+stamp+".json")

@@ -23,13 +23,17 @@ const clientsUsage = `usage: slsrelay clients [-config FILE | -admin HOST:PORT] 
 // clientsCommand runs `slsrelay clients`; it returns the exit code.
 func clientsCommand(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("clients", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
 	configPath := fs.String("config", "configs/local.yaml", "configuration file (its admin.listen)")
 	admin := fs.String("admin", "", "the admin listener's host:port (instead of -config)")
 	asJSON := fs.Bool("json", false, "print the JSON as the relay serves it")
-	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
-		fmt.Fprintln(stderr, clientsUsage)
-		return 2
+	// -h/--help: the usage on stdout, exit 0, as every command.
+	std := stdio{out: stdout, errOut: stderr}
+	pos, code, ok := parseFlags(fs, args, clientsUsage, std)
+	if !ok {
+		return code
+	}
+	if len(pos) > 0 {
+		return usageError(fs, clientsUsage, std, fmt.Sprintf("unexpected argument %q", pos[0]))
 	}
 	listen := *admin
 	if listen == "" {

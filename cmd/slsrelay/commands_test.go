@@ -69,6 +69,7 @@ func TestCommandLine(t *testing.T) {
 		f(want{0, "-project", ""}, "user", "add", h)
 		f(want{0, "-file", ""}, "user", "list", h)
 		f(want{0, "usage: slsrelay version", ""}, "version", h)
+		f(want{0, "usage: slsrelay clients", ""}, "clients", h)
 	}
 	// Usage errors: stderr, exit 2.
 	f(want{2, "", "flag provided but not defined: -bogus"}, "-bogus")
@@ -84,6 +85,8 @@ func TestCommandLine(t *testing.T) {
 	f(want{2, "", "usage: slsrelay user"}, "user")
 	f(want{2, "", "usage: slsrelay user"}, "user", "show")
 	f(want{2, "", `unexpected argument "x"`}, "version", "x")
+	f(want{2, "", `unexpected argument "x"`}, "clients", "x")
+	f(want{2, "", "flag provided but not defined: -frob"}, "clients", "-frob")
 	// What the commands do.
 	f(want{0, "slsrelay devel (commit ", ""}, "version")
 	f(want{1, "", `[config] cannot read config "missing.yaml"`}, "check-config", "missing.yaml")

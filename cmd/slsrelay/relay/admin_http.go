@@ -83,11 +83,24 @@ func (r *Relay) ready() error {
 	return nil
 }
 
-// writeMetrics adds what is read from the WAL and writers at scrape time.
+// writeReady is /readyz as a gauge, from the same check: 1 ready, 0 not
+// (starting, stopping, listeners down or no WAL).
+func (r *Relay) writeReady(w io.Writer) {
+	ready := uint64(0)
+	if r.ready() == nil {
+		ready = 1
+	}
+	metrics.WriteGaugeUint64(w, "slsrelay_ready", ready)
+}
+
+// writeMetrics adds what is read from the relay's state, the WAL and its
+// file system at scrape time.
 func (r *Relay) writeMetrics(w io.Writer) {
+	r.writeReady(w)
 	if r.wal == nil {
 		return
 	}
+	writeWALFilesystem(w, r.cfg.WALDir())
 	st := r.wal.Stats()
 	metrics.WriteGaugeUint64(w, "slsrelay_wal_disk_bytes", uint64(st.DiskBytes))
 	metrics.WriteGaugeUint64(w, "slsrelay_wal_max_disk_bytes", uint64(st.MaxDiskBytes))
