@@ -7,6 +7,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -108,9 +109,9 @@ func TestE2EDLQCommand(t *testing.T) {
 	}
 	path := writeConfig(t, r.cfg)
 
-	// The relay holds the WAL: the subcommand says to stop it.
-	if code, _, stderr := dlq("list", "-config", path); code != 1 || !strings.Contains(stderr, "stop it first") {
-		t.Errorf("dlq list while the relay runs: exit %d, stderr %q; want 1 and a hint to stop the relay", code, stderr)
+	// The relay holds the WAL and answers on its control socket.
+	if code, out, stderr := dlq("list", "-config", path); code != 0 || len(strings.Split(strings.TrimSpace(out), "\n")) != 4 {
+		t.Errorf("dlq list while the relay runs: exit %d, stdout %q, stderr %q; want the 3 dead letters", code, out, stderr)
 	}
 	if err := r.Close(); err != nil {
 		t.Fatal(err)
@@ -202,12 +203,16 @@ func TestE2EVersionCommand(t *testing.T) {
 }
 
 // TestE2EWALStatusLive: `slsrelay wal status` on a running relay (which
-// holds the WAL directory) asks its admin listener, and shows the streams
-// it has; GET /wal/status serves the same table.
+// holds the WAL directory) without a control socket asks its admin
+// listener, and shows the streams it has; GET /wal/status serves the same
+// table.
 func TestE2EWALStatusLive(t *testing.T) {
 	t.Parallel()
 	const logstore = "e2e-02"
-	r := startTestRelay(t, func(c *relay.Config) { c.Admin.Listen = "0.0.0.0:0" })
+	r := startTestRelay(t, func(c *relay.Config) {
+		c.Admin.Listen = "0.0.0.0:0"
+		c.Admin.ControlSocket = relay.ControlSocketOff
+	})
 	// The config the command reads names the port the relay got.
 	_, port, err := net.SplitHostPort(r.Addrs.Admin)
 	if err != nil {
@@ -221,7 +226,7 @@ func TestE2EWALStatusLive(t *testing.T) {
 	}
 	path := writeConfig(t, r.cfg)
 	var out bytes.Buffer
-	if err := writeWALStatus(path, false, &out); err != nil {
+	if err := writeWALStatus(path, false, &out, io.Discard); err != nil {
 		t.Fatalf("wal status on a running relay: %v", err)
 	}
 	t.Logf("wal status:\n%s", out.String())
@@ -235,7 +240,7 @@ func TestE2EWALStatusLive(t *testing.T) {
 		t.Fatal(err)
 	}
 	out.Reset()
-	if err := writeWALStatus(path, false, &out); err != nil || strings.HasPrefix(out.String(), "(from") || !stream.MatchString(out.String()) {
+	if err := writeWALStatus(path, false, &out, io.Discard); err != nil || strings.HasPrefix(out.String(), "(from") || !stream.MatchString(out.String()) {
 		t.Fatalf("wal status on a stopped relay: %v\n%s", err, out.String())
 	}
 }
