@@ -23,8 +23,8 @@ const dlqUsage = `usage: slsrelay dlq list [-config FILE] [-json]
   list     the dead letters: id, stream, records, when, why
   replay   put them back into their stream (delivery tries again); with
            -key-env or -key-file they carry another AccessKey, read as
-           AKID#AKSECRET from that environment variable or file (never
-           given on the command line, never printed)
+           AKID#AKSECRET from that environment variable or file (- for
+           stdin; never given on the command line, never printed)
   drop     delete them for good
 A running relay is asked on its control socket (admin.control_socket,
 default <data_dir>/control.sock; run the command as the relay's user): it
@@ -42,7 +42,7 @@ func runDLQCommand(args []string, std stdio) int {
 	all := fs.Bool("all", false, "every dead letter")
 	asJSON := fs.Bool("json", false, "list: write JSON instead of the table")
 	keyEnv := fs.String("key-env", "", "replay: environment variable holding AKID#AKSECRET")
-	keyFile := fs.String("key-file", "", "replay: file holding AKID#AKSECRET")
+	keyFile := fs.String("key-file", "", "replay: file holding AKID#AKSECRET (-: standard input)")
 	switch verb {
 	case "list", "replay", "drop":
 	case "-h", "-help", "--help":
@@ -82,7 +82,7 @@ func runDLQ(req dlqRequest, std stdio) error {
 		if req.verb != "replay" {
 			return errors.New("-key-env and -key-file go with replay only")
 		}
-		k, err := readReplayKey(req.keyEnv, req.keyFile)
+		k, err := readReplayKey(req.keyEnv, req.keyFile, std.in)
 		if err != nil {
 			return err
 		}
@@ -215,9 +215,10 @@ func openWALOffline(configPath string) (*wal.WAL, error) {
 
 // readReplayKey reads the AccessKey `dlq replay` gives the dead letters,
 // AKID#AKSECRET as in a producer's SASL password, from the environment
-// variable env or the file path (one of them). The secret never appears on
-// the command line (where ps shows it) nor in any message.
-func readReplayKey(env, path string) (wal.Credential, error) {
+// variable env or the file path (one of them; "-" is stdin, for
+// `kubectl exec -i`). The secret never appears on the command line (where
+// ps shows it) nor in any message.
+func readReplayKey(env, path string, stdin io.Reader) (wal.Credential, error) {
 	var raw, from string
 	switch {
 	case env != "" && path != "":
@@ -228,6 +229,15 @@ func readReplayKey(env, path string) (wal.Credential, error) {
 			return wal.Credential{}, fmt.Errorf("-key-env: environment variable %s is not set", env)
 		}
 		raw, from = v, "environment variable "+env
+	case path == "-":
+		if stdin == nil {
+			return wal.Credential{}, errors.New("-key-file -: no standard input")
+		}
+		b, err := io.ReadAll(io.LimitReader(stdin, 64<<10))
+		if err != nil {
+			return wal.Credential{}, fmt.Errorf("-key-file -: %w", err)
+		}
+		raw, from = string(b), "standard input"
 	default:
 		b, err := os.ReadFile(path)
 		if err != nil {

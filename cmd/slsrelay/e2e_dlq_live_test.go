@@ -37,12 +37,18 @@ import (
 // and stderr.
 func cliRun(t testing.TB, bin string, env []string, args ...string) (int, string, string) {
 	t.Helper()
+	return cliRunIn(t, bin, env, "", args...)
+}
+
+// cliRunIn is cliRun with stdin as the command's standard input.
+func cliRunIn(t testing.TB, bin string, env []string, stdin string, args ...string) (int, string, string) {
+	t.Helper()
 	var out, errb bytes.Buffer
 	if bin == "" {
-		return runCLI(args, nil, &out, &errb), out.String(), errb.String()
+		return runCLI(args, strings.NewReader(stdin), &out, &errb), out.String(), errb.String()
 	}
 	cmd := exec.Command(bin, args...)
-	cmd.Env, cmd.Stdout, cmd.Stderr = env, &out, &errb
+	cmd.Env, cmd.Stdin, cmd.Stdout, cmd.Stderr = env, strings.NewReader(stdin), &out, &errb
 	err := cmd.Run()
 	var ee *exec.ExitError
 	if err != nil && !errors.As(err, &ee) {
@@ -103,7 +109,7 @@ func checkSocketMode(t testing.TB, path string) {
 // TestE2EDLQLive: three dead letters on a running relay; while two
 // producers write to the same logstore, `wal status -json` and `dlq list`
 // (the binary) show them, `dlq drop` (the function) drops the first,
-// `dlq replay -all -key-env` (the binary) replays the others through the
+// `dlq replay -all -key-file -` (the binary, the key on stdin) replays the others through the
 // running WAL and writers. Every record reaches the stand-in exactly once
 // but the dropped ones. A second relay on the same data_dir is refused
 // while the commands keep working.
@@ -184,10 +190,9 @@ func TestE2EDLQLive(t *testing.T) {
 	if code != 0 || out != fmt.Sprintf("dropped %d\n", dead[0]) {
 		t.Fatalf("dlq drop (function): exit %d, stdout %q, stderr %q", code, out, stderr)
 	}
-	// The key the replayed entries carry, from the environment: the
-	// stand-in's demo key, so that they are delivered.
-	replayEnv := append(env, "SLSRELAY_REPLAY_KEY="+relaytest.Password)
-	code, out, stderr = cliRun(t, bin, replayEnv, "dlq", "replay", "-all", "-key-env", "SLSRELAY_REPLAY_KEY", "-config", cfgPath)
+	// The key the replayed entries carry, on stdin as `kubectl exec -i`
+	// passes it: the stand-in's demo key, so that they are delivered.
+	code, out, stderr = cliRunIn(t, bin, env, relaytest.Password+"\n", "dlq", "replay", "-all", "-key-file", "-", "-config", cfgPath)
 	replayed := regexp.MustCompile(`(?m)^replayed (\d+) at offset \d+ with AccessKey `+relaytest.AKID+`$`).FindAllStringSubmatch(out, -1)
 	if code != 0 || len(replayed) != 2 || replayed[0][1] != fmt.Sprint(dead[1]) || replayed[1][1] != fmt.Sprint(dead[2]) {
 		t.Fatalf("dlq replay -all (binary): exit %d, stdout %q, stderr %q; want %d and %d replayed", code, out, stderr, dead[1], dead[2])
