@@ -42,6 +42,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -95,8 +96,11 @@ func (r *Relay) startControl() error {
 	if path == "" || r.wal == nil {
 		return nil
 	}
-	if len(path) > maxSocketPath {
-		return fmt.Errorf("admin.control_socket: %q is %d bytes, longer than a Unix socket path may be (%d): set a shorter admin.control_socket", path, len(path), maxSocketPath)
+	if err := checkSocketPath(path); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("admin.control_socket: %w", err)
 	}
 	if err := removeStaleSocket(path, r.log); err != nil {
 		return fmt.Errorf("admin.control_socket: %w", err)
@@ -124,6 +128,31 @@ func (r *Relay) startControl() error {
 		}
 	}()
 	r.log.Info("control socket listening", "path", path)
+	return nil
+}
+
+// checkSocketPath reports a control socket path no socket can be bound at.
+func checkSocketPath(path string) error {
+	if len(path) > maxSocketPath {
+		return fmt.Errorf("admin.control_socket: %q is %d bytes, longer than a Unix socket path may be (%d): set a shorter admin.control_socket", path, len(path), maxSocketPath)
+	}
+	return nil
+}
+
+// probeControlSocket is check-config's look at the control socket: a path
+// a socket can be bound at, in a directory start-up can write in.
+func (c *Config) probeControlSocket() error {
+	path := c.ControlSocket()
+	if path == "" {
+		return nil
+	}
+	if err := checkSocketPath(path); err != nil {
+		return err
+	}
+	if dir := filepath.Dir(path); dir != filepath.Clean(c.DataDir) {
+		// data_dir has its own finding.
+		return writableDir("admin.control_socket's directory", dir)
+	}
 	return nil
 }
 
