@@ -6,6 +6,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -204,8 +205,7 @@ func TestE2EVersionCommand(t *testing.T) {
 
 // TestE2EWALStatusLive: `slsrelay wal status` on a running relay (which
 // holds the WAL directory) without a control socket asks its admin
-// listener, and shows the streams it has; GET /wal/status serves the same
-// table.
+// listener, and shows the streams it has, as the table or (-json) JSON.
 func TestE2EWALStatusLive(t *testing.T) {
 	t.Parallel()
 	const logstore = "e2e-02"
@@ -234,6 +234,15 @@ func TestE2EWALStatusLive(t *testing.T) {
 	m := stream.FindStringSubmatch(out.String())
 	if !strings.HasPrefix(out.String(), "(from the running relay at http://127.0.0.1:"+port+")") || m == nil || m[1] == "0" {
 		t.Fatalf("wal status: want the running relay's table with stream %s/%s/0 past offset 0:\n%s", relaytest.Project, logstore, out.String())
+	}
+	// -json: the admin listener answers JSON to Accept: application/json.
+	out.Reset()
+	if err := writeWALStatus(path, true, &out, io.Discard); err != nil {
+		t.Fatalf("wal status -json on a running relay: %v", err)
+	}
+	var st relay.WALStatus
+	if err := json.Unmarshal(out.Bytes(), &st); err != nil || len(st.Streams) == 0 {
+		t.Fatalf("wal status -json on a running relay: %v\n%s", err, out.String())
 	}
 	// With the relay stopped the directory is read instead.
 	if err := r.Close(); err != nil {
