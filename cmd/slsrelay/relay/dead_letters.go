@@ -107,15 +107,9 @@ func (d WALDeadLetters) DeadLetters(ctx context.Context) ([]DeadLetterInfo, erro
 }
 
 func (d WALDeadLetters) Replay(ctx context.Context, sel DeadLetterSelection, key *wal.Credential, done func(id uint64, offset int64)) error {
-	ids, err := d.resolve(ctx, sel)
-	if err != nil {
-		return err
-	}
-	for _, id := range ids {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
+	return d.each(ctx, sel, func(id uint64) error {
 		var off int64
+		var err error
 		if key != nil {
 			off, err = d.WAL.ReplayWith(id, *key)
 		} else {
@@ -125,11 +119,23 @@ func (d WALDeadLetters) Replay(ctx context.Context, sel DeadLetterSelection, key
 			return fmt.Errorf("cannot replay dead letter %d: %w", id, err)
 		}
 		done(id, off)
-	}
-	return nil
+		return nil
+	})
 }
 
 func (d WALDeadLetters) Drop(ctx context.Context, sel DeadLetterSelection, done func(id uint64)) error {
+	return d.each(ctx, sel, func(id uint64) error {
+		if err := d.WAL.Drop(id); err != nil {
+			return fmt.Errorf("cannot drop dead letter %d: %w", id, err)
+		}
+		done(id)
+		return nil
+	})
+}
+
+// each calls act on the dead letters sel names, in order, until one
+// fails or ctx ends.
+func (d WALDeadLetters) each(ctx context.Context, sel DeadLetterSelection, act func(id uint64) error) error {
 	ids, err := d.resolve(ctx, sel)
 	if err != nil {
 		return err
@@ -138,10 +144,9 @@ func (d WALDeadLetters) Drop(ctx context.Context, sel DeadLetterSelection, done 
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := d.WAL.Drop(id); err != nil {
-			return fmt.Errorf("cannot drop dead letter %d: %w", id, err)
+		if err := act(id); err != nil {
+			return err
 		}
-		done(id)
 	}
 	return nil
 }
