@@ -97,7 +97,13 @@ func (r *Relay) startControl() error {
 		return nil
 	}
 	if err := checkSocketPath(path); err != nil {
-		return err
+		if r.cfg.Admin.ControlSocket != "" {
+			return err
+		}
+		// The default, under a deep data_dir: the relay runs all the
+		// same, and the commands then need it stopped.
+		r.log.Warn("no control socket: set a shorter admin.control_socket for `slsrelay dlq` and `wal status` on the running relay", "err", err)
+		return nil
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("admin.control_socket: %w", err)
@@ -123,7 +129,7 @@ func (r *Relay) startControl() error {
 	c := &controlServer{path: path, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}
 	r.control = c
 	go func() {
-		if err := c.srv.Serve(&peerListener{Listener: ln, log: r.log}); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := c.srv.Serve(&peerListener{Listener: ln, log: r.log, allow: ownUserOrRoot}); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			r.log.Error("control socket stopped", "path", path, "err", err)
 		}
 	}()
@@ -193,11 +199,16 @@ func removeStaleSocket(path string, log *slog.Logger) error {
 	return nil
 }
 
-// peerListener serves only connections from this process's user or root.
+// peerListener hands out only the connections of processes whose user
+// allow accepts (where the system tells the peer's user).
 type peerListener struct {
 	net.Listener
-	log *slog.Logger
+	log   *slog.Logger
+	allow func(uid int) bool
 }
+
+// ownUserOrRoot is the control socket's rule: the relay's user, or root.
+func ownUserOrRoot(uid int) bool { return uid == os.Getuid() || uid == 0 }
 
 func (l *peerListener) Accept() (net.Conn, error) {
 	for {
@@ -206,7 +217,7 @@ func (l *peerListener) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		uid, known, err := peerUID(c)
-		if err == nil && (!known || uid == 0 || uid == os.Getuid()) {
+		if err == nil && (!known || l.allow(uid)) {
 			return c, nil
 		}
 		l.log.Warn("control socket: connection refused", "peer_uid", uid, "err", err)

@@ -38,6 +38,9 @@ type ControlClient struct {
 // path, to check that one does: the error wraps ErrNoRelay or
 // ErrStaleSocket when none does.
 func DialControl(path string) (*ControlClient, error) {
+	if err := checkSocketPath(path); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrNoRelay, err)
+	}
 	conn, err := net.DialTimeout("unix", path, 5*time.Second)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
@@ -54,7 +57,9 @@ func DialControl(path string) (*ControlClient, error) {
 	}
 	// Each request on a connection of its own: the relay's answers are
 	// short, and a replay's stream ends with its connection's use.
-	return &ControlClient{path: path, hc: &http.Client{Transport: &http.Transport{DialContext: dial, DisableKeepAlives: true}}}, nil
+	// A replay's answer starts at once and streams; a list's comes whole.
+	tr := &http.Transport{DialContext: dial, DisableKeepAlives: true, ResponseHeaderTimeout: time.Minute}
+	return &ControlClient{path: path, hc: &http.Client{Transport: tr}}, nil
 }
 
 // Path is the socket the client talks to.

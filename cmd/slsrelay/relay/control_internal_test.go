@@ -1,14 +1,18 @@
 package relay
 
 import (
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // removeStaleSocket makes way only for a socket nobody answers on.
@@ -73,4 +77,51 @@ func TestParseDeadLetterSelection(t *testing.T) {
 
 func equalSelection(a, b DeadLetterSelection) bool {
 	return a.All == b.All && slices.Equal(a.IDs, b.IDs) && slices.Equal(a.Ranges, b.Ranges)
+}
+
+// peerListener hands out the connections of the users it allows and
+// closes the others (SO_PEERCRED names this process's user).
+func TestPeerListener(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("SO_PEERCRED")
+	}
+	f := func(allow func(int) bool, wantServed bool) {
+		t.Helper()
+		path := filepath.Join(t.TempDir(), "s.sock")
+		ln, err := net.Listen("unix", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		var logs strings.Builder
+		pl := &peerListener{Listener: ln, log: slog.New(slog.NewTextHandler(&logs, nil)), allow: allow}
+		served := make(chan bool, 1)
+		go func() {
+			c, err := pl.Accept()
+			if err == nil {
+				c.Close()
+			}
+			served <- err == nil
+		}()
+		c, err := net.Dial("unix", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		// A refused connection is closed by the listener: the read ends.
+		_, rerr := c.Read(make([]byte, 1))
+		if wantServed {
+			if got := <-served; !got {
+				t.Error("the allowed user's connection was not handed out")
+			}
+			return
+		}
+		ln.Close() // ends the Accept loop
+		if got := <-served; got || rerr == nil || errors.Is(rerr, os.ErrDeadlineExceeded) || !strings.Contains(logs.String(), fmt.Sprintf("peer_uid=%d", os.Getuid())) {
+			t.Errorf("a refused user: served %v, read %v, log %q; want the connection closed and logged", got, rerr, logs.String())
+		}
+	}
+	f(func(uid int) bool { return uid == os.Getuid() }, true)
+	f(func(int) bool { return false }, false)
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -183,5 +184,30 @@ func TestDialControl(t *testing.T) {
 	ln.Close()
 	if _, err := relay.DialControl(stale); !errors.Is(err, relay.ErrStaleSocket) {
 		t.Errorf("stale socket: %v, want ErrStaleSocket", err)
+	}
+}
+
+// TestControlSocketPathTooLong: a data_dir too deep for the default
+// socket path leaves the relay without one (it says so); a control_socket
+// set too long stops start-up.
+func TestControlSocketPathTooLong(t *testing.T) {
+	cfg := relaytest.Config(t)
+	cfg.DataDir = filepath.Join(cfg.DataDir, strings.Repeat("d", 110))
+	r := relaytest.Start(t, cfg)
+	if !strings.Contains(r.Log.String(), "no control socket") {
+		t.Errorf("deep data_dir: the relay did not say it has no control socket:\n%s", r.Log.String())
+	}
+	if _, err := relay.DialControl(cfg.ControlSocket()); !errors.Is(err, relay.ErrNoRelay) {
+		t.Errorf("DialControl of the too long path: %v, want ErrNoRelay", err)
+	}
+	r.Close()
+	cfg.Admin.ControlSocket = cfg.ControlSocket()
+	rl, err := relay.New(cfg, relay.Deps{})
+	if err == nil {
+		err = rl.Start()
+		rl.Close()
+	}
+	if err == nil || !strings.Contains(err.Error(), "longer than a Unix socket path may be") {
+		t.Errorf("a control_socket set too long: %v, want start-up refused", err)
 	}
 }

@@ -50,8 +50,8 @@ type Deps struct {
 // are safe to call concurrently with each other and with serving, once
 // Start has returned.
 //
-// Relay has no mutex: New sets every field and Start sets admin and
-// adminAddr; after that the fields are only read. What changes while the
+// Relay has no mutex: New sets every field and Start sets admin,
+// adminAddr and control; after that the fields are only read. What changes while the
 // relay runs is inside the parts, each safe for concurrent use (the
 // throttle's options, the certificates, the log level).
 type Relay struct {
