@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -17,10 +18,12 @@ import (
 	"github.com/slsrelay/slsrelay/wal"
 )
 
-const dlqUsage = `usage: slsrelay dlq list [-config FILE] [-json]
-       slsrelay dlq replay|drop [-config FILE] ID|FROM-TO ... | -all
-       slsrelay dlq replay [-config FILE] -key-env NAME | -key-file PATH ID|FROM-TO ... | -all
-  list     the dead letters: id, stream, records, when, why
+const dlqUsage = `usage: slsrelay dlq list [-config FILE] [-json] [SELECTION]
+       slsrelay dlq replay|drop [-config FILE] SELECTION
+       slsrelay dlq replay [-config FILE] -key-env NAME | -key-file PATH SELECTION
+SELECTION: ids and ranges (7 9-12), or -all; -stream PROJECT/LOGSTORE[/PARTITION]
+and -access-key-id AKID narrow it, or alone select every dead letter they match.
+  list     the dead letters: id, stream, records, when, AccessKey ID, why
   replay   put them back into their stream (delivery tries again); with
            -key-env or -key-file they carry another AccessKey, read as
            AKID#AKSECRET from that environment variable or file (- for
@@ -41,6 +44,8 @@ func runDLQCommand(args []string, std stdio) int {
 	configPath := fs.String("config", "configs/local.yaml", "configuration file")
 	all := fs.Bool("all", false, "every dead letter")
 	asJSON := fs.Bool("json", false, "list: write JSON instead of the table")
+	stream := fs.String("stream", "", "only dead letters of PROJECT/LOGSTORE[/PARTITION]")
+	akid := fs.String("access-key-id", "", "only dead letters sent with this AccessKey ID")
 	keyEnv := fs.String("key-env", "", "replay: environment variable holding AKID#AKSECRET")
 	keyFile := fs.String("key-file", "", "replay: file holding AKID#AKSECRET (-: standard input)")
 	switch verb {
@@ -57,7 +62,8 @@ func runDLQCommand(args []string, std stdio) int {
 	if !ok {
 		return code
 	}
-	req := dlqRequest{verb: verb, configPath: *configPath, all: *all, asJSON: *asJSON, keyEnv: *keyEnv, keyFile: *keyFile, args: pos}
+	req := dlqRequest{verb: verb, configPath: *configPath, all: *all, asJSON: *asJSON, stream: *stream, accessKeyID: *akid,
+		keyEnv: *keyEnv, keyFile: *keyFile, args: pos}
 	if err := runDLQ(req, std); err != nil {
 		fmt.Fprintln(std.errOut, "slsrelay dlq:", err)
 		return 1
@@ -69,6 +75,8 @@ func runDLQCommand(args []string, std stdio) int {
 type dlqRequest struct {
 	verb, configPath string
 	all, asJSON      bool
+	stream           string // -stream
+	accessKeyID      string // -access-key-id
 	keyEnv, keyFile  string
 	args             []string // ids and ranges
 }
@@ -94,10 +102,11 @@ func runDLQ(req dlqRequest, std stdio) error {
 	if err != nil {
 		return err
 	}
-	switch {
-	case req.verb == "list" && len(req.args) > 0:
-		return errors.New("list shows every dead letter: it takes no ids")
-	case req.verb != "list" && sel.Empty():
+	sel.Stream, sel.AccessKeyID = req.stream, req.accessKeyID
+	if err := sel.Check(); err != nil {
+		return err
+	}
+	if req.verb != "list" && sel.Empty() {
 		return fmt.Errorf("name the dead letters to %s, or -all", req.verb)
 	}
 	cfg, err := relay.LoadConfig(req.configPath)
@@ -116,6 +125,7 @@ func runDLQ(req dlqRequest, std stdio) error {
 		if err != nil {
 			return err
 		}
+		list = slices.DeleteFunc(list, func(d relay.DeadLetterInfo) bool { return !sel.Matches(d) })
 		return writeDeadLetters(std.out, list, req.asJSON)
 	case "replay":
 		return dl.Replay(ctx, sel, key, func(id uint64, off int64) {
@@ -130,7 +140,8 @@ func runDLQ(req dlqRequest, std stdio) error {
 	}
 }
 
-// writeDeadLetters writes `dlq list`: a table, or JSON ([]DeadLetterInfo).
+// writeDeadLetters writes `dlq list`: a table (KEY is the AccessKey ID the
+// entries were sent with), or JSON ([]DeadLetterInfo).
 func writeDeadLetters(out io.Writer, list []relay.DeadLetterInfo, asJSON bool) error {
 	if asJSON {
 		if list == nil {
@@ -141,9 +152,10 @@ func writeDeadLetters(out io.Writer, list []relay.DeadLetterInfo, asJSON bool) e
 		return enc.Encode(list)
 	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tSTREAM\tRECORDS\tAT\tREASON")
+	fmt.Fprintln(tw, "ID\tSTREAM\tRECORDS\tAT\tKEY\tREASON")
 	for _, d := range list {
-		fmt.Fprintf(tw, "%d\t%s/%s/%d\t%d\t%s\t%s\n", d.ID, d.Project, d.Logstore, d.Partition, d.Records, d.At.Format(time.RFC3339), d.Reason)
+		fmt.Fprintf(tw, "%d\t%s/%s/%d\t%d\t%s\t%s\t%s\n", d.ID, d.Project, d.Logstore, d.Partition, d.Records, d.At.Format(time.RFC3339),
+			d.AccessKeyID, d.Reason)
 	}
 	return tw.Flush()
 }

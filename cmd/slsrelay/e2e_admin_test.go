@@ -124,13 +124,13 @@ func TestE2EDLQCommand(t *testing.T) {
 	}
 	t.Logf("dlq list:\n%s", out)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 4 || !regexp.MustCompile(`^ID\s+STREAM\s+RECORDS\s+AT\s+REASON$`).MatchString(lines[0]) {
+	if len(lines) != 4 || !regexp.MustCompile(`^ID\s+STREAM\s+RECORDS\s+AT\s+KEY\s+REASON$`).MatchString(lines[0]) {
 		t.Fatalf("dlq list: want a header and 3 rows:\n%s", out)
 	}
 	var ids []string
 	for i, line := range lines[1:] {
 		f := strings.Fields(line)
-		if len(f) < 5 {
+		if len(f) < 6 {
 			t.Fatalf("dlq list row %q", line)
 		}
 		wantStream := fmt.Sprintf("%s/%s/%d", relaytest.Project, logstore, batches[i][0].Partition)
@@ -140,7 +140,10 @@ func TestE2EDLQCommand(t *testing.T) {
 		if at, err := time.Parse(time.RFC3339, f[3]); err != nil || time.Since(at) > time.Minute {
 			t.Errorf("row %d: AT %q is not a recent RFC 3339 time", i, f[3])
 		}
-		if reason := strings.Join(f[4:], " "); !strings.Contains(reason, "400 PostBodyInvalid") {
+		if f[4] != relaytest.AKID {
+			t.Errorf("row %d: KEY %q, want the AccessKey ID the batch was sent with, %s", i, f[4], relaytest.AKID)
+		}
+		if reason := strings.Join(f[5:], " "); !strings.Contains(reason, "400 PostBodyInvalid") {
 			t.Errorf("row %d: reason %q does not say what SLS answered", i, reason)
 		}
 		ids = append(ids, f[0])

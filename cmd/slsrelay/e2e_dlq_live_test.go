@@ -185,6 +185,11 @@ func TestE2EDLQLive(t *testing.T) {
 	if len(dead) != 3 {
 		t.Fatalf("dlq list -json: ids %v, want 3", dead)
 	}
+	// -stream narrows the list: the second batch went to partition 1.
+	code, out, stderr = cliRun(t, "", nil, "dlq", "list", "-stream", relaytest.Project+"/"+logstore+"/1", "-config", cfgPath)
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); code != 0 || len(lines) != 2 || !strings.HasPrefix(lines[1], fmt.Sprint(dead[1])+" ") {
+		t.Fatalf("dlq list -stream: exit %d, stderr %q, stdout:\n%s", code, stderr, out)
+	}
 
 	code, out, stderr = cliRun(t, "", nil, "dlq", "drop", "-config", cfgPath, fmt.Sprint(dead[0]))
 	if code != 0 || out != fmt.Sprintf("dropped %d\n", dead[0]) {
@@ -245,7 +250,7 @@ func TestE2EDLQLive(t *testing.T) {
 	if _, err := os.Lstat(sock); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("the control socket after a clean stop: %v, want it removed", err)
 	}
-	if code, out, stderr := cliRun(t, "", nil, "dlq", "list", "-config", cfgPath); code != 0 || strings.TrimSpace(out) != "ID  STREAM  RECORDS  AT  REASON" || stderr != "" {
+	if code, out, stderr := cliRun(t, "", nil, "dlq", "list", "-config", cfgPath); code != 0 || strings.TrimSpace(out) != "ID  STREAM  RECORDS  AT  KEY  REASON" || stderr != "" {
 		t.Fatalf("dlq list on the stopped relay: exit %d, stdout %q, stderr %q", code, out, stderr)
 	}
 }

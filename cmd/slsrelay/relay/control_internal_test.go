@@ -125,3 +125,37 @@ func TestPeerListener(t *testing.T) {
 	f(func(uid int) bool { return uid == os.Getuid() }, true)
 	f(func(int) bool { return false }, false)
 }
+
+// A selection's filters narrow its ids and ranges, or alone select what
+// they match; Check refuses a stream that is not project/logstore[/n].
+func TestDeadLetterSelectionMatches(t *testing.T) {
+	d := DeadLetterInfo{ID: 7, Project: "p", Logstore: "ls", Partition: 2, AccessKeyID: "ak"}
+	f := func(sel DeadLetterSelection, want bool) {
+		t.Helper()
+		if err := sel.Check(); err != nil {
+			t.Fatalf("%+v: %v", sel, err)
+		}
+		if got := sel.Matches(d); got != want {
+			t.Errorf("%+v matches %v, want %v", sel, got, want)
+		}
+	}
+	f(DeadLetterSelection{}, true)
+	f(DeadLetterSelection{IDs: []uint64{7}}, true)
+	f(DeadLetterSelection{IDs: []uint64{8}}, false)
+	f(DeadLetterSelection{Ranges: []IDRange{{1, 6}, {7, 7}}}, true)
+	f(DeadLetterSelection{Ranges: []IDRange{{8, 9}}}, false)
+	f(DeadLetterSelection{Stream: "p/ls"}, true)
+	f(DeadLetterSelection{Stream: "p/ls/2"}, true)
+	f(DeadLetterSelection{Stream: "p/ls/1"}, false)
+	f(DeadLetterSelection{Stream: "p/other"}, false)
+	f(DeadLetterSelection{AccessKeyID: "ak"}, true)
+	f(DeadLetterSelection{AccessKeyID: "other"}, false)
+	f(DeadLetterSelection{All: true, Stream: "p/ls", AccessKeyID: "ak"}, true)
+	f(DeadLetterSelection{IDs: []uint64{7}, AccessKeyID: "other"}, false)
+	f(DeadLetterSelection{Ranges: []IDRange{{8, 9}}, Stream: "p/ls"}, false)
+	for _, bad := range []string{"p", "p/", "/ls", "p/ls/x", "p/ls/1/2"} {
+		if err := (DeadLetterSelection{Stream: bad}).Check(); err == nil {
+			t.Errorf("stream %q was taken", bad)
+		}
+	}
+}

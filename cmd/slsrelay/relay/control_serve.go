@@ -143,6 +143,10 @@ func readControlRequest(w http.ResponseWriter, req *http.Request) (controlReques
 		controlError(w, http.StatusBadRequest, errors.New("no dead letters selected"))
 		return cr, false
 	}
+	if err := cr.Select.Check(); err != nil {
+		controlError(w, http.StatusBadRequest, err)
+		return cr, false
+	}
 	return cr, true
 }
 

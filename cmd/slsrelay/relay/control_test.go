@@ -69,8 +69,15 @@ func TestControlSocketReplayAndDrop(t *testing.T) {
 	if err := c.Drop(ctx, relay.DeadLetterSelection{IDs: []uint64{4}}, func(id uint64) { dropped = append(dropped, id) }); err != nil || fmt.Sprint(dropped) != "[4]" {
 		t.Fatalf("drop 4: %v, %v", dropped, err)
 	}
-	if list, err := c.DeadLetters(ctx); err != nil || len(list) != 1 || list[0].ID != 1 {
-		t.Fatalf("left after replay and drop: %+v, %v; want dead letter 1", list, err)
+	// A filter alone: nothing of another stream or key.
+	for _, sel := range []relay.DeadLetterSelection{{Stream: relaytest.Project + "/" + logstore + "/1"}, {AccessKeyID: "new-akid"}} {
+		if err := c.Drop(ctx, sel, func(id uint64) { t.Errorf("%+v dropped %d", sel, id) }); err != nil {
+			t.Fatalf("drop %+v: %v", sel, err)
+		}
+	}
+	refused("a bad stream", c.Drop(ctx, relay.DeadLetterSelection{Stream: "nope"}, func(uint64) {}), "is not project/logstore")
+	if list, err := c.DeadLetters(ctx); err != nil || len(list) != 1 || list[0].ID != 1 || list[0].AccessKeyID != "old-akid" {
+		t.Fatalf("left after replay and drop: %+v, %v; want dead letter 1 of old-akid", list, err)
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for r.Addrs.StandIn.LogCount(relaytest.Project, logstore) < 2 && time.Now().Before(deadline) {

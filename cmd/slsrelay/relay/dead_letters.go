@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/slsrelay/slsrelay/wal"
@@ -44,47 +42,9 @@ type DeadLetterInfo struct {
 	Records   int       `json:"records"`
 	At        time.Time `json:"at"`
 	Reason    string    `json:"reason"`
+	// AccessKeyID is the key the entry was sent with (never its secret).
+	AccessKeyID string `json:"access_key_id"`
 }
-
-// DeadLetterSelection names dead letters: ids, inclusive id ranges, or
-// all of them.
-type DeadLetterSelection struct {
-	IDs    []uint64  `json:"ids,omitempty"`
-	Ranges []IDRange `json:"ranges,omitempty"`
-	All    bool      `json:"all,omitempty"`
-}
-
-// IDRange is the dead letters From to To, both included.
-type IDRange struct {
-	From uint64 `json:"from"`
-	To   uint64 `json:"to"`
-}
-
-// ParseDeadLetterSelection reads the command line's dead letters: each arg
-// an id ("7") or a range ("7-12"); all for -all.
-func ParseDeadLetterSelection(args []string, all bool) (DeadLetterSelection, error) {
-	sel := DeadLetterSelection{All: all}
-	for _, a := range args {
-		from, to, isRange := strings.Cut(a, "-")
-		f, err := strconv.ParseUint(from, 10, 64)
-		if err != nil {
-			return sel, fmt.Errorf("dead letter id %q is not a number (nor a range FROM-TO)", a)
-		}
-		if !isRange {
-			sel.IDs = append(sel.IDs, f)
-			continue
-		}
-		t, err := strconv.ParseUint(to, 10, 64)
-		if err != nil || t < f {
-			return sel, fmt.Errorf("dead letter range %q is not FROM-TO with FROM <= TO", a)
-		}
-		sel.Ranges = append(sel.Ranges, IDRange{f, t})
-	}
-	return sel, nil
-}
-
-// Empty tells whether sel names nothing.
-func (s DeadLetterSelection) Empty() bool { return !s.All && len(s.IDs) == 0 && len(s.Ranges) == 0 }
 
 // WALDeadLetters is DeadLetterAdmin on a WAL: the one this process opened
 // while the relay is stopped, or the running relay's own for its control
@@ -101,7 +61,7 @@ func (d WALDeadLetters) DeadLetters(ctx context.Context) ([]DeadLetterInfo, erro
 			return out, err
 		}
 		out = append(out, DeadLetterInfo{ID: l.ID, Project: l.Stream.Project, Logstore: l.Stream.Logstore, Partition: l.Stream.Partition,
-			Records: int(l.Entry.Records), At: l.At, Reason: l.Reason})
+			Records: int(l.Entry.Records), At: l.At, Reason: l.Reason, AccessKeyID: l.Entry.Credential.AccessKeyID})
 	}
 	return out, nil
 }
@@ -151,31 +111,32 @@ func (d WALDeadLetters) each(ctx context.Context, sel DeadLetterSelection, act f
 	return nil
 }
 
-// resolve turns sel into ids: with All every dead letter; else the ids as
-// given (one that does not exist fails when acted on), then those of the
-// ranges that exist, each id once.
+// resolve turns sel into ids: the ids as given when sel is only ids (one
+// that does not exist fails when acted on); else, in id order, every dead
+// letter sel matches, and an id given that does not exist is an error.
 func (d WALDeadLetters) resolve(ctx context.Context, sel DeadLetterSelection) ([]uint64, error) {
 	if sel.Empty() {
 		return nil, errors.New("no dead letters selected")
 	}
-	ids := slices.Clone(sel.IDs)
-	if !sel.All && len(sel.Ranges) == 0 {
-		return ids, nil
+	if err := sel.Check(); err != nil {
+		return nil, err
 	}
-	if sel.All {
-		ids = nil
+	if sel.onlyIDs() {
+		return slices.Clone(sel.IDs), nil
 	}
 	listed, err := d.DeadLetters(ctx)
 	if err != nil {
 		return nil, err
 	}
+	var ids []uint64
 	for _, l := range listed {
-		in := sel.All
-		for _, r := range sel.Ranges {
-			in = in || r.From <= l.ID && l.ID <= r.To
-		}
-		if in && !slices.Contains(ids, l.ID) {
+		if sel.Matches(l) {
 			ids = append(ids, l.ID)
+		}
+	}
+	for _, id := range sel.IDs {
+		if !slices.ContainsFunc(listed, func(l DeadLetterInfo) bool { return l.ID == id }) {
+			return nil, fmt.Errorf("dead letter %d: %w", id, wal.ErrNotFound)
 		}
 	}
 	return ids, nil
