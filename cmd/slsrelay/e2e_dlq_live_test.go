@@ -319,3 +319,24 @@ func TestE2EDLQStaleSocket(t *testing.T) {
 		t.Errorf("the running relay's socket after the refused start: %v", err)
 	}
 }
+
+// TestE2EDLQRelayStarting: a relay that holds the WAL (New has opened it)
+// but has not bound its control socket yet (Start not yet run: WAL
+// recovery at start-up) makes the commands fail with a hint, not hang or
+// open the WAL.
+func TestE2EDLQRelayStarting(t *testing.T) {
+	t.Parallel()
+	cfg := e2eConfig(t)
+	rl, err := relay.New(cfg, relay.Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rl.Close()
+	cfgPath := writeConfig(t, cfg)
+	for _, args := range [][]string{{"dlq", "list"}, {"dlq", "drop", "-all"}} {
+		code, out, stderr := cliRun(t, "", nil, append(args, "-config", cfgPath)...)
+		if code != 1 || out != "" || !strings.Contains(stderr, "is it still starting?") {
+			t.Errorf("%v while the relay starts: exit %d, stdout %q, stderr %q; want 1 and a hint", args, code, out, stderr)
+		}
+	}
+}
