@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,15 +11,11 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"strconv"
 	"strings"
 	"syscall"
-	"text/tabwriter"
 	"time"
 
 	"github.com/slsrelay/slsrelay/cmd/slsrelay/relay"
-	"github.com/slsrelay/slsrelay/wal"
 )
 
 const checkConfigUsage = `usage: slsrelay check-config [-probe] FILE
@@ -68,8 +65,9 @@ func runCheckConfig(args []string, std stdio) int {
 }
 
 const walUsage = `usage: slsrelay wal status [-config FILE] [-json]
-Each stream's offsets and backlog, and the disk use: from the WAL directory
-when the relay is stopped, else from the running relay's admin listener.
+Each stream's offsets and backlog, and the disk use: from the running relay
+(its control socket, or its admin listener with admin.control_socket off),
+else from the WAL directory.
 -json writes one JSON document (fields as in relay.WALStatus).`
 
 // runWAL is `slsrelay wal status`.
@@ -93,169 +91,35 @@ func runWAL(args []string, std stdio) int {
 	if len(pos) > 0 {
 		return usageError(fs, walUsage, std, fmt.Sprintf("unexpected argument %q", pos[0]))
 	}
-	if err := writeWALStatus(*configPath, *asJSON, std.out); err != nil {
+	if err := writeWALStatus(*configPath, *asJSON, std.out, std.errOut); err != nil {
 		fmt.Fprintln(std.errOut, "slsrelay wal status:", err)
 		return 1
 	}
 	return 0
 }
 
-const dlqUsage = `usage: slsrelay dlq list|replay|drop [-config FILE] [ID ... | -all]
-       slsrelay dlq replay [-config FILE] -key-env NAME | -key-file PATH [ID ... | -all]
-  list     the dead letters: id, stream, records, when, why
-  replay   put them back into their stream (delivery tries again); with
-           -key-env or -key-file they carry another AccessKey, read as
-           AKID#AKSECRET from that environment variable or file (never
-           given on the command line, never printed)
-  drop     delete them for good
-The relay must be stopped: the WAL is opened directly`
-
-// runDLQCommand is `slsrelay dlq`: the words and flags; runDLQ acts.
-func runDLQCommand(args []string, std stdio) int {
-	verb := ""
-	if len(args) > 0 {
-		verb = args[0]
-	}
-	fs := flag.NewFlagSet("dlq "+verb, flag.ContinueOnError)
-	configPath := fs.String("config", "configs/local.yaml", "configuration file")
-	all := fs.Bool("all", false, "every dead letter")
-	keyEnv := fs.String("key-env", "", "replay: environment variable holding AKID#AKSECRET")
-	keyFile := fs.String("key-file", "", "replay: file holding AKID#AKSECRET")
-	switch verb {
-	case "list", "replay", "drop":
-	case "-h", "-help", "--help":
-		writeCommandUsage(std.out, fs, dlqUsage)
-		return 0
-	case "":
-		return usageError(fs, dlqUsage, std, "name a dlq command: list, replay or drop")
-	default:
-		return usageError(fs, dlqUsage, std, fmt.Sprintf("unknown dlq command %q", verb))
-	}
-	pos, code, ok := parseFlags(fs, args[1:], dlqUsage, std)
-	if !ok {
-		return code
-	}
-	if err := runDLQ(verb, *configPath, *all, *keyEnv, *keyFile, pos, std.out); err != nil {
-		fmt.Fprintln(std.errOut, "slsrelay dlq:", err)
-		return 1
-	}
-	return 0
-}
-
-// runDLQ lists, replays or drops the dead letters named by args (ids) or
-// all; keyEnv or keyFile give replayed ones another AccessKey.
-func runDLQ(verb, configPath string, all bool, keyEnv, keyFile string, args []string, out io.Writer) error {
-	var newKey *wal.Credential
-	if keyEnv != "" || keyFile != "" {
-		if verb != "replay" {
-			return errors.New("-key-env and -key-file go with replay only")
-		}
-		k, err := readReplayKey(keyEnv, keyFile)
-		if err != nil {
-			return err
-		}
-		newKey = &k
-	}
-	var ids []uint64
-	for _, a := range args {
-		id, err := strconv.ParseUint(a, 10, 64)
-		if err != nil {
-			return fmt.Errorf("dead letter id %q is not a number", a)
-		}
-		ids = append(ids, id)
-	}
-	if verb != "list" && len(ids) == 0 && !all {
-		return fmt.Errorf("name the dead letters to %s, or -all", verb)
-	}
-	w, err := openWALOffline(configPath)
+// writeWALStatus writes each stream's offsets and backlog, and the disk
+// use, as a table or JSON: from the running relay, asked on its control
+// socket (or, with that off, on its admin listener: GET /wal/status), or
+// else from the WAL directory.
+func writeWALStatus(configPath string, asJSON bool, out, errOut io.Writer) error {
+	cfg, err := relay.LoadConfig(configPath)
 	if err != nil {
 		return err
 	}
-	defer w.Close()
-	if verb == "list" || all {
-		var listed []*wal.DeadLetter
-		for d, err := range w.DeadLetters() {
-			if err != nil {
-				return err
-			}
-			listed = append(listed, d)
-		}
-		if verb == "list" {
-			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tSTREAM\tRECORDS\tAT\tREASON")
-			for _, d := range listed {
-				fmt.Fprintf(tw, "%d\t%s/%s/%d\t%d\t%s\t%s\n", d.ID, d.Stream.Project, d.Stream.Logstore, d.Stream.Partition,
-					d.Entry.Records, d.At.Format(time.RFC3339), d.Reason)
-			}
-			return tw.Flush()
-		}
-		for _, d := range listed {
-			ids = append(ids, d.ID)
-		}
-	}
-	for _, id := range ids {
-		if verb == "replay" {
-			var off int64
-			var err error
-			if newKey != nil {
-				off, err = w.ReplayWith(id, *newKey)
-			} else {
-				off, err = w.Replay(id)
-			}
-			if err != nil {
-				return fmt.Errorf("cannot replay dead letter %d: %w", id, err)
-			}
-			if newKey != nil {
-				fmt.Fprintf(out, "replayed %d at offset %d with AccessKey %s\n", id, off, newKey.AccessKeyID)
-			} else {
-				fmt.Fprintf(out, "replayed %d at offset %d\n", id, off)
-			}
-			continue
-		}
-		if err := w.Drop(id); err != nil {
-			return fmt.Errorf("cannot drop dead letter %d: %w", id, err)
-		}
-		fmt.Fprintf(out, "dropped %d\n", id)
-	}
-	return nil
-}
-
-// readReplayKey reads the AccessKey `dlq replay` gives the dead letters,
-// AKID#AKSECRET as in a producer's SASL password, from the environment
-// variable env or the file path (one of them). The secret never appears on
-// the command line (where ps shows it) nor in any message.
-func readReplayKey(env, path string) (wal.Credential, error) {
-	var raw, from string
-	switch {
-	case env != "" && path != "":
-		return wal.Credential{}, errors.New("give -key-env or -key-file, not both")
-	case env != "":
-		v, ok := os.LookupEnv(env)
-		if !ok {
-			return wal.Credential{}, fmt.Errorf("-key-env: environment variable %s is not set", env)
-		}
-		raw, from = v, "environment variable "+env
-	default:
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return wal.Credential{}, fmt.Errorf("-key-file: %w", err)
-		}
-		raw, from = string(b), "file "+path
-	}
-	id, secret, ok := strings.Cut(strings.TrimSpace(raw), "#")
-	if !ok || id == "" || secret == "" || strings.ContainsAny(id, " \t\r\n") || strings.ContainsAny(secret, " \t\r\n") {
-		return wal.Credential{}, fmt.Errorf("%s does not hold one AKID#AKSECRET", from)
-	}
-	return wal.Credential{AccessKeyID: id, AccessKeySecret: secret}, nil
-}
-
-// writeWALStatus writes each stream's offsets and backlog, and the disk
-// use, as a table or JSON: from the WAL directory when the relay is
-// stopped, or else from the running relay's admin listener (GET
-// /wal/status).
-func writeWALStatus(configPath string, asJSON bool, out io.Writer) error {
-	cfg, err := relay.LoadConfig(configPath)
+	c, err := reachRelay(cfg, errOut)
 	if err != nil {
+		return err
+	}
+	if c != nil {
+		live, err := c.WALStatus(context.Background(), asJSON)
+		if err != nil {
+			return err
+		}
+		if !asJSON {
+			fmt.Fprintf(out, "(from the running relay, control socket %s)\n", c.Path())
+		}
+		_, err = io.WriteString(out, live)
 		return err
 	}
 	w, err := relay.OpenWAL(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -263,7 +127,8 @@ func writeWALStatus(configPath string, asJSON bool, out io.Writer) error {
 		if !walLocked(err) {
 			return err
 		}
-		// The running relay holds the directory: ask it.
+		// A running relay holds the directory and does not answer on a
+		// control socket: ask its admin listener.
 		live, lerr := liveWALStatus(cfg, asJSON)
 		if lerr != nil {
 			return fmt.Errorf("%w; the running relay's admin listener could not tell either: %w", err, lerr)
@@ -309,7 +174,7 @@ func liveWALStatus(cfg *relay.Config, asJSON bool) (string, error) {
 		return "", fmt.Errorf("admin listener answered %s: %s", resp.Status, b)
 	}
 	if ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); asJSON && ct != "application/json" {
-		return "", fmt.Errorf("admin listener answered %s, not JSON: stop the relay for -json, or leave -json out", ct)
+		return "", fmt.Errorf("admin listener answered %s, not JSON: a relay older than this command? stop it for -json, or leave -json out", ct)
 	}
 	return string(b), nil
 }
@@ -332,18 +197,4 @@ func adminURL(listen string) string {
 // (the running relay) holds its directory: badger's lock.
 func walLocked(err error) bool {
 	return errors.Is(err, syscall.EWOULDBLOCK) || strings.Contains(err.Error(), "Cannot acquire directory lock")
-}
-
-// openWALOffline opens the WAL the config names, for admin commands run
-// while the relay is stopped (badger locks its directory).
-func openWALOffline(configPath string) (*wal.WAL, error) {
-	cfg, err := relay.LoadConfig(configPath)
-	if err != nil {
-		return nil, err
-	}
-	w, err := relay.OpenWAL(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil && walLocked(err) {
-		return nil, fmt.Errorf("%w (is the relay still running? stop it first)", err)
-	}
-	return w, err
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -46,7 +47,7 @@ func TestCheckConfigCommand(t *testing.T) {
 func TestWALStatusCommand(t *testing.T) {
 	cfgPath := walWithBacklog(t)
 	var out bytes.Buffer
-	if err := writeWALStatus(cfgPath, false, &out); err != nil {
+	if err := writeWALStatus(cfgPath, false, &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"STREAM", "proj/store/3  10    0          2", "disk:", "in 1 data files; pending 2 entries"} {

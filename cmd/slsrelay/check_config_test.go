@@ -71,6 +71,9 @@ func TestCheckConfigStartupChecks(t *testing.T) {
 	f("data_dir: "+filepath.Join(regular, "data")+"\nsls: {endpoint: x}\n"+plain, 1, "",
 		`[dirs] data_dir "`+filepath.Join(regular, "data")+`": "`+regular+`" is not a directory`)
 	f(base+plain+"wal: {dir: "+filepath.Join(regular, "wal")+"}\n", 1, "", `[dirs] wal.dir "`)
+	f(base+plain+"admin: {control_socket: "+filepath.Join(regular, "ctl.sock")+"}\n", 1, "", `[dirs] admin.control_socket's directory "`)
+	f(base+plain+"admin: {control_socket: /"+strings.Repeat("x", 120)+"}\n", 1, "", "[dirs] admin.control_socket: ")
+	f(base+plain+"admin: {control_socket: "+filepath.Join(dir, "run", "ctl.sock")+"}\n", 0, "ok", "")
 	// keys
 	f(base+plain+"wal: {encryption_key_file: "+goodKey+"}\n", 0, "ok", "")
 	f(base+plain+"wal: {encryption_key_file: "+badKey+"}\n", 1, "", "[keys] wal.encryption_key_file: ")

@@ -38,7 +38,7 @@ func init() {
 		{"run", "run the relay (also: slsrelay -config FILE)", runDaemon},
 		{"check-config", "check a configuration and what start-up needs (dirs, keys, certificates, -probe: ports)", runCheckConfig},
 		{"wal", "wal status: streams, offsets, backlog, disk (-json)", runWAL},
-		{"dlq", "list, replay or drop dead letters", runDLQCommand},
+		{"dlq", "list, replay or drop dead letters (on the running relay too)", runDLQCommand},
 		{"user", "add, remove or list relay users; define held AccessKeys", func(args []string, std stdio) int {
 			return runUser(args, std.in, std.out, std.errOut)
 		}},

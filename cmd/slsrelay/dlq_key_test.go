@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,7 +13,7 @@ import (
 )
 
 // `dlq replay -key-env/-key-file` gives the replayed entries another
-// AccessKey, read from the environment or a file, and never prints its
+// AccessKey, read from the environment, a file or stdin (-key-file -), and never prints its
 // secret.
 func TestDLQReplayWithAnotherKey(t *testing.T) {
 	dir := t.TempDir()
@@ -80,10 +81,12 @@ func TestDLQReplayWithAnotherKey(t *testing.T) {
 	if err := os.WriteFile(keyFile, []byte("file-akid#"+secret+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	f := func(args []string, wantKey string) {
+	f := func(stdin string, args []string, wantKey string) {
 		t.Helper()
 		deadLetters(2)
-		code, out, stderr := dlq(append([]string{"replay", "-config", path}, args...)...)
+		var outb, errb bytes.Buffer
+		code := runCLI(append([]string{"dlq", "replay", "-config", path}, args...), strings.NewReader(stdin), &outb, &errb)
+		out, stderr := outb.String(), errb.String()
 		if code != 0 || strings.Count(out, "with AccessKey "+strings.Split(wantKey, "#")[0]) != 2 {
 			t.Fatalf("dlq replay %v: exit %d, stdout %q, stderr %q", args, code, out, stderr)
 		}
@@ -94,8 +97,9 @@ func TestDLQReplayWithAnotherKey(t *testing.T) {
 			t.Fatalf("replayed entries carry %v, want %s", got, wantKey)
 		}
 	}
-	f([]string{"-key-env", "SLSRELAY_REPLAY_KEY", "-all"}, "writer-akid#"+secret)
-	f([]string{"-key-file", keyFile, "-all"}, "file-akid#"+secret)
+	f("", []string{"-key-env", "SLSRELAY_REPLAY_KEY", "-all"}, "writer-akid#"+secret)
+	f("", []string{"-key-file", keyFile, "-all"}, "file-akid#"+secret)
+	f("stdin-akid#"+secret+"\n", []string{"-key-file", "-", "-all"}, "stdin-akid#"+secret)
 
 	fails := func(wantErr string, args ...string) {
 		t.Helper()

@@ -6,7 +6,9 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -108,9 +110,9 @@ func TestE2EDLQCommand(t *testing.T) {
 	}
 	path := writeConfig(t, r.cfg)
 
-	// The relay holds the WAL: the subcommand says to stop it.
-	if code, _, stderr := dlq("list", "-config", path); code != 1 || !strings.Contains(stderr, "stop it first") {
-		t.Errorf("dlq list while the relay runs: exit %d, stderr %q; want 1 and a hint to stop the relay", code, stderr)
+	// The relay holds the WAL and answers on its control socket.
+	if code, out, stderr := dlq("list", "-config", path); code != 0 || len(strings.Split(strings.TrimSpace(out), "\n")) != 4 {
+		t.Errorf("dlq list while the relay runs: exit %d, stdout %q, stderr %q; want the 3 dead letters", code, out, stderr)
 	}
 	if err := r.Close(); err != nil {
 		t.Fatal(err)
@@ -122,13 +124,13 @@ func TestE2EDLQCommand(t *testing.T) {
 	}
 	t.Logf("dlq list:\n%s", out)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 4 || !regexp.MustCompile(`^ID\s+STREAM\s+RECORDS\s+AT\s+REASON$`).MatchString(lines[0]) {
+	if len(lines) != 4 || !regexp.MustCompile(`^ID\s+STREAM\s+RECORDS\s+AT\s+KEY\s+REASON$`).MatchString(lines[0]) {
 		t.Fatalf("dlq list: want a header and 3 rows:\n%s", out)
 	}
 	var ids []string
 	for i, line := range lines[1:] {
 		f := strings.Fields(line)
-		if len(f) < 5 {
+		if len(f) < 6 {
 			t.Fatalf("dlq list row %q", line)
 		}
 		wantStream := fmt.Sprintf("%s/%s/%d", relaytest.Project, logstore, batches[i][0].Partition)
@@ -138,7 +140,10 @@ func TestE2EDLQCommand(t *testing.T) {
 		if at, err := time.Parse(time.RFC3339, f[3]); err != nil || time.Since(at) > time.Minute {
 			t.Errorf("row %d: AT %q is not a recent RFC 3339 time", i, f[3])
 		}
-		if reason := strings.Join(f[4:], " "); !strings.Contains(reason, "400 PostBodyInvalid") {
+		if f[4] != relaytest.AKID {
+			t.Errorf("row %d: KEY %q, want the AccessKey ID the batch was sent with, %s", i, f[4], relaytest.AKID)
+		}
+		if reason := strings.Join(f[5:], " "); !strings.Contains(reason, "400 PostBodyInvalid") {
 			t.Errorf("row %d: reason %q does not say what SLS answered", i, reason)
 		}
 		ids = append(ids, f[0])
@@ -202,12 +207,15 @@ func TestE2EVersionCommand(t *testing.T) {
 }
 
 // TestE2EWALStatusLive: `slsrelay wal status` on a running relay (which
-// holds the WAL directory) asks its admin listener, and shows the streams
-// it has; GET /wal/status serves the same table.
+// holds the WAL directory) without a control socket asks its admin
+// listener, and shows the streams it has, as the table or (-json) JSON.
 func TestE2EWALStatusLive(t *testing.T) {
 	t.Parallel()
 	const logstore = "e2e-02"
-	r := startTestRelay(t, func(c *relay.Config) { c.Admin.Listen = "0.0.0.0:0" })
+	r := startTestRelay(t, func(c *relay.Config) {
+		c.Admin.Listen = "0.0.0.0:0"
+		c.Admin.ControlSocket = relay.ControlSocketOff
+	})
 	// The config the command reads names the port the relay got.
 	_, port, err := net.SplitHostPort(r.Addrs.Admin)
 	if err != nil {
@@ -221,7 +229,7 @@ func TestE2EWALStatusLive(t *testing.T) {
 	}
 	path := writeConfig(t, r.cfg)
 	var out bytes.Buffer
-	if err := writeWALStatus(path, false, &out); err != nil {
+	if err := writeWALStatus(path, false, &out, io.Discard); err != nil {
 		t.Fatalf("wal status on a running relay: %v", err)
 	}
 	t.Logf("wal status:\n%s", out.String())
@@ -230,12 +238,21 @@ func TestE2EWALStatusLive(t *testing.T) {
 	if !strings.HasPrefix(out.String(), "(from the running relay at http://127.0.0.1:"+port+")") || m == nil || m[1] == "0" {
 		t.Fatalf("wal status: want the running relay's table with stream %s/%s/0 past offset 0:\n%s", relaytest.Project, logstore, out.String())
 	}
+	// -json: the admin listener answers JSON to Accept: application/json.
+	out.Reset()
+	if err := writeWALStatus(path, true, &out, io.Discard); err != nil {
+		t.Fatalf("wal status -json on a running relay: %v", err)
+	}
+	var st relay.WALStatus
+	if err := json.Unmarshal(out.Bytes(), &st); err != nil || len(st.Streams) == 0 {
+		t.Fatalf("wal status -json on a running relay: %v\n%s", err, out.String())
+	}
 	// With the relay stopped the directory is read instead.
 	if err := r.Close(); err != nil {
 		t.Fatal(err)
 	}
 	out.Reset()
-	if err := writeWALStatus(path, false, &out); err != nil || strings.HasPrefix(out.String(), "(from") || !stream.MatchString(out.String()) {
+	if err := writeWALStatus(path, false, &out, io.Discard); err != nil || strings.HasPrefix(out.String(), "(from") || !stream.MatchString(out.String()) {
 		t.Fatalf("wal status on a stopped relay: %v\n%s", err, out.String())
 	}
 }

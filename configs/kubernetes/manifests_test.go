@@ -53,8 +53,13 @@ type manifest struct {
 			Spec struct {
 				TerminationGracePeriodSeconds int `yaml:"terminationGracePeriodSeconds"`
 				Containers                    []struct {
-					Name string `yaml:"name"`
-					Env  []struct {
+					Name         string   `yaml:"name"`
+					Args         []string `yaml:"args"`
+					VolumeMounts []struct {
+						MountPath string `yaml:"mountPath"`
+						ReadOnly  bool   `yaml:"readOnly"`
+					} `yaml:"volumeMounts"`
+					Env []struct {
 						Name string `yaml:"name"`
 					} `yaml:"env"`
 					Ports []struct {
@@ -179,9 +184,11 @@ func TestManifestsFleet(t *testing.T) {
 	const namespace = "logging"
 	t.Setenv("POD_NAMESPACE", namespace)
 	var linger time.Duration
+	var cfg *relay.Config
 	for _, pod := range []int32{1, 2, 3} {
 		t.Setenv("POD_INDEX", strconv.Itoa(int(pod)))
-		cfg, err := relay.ParseConfig("configmap.yaml relay.yaml", []byte(relayYAML))
+		var err error
+		cfg, err = relay.ParseConfig("configmap.yaml relay.yaml", []byte(relayYAML))
 		if err != nil {
 			t.Fatalf("pod %d: %v", pod, err)
 		}
@@ -205,6 +212,25 @@ func TestManifestsFleet(t *testing.T) {
 	}
 	if linger <= 0 {
 		t.Fatal("relay.yaml: set limits.drain_linger, which the probe and grace period are checked against")
+	}
+
+	// `kubectl exec <pod> -- slsrelay dlq …|wal status -config FILE` runs
+	// as the container's user with its environment: FILE (the relay's
+	// -config) is mounted, and the control socket it reaches the relay on
+	// is on a writable volume (the root file system is read-only).
+	under := func(path string, writable bool) bool {
+		for _, m := range ctr.VolumeMounts {
+			if strings.HasPrefix(path, strings.TrimSuffix(m.MountPath, "/")+"/") && (!writable || !m.ReadOnly) {
+				return true
+			}
+		}
+		return false
+	}
+	if i := slices.Index(ctr.Args, "-config"); i < 0 || i+1 == len(ctr.Args) || !under(ctr.Args[i+1], false) {
+		t.Errorf("container args %q: want -config with a file on a mounted volume, for kubectl exec's commands too", ctr.Args)
+	}
+	if sock := cfg.ControlSocket(); sock == "" || len(sock) > 107 || !under(sock, true) {
+		t.Errorf("control socket %q: want one (admin.control_socket not off), on a writable volume, its path at most 107 bytes", sock)
 	}
 
 	// The Service carries all traffic: a ClusterIP over the pods, on 9093.

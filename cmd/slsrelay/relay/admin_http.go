@@ -14,7 +14,8 @@ import (
 
 // startAdmin serves /metrics (Prometheus exposition), /healthz (alive),
 // /readyz (listeners up, WAL open, not stopping), /wal/status (the table of
-// `slsrelay wal status`, read-only), /shippers (the connected shippers as
+// `slsrelay wal status`, or its JSON with Accept: application/json;
+// read-only), /shippers (the connected shippers as
 // JSON, for `slsrelay clients`), the status page at / and, if enabled, /debug/pprof on the admin
 // listener.
 func (r *Relay) startAdmin() error {
@@ -33,14 +34,7 @@ func (r *Relay) startAdmin() error {
 	})
 	mux.HandleFunc("/shippers", r.serveShippers)
 	mux.HandleFunc("/", r.serveStatus)
-	mux.HandleFunc("/wal/status", func(w http.ResponseWriter, _ *http.Request) {
-		if r.wal == nil {
-			http.Error(w, "WAL not open", http.StatusServiceUnavailable)
-			return
-		}
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		WriteWALStatus(w, r.wal.Stats())
-	})
+	mux.HandleFunc("/wal/status", r.serveWALStatus)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		io.WriteString(w, "ok\n")
 	})

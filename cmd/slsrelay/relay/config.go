@@ -69,12 +69,32 @@ type WALConfig struct {
 	EncryptionKeyEnv  string `yaml:"encryption_key_env"`
 }
 
-// AdminConfig: the HTTP listener for /metrics, /healthz, /readyz.
+// AdminConfig: the HTTP listener for /metrics, /healthz, /readyz, and the
+// local control socket.
 type AdminConfig struct {
 	// Listen is host:port; empty: no admin listener.
 	Listen string `yaml:"listen"`
 	// Pprof serves /debug/pprof too.
 	Pprof bool `yaml:"pprof"`
+	// ControlSocket is the Unix socket `slsrelay dlq` and `wal status`
+	// reach the running relay on (control.go): a path, empty for
+	// <data_dir>/control.sock, or "off" for none.
+	ControlSocket string `yaml:"control_socket"`
+}
+
+// ControlSocketOff is admin.control_socket's value for no control socket.
+const ControlSocketOff = "off"
+
+// ControlSocket is where the running relay's control socket is: "" when
+// admin.control_socket is off.
+func (c *Config) ControlSocket() string {
+	switch c.Admin.ControlSocket {
+	case ControlSocketOff:
+		return ""
+	case "":
+		return filepath.Join(c.DataDir, "control.sock")
+	}
+	return c.Admin.ControlSocket
 }
 
 // SLSConfig is shardwriter.Options plus the stand-in and the catalog's

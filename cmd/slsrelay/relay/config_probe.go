@@ -59,6 +59,7 @@ func (c *Config) Probe(o ProbeOptions) []Finding {
 	if c.WAL.Dir != "" {
 		add(CheckDirs, writableDir("wal.dir", c.WAL.Dir))
 	}
+	add(CheckDirs, c.probeControlSocket())
 	key, err := c.probeWALKey()
 	add(CheckKeys, err)
 	if c.Auth != nil && err == nil {

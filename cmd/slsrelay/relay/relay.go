@@ -50,8 +50,8 @@ type Deps struct {
 // are safe to call concurrently with each other and with serving, once
 // Start has returned.
 //
-// Relay has no mutex: New sets every field and Start sets admin and
-// adminAddr; after that the fields are only read. What changes while the
+// Relay has no mutex: New sets every field and Start sets admin,
+// adminAddr and control; after that the fields are only read. What changes while the
 // relay runs is inside the parts, each safe for concurrent use (the
 // throttle's options, the certificates, the log level).
 type Relay struct {
@@ -70,6 +70,8 @@ type Relay struct {
 	admin   *http.Server
 	// adminAddr is set by Start before the admin listener serves.
 	adminAddr string
+	// control is the control socket, set by Start; nil when off.
+	control *controlServer
 }
 
 // New opens the WAL, builds the writers, the catalog and the front end as
@@ -141,12 +143,16 @@ func (r *Relay) catalog() engine.Catalog {
 	return r.writers.Catalog()
 }
 
-// Start opens the listeners, starts the writers and the admin listener.
-// The admin address is bound first and held while the Kafka listeners
-// open, so that a clash on it stops start-up before producers can connect;
-// startAdmin binds it again once they are up, as its /readyz may only ask
-// the engine after Server.Start has returned.
+// Start opens the listeners, starts the writers, the admin listener and
+// the control socket. The control socket is bound first (it needs only the
+// WAL), and the admin address is bound and held while the Kafka listeners
+// open, so that a clash on either stops start-up before producers can
+// connect; startAdmin binds the admin address again once they are up, as
+// its /readyz may only ask the engine after Server.Start has returned.
 func (r *Relay) Start() error {
+	if err := r.startControl(); err != nil {
+		return err
+	}
 	var held net.Listener
 	if listen := r.cfg.Admin.Listen; listen != "" {
 		var err error
@@ -195,6 +201,10 @@ func (r *Relay) stop(ctx context.Context, drain bool) error {
 	}
 	if r.admin != nil {
 		errs = append(errs, r.admin.Close())
+	}
+	if r.control != nil {
+		// A replay in flight finishes before the WAL closes.
+		errs = append(errs, r.control.stop(ctx))
 	}
 	if r.thr != nil {
 		r.thr.Close()
