@@ -410,8 +410,8 @@ func (s *session) handle(frame []byte) {
 	if av, ok := kreq.(*kmsg.ApiVersionsRequest); ok && av.Version >= 3 {
 		s.shipper.setSoftware(av.ClientSoftwareName, av.ClientSoftwareVersion)
 	}
-	if hdr.key == 0 || hdr.key == 3 {
-		s.learnTopicIDs(kreq)
+	if mreq, ok := kreq.(*kmsg.MetadataRequest); ok {
+		s.learnTopicIDs(mreq)
 	}
 	r := &request{hdr: hdr, kreq: kreq, received: time.Now()}
 	silent := false
