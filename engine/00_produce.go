@@ -153,15 +153,17 @@ func (s *session) handleProduce(r *request) {
 			}
 			key := wal.StreamKey{Project: s.principal.Project, Logstore: logstore, Partition: rp.Partition}
 			entry := &wal.Entry{
-				Magic:      info.Magic,
-				Codec:      info.Codec,
-				Records:    info.Records,
-				ReceivedAt: r.received.UnixNano(),
-				JSON:       json,
-				Producer:   s.peer,
-				ClientID:   r.hdr.clientID,
-				Credential: s.principal.Credential,
-				Data:       rp.Records,
+				Magic:          info.Magic,
+				Codec:          info.Codec,
+				Records:        info.Records,
+				ReceivedAt:     r.received.UnixNano(),
+				JSON:           json,
+				Producer:       s.peer,
+				ClientID:       r.hdr.clientID,
+				SASLUser:       loginUser(s.principal, s.ln),
+				ClientSoftware: s.software,
+				Credential:     s.principal.Credential,
+				Data:           rp.Records,
 			}
 			if th := s.srv.opts.Throttle; th != nil {
 				throttle = max(throttle, th.ThrottleTime(key, len(rp.Records)))

@@ -98,6 +98,9 @@ type session struct {
 	loggedIn atomic.Pointer[Principal]
 	// shipper is what the admin listener shows of this connection.
 	shipper shipperInfo
+	// software is "name/version" from a valid ApiVersions v3+ ("" before),
+	// stored with each batch (wal.Entry.ClientSoftware).
+	software string
 	// partialReserved is what a gnet transport reserved in the budget for
 	// the frame it is receiving (owned by the event loop).
 	partialReserved int
