@@ -63,9 +63,19 @@ func (s *Server) refuseProxy(ln *listener, peer, detail string) {
 // gnetProxyPending is the context of a gnet connection whose header has
 // not arrived yet.
 type gnetProxyPending struct {
-	// done is set when the header was read or the connection refused;
-	// the timeout closes the connection otherwise.
-	done atomic.Bool
+	// done is set when the header was read or the connection refused or
+	// closed; timeout closes the connection otherwise.
+	done    atomic.Bool
+	timeout *time.Timer // set in OnOpen, before any other event
+}
+
+// finish marks the wait over, and reports whether it was still on.
+func (p *gnetProxyPending) finish() bool {
+	if !p.done.CompareAndSwap(false, true) {
+		return false
+	}
+	p.timeout.Stop()
+	return true
 }
 
 // openProxy starts a gnet connection on a PROXY protocol listener: it
@@ -78,7 +88,7 @@ func (g *gnetListener) openProxy(c gnet.Conn) gnet.Action {
 	p := &gnetProxyPending{}
 	c.SetContext(p)
 	peer := c.RemoteAddr().String()
-	time.AfterFunc(proxyHeaderTimeout, func() {
+	p.timeout = time.AfterFunc(proxyHeaderTimeout, func() {
 		if p.done.CompareAndSwap(false, true) {
 			g.srv.refuseProxy(g.ln, peer, fmt.Sprintf("no PROXY protocol header within %v", proxyHeaderTimeout))
 			_ = c.Close()
@@ -96,7 +106,7 @@ func (g *gnetListener) proxyHeader(c gnet.Conn, p *gnetProxyPending) (*session, 
 	if errors.Is(err, errProxyIncomplete) {
 		return nil, false
 	}
-	if !p.done.CompareAndSwap(false, true) {
+	if !p.finish() {
 		return nil, true // the timeout refused it
 	}
 	if err != nil {
@@ -112,7 +122,7 @@ func (g *gnetListener) proxyHeader(c gnet.Conn, p *gnetProxyPending) (*session, 
 // closedBeforeHeader: a pending gnet connection closed. Part of a header
 // is a refusal; nothing at all is not (a balancer's TCP health check).
 func (g *gnetListener) closedBeforeHeader(c gnet.Conn, p *gnetProxyPending) {
-	if p.done.CompareAndSwap(false, true) && c.InboundBuffered() > 0 {
+	if p.finish() && c.InboundBuffered() > 0 {
 		g.srv.refuseProxy(g.ln, c.RemoteAddr().String(), fmt.Sprintf("connection ended after %d bytes, before a complete PROXY protocol header", c.InboundBuffered()))
 	}
 }
