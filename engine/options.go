@@ -201,7 +201,9 @@ type Options struct {
 	// 10 min.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
 	// PartialFrameTimeout closes a connection that started a request and
-	// did not finish sending it in that time (a slow-loris). Default 30 s.
+	// did not finish sending it in that time (a slow-loris), and on a
+	// proxy_protocol listener one whose header has not come whole in that
+	// time. Default 30 s.
 	PartialFrameTimeout time.Duration `yaml:"partial_frame_timeout"`
 	// Throttle, if set, decides throttle_time_ms for Produce and mutes
 	// connections for that long (see BacklogThrottle).

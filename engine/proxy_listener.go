@@ -21,10 +21,10 @@ import (
 	"github.com/panjf2000/gnet/v2"
 )
 
-// proxyHeaderTimeout bounds the wait for a header: a balancer sends it at
-// once (spec 2.1: "sent immediately and at once upon the connection
-// establishment").
-const proxyHeaderTimeout = 10 * time.Second
+// The wait for a header is bounded by Options.PartialFrameTimeout: a
+// balancer sends it at once (spec 2.1: "sent immediately and at once upon
+// the connection establishment"), so a connection without it is as stuck
+// as one that stopped in the middle of a request.
 
 // proxyMaxHeader is the longest header: v2's 16 bytes and a 16-bit length.
 const proxyMaxHeader = proxyV2Fixed + 0xffff
@@ -88,9 +88,10 @@ func (g *gnetListener) openProxy(c gnet.Conn) gnet.Action {
 	p := &gnetProxyPending{}
 	c.SetContext(p)
 	peer := c.RemoteAddr().String()
-	p.timeout = time.AfterFunc(proxyHeaderTimeout, func() {
+	wait := g.srv.opts.PartialFrameTimeout
+	p.timeout = time.AfterFunc(wait, func() {
 		if p.done.CompareAndSwap(false, true) {
-			g.srv.refuseProxy(g.ln, peer, fmt.Sprintf("no PROXY protocol header within %v", proxyHeaderTimeout))
+			g.srv.refuseProxy(g.ln, peer, fmt.Sprintf("no complete PROXY protocol header within %v (partial_frame_timeout)", wait))
 			_ = c.Close()
 		}
 	})
@@ -138,7 +139,7 @@ func (s *Server) acceptProxy(ln *listener, c net.Conn) (net.Conn, string, bool) 
 		c.Close()
 		return nil, "", false
 	}
-	_ = c.SetReadDeadline(time.Now().Add(proxyHeaderTimeout))
+	_ = c.SetReadDeadline(time.Now().Add(s.opts.PartialFrameTimeout))
 	r := bufio.NewReaderSize(c, proxyMaxHeader)
 	for need := 1; ; {
 		_, err := r.Peek(need) // waits for more bytes

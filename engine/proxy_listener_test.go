@@ -20,6 +20,7 @@ import (
 func TestProxyProtocolListeners(t *testing.T) {
 	t.Parallel()
 	r := startRelay(t, func(o *Options) {
+		o.PartialFrameTimeout = 300 * time.Millisecond // the wait for a header
 		for i := range o.Listeners {
 			o.Listeners[i].Name = "PROXIED_" + o.Listeners[i].Name
 			o.Listeners[i].ProxyProtocol = ProxyProtocolOptions{Enabled: true, TrustedCIDRs: []string{"127.0.0.2/32"}}
@@ -121,6 +122,8 @@ func TestProxyProtocolListeners(t *testing.T) {
 			refused(t, l.name, l.addr, net.ParseIP("127.0.0.1"), proxyV2TCP4(c1, server), "not in proxy_protocol.trusted_cidrs")
 			refused(t, l.name, l.addr, balancer, kafkatest.EncodeRequest(1, kafkatest.ProduceValues(testTopic, 0, 1, "x")), "no PROXY protocol header")
 			refused(t, l.name, l.addr, balancer, []byte("PROXY TCP4 192.0.2.07 10.0.0.1 1 2\r\n"), "source address")
+			refused(t, l.name, l.addr, balancer, nil, "no complete PROXY protocol header")
+			refused(t, l.name, l.addr, balancer, []byte("PROXY TCP4 192.0.2.7"), "no complete PROXY protocol header")
 		})
 	}
 }
