@@ -128,7 +128,6 @@ func TestProxyProtocolListeners(t *testing.T) {
 	}
 }
 
-
 // TestProxyProtocolOptions: enabled needs trusted CIDRs that parse.
 func TestProxyProtocolOptions(t *testing.T) {
 	f := func(p ProxyProtocolOptions, wantErr string) {
