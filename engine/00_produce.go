@@ -1,6 +1,6 @@
 package engine
 
-// Produce: v0 to v13; message formats v0/v1 (MessageSet) and v2
+// Produce: v0 to v12; message formats v0/v1 (MessageSet) and v2
 // (RecordBatch), every codec.
 //
 // Behaviour:
@@ -30,8 +30,20 @@ package engine
 //     acks other than -1, 0, 1 get INVALID_REQUIRED_ACKS.
 //   - When the buffer backs up (see Throttler) the response carries
 //     throttle_time_ms and the connection is not read for that long.
-//   - v13 addresses topics by ID (see topicIDs): an ID this node did not
-//     hand out is UNKNOWN_TOPIC_ID.
+//   - Not v13: it addresses topics by ID (KIP-516) and adds nothing else.
+//     A topic ID is a one-way hash of project and topic (topics.go): a
+//     node maps it back only to names it has seen, and the catalog cannot
+//     list a project's Logstores (shardwriter.Catalog.Topics: SLS's RAM
+//     policy for Kafka producers does not grant ListLogStores). In a fleet
+//     a client that learned an ID from one node and produced by ID to
+//     another got UNKNOWN_TOPIC_ID, and franz-go gave the records up after
+//     4 of those. An ID cannot carry the name instead: a Logstore name is
+//     up to 63 characters of [a-z0-9_-] ("Logstore naming rules",
+//     https://www.alibabacloud.com/help/en/sls/developer-reference/logstores),
+//     63 × log2(38) ≈ 330 bits, and an ID has 128. Up to v12 every client names its topics, which every
+//     node can resolve. Clients pick the highest version both sides
+//     support from ApiVersions (franz-go, sarama, librdkafka, kafka-go,
+//     Java), so they send v12 at most.
 
 import (
 	"context"
@@ -47,8 +59,11 @@ import (
 	"github.com/slsrelay/slsrelay/wal/batch"
 )
 
+// maxProduceVersion is the highest Produce version served (see above).
+const maxProduceVersion = 12
+
 func init() {
-	register(0, api{min: 0, max: 13, handle: (*session).handleProduce})
+	register(0, api{min: 0, max: maxProduceVersion, handle: (*session).handleProduce})
 }
 
 func (s *session) handleProduce(r *request) {
@@ -61,7 +76,7 @@ func (s *session) handleProduce(r *request) {
 	for i, rt := range req.Topics {
 		t := &resp.Topics[i]
 		t.Default()
-		t.Topic, t.TopicID = rt.Topic, rt.TopicID
+		t.Topic = rt.Topic
 		t.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
 		for j, rp := range rt.Partitions {
 			p := &t.Partitions[j]
@@ -105,14 +120,6 @@ func (s *session) handleProduce(r *request) {
 		t := &resp.Topics[i]
 		name := rt.Topic
 		code := topErr
-		if req.Version >= 13 && code == 0 {
-			ref, ok := s.srv.topicIDs.lookup(rt.TopicID)
-			if ok && ref.project == s.principal.Project {
-				name = ref.topic
-			} else {
-				code = kerr.UnknownTopicID.Code
-			}
-		}
 		logstore, json := splitTopic(name)
 		if code == 0 && !s.principal.mayWrite(logstore) {
 			code = kerr.TopicAuthorizationFailed.Code // a relay user's rights, before the catalog
@@ -146,15 +153,17 @@ func (s *session) handleProduce(r *request) {
 			}
 			key := wal.StreamKey{Project: s.principal.Project, Logstore: logstore, Partition: rp.Partition}
 			entry := &wal.Entry{
-				Magic:      info.Magic,
-				Codec:      info.Codec,
-				Records:    info.Records,
-				ReceivedAt: r.received.UnixNano(),
-				JSON:       json,
-				Producer:   s.peer,
-				ClientID:   r.hdr.clientID,
-				Credential: s.principal.Credential,
-				Data:       rp.Records,
+				Magic:          info.Magic,
+				Codec:          info.Codec,
+				Records:        info.Records,
+				ReceivedAt:     r.received.UnixNano(),
+				JSON:           json,
+				Producer:       s.peer,
+				ClientID:       r.hdr.clientID,
+				SASLUser:       loginUser(s.principal, s.ln),
+				ClientSoftware: s.software,
+				Credential:     s.principal.Credential,
+				Data:           rp.Records,
 			}
 			if th := s.srv.opts.Throttle; th != nil {
 				throttle = max(throttle, th.ThrottleTime(key, len(rp.Records)))

@@ -10,7 +10,8 @@ package engine
 //     v0 response with UNSUPPORTED_VERSION and our ApiVersions range, so
 //     the client retries at a version we know.
 //   - v3+: client software name and version must match Kafka's pattern,
-//     else INVALID_REQUEST.
+//     else INVALID_REQUEST. Valid ones are stored with the connection's
+//     batches (wal.Entry.ClientSoftware), for delivery's tags.
 //   - Served before SASL authentication: clients ask it first.
 
 import (
@@ -34,6 +35,9 @@ func (s *session) handleApiVersions(r *request) {
 		resp.ErrorCode = kerr.InvalidRequest.Code
 		s.respond(r.slot, r.hdr.corrID, resp)
 		return
+	}
+	if req.Version >= 3 {
+		s.software = req.ClientSoftwareName + "/" + req.ClientSoftwareVersion
 	}
 	keys := make([]int16, 0, len(apis))
 	for k := range apis {

@@ -49,7 +49,7 @@ var clKgoVersions = []clKgoVersion{
 	{"0.11.0", kversion.V0_11_0, 2, false},
 	{"1.0", kversion.V1_0_0, 2, false},
 	{"2.1", kversion.V2_1_0, 2, true},
-	{"latest", kversion.Stable, 2, true}, // Produce v13: topics by ID
+	{"latest", kversion.Stable, 2, true}, // Produce v12: the relay offers no v13 (00_produce.go)
 }
 
 func clKgoCodec(c int8) kgo.CompressionCodec {
@@ -157,8 +157,9 @@ func TestClientsFranz(t *testing.T) {
 // clRawProduce sends one Produce request (acks -1, as the client is
 // configured) for topic/partition holding values as an uncompressed v2
 // batch through cl, and returns the partition's answer. The topic is named
-// and identified (its ID from a Metadata request), so the request is valid
-// whichever Produce version kgo picks (v13 addresses topics by ID).
+// and identified (its ID from a Metadata request), as a client that
+// could send Produce v13 (topics by ID) would; the relay offers v12 at
+// most, so kgo names it.
 func clRawProduce(ctx context.Context, cl *kgo.Client, topic string, partition int32, values ...[]byte) (kmsg.ProduceResponseTopicPartition, error) {
 	var none kmsg.ProduceResponseTopicPartition
 	mreq := kmsg.NewPtrMetadataRequest()

@@ -45,6 +45,7 @@ func TestConnectionClosedOnBadRequests(t *testing.T) {
 	f("unknown API key", r.plain, frame(header(1000, 0)))
 	f("API key not served (Fetch)", r.plain, kafkatest.EncodeRequest(1, fetch))
 	f("unsupported Produce version", r.plain, frame(header(0, 14)))
+	f("Produce v13 (topics by ID, not served)", r.plain, kafkatest.EncodeRequest(1, kafkatest.ProduceRequest(13, 1, "", map[int32][]byte{0: kafkatest.RecordBatch("x")})))
 	f("frame shorter than a header", r.plain, frame([]byte{0, 18, 0}))
 	f("client id longer than the frame", r.plain, frame(append(header(18, 0)[:8], 0x7f, 0)))
 	f("oversized frame", r.plain, binary.BigEndian.AppendUint32(nil, 2<<20))
@@ -77,7 +78,7 @@ func TestApiVersions(t *testing.T) {
 	req := kmsg.NewPtrApiVersionsRequest()
 	req.Version, req.ClientSoftwareName, req.ClientSoftwareVersion = 3, "test", "1.0"
 	resp = c.RoundTrip(req).(*kmsg.ApiVersionsResponse)
-	want := map[int16][2]int16{0: {0, 13}, 1: {4, 12}, 3: {0, 13}, 10: {0, 3}, 17: {0, 1}, 18: {0, 5}, 22: {0, 5}, 36: {0, 2}}
+	want := map[int16][2]int16{0: {0, 12}, 1: {4, 12}, 3: {0, 13}, 10: {0, 3}, 17: {0, 1}, 18: {0, 5}, 22: {0, 5}, 36: {0, 2}}
 	got := map[int16][2]int16{}
 	for _, k := range resp.ApiKeys {
 		got[k.ApiKey] = [2]int16{k.MinVersion, k.MaxVersion}

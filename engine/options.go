@@ -2,9 +2,11 @@ package engine
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -65,6 +67,43 @@ type ListenerOptions struct {
 	// Plain is what PLAIN checks: PlainAccessKeys (""), PlainRelayUsers
 	// or PlainEither.
 	Plain string `yaml:"plain"`
+	// ProxyProtocol takes the client's address from a PROXY protocol
+	// header, for a listener behind a TCP load balancer.
+	ProxyProtocol ProxyProtocolOptions `yaml:"proxy_protocol"`
+}
+
+// ProxyProtocolOptions: the listener sits behind TCP load balancers that
+// send a PROXY protocol header (v1 or v2; HAProxy's send-proxy and
+// send-proxy-v2) before the client's bytes, TLS included. The header's
+// source address is then the client's address everywhere: __source__,
+// refusals, the shipper view.
+type ProxyProtocolOptions struct {
+	// Enabled: every connection must come from TrustedCIDRs and start
+	// with a valid header; any other is refused (reason proxy_protocol).
+	Enabled bool `yaml:"enabled"`
+	// TrustedCIDRs are the balancers' addresses ("10.0.0.0/8",
+	// "192.0.2.7/32"): only they may say who a client is. Required when
+	// Enabled.
+	TrustedCIDRs []string `yaml:"trusted_cidrs"`
+}
+
+// trusted parses TrustedCIDRs; nil when the PROXY protocol is off.
+func (p *ProxyProtocolOptions) trusted() ([]netip.Prefix, error) {
+	if !p.Enabled {
+		return nil, nil
+	}
+	if len(p.TrustedCIDRs) == 0 {
+		return nil, errors.New("proxy_protocol: enabled needs trusted_cidrs, the load balancers' addresses")
+	}
+	out := make([]netip.Prefix, 0, len(p.TrustedCIDRs))
+	for _, c := range p.TrustedCIDRs {
+		pfx, err := netip.ParsePrefix(c)
+		if err != nil {
+			return nil, fmt.Errorf("proxy_protocol: trusted_cidrs: %w (one address is a /32 or /128)", err)
+		}
+		out = append(out, pfx.Masked())
+	}
+	return out, nil
 }
 
 func (l *ListenerOptions) sasl() bool { return l.Protocol == SASLPlaintext || l.Protocol == SASLSSL }
@@ -162,7 +201,9 @@ type Options struct {
 	// 10 min.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
 	// PartialFrameTimeout closes a connection that started a request and
-	// did not finish sending it in that time (a slow-loris). Default 30 s.
+	// did not finish sending it in that time (a slow-loris), and on a
+	// proxy_protocol listener one whose header has not come whole in that
+	// time. Default 30 s.
 	PartialFrameTimeout time.Duration `yaml:"partial_frame_timeout"`
 	// Throttle, if set, decides throttle_time_ms for Produce and mutes
 	// connections for that long (see BacklogThrottle).
@@ -249,6 +290,9 @@ func (o *Options) validate() error {
 			if _, err := splitHostPort(l.Advertised); err != nil {
 				return fmt.Errorf("%s: advertised: %w", where, err)
 			}
+		}
+		if _, err := l.ProxyProtocol.trusted(); err != nil {
+			return fmt.Errorf("%s: %w", where, err)
 		}
 	}
 	if o.NodeID < 0 || o.NodeID > MaxNodeID {

@@ -31,6 +31,7 @@ const (
 	RefusalOversizedFrame = "oversized_frame" // connection closed: a frame over the limit
 	RefusalProtocol       = "protocol_error"  // a request the relay does not serve, or out of order
 	RefusalUnavailable    = "unavailable"     // the relay cannot answer now (catalog, WAL, memory); retried
+	RefusalProxyProtocol  = "proxy_protocol"  // connection closed: not from a trusted balancer, or no valid PROXY header
 )
 
 // refusalHints say what the shipper's operator should fix, per reason.
@@ -46,6 +47,7 @@ var refusalHints = map[string]string{
 	RefusalOversizedFrame: "a frame over max_request_bytes (or the pre-login limit): a TLS client on a plaintext listener looks like this",
 	RefusalProtocol:       "the client sent a request the relay does not serve (it only produces) or out of order: check security.protocol against the listener",
 	RefusalUnavailable:    "nothing on the shipper's side: the relay's catalog, WAL or memory budget could not answer; the shipper retries",
+	RefusalProxyProtocol:  "this listener takes connections only from the load balancers in proxy_protocol.trusted_cidrs, each starting with a PROXY protocol header (HAProxy: send-proxy or send-proxy-v2): connect through the balancer, or fix its settings or the trusted list",
 }
 
 // RefusalHint is what to fix for a refusal reason ("" for none known).
@@ -326,10 +328,17 @@ func withCause(detail string, err error) string {
 // client on a TLS listener, an untrusted certificate), rate limited like
 // every refusal.
 func (s *Server) refuseHandshake(ln *listener, peer string, err error) {
-	countRefusal(RefusalMalformedFrame, ln.opts.Name, "")
-	r := Refusal{Time: time.Now(), Listener: ln.opts.Name, Address: peer, Reason: RefusalMalformedFrame, Detail: "TLS handshake failed: " + err.Error()}
+	s.refuseEarly(ln, peer, RefusalMalformedFrame, "TLS handshake failed", "TLS handshake failed: "+err.Error(),
+		"the client must use TLS (security.protocol SSL or SASL_SSL) and trust the relay's certificate")
+}
+
+// refuseEarly counts and logs (rate limited) the refusal of a connection
+// that has no session yet: msg is the line, fix what to do about it.
+func (s *Server) refuseEarly(ln *listener, peer, reason, msg, detail, fix string) {
+	countRefusal(reason, ln.opts.Name, "")
+	r := Refusal{Time: time.Now(), Listener: ln.opts.Name, Address: peer, Reason: reason, Detail: detail}
 	if ok, suppressed := s.refusals.admit(r); ok {
-		s.log.Warn("TLS handshake failed", "listener", ln.opts.Name, "client", peer, "reason", r.Reason, "detail", r.Detail,
-			"fix", "the client must use TLS (security.protocol SSL or SASL_SSL) and trust the relay's certificate", "suppressed_before", suppressed)
+		s.log.Warn(msg, "listener", ln.opts.Name, "client", peer, "reason", r.Reason, "detail", r.Detail,
+			"fix", fix, "suppressed_before", suppressed)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,11 +40,14 @@ type Server struct {
 
 // listener is one configured listener and, once started, its transport.
 type listener struct {
-	opts       ListenerOptions
-	metrics    listenerMetrics
-	addr       string   // bound address
-	advertised hostPort // what Metadata reports
-	stop       func(context.Context) error
+	opts ListenerOptions
+	// proxyTrusted: where PROXY protocol headers may come from; nil when
+	// the listener takes none (see proxy_listener.go).
+	proxyTrusted []netip.Prefix
+	metrics      listenerMetrics
+	addr         string   // bound address
+	advertised   hostPort // what Metadata reports
+	stop         func(context.Context) error
 }
 
 // bound records the address ln listens on and what Metadata advertises.
@@ -74,7 +78,8 @@ func New(opts Options, catalog Catalog, appender Appender) (*Server, error) {
 	// across the fleet and across restarts (see producer_id.go).
 	s.nextProducerID.Store(producerIDBase(opts.NodeID, time.Now()))
 	for _, lo := range opts.Listeners {
-		s.listeners = append(s.listeners, &listener{opts: lo, metrics: newListenerMetrics(lo.Name)})
+		trusted, _ := lo.ProxyProtocol.trusted() // validate checked it
+		s.listeners = append(s.listeners, &listener{opts: lo, proxyTrusted: trusted, metrics: newListenerMetrics(lo.Name)})
 	}
 	return s, nil
 }

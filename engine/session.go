@@ -98,6 +98,9 @@ type session struct {
 	loggedIn atomic.Pointer[Principal]
 	// shipper is what the admin listener shows of this connection.
 	shipper shipperInfo
+	// software is "name/version" from a valid ApiVersions v3+ ("" before),
+	// stored with each batch (wal.Entry.ClientSoftware).
+	software string
 	// partialReserved is what a gnet transport reserved in the budget for
 	// the frame it is receiving (owned by the event loop).
 	partialReserved int
@@ -410,8 +413,8 @@ func (s *session) handle(frame []byte) {
 	if av, ok := kreq.(*kmsg.ApiVersionsRequest); ok && av.Version >= 3 {
 		s.shipper.setSoftware(av.ClientSoftwareName, av.ClientSoftwareVersion)
 	}
-	if hdr.key == 0 || hdr.key == 3 {
-		s.learnTopicIDs(kreq)
+	if mreq, ok := kreq.(*kmsg.MetadataRequest); ok {
+		s.learnTopicIDs(mreq)
 	}
 	r := &request{hdr: hdr, kreq: kreq, received: time.Now()}
 	silent := false

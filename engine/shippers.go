@@ -148,10 +148,7 @@ func (s *Server) Shippers() []Shipper {
 		sh := Shipper{Listener: sess.ln.opts.Name, Address: sess.peer}
 		if sess.authenticated.Load() {
 			p := sess.principalOf()
-			sh.Project, sh.User = p.Project, p.User
-			if sh.User == "" && sess.ln.opts.sasl() {
-				sh.User = p.Project // an AccessKey login's SASL username
-			}
+			sh.Project, sh.User = p.Project, loginUser(p, sess.ln)
 		}
 		sess.shipper.snapshot(&sh, now)
 		out = append(out, sh)
@@ -193,4 +190,14 @@ func (s *Server) Listeners() []ListenerStatus {
 		out = append(out, ls)
 	}
 	return out
+}
+
+// loginUser is who a connection of ln logged in as p: the relay user
+// (SASL or a client certificate), else on a SASL listener the username
+// of an AccessKey login, its Project (SLS's PLAIN); "" without a login.
+func loginUser(p Principal, ln *listener) string {
+	if p.User != "" || !ln.opts.sasl() {
+		return p.User
+	}
+	return p.Project
 }

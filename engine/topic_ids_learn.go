@@ -3,12 +3,12 @@ package engine
 // Topic IDs a node never handed out. Topic IDs are derived from project
 // and topic (topics.go), the same on every node, but a node maps back only
 // the IDs it reported in Metadata. In a fleet behind one address a client
-// learns an ID from one node and sends Produce v13 (topics by ID) to
-// another, or to a node that restarted since: before answering
-// UNKNOWN_TOPIC_ID, the node lists the project's Logstores from the
-// catalog and learns their IDs. (Without this, franz-go moved by a node's
-// loss retried for 10 s: each retry waits for a metadata refresh, at most
-// one per MetadataMinAge, 5 s, and the refresh may reach yet another node.)
+// may learn an ID from one node and ask another for Metadata by that ID
+// alone: before answering UNKNOWN_TOPIC_ID, the node lists the project's
+// Logstores from the catalog and learns their IDs. This helps only a
+// catalog that can list them (StaticCatalog); SLS's cannot
+// (shardwriter.Catalog.Topics), which is why Produce stops at v12, the
+// last version that names topics (00_produce.go).
 
 import (
 	"context"
@@ -45,27 +45,14 @@ func (l *topicIDLearner) allow(project string, now time.Time) bool {
 	return true
 }
 
-// learnTopicIDs makes the topic IDs a Produce v13+ or a Metadata request
-// names known, if the principal's project has those topics.
-func (s *session) learnTopicIDs(kreq kmsg.Request) {
+// learnTopicIDs makes the topic IDs a Metadata request names known, if
+// the principal's project has those topics and the catalog lists them.
+func (s *session) learnTopicIDs(req *kmsg.MetadataRequest) {
 	unknown := false
-	known := func(id [16]byte) {
-		if _, ok := s.srv.topicIDs.lookup(id); !ok {
-			unknown = true
-		}
-	}
-	switch req := kreq.(type) {
-	case *kmsg.ProduceRequest:
-		if req.Version < 13 {
-			return
-		}
-		for _, t := range req.Topics {
-			known(t.TopicID)
-		}
-	case *kmsg.MetadataRequest:
-		for _, t := range req.Topics {
-			if t.Topic == nil || *t.Topic == "" {
-				known(t.TopicID)
+	for _, t := range req.Topics {
+		if t.Topic == nil || *t.Topic == "" {
+			if _, ok := s.srv.topicIDs.lookup(t.TopicID); !ok {
+				unknown = true
 			}
 		}
 	}

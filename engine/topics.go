@@ -25,15 +25,16 @@ type topicRef struct {
 	topic   string
 }
 
-// topicIDs gives topics the stable IDs that Metadata v10+ reports and
-// Produce v13+ addresses topics by (KIP-516). An ID is derived from project
-// and topic, so it is the same on every relay node and after restarts, and
-// no state needs persisting; the table only maps IDs seen in Metadata back
-// to names. Safe for concurrent use.
+// topicIDs gives topics the stable IDs that Metadata v10+ reports
+// (KIP-516), and a Metadata request may name topics by. An ID is derived
+// from project and topic, so it is the same on every relay node and after
+// restarts, and no state needs persisting; the table only maps IDs seen in
+// Metadata back to names. (Produce v13, which names topics by ID alone, is
+// not served: see 00_produce.go.) Safe for concurrent use.
 type topicIDs struct {
 	m sync.Map // [16]byte -> topicRef
 	// failed counts IDs remembered for topics the catalog refused: they
-	// are kept (so Produce v13 reports the catalog's error, not
+	// are kept (so Metadata by ID reports the catalog's error, not
 	// UNKNOWN_TOPIC_ID) up to maxFailedTopicIDs, so that clients asking for
 	// made-up names cannot grow the table without bound.
 	failed atomic.Int64
@@ -41,8 +42,8 @@ type topicIDs struct {
 
 const maxFailedTopicIDs = 1 << 16
 
-// id returns the ID of project's topic, remembered so that Produce v13 can
-// name it; exists tells whether the catalog knows the topic.
+// id returns the ID of project's topic, remembered so that Metadata by ID
+// can name it; exists tells whether the catalog knows the topic.
 func (t *topicIDs) id(project, topic string, exists bool) [16]byte {
 	sum := sha256.Sum256([]byte(project + "\x00" + topic))
 	var id [16]byte

@@ -101,6 +101,9 @@ func (g *gnetListener) OnBoot(eng gnet.Engine) gnet.Action {
 }
 
 func (g *gnetListener) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
+	if g.ln.proxyTrusted != nil {
+		return nil, g.openProxy(c) // the session starts after the header
+	}
 	c.SetContext(newSession(g.srv, g.ln, gnetTransport{c}, c.RemoteAddr().String(), true))
 	return nil, gnet.None
 }
@@ -109,6 +112,10 @@ func (g *gnetListener) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 // in-flight limit: a producer may send with acks=0 and hang up at once, and
 // what it sent must still be stored.
 func (g *gnetListener) OnClose(c gnet.Conn, _ error) gnet.Action {
+	if p, ok := c.Context().(*gnetProxyPending); ok {
+		g.closedBeforeHeader(c, p)
+		return gnet.None
+	}
 	if s, ok := c.Context().(*session); ok {
 		g.readFrames(c, s, true)
 		if s.partialReserved > 0 {
@@ -124,6 +131,15 @@ func (g *gnetListener) OnClose(c gnet.Conn, _ error) gnet.Action {
 // Bytes it leaves stay in gnet's buffer; the session's resume wakes this
 // again when responses drain.
 func (g *gnetListener) OnTraffic(c gnet.Conn) gnet.Action {
+	if p, ok := c.Context().(*gnetProxyPending); ok {
+		s, closeIt := g.proxyHeader(c, p)
+		switch {
+		case closeIt:
+			return gnet.Close
+		case s == nil:
+			return gnet.None // the header is incomplete
+		}
+	}
 	s := c.Context().(*session)
 	s.lastActive.Store(time.Now().UnixNano())
 	return g.readFrames(c, s, false)

@@ -50,7 +50,7 @@ func (s *Server) startTLS(ln *listener) error {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				s.serveTLS(ln, tls.Server(c, ln.opts.TLS), stopping)
+				s.serveTLS(ln, c, stopping)
 				mu.Lock()
 				delete(conns, c)
 				mu.Unlock()
@@ -81,9 +81,18 @@ func (s *Server) startTLS(ln *listener) error {
 	return nil
 }
 
-func (s *Server) serveTLS(ln *listener, c *tls.Conn, stopping <-chan struct{}) {
+// serveTLS serves one connection of a TLS listener: the PROXY protocol
+// header if the listener takes one, the handshake, then its requests.
+func (s *Server) serveTLS(ln *listener, raw net.Conn, stopping <-chan struct{}) {
+	peer := raw.RemoteAddr().String()
+	if ln.proxyTrusted != nil {
+		var ok bool
+		if raw, peer, ok = s.acceptProxy(ln, raw); !ok {
+			return
+		}
+	}
+	c := tls.Server(raw, ln.opts.TLS)
 	defer c.Close()
-	peer := c.RemoteAddr().String()
 	_ = c.SetDeadline(time.Now().Add(tlsHandshakeTimeout))
 	if err := c.Handshake(); err != nil {
 		s.refuseHandshake(ln, peer, err)

@@ -32,7 +32,7 @@ const (
 // Values of Options.Tags: each names a LogGroup tag, with that key.
 const (
 	TagClientID       = "client_id"       // the Kafka client.id
-	TagSASLUser       = "sasl_user"       // the SASL user the producer authenticated as
+	TagSASLUser       = "sasl_user"       // who the producer logged in as (wal.Entry.SASLUser)
 	TagClientSoftware = "client_software" // "name/version" from ApiVersions v3+
 )
 

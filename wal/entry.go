@@ -48,8 +48,9 @@ type Entry struct {
 	Producer string
 	// ClientID is the Kafka client.id of the producer ("" when absent).
 	ClientID string
-	// SASLUser is the user the producer authenticated as ("" without
-	// SASL), and ClientSoftware its software name and version from
+	// SASLUser is who the producer logged in as: the relay user (SASL or
+	// client certificate), or the SASL username of an AccessKey login (the
+	// Project); "" without a login. ClientSoftware its software name and version from
 	// ApiVersions v3+ ("name/version", "" when it sent none). Delivery
 	// may show them as LogGroup tags (shardwriter's attribution).
 	SASLUser       string

@@ -4,12 +4,17 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"runtime/debug"
 	"sync"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
 
+	"github.com/slsrelay/slsrelay/cmd/slsrelay/relay"
 	"github.com/slsrelay/slsrelay/cmd/slsrelay/relay/relaytest"
+	"github.com/slsrelay/slsrelay/engine"
+	"github.com/slsrelay/slsrelay/shardwriter"
 )
 
 // attributed is the attribution a log was stored with.
@@ -18,12 +23,12 @@ type attributed struct {
 	tags   map[string]string
 }
 
-// storedAttribution returns the source and tags of each log of logstore
-// as the stand-in stores them (what PullLogs returns), by the id it
-// carries.
-func (r *testRelay) storedAttribution(logstore string) map[string]attributed {
+// storedAttribution returns the source and tags of each log of project's
+// logstore as the stand-in stores them (what PullLogs returns), by the id
+// it carries.
+func (r *testRelay) storedAttribution(project, logstore string) map[string]attributed {
 	out := map[string]attributed{}
-	for _, l := range r.fake.Logs(relaytest.Project, logstore) {
+	for _, l := range r.fake.Logs(project, logstore) {
 		a := attributed{source: l.Source, tags: map[string]string{}}
 		for _, tag := range l.Tags {
 			a.tags[tag.Key] = tag.Value
@@ -84,7 +89,7 @@ func TestE2EAttribution(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.waitLogs(t, relaytest.Project, logstore, len(want), e2eTimeout)
-	got := r.storedAttribution(logstore)
+	got := r.storedAttribution(relaytest.Project, logstore)
 	if len(got) != len(want) {
 		t.Fatalf("read back %d logs with an id, want %d", len(got), len(want))
 	}
@@ -94,4 +99,54 @@ func TestE2EAttribution(t *testing.T) {
 			t.Errorf("log %s: __source__ %q tags %v; want %q %v", id, g.source, g.tags, w.source, w.tags)
 		}
 	}
+}
+
+// With every tag configured, each log carries who sent it: a relay user's
+// (SCRAM) its user name and franz-go's default software name and version,
+// an AccessKey login's (SASL PLAIN) its username, the Project; a client
+// without SASL no user tag and the software it named.
+func TestE2EAttributionTags(t *testing.T) {
+	t.Parallel()
+	r := startUsersRelay(t, func(c *relay.Config) {
+		c.SLS.Tags = []string{shardwriter.TagClientID, shardwriter.TagSASLUser, shardwriter.TagClientSoftware}
+	})
+	kgoDefault := "kgo/" + kgoVersion()
+	f := func(name string, first int, project, logstore string, cl *kgo.Client, want map[string]string) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			recs := userRecs(first, 6, name)
+			if err := produceKgo(t, cl, logstore, recs); err != nil {
+				t.Fatalf("produce: %v", err)
+			}
+			r.waitStored(t, project, logstore, recs)
+			got := r.storedAttribution(project, logstore)
+			for _, rec := range recs {
+				if g := got[rec.ID]; fmt.Sprint(g.tags) != fmt.Sprint(want) || g.source != "127.0.0.1" {
+					t.Errorf("log %s: __source__ %q tags %v; want 127.0.0.1 %v", rec.ID, g.source, g.tags, want)
+				}
+			}
+		})
+	}
+	f("relay user", 0, usersProject, "u-app-1",
+		r.kgoAs(t, "SASL_PLAINTEXT", scramMechanism(engine.SCRAMSHA256, web01, web01Password), nil, kgo.ClientID("tags-user")),
+		map[string]string{"client_id": "tags-user", "sasl_user": web01, "client_software": kgoDefault})
+	f("AccessKey login", 100, relaytest.Project, e2eStore(34),
+		r.kgoAs(t, "SASL_SSL", plain.Auth{User: relaytest.Project, Pass: relaytest.Password}.AsMechanism(), nil, kgo.ClientID("tags-key")),
+		map[string]string{"client_id": "tags-key", "sasl_user": relaytest.Project, "client_software": kgoDefault})
+	f("no SASL", 200, relaytest.Project, e2eStore(35),
+		r.kgoAs(t, "PLAINTEXT", nil, nil, kgo.ClientID("tags-plain"), kgo.SoftwareNameAndVersion("my-shipper", "1.2.3")),
+		map[string]string{"client_id": "tags-plain", "client_software": "my-shipper/1.2.3"})
+}
+
+// kgoVersion is the version franz-go sends by default in ApiVersions v3
+// (KIP-511): its module's, from the build information, as kgo reads it.
+func kgoVersion() string {
+	if info, ok := debug.ReadBuildInfo(); ok {
+		for _, dep := range info.Deps {
+			if dep.Path == "github.com/twmb/franz-go" {
+				return dep.Version
+			}
+		}
+	}
+	return "unknown"
 }

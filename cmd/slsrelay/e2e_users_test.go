@@ -318,12 +318,15 @@ type usersRelay struct {
 	setup *usersSetup
 }
 
-func startUsersRelay(t *testing.T) *usersRelay {
+func startUsersRelay(t *testing.T, mods ...func(*relay.Config)) *usersRelay {
 	t.Helper()
 	s := newUsersSetup(t)
 	cfg := e2eConfig(t)
 	cfg.SLS.StandIn.Config = relaytest.StandInFile(t, usersFakeConfig())
 	s.configure(cfg, "127.0.0.1:0", "127.0.0.1:0")
+	for _, m := range mods {
+		m(cfg)
+	}
 	return &usersRelay{testRelay: startTestRelayConfig(t, cfg), setup: s}
 }
 
@@ -341,9 +344,11 @@ func (r *usersRelay) at(name string, cert *tls.Certificate) kafkatest.Listener {
 }
 
 // kgoAs is a franz-go client reaching listener name, logging in with m (nil:
-// no SASL), with few retries so that refusals come back quickly.
-func (r *usersRelay) kgoAs(t testing.TB, name string, m sasl.Mechanism, cert *tls.Certificate) *kgo.Client {
+// no SASL), with few retries so that refusals come back quickly; extra
+// options come last.
+func (r *usersRelay) kgoAs(t testing.TB, name string, m sasl.Mechanism, cert *tls.Certificate, extra ...kgo.Opt) *kgo.Client {
 	opts := append(r.at(name, cert).KgoOpts(), kgo.ProducerLinger(5*time.Millisecond), kgo.DisableIdempotentWrite(), kgo.RecordRetries(2))
+	opts = append(opts, extra...)
 	if m != nil {
 		opts = append(opts, kgo.SASL(m))
 	}

@@ -81,6 +81,11 @@ func BeatsSaramaConfig() *sarama.Config {
 type HAProxyNode struct {
 	Addr      string
 	ReadyPort string
+	// SendProxy makes HAProxy start each connection to the node with a
+	// PROXY protocol header naming the client: "send-proxy" (v1, text) or
+	// "send-proxy-v2" (binary); "" sends none. Health checks (on
+	// ReadyPort) get none.
+	SendProxy string
 }
 
 // StartHAProxy runs HAProxy (the binary at path) in TCP mode on front,
@@ -110,7 +115,7 @@ backend relays
     default-server inter 200ms fastinter 100ms downinter 200ms fall 1 rise 1
 `, front)
 	for i, n := range nodes {
-		fmt.Fprintf(&cfg, "    server node%d %s check port %s\n", i+1, n.Addr, n.ReadyPort)
+		fmt.Fprintf(&cfg, "    server node%d %s check port %s %s\n", i+1, n.Addr, n.ReadyPort, n.SendProxy)
 	}
 	file := filepath.Join(t.TempDir(), "haproxy.cfg")
 	if err := os.WriteFile(file, []byte(cfg.String()), 0o600); err != nil {
