@@ -1,0 +1,180 @@
+package shardwriter
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	sls "github.com/aliyun/aliyun-log-go-sdk"
+
+	"github.com/slsrelay/slsrelay/wal"
+)
+
+// PutLogs of a LogGroup already encoded (LogGroupBuilder), lz4-compressed
+// here with state and buffers reused from request to request.
+//
+// The SDK's Client.PostRawLogWithCompressType sends the same request, but
+// allocates a new lz4 output buffer of the body's bound (4 MiB and more)
+// for each one, and takes its compressor from a pool shared by the
+// process (log_store.go PostRawLogs in aliyun-log-go-sdk v0.1.127). This
+// sender builds the request as the SDK does — the same headers, signed by
+// the SDK's own exported signers (sls.SignerV1, sls.SignerV4), the same
+// URL, the same errors — so SLS sees no difference:
+//
+//   - PutLogs, POST /logstores/{logstore}/shards/route?key={hashKey}
+//     (https://www.alibabacloud.com/help/en/sls/developer-reference/api-sls-2020-12-30-putlogs
+//     and the SDK's PostRawLogs); the body is the LogGroup protobuf,
+//     compressed as x-log-compresstype says ("lz4": one LZ4 block, no
+//     frame), and x-log-bodyrawsize is its size before compression
+//     (required: "x-log-bodyrawsize ... The raw size of the request body";
+//     the SDK refuses to send without it, request.go realRequest).
+//   - Content-MD5 is the upper-case hex MD5 of the body as sent (the
+//     compressed bytes); with signature v1 it is part of the signed string
+//     (https://www.alibabacloud.com/help/en/sls/developer-reference/request-signatures,
+//     and SignerV1.Sign computes it). Signature v4 signs the body's SHA-256
+//     instead (x-log-content-sha256, SignerV4.Sign).
+//   - x-log-apiversion 0.6.0, Content-Type application/x-protobuf, Date
+//     (v1) or x-log-date (v4), Host, User-Agent: as request.go realRequest.
+//
+// zstd bodies still go through the SDK (PostRawLogWithCompressType): the
+// SDK's encoder is shared and kept.
+
+// slsAPIVersion is the x-log-apiversion the SDK sends (config.go).
+const slsAPIVersion = "0.6.0"
+
+// putState is one request's reusable state: the compressor, the
+// compressed body, the header map. Taken from putStates for one request,
+// so any number of requests may be in flight at once.
+type putState struct {
+	lz   lz4Encoder
+	body []byte
+	hdr  map[string]string
+	uri  []byte
+}
+
+// putStates holds putStates between requests. A body buffer larger than
+// putKeepBytes (a LogGroup well above the 5 MB SLS takes) is dropped
+// rather than kept.
+var putStates = sync.Pool{New: func() any { return &putState{hdr: make(map[string]string, 16)} }}
+
+const putKeepBytes = 16 << 20
+
+// putLogs sends raw, an encoded LogGroup, compressed as o says: lz4 by
+// putLZ4, zstd (or lz4 with o.putViaSDK) through the SDK's
+// PostRawLogWithCompressType. Safe for concurrent use.
+func (p *clientPool) putLogs(o *Options, c wal.Credential, project, logstore, hashKey string, raw []byte) error {
+	if ct := o.compressType(); ct != sls.Compress_LZ4 || o.putViaSDK {
+		return p.get(c).PostRawLogWithCompressType(project, logstore, raw, ct, &hashKey)
+	}
+	return p.putLZ4(c, project, logstore, hashKey, raw)
+}
+
+// putLZ4 sends raw, an encoded LogGroup, to project/logstore with lz4, as
+// PutLogs to the shard whose range holds hashKey (all shards when
+// hashKey is ""), with credential c. Errors are the SDK's: *sls.Error
+// for SLS's answers (its code, message and request id), and for anything
+// else (network, an answer that is not SLS's JSON) an *sls.Error with Code
+// "ClientError", as PostRawLogs wraps them (sls.NewClientError).
+func (p *clientPool) putLZ4(c wal.Credential, project, logstore, hashKey string, raw []byte) error {
+	if len(raw) == 0 {
+		return nil // as the SDK: nothing to send
+	}
+	st := putStates.Get().(*putState)
+	defer func() {
+		clear(st.hdr)
+		if cap(st.body) > putKeepBytes {
+			st.body = nil
+		}
+		putStates.Put(st)
+	}()
+	st.body = st.lz.compress(st.body[:0], raw)
+
+	h := st.hdr
+	h["x-log-compresstype"] = "lz4"
+	h[sls.HTTPHeaderBodyRawSize] = strconv.Itoa(len(raw))
+	h[sls.HTTPHeaderContentType] = "application/x-protobuf"
+	return p.post(c, project, p.routeURI(st, logstore, hashKey), h, st.body)
+}
+
+// routeURI returns the PutLogs path and query, as PostRawLogs (or
+// PutRawLog without a hash key) writes them.
+func (p *clientPool) routeURI(st *putState, logstore, hashKey string) string {
+	b := append(st.uri[:0], "/logstores/"...)
+	b = append(b, logstore...)
+	if hashKey == "" {
+		b = append(b, "/shards/lb"...)
+	} else {
+		b = append(append(b, "/shards/route?key="...), hashKey...)
+	}
+	st.uri = b
+	return string(b)
+}
+
+// post signs and sends one request with body, as the SDK's realRequest
+// (request.go): the public headers, the signature of p.authVersion, then
+// the headers as they are.
+func (p *clientPool) post(c wal.Credential, project, uri string, h map[string]string, body []byte) error {
+	scheme, host := "https://", strings.TrimPrefix(p.endpoint, "https://")
+	if strings.HasPrefix(p.endpoint, "http://") {
+		scheme, host = "http://", strings.TrimPrefix(p.endpoint, "http://")
+	}
+	baseURL := scheme + project + "." + host
+	h[sls.HTTPHeaderHost] = baseURL
+	h[sls.HTTPHeaderAPIVersion] = slsAPIVersion
+	ua := p.userAgent
+	if ua == "" {
+		ua = sls.DefaultLogUserAgent
+	}
+	h[sls.HTTPHeaderUserAgent] = ua
+	now := time.Now().In(putGMT)
+	var err error
+	if p.authVersion == sls.AuthV4 {
+		h[sls.HTTPHeaderLogDate] = now.Format(sls.ISO8601)
+		err = sls.NewSignerV4(c.AccessKeyID, c.AccessKeySecret, p.region).Sign(http.MethodPost, uri, h, body)
+	} else {
+		h[sls.HTTPHeaderDate] = now.Format(time.RFC1123)
+		err = sls.NewSignerV1(c.AccessKeyID, c.AccessKeySecret).Sign(http.MethodPost, uri, h, body)
+	}
+	if err != nil {
+		return sls.NewClientError(err)
+	}
+	req, err := http.NewRequest(http.MethodPost, baseURL+uri, bytes.NewReader(body))
+	if err != nil {
+		return sls.NewClientError(err)
+	}
+	for k, v := range h {
+		req.Header.Add(k, v)
+	}
+	resp, err := p.http.Do(req)
+	if err != nil {
+		return sls.NewClientError(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusOK {
+		// Read to the end, so the connection is reused.
+		if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+			return sls.NewClientError(err)
+		}
+		return nil
+	}
+	buf, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return sls.NewClientError(sls.NewBadResponseError(err.Error(), resp.Header, resp.StatusCode))
+	}
+	se := &sls.Error{HTTPCode: int32(resp.StatusCode)}
+	if err := json.Unmarshal(buf, se); err != nil {
+		// As PostRawLogs: an answer that is not SLS's JSON error
+		// becomes a client error.
+		return sls.NewClientError(sls.NewBadResponseError(string(buf), resp.Header, resp.StatusCode))
+	}
+	se.RequestID = resp.Header.Get(sls.RequestIDHeader)
+	return se
+}
+
+// putGMT is the zone of the Date headers, as the SDK's (signature.go).
+var putGMT = time.FixedZone("GMT", 0)
