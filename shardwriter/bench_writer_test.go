@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"runtime/metrics"
 	"sync"
 	"syscall"
 	"testing"
@@ -55,7 +56,11 @@ import (
 // are the clients' alone; with -writerbench.standin=inprocess its CPU (HTTP
 // server, lz4 decompression, protobuf scan) is part of both figures, and
 // only their ratio compares the clients. On a shared machine
-// MB/s varies with the neighbours' load; the CPU figures hold. wire-% is
+// MB/s varies with the neighbours' load; the CPU figures hold.
+// gc-cpu-ms/MB is the garbage collector's share of cpu-ms/MB (runtime/metrics'
+// estimate, updated when a collection ends): near 0 when no collection ends
+// in the timed part, as the benchmark's own input keeps the heap large.
+// wire-% is
 // the lz4 body size as a share of the raw LogGroup, puts/op the PutLogs
 // per iteration.
 //
@@ -166,6 +171,14 @@ func wbCPU(b *testing.B) time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// wbGCCPU returns the runtime's estimate of the CPU time its garbage
+// collector has used, in seconds.
+func wbGCCPU() float64 {
+	s := []metrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}}
+	metrics.Read(s)
+	return s[0].Value.Float64()
+}
+
 // wbWait waits until the stand-in has accepted want logs in all.
 func wbWait(b *testing.B, s wbServer, want int64, what func() string) {
 	deadline := time.Now().Add(wbMaxWait)
@@ -181,15 +194,17 @@ func wbWait(b *testing.B, s wbServer, want int64, what func() string) {
 // wbMeter adds up the timed parts of the iterations.
 type wbMeter struct {
 	cpu, standIn time.Duration
-	iters       int
-	puts        int64
-	wire, rawPB int64
+	gc           float64 // CPU seconds of the garbage collector (runtime/metrics' estimate)
+	iters        int
+	puts         int64
+	wire, rawPB  int64
 }
 
 func (m *wbMeter) start(b *testing.B, s wbServer) (slsfake.Stats, time.Duration) {
 	runtime.GC() // not the previous iteration's garbage
 	st := s.Stats()
 	m.standIn -= s.cpu(b)
+	m.gc -= wbGCCPU()
 	cpu := wbCPU(b)
 	b.StartTimer()
 	return st, cpu
@@ -199,6 +214,7 @@ func (m *wbMeter) stop(b *testing.B, s wbServer, before slsfake.Stats, cpu0 time
 	b.StopTimer()
 	m.cpu += wbCPU(b) - cpu0
 	m.standIn += s.cpu(b)
+	m.gc += wbGCCPU()
 	m.iters++
 	after := s.Stats()
 	if n := after.PutLogs - before.PutLogs; n != int64(len(in.lines)) {
@@ -221,6 +237,7 @@ func (m *wbMeter) report(b *testing.B, in *wbInput) {
 	b.ReportMetric(mb/m.cpu.Seconds(), "MB/cpu-s")
 	b.ReportMetric(100*float64(m.wire)/float64(m.rawPB), "wire-%")
 	b.ReportMetric(float64(m.puts)/float64(m.iters), "puts/op")
+	b.ReportMetric(m.gc*1e3/mb, "gc-cpu-ms/MB")
 	if m.standIn > 0 {
 		b.ReportMetric(m.standIn.Seconds()*1e3/mb, "standin-cpu-ms/MB")
 	}

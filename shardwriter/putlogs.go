@@ -24,22 +24,32 @@ import (
 // process (log_store.go PostRawLogs in aliyun-log-go-sdk v0.1.127). This
 // sender builds the request as the SDK does — the same headers, signed by
 // the SDK's own exported signers (sls.SignerV1, sls.SignerV4), the same
-// URL, the same errors — so SLS sees no difference:
+// URL, the same errors — so SLS sees no difference (TestPutLZ4LikeSDK
+// compares the two against the stand-in, which checks what SLS checks):
 //
-//   - PutLogs, POST /logstores/{logstore}/shards/route?key={hashKey}
-//     (https://www.alibabacloud.com/help/en/sls/developer-reference/api-sls-2020-12-30-putlogs
-//     and the SDK's PostRawLogs); the body is the LogGroup protobuf,
-//     compressed as x-log-compresstype says ("lz4": one LZ4 block, no
-//     frame), and x-log-bodyrawsize is its size before compression
-//     (required: "x-log-bodyrawsize ... The raw size of the request body";
-//     the SDK refuses to send without it, request.go realRequest).
-//   - Content-MD5 is the upper-case hex MD5 of the body as sent (the
-//     compressed bytes); with signature v1 it is part of the signed string
-//     (https://www.alibabacloud.com/help/en/sls/developer-reference/request-signatures,
-//     and SignerV1.Sign computes it). Signature v4 signs the body's SHA-256
-//     instead (x-log-content-sha256, SignerV4.Sign).
+//   - PutLogs is POST /logstores/{logstore}/shards/route?key={hashKey}
+//     (PostRawLogs; /shards/lb without a key, PutRawLog), its body the
+//     LogGroup protobuf, compressed as x-log-compresstype says: "lz4" is
+//     one LZ4 block, no frame
+//     (https://www.alibabacloud.com/help/en/sls/developer-reference/api-sls-2020-12-30-putlogs).
+//   - x-log-bodyrawsize is the body's size before compression; the common
+//     request headers page (https://help.aliyun.com/en/sls/developer-reference/common-request-headers,
+//     Chinese https://help.aliyun.com/document_detail/29010.htm) says it
+//     is needed when the body is compressed, and still gives its range as
+//     0 to 3x1024x1024, the old 3 MB limit of a request; the current
+//     PutLogs page takes 10 MB, which the SDK's producer and loggroup.go
+//     rely on. The SDK refuses to send without it (request.go realRequest).
+//   - Content-MD5, the upper-case hex MD5 of the body as sent (the
+//     compressed bytes): the common headers page marks it "Required: No
+//     ... Not required if the request has no body", the request signature
+//     page (https://help.aliyun.com/en/sls/developer-reference/request-signatures)
+//     lists it among the required fields and signs it. Unclear, so it is
+//     always sent, as the SDK does: SignerV1.Sign computes and signs it.
+//     Signature v4 signs the body's SHA-256 instead (x-log-content-sha256,
+//     SignerV4.Sign), without Content-MD5, as the SDK.
 //   - x-log-apiversion 0.6.0, Content-Type application/x-protobuf, Date
-//     (v1) or x-log-date (v4), Host, User-Agent: as request.go realRequest.
+//     (v1) or x-log-date (v4), Host, User-Agent, x-log-signaturemethod and
+//     Authorization: as request.go realRequest and the signers set them.
 //
 // zstd bodies still go through the SDK (PostRawLogWithCompressType): the
 // SDK's encoder is shared and kept.
