@@ -3,6 +3,7 @@ package shardwriter
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -28,7 +29,7 @@ import (
 // compares the two against the stand-in, which checks what SLS checks):
 //
 //   - PutLogs is POST /logstores/{logstore}/shards/route?key={hashKey}
-//     (PostRawLogs; /shards/lb without a key, PutRawLog), its body the
+//     (PostRawLogs; /logstores/{logstore} without a key, PutRawLog), its body the
 //     LogGroup protobuf, compressed as x-log-compresstype says: "lz4" is
 //     one LZ4 block, no frame
 //     (https://www.alibabacloud.com/help/en/sls/developer-reference/api-sls-2020-12-30-putlogs).
@@ -85,7 +86,7 @@ func (p *clientPool) putLogs(o *Options, c wal.Credential, project, logstore, ha
 }
 
 // putLZ4 sends raw, an encoded LogGroup, to project/logstore with lz4, as
-// PutLogs to the shard whose range holds hashKey (all shards when
+// PutLogs to the shard whose range holds hashKey (any shard when
 // hashKey is ""), with credential c. Errors are the SDK's: *sls.Error
 // for SLS's answers (its code, message and request id), and for anything
 // else (network, an answer that is not SLS's JSON) an *sls.Error with Code
@@ -111,14 +112,13 @@ func (p *clientPool) putLZ4(c wal.Credential, project, logstore, hashKey string,
 	return p.post(c, project, p.routeURI(st, logstore, hashKey), h, st.body)
 }
 
-// routeURI returns the PutLogs path and query, as PostRawLogs (or
-// PutRawLog without a hash key) writes them.
+// routeURI returns the PutLogs path and query, as PostRawLogs writes them
+// (without a hash key, PostRawLogs calls PutRawLog, which posts to the
+// Logstore itself; log_store.go).
 func (p *clientPool) routeURI(st *putState, logstore, hashKey string) string {
 	b := append(st.uri[:0], "/logstores/"...)
 	b = append(b, logstore...)
-	if hashKey == "" {
-		b = append(b, "/shards/lb"...)
-	} else {
+	if hashKey != "" {
 		b = append(append(b, "/shards/route?key="...), hashKey...)
 	}
 	st.uri = b
@@ -166,9 +166,10 @@ func (p *clientPool) post(c wal.Credential, project, uri string, h map[string]st
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusOK {
-		// Read to the end, so the connection is reused.
+		// Read to the end, so the connection is reused. A failure here
+		// is what PostRawLogs returns (errors.go readResponseError).
 		if _, err := io.Copy(io.Discard, resp.Body); err != nil {
-			return sls.NewClientError(err)
+			return fmt.Errorf("fail to read response body: %w", err)
 		}
 		return nil
 	}

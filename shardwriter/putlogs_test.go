@@ -80,29 +80,36 @@ func TestPutLZ4LikeSDK(t *testing.T) {
 			p, rec := ptPool(t, s, auth.version, auth.region)
 			lzOpts := &Options{Compression: "lz4"}
 			sdkOpts := &Options{Compression: "lz4", putViaSDK: true}
+			key := "00000000000000000000000000000000"
 			put := func(o *Options, c wal.Credential, project, logstore string, raw []byte) (*http.Request, error) {
-				err := p.putLogs(o, c, project, logstore, "00000000000000000000000000000000", raw)
+				err := p.putLogs(o, c, project, logstore, key, raw)
 				return rec.take(), err
 			}
 
-			// Taken, and stored alike.
+			// Taken, and stored alike, with a hash key and without.
 			raw := ptGroup(300, auth.version)
-			mine, err := put(lzOpts, wtCred, wtProject, wtLogstore, raw)
-			if err != nil {
-				t.Fatalf("putLZ4: %v", err)
-			}
-			sdk, err := put(sdkOpts, wtCred, wtProject, wtLogstore, raw)
-			if err != nil {
-				t.Fatalf("SDK: %v", err)
-			}
-			logs := s.Logs(wtProject, wtLogstore)
-			if len(logs) != 600 {
-				t.Fatalf("stored %d logs, want 600", len(logs))
-			}
-			for i := range 300 {
-				a, b := logs[i], logs[300+i]
-				if a.Time != b.Time || a.TimeNs != b.TimeNs || a.Source != b.Source || fmt.Sprint(a.Contents) != fmt.Sprint(b.Contents) {
-					t.Fatalf("log %d stored as %+v by putLZ4, %+v by the SDK", i, a, b)
+			var mine, sdk *http.Request
+			for _, key = range []string{"", key} {
+				var err error
+				if mine, err = put(lzOpts, wtCred, wtProject, wtLogstore, raw); err != nil {
+					t.Fatalf("putLZ4, key %q: %v", key, err)
+				}
+				if sdk, err = put(sdkOpts, wtCred, wtProject, wtLogstore, raw); err != nil {
+					t.Fatalf("SDK, key %q: %v", key, err)
+				}
+				if mine.URL.String() != sdk.URL.String() {
+					t.Fatalf("key %q: putLZ4 sent to %s, the SDK to %s", key, mine.URL, sdk.URL)
+				}
+				logs := s.Logs(wtProject, wtLogstore)
+				if len(logs) < 600 {
+					t.Fatalf("stored %d logs, want 600 more", len(logs))
+				}
+				logs = logs[len(logs)-600:]
+				for i := range 300 {
+					a, b := logs[i], logs[300+i]
+					if a.Time != b.Time || a.TimeNs != b.TimeNs || a.Source != b.Source || fmt.Sprint(a.Contents) != fmt.Sprint(b.Contents) {
+						t.Fatalf("key %q: log %d stored as %+v by putLZ4, %+v by the SDK", key, i, a, b)
+					}
 				}
 			}
 			if mine.URL.String() != sdk.URL.String() || mine.Host != sdk.Host || mine.ContentLength != sdk.ContentLength {
