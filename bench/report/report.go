@@ -21,6 +21,7 @@ type Report struct {
 	Host      Host      `json:"host"`
 	Runs      []*Run    `json:"runs"`
 	Reference []string  `json:"reference"` // DESIGN.md's reference figures, quoted
+	Stages    []Stage   `json:"stages,omitempty"`
 }
 
 // Host describes the machine.
@@ -146,6 +147,7 @@ func WriteTable(w io.Writer, r *Report) {
 			fmt.Fprintf(w, "  %-16s %s\n", x.Scenario, x.Text)
 		}
 	}
+	WriteStages(w, r.Stages)
 }
 
 // LossText is the loss column: "ok 0/N", "MISSING m/N" or "n/a".

@@ -130,6 +130,11 @@ func main() {
 		rep.Runs = append(rep.Runs, runs...)
 	}
 	os.RemoveAll(filepath.Join(*out, "work"))
+	stages, err := report.MeasureStages()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "stage floors:", err)
+	}
+	rep.Stages = stages
 	report.WriteTable(os.Stdout, rep)
 	stamp := rep.Started.Format("20060102-150405")
 	jsonPath := filepath.Join(*out, "bench-"+stamp+".json")
