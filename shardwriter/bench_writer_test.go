@@ -60,7 +60,8 @@ import (
 // gc-cpu-ms/MB is the garbage collector's share of cpu-ms/MB (runtime/metrics'
 // estimate, updated when a collection ends): near 0 when no collection ends
 // in the timed part, as the benchmark's own input keeps the heap large.
-// wire-% is
+// alloc-B/B is the bytes allocated on the heap per raw byte of logs: what
+// garbage collection will cost where it runs. wire-% is
 // the lz4 body size as a share of the raw LogGroup, puts/op the PutLogs
 // per iteration.
 //
@@ -179,6 +180,13 @@ func wbGCCPU() float64 {
 	return s[0].Value.Float64()
 }
 
+// wbAllocated returns the bytes allocated on the heap so far.
+func wbAllocated() uint64 {
+	s := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
+}
+
 // wbWait waits until the stand-in has accepted want logs in all.
 func wbWait(b *testing.B, s wbServer, want int64, what func() string) {
 	deadline := time.Now().Add(wbMaxWait)
@@ -195,6 +203,7 @@ func wbWait(b *testing.B, s wbServer, want int64, what func() string) {
 type wbMeter struct {
 	cpu, standIn time.Duration
 	gc           float64 // CPU seconds of the garbage collector (runtime/metrics' estimate)
+	alloc        uint64  // bytes allocated on the heap
 	iters        int
 	puts         int64
 	wire, rawPB  int64
@@ -205,6 +214,7 @@ func (m *wbMeter) start(b *testing.B, s wbServer) (slsfake.Stats, time.Duration)
 	st := s.Stats()
 	m.standIn -= s.cpu(b)
 	m.gc -= wbGCCPU()
+	m.alloc -= wbAllocated()
 	cpu := wbCPU(b)
 	b.StartTimer()
 	return st, cpu
@@ -215,6 +225,7 @@ func (m *wbMeter) stop(b *testing.B, s wbServer, before slsfake.Stats, cpu0 time
 	m.cpu += wbCPU(b) - cpu0
 	m.standIn += s.cpu(b)
 	m.gc += wbGCCPU()
+	m.alloc += wbAllocated()
 	m.iters++
 	after := s.Stats()
 	if n := after.PutLogs - before.PutLogs; n != int64(len(in.lines)) {
@@ -238,6 +249,7 @@ func (m *wbMeter) report(b *testing.B, in *wbInput) {
 	b.ReportMetric(100*float64(m.wire)/float64(m.rawPB), "wire-%")
 	b.ReportMetric(float64(m.puts)/float64(m.iters), "puts/op")
 	b.ReportMetric(m.gc*1e3/mb, "gc-cpu-ms/MB")
+	b.ReportMetric(float64(m.alloc)/(mb*1e6), "alloc-B/B")
 	if m.standIn > 0 {
 		b.ReportMetric(m.standIn.Seconds()*1e3/mb, "standin-cpu-ms/MB")
 	}
