@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"runtime/metrics"
 	"sync"
 	"syscall"
 	"testing"
@@ -51,16 +52,27 @@ import (
 // Reported: MB/s of raw log bytes (the record values, 1 KiB each; MB =
 // 1e6 bytes, as Go's MB/s), and the process CPU time (user+sys, getrusage)
 // spent in the timed part, per MB (cpu-ms/MB) and as MB per CPU-second
-// (MB/cpu-s). The stand-in runs in the same process, so its CPU (HTTP
-// server, lz4 decompression, protobuf scan) is part of both figures: the
-// ratio between the two is what compares the clients. On a shared machine
-// MB/s varies with the neighbours' load; the CPU figures hold. wire-% is
+// (MB/cpu-s). The stand-in runs in its own process by default, so these
+// are the clients' alone; with -writerbench.standin=inprocess its CPU (HTTP
+// server, lz4 decompression, protobuf scan) is part of both figures, and
+// only their ratio compares the clients. On a shared machine
+// MB/s varies with the neighbours' load; the CPU figures hold.
+// gc-cpu-ms/MB is the garbage collector's share of cpu-ms/MB (runtime/metrics'
+// estimate, updated when a collection ends): near 0 when no collection ends
+// in the timed part, as the benchmark's own input keeps the heap large.
+// alloc-B/B is the bytes allocated on the heap per raw byte of logs: what
+// garbage collection will cost where it runs. wire-% is
 // the lz4 body size as a share of the raw LogGroup, puts/op the PutLogs
 // per iteration.
 //
 //	go test -run '^$' -bench WriterVsSDKProducer -benchtime 3x ./shardwriter/
 //
-// -writerbench.mb (after -args) sets the raw MiB per iteration (default 200).
+// -writerbench.mb (after -args) sets the raw MiB per iteration (default
+// 200); -writerbench.standin where the stand-in runs (bench_standin_test.go:
+// by default in its own process, so that cpu-ms/MB is the client's alone,
+// and the stand-in's is standin-cpu-ms/MB). writer-sdkput is the writer
+// with PutLogs sent by the SDK (PostRawLogWithCompressType), as before
+// putlogs.go, for a side-by-side comparison.
 func BenchmarkWriterVsSDKProducer(b *testing.B) {
 	in := wbPrepare(b, *wbMiB<<20)
 	b.Run("writer", func(b *testing.B) {
@@ -79,6 +91,13 @@ func BenchmarkWriterVsSDKProducer(b *testing.B) {
 				}
 			})
 		}
+	})
+	// The writer as it was before putlogs.go: lz4 and PutLogs by the SDK's
+	// PostRawLogWithCompressType.
+	b.Run("writer-sdkput", func(b *testing.B) {
+		viaSDK := func(o *Options) { o.putViaSDK = true }
+		b.Run("gzip/streams=2", func(b *testing.B) { wbRunWriterFrom(b, in, in.gzipped, 1, 2, 1, viaSDK) })
+		b.Run("none/streams=2", func(b *testing.B) { wbRunWriterFrom(b, in, in.plain, 0, 2, 1, viaSDK) })
 	})
 	b.Run("sdk-producer", func(b *testing.B) {
 		b.Run("batch=512KiB", func(b *testing.B) { wbRunProducer(b, in, 0, 0) })
@@ -144,22 +163,6 @@ func wbPrepare(b *testing.B, rawBytes int) *wbInput {
 	return in
 }
 
-// wbStandIn starts an SLS stand-in with quotas off and bounded storage.
-func wbStandIn(b *testing.B) *slsfake.Server {
-	cfg := slsfake.DefaultConfig()
-	cfg.DefaultQuota = &slsfake.Quota{} // off: measure the client, not the quota
-	cfg.MaxStoredBytes = wbStoredCap
-	s, err := slsfake.New(cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := s.Start("127.0.0.1:0"); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { s.Close() })
-	return s
-}
-
 // wbCPU returns the CPU time (user+sys) the process has used.
 func wbCPU(b *testing.B) time.Duration {
 	var ru syscall.Rusage
@@ -169,8 +172,23 @@ func wbCPU(b *testing.B) time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// wbGCCPU returns the runtime's estimate of the CPU time its garbage
+// collector has used, in seconds.
+func wbGCCPU() float64 {
+	s := []metrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}}
+	metrics.Read(s)
+	return s[0].Value.Float64()
+}
+
+// wbAllocated returns the bytes allocated on the heap so far.
+func wbAllocated() uint64 {
+	s := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
+}
+
 // wbWait waits until the stand-in has accepted want logs in all.
-func wbWait(b *testing.B, s *slsfake.Server, want int64, what func() string) {
+func wbWait(b *testing.B, s wbServer, want int64, what func() string) {
 	deadline := time.Now().Add(wbMaxWait)
 	for s.Stats().PutLogs < want {
 		if time.Now().After(deadline) {
@@ -183,23 +201,31 @@ func wbWait(b *testing.B, s *slsfake.Server, want int64, what func() string) {
 
 // wbMeter adds up the timed parts of the iterations.
 type wbMeter struct {
-	cpu         time.Duration
-	iters       int
-	puts        int64
-	wire, rawPB int64
+	cpu, standIn time.Duration
+	gc           float64 // CPU seconds of the garbage collector (runtime/metrics' estimate)
+	alloc        uint64  // bytes allocated on the heap
+	iters        int
+	puts         int64
+	wire, rawPB  int64
 }
 
-func (m *wbMeter) start(b *testing.B, s *slsfake.Server) (slsfake.Stats, time.Duration) {
+func (m *wbMeter) start(b *testing.B, s wbServer) (slsfake.Stats, time.Duration) {
 	runtime.GC() // not the previous iteration's garbage
 	st := s.Stats()
+	m.standIn -= s.cpu(b)
+	m.gc -= wbGCCPU()
+	m.alloc -= wbAllocated()
 	cpu := wbCPU(b)
 	b.StartTimer()
 	return st, cpu
 }
 
-func (m *wbMeter) stop(b *testing.B, s *slsfake.Server, before slsfake.Stats, cpu0 time.Duration, in *wbInput) {
+func (m *wbMeter) stop(b *testing.B, s wbServer, before slsfake.Stats, cpu0 time.Duration, in *wbInput) {
 	b.StopTimer()
 	m.cpu += wbCPU(b) - cpu0
+	m.standIn += s.cpu(b)
+	m.gc += wbGCCPU()
+	m.alloc += wbAllocated()
 	m.iters++
 	after := s.Stats()
 	if n := after.PutLogs - before.PutLogs; n != int64(len(in.lines)) {
@@ -222,17 +248,22 @@ func (m *wbMeter) report(b *testing.B, in *wbInput) {
 	b.ReportMetric(mb/m.cpu.Seconds(), "MB/cpu-s")
 	b.ReportMetric(100*float64(m.wire)/float64(m.rawPB), "wire-%")
 	b.ReportMetric(float64(m.puts)/float64(m.iters), "puts/op")
+	b.ReportMetric(m.gc*1e3/mb, "gc-cpu-ms/MB")
+	b.ReportMetric(float64(m.alloc)/(mb*1e6), "alloc-B/B")
+	if m.standIn > 0 {
+		b.ReportMetric(m.standIn.Seconds()*1e3/mb, "standin-cpu-ms/MB")
+	}
 }
 
 // wbCheckStored checks what the stand-in kept (the last 64 MiB): every log
 // is one of the lines, as field content, with its time, source and topic.
-func wbCheckStored(b *testing.B, s *slsfake.Server, in *wbInput) {
+func wbCheckStored(b *testing.B, s wbServer, in *wbInput) {
 	wbCheckStoredFrom(b, s, in, 1)
 }
 
 // wbCheckStoredFrom is wbCheckStored for batches from producers shippers
 // (wbAppend): a log's source is one of theirs.
-func wbCheckStoredFrom(b *testing.B, s *slsfake.Server, in *wbInput, producers int) {
+func wbCheckStoredFrom(b *testing.B, s wbServer, in *wbInput, producers int) {
 	logs := s.Logs(wbProject, wbLogstore)
 	if len(logs) == 0 {
 		b.Fatal("the stand-in kept no log")

@@ -88,6 +88,11 @@ type Options struct {
 	// Catalog configures the shard and key cache.
 	Catalog CatalogOptions `yaml:"-"`
 	Logger  *slog.Logger   `yaml:"-"`
+
+	// putViaSDK sends lz4 PutLogs through the SDK's
+	// PostRawLogWithCompressType instead of putlogs.go: the path before,
+	// kept for BenchmarkWriterVsSDKProducer to compare side by side.
+	putViaSDK bool
 }
 
 func (o *Options) setDefaults() error {

@@ -452,8 +452,7 @@ func (w *writer) put(raw []byte, refresh bool) error {
 	if err != nil {
 		return err
 	}
-	cl := w.s.clients.get(w.cred)
-	return cl.PostRawLogWithCompressType(w.key.Project, w.key.Logstore, raw, w.s.opts.compressType(), &hashKey)
+	return w.s.clients.putLogs(&w.s.opts, w.cred, w.key.Project, w.key.Logstore, hashKey, raw)
 }
 
 // refusedLog is a log of w.g that SLS refused, and SLS's reason.

@@ -26,6 +26,7 @@ type Report struct {
 	// this run's. PreviousFile names it in the JSON.
 	Previous     *Report `json:"-"`
 	PreviousFile string  `json:"previousFile,omitempty"`
+	Stages    []Stage   `json:"stages,omitempty"` // floor of each stage, MeasureStages
 }
 
 // Host describes the machine.
@@ -164,6 +165,7 @@ func WriteTable(w io.Writer, r *Report) {
 			fmt.Fprintf(w, "  %-16s %s\n", x.Scenario, x.Text)
 		}
 	}
+	WriteStages(w, r.Stages)
 }
 
 // LossText is the loss column: "ok 0/N", "MISSING m/N" or "n/a".

@@ -137,6 +137,11 @@ func main() {
 	} else if prev != nil {
 		rep.Previous, rep.PreviousFile = prev, filepath.Base(path)
 	}
+	stages, err := report.MeasureStages()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "stage floors:", err)
+	}
+	rep.Stages = stages
 	report.WriteTable(os.Stdout, rep)
 	stamp := rep.Started.Format("20060102-150405")
 	jsonPath := filepath.Join(*out, "bench-"+stamp+".json")
