@@ -26,7 +26,7 @@ type Report struct {
 	// this run's. PreviousFile names it in the JSON.
 	Previous     *Report `json:"-"`
 	PreviousFile string  `json:"previousFile,omitempty"`
-	Stages    []Stage   `json:"stages,omitempty"` // floor of each stage, MeasureStages
+	Stages       []Stage `json:"stages,omitempty"` // floor of each stage, MeasureStages
 }
 
 // Host describes the machine.
