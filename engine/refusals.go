@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -318,11 +319,18 @@ func withCause(detail string, err error) string {
 	if msg == "" {
 		return detail
 	}
+	msg = signatureInMessage.ReplaceAllString(msg, "${1}…${2}")
 	if len(msg) > 300 {
 		msg = msg[:300] + "…"
 	}
 	return detail + " (" + strings.ToValidUTF8(msg, "?") + ")"
 }
+
+// signatureInMessage finds the signature SLS quotes in its
+// SignatureNotMatch message ("Signature <base64> not matched"): an HMAC of
+// the request under the secret is not a secret, but a guess at one can be
+// checked against it offline, so a refusal's detail leaves it out.
+var signatureInMessage = regexp.MustCompile(`(Signature )\S+( not match)`)
 
 // refuseHandshake counts and logs a failed TLS handshake (a plaintext
 // client on a TLS listener, an untrusted certificate), rate limited like

@@ -212,6 +212,7 @@ func TestWithCause(t *testing.T) {
 	f(kerr.UnknownTopicOrPartition, base)
 	f(fmt.Errorf("LogStoreNotExist: logstore x does not exist: %w", kerr.UnknownTopicOrPartition), base+" (LogStoreNotExist: logstore x does not exist)")
 	f(errors.New("catalog not ready"), base+" (catalog not ready)")
+	f(errors.New("SignatureNotMatch: Signature Zm9vYmFyYmF6cXV4/+== not matched."), base+" (SignatureNotMatch: Signature … not matched.)")
 }
 
 // Produce refusals are counted per partition under their reason, and the

@@ -120,7 +120,7 @@ func (i *shipperInfo) snapshot(sh *Shipper, now time.Time) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	sh.ClientID, sh.Software, sh.Since = i.clientID, i.software, i.since
-	sh.Topics = append([]string(nil), i.topics...)
+	sh.Topics = append([]string{}, i.topics...) // [] rather than null before the first write
 	sh.Records, sh.Bytes = i.records, i.bytes
 	sh.Throttles, sh.ThrottledFor = i.throttles, i.throttledFor
 	if i.lastError != nil {
