@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	sls "github.com/aliyun/aliyun-log-go-sdk"
@@ -66,6 +67,13 @@ type putState struct {
 	body []byte
 	hdr  map[string]string
 	uri  []byte
+	// refs counts the users of the state: the request that took it, and
+	// each of its bodies not closed yet. The transport may read a body
+	// after Do returned ("may do so in a separate goroutine even after
+	// RoundTrip returns", net/http RoundTripper: HTTP/1.1's write loop
+	// when SLS answered before the whole body was sent), so the last one
+	// to let go puts the state back in putStates (release).
+	refs atomic.Int32
 }
 
 // putStates holds putStates between requests. A body buffer larger than
@@ -74,6 +82,50 @@ type putState struct {
 var putStates = sync.Pool{New: func() any { return &putState{hdr: make(map[string]string, 16)} }}
 
 const putKeepBytes = 16 << 20
+
+// takePutState returns a state for one request, which calls release when
+// done with it.
+func takePutState() *putState {
+	st := putStates.Get().(*putState)
+	st.refs.Store(1)
+	return st
+}
+
+// release drops one use of st; the last returns it to putStates.
+func (st *putState) release() {
+	if st.refs.Add(-1) != 0 {
+		return
+	}
+	clear(st.hdr)
+	if cap(st.body) > putKeepBytes {
+		st.body = nil
+	}
+	putStates.Put(st)
+}
+
+// putBody is one request's body over a putState's buffer.
+type putBody struct {
+	bytes.Reader
+	st     *putState
+	closed atomic.Bool
+}
+
+// newBody opens a reader of st.body for one request (or its retry on
+// another connection, http.Request.GetBody).
+func (st *putState) newBody() *putBody {
+	st.refs.Add(1)
+	b := &putBody{st: st}
+	b.Reset(st.body)
+	return b
+}
+
+// Close ends this reader's use of the buffer. Safe for concurrent use.
+func (b *putBody) Close() error {
+	if b.closed.CompareAndSwap(false, true) {
+		b.st.release()
+	}
+	return nil
+}
 
 // putLogs sends raw, an encoded LogGroup, compressed as o says: lz4 by
 // putLZ4, zstd (or lz4 with o.putViaSDK) through the SDK's
@@ -95,21 +147,15 @@ func (p *clientPool) putLZ4(c wal.Credential, project, logstore, hashKey string,
 	if len(raw) == 0 {
 		return nil // as the SDK: nothing to send
 	}
-	st := putStates.Get().(*putState)
-	defer func() {
-		clear(st.hdr)
-		if cap(st.body) > putKeepBytes {
-			st.body = nil
-		}
-		putStates.Put(st)
-	}()
+	st := takePutState()
+	defer st.release()
 	st.body = st.lz.compress(st.body[:0], raw)
 
 	h := st.hdr
 	h["x-log-compresstype"] = "lz4"
 	h[sls.HTTPHeaderBodyRawSize] = strconv.Itoa(len(raw))
 	h[sls.HTTPHeaderContentType] = "application/x-protobuf"
-	return p.post(c, project, p.routeURI(st, logstore, hashKey), h, st.body)
+	return p.post(c, project, p.routeURI(st, logstore, hashKey), h, st)
 }
 
 // routeURI returns the PutLogs path and query, as PostRawLogs writes them
@@ -125,10 +171,11 @@ func (p *clientPool) routeURI(st *putState, logstore, hashKey string) string {
 	return string(b)
 }
 
-// post signs and sends one request with body, as the SDK's realRequest
-// (request.go): the public headers, the signature of p.authVersion, then
-// the headers as they are.
-func (p *clientPool) post(c wal.Credential, project, uri string, h map[string]string, body []byte) error {
+// post signs and sends one request with st's body, as the SDK's
+// realRequest (request.go): the public headers, the signature of
+// p.authVersion, then the headers as they are.
+func (p *clientPool) post(c wal.Credential, project, uri string, h map[string]string, st *putState) error {
+	body := st.body
 	scheme, host := "https://", strings.TrimPrefix(p.endpoint, "https://")
 	if strings.HasPrefix(p.endpoint, "http://") {
 		scheme, host = "http://", strings.TrimPrefix(p.endpoint, "http://")
@@ -153,10 +200,14 @@ func (p *clientPool) post(c wal.Credential, project, uri string, h map[string]st
 	if err != nil {
 		return sls.NewClientError(err)
 	}
-	req, err := http.NewRequest(http.MethodPost, baseURL+uri, bytes.NewReader(body))
+	req, err := http.NewRequest(http.MethodPost, baseURL+uri, nil)
 	if err != nil {
 		return sls.NewClientError(err)
 	}
+	// What NewRequest sets for a bytes.Reader (the SDK's body): the
+	// length, and GetBody for a retry on a fresh connection.
+	req.Body, req.ContentLength = st.newBody(), int64(len(body))
+	req.GetBody = func() (io.ReadCloser, error) { return st.newBody(), nil }
 	for k, v := range h {
 		req.Header.Add(k, v)
 	}

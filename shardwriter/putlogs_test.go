@@ -1,8 +1,10 @@
 package shardwriter
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"slices"
@@ -12,6 +14,7 @@ import (
 	"time"
 
 	sls "github.com/aliyun/aliyun-log-go-sdk"
+	"github.com/pierrec/lz4/v4"
 
 	"github.com/slsrelay/slsrelay/bench/slsfake"
 	"github.com/slsrelay/slsrelay/wal"
@@ -186,5 +189,53 @@ func TestPutLZ4NetworkError(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), wtCred.AccessKeySecret) {
 		t.Fatalf("the error names the secret: %v", err)
+	}
+}
+
+// lateReader is a transport that answers 200 at once and reads each
+// request's body only later, as http.RoundTripper allows ("may do so in a
+// separate goroutine even after RoundTrip returns"): HTTP/1.1's write loop
+// still sends a body when the server answered early, HTTP/2's too. Safe for
+// concurrent use.
+type lateReader struct {
+	mu     sync.Mutex
+	bodies []io.ReadCloser
+}
+
+func (l *lateReader) RoundTrip(req *http.Request) (*http.Response, error) {
+	l.mu.Lock()
+	l.bodies = append(l.bodies, req.Body)
+	l.mu.Unlock()
+	return &http.Response{StatusCode: http.StatusOK, Body: io.NopCloser(strings.NewReader("")), Header: http.Header{}, Request: req}, nil
+}
+
+// TestPutLZ4BodyReadAfterReturn: a body the transport reads after Do
+// returned is still the request's own; the next request does not write
+// into it (it reused the pooled buffer at once before).
+func TestPutLZ4BodyReadAfterReturn(t *testing.T) {
+	tr := &lateReader{}
+	p, err := newClientPool(&Options{Endpoint: "http://127.0.0.1:1", HTTPClient: &http.Client{Transport: tr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sent [][]byte
+	for i := range 20 {
+		raw := ptGroup(70-i, fmt.Sprintf("request %d", i)) // smaller each time: the buffer is kept
+		if err := p.putLogs(&Options{}, wtCred, wtProject, wtLogstore, "00", raw); err != nil {
+			t.Fatal(err)
+		}
+		sent = append(sent, raw)
+	}
+	for i, b := range tr.bodies {
+		body, err := io.ReadAll(b)
+		b.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := make([]byte, len(sent[i]))
+		n, err := lz4.UncompressBlock(body, got)
+		if err != nil || !bytes.Equal(got[:n], sent[i]) {
+			t.Fatalf("request %d: the body read after Do returned is not its LogGroup (%d bytes, %v): a later request wrote into it", i, n, err)
+		}
 	}
 }
