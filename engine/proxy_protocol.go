@@ -197,15 +197,17 @@ func parseProxyV2(b []byte) (netip.AddrPort, int, error) {
 	n := proxyV2Fixed + int(binary.BigEndian.Uint16(b[14:16]))
 	// "the receiver must only accept this value"; "Receivers must drop
 	// connections presenting unexpected values here"; other families and
-	// transports "must be rejected as invalid by receivers".
+	// transports "must be rejected as invalid by receivers" — but for
+	// LOCAL, whose receiver "must discard the protocol block including
+	// the family which is ignored" (as the spec's sample receiver does).
 	switch {
 	case version != proxyV2Version:
 		return none, 0, fmt.Errorf("PROXY v2 header of version %d", version)
 	case command != proxyV2Local && command != proxyV2Proxy:
 		return none, 0, fmt.Errorf("PROXY v2 header with command %d, neither LOCAL nor PROXY", command)
-	case family > proxyV2UNIX:
+	case command == proxyV2Proxy && family > proxyV2UNIX:
 		return none, 0, fmt.Errorf("PROXY v2 header with address family %d", family)
-	case transport > proxyV2Datagram:
+	case command == proxyV2Proxy && transport > proxyV2Datagram:
 		return none, 0, fmt.Errorf("PROXY v2 header with transport protocol %d", transport)
 	}
 	// "The receiver must not start to parse an address before the whole

@@ -115,6 +115,10 @@ func TestParseProxyHeader(t *testing.T) {
 	f("v2 command 2", proxyV2(0x22, 0x11, make([]byte, 12)), "", "command 2")
 	f("v2 family 4", proxyV2(0x21, 0x41, make([]byte, 12)), "", "address family 4")
 	f("v2 transport 3", proxyV2(0x21, 0x13, make([]byte, 12)), "", "transport protocol 3")
+	// LOCAL: "discard the protocol block including the family which is
+	// ignored" (spec 2.2, and its sample receiver).
+	f("v2 LOCAL, family 4 ignored", proxyV2(0x20, 0x41), "", "")
+	f("v2 LOCAL, transport 3 ignored", proxyV2(0x20, 0x13, make([]byte, 12)), "", "")
 	f("v2 TCP4 short", proxyV2(0x21, 0x11, make([]byte, 11)), "", "want 12")
 	f("v2 TCP6 short", proxyV2(0x21, 0x21, make([]byte, 12)), "", "want 36")
 
