@@ -75,7 +75,7 @@ func (s *session) saslStep(mechanism string, msg []byte) (reply []byte, done boo
 func (s *session) login(l *login) bool {
 	if u := l.user; u != nil {
 		s.user.Store(u)
-		if cur, ok := s.srv.opts.Users.User(u.Name); !ok || !sameUser(cur, u) {
+		if s.srv.revoked(u, s.cert.Load()) {
 			s.user.Store(nil)
 			return false
 		}

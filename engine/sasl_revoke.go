@@ -6,7 +6,8 @@ import (
 
 // DropRevokedUsers closes the connections of relay users that
 // Options.Users no longer has, or has with another project, key, rights or
-// credentials, and returns how many it closed. Call it after the
+// credentials, and those whose client certificate no longer maps to their
+// user, and returns how many it closed. Call it after the
 // directory's Reload (SIGHUP): a removed user then loses its connections
 // at once and its next login fails; a changed one logs in again under its
 // new entry. Safe for concurrent use.
@@ -21,8 +22,8 @@ func (s *Server) DropRevokedUsers() int {
 		if u == nil {
 			return true
 		}
-		if cur, ok := s.opts.Users.User(u.Name); !ok || !sameUser(cur, u) {
-			sess.fail("relay user %q was removed or changed by a reload", u.Name)
+		if s.revoked(u, sess.cert.Load()) {
+			sess.fail("relay user %q was removed or changed by a reload, or its client certificate no longer maps to it", u.Name)
 			n++
 		}
 		return true
@@ -30,11 +31,29 @@ func (s *Server) DropRevokedUsers() int {
 	return n
 }
 
+// revoked reports whether a login as u, with the client certificate cert
+// (nil for a SASL login), no longer holds: Options.Users has no u, or
+// has it changed, or maps cert to no user or another one (a certificate
+// taken off a user must not keep its connections).
+func (s *Server) revoked(u *RelayUser, cert *x509.Certificate) bool {
+	if cur, ok := s.opts.Users.User(u.Name); !ok || !sameUser(cur, u) {
+		return true
+	}
+	if cert == nil {
+		return false
+	}
+	cur, ok := s.opts.Users.CertUser(cert)
+	return !ok || !sameUser(cur, u)
+}
+
 // certLogin logs an SSL listener's connection in as the relay user its
 // verified client certificate maps to; false (and the connection is
 // closed) if it maps to none. Called once, before any frame is read.
 func (s *session) certLogin(chain []*x509.Certificate) bool {
 	if len(chain) > 0 {
+		// Kept before the login, so that DropRevokedUsers, seeing the
+		// user, sees the certificate too.
+		s.cert.Store(chain[0])
 		if u, ok := s.srv.opts.Users.CertUser(chain[0]); ok && s.login(&login{principal: u.Principal, user: u}) {
 			return true
 		}

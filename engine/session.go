@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"crypto/x509"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -93,6 +94,9 @@ type session struct {
 	// user is the relay user logged in (nil: an AccessKey login), read by
 	// Server.DropRevokedUsers from any goroutine.
 	user atomic.Pointer[RelayUser]
+	// cert is the client certificate an SSL listener's login mapped to
+	// user (nil for other logins), checked again by DropRevokedUsers.
+	cert atomic.Pointer[x509.Certificate]
 	// loggedIn is a copy of principal once authenticated, for readers on
 	// other goroutines (the shipper view).
 	loggedIn atomic.Pointer[Principal]
