@@ -9,12 +9,12 @@ package engine
 // and closed.
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -140,11 +140,28 @@ func (s *Server) acceptProxy(ln *listener, c net.Conn) (net.Conn, string, bool) 
 		return nil, "", false
 	}
 	_ = c.SetReadDeadline(time.Now().Add(s.opts.PartialFrameTimeout))
-	r := bufio.NewReaderSize(c, proxyMaxHeader)
-	for need := 1; ; {
-		_, err := r.Peek(need) // waits for more bytes
-		buf, _ := r.Peek(r.Buffered())
-		if err != nil {
+	// A header is sent at once and is short (v1 at most 107 bytes, v2
+	// with TCP addresses 28 and 52): the buffer starts small and grows
+	// only for a v2 header's long TLVs, so that a storm of connections
+	// does not cost 64 KiB each.
+	buf := make([]byte, 0, proxyReadStart)
+	for {
+		src, n, perr := parseProxyHeader(buf)
+		if perr == nil {
+			_ = c.SetReadDeadline(time.Time{})
+			return &prefixedConn{Conn: c, rest: buf[n:]}, proxyPeer(src, remote), true
+		}
+		if !errors.Is(perr, errProxyIncomplete) {
+			s.refuseProxy(ln, remote.String(), perr.Error())
+			c.Close()
+			return nil, "", false
+		}
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, min(2*cap(buf), proxyMaxHeader)-len(buf))
+		}
+		k, err := c.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+k]
+		if err != nil && k == 0 {
 			// Nothing at all, then the end: a balancer's TCP health
 			// check, not a refusal.
 			if len(buf) > 0 || !errors.Is(err, io.EOF) {
@@ -153,36 +170,29 @@ func (s *Server) acceptProxy(ln *listener, c net.Conn) (net.Conn, string, bool) 
 			c.Close()
 			return nil, "", false
 		}
-		src, n, perr := parseProxyHeader(buf)
-		if errors.Is(perr, errProxyIncomplete) {
-			need = len(buf) + 1
-			continue
-		}
-		if perr != nil {
-			s.refuseProxy(ln, remote.String(), perr.Error())
-			c.Close()
-			return nil, "", false
-		}
-		_, _ = r.Discard(n)
-		_ = c.SetReadDeadline(time.Time{})
-		return &prefixedConn{Conn: c, r: r}, proxyPeer(src, remote), true
 	}
 }
 
-// prefixedConn reads what its reader buffered past the PROXY header
-// before reading the connection itself (then drops the reader). Read is
-// called by one goroutine at a time, as crypto/tls does.
+// proxyReadStart is the first read's buffer for a header on a TLS
+// listener: room for any v1 header and a v2 one with a few TLVs.
+const proxyReadStart = 256
+
+// prefixedConn reads what was read past the PROXY header before reading
+// the connection itself. Read is called by one goroutine at a time, as
+// crypto/tls does.
 type prefixedConn struct {
 	net.Conn
-	r *bufio.Reader
+	rest []byte
 }
 
 func (p *prefixedConn) Read(b []byte) (int, error) {
-	if p.r != nil {
-		if p.r.Buffered() > 0 {
-			return p.r.Read(b)
+	if len(p.rest) > 0 {
+		n := copy(b, p.rest)
+		p.rest = p.rest[n:]
+		if len(p.rest) == 0 {
+			p.rest = nil
 		}
-		p.r = nil
+		return n, nil
 	}
 	return p.Conn.Read(b)
 }

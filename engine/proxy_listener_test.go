@@ -1,9 +1,12 @@
 package engine
 
 import (
+	"bytes"
 	"crypto/tls"
+	"io"
 	"net"
 	"net/netip"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -144,4 +147,69 @@ func TestProxyProtocolOptions(t *testing.T) {
 	f(ProxyProtocolOptions{Enabled: true, TrustedCIDRs: []string{"10.0.0.0/8", "192.0.2.7/32", "2001:db8::/32"}}, "")
 	f(ProxyProtocolOptions{Enabled: true}, "enabled needs trusted_cidrs")
 	f(ProxyProtocolOptions{Enabled: true, TrustedCIDRs: []string{"192.0.2.7"}}, "/32")
+}
+
+// TestAcceptProxyMemory: reading a TLS listener's PROXY header costs a
+// few hundred bytes per connection, not a buffer for the longest header
+// there could be (64 KiB each, in a reconnect storm of thousands); a v2
+// header with long TLVs is still read whole, and the bytes after it are
+// the TLS layer's.
+func TestAcceptProxyMemory(t *testing.T) {
+	srv := &Server{opts: Options{PartialFrameTimeout: 5 * time.Second}}
+	ln := &listener{opts: ListenerOptions{Name: "PROXIED"}, proxyTrusted: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	client := netip.MustParseAddrPort("192.0.2.7:40001")
+	accept := func(header, after []byte) (net.Conn, string) {
+		t.Helper()
+		c, err := net.Dial("tcp", l.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		go c.Write(append(append([]byte(nil), header...), after...))
+		s, err := l.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		pc, peer, ok := srv.acceptProxy(ln, s)
+		if !ok {
+			t.Fatal("refused")
+		}
+		return pc, peer
+	}
+	f := func(name string, header []byte) {
+		t.Run(name, func(t *testing.T) {
+			after := []byte("\x16\x03\x01 the ClientHello")
+			pc, peer := accept(header, after)
+			if peer != client.String() {
+				t.Fatalf("peer %q, want %s", peer, client)
+			}
+			got := make([]byte, len(after))
+			if _, err := io.ReadFull(pc, got); err != nil || !bytes.Equal(got, after) {
+				t.Fatalf("after the header: %q, %v; want %q", got, err, after)
+			}
+		})
+	}
+	v1 := []byte("PROXY TCP4 192.0.2.7 10.0.0.1 40001 9092\r\n")
+	f("v1", v1)
+	f("v2 with 40 KiB of TLVs", proxyV2TCP4(client, netip.MustParseAddrPort("10.0.0.1:9092"), append([]byte{0x04, 0xa0, 0x00}, make([]byte, 0xa000)...)...))
+
+	const conns = 50
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for range conns {
+		accept(v1, nil)
+	}
+	runtime.ReadMemStats(&after)
+	per := (after.TotalAlloc - before.TotalAlloc) / conns
+	t.Logf("%d bytes allocated per connection", per)
+	if per > 16<<10 {
+		t.Fatalf("%d bytes allocated per connection, want at most 16 KiB", per)
+	}
 }
