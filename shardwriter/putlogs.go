@@ -53,6 +53,14 @@ import (
 //     (v1) or x-log-date (v4), Host, User-Agent, x-log-signaturemethod and
 //     Authorization: as request.go realRequest and the signers set them.
 //
+// One difference: the SDK sends a write again itself on HTTP 500, 502 and
+// 503 (request.go retryWriteErrorCheck, with RetryOnServerErrorEnabled,
+// the default) until Client.RetryTimeOut (5 s here, clients.go) ends;
+// putLZ4 sends once and returns SLS's answer, and the writer retries it
+// with its own back-off (classify.go: rule server), the one it uses when
+// the SDK has given up. Such answers are counted in
+// slsrelay_sls_errors_total at each one rather than only after 5 s.
+//
 // zstd bodies still go through the SDK (PostRawLogWithCompressType): the
 // SDK's encoder is shared and kept.
 
