@@ -7,7 +7,10 @@ package relay
 // relay also checks each connecting process's user (SO_PEERCRED where the
 // system has it): only the relay's own user, and root, are served. That is
 // its authentication — the admin listener, which has none, serves nothing
-// that changes state.
+// that changes state. The commands check the other way too
+// (checkRelayPeer): a socket served by a user other than theirs, root or
+// the owner of its directory is not the relay's, and gets no request (a
+// replay carries an AccessKey secret).
 //
 // The protocol is HTTP/1.1 over the socket (ControlClient speaks it):
 //

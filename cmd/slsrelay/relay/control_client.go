@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -50,16 +51,50 @@ func DialControl(path string) (*ControlClient, error) {
 	case err != nil:
 		return nil, fmt.Errorf("cannot reach the relay on its control socket: %w", err)
 	}
+	err = checkRelayPeer(conn, path)
 	conn.Close()
+	if err != nil {
+		return nil, err
+	}
+	// Each connection is checked: the file at path may have been
+	// replaced since.
 	dial := func(ctx context.Context, _, _ string) (net.Conn, error) {
 		var d net.Dialer
-		return d.DialContext(ctx, "unix", path)
+		c, err := d.DialContext(ctx, "unix", path)
+		if err != nil {
+			return nil, err
+		}
+		if err := checkRelayPeer(c, path); err != nil {
+			c.Close()
+			return nil, err
+		}
+		return c, nil
 	}
 	// Each request on a connection of its own: the relay's answers are
 	// short, and a replay's stream ends with its connection's use.
 	// A replay's answer starts at once and streams; a list's comes whole.
 	tr := &http.Transport{DialContext: dial, DisableKeepAlives: true, ResponseHeaderTimeout: time.Minute}
 	return &ControlClient{path: path, hc: &http.Client{Transport: tr}}, nil
+}
+
+// checkRelayPeer refuses a control socket served by a process that cannot
+// be the relay, before a replay's AccessKey secret goes to it: the relay
+// runs as this user, as root, or as the owner of the socket's directory
+// (data_dir, or the directory start-up made for admin.control_socket).
+// Anyone else answering there bound the path first, in a directory others
+// may write in (/tmp): the relay would have refused to start on it.
+func checkRelayPeer(c net.Conn, path string) error {
+	uid, known, err := peerUID(c)
+	if err != nil {
+		return fmt.Errorf("cannot tell which user answers on the control socket %q: %w", path, err)
+	}
+	if !known || ownUserOrRoot(uid) {
+		return nil
+	}
+	if owner, ok := dirOwner(filepath.Dir(path)); ok && owner == uid {
+		return nil
+	}
+	return fmt.Errorf("the process answering on the control socket %q runs as uid %d, neither this user, root nor the owner of its directory: not taken for the relay (put admin.control_socket in a directory of the relay's user, or run the command as that user)", path, uid)
 }
 
 // Path is the socket the client talks to.

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"net"
+	"os"
 	"syscall"
 )
 
@@ -27,4 +28,17 @@ func peerUID(c net.Conn) (uid int, known bool, err error) {
 		return 0, false, credErr
 	}
 	return int(cred.Uid), true, nil
+}
+
+// dirOwner is the user owning the directory dir.
+func dirOwner(dir string) (uid int, ok bool) {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return 0, false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, false
+	}
+	return int(st.Uid), true
 }
