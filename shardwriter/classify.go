@@ -54,10 +54,6 @@ type errorRule struct {
 //	              "AccessKeyId not found"
 //	write_denied  401 "denied by sts or ram, action:            dead letter +     TOPIC_AUTHORIZATION_FAILED  yes
 //	              log:PostLogStoreLogs"
-//
-// Every rule whose Kafka error is TOPIC_AUTHORIZATION_FAILED also tells the
-// catalog (Catalog.WriteDenied): new requests with the key are refused at
-// once, and its next batch proves the key again before it is acknowledged.
 //	not_exist     404 ProjectNotExist, LogStoreNotExist         dead letter       UNKNOWN_TOPIC_OR_PARTITION  yes
 //	unknown_404   other 404                                     dead letter       UNKNOWN_TOPIC_OR_PARTITION  yes
 //	clock         400 RequestTimeExpired, InvalidRequestTime…   retry, back-off   NETWORK_EXCEPTION           yes
@@ -66,6 +62,10 @@ type errorRule struct {
 //	invalid_body  400 PostBodyInvalid, InvalidKey…, 413         split             CORRUPT_MESSAGE             no
 //	unknown_400   other 400                                     split             CORRUPT_MESSAGE             no
 //	unknown_4xx   other 4xx                                     retry, back-off   NETWORK_EXCEPTION           yes
+//
+// Every rule whose Kafka error is TOPIC_AUTHORIZATION_FAILED also tells the
+// catalog (Catalog.WriteDenied): new requests with the key are refused at
+// once, and its next batch proves the key again before it is acknowledged.
 //
 // Back-off: RetryInterval (default 1 s), doubling at each failure of a run,
 // up to MaxRetryInterval (default 30 s). A split ends at single logs: a log
