@@ -83,7 +83,8 @@ type ProxyProtocolOptions struct {
 	Enabled bool `yaml:"enabled"`
 	// TrustedCIDRs are the balancers' addresses ("10.0.0.0/8",
 	// "192.0.2.7/32"): only they may say who a client is. Required when
-	// Enabled.
+	// Enabled. An IPv4-mapped prefix (::ffff:10.0.0.0/104) means its IPv4
+	// prefix (10.0.0.0/8).
 	TrustedCIDRs []string `yaml:"trusted_cidrs"`
 }
 
@@ -101,9 +102,20 @@ func (p *ProxyProtocolOptions) trusted() ([]netip.Prefix, error) {
 		if err != nil {
 			return nil, fmt.Errorf("proxy_protocol: trusted_cidrs: %w (one address is a /32 or /128)", err)
 		}
-		out = append(out, pfx.Masked())
+		out = append(out, unmapPrefix(pfx.Masked()))
 	}
 	return out, nil
+}
+
+// unmapPrefix returns an IPv4-mapped IPv6 prefix (::ffff:10.0.0.0/104) as
+// its IPv4 prefix (10.0.0.0/8): connecting addresses are compared in IPv4
+// form (trustsProxy unmaps them), so the mapped form would match nothing.
+// A shorter IPv6 prefix (::/0) stays IPv6 and matches no IPv4 client.
+func unmapPrefix(p netip.Prefix) netip.Prefix {
+	if !p.Addr().Is4In6() || p.Bits() < 96 {
+		return p
+	}
+	return netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
 }
 
 func (l *ListenerOptions) sasl() bool { return l.Protocol == SASLPlaintext || l.Protocol == SASLSSL }

@@ -213,3 +213,30 @@ func TestAcceptProxyMemory(t *testing.T) {
 		t.Fatalf("%d bytes allocated per connection, want at most 16 KiB", per)
 	}
 }
+
+// TestProxyTrustedMapped: a trusted CIDR written IPv4-mapped
+// (::ffff:10.0.0.0/104) trusts the IPv4 balancers it names, whether the
+// connection's address arrives as IPv4 or IPv4-mapped; an IPv6 prefix that
+// is not a mapped one trusts no IPv4 address.
+func TestProxyTrustedMapped(t *testing.T) {
+	f := func(cidr, remote string, want bool) {
+		t.Helper()
+		p := ProxyProtocolOptions{Enabled: true, TrustedCIDRs: []string{cidr}}
+		trusted, err := p.trusted()
+		if err != nil {
+			t.Fatalf("%s: %v", cidr, err)
+		}
+		ln := &listener{proxyTrusted: trusted}
+		addr := net.TCPAddrFromAddrPort(netip.MustParseAddrPort(remote))
+		if got := ln.trustsProxy(addr); got != want {
+			t.Errorf("%s trusts %s: %v, want %v", cidr, remote, got, want)
+		}
+	}
+	f("::ffff:10.0.0.0/104", "10.1.2.3:4000", true)
+	f("::ffff:10.0.0.0/104", "[::ffff:10.1.2.3]:4000", true)
+	f("::ffff:10.0.0.0/104", "192.0.2.7:4000", false)
+	f("::ffff:192.0.2.7/128", "192.0.2.7:4000", true)
+	f("10.0.0.0/8", "[::ffff:10.1.2.3]:4000", true)
+	f("::/0", "10.1.2.3:4000", false)
+	f("::/0", "[2001:db8::1]:4000", true)
+}
