@@ -131,7 +131,7 @@ func writeWALStatus(configPath string, asJSON bool, out, errOut io.Writer) error
 		// control socket: ask its admin listener.
 		live, lerr := liveWALStatus(cfg, asJSON)
 		if lerr != nil {
-			return fmt.Errorf("%w; the running relay's admin listener could not tell either: %w", err, lerr)
+			return fmt.Errorf("%w (%s); the running relay's admin listener could not tell either: %w", err, noControlSocketHint(cfg), lerr)
 		}
 		if !asJSON {
 			fmt.Fprintf(out, "(from the running relay at %s)\n", adminURL(cfg.Admin.Listen))

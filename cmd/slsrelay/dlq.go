@@ -208,12 +208,22 @@ func reachRelay(cfg *relay.Config, errOut io.Writer) (*relay.ControlClient, erro
 func openWAL(cfg *relay.Config) (*wal.WAL, error) {
 	w, err := relay.OpenWAL(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil && walLocked(err) {
-		if path := cfg.ControlSocket(); path != "" {
-			return nil, fmt.Errorf("%w (a relay holds the WAL but does not answer on its control socket %q yet: is it still starting?)", err, path)
-		}
-		return nil, fmt.Errorf("%w (the relay is running and admin.control_socket is off: stop it first)", err)
+		return nil, fmt.Errorf("%w (%s)", err, noControlSocketHint(cfg))
 	}
 	return w, err
+}
+
+// noControlSocketHint says why a relay that holds the WAL did not answer
+// on cfg's control socket, and what to do.
+func noControlSocketHint(cfg *relay.Config) string {
+	path := cfg.ControlSocket()
+	if path == "" {
+		return "the relay is running with admin.control_socket off: stop it first, or set admin.control_socket to a socket path and restart it"
+	}
+	if err := cfg.ControlSocketUnbindable(); err != nil {
+		return fmt.Sprintf("the relay is running without a control socket: the default %q is %d bytes, too long for a Unix socket: stop it first, or set admin.control_socket to a shorter path and restart it", path, len(path))
+	}
+	return fmt.Sprintf("a relay holds the WAL but does not answer on its control socket %q yet: is it still starting?", path)
 }
 
 // openWALOffline opens the WAL of the config at configPath, as openWAL.

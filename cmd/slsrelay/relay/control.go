@@ -114,6 +114,17 @@ func checkSocketPath(path string) error {
 	return nil
 }
 
+// ControlSocketUnbindable says why the relay runs without a control
+// socket although admin.control_socket is not off: the default path
+// <data_dir>/control.sock is too long for a Unix socket. Nil otherwise.
+func (c *Config) ControlSocketUnbindable() error {
+	if c.Admin.ControlSocket != "" {
+		// Off, or set: a set path too long stops start-up instead.
+		return nil
+	}
+	return checkSocketPath(c.ControlSocket())
+}
+
 // probeControlSocket is check-config's look at the control socket: a path
 // a socket can be bound at, in a directory start-up can write in.
 func (c *Config) probeControlSocket() error {
