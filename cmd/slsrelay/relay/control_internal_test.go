@@ -147,13 +147,15 @@ func TestDeadLetterSelectionMatches(t *testing.T) {
 	f(DeadLetterSelection{Stream: "p/ls"}, true)
 	f(DeadLetterSelection{Stream: "p/ls/2"}, true)
 	f(DeadLetterSelection{Stream: "p/ls/1"}, false)
+	f(DeadLetterSelection{Stream: "p/ls/002"}, true)
+	f(DeadLetterSelection{Stream: "p/ls/01"}, false)
 	f(DeadLetterSelection{Stream: "p/other"}, false)
 	f(DeadLetterSelection{AccessKeyID: "ak"}, true)
 	f(DeadLetterSelection{AccessKeyID: "other"}, false)
 	f(DeadLetterSelection{All: true, Stream: "p/ls", AccessKeyID: "ak"}, true)
 	f(DeadLetterSelection{IDs: []uint64{7}, AccessKeyID: "other"}, false)
 	f(DeadLetterSelection{Ranges: []IDRange{{8, 9}}, Stream: "p/ls"}, false)
-	for _, bad := range []string{"p", "p/", "/ls", "p/ls/x", "p/ls/1/2"} {
+	for _, bad := range []string{"p", "p/", "/ls", "p/ls/x", "p/ls/1/2", "p/ls/-1", "p/ls/+2", "p/ls/2147483648"} {
 		if err := (DeadLetterSelection{Stream: bad}).Check(); err == nil {
 			t.Errorf("stream %q was taken", bad)
 		}

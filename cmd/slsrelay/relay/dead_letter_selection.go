@@ -15,7 +15,7 @@ type DeadLetterSelection struct {
 	Ranges []IDRange `json:"ranges,omitempty"`
 	All    bool      `json:"all,omitempty"`
 	// Stream is "project/logstore" (every partition) or
-	// "project/logstore/partition".
+	// "project/logstore/partition" (a number: 007 is 7).
 	Stream string `json:"stream,omitempty"`
 	// AccessKeyID names the dead letters sent with that AccessKey.
 	AccessKeyID string `json:"access_key_id,omitempty"`
@@ -58,7 +58,7 @@ func (s DeadLetterSelection) Check() error {
 	parts := strings.Split(s.Stream, "/")
 	bad := len(parts) < 2 || len(parts) > 3 || slices.Contains(parts, "")
 	if len(parts) == 3 {
-		_, err := strconv.ParseInt(parts[2], 10, 32)
+		_, err := streamPartition(parts[2])
 		bad = bad || err != nil
 	}
 	if bad {
@@ -98,5 +98,17 @@ func (s DeadLetterSelection) matchesStream(d DeadLetterInfo) bool {
 	if len(parts) < 2 || parts[0] != d.Project || parts[1] != d.Logstore {
 		return false
 	}
-	return len(parts) == 2 || parts[2] == strconv.Itoa(int(d.Partition))
+	if len(parts) == 2 {
+		return true
+	}
+	// As a number: "007" is partition 7.
+	p, err := streamPartition(parts[2])
+	return err == nil && p == d.Partition
+}
+
+// streamPartition reads a stream filter's partition: a Kafka partition
+// number, 0 to 2^31-1, leading zeros allowed.
+func streamPartition(s string) (int32, error) {
+	n, err := strconv.ParseUint(s, 10, 31)
+	return int32(n), err
 }
