@@ -29,6 +29,7 @@ h2{border-bottom:2px solid #ddd;padding-bottom:3px;margin-top:28px}.note{color:#
 	}
 	writeVerdicts(&b, r)
 	writeSummaryTable(&b, r)
+	writeStageFloors(&b, r)
 	writeComparison(&b, r)
 	if rs := Ratios(r); len(rs) > 0 {
 		b.WriteString(`<h2>Reference ratios</h2><p class="note">Raw MB/s acknowledged, each target under the same client load in the same session, as a multiple of the acknowledge-only endpoint (the ceiling for this load on this machine).</p><div class="grid">`)

@@ -223,9 +223,20 @@ func WriteStages(w io.Writer, stages []Stage) {
 	}
 	fmt.Fprintln(w, "\nfloor of each stage from the WAL to PutLogs, alone on one thread (CPU ms per MB raw = CPU s per GB):")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	var plain, gz float64
 	for _, s := range stages {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\n", s.Name, f2(s.CPUMsMB), s.Note)
+	}
+	plain, gz := stageSums(stages)
+	fmt.Fprintf(tw, "  sum, uncompressed input\t%s\t\n", f2(plain))
+	fmt.Fprintf(tw, "  sum, gzip input\t%s\t\n", f2(gz))
+	tw.Flush()
+}
+
+// stageSums adds the floors for the relay's two kinds of input:
+// uncompressed (every stage but gunzip) and gzip; a stage Within a later
+// one is not added.
+func stageSums(stages []Stage) (plain, gz float64) {
+	for _, s := range stages {
 		if s.Within {
 			continue
 		}
@@ -234,7 +245,19 @@ func WriteStages(w io.Writer, stages []Stage) {
 			plain += s.CPUMsMB
 		}
 	}
-	fmt.Fprintf(tw, "  sum, uncompressed input\t%s\t\n", f2(plain))
-	fmt.Fprintf(tw, "  sum, gzip input\t%s\t\n", f2(gz))
-	tw.Flush()
+	return plain, gz
+}
+
+// stageFloor is the sum of the floors for a run's input compression
+// (its "compression" setting); false for a codec without a measured
+// floor (snappy, lz4, zstd) or an unknown one.
+func stageFloor(stages []Stage, compression string) (float64, bool) {
+	plain, gz := stageSums(stages)
+	switch compression {
+	case "none":
+		return plain, true
+	case "gzip":
+		return gz, true
+	}
+	return 0, false
 }
