@@ -11,6 +11,8 @@ package engine
 // SLSRELAY_IDLE_CONNS sets N (default 10,000). It reports KiB per
 // connection of RSS and of Go heap + stacks, and goroutines per
 // connection. Not a timed assertion: a figure to read.
+// SLSRELAY_IDLE_HEAPPROFILE=file writes a heap profile per case with the
+// connections open.
 
 import (
 	"bufio"
@@ -22,6 +24,7 @@ import (
 	"os/exec"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -60,6 +63,10 @@ func BenchmarkIdleConns(b *testing.B) {
 			before := relayMemory()
 			openIdleFleet(b, addr, ca, n, tc.produce, func() int { return openSessions(r.srv) })
 			after := relayMemory()
+			if f := os.Getenv("SLSRELAY_IDLE_HEAPPROFILE"); f != "" {
+				writeHeapProfile(b, f+"."+strings.ReplaceAll(tc.name, "/", "_"))
+			}
+			b.ReportMetric(float64(after.stacks-before.stacks)/float64(n)/1024, "stack-KiB/conn")
 			b.ReportMetric(float64(after.rss-before.rss)/float64(n)/1024, "rss-KiB/conn")
 			b.ReportMetric(float64(after.heapStacks-before.heapStacks)/float64(n)/1024, "heap+stack-KiB/conn")
 			b.ReportMetric(float64(after.goroutines-before.goroutines)/float64(n), "goroutines/conn")
@@ -68,20 +75,20 @@ func BenchmarkIdleConns(b *testing.B) {
 }
 
 type memoryFigures struct {
-	rss, heapStacks uint64
-	goroutines      int
+	rss, heapStacks, stacks uint64
+	goroutines              int
 }
 
 // relayMemory is this process's memory once the garbage is collected and
 // given back (a few cycles, which also shrink idle goroutines' stacks).
 func relayMemory() memoryFigures {
-	for range 4 {
+	for range 10 {
 		runtime.GC()
 	}
 	debug.FreeOSMemory()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return memoryFigures{rss: processRSS(), heapStacks: ms.HeapInuse + ms.StackInuse, goroutines: runtime.NumGoroutine()}
+	return memoryFigures{rss: processRSS(), heapStacks: ms.HeapInuse + ms.StackInuse, stacks: ms.StackInuse, goroutines: runtime.NumGoroutine()}
 }
 
 // processRSS reads VmRSS from /proc/self/status (0 where there is none).
@@ -97,6 +104,19 @@ func processRSS() uint64 {
 		}
 	}
 	return 0
+}
+
+// writeHeapProfile writes what is live now to file (SLSRELAY_IDLE_HEAPPROFILE
+// names it; run with -memprofilerate 1 for every allocation).
+func writeHeapProfile(b *testing.B, file string) {
+	f, err := os.Create(file)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		b.Fatal(err)
+	}
 }
 
 func openSessions(srv *Server) int {

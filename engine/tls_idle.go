@@ -1,0 +1,111 @@
+package engine
+
+import (
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// An idle TLS connection's cost is mostly its reading goroutine's stack.
+// The garbage collector halves a parked goroutine's stack while it uses
+// less than a quarter of it (counting 800 bytes of slack); parked inside
+// crypto/tls's Read (record layer, bytes.Buffer, netFD) under the read
+// loop that is 8 KiB per connection. So between requests the goroutine
+// takes what crypto/tls already holds without blocking, and otherwise
+// parks on the socket itself under small frames (its stack shrinks to
+// 4 KiB), reading through crypto/tls only once bytes arrived.
+
+// awaitRequest waits until the next request's first bytes may have come:
+// crypto/tls held one (then in hdr[0]), or the socket has some. A
+// connection silent for IdleTimeout is closed only if it awaits no
+// answer: a request slower than that must not cost its connection. It
+// reports whether to go on.
+func (r *tlsReader) awaitRequest() bool {
+	if r.raw == nil {
+		return true // readRequest waits inside crypto/tls
+	}
+	for {
+		// A deadline already passed: only what crypto/tls has buffered
+		// (a pipelined request), without touching the socket. A timeout
+		// leaves crypto/tls usable (it is a temporary error).
+		_ = r.c.SetReadDeadline(time.Unix(1, 0))
+		n, err := r.c.Read(r.hdr[:1])
+		if n == 1 {
+			r.have = true
+			return true
+		}
+		if isTimeout(err) {
+			_ = r.c.SetReadDeadline(time.Now().Add(r.s.opts.IdleTimeout))
+			if err = waitReadable(r.raw); err == nil {
+				return true
+			}
+		}
+		if isTimeout(err) && !r.sess.idle() {
+			continue
+		}
+		r.s.logReadEnd(r.ln, r.sess.peer, err, "idle_timeout")
+		return false
+	}
+}
+
+// readIdle reads the first byte of the next request from c, waiting at
+// most idle for it while nothing awaits an answer. It reports whether to
+// go on.
+func readIdle(c *tls.Conn, b []byte, idle time.Duration, sess *session) bool {
+	for {
+		_ = c.SetReadDeadline(time.Now().Add(idle))
+		_, err := io.ReadFull(c, b)
+		if err == nil {
+			return true
+		}
+		if isTimeout(err) && !sess.idle() {
+			continue
+		}
+		sess.srv.logReadEnd(sess.ln, sess.peer, err, "idle_timeout")
+		return false
+	}
+}
+
+// rawConnOf is c's socket, or nil when c is not directly over one (a
+// wrapped connection may hold bytes of its own that the socket no longer
+// shows).
+func rawConnOf(c *tls.Conn) syscall.RawConn {
+	tc, ok := c.NetConn().(*net.TCPConn)
+	if !ok {
+		return nil
+	}
+	raw, err := tc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	return raw
+}
+
+// waitReadable waits until raw has bytes to read, or end of file, or an
+// error (read deadlines apply); it consumes nothing.
+func waitReadable(raw syscall.RawConn) error {
+	var peek [1]byte
+	var serr error
+	err := raw.Read(func(fd uintptr) bool {
+		_, _, e := unix.Recvfrom(int(fd), peek[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		if e == unix.EAGAIN || e == unix.EINTR {
+			return false // wait for the poller
+		}
+		serr = e // nil: bytes or end of file, which the next Read sees
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	return serr
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
