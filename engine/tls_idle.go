@@ -15,13 +15,18 @@ import (
 // The garbage collector halves a parked goroutine's stack while it uses
 // less than a quarter of it (counting 800 bytes of slack); parked inside
 // crypto/tls's Read (record layer, bytes.Buffer, netFD) under the read
-// loop that is 8 KiB per connection. So between requests the goroutine
-// takes what crypto/tls already holds without blocking, and otherwise
-// parks on the socket itself under small frames (its stack shrinks to
-// 4 KiB), reading through crypto/tls only once bytes arrived.
+// loop that is 8 KiB per connection. So a connection that stays silent
+// past busyWait parks on the socket itself under small frames instead
+// (its stack shrinks to 4 KiB), and reads through crypto/tls again once
+// bytes arrived. A busy connection never gets that far: its next request
+// comes within busyWait, read as before.
+
+// busyWait is how long the reading goroutine waits inside crypto/tls for
+// the next request before it parks on the socket.
+const busyWait = 100 * time.Millisecond
 
 // awaitRequest waits until the next request's first bytes may have come:
-// crypto/tls held one (then in hdr[0]), or the socket has some. A
+// one read from crypto/tls (then in hdr[0]), or the socket has some. A
 // connection silent for IdleTimeout is closed only if it awaits no
 // answer: a request slower than that must not cost its connection. It
 // reports whether to go on.
@@ -30,15 +35,14 @@ func (r *tlsReader) awaitRequest() bool {
 		return true // readRequest waits inside crypto/tls
 	}
 	for {
-		// A deadline already passed: only what crypto/tls has buffered
-		// (a pipelined request), without touching the socket. A timeout
-		// leaves crypto/tls usable (it is a temporary error).
-		_ = r.c.SetReadDeadline(time.Unix(1, 0))
+		_ = r.c.SetReadDeadline(time.Now().Add(busyWait))
 		n, err := r.c.Read(r.hdr[:1])
 		if n == 1 {
 			r.have = true
 			return true
 		}
+		// A timeout leaves crypto/tls usable (a temporary error), with
+		// nothing decrypted left over: Read returns what it holds.
 		if isTimeout(err) {
 			_ = r.c.SetReadDeadline(time.Now().Add(r.s.opts.IdleTimeout))
 			if err = waitReadable(r.raw); err == nil {
