@@ -62,6 +62,7 @@ func BenchmarkIdleConns(b *testing.B) {
 			}
 			before := relayMemory()
 			openIdleFleet(b, addr, ca, n, tc.produce, func() int { return openSessions(r.srv) })
+			time.Sleep(5 * busyWait) // idle, not just between two requests
 			after := relayMemory()
 			if f := os.Getenv("SLSRELAY_IDLE_HEAPPROFILE"); f != "" {
 				writeHeapProfile(b, f+"."+strings.ReplaceAll(tc.name, "/", "_"))

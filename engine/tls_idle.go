@@ -17,9 +17,10 @@ import (
 // crypto/tls's Read (record layer, bytes.Buffer, netFD) under the read
 // loop that is 8 KiB per connection. So a connection that stays silent
 // past busyWait parks on the socket itself under small frames instead
-// (its stack shrinks to 4 KiB), and reads through crypto/tls again once
-// bytes arrived. A busy connection never gets that far: its next request
-// comes within busyWait, read as before.
+// (its stack shrinks to 4 KiB) and without crypto/tls's read buffers
+// (tls_buffers.go), and reads through crypto/tls again once bytes
+// arrived. A busy connection never gets that far: its next request comes
+// within busyWait, read as before.
 
 // busyWait is how long the reading goroutine waits inside crypto/tls for
 // the next request before it parks on the socket.
@@ -44,6 +45,7 @@ func (r *tlsReader) awaitRequest() bool {
 		// A timeout leaves crypto/tls usable (a temporary error), with
 		// nothing decrypted left over: Read returns what it holds.
 		if isTimeout(err) {
+			releaseTLSBuffers(r.c)
 			_ = r.c.SetReadDeadline(time.Now().Add(r.s.opts.IdleTimeout))
 			if err = waitReadable(r.raw); err == nil {
 				return true
