@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/tls"
 	"reflect"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -41,6 +42,10 @@ var tlsConnBuffers = func() (b struct {
 	return b
 }()
 
+// tlsRecordBuffersReleased counts the record buffers releaseTLSBuffers
+// let go of, for tests.
+var tlsRecordBuffersReleased atomic.Int64
+
 // releaseTLSBuffers lets go of c's read buffers where they hold nothing.
 // Only the goroutine that reads c may call it, between reads: crypto/tls
 // touches these fields only inside Read and Handshake.
@@ -53,8 +58,9 @@ func releaseTLSBuffers(c *tls.Conn) {
 	input := (*bytes.Reader)(unsafe.Add(p, tlsConnBuffers.input))
 	hand := (*bytes.Buffer)(unsafe.Add(p, tlsConnBuffers.hand))
 	// input reads plaintext out of rawInput's memory: both go together.
-	if raw.Len() == 0 && input.Len() == 0 {
+	if raw.Len() == 0 && input.Len() == 0 && raw.Cap() > 0 {
 		*raw, *input = bytes.Buffer{}, bytes.Reader{}
+		tlsRecordBuffersReleased.Add(1)
 	}
 	if hand.Len() == 0 {
 		*hand = bytes.Buffer{}
