@@ -203,13 +203,14 @@ type tlsTransport struct {
 	// drained is called once a batch of answers is written: the session
 	// may read again if it stopped for the backlog.
 	drained func()
+	wake    chan struct{} // a lingering writer has work
 	resumed chan struct{}
 	closed  chan struct{}
 	once    sync.Once
 }
 
 func newTLSTransport(c net.Conn) *tlsTransport {
-	return &tlsTransport{c: c, closeAt: -1, resumed: make(chan struct{}, 1), closed: make(chan struct{})}
+	return &tlsTransport{c: c, closeAt: -1, wake: make(chan struct{}, 1), resumed: make(chan struct{}, 1), closed: make(chan struct{})}
 }
 
 func (t *tlsTransport) send(b []byte, closeAfter bool) {
@@ -224,6 +225,11 @@ func (t *tlsTransport) send(b []byte, closeAfter bool) {
 	t.mu.Unlock()
 	if start {
 		go t.write()
+		return
+	}
+	select {
+	case t.wake <- struct{}{}:
+	default:
 	}
 }
 
@@ -247,20 +253,37 @@ func (t *tlsTransport) close() {
 	})
 }
 
-// write writes what is queued, in batches, until nothing is; then the
-// goroutine ends. After a write error or a closing answer the connection
-// is closed and writing stays set, so no other writer starts.
+// write writes what is queued, in batches, until nothing is for busyWait;
+// then the goroutine ends: a busy connection keeps its writer (a new one
+// per answer would grow a fresh stack through crypto/tls each time), an
+// idle one has none. After a write error or a closing answer the
+// connection is closed and writing stays set, so no other writer starts.
 func (t *tlsTransport) write() {
+	linger := time.NewTimer(busyWait)
+	defer linger.Stop()
 	for {
 		t.mu.Lock()
 		out, closeAt := t.out, t.closeAt
 		t.out, t.closeAt = nil, -1
-		if len(out) == 0 {
-			t.writing = false
-			t.mu.Unlock()
-			return
-		}
 		t.mu.Unlock()
+		if len(out) == 0 {
+			linger.Reset(busyWait)
+			select {
+			case <-t.wake:
+				continue
+			case <-t.closed:
+				return
+			case <-linger.C:
+			}
+			t.mu.Lock()
+			if len(t.out) == 0 {
+				t.writing = false
+				t.mu.Unlock()
+				return
+			}
+			t.mu.Unlock()
+			continue
+		}
 		if closeAt >= 0 {
 			out = out[:closeAt]
 		}
