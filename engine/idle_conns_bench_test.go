@@ -54,7 +54,8 @@ func BenchmarkIdleConns(b *testing.B) {
 		{"plaintext/after_produce", true},
 	} {
 		b.Run(fmt.Sprintf("%s/conns=%d", tc.name, n), func(b *testing.B) {
-			r := startRelay(b)
+			const idleAfter = 200 * time.Millisecond
+			r := startRelay(b, func(o *Options) { o.TLSIdleAfter = idleAfter })
 			r.app.Discard = true
 			addr, ca := r.saslSSL, r.caFile
 			if strings.HasPrefix(tc.name, "plaintext") {
@@ -62,7 +63,7 @@ func BenchmarkIdleConns(b *testing.B) {
 			}
 			before := relayMemory()
 			openIdleFleet(b, addr, ca, n, tc.produce, func() int { return openSessions(r.srv) })
-			time.Sleep(5 * busyWait) // idle, not just between two requests
+			time.Sleep(5 * idleAfter) // idle, not just between two requests
 			after := relayMemory()
 			if f := os.Getenv("SLSRELAY_IDLE_HEAPPROFILE"); f != "" {
 				writeHeapProfile(b, f+"."+strings.ReplaceAll(tc.name, "/", "_"))

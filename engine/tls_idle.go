@@ -16,15 +16,11 @@ import (
 // less than a quarter of it (counting 800 bytes of slack); parked inside
 // crypto/tls's Read (record layer, bytes.Buffer, netFD) under the read
 // loop that is 8 KiB per connection. So a connection that stays silent
-// past busyWait parks on the socket itself under small frames instead
-// (its stack shrinks to 4 KiB) and without crypto/tls's read buffers
-// (tls_buffers.go), and reads through crypto/tls again once bytes
+// past Options.TLSIdleAfter parks on the socket itself under small frames
+// instead (its stack shrinks to 4 KiB) and without crypto/tls's read
+// buffers (tls_buffers.go), and reads through crypto/tls again once bytes
 // arrived. A busy connection never gets that far: its next request comes
-// within busyWait, read as before.
-
-// busyWait is how long the reading goroutine waits inside crypto/tls for
-// the next request before it parks on the socket.
-const busyWait = 100 * time.Millisecond
+// within TLSIdleAfter, read as before.
 
 // awaitRequest waits until the next request's first bytes may have come:
 // one read from crypto/tls (then in hdr[0]), or the socket has some. A
@@ -36,7 +32,7 @@ func (r *tlsReader) awaitRequest() bool {
 		return true // readRequest waits inside crypto/tls
 	}
 	for {
-		_ = r.c.SetReadDeadline(time.Now().Add(busyWait))
+		_ = r.c.SetReadDeadline(time.Now().Add(r.s.opts.TLSIdleAfter))
 		n, err := r.c.Read(r.hdr[:1])
 		if n == 1 {
 			r.have = true

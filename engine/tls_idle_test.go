@@ -20,7 +20,8 @@ func TestTLSConnectionAfterIdle(t *testing.T) {
 	if !tlsConnBuffers.ok {
 		t.Fatal("crypto/tls.Conn's rawInput, input and hand are no longer a bytes.Buffer, a bytes.Reader and a bytes.Buffer: releaseTLSBuffers does nothing on this toolchain; adapt tls_buffers.go")
 	}
-	r := startRelay(t)
+	const idleAfter = 50 * time.Millisecond
+	r := startRelay(t, func(o *Options) { o.TLSIdleAfter = idleAfter })
 	c := kafkatest.DialT(t, r.saslSSL, r.tls)
 	if resp := c.SASLPlain(testProject, testAKID+"#"+testSecret); resp.ErrorCode != 0 {
 		t.Fatalf("SASL PLAIN: error %d", resp.ErrorCode)
@@ -35,7 +36,7 @@ func TestTLSConnectionAfterIdle(t *testing.T) {
 		return kafkatest.ProduceValues(testTopic, 0, 1, values...)
 	}
 	for round := range 3 {
-		time.Sleep(3 * busyWait)
+		time.Sleep(3 * idleAfter)
 		reqs := []kmsg.Request{request(round, 0), request(round, 1)}
 		corrs, err := c.Conn().SendAll(reqs...)
 		if err != nil {
@@ -50,7 +51,7 @@ func TestTLSConnectionAfterIdle(t *testing.T) {
 	// Idle again: the server's side of the connection lets go of its
 	// record buffer.
 	released := tlsRecordBuffersReleased.Load()
-	time.Sleep(3 * busyWait)
+	time.Sleep(3 * idleAfter)
 	if tlsRecordBuffersReleased.Load() == released {
 		t.Error("an idle TLS connection kept its record buffer")
 	}

@@ -122,7 +122,7 @@ func (s *Server) openTLS(ln *listener, c *tls.Conn, stopping <-chan struct{}) *t
 	}
 	_ = c.SetDeadline(time.Time{})
 
-	t := newTLSTransport(c)
+	t := newTLSTransport(c, s.opts.TLSIdleAfter)
 	sess := newSession(s, ln, t, peer, false)
 	t.drained = sess.unmute
 	if ln.opts.Protocol == SSL && !sess.certLogin(c.ConnectionState().PeerCertificates) {
@@ -204,13 +204,14 @@ type tlsTransport struct {
 	// may read again if it stopped for the backlog.
 	drained func()
 	wake    chan struct{} // a lingering writer has work
+	linger  time.Duration // how long the writer waits for more work
 	resumed chan struct{}
 	closed  chan struct{}
 	once    sync.Once
 }
 
-func newTLSTransport(c net.Conn) *tlsTransport {
-	return &tlsTransport{c: c, closeAt: -1, wake: make(chan struct{}, 1), resumed: make(chan struct{}, 1), closed: make(chan struct{})}
+func newTLSTransport(c net.Conn, linger time.Duration) *tlsTransport {
+	return &tlsTransport{c: c, closeAt: -1, linger: linger, wake: make(chan struct{}, 1), resumed: make(chan struct{}, 1), closed: make(chan struct{})}
 }
 
 func (t *tlsTransport) send(b []byte, closeAfter bool) {
@@ -253,13 +254,13 @@ func (t *tlsTransport) close() {
 	})
 }
 
-// write writes what is queued, in batches, until nothing is for busyWait;
+// write writes what is queued, in batches, until nothing is for linger;
 // then the goroutine ends: a busy connection keeps its writer (a new one
 // per answer would grow a fresh stack through crypto/tls each time), an
 // idle one has none. After a write error or a closing answer the
 // connection is closed and writing stays set, so no other writer starts.
 func (t *tlsTransport) write() {
-	linger := time.NewTimer(busyWait)
+	linger := time.NewTimer(t.linger)
 	defer linger.Stop()
 	for {
 		t.mu.Lock()
@@ -267,7 +268,7 @@ func (t *tlsTransport) write() {
 		t.out, t.closeAt = nil, -1
 		t.mu.Unlock()
 		if len(out) == 0 {
-			linger.Reset(busyWait)
+			linger.Reset(t.linger)
 			select {
 			case <-t.wake:
 				continue
