@@ -32,7 +32,10 @@ func (r *tlsReader) awaitRequest() bool {
 		return true // readRequest waits inside crypto/tls
 	}
 	for {
-		_ = r.c.SetReadDeadline(time.Now().Add(r.s.opts.TLSIdleAfter))
+		// IdleTimeout counts from here, whether it passes in crypto/tls
+		// or on the socket.
+		start, idle := time.Now(), r.s.opts.IdleTimeout
+		_ = r.c.SetReadDeadline(start.Add(min(r.s.opts.TLSIdleAfter, idle)))
 		n, err := r.c.Read(r.hdr[:1])
 		if n == 1 {
 			r.have = true
@@ -42,7 +45,7 @@ func (r *tlsReader) awaitRequest() bool {
 		// nothing decrypted left over: Read returns what it holds.
 		if isTimeout(err) {
 			releaseTLSBuffers(r.c)
-			_ = r.c.SetReadDeadline(time.Now().Add(r.s.opts.IdleTimeout))
+			_ = r.c.SetReadDeadline(start.Add(idle))
 			if err = waitReadable(r.raw); err == nil {
 				return true
 			}
