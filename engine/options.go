@@ -217,6 +217,12 @@ type Options struct {
 	// proxy_protocol listener one whose header has not come whole in that
 	// time. Default 30 s.
 	PartialFrameTimeout time.Duration `yaml:"partial_frame_timeout"`
+	// TLSIdleAfter is how long a TLS connection may send nothing before
+	// it gives back crypto/tls's read buffers, its writing goroutine and
+	// most of its reading goroutine's stack (see tls_idle.go); one that
+	// sends more often (a shipper flushing every second) keeps them, as
+	// waking an idle connection costs a few allocations. Default 3 s.
+	TLSIdleAfter time.Duration `yaml:"-"`
 	// Throttle, if set, decides throttle_time_ms for Produce and mutes
 	// connections for that long (see BacklogThrottle).
 	Throttle Throttler `yaml:"-"`
@@ -261,6 +267,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.PartialFrameTimeout == 0 {
 		o.PartialFrameTimeout = 30 * time.Second
+	}
+	if o.TLSIdleAfter == 0 {
+		o.TLSIdleAfter = 3 * time.Second
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

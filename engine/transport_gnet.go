@@ -199,13 +199,13 @@ func (g *gnetListener) readFrames(c gnet.Conn, s *session, all bool) gnet.Action
 		}
 		s.markPartial(false)
 		_, _ = c.Discard(4)
-		buf, err := c.Next(size)
-		if err != nil {
-			s.refuseConnection(RefusalMalformedFrame, "cannot read frame: %v", err)
+		// Read straight into the frame: Next would copy a frame that
+		// spans gnet's buffers into a buffer of its own first.
+		frame := make([]byte, size)
+		if n, _ := c.Read(frame); n != size {
+			s.refuseConnection(RefusalMalformedFrame, "cannot read frame: %d of %d bytes", n, size)
 			return gnet.Close
 		}
-		frame := make([]byte, size)
-		copy(frame, buf)
 		reserved := s.partialReserved == size && size > 0
 		if !reserved && s.partialReserved > 0 {
 			s.srv.budget.release(s.partialReserved)

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"encoding/binary"
@@ -10,6 +9,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -17,9 +17,10 @@ import (
 // says nothing does not hold a goroutine forever.
 const tlsHandshakeTimeout = 10 * time.Second
 
-// startTLS serves a SASL_SSL listener with crypto/tls and a reading and a
-// writing goroutine per connection (measured faster than bridging TLS onto
-// gnet's loops); both feed the same session core as gnet.
+// startTLS serves a SASL_SSL listener with crypto/tls and a reading
+// goroutine per connection, plus a writing one while answers wait to be
+// written (measured faster than bridging TLS onto gnet's loops); both feed
+// the same session core as gnet.
 func (s *Server) startTLS(ln *listener) error {
 	tcp, err := net.Listen("tcp", ln.opts.Bind)
 	if err != nil {
@@ -93,97 +94,134 @@ func (s *Server) serveTLS(ln *listener, raw net.Conn, stopping <-chan struct{}) 
 	}
 	c := tls.Server(raw, ln.opts.TLS)
 	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(tlsHandshakeTimeout))
-	if err := c.Handshake(); err != nil {
-		s.refuseHandshake(ln, peer, err)
+	r := s.openTLS(ln, c, peer, stopping)
+	if r == nil {
 		return
 	}
-	_ = c.SetDeadline(time.Time{})
-
-	t := newTLSTransport(c)
-	sess := newSession(s, ln, t, peer, false)
-	t.drained = sess.unmute
-	go t.writeLoop()
-	defer t.close()
-	defer sess.closedByPeer()
-	if ln.opts.Protocol == SSL && !sess.certLogin(c.ConnectionState().PeerCertificates) {
-		return
-	}
-
-	// waitRoom waits until the session takes a frame of n bytes (0: any
-	// next frame); false when the connection or the listener closes.
-	waitRoom := func(n int) bool {
-		for !sess.roomFor(n) {
-			select {
-			case <-t.resumed:
-			case <-t.closed:
-				return false
-			case <-stopping:
-				return false
-			}
-		}
-		return true
-	}
-	r := bufio.NewReaderSize(c, 64<<10)
-	var hdr [4]byte
-	for {
-		if !waitRoom(0) {
-			return
-		}
-		// Idle between requests, a deadline of IdleTimeout; once a
-		// request started, PartialFrameTimeout for the rest of it.
-		if !readIdle(c, r, hdr[:1], s.opts.IdleTimeout, sess) {
-			return
-		}
-		sess.lastActive.Store(time.Now().UnixNano())
-		_ = c.SetReadDeadline(time.Now().Add(s.opts.PartialFrameTimeout))
-		if _, err := io.ReadFull(r, hdr[1:]); err != nil {
-			s.logReadEnd(ln, peer, err, "partial_frame_timeout")
-			return
-		}
-		size := int(int32(binary.BigEndian.Uint32(hdr[:])))
-		if size < 0 || size > sess.maxFrame() {
-			sess.refuseConnection(RefusalOversizedFrame, "request frame of %d bytes exceeds the limit of %d", size, sess.maxFrame())
-			return
-		}
-		// The frame is allocated whole: take its room in the budget
-		// first, waiting for it.
-		for !s.budget.tryTake(size) {
-			if !waitRoom(size) {
-				return
-			}
-		}
-		_ = c.SetReadDeadline(time.Now().Add(s.opts.PartialFrameTimeout))
-		frame := make([]byte, size)
-		if _, err := io.ReadFull(r, frame); err != nil {
-			s.budget.release(size)
-			s.logReadEnd(ln, peer, err, "partial_frame_timeout")
-			return
-		}
-		sess.lastActive.Store(time.Now().UnixNano())
-		sess.pushFrame(frame, true)
+	defer r.t.close()
+	defer r.sess.closedByPeer()
+	// This loop's frames stay small: between requests the goroutine
+	// parks in awaitRequest, with a stack the collector can shrink (see
+	// tls_idle.go); readRequest's larger frame is gone by then.
+	for r.waitRoom(0) && r.awaitRequest() && r.readRequest() {
 	}
 }
 
+// tlsReader is the reading side of one TLS connection, owned by its
+// goroutine.
+type tlsReader struct {
+	s        *Server
+	ln       *listener
+	c        *tls.Conn
+	raw      syscall.RawConn // c's socket; nil: wait inside crypto/tls
+	t        *tlsTransport
+	sess     *session
+	stopping <-chan struct{}
+	hdr      [4]byte // the next frame's size
+	have     bool    // awaitRequest already read hdr[0]
+}
+
+// openTLS completes the handshake and opens the connection's session
+// for peer (the socket's remote address, or the PROXY header's source);
+// nil when the connection ends there.
+func (s *Server) openTLS(ln *listener, c *tls.Conn, peer string, stopping <-chan struct{}) *tlsReader {
+	_ = c.SetDeadline(time.Now().Add(tlsHandshakeTimeout))
+	if err := c.Handshake(); err != nil {
+		s.refuseHandshake(ln, peer, err)
+		return nil
+	}
+	_ = c.SetDeadline(time.Time{})
+
+	t := newTLSTransport(c, s.opts.TLSIdleAfter)
+	sess := newSession(s, ln, t, peer, false)
+	t.drained = sess.unmute
+	if ln.opts.Protocol == SSL && !sess.certLogin(c.ConnectionState().PeerCertificates) {
+		sess.closedByPeer()
+		t.close()
+		return nil
+	}
+	return &tlsReader{s: s, ln: ln, c: c, raw: rawConnOf(c), t: t, sess: sess, stopping: stopping}
+}
+
+// waitRoom waits until the session takes a frame of n bytes (0: any next
+// frame); false when the connection or the listener closes.
+func (r *tlsReader) waitRoom(n int) bool {
+	for !r.sess.roomFor(n) {
+		select {
+		case <-r.t.resumed:
+		case <-r.t.closed:
+			return false
+		case <-r.stopping:
+			return false
+		}
+	}
+	return true
+}
+
+// readRequest reads one request frame and hands it to the session. No
+// read buffer of our own: crypto/tls already holds a whole record and
+// hands it out in pieces, so the size is read from it directly and an
+// idle connection keeps nothing but the TLS state.
+func (r *tlsReader) readRequest() bool {
+	s, c, sess := r.s, r.c, r.sess
+	// Idle between requests, a deadline of IdleTimeout; once a request
+	// started, PartialFrameTimeout for the rest of it.
+	if !r.have && !readIdle(c, r.hdr[:1], s.opts.IdleTimeout, sess) {
+		return false
+	}
+	r.have = false
+	sess.lastActive.Store(time.Now().UnixNano())
+	_ = c.SetReadDeadline(time.Now().Add(s.opts.PartialFrameTimeout))
+	if _, err := io.ReadFull(c, r.hdr[1:]); err != nil {
+		s.logReadEnd(r.ln, sess.peer, err, "partial_frame_timeout")
+		return false
+	}
+	size := int(int32(binary.BigEndian.Uint32(r.hdr[:])))
+	if size < 0 || size > sess.maxFrame() {
+		sess.refuseConnection(RefusalOversizedFrame, "request frame of %d bytes exceeds the limit of %d", size, sess.maxFrame())
+		return false
+	}
+	// The frame is allocated whole: take its room in the budget first,
+	// waiting for it.
+	for !s.budget.tryTake(size) {
+		if !r.waitRoom(size) {
+			return false
+		}
+	}
+	_ = c.SetReadDeadline(time.Now().Add(s.opts.PartialFrameTimeout))
+	frame := make([]byte, size)
+	if _, err := io.ReadFull(c, frame); err != nil {
+		s.budget.release(size)
+		s.logReadEnd(r.ln, sess.peer, err, "partial_frame_timeout")
+		return false
+	}
+	sess.lastActive.Store(time.Now().UnixNano())
+	sess.pushFrame(frame, true)
+	return true
+}
+
 // tlsTransport queues responses for a writing goroutine, so a slow reader
-// never blocks whoever completes a response.
+// never blocks whoever completes a response. The writer runs only while
+// there is something to write: an idle connection has none.
 type tlsTransport struct {
 	c       net.Conn
-	mu      sync.Mutex
+	mu      sync.Mutex // protects out, queued, closeAt and writing
 	out     [][]byte
-	queued  int // bytes in out and being written
-	closeAt int // index in out after which to close; -1 for none
+	queued  int  // bytes in out and being written
+	closeAt int  // index in out after which to close; -1 for none
+	writing bool // a writer goroutine is running (or the connection is closed)
 	// drained is called once a batch of answers is written: the session
 	// may read again if it stopped for the backlog.
 	drained func()
-	wake    chan struct{}
+	wake    chan struct{} // a lingering writer has work
+	linger  time.Duration // how long the writer waits for more work
 	resumed chan struct{}
 	closed  chan struct{}
 	once    sync.Once
 }
 
-func newTLSTransport(c net.Conn) *tlsTransport {
-	return &tlsTransport{c: c, closeAt: -1, wake: make(chan struct{}, 1), resumed: make(chan struct{}, 1), closed: make(chan struct{})}
+func newTLSTransport(c net.Conn, linger time.Duration) *tlsTransport {
+	return &tlsTransport{c: c, closeAt: -1, linger: linger, wake: make(chan struct{}, 1), resumed: make(chan struct{}, 1), closed: make(chan struct{})}
 }
 
 func (t *tlsTransport) send(b []byte, closeAfter bool) {
@@ -193,7 +231,13 @@ func (t *tlsTransport) send(b []byte, closeAfter bool) {
 	if closeAfter && t.closeAt < 0 {
 		t.closeAt = len(t.out)
 	}
+	start := !t.writing
+	t.writing = true
 	t.mu.Unlock()
+	if start {
+		go t.write()
+		return
+	}
 	select {
 	case t.wake <- struct{}{}:
 	default:
@@ -220,36 +264,44 @@ func (t *tlsTransport) close() {
 	})
 }
 
-func (t *tlsTransport) writeLoop() {
-	w := bufio.NewWriterSize(t.c, 64<<10)
+// write writes what is queued, in batches, until nothing is for linger;
+// then the goroutine ends: a busy connection keeps its writer (a new one
+// per answer would grow a fresh stack through crypto/tls each time), an
+// idle one has none. After a write error or a closing answer the
+// connection is closed and writing stays set, so no other writer starts.
+func (t *tlsTransport) write() {
+	linger := time.NewTimer(t.linger)
+	defer linger.Stop()
 	for {
-		select {
-		case <-t.wake:
-		case <-t.closed:
-			return
-		}
 		t.mu.Lock()
 		out, closeAt := t.out, t.closeAt
 		t.out, t.closeAt = nil, -1
 		t.mu.Unlock()
-		for i, b := range out {
-			if _, err := w.Write(b); err != nil {
-				t.close()
+		if len(out) == 0 {
+			linger.Reset(t.linger)
+			select {
+			case <-t.wake:
+				continue
+			case <-t.closed:
+				return
+			case <-linger.C:
+			}
+			t.mu.Lock()
+			if len(t.out) == 0 {
+				t.writing = false
+				t.mu.Unlock()
 				return
 			}
-			if i+1 == closeAt {
-				_ = w.Flush()
-				t.close()
-				return
-			}
+			t.mu.Unlock()
+			continue
 		}
-		if err := w.Flush(); err != nil {
+		if closeAt >= 0 {
+			out = out[:closeAt]
+		}
+		n, err := writeBatch(t.c, out)
+		if err != nil || closeAt >= 0 {
 			t.close()
 			return
-		}
-		n := 0
-		for _, b := range out {
-			n += len(b)
 		}
 		t.mu.Lock()
 		t.queued -= n
@@ -260,30 +312,37 @@ func (t *tlsTransport) writeLoop() {
 	}
 }
 
+// writeBufs pools the buffers that join a batch of answers into one write
+// (one TLS record and one syscall, rather than one per answer).
+var writeBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxPooledWriteBuf bounds what writeBufs keeps: a rare large answer
+// (Metadata of many topics) is not held on to.
+const maxPooledWriteBuf = 256 << 10
+
+// writeBatch writes bufs to w in one Write and returns their length.
+func writeBatch(w io.Writer, bufs [][]byte) (int, error) {
+	if len(bufs) == 1 {
+		return w.Write(bufs[0])
+	}
+	p := writeBufs.Get().(*[]byte)
+	b := (*p)[:0]
+	for _, x := range bufs {
+		b = append(b, x...)
+	}
+	n, err := w.Write(b)
+	if cap(b) <= maxPooledWriteBuf {
+		*p = b
+		writeBufs.Put(p)
+	}
+	return n, err
+}
+
 // logReadEnd says why a TLS connection's reading ended when it was a
 // timeout; a peer hanging up is not worth a line.
 func (s *Server) logReadEnd(ln *listener, peer string, err error, which string) {
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
 		s.log.Warn("closing connection", "listener", ln.opts.Name, "peer", peer, "reason", which+" passed")
-	}
-}
-
-// readIdle reads the first byte of the next request. A connection silent
-// for idle is closed only if it awaits no answer: a request slower than
-// idle must not cost its connection. It reports whether to go on.
-func readIdle(c *tls.Conn, r io.Reader, b []byte, idle time.Duration, sess *session) bool {
-	for {
-		_ = c.SetReadDeadline(time.Now().Add(idle))
-		_, err := io.ReadFull(r, b)
-		if err == nil {
-			return true
-		}
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() && !sess.idle() {
-			continue
-		}
-		sess.srv.logReadEnd(sess.ln, sess.peer, err, "idle_timeout")
-		return false
 	}
 }

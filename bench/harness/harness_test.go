@@ -104,6 +104,8 @@ func TestReferenceTargets(t *testing.T) {
 		{"ack-only/old-clients", func(s *Scenario) { s.OldClients = true }, AckOnly},
 		{"ack-only/sasl-ssl", func(s *Scenario) { s.SASLSSL = true }, AckOnly},
 		{"ack-only/raw", func(s *Scenario) { s.Raw, s.Conns = true, 50 }, AckOnly},
+		{"ack-only/raw/sasl-ssl", func(s *Scenario) { s.Raw, s.Conns, s.SASLSSL = true, 50, true }, AckOnly},
+		{"relay-ack/raw/sasl-ssl", func(s *Scenario) { s.Raw, s.Conns, s.SASLSSL = true, 50, true }, RelayAck},
 		{"relay-ack/sasl-ssl", func(s *Scenario) { s.SASLSSL = true }, RelayAck},
 		{"relay-ack/old-clients", func(s *Scenario) { s.OldClients = true }, RelayAck},
 		{"kfake", func(*Scenario) {}, Kfake},

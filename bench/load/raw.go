@@ -31,9 +31,6 @@ const rawMaxBatch = 2048
 var rawFormatter = kmsg.NewRequestFormatter(kmsg.FormatterClientID("slsbench-raw"))
 
 func runRaw(ctx context.Context, cfg Config, st *Stats, drain time.Duration) error {
-	if cfg.TLS != nil {
-		return fmt.Errorf("the raw fleet speaks PLAINTEXT only")
-	}
 	if cfg.Partitions < 1 {
 		cfg.Partitions = 1
 	}
@@ -52,7 +49,7 @@ func runRaw(ctx context.Context, cfg Config, st *Stats, drain time.Duration) err
 			case <-ctx.Done():
 				return
 			}
-			c, err := net.DialTimeout("tcp", cfg.Addr, 10*time.Second)
+			c, r, err := dialRaw(cfg)
 			<-dialSem
 			if err != nil {
 				st.setErr(err)
@@ -60,7 +57,7 @@ func runRaw(ctx context.Context, cfg Config, st *Stats, drain time.Duration) err
 			}
 			st.Conns.Add(1)
 			defer st.Conns.Add(-1)
-			rc := &rawConn{c: c, r: bufio.NewReaderSize(c, 4096), cfg: cfg, st: st, idx: i,
+			rc := &rawConn{c: c, r: r, cfg: cfg, st: st, idx: i,
 				rnd: rand.New(rand.NewPCG(uint64(i), uint64(start.UnixNano())))}
 			defer c.Close()
 			stop := make(chan struct{})

@@ -39,7 +39,7 @@ func main() {
 		return
 	}
 	var (
-		scenario  = flag.String("scenario", "steady", "scenario: steady, burst, outage, many-connections, old-clients, sasl-ssl")
+		scenario  = flag.String("scenario", "steady", "scenario: steady, burst, outage, many-connections, many-connections-sasl-ssl, old-clients, sasl-ssl")
 		standard  = flag.Bool("standard", false, "run the standard set (steady, burst, old-clients, sasl-ssl against every target, and a shortened outage)")
 		duration  = flag.Duration("duration", 20*time.Second, "load duration per target")
 		outage    = flag.Duration("outage", 0, "length of the SLS outage of the outage scenario (default 60s)")

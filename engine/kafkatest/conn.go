@@ -90,7 +90,9 @@ func (c *Conn) SendAll(reqs ...kmsg.Request) ([]int32, error) {
 	for i, r := range reqs {
 		c.corr++
 		ids[i] = c.corr
-		buf = formatter.AppendRequest(buf, r, c.corr)
+		// AppendRequest writes the size at dst[0:4]: frame each
+		// request on its own, then join them.
+		buf = append(buf, formatter.AppendRequest(nil, r, c.corr)...)
 	}
 	_ = c.SetWriteDeadline(time.Now().Add(10 * time.Second))
 	_, err := c.Write(buf)
