@@ -1,7 +1,9 @@
 package engine
 
 import (
+	"crypto/tls"
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -69,4 +71,35 @@ func TestTLSConnectionAfterIdle(t *testing.T) {
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("stored %d records, want the %d sent, in order", len(got), len(want))
 	}
+}
+
+// A TLS connection behind a PROXY header parks on its socket like any
+// other once what came with the header is read; while bytes read past
+// the header are still held, it must not (the socket would not show them).
+func TestRawConnOfBehindProxyHeader(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		if c, err := net.Dial("tcp", l.Addr().String()); err == nil {
+			defer c.Close()
+			time.Sleep(time.Second)
+		}
+	}()
+	c, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	f := func(rest []byte, want bool) {
+		t.Helper()
+		got := rawConnOf(tls.Server(&prefixedConn{Conn: c, rest: rest}, &tls.Config{})) != nil
+		if got != want {
+			t.Fatalf("rawConnOf with %d bytes left after the header: socket %v, want %v", len(rest), got, want)
+		}
+	}
+	f(nil, true)
+	f([]byte{22, 3, 1}, false)
 }
