@@ -57,6 +57,12 @@ type Options struct {
 	// writers), instead of retrying them with back-off. "fixed" keeps the
 	// shard rates and retries quota answers with back-off.
 	Pace string `yaml:"pace"`
+	// RequestsInFlight is how many PutLogs requests (LogGroups) a shard's
+	// writer has in flight at most: it sends the next while SLS answers
+	// the last, so a shard is not held to one request per round trip.
+	// Positions pass only answered LogGroups in order, so a crash sends
+	// again at most this many LogGroups per shard (window.go). Default 4.
+	RequestsInFlight int `yaml:"requests_in_flight"`
 	// Linger is how long a writer waits for more entries before sending a
 	// LogGroup that is not full, trading latency for fewer, larger
 	// requests. Default 200 ms.
@@ -124,6 +130,12 @@ func (o *Options) setDefaults() error {
 	case "adaptive", "fixed":
 	default:
 		return errors.New("shardwriter: pace must be adaptive or fixed, not " + o.Pace)
+	}
+	if o.RequestsInFlight < 0 {
+		return fmt.Errorf("shardwriter: requests_in_flight must be at least 1, not %d", o.RequestsInFlight)
+	}
+	if o.RequestsInFlight == 0 {
+		o.RequestsInFlight = 4
 	}
 	if o.Linger == 0 {
 		o.Linger = 200 * time.Millisecond
