@@ -270,8 +270,13 @@ func (w *writer) deliver(ctx context.Context, entries []*wal.Entry) bool {
 	now := time.Now()
 	var cur *wal.Entry
 	// A flush in the middle of an entry: the entry's remaining logs start
-	// the next LogGroup, so it belongs to that one too.
-	flush := func(*LogGroupBuilder) error {
+	// the next LogGroup, so it belongs to that one too — and only to that
+	// one when none of its logs is in the LogGroup flushed (the first did
+	// not fit, or is of another producer).
+	flush := func(g *LogGroupBuilder) error {
+		if n := g.Logs(); n > 0 && g.refs[n-1].entry != cur {
+			w.group = w.group[:len(w.group)-1]
+		}
 		if err := w.dispatch(ctx); err != nil {
 			return err
 		}

@@ -1,0 +1,100 @@
+package shardwriter
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/slsrelay/slsrelay/bench/slsfake"
+)
+
+// wtCommitted returns the stream's committed position (-1 before it
+// exists).
+func (e *wtEnv) committed() int64 {
+	st := e.w.Stats()
+	if len(st.Streams) != 1 {
+		return -1
+	}
+	return st.Streams[0].Committed
+}
+
+// wtNames returns the values of wtRecords for each name, in order.
+func wtNames(n int, names ...string) []string {
+	var out []string
+	for _, name := range names {
+		for _, r := range wtRecords(name, n) {
+			out = append(out, string(r.Value))
+		}
+	}
+	return out
+}
+
+// With four PutLogs in flight, SLS holds the second LogGroup of five and
+// answers the others: the position waits after the first, the held one is
+// retried alone, and the answered ones behind it are neither sent again
+// nor lost. Killed then and started again, the writer sends only the held
+// LogGroup.
+func TestWriterWindowResendsOnlyUnanswered(t *testing.T) {
+	e := wtStart(t, func(o *Options) { o.LogGroup.MaxLogs, o.RequestsInFlight = 16, 4 })
+	held := "b-"
+	e.hook.hold.Store(&held)
+	names := []string{"a", "b", "c", "d", "e"}
+	for _, n := range names {
+		e.append(wtRecords(n, 16)) // one LogGroup each
+	}
+	e.svc.Start()
+	e.waitFor("a, c, d and e delivered, b held", func() bool { return len(e.stored()) == 64 })
+	time.Sleep(100 * time.Millisecond)
+	if got := e.committed(); got != 16 {
+		t.Fatalf("committed %d with the second LogGroup held, want 16 (past the first only)", got)
+	}
+	if puts := e.hook.puts.Load(); puts != 5 {
+		t.Fatalf("%d PutLogs with one held, want 5 (none sent twice)", puts)
+	}
+	// The kill: the held request's connection is cut as the relay stops.
+	close(e.hook.drop)
+	e.hook.hold.Store(nil)
+	putsBefore := e.hook.puts.Load()
+	e.restart()
+	e.waitFor("all 80 logs", func() bool { return len(e.stored()) >= 80 })
+	e.waitFor("committed past all", func() bool { return e.committed() == 80 })
+	time.Sleep(100 * time.Millisecond)
+	got, want := e.stored(), wtNames(16, names...)
+	sort.Strings(got)
+	if !slices.Equal(got, want) {
+		t.Fatalf("the stand-in holds %d logs, want each of %d once", len(got), len(want))
+	}
+	if n := e.hook.puts.Load() - putsBefore; n != 1 {
+		t.Fatalf("after the restart %d PutLogs, want 1 (the held LogGroup)", n)
+	}
+}
+
+// With SLS answering each PutLogs after 40 ms, a shard's throughput grows
+// with the window: four in flight deliver the same LogGroups at least 2.5
+// times as fast as one.
+func TestWriterWindowThroughput(t *testing.T) {
+	if testing.Short() {
+		t.Skip("about 3 s")
+	}
+	const groups = 40
+	run := func(window int) time.Duration {
+		e := wtStart(t, func(o *Options) { o.LogGroup.MaxLogs, o.RequestsInFlight = 16, window })
+		if _, err := e.s.AddFault(slsfake.Fault{Ops: []string{slsfake.OpPutLogs}, Latency: 40 * time.Millisecond}); err != nil {
+			t.Fatal(err)
+		}
+		for i := range groups {
+			e.append(wtRecords(fmt.Sprint("g", i), 16))
+		}
+		t0 := time.Now()
+		e.svc.Start()
+		e.waitFor("all logs", func() bool { return len(e.stored()) == groups*16 })
+		return time.Since(t0)
+	}
+	one, four := run(1), run(4)
+	t.Logf("%d LogGroups at 40 ms each: %v with 1 in flight, %v with 4 (%.1f×)", groups, one.Round(time.Millisecond), four.Round(time.Millisecond), float64(one)/float64(four))
+	if float64(one)/float64(four) < 2.5 {
+		t.Errorf("4 in flight delivered only %.1f× as fast as 1, want at least 2.5×", float64(one)/float64(four))
+	}
+}
