@@ -3,6 +3,8 @@ package shardwriter
 import (
 	"context"
 	"fmt"
+	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -135,4 +137,48 @@ func TestWriterFreshLogsFirst(t *testing.T) {
 		}
 		return true
 	})
+}
+
+// A kill while a backlog drains beside fresh logs: what the fresh writer
+// delivered before the hand-over is marked delivered in the WAL, so the
+// relay started again sends only the backlog, not the fresh logs a second
+// time.
+func TestWriterFreshDeliveriesSurviveKill(t *testing.T) {
+	e := wtStart(t, func(o *Options) { o.LogGroup.MaxLogs, o.FreshAfter = 16, 2*time.Second })
+	held := "old"
+	e.hook.hold.Store(&held) // SLS does not answer the backlog
+	var names []string
+	for i := range 3 {
+		en := wtEntry(t, wtRecords(fmt.Sprint("old", i), 16))
+		en.ReceivedAt = time.Now().Add(-time.Minute).UnixNano()
+		e.appendEntry(en)
+		names = append(names, fmt.Sprint("old", i))
+	}
+	e.svc.Start()
+	e.waitFor("the backlog's first PutLogs", func() bool { return e.hook.puts.Load() >= 1 })
+	for i := range 3 {
+		e.append(wtRecords(fmt.Sprint("new", i), 16))
+		names = append(names, fmt.Sprint("new", i))
+	}
+	e.waitFor("the fresh logs delivered while the backlog is held", func() bool { return len(e.stored()) == 48 })
+	time.Sleep(100 * time.Millisecond)
+	if got := e.committed(); got != 0 {
+		t.Fatalf("committed %d before the hand-over, want 0", got)
+	}
+	close(e.hook.drop) // the kill
+	e.hook.hold.Store(nil)
+	putsBefore := e.hook.puts.Load()
+	e.restart()
+	e.waitFor("all 96 logs", func() bool { return len(e.stored()) >= 96 })
+	e.waitFor("committed past all", func() bool { return e.committed() == 96 })
+	time.Sleep(100 * time.Millisecond)
+	got, want := e.stored(), wtNames(16, names...)
+	sort.Strings(got)
+	sort.Strings(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("the stand-in holds %d logs, want each of %d once", len(got), len(want))
+	}
+	if n := e.hook.puts.Load() - putsBefore; n != 3 {
+		t.Fatalf("after the restart %d PutLogs, want 3 (the backlog's)", n)
+	}
 }
