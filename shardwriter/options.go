@@ -39,8 +39,11 @@ type Options struct {
 	RetryInterval time.Duration `yaml:"retry_interval"`
 	// MaxRetryInterval caps the back-off: each retry of a run of failures
 	// waits twice as long as the one before, from RetryInterval up to
-	// MaxRetryInterval. Default 30 s (the SDK's own producer backs off up
-	// to 50 s).
+	// MaxRetryInterval. Default 5 s, so that a shard writes again within
+	// seconds of SLS answering after an outage (fresh logs first, fresh.go);
+	// only one LogGroup of a shard is retried at a time (retryAfter), so
+	// an outage costs SLS one request per shard every 5 s. (The SDK's own
+	// producer backs off up to 50 s.)
 	MaxRetryInterval time.Duration `yaml:"max_retry_interval"`
 	// LogGroup bounds one PutLogs request (see LogGroupLimits).
 	LogGroup LogGroupLimits `yaml:",inline"`
@@ -116,7 +119,7 @@ func (o *Options) setDefaults() error {
 		o.RetryInterval = time.Second
 	}
 	if o.MaxRetryInterval == 0 {
-		o.MaxRetryInterval = 30 * time.Second
+		o.MaxRetryInterval = 5 * time.Second
 	}
 	if o.ShardBytesPerSec == 0 {
 		o.ShardBytesPerSec = 5_000_000

@@ -3,6 +3,7 @@ package shardwriter
 import (
 	"context"
 	"slices"
+	"time"
 
 	"github.com/slsrelay/slsrelay/wal"
 )
@@ -88,6 +89,7 @@ func (w *writer) dispatch(ctx context.Context) error {
 	w.window = append(w.window, req)
 	go func() {
 		req.err = w.sendLogs(ctx, req, 0, req.g.Logs())
+		w.endProbe(req)
 		close(req.done)
 		w.wake()
 	}()
@@ -212,6 +214,49 @@ func (w *writer) settle() {
 		<-req.done
 	}
 	_ = w.reap(context.Background())
+}
+
+// retryAfter waits before req's sender tries again after a failure that
+// time may fix. The first sender of a run of failures (the prober) waits
+// its back-off and tries again; the others wait until SLS takes a write,
+// or the prober is done with its request, so a shard SLS refuses costs one
+// request per back-off, not one per LogGroup in flight. It reports false
+// if ctx ended.
+func (w *writer) retryAfter(ctx context.Context, req *putRequest, backoff time.Duration) bool {
+	w.failMu.Lock()
+	if w.prober == nil {
+		w.prober = req
+	}
+	if w.prober == req {
+		w.failMu.Unlock()
+		return sleepCtx(ctx, backoff)
+	}
+	probed := w.probed
+	w.failMu.Unlock()
+	select {
+	case <-probed:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// endProbe, once req's sender is done with it, lets the senders waiting on
+// it try again if req was the prober.
+func (w *writer) endProbe(req *putRequest) {
+	w.failMu.Lock()
+	defer w.failMu.Unlock()
+	if w.prober == req {
+		w.probeDoneLocked()
+	}
+}
+
+// probeDoneLocked ends the prober's turn: the senders waiting on it try
+// again. w.failMu must be held.
+func (w *writer) probeDoneLocked() {
+	w.prober = nil
+	close(w.probed)
+	w.probed = make(chan struct{})
 }
 
 // wakeOnAnswer arms cancel to be called when a sender is done (nil

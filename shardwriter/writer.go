@@ -68,10 +68,15 @@ type writer struct {
 	// commit, and goes ahead of the backlog in the shard's pacer.
 	isFresh bool
 
-	// failMu protects failing and lastCode, which the senders share.
+	// failMu protects failing, lastCode, prober and probed, which the
+	// senders share.
 	failMu   sync.Mutex
 	failing  bool   // in a run of failed writes; logged once when it starts
 	lastCode string // the error code of that run
+	// prober is the request whose sender retries with back-off in a run
+	// of failures; the others wait until probed closes (retryAfter).
+	prober *putRequest
+	probed chan struct{}
 
 	dec    batch.Decoder // decodes entries again for dead letters of some records
 	deltas []int32
@@ -89,6 +94,7 @@ func newWriter(s *Service, k wal.StreamKey, r *wal.Reader) *writer {
 
 		committed: r.Committed(),
 		handled:   r.Committed(),
+		probed:    make(chan struct{}),
 	}
 }
 
@@ -410,7 +416,7 @@ func (w *writer) sendLogs(ctx context.Context, req *putRequest, i, j int) error 
 		w.failed(req.cred, code, reason)
 		refresh = rule.verdict == refreshRetry
 		backoff = w.s.opts.nextBackoff(backoff)
-		if !sleepCtx(ctx, backoff) {
+		if !w.retryAfter(ctx, req, backoff) {
 			return ctx.Err()
 		}
 	}
@@ -568,6 +574,9 @@ func (w *writer) failed(cred wal.Credential, code, reason string) {
 func (w *writer) recovered(cred wal.Credential) {
 	w.failMu.Lock()
 	defer w.failMu.Unlock()
+	if w.prober != nil {
+		w.probeDoneLocked()
+	}
 	if w.failing {
 		writersFailing.Add(-1)
 		w.failing, w.lastCode = false, ""

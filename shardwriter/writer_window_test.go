@@ -98,3 +98,38 @@ func TestWriterWindowThroughput(t *testing.T) {
 		t.Errorf("4 in flight delivered only %.1f× as fast as 1, want at least 2.5×", float64(one)/float64(four))
 	}
 }
+
+// While SLS refuses every write, a shard with four LogGroups in flight
+// retries one of them at a time, not four: an outage costs SLS one request
+// per back-off per shard. Once SLS answers, all are delivered once.
+func TestWriterWindowOneProbeDuringOutage(t *testing.T) {
+	e := wtStart(t, func(o *Options) {
+		o.LogGroup.MaxLogs, o.RequestsInFlight = 16, 4
+		o.RetryInterval, o.MaxRetryInterval = 50*time.Millisecond, 50*time.Millisecond
+	})
+	id, err := e.s.AddFault(slsfake.Fault{Ops: []string{slsfake.OpPutLogs}, Status: 503})
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := []string{"a", "b", "c", "d", "e"}
+	for _, n := range names {
+		e.append(wtRecords(n, 16))
+	}
+	e.svc.Start()
+	e.waitFor("4 LogGroups tried", func() bool { return e.hook.puts.Load() >= 4 })
+	from := e.hook.puts.Load()
+	time.Sleep(time.Second)
+	// 20 back-offs of 50 ms: about 20 retries with one prober, 80 with
+	// four.
+	if n := e.hook.puts.Load() - from; n > 35 {
+		t.Fatalf("%d PutLogs in 1 s of refusals with 50 ms back-off, want about 20 (one LogGroup retried at a time)", n)
+	}
+	e.s.RemoveFault(id)
+	e.waitFor("all 80 logs", func() bool { return len(e.stored()) >= 80 })
+	time.Sleep(100 * time.Millisecond)
+	got, want := e.stored(), wtNames(16, names...)
+	sort.Strings(got)
+	if !slices.Equal(got, want) {
+		t.Fatalf("the stand-in holds %d logs, want each of %d once", len(got), len(want))
+	}
+}
