@@ -18,8 +18,12 @@ import (
 )
 
 // The drain test (the issue's): producers write one shard at 80 % of its
-// write quota, which the stand-in enforces (403 ShardWriteQuotaExceed); SLS
-// refuses everything for 60 s (10 minutes with SLSRELAY_LONG_TESTS=1). It
+// write quota, to which the writer is paced (fixed: SLS's per-shard quota
+// is soft, "best effort" past it — see bench/slsfake/quota.go — so the
+// relay's pace is the limit, and the backlog gets exactly what the fresh
+// logs leave; adaptive pacing against a hard quota is
+// TestWriterPacesToProjectQuota's); SLS refuses everything for 60 s
+// (10 minutes with SLSRELAY_LONG_TESTS=1). It
 // measures, after SLS answers again, the age of the newest log in SLS
 // (goal: at most 10 s old 10 s later) and how the backlog drains with the
 // quota the fresh logs leave. In the normal suite the producers run 30 s
@@ -82,10 +86,10 @@ func TestWriterDrainAfterOutage(t *testing.T) {
 	if r.ageAfter10s > 10*time.Second {
 		t.Errorf("10 s after SLS answered again the newest log in SLS was %v old, want at most 10 s", r.ageAfter10s)
 	}
-	// The fresh logs take 80 % of the quota; the backlog must still move
-	// with a good part of the rest.
-	if minRate := 0.05 * drainQuota / float64(r.logBytes); r.backlogRate < minRate {
-		t.Errorf("the backlog drained at %.0f logs/s beside the fresh logs, want at least %.0f (5 %% of the quota)", r.backlogRate, minRate)
+	// The fresh logs take 80 % of the quota; the backlog must move with
+	// most of the rest.
+	if minRate := 0.1 * drainQuota / float64(r.logBytes); r.backlogRate < minRate {
+		t.Errorf("the backlog drained at %.0f logs/s beside the fresh logs, want at least %.0f (10 %% of the quota)", r.backlogRate, minRate)
 	}
 	if r.uniques != r.produced || r.stored != r.produced {
 		t.Errorf("the stand-in holds %d logs (%d different) of %d produced, want each once", r.stored, r.uniques, r.produced)
@@ -98,12 +102,10 @@ func startDrain(t *testing.T, plan drainPlan) <-chan drainResult {
 	e := wtStart(t, func(o *Options) {
 		// LogGroups scaled to the quota as SLS's are (4 MB groups, 5 MB/s):
 		// a group of 0.8 s of quota.
-		o.ShardBytesPerSec, o.LogGroup.MaxBytes = drainQuota, drainQuota*8/10
+		o.ShardBytesPerSec, o.ShardRequestsPerSec, o.Pace = drainQuota, -1, "fixed"
+		o.LogGroup.MaxBytes = drainQuota * 8 / 10
 		o.Linger, o.RetryInterval, o.MaxRetryInterval = 200*time.Millisecond, time.Second, 0
 	})
-	if err := e.s.SetQuota(wtProject, wtLogstore, slsfake.Quota{BytesPerSec: drainQuota}); err != nil {
-		t.Fatal(err)
-	}
 	pad := strings.Repeat("d", 500)
 	value := func(n int) string { return fmt.Sprintf("drain-%07d %s", n, pad) }
 	// 80 % of the quota in the raw bytes SLS counts: the size of a log
