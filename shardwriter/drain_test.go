@@ -44,8 +44,8 @@ type drainPlan struct {
 
 type drainResult struct {
 	err                       error
-	perTick, logBytes         int     // logs per 100 ms, raw bytes per log
-	backlog                   int     // logs not in SLS when it answered again
+	perTick, logBytes         int // logs per 100 ms, raw bytes per log
+	backlog                   int // logs not in SLS when it answered again
 	freshAfter                time.Duration
 	ageAfter10s               time.Duration
 	backlogRate               float64 // backlog logs delivered per second while producers ran

@@ -283,7 +283,11 @@ func (w *writer) deliver(ctx context.Context, entries []*wal.Entry) bool {
 		if n := g.Logs(); n > 0 && g.refs[n-1].entry != cur {
 			w.group = w.group[:len(w.group)-1]
 		}
-		if err := w.dispatch(ctx); err != nil {
+		// dispatch may wait for an answer: not holding a slot.
+		releaseConvert()
+		err := w.dispatch(ctx)
+		acquireConvert()
+		if err != nil {
 			return err
 		}
 		w.group = append(w.group, cur)
@@ -306,7 +310,9 @@ func (w *writer) deliver(ctx context.Context, entries []*wal.Entry) bool {
 			w.groupSince = time.Now()
 		}
 		w.group = append(w.group, e)
+		acquireConvert() // cpuslots.go
 		sent, err := w.conv.Convert(w.g, e, now, flush)
+		releaseConvert()
 		if err != nil {
 			if ctx.Err() != nil {
 				return false
