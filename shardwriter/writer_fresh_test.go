@@ -2,8 +2,6 @@ package shardwriter
 
 import (
 	"fmt"
-	"slices"
-	"sort"
 	"testing"
 	"time"
 )
@@ -34,20 +32,5 @@ func TestWriterFreshDeliveriesSurviveKill(t *testing.T) {
 	if got := e.committed(); got != 0 {
 		t.Fatalf("committed %d before the hand-over, want 0", got)
 	}
-	close(e.hook.drop) // the kill
-	e.hook.hold.Store(nil)
-	putsBefore := e.hook.puts.Load()
-	e.restart()
-	e.waitFor("all 96 logs", func() bool { return len(e.stored()) >= 96 })
-	e.waitFor("committed past all", func() bool { return e.committed() == 96 })
-	time.Sleep(100 * time.Millisecond)
-	got, want := e.stored(), wtNames(16, names...)
-	sort.Strings(got)
-	sort.Strings(want)
-	if !slices.Equal(got, want) {
-		t.Fatalf("the stand-in holds %d logs, want each of %d once", len(got), len(want))
-	}
-	if n := e.hook.puts.Load() - putsBefore; n != 3 {
-		t.Fatalf("after the restart %d PutLogs, want 3 (the backlog's)", n)
-	}
+	e.killAndRestart(wtNames(16, names...), 3) // the backlog's 3 LogGroups
 }

@@ -53,21 +53,30 @@ func TestWriterWindowResendsOnlyUnanswered(t *testing.T) {
 	if puts := e.hook.puts.Load(); puts != 5 {
 		t.Fatalf("%d PutLogs with one held, want 5 (none sent twice)", puts)
 	}
-	// The kill: the held request's connection is cut as the relay stops.
+	e.killAndRestart(wtNames(16, names...), 1)
+}
+
+// killAndRestart kills the relay while the hook holds PutLogs (their
+// connections cut), starts it again with nothing held, and checks that the
+// stand-in then holds each of want once, after exactly puts more PutLogs.
+func (e *wtEnv) killAndRestart(want []string, puts int64) {
+	e.t.Helper()
 	close(e.hook.drop)
 	e.hook.hold.Store(nil)
 	putsBefore := e.hook.puts.Load()
 	e.restart()
-	e.waitFor("all 80 logs", func() bool { return len(e.stored()) >= 80 })
-	e.waitFor("committed past all", func() bool { return e.committed() == 80 })
+	e.waitFor("every log", func() bool { return len(e.stored()) >= len(want) })
+	e.waitFor("committed past all", func() bool { return e.committed() == int64(len(want)) })
 	time.Sleep(100 * time.Millisecond)
-	got, want := e.stored(), wtNames(16, names...)
+	got := e.stored()
 	sort.Strings(got)
+	want = slices.Clone(want)
+	sort.Strings(want)
 	if !slices.Equal(got, want) {
-		t.Fatalf("the stand-in holds %d logs, want each of %d once", len(got), len(want))
+		e.t.Fatalf("the stand-in holds %d logs, want each of %d once", len(got), len(want))
 	}
-	if n := e.hook.puts.Load() - putsBefore; n != 1 {
-		t.Fatalf("after the restart %d PutLogs, want 1 (the held LogGroup)", n)
+	if n := e.hook.puts.Load() - putsBefore; n != puts {
+		e.t.Fatalf("after the restart %d PutLogs, want %d", n, puts)
 	}
 }
 
