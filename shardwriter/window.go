@@ -208,12 +208,13 @@ func (w *writer) drain(ctx context.Context) error {
 
 // settle, when the writer stops, waits for every sender (they give up at
 // once on a stop, but a PutLogs in flight ends only with its answer or its
-// timeout) and reaps what was answered before the first that was not.
-func (w *writer) settle() {
+// timeout) and reaps what was answered before the first that was not
+// (with ctx ended, a dead letter is tried once).
+func (w *writer) settle(ctx context.Context) {
 	for _, req := range w.window {
 		<-req.done
 	}
-	_ = w.reap(context.Background())
+	_ = w.reap(ctx)
 }
 
 // retryAfter waits before req's sender tries again after a failure that

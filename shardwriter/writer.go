@@ -99,7 +99,7 @@ func newWriter(s *Service, k wal.StreamKey, r *wal.Reader) *writer {
 }
 
 func (w *writer) run(ctx context.Context) {
-	defer w.stop()
+	defer w.stop(ctx)
 	for ctx.Err() == nil {
 		entries, err := w.read(ctx)
 		if errors.Is(err, wal.ErrHeadReached) {
@@ -167,8 +167,8 @@ func (w *writer) run(ctx context.Context) {
 
 // stop, when the writer stops, waits for the LogGroups in flight and makes
 // the position past those answered durable; the rest comes again.
-func (w *writer) stop() {
-	w.settle()
+func (w *writer) stop(ctx context.Context) {
+	w.settle(ctx)
 	if w.behind() {
 		w.commit(w.donePos())
 		return
