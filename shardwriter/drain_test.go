@@ -39,7 +39,8 @@ const drainQuota = 100_000
 
 type drainPlan struct {
 	outage, observe time.Duration
-	full            bool // producers run until the backlog is delivered
+	full            bool          // producers run until the backlog is delivered
+	poll            time.Duration // how often the stand-in is read (all of it)
 }
 
 type drainResult struct {
@@ -62,9 +63,11 @@ func TestWriterDrainAfterOutage(t *testing.T) {
 	if cvtRaceEnabled {
 		t.Skip("its figures are timings; the race detector's would say little")
 	}
-	plan := drainPlan{outage: 60 * time.Second, observe: 30 * time.Second}
+	plan := drainPlan{outage: 60 * time.Second, observe: 30 * time.Second, poll: 500 * time.Millisecond}
 	if os.Getenv("SLSRELAY_LONG_TESTS") == "1" {
-		plan = drainPlan{outage: 10 * time.Minute, full: true}
+		// About 50 minutes: a fifth of the quota drains 8 minutes of
+		// backlog.
+		plan = drainPlan{outage: 10 * time.Minute, full: true, poll: 5 * time.Second}
 	}
 	done := startDrain(t, plan)
 	t.Parallel()
@@ -123,7 +126,7 @@ func startDrain(t *testing.T, plan drainPlan) <-chan drainResult {
 
 	done := make(chan drainResult, 1)
 	go func() {
-		r := runDrain(e, plan, perTick, value)
+		r := runDrain(e, plan, perTick, value, t.Logf)
 		r.perTick, r.logBytes = perTick, logBytes
 		done <- r
 	}()
@@ -131,7 +134,8 @@ func startDrain(t *testing.T, plan drainPlan) <-chan drainResult {
 }
 
 // runDrain runs the plan on e; see TestWriterDrainAfterOutage.
-func runDrain(e *wtEnv, plan drainPlan, perTick int, value func(int) string) (r drainResult) {
+// It logs its progress every minute with logf.
+func runDrain(e *wtEnv, plan drainPlan, perTick int, value func(int) string, logf func(string, ...any)) (r drainResult) {
 	var produced atomic.Int64
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
@@ -209,8 +213,9 @@ func runDrain(e *wtEnv, plan drainPlan, perTick int, value func(int) string) (r 
 		deadline = back.Add(6*plan.outage + 5*time.Minute)
 	}
 	var below int
+	lastLog := time.Now()
 	for {
-		time.Sleep(500 * time.Millisecond)
+		time.Sleep(plan.poll)
 		if p := produceErr.Load(); p != nil {
 			return drainResult{err: fmt.Errorf("cannot append: %w", *p)}
 		}
@@ -225,6 +230,10 @@ func runDrain(e *wtEnv, plan drainPlan, perTick int, value func(int) string) (r 
 		}
 		if below == backlogEnd && r.drained == 0 {
 			r.drained = el
+		}
+		if time.Since(lastLog) >= time.Minute {
+			lastLog = time.Now()
+			logf("%v after SLS answered again: %d of the backlog's %d logs delivered; newest log %v old", el.Round(time.Second), below-before, r.backlog, time.Since(newest).Round(time.Second))
 		}
 		if plan.full && r.drained > 0 && r.ageAfter10s > 0 || time.Now().After(deadline) {
 			break
