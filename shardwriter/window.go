@@ -16,9 +16,10 @@ import (
 // committed position passes only a contiguous prefix of answered ones: a
 // request that fails is retried by its own sender, those after it that SLS
 // took stay answered — not sent again, not forgotten — and the position
-// waits for it. After a crash, then, at most the window is sent again:
-// RequestsInFlight LogGroups, and those sent before of the entry the first
-// of them is part of.
+// waits for it; the entries of those answered behind it are marked
+// delivered in the WAL (markAnswered). After a crash, then, only the
+// LogGroups not answered are sent again — at most RequestsInFlight — with
+// the logs sent before of the entries they are part of.
 //
 // SLS stores each PutLogs when it comes, so LogGroups of a shard in flight
 // together may be stored in another order than they were read. SLS indexes
