@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"runtime"
 	"runtime/metrics"
+	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -452,4 +453,46 @@ func wbRunProducer(b *testing.B, in *wbInput, maxBatchBytes int64, maxBatchCount
 		}
 	}
 	m.report(b, in)
+}
+
+// BenchmarkWakeLatency measures how long a goroutine that becomes runnable
+// waits for a P while writers deliver a backlog (4 streams, gzip) to the
+// stand-in: a probe sleeps 1 ms in a loop and records how late it wakes,
+// as an event loop back from epoll or the WAL's committer back from
+// fdatasync would wait. With the conversion slots and the yield
+// (cpuslots.go) and without.
+//
+//	go test -run '^$' -bench WakeLatency -benchtime 1x -args -writerbench.mb 50 ./shardwriter/
+func BenchmarkWakeLatency(b *testing.B) {
+	in := wbPrepare(b, *wbMiB<<20)
+	for _, yield := range []bool{false, true} {
+		b.Run(fmt.Sprintf("yield=%v", yield), func(b *testing.B) {
+			defer func(y bool) { convertYield = y }(convertYield)
+			convertYield = yield
+			stop := make(chan struct{})
+			lates := make(chan []time.Duration, 1)
+			go func() {
+				var late []time.Duration
+				for {
+					select {
+					case <-stop:
+						lates <- late
+						return
+					default:
+					}
+					t0 := time.Now()
+					time.Sleep(time.Millisecond)
+					late = append(late, time.Since(t0)-time.Millisecond)
+				}
+			}()
+			wbRunWriterFrom(b, in, in.gzipped, 1, 4, 1, nil)
+			close(stop)
+			late := <-lates
+			slices.Sort(late)
+			q := func(p float64) float64 { return float64(late[int(p*float64(len(late)-1))]) / 1e6 }
+			b.ReportMetric(q(0.5), "late-p50-ms")
+			b.ReportMetric(q(0.99), "late-p99-ms")
+			b.ReportMetric(q(0.999), "late-p99.9-ms")
+		})
+	}
 }

@@ -68,7 +68,7 @@ type errorRule struct {
 // once, and its next batch proves the key again before it is acknowledged.
 //
 // Back-off: RetryInterval (default 1 s), doubling at each failure of a run,
-// up to MaxRetryInterval (default 30 s). A split ends at single logs: a log
+// up to MaxRetryInterval (default 5 s). A split ends at single logs: a log
 // SLS refuses alone is a dead letter with SLS's answer as the reason.
 //
 // The SDK's own producer retries every error but HTTP 400 and 404

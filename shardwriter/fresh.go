@@ -17,8 +17,9 @@ import (
 // order between them. When the backlog writer reaches where the fresh one
 // started it commits there and hands the stream over: the fresh writer
 // commits from then on. Until the hand-over only the backlog's position is
-// committed, so a crash or stop during a drain sends again what the fresh
-// writer delivered since the split (wal.Reader.SplitHead).
+// committed; the fresh writer marks what it delivered
+// (wal.Reader.MarkDelivered), so that after a crash or stop during a drain
+// the backlog's reader skips it.
 
 // maybeSplit splits off a fresh writer when the entries just read are
 // older than FreshAfter.
@@ -36,7 +37,7 @@ func (w *writer) maybeSplit(entries []*wal.Entry) {
 		return
 	}
 	f := newWriter(w.s, w.key, head)
-	f.pace, f.isFresh, f.committed = w.pace, true, from
+	f.pace, f.isFresh, f.committed, f.marked = w.pace, true, from, from
 	w.fresh, w.freshFrom = f, from
 	w.log.Info("writer behind: fresh logs go out alongside the backlog", "behind", age.Round(time.Second),
 		"backlog_from", entries[0].BaseOffset, "fresh_from", from)
@@ -56,14 +57,12 @@ func (w *writer) behind() bool {
 	return w.isFresh
 }
 
-// handOver ends the backlog: it sends what is carried over, commits up to
+// handOver ends the backlog: it sends what is carried over, waits for the
+// answers of what is in flight, commits up to
 // where the fresh writer started and hands the stream over to it.
 func (w *writer) handOver(ctx context.Context) {
-	if w.g.Logs() > 0 {
-		if err := w.send(ctx); err != nil {
-			w.stopCommit()
-			return
-		}
+	if err := w.drain(ctx); err != nil {
+		return
 	}
 	for {
 		err := w.r.Commit(w.freshFrom)

@@ -39,8 +39,11 @@ type Options struct {
 	RetryInterval time.Duration `yaml:"retry_interval"`
 	// MaxRetryInterval caps the back-off: each retry of a run of failures
 	// waits twice as long as the one before, from RetryInterval up to
-	// MaxRetryInterval. Default 30 s (the SDK's own producer backs off up
-	// to 50 s).
+	// MaxRetryInterval. Default 5 s, so that a shard writes again within
+	// seconds of SLS answering after an outage (fresh logs first, fresh.go);
+	// only one LogGroup of a shard is retried at a time (retryAfter), so
+	// an outage costs SLS one request per shard every 5 s. (The SDK's own
+	// producer backs off up to 50 s.)
 	MaxRetryInterval time.Duration `yaml:"max_retry_interval"`
 	// LogGroup bounds one PutLogs request (see LogGroupLimits).
 	LogGroup LogGroupLimits `yaml:",inline"`
@@ -57,6 +60,12 @@ type Options struct {
 	// writers), instead of retrying them with back-off. "fixed" keeps the
 	// shard rates and retries quota answers with back-off.
 	Pace string `yaml:"pace"`
+	// RequestsInFlight is how many PutLogs requests (LogGroups) a shard's
+	// writer has in flight at most: it sends the next while SLS answers
+	// the last, so a shard is not held to one request per round trip.
+	// Positions pass only answered LogGroups in order, so a crash sends
+	// again at most this many LogGroups per shard (window.go). Default 4.
+	RequestsInFlight int `yaml:"requests_in_flight"`
 	// Linger is how long a writer waits for more entries before sending a
 	// LogGroup that is not full, trading latency for fewer, larger
 	// requests. Default 200 ms.
@@ -115,7 +124,7 @@ func (o *Options) setDefaults() error {
 		o.RetryInterval = time.Second
 	}
 	if o.MaxRetryInterval == 0 {
-		o.MaxRetryInterval = 30 * time.Second
+		o.MaxRetryInterval = 5 * time.Second
 	}
 	if o.ShardBytesPerSec == 0 {
 		o.ShardBytesPerSec = 5_000_000
@@ -129,6 +138,12 @@ func (o *Options) setDefaults() error {
 	case "adaptive", "fixed":
 	default:
 		return errors.New("shardwriter: pace must be adaptive or fixed, not " + o.Pace)
+	}
+	if o.RequestsInFlight < 0 {
+		return fmt.Errorf("shardwriter: requests_in_flight must be at least 1, not %d", o.RequestsInFlight)
+	}
+	if o.RequestsInFlight == 0 {
+		o.RequestsInFlight = 4
 	}
 	if o.Linger == 0 {
 		o.Linger = 200 * time.Millisecond

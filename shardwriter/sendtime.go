@@ -30,6 +30,20 @@ func sendWindow(now time.Time) (lo, hi, repl uint32) {
 	return uint32(now.Add(-slsMaxAge + sendTimeMargin).Unix()), uint32(now.Add(slsMaxFuture - sendTimeMargin).Unix()), uint32(now.Unix())
 }
 
+// retimeForSLS gives the logs of g outside SLS's time window, on SLS's
+// clock as last seen (nil: none seen, nothing to check), a time inside. A
+// writer calls it before each attempt of a PutLogs, the write proof before
+// its own.
+func retimeForSLS(g *LogGroupBuilder, clock *slsClock) {
+	if clock == nil {
+		return
+	}
+	lo, hi, repl := sendWindow(clock.now())
+	if n := g.retime(lo, hi, repl); n > 0 {
+		logFixes[svBadTime].Add(n)
+	}
+}
+
 // retime gives every log whose Time is outside [lo, hi] the Time repl, and
 // returns how many it changed. The group is re-encoded only when one
 // changes.

@@ -88,10 +88,12 @@ func TestWriterTimesOnSLSClock(t *testing.T) {
 }
 
 func TestNextBackoff(t *testing.T) {
-	w := &writer{s: &Service{opts: Options{RetryInterval: time.Second, MaxRetryInterval: 30 * time.Second}}}
+	o := &Options{RetryInterval: time.Second, MaxRetryInterval: 30 * time.Second}
 	var got []time.Duration
+	var last time.Duration
 	for range 7 {
-		got = append(got, w.nextBackoff())
+		last = o.nextBackoff(last)
+		got = append(got, last)
 	}
 	want := []time.Duration{1, 2, 4, 8, 16, 30, 30}
 	for i := range want {
@@ -99,8 +101,7 @@ func TestNextBackoff(t *testing.T) {
 			t.Fatalf("back-off %v, want %v s", got, want)
 		}
 	}
-	w.recovered()
-	if d := w.nextBackoff(); d != time.Second {
-		t.Fatalf("after recovery the back-off starts at %v", d)
+	if d := o.nextBackoff(0); d != time.Second {
+		t.Fatalf("a new run of failures starts its back-off at %v", d)
 	}
 }

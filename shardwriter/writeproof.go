@@ -90,14 +90,9 @@ func (c *Catalog) ProveWrite(ctx context.Context, k wal.StreamKey, e *wal.Entry)
 // putProof sends g's LogGroup to k's shard, once more after a fresh shard
 // list if SLS says the shard is gone (split or merged).
 func (c *Catalog) putProof(k wal.StreamKey, cred wal.Credential, g *LogGroupBuilder) error {
-	if c.proof.clock != nil {
-		// SLS refuses the whole request for one log outside its time
-		// window on its own clock (sendtime.go).
-		lo, hi, repl := sendWindow(c.proof.clock.now())
-		if n := g.retime(lo, hi, repl); n > 0 {
-			logFixes[svBadTime].Add(n)
-		}
-	}
+	// SLS refuses the whole request for one log outside its time window
+	// on its own clock (sendtime.go).
+	retimeForSLS(g, c.proof.clock)
 	raw := g.Bytes(c.proof.topic, c.proof.source, nil)
 	var err error
 	for _, refresh := range []bool{false, true} {

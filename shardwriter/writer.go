@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/slsrelay/slsrelay/wal"
@@ -13,12 +14,16 @@ import (
 )
 
 // writer delivers one WAL stream (a Kafka partition) to its SLS shard. It
-// reads entries, converts them into LogGroups, sends each with PutLogs,
-// and after each answer commits the stream's position past the entries
-// whose logs are all answered 200 or moved to dead letters
-// (wal.Reader.CommitAsync: queued, not waited for), so that a crash sends
-// again only the LogGroup that was in flight and those already sent of
-// the entry it is part of. Used by one goroutine.
+// reads entries and converts them into LogGroups; each full LogGroup goes
+// to a sender of its own (window.go), up to Options.RequestsInFlight at a
+// time, while the writer goes on reading. Answers are taken in the order
+// the LogGroups were built, and after each the stream's position is
+// committed past the entries whose logs are all answered 200 or moved to
+// dead letters (wal.Reader.CommitAsync: queued, not waited for), so that a
+// crash sends again only the LogGroups in the window and those already
+// sent of the entry the first of them is part of. The writer's fields are
+// used by its goroutine alone, but for those of window.go that say
+// otherwise.
 type writer struct {
 	s    *Service
 	key  wal.StreamKey
@@ -31,22 +36,29 @@ type writer struct {
 	projectPace *pacer
 	log         *slog.Logger
 
-	// group holds the entries with logs in g, so that a LogGroup SLS
-	// refuses for good can be moved to dead letters.
+	// group holds the entries with logs in g.
 	group []*wal.Entry
 	cred  wal.Credential
 	// groupSince is when the first log of w.g was added: a LogGroup that
 	// is not full is carried over from read to read until Linger after.
 	groupSince time.Time
-	// converting is the entry Convert is working on: not all its logs are
-	// sent when a LogGroup in the middle of it is.
-	converting *wal.Entry
-	// delivered is the offset after the last entry whose logs are all
-	// sent (or dead-lettered): where a stop in the middle of a read
-	// commits, so a restart does not send them again.
-	delivered int64
-	// committed is the last position handed to the reader's commit.
-	committed int64
+	// handled is the offset after the last entry read whose logs are all
+	// in LogGroups (answered, in flight or in g), or that needed none
+	// (delivered by the write proof, dead-lettered): donePos.
+	handled int64
+	// committed is the last position handed to the reader's commit;
+	// marked, of a fresh writer before the hand-over, where it marked
+	// entries delivered up to (from where it started).
+	committed, marked int64
+
+	// window holds the LogGroups handed to senders, in the order they
+	// were built, until reaped (window.go); free holds requests to reuse.
+	window []*putRequest
+	free   []*putRequest
+	// wakeMu protects wakeRead: a sender's answer wakes a read blocked
+	// for new entries, so the position is committed at once.
+	wakeMu   sync.Mutex
+	wakeRead context.CancelFunc
 
 	// fresh is the writer of fresh entries split off this one while it
 	// drains a backlog, freshFrom where that one started (fresh.go).
@@ -56,15 +68,18 @@ type writer struct {
 	// commit, and goes ahead of the backlog in the shard's pacer.
 	isFresh bool
 
-	failing  bool          // in a run of failed writes; logged once when it starts
-	lastCode string        // the error code of that run
-	backoff  time.Duration // the last wait of that run
+	// failMu protects failing, lastCode, prober and probed, which the
+	// senders share.
+	failMu   sync.Mutex
+	failing  bool   // in a run of failed writes; logged once when it starts
+	lastCode string // the error code of that run
+	// prober is the request whose sender retries with back-off in a run
+	// of failures; the others wait until probed closes (retryAfter).
+	prober *putRequest
+	probed chan struct{}
 
-	raw    []byte        // a LogGroup of some of w.g's logs (logBytes)
 	dec    batch.Decoder // decodes entries again for dead letters of some records
 	deltas []int32
-	// refused are the logs of w.g SLS refused (sendLogs).
-	refused []refusedLog
 }
 
 func newWriter(s *Service, k wal.StreamKey, r *wal.Reader) *writer {
@@ -78,20 +93,29 @@ func newWriter(s *Service, k wal.StreamKey, r *wal.Reader) *writer {
 		log:         s.log.With("stream", streamName(k)),
 
 		committed: r.Committed(),
+		handled:   r.Committed(),
+		probed:    make(chan struct{}),
 	}
 }
 
 func (w *writer) run(ctx context.Context) {
+	defer w.stop(ctx)
 	for ctx.Err() == nil {
 		entries, err := w.read(ctx)
 		if errors.Is(err, wal.ErrHeadReached) {
 			w.handOver(ctx)
 			return
 		}
+		if errors.Is(err, errAnswered) {
+			if w.reap(ctx) != nil {
+				return
+			}
+			continue
+		}
 		if errors.Is(err, errGroupDue) {
 			// The LogGroup carried over from earlier reads waited Linger.
-			if err := w.send(ctx); err != nil {
-				break
+			if err := w.dispatch(ctx); err != nil {
+				return
 			}
 			continue
 		}
@@ -101,24 +125,23 @@ func (w *writer) run(ctx context.Context) {
 				// Only the stream's reader may skip it: the fresh
 				// writer waits for the hand-over.
 				if !sleepCtx(ctx, w.s.opts.RetryInterval) {
-					break
+					return
 				}
 				continue
 			}
 			if errors.As(err, &ce) {
 				// The bytes are gone; nothing can deliver them. Say so
 				// loudly, with the offsets lost, and move on — after
-				// sending the entries before them.
-				if w.g.Logs() > 0 {
-					if err := w.send(ctx); err != nil {
-						break
-					}
+				// delivering the entries before them.
+				if err := w.drain(ctx); err != nil {
+					return
 				}
 				w.log.Error("skipping corrupt WAL entry", "offset", ce.Offset, "next", ce.Next, "err", ce.Err)
 				if err := w.r.Commit(ce.Next); err != nil {
 					w.log.Error("cannot commit WAL position", "err", err)
 				} else {
 					w.committed = max(w.committed, ce.Next)
+					w.handled = max(w.handled, ce.Next)
 				}
 				continue
 			}
@@ -127,46 +150,67 @@ func (w *writer) run(ctx context.Context) {
 				sleepCtx(ctx, w.s.opts.RetryInterval)
 				continue
 			}
-			break
+			return
 		}
 		w.maybeSplit(entries)
 		if !w.deliver(ctx, entries) {
-			break
+			return
 		}
-		// Everything read is done — sent, dead-lettered, delivered by the
-		// write proof (skipped) — but a LogGroup carried over.
-		last := entries[len(entries)-1]
-		w.commit(w.doneUpTo(last.BaseOffset + int64(last.Records)))
+		// Everything read is handed to senders, dead-lettered, or
+		// delivered by the write proof (skipped), but a LogGroup
+		// carried over: commit what is answered.
+		if w.reap(ctx) != nil {
+			return
+		}
 	}
-	w.stopCommit()
 }
 
-// stopCommit, when stopping, makes what was sent durable; the rest comes
-// again.
-func (w *writer) stopCommit() {
-	// w.committed may be past delivered (entries the write proof
-	// delivered, at the end of a read), and not yet written.
-	if pos := max(w.doneUpTo(w.delivered), w.committed); !w.behind() && pos > w.r.Committed() {
+// stop, when the writer stops, waits for the LogGroups in flight and makes
+// the position past those answered durable; the rest comes again.
+func (w *writer) stop(ctx context.Context) {
+	w.settle(ctx)
+	if w.behind() {
+		w.commit(w.donePos())
+		return
+	}
+	if pos := max(w.donePos(), w.committed); pos > w.r.Committed() {
 		if err := w.r.Commit(pos); err != nil && !errors.Is(err, wal.ErrClosed) {
 			w.log.Error("cannot commit WAL position", "err", err)
 		}
 	}
 }
 
-// doneUpTo returns pos, or the start of the LogGroup being built if that
-// comes first: every entry before the result is delivered.
-func (w *writer) doneUpTo(pos int64) int64 {
+// donePos returns the offset before which every entry read is delivered:
+// handled, or the first entry of the oldest LogGroup not reaped, or of the
+// one being built, whichever comes first.
+func (w *writer) donePos() int64 {
+	pos := w.handled
+	if len(w.window) > 0 {
+		pos = min(pos, w.window[0].group[0].BaseOffset)
+	}
 	if len(w.group) > 0 {
-		return min(pos, w.group[0].BaseOffset)
+		pos = min(pos, w.group[0].BaseOffset)
 	}
 	return pos
 }
 
 // commit queues pos as the stream's committed position unless it is not
 // past the last one; the WAL writes it with its next group without the
-// writer waiting for it.
+// writer waiting for it. A fresh writer before the hand-over marks what it
+// delivered instead (wal.Reader.MarkDelivered), so that a crash during the
+// drain does not send it again.
 func (w *writer) commit(pos int64) {
-	if pos <= w.committed || w.behind() {
+	if w.behind() {
+		if pos > w.marked {
+			if err := w.r.MarkDelivered(w.marked, pos); err != nil {
+				w.log.Error("cannot mark entries delivered", "err", err)
+				return
+			}
+			w.marked = pos
+		}
+		return
+	}
+	if pos <= w.committed {
 		return
 	}
 	if err := w.r.CommitAsync(pos); err != nil {
@@ -181,36 +225,69 @@ func (w *writer) commit(pos int64) {
 // limit that matters, this one only keeps a read of tiny batches short.
 const readEntries = 4096
 
-// errGroupDue is read's answer when the LogGroup carried over from earlier
-// reads has waited Linger and nothing more came.
-var errGroupDue = errors.New("shardwriter: the LogGroup being built is due")
+var (
+	// errGroupDue is read's answer when the LogGroup carried over from
+	// earlier reads has waited Linger and nothing more came.
+	errGroupDue = errors.New("shardwriter: the LogGroup being built is due")
+	// errAnswered is read's answer when SLS answered a LogGroup in flight
+	// while it waited for entries.
+	errAnswered = errors.New("shardwriter: a LogGroup in flight was answered")
+)
 
 // read returns the next entries. With a LogGroup carried over (deliver), it
 // waits only until that group is due (Linger after its first log), then
-// returns errGroupDue.
+// returns errGroupDue; with LogGroups in flight, only until one is
+// answered (errAnswered).
 func (w *writer) read(ctx context.Context) ([]*wal.Entry, error) {
-	if w.g.Logs() == 0 {
+	if w.g.Logs() == 0 && len(w.window) == 0 {
 		return w.r.Read(ctx, w.s.opts.ReadBytes, readEntries)
 	}
-	dctx, cancel := context.WithDeadline(ctx, w.groupSince.Add(max(0, w.s.opts.Linger)))
+	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	entries, err := w.r.Read(dctx, w.s.opts.ReadBytes, readEntries)
-	if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
-		return nil, errGroupDue
+	if w.g.Logs() > 0 {
+		var cancelDue context.CancelFunc
+		rctx, cancelDue = context.WithDeadline(rctx, w.groupSince.Add(max(0, w.s.opts.Linger)))
+		defer cancelDue()
+	}
+	if len(w.window) > 0 {
+		// Armed before the look, so that no answer goes unseen.
+		w.wakeOnAnswer(cancel)
+		defer w.wakeOnAnswer(nil)
+		if w.window[0].answered() {
+			return nil, errAnswered
+		}
+	}
+	entries, err := w.r.Read(rctx, w.s.opts.ReadBytes, readEntries)
+	if err != nil && ctx.Err() == nil {
+		switch {
+		case errors.Is(err, context.DeadlineExceeded):
+			return nil, errGroupDue
+		case errors.Is(err, context.Canceled):
+			return nil, errAnswered
+		}
 	}
 	return entries, err
 }
 
-// deliver converts entries and sends every LogGroup that fills up; the last
-// one, not full, is carried over to the next read unless it is due. It
-// returns false if ctx ended first.
+// deliver converts entries and hands every LogGroup that fills up to a
+// sender; the last one, not full, is carried over to the next read unless
+// it is due. It returns false if ctx ended first.
 func (w *writer) deliver(ctx context.Context, entries []*wal.Entry) bool {
 	now := time.Now()
 	var cur *wal.Entry
 	// A flush in the middle of an entry: the entry's remaining logs start
-	// the next LogGroup, so it belongs to that one too.
-	flush := func(*LogGroupBuilder) error {
-		if err := w.send(ctx); err != nil {
+	// the next LogGroup, so it belongs to that one too — and only to that
+	// one when none of its logs is in the LogGroup flushed (the first did
+	// not fit, or is of another producer).
+	flush := func(g *LogGroupBuilder) error {
+		if n := g.Logs(); n > 0 && g.refs[n-1].entry != cur {
+			w.group = w.group[:len(w.group)-1]
+		}
+		// dispatch may wait for an answer: not holding a slot.
+		releaseConvert()
+		err := w.dispatch(ctx)
+		acquireConvert()
+		if err != nil {
 			return err
 		}
 		w.group = append(w.group, cur)
@@ -218,11 +295,13 @@ func (w *writer) deliver(ctx context.Context, entries []*wal.Entry) bool {
 		return nil
 	}
 	for _, e := range entries {
-		if e.Delivered { // sent by the write proof; the commit after this read passes it
+		end := e.BaseOffset + int64(e.Records)
+		if e.Delivered { // sent by the write proof
+			w.handled = end
 			continue
 		}
 		if w.g.Logs() > 0 && e.Credential != w.cred {
-			if err := w.send(ctx); err != nil {
+			if err := w.dispatch(ctx); err != nil {
 				return false
 			}
 		}
@@ -231,9 +310,9 @@ func (w *writer) deliver(ctx context.Context, entries []*wal.Entry) bool {
 			w.groupSince = time.Now()
 		}
 		w.group = append(w.group, e)
-		w.converting = e
+		acquireConvert() // cpuslots.go
 		sent, err := w.conv.Convert(w.g, e, now, flush)
-		w.converting = nil
+		releaseConvert()
 		if err != nil {
 			if ctx.Err() != nil {
 				return false
@@ -252,67 +331,52 @@ func (w *writer) deliver(ctx context.Context, entries []*wal.Entry) bool {
 				if err := w.deadLetter(ctx, []*wal.Entry{e}, reason); err != nil {
 					return false
 				}
-				w.markDelivered([]*wal.Entry{e})
-				w.commit(w.doneUpTo(w.delivered))
+				w.handled = end
+				w.commit(w.donePos())
 				continue
 			}
 			w.log.Error("cannot convert entry", "offset", e.BaseOffset, "err", err)
 			return false
 		}
+		w.handled = end
 	}
 	// A LogGroup that is not full is carried over to the next read, to
 	// be filled up, unless it waited Linger already (read sends it when it
 	// does).
 	if w.g.Logs() > 0 && (w.s.opts.Linger <= 0 || time.Since(w.groupSince) >= w.s.opts.Linger) {
-		if err := w.send(ctx); err != nil {
+		if err := w.dispatch(ctx); err != nil {
 			return false
 		}
 	}
 	if w.g.Logs() == 0 {
+		clear(w.group)
 		w.group = w.group[:0]
 	}
 	return true
 }
 
-// send delivers the LogGroup in w.g (sendLogs), then marks its entries
-// delivered and resets w.g and w.group. It fails only if ctx ends first.
-func (w *writer) send(ctx context.Context) error {
-	w.refused = w.refused[:0]
-	if err := w.sendLogs(ctx, 0, w.g.Logs()); err != nil {
-		return err
-	}
-	if err := w.deadLetterRefused(ctx); err != nil {
-		return err
-	}
-	w.markDelivered(w.group)
-	w.g.Reset()
-	clear(w.group)
-	w.group = w.group[:0]
-	w.commit(w.delivered)
-	return nil
-}
-
-// sendLogs sends logs i to j-1 of w.g until SLS takes them, or refuses
-// them for good (errorCodes, classify.go): a refused body is split in
-// halves, each sent the same way, so that only the logs SLS refuses alone
-// are refused and the rest is delivered once; other refusals refuse the
-// logs at once. Refused logs are noted in w.refused, for send to make dead
-// letters of. Every attempt first checks the logs' times against SLS's
-// clock. It fails only if ctx ends first.
-func (w *writer) sendLogs(ctx context.Context, i, j int) error {
+// sendLogs sends logs i to j-1 of req's LogGroup until SLS takes them, or
+// refuses them for good (errorCodes, classify.go): a refused body is split
+// in halves, each sent the same way, so that only the logs SLS refuses
+// alone are refused and the rest is delivered once; other refusals refuse
+// the logs at once. Refused logs are noted in req.refused, for reap to
+// make dead letters of. Every attempt first checks the logs' times against
+// SLS's clock. It fails only if ctx ends first. Called by req's sender.
+func (w *writer) sendLogs(ctx context.Context, req *putRequest, i, j int) error {
 	refresh := false
+	var backoff time.Duration
 	for {
 		// A stop ends sending at once: what is not sent comes again.
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		w.checkTimes()
-		raw := w.logBytes(i, j)
-		if !w.paceWait(ctx, len(raw)) {
+		retimeForSLS(req.g, w.s.clock)
+		raw := req.logBytes(i, j, &w.s.opts)
+		if !w.paceWait(ctx, req.fresh, len(raw)) {
 			return ctx.Err()
 		}
 		t0 := time.Now()
-		err := w.put(raw, refresh)
+		err := w.put(req.cred, raw, refresh)
 		slsRequestDuration.UpdateDuration(t0)
 		if err == nil {
 			w.s.stats.LogGroups.Add(1)
@@ -325,7 +389,7 @@ func (w *writer) sendLogs(ctx context.Context, i, j int) error {
 			slsRequestsOK.Inc()
 			logsOut.Add(j - i)
 			rawBytesOut.Add(len(raw))
-			w.recovered()
+			w.recovered(req.cred)
 			return nil
 		}
 		rule, reason := ruleFor(err)
@@ -335,19 +399,19 @@ func (w *writer) sendLogs(ctx context.Context, i, j int) error {
 		case rule.verdict == split && j-i > 1:
 			slsRequestsSplit.Inc()
 			mid := i + (j-i)/2
-			if err := w.sendLogs(ctx, i, mid); err != nil {
+			if err := w.sendLogs(ctx, req, i, mid); err != nil {
 				return err
 			}
-			return w.sendLogs(ctx, mid, j)
+			return w.sendLogs(ctx, req, mid, j)
 		case rule.verdict == split || rule.verdict == deadLetter:
 			slsRequestsDead.Inc()
-			w.refusedKey(rule, err)
+			w.refusedKey(rule, req.cred, err)
 			for k := i; k < j; k++ {
-				w.refused = append(w.refused, refusedLog{k, reason})
+				req.refused = append(req.refused, refusedLog{k, reason})
 			}
 			return nil
 		}
-		w.refusedKey(rule, err)
+		w.refusedKey(rule, req.cred, err)
 		w.s.stats.Retries.Add(1)
 		slsRequestsRetried.Inc()
 		if rule == ruleQuota && w.projectPace != nil && w.quotaAnswer(code) {
@@ -355,18 +419,20 @@ func (w *writer) sendLogs(ctx context.Context, i, j int) error {
 			// for it rather than for a back-off.
 			continue
 		}
-		w.failed(code, reason)
+		w.failed(req.cred, code, reason)
 		refresh = rule.verdict == refreshRetry
-		if !sleepCtx(ctx, w.nextBackoff()) {
+		backoff = w.s.opts.nextBackoff(backoff)
+		if !w.retryAfter(ctx, req, backoff) {
 			return ctx.Err()
 		}
 	}
 }
 
 // paceWait waits until the shard's and the project's pacers let a request
-// of n bytes go; false if ctx ended.
-func (w *writer) paceWait(ctx context.Context, n int) bool {
-	if w.behind() {
+// of n bytes go; false if ctx ended. A fresh writer's request (before the
+// hand-over) takes its share without waiting.
+func (w *writer) paceWait(ctx context.Context, fresh bool, n int) bool {
+	if fresh && !w.r.Primary() {
 		w.pace.charge(n) // fresh logs first: the backlog gets what is left
 	} else if !w.pace.wait(ctx, n) {
 		return false
@@ -401,84 +467,55 @@ func (w *writer) quotaAnswer(code string) bool {
 // TOPIC_AUTHORIZATION_FAILED at once, and its next batch must prove the
 // key again before it is acknowledged, so nothing SLS would refuse is
 // acknowledged meanwhile.
-func (w *writer) refusedKey(rule errorRule, err error) {
+func (w *writer) refusedKey(rule errorRule, cred wal.Credential, err error) {
 	if rule.kafka == kerr.TopicAuthorizationFailed {
-		w.s.catalog.WriteDenied(w.key.Project, w.key.Logstore, w.cred, err)
-	}
-}
-
-// logBytes returns the LogGroup of logs i to j-1 of w.g. It is valid until
-// the next call or change of w.g.
-func (w *writer) logBytes(i, j int) []byte {
-	if i == 0 && j == w.g.Logs() {
-		return w.g.Bytes(w.s.opts.Topic, w.s.opts.Source, nil)
-	}
-	w.raw = w.g.appendRange(w.raw[:0], i, j, w.s.opts.Topic, w.s.opts.Source, nil)
-	return w.raw
-}
-
-// checkTimes gives logs of w.g outside SLS's time window, on SLS's clock
-// as last seen, a time inside (sendtime.go).
-func (w *writer) checkTimes() {
-	lo, hi, repl := sendWindow(w.s.clock.now())
-	if n := w.g.retime(lo, hi, repl); n > 0 {
-		logFixes[svBadTime].Add(n)
+		w.s.catalog.WriteDenied(w.key.Project, w.key.Logstore, cred, err)
 	}
 }
 
 // nextBackoff returns how long to wait before the next retry of a run of
-// failures: RetryInterval, doubling at each failure up to
-// MaxRetryInterval.
-func (w *writer) nextBackoff() time.Duration {
-	if w.backoff == 0 {
-		w.backoff = w.s.opts.RetryInterval
-	} else {
-		w.backoff = min(2*w.backoff, max(w.s.opts.MaxRetryInterval, w.s.opts.RetryInterval))
+// failures, given the last wait (0 at the first failure): RetryInterval,
+// doubling at each failure up to MaxRetryInterval.
+func (o *Options) nextBackoff(last time.Duration) time.Duration {
+	if last == 0 {
+		return o.RetryInterval
 	}
-	return w.backoff
+	return min(2*last, max(o.MaxRetryInterval, o.RetryInterval))
 }
 
-// markDelivered advances delivered past entries whose logs are all sent.
-func (w *writer) markDelivered(entries []*wal.Entry) {
-	for _, e := range entries {
-		if e != w.converting {
-			w.delivered = max(w.delivered, e.BaseOffset+int64(e.Records))
-		}
-	}
-}
-
-func (w *writer) put(raw []byte, refresh bool) error {
-	hashKey, err := w.s.catalog.routeKey(w.key.Project, w.key.Logstore, w.key.Partition, w.cred, refresh)
+// put sends one PutLogs body signed with cred. Safe for concurrent use.
+func (w *writer) put(cred wal.Credential, raw []byte, refresh bool) error {
+	hashKey, err := w.s.catalog.routeKey(w.key.Project, w.key.Logstore, w.key.Partition, cred, refresh)
 	if err != nil {
 		return err
 	}
-	return w.s.clients.putLogs(&w.s.opts, w.cred, w.key.Project, w.key.Logstore, hashKey, raw)
+	return w.s.clients.putLogs(&w.s.opts, cred, w.key.Project, w.key.Logstore, hashKey, raw)
 }
 
-// refusedLog is a log of w.g that SLS refused, and SLS's reason.
+// refusedLog is a log of a request's LogGroup that SLS refused, and SLS's reason.
 type refusedLog struct {
 	index  int
 	reason string
 }
 
-// deadLetterRefused moves the records of the logs in w.refused to dead
+// deadLetterRefused moves the records of the logs in req.refused to dead
 // letters, one per entry and reason: an entry all of whose records were
 // refused as it is stored, others as a new entry of just those records
 // (entryOfRecords), so that a replay sends again exactly what SLS refused.
 // It fails only if ctx ends first.
-func (w *writer) deadLetterRefused(ctx context.Context) error {
-	refused := w.refused
+func (w *writer) deadLetterRefused(ctx context.Context, req *putRequest) error {
+	refused, refs := req.refused, req.g.refs
 	for len(refused) > 0 {
-		e, reason := w.g.refs[refused[0].index].entry, refused[0].reason
+		e, reason := refs[refused[0].index].entry, refused[0].reason
 		n := 1
-		for n < len(refused) && w.g.refs[refused[n].index].entry == e && refused[n].reason == reason {
+		for n < len(refused) && refs[refused[n].index].entry == e && refused[n].reason == reason {
 			n++
 		}
 		dead := e
 		if n != int(e.Records) {
 			deltas := w.deltas[:0]
 			for _, r := range refused[:n] {
-				deltas = append(deltas, w.g.refs[r.index].offsetDelta)
+				deltas = append(deltas, refs[r.index].offsetDelta)
 			}
 			w.deltas = deltas
 			var err error
@@ -494,7 +531,7 @@ func (w *writer) deadLetterRefused(ctx context.Context) error {
 		}
 		refused = refused[n:]
 	}
-	w.refused = w.refused[:0]
+	req.refused = req.refused[:0]
 	return nil
 }
 
@@ -520,10 +557,12 @@ func (w *writer) deadLetter(ctx context.Context, entries []*wal.Entry, reason st
 	return nil
 }
 
-// failed notes a retried failure; one line is logged when a run of
-// failures starts (or its code changes), naming the AccessKey ID, never
-// the secret.
-func (w *writer) failed(code, reason string) {
+// failed notes a retried failure of a write signed with cred; one line is
+// logged when a run of failures starts (or its code changes), naming the
+// AccessKey ID, never the secret. Safe for concurrent use.
+func (w *writer) failed(cred wal.Credential, code, reason string) {
+	w.failMu.Lock()
+	defer w.failMu.Unlock()
 	if w.failing && code == w.lastCode {
 		return
 	}
@@ -532,18 +571,24 @@ func (w *writer) failed(code, reason string) {
 	}
 	w.failing, w.lastCode = true, code
 	w.log.Warn("SLS write failing, retrying with back-off", "code", code, "reason", reason,
-		"access_key_id", w.cred.AccessKeyID, "retry_from", w.s.opts.RetryInterval, "retry_up_to", w.s.opts.MaxRetryInterval)
+		"access_key_id", cred.AccessKeyID, "retry_from", w.s.opts.RetryInterval, "retry_up_to", w.s.opts.MaxRetryInterval)
 }
 
-func (w *writer) recovered() {
-	w.backoff = 0
+// recovered notes a write signed with cred that SLS took. Safe for
+// concurrent use.
+func (w *writer) recovered(cred wal.Credential) {
+	w.failMu.Lock()
+	defer w.failMu.Unlock()
+	if w.prober != nil {
+		w.probeDoneLocked()
+	}
 	if w.failing {
 		writersFailing.Add(-1)
 		w.failing, w.lastCode = false, ""
 		w.log.Info("SLS write recovered")
 		// SLS took a write of the key again (e.g. re-enabled): new
 		// Produce requests with it are taken at once, not after DenyTTL.
-		w.s.catalog.proved(authKey{w.key.Project, w.key.Logstore, w.cred})
+		w.s.catalog.proved(authKey{w.key.Project, w.key.Logstore, cred})
 	}
 }
 

@@ -6,11 +6,11 @@ import (
 )
 
 // The writer commits after every answer, not after the whole read: while
-// the fourth LogGroup of one read is in flight, the stream's committed
-// position is past the three answered (each entry one LogGroup), so a
-// crash then would send only the fourth again.
+// the fourth LogGroup of one read is in flight (one at a time here), the
+// stream's committed position is past the three answered (each entry one
+// LogGroup), so a crash then would send only the fourth again.
 func TestWriterCommitsAfterEachLogGroup(t *testing.T) {
-	e := wtStart(t, func(o *Options) { o.LogGroup.MaxLogs = 16 })
+	e := wtStart(t, func(o *Options) { o.LogGroup.MaxLogs, o.RequestsInFlight = 16, 1 })
 	e.hook.holdAfter.Store(3)
 	for i := range 5 {
 		e.append(wtRecords(string(rune('a'+i)), 16))

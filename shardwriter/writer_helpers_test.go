@@ -3,6 +3,7 @@ package shardwriter
 import (
 	"bytes"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -48,9 +49,13 @@ type wtHook struct {
 	putSkew atomic.Bool            // only to the answers to PutLogs
 	puts    atomic.Int64           // PutLogs requests seen
 	// holdAfter, when above 0, holds every PutLogs after that many until
-	// release is closed.
+	// release is closed; hold, when set, holds PutLogs bodies with a
+	// value containing it alike. A held PutLogs fails when drop is closed
+	// (the connection a kill cut).
 	holdAfter atomic.Int64
+	hold      atomic.Pointer[string]
 	release   chan struct{}
+	drop      chan struct{}
 	refused   atomic.Int64 // of which refused by the hook
 	mu        sync.Mutex
 	times     []uint32 // the Time of every log in a PutLogs body that went on
@@ -59,13 +64,6 @@ type wtHook struct {
 func (h *wtHook) RoundTrip(req *http.Request) (*http.Response, error) {
 	put := req.Method == http.MethodPost && strings.Contains(req.URL.Path, "/shards/")
 	if put {
-		if n := h.puts.Add(1); h.holdAfter.Load() > 0 && n > h.holdAfter.Load() {
-			select {
-			case <-h.release:
-			case <-req.Context().Done():
-				return nil, req.Context().Err()
-			}
-		}
 		body, err := io.ReadAll(req.Body)
 		if err != nil {
 			return nil, err
@@ -74,6 +72,16 @@ func (h *wtHook) RoundTrip(req *http.Request) (*http.Response, error) {
 		lg, err := wtDecodePut(req, body)
 		if err != nil {
 			return nil, err
+		}
+		n := h.puts.Add(1)
+		if m := h.hold.Load(); h.holdAfter.Load() > 0 && n > h.holdAfter.Load() || m != nil && wtHolds(lg, *m) {
+			select {
+			case <-h.release:
+			case <-h.drop:
+				return nil, errors.New("connection cut (test hook)")
+			case <-req.Context().Done():
+				return nil, req.Context().Err()
+			}
 		}
 		if m := h.refuse.Load(); m != nil && wtHolds(lg, *m) {
 			h.refused.Add(1)
@@ -140,6 +148,10 @@ type wtEnv struct {
 	w    *wal.WAL
 	hook *wtHook
 	svc  *Service
+	// dir, key and opts open the WAL and the Service again (restart).
+	dir  string
+	key  []byte
+	opts Options
 }
 
 // wtStandIn starts an SLS stand-in with its default projects on loopback.
@@ -161,13 +173,14 @@ func wtStart(t *testing.T, mod func(*Options)) *wtEnv {
 	s := wtStandIn(t)
 	key := make([]byte, wal.KeySize)
 	rand.Read(key)
-	w, err := wal.Open(t.TempDir(), wal.Options{EncryptionKey: key})
+	dir := t.TempDir()
+	w, err := wal.Open(dir, wal.Options{EncryptionKey: key})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { w.Close() })
 	base := s.HTTPClient()
-	hook := &wtHook{next: base.Transport, release: make(chan struct{})}
+	hook := &wtHook{next: base.Transport, release: make(chan struct{}), drop: make(chan struct{})}
 	hc := *base
 	hc.Transport = hook
 	opts := Options{
@@ -182,9 +195,32 @@ func wtStart(t *testing.T, mod func(*Options)) *wtEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &wtEnv{t: t, s: s, w: w, hook: hook, svc: svc}
+	e := &wtEnv{t: t, s: s, w: w, hook: hook, svc: svc, dir: dir, key: key, opts: opts}
 	t.Cleanup(func() { svc.Close() })
 	return e
+}
+
+// restart stops the Service and closes the WAL, then opens both again on
+// the same directory, with the same stand-in and hook, and starts the
+// Service: what the WAL wrote before the stop is what the writers find,
+// as after a kill. A PutLogs held by the hook must be let go (drop) for
+// the stop to end.
+func (e *wtEnv) restart() {
+	e.t.Helper()
+	e.svc.Close()
+	e.w.Close()
+	w, err := wal.Open(e.dir, wal.Options{EncryptionKey: e.key})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { w.Close() })
+	svc, err := New(w, e.opts)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { svc.Close() })
+	e.w, e.svc = w, svc
+	svc.Start()
 }
 
 // wtEntry returns an entry of recs, gzip-compressed.
@@ -197,7 +233,12 @@ func wtEntry(t *testing.T, recs []batchtest.Record) *wal.Entry {
 // append stores a batch of recs in partition 0.
 func (e *wtEnv) append(recs []batchtest.Record) {
 	e.t.Helper()
-	en := wtEntry(e.t, recs)
+	e.appendEntry(wtEntry(e.t, recs))
+}
+
+// appendEntry stores en in partition 0.
+func (e *wtEnv) appendEntry(en *wal.Entry) {
+	e.t.Helper()
 	errc := make(chan error, 1)
 	e.w.Append(wal.StreamKey{Project: wtProject, Logstore: wtLogstore}, en, true, func(_ int64, err error) { errc <- err })
 	if err := <-errc; err != nil {

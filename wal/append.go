@@ -43,6 +43,10 @@ type request struct {
 	planc chan dropResult
 	fn    func(tw *txnWork) error // reqFunc; answered on errc
 
+	// spansOnly (reqCommit, Reader.MarkDelivered): only the stream's
+	// delivered spans are written, not pos.
+	spansOnly bool
+
 	// lazy (reqCommit, Reader.CommitAsync): answered once written, not
 	// synced; badger's files are synced for it at most every
 	// indexSyncEvery, and before reclaim trusts it.
@@ -258,12 +262,27 @@ func (w *WAL) writeGroup(g []*request) {
 				r.done(0, err)
 			}
 		case reqCommit:
-			k, v := sidKey(tagPosition, r.st.id), r.pos.encode()
-			if err := tw.txn.Set(k, v); err != nil {
-				r.errc <- w.diskError("write reader position", err)
-				continue
+			at := int64(-1)
+			if !r.spansOnly {
+				k, v := sidKey(tagPosition, r.st.id), r.pos.encode()
+				if err := tw.txn.Set(k, v); err != nil {
+					r.errc <- w.diskError("write reader position", err)
+					continue
+				}
+				tw.note(k, v)
+				at = r.pos.Offset
 			}
-			tw.note(k, v)
+			if k, v, del, ok := r.st.spansRow(at); ok {
+				err := tw.txn.Delete(k)
+				if !del {
+					err = tw.txn.Set(k, v)
+				}
+				if err != nil {
+					r.errc <- w.diskError("write delivered spans", err)
+					continue
+				}
+				tw.note(k, v)
+			}
 			cs := &w.committerSt
 			if !r.lazy || time.Since(cs.lazySynced) >= indexSyncEvery {
 				// A lazy position rides on the syncs appends cause;
@@ -476,7 +495,7 @@ func (w *WAL) flush(tw *txnWork) {
 		case r.kind == reqAppend && appendErr != nil:
 			r.done(0, appendErr)
 		case r.kind == reqCommit || r.kind == reqFunc:
-			if r.kind == reqCommit {
+			if r.kind == reqCommit && !r.spansOnly {
 				r.st.mu.Lock()
 				r.st.committed = r.pos
 				r.st.mu.Unlock()

@@ -42,7 +42,8 @@ type Entry struct {
 	// Delivered is set for a batch SLS accepted before the relay
 	// acknowledged it (the first write of an AccessKey to a Logstore,
 	// sent synchronously to prove the key may write): it is stored for
-	// its offsets only, and delivery skips it.
+	// its offsets only, and delivery skips it. Read also sets it for an
+	// entry inside a delivered span (Reader.MarkDelivered).
 	Delivered bool
 	// Producer is the peer address ("ip:port") the batch came from.
 	Producer string

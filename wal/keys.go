@@ -13,6 +13,7 @@ import (
 //	's' sid(4)                          stream registry: encoded StreamKey
 //	'n' sid(4)                          stream meta: next offset, segment, totals
 //	'p' sid(4)                          reader position (committed offset and totals)
+//	'q' sid(4)                          delivered spans past the position (delivered.go)
 //	'g' sid(4) seg(8)                   segment index: first offset of the segment
 //	'e' sid(4) seg(8) off(8)            one entry: where its frame is (dataPtr)
 //	'f' file(8) sid(4)                  end offset of the stream's frames in a data file
@@ -42,6 +43,7 @@ const (
 	tagStream   = 's'
 	tagMeta     = 'n'
 	tagPosition = 'p'
+	tagSpans    = 'q'
 	tagSegment  = 'g'
 	tagEntry    = 'e'
 	tagFileEnd  = 'f'

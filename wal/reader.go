@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/dgraph-io/badger/v4"
@@ -177,6 +178,10 @@ func (r *Reader) read(limit int64, maxBytes, maxEntries int) ([]*Entry, error) {
 	st := r.st
 	st.mu.Lock()
 	seg := segmentFor(st.segs, r.cursor)
+	var spans []span
+	if len(st.spans) > 0 {
+		spans = slices.Clone(st.spans)
+	}
 	st.mu.Unlock()
 
 	txn := r.w.db.NewTransaction(false)
@@ -227,6 +232,9 @@ func (r *Reader) read(limit int64, maxBytes, maxEntries int) ([]*Entry, error) {
 		out = append(out, e)
 		bytes += len(e.Data)
 		end := off + int64(e.Records)
+		if spans != nil && delivered(spans, off, end) {
+			e.Delivered = true
+		}
 		last = position{Offset: end, CumBytes: se.CumBytes + int64(n), CumEntries: se.CumEntries + 1}
 		r.ends = append(r.ends, entryEnd{last})
 		r.cursor = end

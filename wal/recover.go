@@ -103,7 +103,7 @@ func (w *WAL) loadStreams(txn *badger.Txn) error {
 	if err != nil {
 		return err
 	}
-	for _, t := range []byte{tagMeta, tagPosition, tagSegment} {
+	for _, t := range []byte{tagMeta, tagPosition, tagSegment, tagSpans} {
 		err := scanPrefix(txn, []byte{t}, true, func(k, v []byte) error {
 			if len(k) < 5 {
 				return fmt.Errorf("key %x: %w", k, ErrCorrupt)
@@ -125,6 +125,12 @@ func (w *WAL) loadStreams(txn *badger.Txn) error {
 					return fmt.Errorf("stream %v: %w", st.key, err)
 				}
 				st.committed = p
+			case tagSpans: // after tagPosition: trimmed to it
+				spans, err := decodeSpans(v)
+				if err != nil {
+					return fmt.Errorf("stream %v: %w", st.key, err)
+				}
+				st.spans, st.spansStored = trimSpans(spans, st.committed.Offset), true
 			case tagSegment:
 				if len(k) != 13 || len(v) != 8 {
 					return fmt.Errorf("segment key %x: %w", k, ErrCorrupt)

@@ -35,6 +35,11 @@ type stream struct {
 	wake      chan struct{} // closed and replaced when readable advances
 	reader    *Reader
 	head      *Reader // split off reader (Reader.SplitHead), if any
+	// spans are the delivered spans past committed (delivered.go), as
+	// readers marked them; spansStored, committer only, whether the
+	// stream's 'q' row exists.
+	spans       []span
+	spansStored bool
 }
 
 type segInfo struct {

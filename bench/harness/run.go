@@ -204,12 +204,15 @@ func RunTarget(ctx context.Context, o Options, name string) *report.Run {
 	start := time.Now()
 	lctx, lcancel := context.WithTimeout(ctx, o.Duration)
 	defer lcancel()
+	var outage *outageWatch
 	if sc.Outage > 0 && t.standIn != nil {
 		at := o.Duration / 3
 		tm := time.AfterFunc(at, func() { t.standIn.Outage(sc.Outage, slsfake.OutageError) })
 		defer tm.Stop()
 		run.Outages = append(run.Outages, report.Window{From: at.Seconds(), To: (at + sc.Outage).Seconds()})
 		run.Notes = append(run.Notes, fmt.Sprintf("SLS stand-in answered 503 from %v to %v", at, at+sc.Outage))
+		outage = &outageWatch{end: start.Add(at + sc.Outage)}
+		defer func() { run.Notes = append(run.Notes, outage.notes()...) }()
 	}
 	loadDone := make(chan error, 1)
 	go func() {
@@ -232,6 +235,9 @@ func RunTarget(ctx context.Context, o Options, name string) *report.Run {
 		select {
 		case <-tick.C:
 			smp.sample()
+			if outage != nil {
+				outage.sample(time.Now(), t.standIn, t.backlog)
+			}
 		case loadErr = <-loadDone:
 			loadEnd = time.Now()
 			loadDone = nil

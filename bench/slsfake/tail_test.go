@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/http"
 	"testing"
+
+	sls "github.com/aliyun/aliyun-log-go-sdk"
 )
 
 // TestTailNewestByArrival writes a long run to one shard and then a few
@@ -83,4 +85,31 @@ func TestTailAfterDrop(t *testing.T) {
 	if fmt.Sprint(topics) != "[g2 g3]" {
 		t.Fatalf("newest groups after the bound dropped two = %v, want [g2 g3]", topics)
 	}
+}
+
+// NewestLogTime is the latest log time among the last logs to arrive,
+// whatever order their times are in: fresh logs, then a backlog's older
+// ones, still read as fresh; asked for fewer logs than the backlog's, it
+// sees only those.
+func TestNewestLogTime(t *testing.T) {
+	s := start(t, testConfig())
+	c := demoClient(s)
+	hashKey := "00000000000000000000000000000000"
+	if got := s.NewestLogTime(proj, ls1, 10); !got.IsZero() {
+		t.Fatalf("empty logstore: %v, want zero", got)
+	}
+	fresh, old := recent, recent-3600
+	for _, g := range []*sls.LogGroup{logGroup("fresh", 2, fresh), logGroup("backlog", 5, old)} {
+		if err := c.PostLogStoreLogs(proj, ls1, g, &hashKey); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := func(n int, wantSec uint32) {
+		t.Helper()
+		if got := s.NewestLogTime(proj, ls1, n); got.Unix() != int64(wantSec) {
+			t.Errorf("NewestLogTime(%d) = %d, want %d", n, got.Unix(), wantSec)
+		}
+	}
+	f(7, fresh+1)
+	f(5, old+4)
 }

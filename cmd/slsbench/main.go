@@ -143,6 +143,14 @@ func main() {
 	}
 	rep.Stages = stages
 	report.WriteTable(os.Stdout, rep)
+	// The outage's figures (bench/harness/outage.go) are notes: say them.
+	for _, r := range rep.Runs {
+		for _, n := range r.Notes {
+			if strings.HasPrefix(n, "after the outage") {
+				fmt.Printf("  %s/%s: %s\n", r.Scenario, r.Target, n)
+			}
+		}
+	}
 	stamp := rep.Started.Format("20060102-150405")
 	jsonPath := filepath.Join(*out, "bench-"+stamp+".json")
 	htmlPath := filepath.Join(*out, "bench-"+stamp+".html")
