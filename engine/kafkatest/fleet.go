@@ -389,11 +389,13 @@ type FleetPlan struct {
 }
 
 // FleetPlanFromEnv is the short plan of the normal suite (nodes down 1 s,
-// a 1 s linger), or with SLSRELAY_LONG_TESTS=1 the issue's: nodes down
+// a 2 s linger: a request read just before the drain must be answered
+// before the check 300 ms ahead of the linger's end, and under a loaded
+// test run an fsync alone has taken longer than 700 ms), or with SLSRELAY_LONG_TESTS=1 the issue's: nodes down
 // 5 s, a 5 s linger.
 func FleetPlanFromEnv() FleetPlan {
 	if os.Getenv("SLSRELAY_LONG_TESTS") == "1" {
 		return FleetPlan{Interval: 5 * time.Millisecond, Warmup: 3 * time.Second, Down: 5 * time.Second, Settle: 5 * time.Second, Linger: 5 * time.Second}
 	}
-	return FleetPlan{Interval: 10 * time.Millisecond, Warmup: time.Second, Down: time.Second, Settle: 1500 * time.Millisecond, Linger: time.Second}
+	return FleetPlan{Interval: 10 * time.Millisecond, Warmup: time.Second, Down: time.Second, Settle: 1500 * time.Millisecond, Linger: 2 * time.Second}
 }
