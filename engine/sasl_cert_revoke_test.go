@@ -2,9 +2,6 @@ package engine
 
 import (
 	"crypto/tls"
-	"crypto/x509"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/slsrelay/slsrelay/engine/kafkatest"
@@ -16,25 +13,8 @@ import (
 // that logged in with it, though the user it mapped to is unchanged; a
 // certificate still mapped keeps its connection.
 func TestSSLCertificateRemapRevokes(t *testing.T) {
-	dir := t.TempDir()
-	files, err := EnsureSelfSigned(dir, []string{"localhost", "127.0.0.1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	aCA, aCert := clientCA(t, "a")
-	bCA, bCert := clientCA(t, "b")
-	caFile := filepath.Join(dir, "clients.pem")
-	if err := os.WriteFile(caFile, append(aCA, bCA...), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	certs, err := NewCertReloader(files.Cert, files.Key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serverTLS, err := certs.Config(caFile)
-	if err != nil {
-		t.Fatal(err)
-	}
+	serverTLS, clientTLS, clients := sslListenerTLS(t, "a", "b")
+	aCert, bCert := clients[0], clients[1]
 	u := heldUser(t, "cert-user", "", hostARights)
 	other := heldUser(t, "other-user", "", hostARights)
 	users := &swapDirectory{}
@@ -52,14 +32,8 @@ func TestSSLCertificateRemapRevokes(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
-	serverCA, err := os.ReadFile(files.CA)
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(serverCA)
 	dial := func(t *testing.T, c tls.Certificate) *kafkatest.TConn {
-		tc := kafkatest.DialT(t, srv.Addr("SSL"), &tls.Config{ServerName: "localhost", MinVersion: tls.VersionTLS12, RootCAs: roots, Certificates: []tls.Certificate{c}})
+		tc := kafkatest.DialT(t, srv.Addr("SSL"), clientTLS(c))
 		tc.RoundTrip(kmsg.NewPtrApiVersionsRequest()) // logged in and served
 		return tc
 	}

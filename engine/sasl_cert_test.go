@@ -22,25 +22,8 @@ import (
 // that user, with the held key and within its rights; a certificate the
 // CA signed for a subject that is no user is refused and stores nothing.
 func TestSSLCertificateUsers(t *testing.T) {
-	dir := t.TempDir()
-	files, err := EnsureSelfSigned(dir, []string{"localhost", "127.0.0.1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	goodCA, goodCert := clientCA(t, "good")
-	otherCA, otherCert := clientCA(t, "other")
-	caFile := filepath.Join(dir, "clients.pem")
-	if err := os.WriteFile(caFile, append(goodCA, otherCA...), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	certs, err := NewCertReloader(files.Cert, files.Key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serverTLS, err := certs.Config(caFile)
-	if err != nil {
-		t.Fatal(err)
-	}
+	serverTLS, clientTLS, clients := sslListenerTLS(t, "good", "other")
+	goodCert, otherCert := clients[0], clients[1]
 	u := heldUser(t, "cert-user", "", hostARights)
 	users := testDirectory{"cert-user": u, "cert:good client": u}
 	app := &MemoryAppender{}
@@ -56,15 +39,6 @@ func TestSSLCertificateUsers(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
-	serverCA, err := os.ReadFile(files.CA)
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(serverCA)
-	clientTLS := func(c tls.Certificate) *tls.Config {
-		return &tls.Config{ServerName: "localhost", MinVersion: tls.VersionTLS12, RootCAs: roots, Certificates: []tls.Certificate{c}}
-	}
 	produce := func(c tls.Certificate, topic string, timeout time.Duration) error {
 		cl := kafkatest.NewKgo(t, kgo.SeedBrokers(srv.Addr("SSL")), kgo.DialTLSConfig(clientTLS(c)),
 			kgo.DisableIdempotentWrite(), kgo.RecordRetries(2), kgo.RetryTimeout(3*time.Second),
@@ -99,4 +73,46 @@ func TestSSLCertificateUsers(t *testing.T) {
 	if userMetricsFor(unknownUser).failures.Get() == failures {
 		t.Fatal("the refused certificate was not counted")
 	}
+}
+
+// sslListenerTLS is an SSL listener's TLS configuration: a self-signed
+// server certificate and, as its client_ca, one CA per name in clients;
+// it returns a client's configuration for a certificate (trusting the
+// server's) and the client certificate each CA signed ("<name> client"),
+// in that order.
+func sslListenerTLS(t *testing.T, clients ...string) (*tls.Config, func(tls.Certificate) *tls.Config, []tls.Certificate) {
+	t.Helper()
+	dir := t.TempDir()
+	files, err := EnsureSelfSigned(dir, []string{"localhost", "127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cas []byte
+	var certs []tls.Certificate
+	for _, name := range clients {
+		ca, cert := clientCA(t, name)
+		cas, certs = append(cas, ca...), append(certs, cert)
+	}
+	caFile := filepath.Join(dir, "clients.pem")
+	if err := os.WriteFile(caFile, cas, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	reloader, err := NewCertReloader(files.Cert, files.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serverTLS, err := reloader.Config(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serverCA, err := os.ReadFile(files.CA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(serverCA)
+	clientTLS := func(c tls.Certificate) *tls.Config {
+		return &tls.Config{ServerName: "localhost", MinVersion: tls.VersionTLS12, RootCAs: roots, Certificates: []tls.Certificate{c}}
+	}
+	return serverTLS, clientTLS, certs
 }
