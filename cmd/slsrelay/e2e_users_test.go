@@ -31,7 +31,6 @@ import (
 	"fmt"
 	"math/big"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -378,10 +377,6 @@ func (r *usersRelay) saramaAs(name string, hs int16, mech, user, password string
 // user with mech through listener name; it returns kcat's output on error.
 func (r *usersRelay) kcatAs(t testing.TB, name, mech, user, password, topic string, recs []sent, timeoutMs int) error {
 	t.Helper()
-	path, err := exec.LookPath("kcat")
-	if err != nil {
-		t.Skip("kcat is not installed (make deps installs it)")
-	}
 	l := r.at(name, nil)
 	proto := "SASL_PLAINTEXT"
 	args := []string{"-P", "-b", l.Addr, "-t", topic, "-X", fmt.Sprintf("message.timeout.ms=%d", timeoutMs), "-X", "socket.timeout.ms=10000", "-X", "linger.ms=5"}
@@ -390,23 +385,7 @@ func (r *usersRelay) kcatAs(t testing.TB, name, mech, user, password, topic stri
 		args = append(args, "-X", "ssl.ca.location="+l.CAFile)
 	}
 	args = append(args, "-X", "security.protocol="+proto, "-X", "sasl.mechanisms="+mech, "-X", "sasl.username="+user, "-X", "sasl.password="+password)
-	var in bytes.Buffer
-	for _, s := range recs {
-		in.Write(s.Value)
-		in.WriteByte('\n')
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), e2eTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, path, args...)
-	cmd.Stdin = &in
-	out, err := cmd.CombinedOutput()
-	if err == nil && (bytes.Contains(out, []byte("failed")) || bytes.Contains(out, []byte("ERROR"))) {
-		err = errors.New("kcat reported a failure")
-	}
-	if err != nil {
-		return fmt.Errorf("kcat: %w\n%s", err, out)
-	}
-	return nil
+	return runKcat(t, args, recs)
 }
 
 // waitStored waits until the stand-in holds every record of recs in
