@@ -297,7 +297,7 @@ func (s *session) refusedPartition(topic string, p kmsg.ProduceResponseTopicPart
 	reason := refusalOf(p.ErrorCode, err)
 	detail := fmt.Sprintf("Produce to topic %q partition %d: %s", logName(topic), p.Partition, describeCode(p.ErrorCode))
 	if p.ErrorMessage != nil { // the validation's or the write proof's error, as the client got it
-		detail += ": " + *p.ErrorMessage
+		detail += ": " + withoutSignature(*p.ErrorMessage)
 	} else {
 		detail = withCause(detail, err)
 	}
@@ -319,7 +319,7 @@ func withCause(detail string, err error) string {
 	if msg == "" {
 		return detail
 	}
-	msg = signatureInMessage.ReplaceAllString(msg, "${1}…${2}")
+	msg = withoutSignature(msg)
 	if len(msg) > 300 {
 		msg = msg[:300] + "…"
 	}
@@ -331,6 +331,13 @@ func withCause(detail string, err error) string {
 // the request under the secret is not a secret, but a guess at one can be
 // checked against it offline, so a refusal's detail leaves it out.
 var signatureInMessage = regexp.MustCompile(`(Signature )\S+( not match)`)
+
+// withoutSignature is SLS's message msg without the signature it quotes:
+// what enters a refusal's detail from SLS's answers (the catalog's errors,
+// the write proof's) goes through it.
+func withoutSignature(msg string) string {
+	return signatureInMessage.ReplaceAllString(msg, "${1}…${2}")
+}
 
 // refuseHandshake counts and logs a failed TLS handshake (a plaintext
 // client on a TLS listener, an untrusted certificate), rate limited like

@@ -215,6 +215,28 @@ func TestWithCause(t *testing.T) {
 	f(errors.New("SignatureNotMatch: Signature Zm9vYmFyYmF6cXV4/+== not matched."), base+" (SignatureNotMatch: Signature … not matched.)")
 }
 
+// The write proof's error reaches a Produce refusal's detail as the
+// client's error message: the signature SLS quotes is left out there too.
+func TestProduceRefusalDetailWithoutSignature(t *testing.T) {
+	r := startRelay(t)
+	c := kafkatest.DialT(t, r.plain, nil)
+	c.RoundTrip(kmsg.NewPtrApiVersionsRequest())
+	var sess *session
+	r.srv.sessions.Range(func(k, _ any) bool { sess = k.(*session); return false })
+	if sess == nil {
+		t.Fatal("no session for the connection")
+	}
+	msg := "SignatureNotMatch: Signature Zm9vYmFyYmF6cXV4/+== not matched."
+	p := kmsg.NewProduceResponseTopicPartition()
+	refuse(&p, 8, kerr.TopicAuthorizationFailed.Code, errors.New(msg))
+	sess.refusedPartition("t", p, nil)
+	var sh Shipper
+	sess.shipper.snapshot(&sh, time.Now())
+	if sh.LastError == nil || strings.Contains(sh.LastError.Detail, "Zm9v") || !strings.Contains(sh.LastError.Detail, "Signature … not matched") {
+		t.Fatalf("refusal detail %+v, want SLS's message without the signature", sh.LastError)
+	}
+}
+
 // Produce refusals are counted per partition under their reason, and the
 // connection's last error in the shipper view says which.
 func TestProduceRefusalsCounted(t *testing.T) {
