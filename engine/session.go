@@ -118,7 +118,6 @@ func newSession(srv *Server, ln *listener, t transport, peer string, reaped bool
 	s.lastActive.Store(time.Now().UnixNano())
 	ln.metrics.open.Inc()
 	ln.metrics.total.Inc()
-	srv.sessions.Store(s, struct{}{})
 	if !ln.opts.sasl() {
 		s.stage = saslAuthenticated
 		s.authenticated.Store(true)
@@ -128,6 +127,9 @@ func newSession(srv *Server, ln *listener, t transport, peer string, reaped bool
 		p := s.principal
 		s.loggedIn.Store(&p)
 	}
+	// Published last: the shipper view and the drain walk sessions from
+	// other goroutines and read what is set above without a lock.
+	srv.sessions.Store(s, struct{}{})
 	return s
 }
 
