@@ -32,7 +32,8 @@ package relay
 // nobody answers — is removed when the next relay starts: New has taken
 // the WAL's lock by then, so no relay on this data_dir can be serving it.
 // A socket on which a relay does answer (a shared admin.control_socket
-// path) or a file that is not a socket stops start-up instead. The CLI
+// path) or a file that is not a socket stops start-up instead, as does
+// <socket>.lock held by another relay (see controlLock). The CLI
 // takes a stale socket for a stopped relay and opens the WAL itself.
 
 import (
@@ -56,6 +57,7 @@ const maxSocketPath = 107
 type controlServer struct {
 	path string
 	srv  *http.Server
+	lock *controlLock
 }
 
 // startControl binds the control socket and serves it; nothing without a
@@ -77,17 +79,24 @@ func (r *Relay) startControl() error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("admin.control_socket: %w", err)
 	}
+	lock, err := lockControlSocket(path)
+	if err != nil {
+		return fmt.Errorf("admin.control_socket: %w", err)
+	}
 	if err := removeStaleSocket(path, r.log); err != nil {
+		lock.release()
 		return fmt.Errorf("admin.control_socket: %w", err)
 	}
 	ln, err := net.Listen("unix", path)
 	if err != nil {
+		lock.release()
 		return fmt.Errorf("admin.control_socket: %w", err)
 	}
 	// The directory is the relay's (data_dir is made 0700); the mode is
 	// set at once all the same, and peerListener checks each caller.
 	if err := os.Chmod(path, 0o600); err != nil {
 		ln.Close()
+		lock.release()
 		return fmt.Errorf("admin.control_socket: cannot restrict %q to its owner: %w", path, err)
 	}
 	mux := http.NewServeMux()
@@ -95,7 +104,7 @@ func (r *Relay) startControl() error {
 	mux.HandleFunc("GET "+controlDeadLetters, r.serveDeadLetters)
 	mux.HandleFunc("POST "+controlReplay, r.serveReplay)
 	mux.HandleFunc("POST "+controlDrop, r.serveDrop)
-	c := &controlServer{path: path, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}
+	c := &controlServer{path: path, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, lock: lock}
 	r.control = c
 	go func() {
 		if err := c.srv.Serve(&peerListener{Listener: ln, log: r.log, allow: ownUserOrRoot}); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -145,6 +154,8 @@ func (c *Config) probeControlSocket() error {
 // stop lets requests in flight finish until ctx ends, then closes them;
 // the socket file is removed (net.UnixListener unlinks it on Close).
 func (c *controlServer) stop(ctx context.Context) error {
+	// The lock goes last, once the socket file is unlinked.
+	defer c.lock.release()
 	if err := c.srv.Shutdown(ctx); err != nil {
 		return c.srv.Close()
 	}

@@ -161,3 +161,27 @@ func TestDeadLetterSelectionMatches(t *testing.T) {
 		}
 	}
 }
+
+// The control socket's lock: one holder at a time, free again once
+// released, and a lock file left behind (a crash) is no obstacle.
+func TestLockControlSocket(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "control.sock")
+	first, err := lockControlSocket(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lockControlSocket(path); err == nil || !strings.Contains(err.Error(), "another relay holds") {
+		t.Fatalf("second lock while held: %v, want refused", err)
+	}
+	if err := first.release(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path + ".lock"); err != nil {
+		t.Fatalf("the lock file: %v", err)
+	}
+	again, err := lockControlSocket(path)
+	if err != nil {
+		t.Fatalf("lock after release (file left behind): %v", err)
+	}
+	again.release()
+}

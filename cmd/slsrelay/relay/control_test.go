@@ -218,3 +218,38 @@ func TestControlSocketPathTooLong(t *testing.T) {
 		t.Errorf("a control_socket set too long: %v, want start-up refused", err)
 	}
 }
+
+// TestControlSocketSharedPath: a second relay (its own data_dir) set to
+// the control socket a running relay serves does not start and leaves the
+// first one's socket in place; once the first stops, it starts on it.
+func TestControlSocketSharedPath(t *testing.T) {
+	shared := filepath.Join(t.TempDir(), "control.sock")
+	cfgA := relaytest.Config(t)
+	cfgA.Admin.ControlSocket = shared
+	a := relaytest.Start(t, cfgA)
+
+	cfgB := relaytest.Config(t)
+	cfgB.Admin.ControlSocket = shared
+	rl, err := relay.New(cfgB, relay.Deps{})
+	if err == nil {
+		err = rl.Start()
+		rl.Close()
+	}
+	if err == nil || !strings.Contains(err.Error(), "another relay holds") {
+		t.Fatalf("second relay on a served control socket: %v, want start-up refused", err)
+	}
+	c, err := relay.DialControl(shared)
+	if err != nil {
+		t.Fatalf("the first relay's socket after the second tried: %v", err)
+	}
+	if _, err := c.DeadLetters(context.Background()); err != nil {
+		t.Fatalf("the first relay no longer answers on its socket: %v", err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	relaytest.Start(t, cfgB)
+	if _, err := relay.DialControl(shared); err != nil {
+		t.Fatalf("the second relay's socket: %v", err)
+	}
+}
