@@ -113,6 +113,7 @@ type setWalker struct {
 	// set to its records; every other call of fn has counted 0.
 	countWrappers bool
 	counted       int64
+	unopened      bool // a wrapper was counted, not opened
 
 	// The messages handed to fn live here rather than in locals: fn is
 	// opaque to escape analysis, so a local would be heap-allocated per
@@ -151,7 +152,7 @@ func (w *setWalker) walk(set []byte, fn func(m, wrapper *legacyMessage) error) e
 		if w.countWrappers {
 			if n, charge, ok := wrapperCount(int64(be64(b)), &w.wrapper, w.budget); ok {
 				w.budget -= charge
-				w.counted = n
+				w.counted, w.unopened = n, true
 				err := fn(&w.wrapper, nil)
 				w.counted = 0
 				if err != nil {
@@ -283,6 +284,7 @@ func validateMessageSet(data []byte, magic int8, opt *ValidateOptions) (Info, er
 		return Info{}, err
 	}
 	info.Codec = w.codec
+	info.Unopened = w.unopened
 	info.Attributes = int16(int8(data[logOverhead+5])) // walk parsed the first message
 	info.Records = int32(count)                        // at most maxRecordsPerSet
 
