@@ -51,8 +51,8 @@ var frameClasses = func() []int {
 	return append(sizes, 64<<20)
 }()
 
-// frames is the pool of every Reader that reuses buffers.
-var frames = &framePool{classes: make([]sync.Pool, len(frameClasses))}
+// sharedFrames is the pool of every Reader that reuses buffers.
+var sharedFrames = &framePool{classes: make([]sync.Pool, len(frameClasses))}
 
 // get returns a buffer of at least n bytes (nil from a nil pool).
 func (p *framePool) get(n int) *frameBuf {

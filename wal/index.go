@@ -205,9 +205,6 @@ func (w *WAL) loadFrameEntry(sid uint32, off int64, val []byte, frames *framePoo
 		frames.put(buf)
 		return nil, 0, err
 	}
-	if err != nil {
-		return nil, 0, err
-	}
 	se, err := checkFrameEntry(sid, off, h, body)
 	if err != nil {
 		frames.put(buf)

@@ -109,7 +109,7 @@ func (r *Reader) Position() int64 { return r.cursor }
 // (strings, Credential) stays the caller's. Entries dropped by Rewind or
 // Close are not reused. Without ReuseData, Data is the caller's to keep.
 // Call it before the first Read.
-func (r *Reader) ReuseData() { r.frames = frames }
+func (r *Reader) ReuseData() { r.frames = sharedFrames }
 
 // Rewind makes the next Read start again at the committed position, e.g.
 // after a failed delivery that will be retried from scratch. The entries

@@ -286,8 +286,7 @@ func validateMessageSet(data []byte, magic int8, opt *ValidateOptions) (Info, er
 	info.Codec = w.codec
 	info.Unopened = w.unopened
 	info.Attributes = int16(int8(data[logOverhead+5])) // walk parsed the first message
-	info.Records = int32(count)                        // at most maxRecordsPerSet
-
+	info.Records = int32(count)                        // walk stops past maxRecordsPerSet
 	return info, nil
 }
 
