@@ -1,7 +1,10 @@
 package batch
 
 import (
+	"bytes"
 	"encoding/binary"
+
+	"github.com/klauspost/compress/snappy"
 )
 
 // Counting a magic 1 wrapper without decompressing it.
@@ -64,20 +67,18 @@ import (
 // lengths 4 + 4.
 const minMessageV1 = logOverhead + legacyOverheadV1
 
-// gzip framing (RFC 1952): ID1 ID2 CM (8: deflate), then FLG MTIME XFL OS,
-// and a trailer of CRC32 and ISIZE (the uncompressed size mod 2^32, little
-// endian). 18 bytes is the smallest member with its header and trailer.
-const (
-	gzipMinLen  = 18
-	gzipTrailer = 8
-)
+// gzipMinLen is the smallest gzip member (RFC 1952): ID1 ID2 CM (8:
+// deflate), FLG, MTIME, XFL, OS, then the deflate data and a trailer of
+// CRC32 and ISIZE (the uncompressed size mod 2^32, little endian).
+const gzipMinLen = 18
 
 // wrapperCount returns how many records a magic 1 compressed wrapper found
 // at offset field offset holds by its offset, and the decompressed bytes to
 // charge to the budget, or ok false when the wrapper must be decompressed to
 // be counted: magic 0, offset 0 or negative, a count that cannot fit the
-// budget, or (gzip) a stream whose header or ISIZE trailer cannot hold that
-// many messages. Falling back is never a refusal: decompressing decides.
+// budget, or a stream whose framing says it is too small for that many
+// messages (or larger than the budget). Falling back is never a refusal:
+// decompressing decides.
 func wrapperCount(offset int64, wrapper *legacyMessage, budget int) (records int64, charge int, ok bool) {
 	if wrapper.magic != 1 || offset <= 0 {
 		return 0, 0, false
@@ -87,21 +88,51 @@ func wrapperCount(offset int64, wrapper *legacyMessage, budget int) (records int
 	if minBytes > int64(budget) || records > maxRecordsPerSet {
 		return 0, 0, false
 	}
-	charge = int(minBytes)
-	if wrapper.codec() == CodecGzip {
-		v := wrapper.value
+	size, known, ok := declaredSize(wrapper.codec(), wrapper.value)
+	switch {
+	case !ok:
+		return 0, 0, false
+	case !known:
+		return records, int(minBytes), true
+	case size < minBytes || size > int64(budget):
+		return 0, 0, false
+	}
+	return records, int(size), true
+}
+
+// declaredSize is the decompressed size the framing of a compressed value
+// declares, where it declares one without decompressing (known): gzip's
+// ISIZE, the lengths snappy blocks start with. ok is false for a value
+// whose framing is wrong already. An lz4 frame declares none (Kafka's
+// producers do not set its content size).
+func declaredSize(codec int8, v []byte) (size int64, known, ok bool) {
+	switch codec {
+	case CodecGzip:
 		if len(v) < gzipMinLen || v[0] != 0x1f || v[1] != 0x8b || v[2] != 8 {
-			return 0, 0, false
+			return 0, false, false
 		}
 		// ISIZE is that of the last member only; several members (which
 		// no Kafka producer writes) fall back when it looks too small.
-		isize := int64(binary.LittleEndian.Uint32(v[len(v)-4:]))
-		if isize < minBytes || isize > int64(budget) {
-			return 0, 0, false
+		return int64(binary.LittleEndian.Uint32(v[len(v)-4:])), true, true
+	case CodecSnappy:
+		if len(v) < xerialHeaderLen || !bytes.Equal(v[:len(xerialMagic)], xerialMagic) {
+			n, err := snappy.DecodedLen(v)
+			return int64(n), true, err == nil
 		}
-		charge = int(isize)
+		for b := v[xerialHeaderLen:]; len(b) > 0; {
+			if len(b) < 4 || uint64(be32(b)) > uint64(len(b)-4) {
+				return 0, false, false
+			}
+			n, err := snappy.DecodedLen(b[4 : 4+be32(b)])
+			if err != nil {
+				return 0, false, false
+			}
+			size += int64(n)
+			b = b[4+be32(b):]
+		}
+		return size, true, true
 	}
-	return records, charge, true
+	return 0, false, true
 }
 
 // maxRecordsPerSet keeps a count taken from a wrapper's offset, summed over

@@ -95,6 +95,9 @@ func TestWrapperCount(t *testing.T) {
 	binary.LittleEndian.PutUint32(small[len(small)-4:], 10) // ISIZE below two messages
 	f("gzip ISIZE too small for the count", wrap(1, CodecGzip, small), o, corrupt, 0, nil, 0)
 	f("gzip ISIZE over the limit", messageSet(t, 1, plain, gz, 0), ValidateOptions{MaxDecompressedBytes: 70}, kerr.MessageTooLarge, 0, nil, 0)
+	f("snappy declares too little for the count", wrap(5, CodecSnappy, sn.Compress(t, v1)), o, nil, 2, nil, 2)
+	f("snappy declares more than the limit", messageSet(t, 1, plain, sn, 0), ValidateOptions{MaxDecompressedBytes: 70}, kerr.MessageTooLarge, 0, nil, 0)
+	f("xerial block past the end", wrap(1, CodecSnappy, batchtest.XerialFrame(v1, 30)[:40]), o, corrupt, 0, nil, 0)
 	f("count over the limit", wrap(1<<22, CodecGzip, gz.Compress(t, badInnerCRC)), o, corrupt, 0, nil, 0)
 	f("count over the limit, lz4", wrap(1<<40, CodecLZ4, lz.Compress(t, v1)), o, nil, 2, nil, 2)
 	twoMembers := append(gz.Compress(t, v1[:len(v1)/2]), gz.Compress(t, v1[len(v1)/2:])...)
