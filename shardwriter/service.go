@@ -119,6 +119,7 @@ func (s *Service) runWriter(k wal.StreamKey) {
 	for {
 		r, err := s.wal.Reader(k)
 		if err == nil {
+			r.ReuseData() // the writer is done with an entry's Data before it commits past it
 			w := newWriter(s, k, r)
 			w.run(s.ctx)
 			_ = r.Close()

@@ -43,6 +43,9 @@ type storedEntry struct {
 	CumBytes   int64
 	CumEntries int64
 	CredHash   [8]byte
+	// frame is the pooled buffer Entry.Data points into; nil when the
+	// frame was read into a buffer of its own.
+	frame *frameBuf
 }
 
 func encodeEntry(e *Entry, base, cumBytes, cumEntries int64, credHash [8]byte) []byte {

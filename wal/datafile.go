@@ -262,10 +262,10 @@ func (d *dataFiles) write(b []byte) error {
 // keeps every acknowledged entry.
 var errBroken = errors.New("wal: appends stopped until restart")
 
-// readFrame reads the frame p points to and returns its header and body.
-// Safe for concurrent use.
-func (d *dataFiles) readFrame(p dataPtr) (frameHeader, []byte, error) {
-	buf, err := d.readPrefix(p, p.n)
+// readFrame reads the frame p points to and returns its header and body,
+// in dst when it has room (a new buffer otherwise). Safe for concurrent use.
+func (d *dataFiles) readFrame(p dataPtr, dst []byte) (frameHeader, []byte, error) {
+	buf, err := d.readPrefixInto(p, p.n, dst)
 	if err != nil {
 		return frameHeader{}, nil, err
 	}
@@ -283,6 +283,11 @@ func (d *dataFiles) readFrame(p dataPtr) (frameHeader, []byte, error) {
 // when n >= p.n). Errors wrap ErrCorrupt: the index points at bytes that
 // cannot be read. Safe for concurrent use.
 func (d *dataFiles) readPrefix(p dataPtr, n uint32) ([]byte, error) {
+	return d.readPrefixInto(p, n, nil)
+}
+
+// readPrefixInto is readPrefix reading into dst when it has room.
+func (d *dataFiles) readPrefixInto(p dataPtr, n uint32, dst []byte) ([]byte, error) {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	f := d.files[p.file]
@@ -293,7 +298,12 @@ func (d *dataFiles) readPrefix(p dataPtr, n uint32) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
-	b := make([]byte, min(n, p.n))
+	b := dst[:0]
+	if want := int(min(n, p.n)); cap(b) >= want {
+		b = b[:want]
+	} else {
+		b = make([]byte, want)
+	}
 	if _, err := fd.ReadAt(b, p.pos); err != nil {
 		return nil, fmt.Errorf("%w: cannot read %d bytes at %d of %q: %w", ErrCorrupt, len(b), p.pos, f.path, err)
 	}

@@ -31,7 +31,10 @@ type Entry struct {
 	// 3 lz4, 4 zstd. For a MessageSet it is the codec of its wrapper
 	// messages (0 when the set is uncompressed).
 	Codec int8
-	// Records is how many records the batch holds (after decompression).
+	// Records is how many records the batch holds (after decompression),
+	// as Validate counted them: the v2 header's count, a magic 1 wrapper's
+	// offset + 1 (batch/wrappercount.go). Delivery decodes the batch and
+	// sends every record it holds.
 	Records int32
 	// ReceivedAt is when the relay read the request, in Unix nanoseconds:
 	// the fallback for records without an acceptable timestamp.

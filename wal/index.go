@@ -191,31 +191,47 @@ func (w *WAL) publish(ib *indexBatch) {
 	}
 }
 
-// loadFrameEntry reads and checks the entry an index value points to.
-func (w *WAL) loadFrameEntry(sid uint32, off int64, val []byte) (*storedEntry, int, error) {
+// loadFrameEntry reads and checks the entry an index value points to. The
+// frame is read into a buffer from frames, or a new one if frames is nil;
+// the entry's Data points into it.
+func (w *WAL) loadFrameEntry(sid uint32, off int64, val []byte, frames *framePool) (*storedEntry, int, error) {
 	ptr, err := decodeDataPtr(val)
 	if err != nil {
 		return nil, 0, err
 	}
-	h, body, err := w.data.readFrame(ptr)
+	buf := frames.get(int(ptr.n))
+	h, body, err := w.data.readFrame(ptr, buf.bytes())
 	if err != nil {
+		frames.put(buf)
 		return nil, 0, err
 	}
-	if h.sid != sid {
-		return nil, 0, fmt.Errorf("frame of stream %d under stream %d: %w", h.sid, sid, ErrCorrupt)
-	}
-	se, err := decodeEntry(body)
+	se, err := checkFrameEntry(sid, off, h, body)
 	if err != nil {
+		frames.put(buf)
 		return nil, 0, err
 	}
-	if se.Entry.BaseOffset != off || se.Entry.Records <= 0 {
-		return nil, 0, fmt.Errorf("%w: entry says offset %d/%d records under key offset %d", ErrCorrupt, se.Entry.BaseOffset, se.Entry.Records, off)
-	}
+	se.frame = buf
 	return se, len(body), nil
 }
 
+// checkFrameEntry decodes the entry in the frame of header h and body and
+// checks that it is the one of stream sid at offset off.
+func checkFrameEntry(sid uint32, off int64, h frameHeader, body []byte) (*storedEntry, error) {
+	if h.sid != sid {
+		return nil, fmt.Errorf("frame of stream %d under stream %d: %w", h.sid, sid, ErrCorrupt)
+	}
+	se, err := decodeEntry(body)
+	if err != nil {
+		return nil, err
+	}
+	if se.Entry.BaseOffset != off || se.Entry.Records <= 0 {
+		return nil, fmt.Errorf("%w: entry says offset %d/%d records under key offset %d", ErrCorrupt, se.Entry.BaseOffset, se.Entry.Records, off)
+	}
+	return se, nil
+}
+
 // itemEntry is loadFrameEntry for an 'e' item of an iterator.
-func (w *WAL) itemEntry(item *badger.Item) (*storedEntry, int, error) {
+func (w *WAL) itemEntry(item *badger.Item, frames *framePool) (*storedEntry, int, error) {
 	sid, _, off, ok := parseEntryKey(item.Key())
 	if !ok {
 		return nil, 0, fmt.Errorf("entry key %x: %w", item.Key(), ErrCorrupt)
@@ -224,7 +240,7 @@ func (w *WAL) itemEntry(item *badger.Item) (*storedEntry, int, error) {
 	if err != nil {
 		return nil, 0, fmt.Errorf("%w: reading index value: %w", ErrCorrupt, err)
 	}
-	return w.loadFrameEntry(sid, off, val)
+	return w.loadFrameEntry(sid, off, val, frames)
 }
 
 // entryIterator iterates over stream sid's index rows ('e' sid prefix);

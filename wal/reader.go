@@ -34,11 +34,17 @@ type Reader struct {
 	limit int64
 	// start is a head reader's first position, until it returns entries.
 	start *position
+	// frames lends the buffers entries are read into when the caller
+	// reuses them (ReuseData); nil: a new buffer per entry.
+	frames *framePool
 }
 
 // entryEnd is where the stream stands after a returned entry.
 type entryEnd struct {
 	pos position
+	// frame holds the entry's Data when the Reader reuses buffers: it
+	// goes back to the pool once a commit covers the entry.
+	frame *frameBuf
 }
 
 // CorruptError reports an entry that failed its checks. Read returns it
@@ -93,10 +99,24 @@ func (r *Reader) Committed() int64 {
 // Position returns the offset the next Read starts at.
 func (r *Reader) Position() int64 { return r.cursor }
 
+// ReuseData makes the Reader read entries into buffers it reuses instead of
+// a new buffer per entry. It changes who owns an entry's Data: with
+// ReuseData, the bytes of Data stay valid only until a Commit or
+// CommitAsync at or past the entry's end (BaseOffset+Records) is called;
+// the Reader may then overwrite them with a later entry, so the caller
+// must be done with Data — converted, sent, dead-lettered — before it
+// commits, and must keep no slice of it. Everything else of an Entry
+// (strings, Credential) stays the caller's. Entries dropped by Rewind or
+// Close are not reused. Without ReuseData, Data is the caller's to keep.
+// Call it before the first Read.
+func (r *Reader) ReuseData() { r.frames = sharedFrames }
+
 // Rewind makes the next Read start again at the committed position, e.g.
-// after a failed delivery that will be retried from scratch.
+// after a failed delivery that will be retried from scratch. The entries
+// returned since the last commit keep their Data (even with ReuseData).
 func (r *Reader) Rewind() {
 	r.cursor = r.Committed()
+	clear(r.ends)
 	r.ends = r.ends[:0]
 }
 
@@ -122,7 +142,8 @@ func (r *Reader) Close() error {
 // larger entry is still returned whole). It blocks until an entry is there,
 // ctx is done (ctx.Err()) or the WAL closes (ErrClosed). Entries carry
 // their BaseOffset and their Credential with the secret decrypted; their
-// Data is theirs to keep. A corrupt entry yields a *CorruptError.
+// Data is theirs to keep, or with ReuseData theirs until they commit past
+// the entry. A corrupt entry yields a *CorruptError.
 func (r *Reader) Read(ctx context.Context, maxBytes, maxEntries int) ([]*Entry, error) {
 	if maxEntries <= 0 {
 		maxEntries = 1
@@ -222,7 +243,7 @@ func (r *Reader) read(limit int64, maxBytes, maxEntries int) ([]*Entry, error) {
 			}
 			if errors.Is(err, ErrCorrupt) {
 				if n := len(r.ends); n == 0 || r.ends[n-1].pos.Offset != next {
-					r.ends = append(r.ends, entryEnd{position{Offset: next, CumBytes: last.CumBytes, CumEntries: last.CumEntries}})
+					r.ends = append(r.ends, entryEnd{pos: position{Offset: next, CumBytes: last.CumBytes, CumEntries: last.CumEntries}})
 				}
 				return nil, &CorruptError{Stream: st.key, Offset: off, Next: next, Err: err}
 			}
@@ -236,7 +257,7 @@ func (r *Reader) read(limit int64, maxBytes, maxEntries int) ([]*Entry, error) {
 			e.Delivered = true
 		}
 		last = position{Offset: end, CumBytes: se.CumBytes + int64(n), CumEntries: se.CumEntries + 1}
-		r.ends = append(r.ends, entryEnd{last})
+		r.ends = append(r.ends, entryEnd{pos: last, frame: se.frame})
 		r.cursor = end
 		if len(out) >= maxEntries || bytes >= maxBytes {
 			break
@@ -248,7 +269,7 @@ func (r *Reader) read(limit int64, maxBytes, maxEntries int) ([]*Entry, error) {
 func (r *Reader) missing(limit int64) error {
 	last := r.lastPos()
 	if n := len(r.ends); n == 0 || r.ends[n-1].pos.Offset != limit {
-		r.ends = append(r.ends, entryEnd{position{Offset: limit, CumBytes: last.CumBytes, CumEntries: last.CumEntries}})
+		r.ends = append(r.ends, entryEnd{pos: position{Offset: limit, CumBytes: last.CumBytes, CumEntries: last.CumEntries}})
 	}
 	return &CorruptError{Stream: r.st.key, Offset: r.cursor, Next: limit, Err: fmt.Errorf("%w: no entries stored from offset %d to %d", ErrCorrupt, r.cursor, limit)}
 }
@@ -272,12 +293,13 @@ func (r *Reader) lastPos() position {
 // decodeItem loads the entry an index row points to, with its secret. It
 // returns the entry and the length of its stored encoding.
 func (r *Reader) decodeItem(txn *badger.Txn, item *badger.Item) (*storedEntry, int, error) {
-	se, n, err := r.w.itemEntry(item)
+	se, n, err := r.w.itemEntry(item, r.frames)
 	if err != nil {
 		return nil, 0, err
 	}
 	secret, err := r.w.secret(txn, se.Entry.Credential.AccessKeyID, se.CredHash)
 	if err != nil {
+		r.frames.put(se.frame)
 		return nil, 0, err
 	}
 	se.Entry.Credential.AccessKeySecret = secret
@@ -425,7 +447,12 @@ func (r *Reader) trim(i int, next int64) {
 		} else {
 			r.lazyPos = nil
 		}
-		r.ends = append(r.ends[:0], r.ends[i+1:]...)
+		for j := range r.ends[:i+1] {
+			r.frames.put(r.ends[j].frame) // the caller is done with it
+		}
+		n := copy(r.ends, r.ends[i+1:])
+		clear(r.ends[n:])
+		r.ends = r.ends[:n]
 	} else {
 		r.lazyPos = nil
 	}

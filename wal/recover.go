@@ -199,7 +199,7 @@ func (w *WAL) checkTail(txn *badger.Txn, st *stream) error {
 		return nil
 	}
 	end := off + 1
-	if se, n, err := w.itemEntry(it.Item()); err == nil {
+	if se, n, err := w.itemEntry(it.Item(), nil); err == nil {
 		end = off + int64(se.Entry.Records)
 		st.meta.CumBytes, st.meta.CumEntries = se.CumBytes+int64(n), se.CumEntries+1
 	}

@@ -14,8 +14,12 @@
 //     reports failures as errors wrapping the kerr value the partition's
 //     response must carry. It never decompresses a v2 batch: the batch CRC
 //     covers the compressed bytes, and decompressing on the ack path would
-//     cost more than the disk write. Old MessageSets must be decompressed to
-//     be counted; they are rare.
+//     cost more than the disk write. Nor a magic 1 wrapper whose offset
+//     gives its record count, as KIP-31 producers (Java, franz-go) write it
+//     (wrappercount.go); a wrapper at offset 0 (sarama, librdkafka) and
+//     magic 0 wrappers are decompressed to be counted. What is not
+//     decompressed is checked by the Decoder at delivery, where a corrupt
+//     batch becomes a dead letter.
 //   - Decoder runs at delivery: it turns a stored batch back into records
 //     (keys, values, headers, timestamps) for the shard writer.
 //

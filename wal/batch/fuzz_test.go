@@ -46,20 +46,26 @@ func FuzzValidate(f *testing.F) {
 			t.Fatalf("accepted with info %+v", info)
 		}
 		// Whatever Validate accepts, Decode must decode to the same count,
-		// except compressed v2 batches, which Validate does not open.
+		// except what Validate counted without opening it: compressed v2
+		// batches (Decode then checks the count) and magic 1 wrappers
+		// counted by their offset (any count: all are delivered).
 		var n int32
 		err = new(Decoder).Decode(info.Magic, data, DecodeOptions{MaxDecompressedBytes: fuzzLimit}, func(*Record) error {
 			n++
 			return nil
 		})
-		mustDecode := info.Magic < 2 || info.Codec == CodecNone
+		if info.Magic == 2 && info.Unopened != (info.Codec != CodecNone) {
+			t.Fatalf("v2 batch with codec %d, Unopened %v", info.Codec, info.Unopened)
+		}
 		switch {
 		case err != nil && !errors.Is(err, kerr.CorruptMessage):
 			t.Fatalf("decode error %v does not wrap CORRUPT_MESSAGE", err)
-		case err != nil && mustDecode:
+		case err != nil && !info.Unopened:
 			t.Fatalf("validated (%+v) but does not decode: %v", info, err)
-		case err == nil && n != info.Records:
+		case err == nil && n != info.Records && !(info.Unopened && info.Magic == 1):
 			t.Fatalf("validated %d records, decoded %d", info.Records, n)
+		case info.Unopened && (info.Magic == 0 || info.Codec == CodecNone):
+			t.Fatalf("validated %+v: only compressed v2 or magic 1 can be unopened", info)
 		}
 	})
 }
@@ -121,6 +127,11 @@ func fuzzSeeds(tb testing.TB) []fuzzSeed {
 		fuzzSeed{"corrupt-v1-truncated", v1[:len(v1)-1], 2, false},
 		fuzzSeed{"corrupt-v1-nested", batchtest.Message(1, 0, CodecGzip, 0, nil, batchtest.Gzip.Compress(tb, v1)), 2, true},
 		fuzzSeed{"v1-two-wrappers-fixcrc", append(append([]byte{}, v1...), messageSet(tb, 1, plain, batchtest.SnappyXerial, 0)...), 2, true},
+		// Counted by the wrapper's offset, not opened: the insides are
+		// the writer's to refuse.
+		fuzzSeed{"v1-counted-inner-bad-crc", batchtest.Message(1, 1, CodecGzip, 6, nil, batchtest.Gzip.Compress(tb, badLastByte(messageSet(tb, 1, plain, batchtest.None, 0)))), 2, false},
+		fuzzSeed{"v1-counted-offset-too-high-fixcrc", batchtest.Message(1, 40, CodecLZ4, 6, nil, batchtest.LZ4.Compress(tb, messageSet(tb, 1, plain, batchtest.None, 0))), 2, true},
+		fuzzSeed{"v1-counted-then-opened", append(append([]byte{}, v1...), batchtest.Message(1, 0, CodecGzip, 6, nil, batchtest.Gzip.Compress(tb, messageSet(tb, 1, plain, batchtest.None, 0)))...), 2, false},
 	)
 	files, _ := filepath.Glob(filepath.Join("testdata", "realworld", "*.bin"))
 	for _, file := range files {
@@ -155,4 +166,12 @@ func TestWriteFuzzCorpus(t *testing.T) {
 		write("FuzzValidate", fmt.Sprintf("[]byte(%q)\nint16(%d)\nbool(%v)\n", s.data, s.version, s.fixCRC))
 		write("FuzzDecode", fmt.Sprintf("int8(%d)\n[]byte(%q)\nbool(%v)\n", int8(s.data[magicOffset]), s.data, s.fixCRC))
 	}
+}
+
+// badLastByte returns a copy of b with its last byte flipped: a message
+// set whose last CRC no longer holds.
+func badLastByte(b []byte) []byte {
+	b = append([]byte{}, b...)
+	b[len(b)-1] ^= 1
+	return b
 }

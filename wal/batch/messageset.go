@@ -107,6 +107,14 @@ type setWalker struct {
 	magic    int8        // every message must have it
 	codec    int8        // the first wrapper codec seen
 
+	// countWrappers lets walk count a magic 1 wrapper by its offset
+	// instead of decompressing it (wrapperCount; Validate only). Such a
+	// wrapper is reported to fn once, as m with wrapper nil and counted
+	// set to its records; every other call of fn has counted 0.
+	countWrappers bool
+	counted       int64
+	unopened      bool // a wrapper was counted, not opened
+
 	// The messages handed to fn live here rather than in locals: fn is
 	// opaque to escape analysis, so a local would be heap-allocated per
 	// message.
@@ -138,6 +146,21 @@ func (w *setWalker) walk(set []byte, fn func(m, wrapper *legacyMessage) error) e
 			continue
 		}
 		w.wrapper = m
+		if err := w.checkWrapper(pos - size); err != nil {
+			return err
+		}
+		if w.countWrappers {
+			if n, charge, ok := wrapperCount(int64(be64(b)), &w.wrapper, w.budget); ok {
+				w.budget -= charge
+				w.counted, w.unopened = n, true
+				err := fn(&w.wrapper, nil)
+				w.counted = 0
+				if err != nil {
+					return err
+				}
+				continue
+			}
+		}
 		if err := w.unwrap(pos-size, fn); err != nil {
 			return err
 		}
@@ -145,24 +168,32 @@ func (w *setWalker) walk(set []byte, fn func(m, wrapper *legacyMessage) error) e
 	return nil
 }
 
-// unwrap decompresses w.wrapper (found at byte pos) and visits its inner
-// messages, checking them as Kafka's LogValidator does for compressed
-// MessageSets: inner CRCs, same magic as the wrapper, no nested compression,
-// at least one message.
-func (w *setWalker) unwrap(pos int, fn func(m, wrapper *legacyMessage) error) error {
-	wrapper := &w.wrapper
-	codec := wrapper.codec()
+// checkWrapper checks what a compressed message (w.wrapper, at byte pos)
+// must be before its value is looked into: a codec a MessageSet may use,
+// and a value.
+func (w *setWalker) checkWrapper(pos int) error {
+	codec := w.wrapper.codec()
 	switch {
 	case codec == CodecZstd:
 		return errf(kerr.UnsupportedCompressionType, "message at byte %d: zstd needs magic 2 record batches", pos)
 	case codec > CodecZstd:
 		return errf(kerr.UnsupportedCompressionType, "message at byte %d: compression codec %d is unknown", pos, codec)
-	case wrapper.value == nil:
+	case w.wrapper.value == nil:
 		return invalidf("compressed message at byte %d has a null value", pos)
 	}
 	if w.codec == CodecNone {
 		w.codec = codec
 	}
+	return nil
+}
+
+// unwrap decompresses w.wrapper (found at byte pos, checked by
+// checkWrapper) and visits its inner messages, checking them as Kafka's
+// LogValidator does for compressed MessageSets: inner CRCs, same magic as
+// the wrapper, no nested compression, at least one message.
+func (w *setWalker) unwrap(pos int, fn func(m, wrapper *legacyMessage) error) error {
+	wrapper := &w.wrapper
+	codec := wrapper.codec()
 	inner, err := w.dz.decompress(codec, wrapper.magic, wrapper.value, w.budget)
 	if err != nil {
 		if errors.Is(err, errDecompressedTooLarge) {
@@ -212,8 +243,10 @@ func prefix(err error, format string, args ...any) error {
 	return fmt.Errorf(format+": %w", append(args, err)...)
 }
 
-// validateMessageSet validates a v0/v1 MessageSet. Compressed wrappers are
-// decompressed to count and check their inner messages.
+// validateMessageSet validates a v0/v1 MessageSet. A magic 1 wrapper whose
+// offset gives its record count is counted by it and its inner messages are
+// left to the writer's Decode (wrappercount.go says why); other compressed
+// wrappers are decompressed to count and check their inner messages.
 func validateMessageSet(data []byte, magic int8, opt *ValidateOptions) (Info, error) {
 	limit := opt.MaxDecompressedBytes
 	if limit <= 0 {
@@ -221,7 +254,7 @@ func validateMessageSet(data []byte, magic int8, opt *ValidateOptions) (Info, er
 	}
 	dz := getDecompressor()
 	defer putDecompressor(dz)
-	w := setWalker{dz: dz, budget: limit, tooLarge: kerr.MessageTooLarge, magic: magic}
+	w := setWalker{dz: dz, budget: limit, tooLarge: kerr.MessageTooLarge, magic: magic, countWrappers: true}
 
 	info := Info{
 		Magic:          magic,
@@ -233,21 +266,27 @@ func validateMessageSet(data []byte, magic int8, opt *ValidateOptions) (Info, er
 	}
 	var count int64
 	err := w.walk(data, func(m, wrapper *legacyMessage) error {
+		// A wrapper counted by its offset stands for its inner messages
+		// with its own timestamp: the maximum of theirs for the Java
+		// producer (CreateTime), the one they all take for LogAppendTime.
 		ts := legacyTimestamp(m, wrapper)
 		if count == 0 {
 			info.FirstTimestamp = ts
 		}
 		info.MaxTimestamp = max(info.MaxTimestamp, ts)
-		count++
+		count += max(w.counted, 1)
+		if count > maxRecordsPerSet {
+			return invalidf("message set holds more than %d records", maxRecordsPerSet)
+		}
 		return nil
 	})
 	if err != nil {
 		return Info{}, err
 	}
 	info.Codec = w.codec
+	info.Unopened = w.unopened
 	info.Attributes = int16(int8(data[logOverhead+5])) // walk parsed the first message
-	// count fits: every message takes at least 26 bytes of a bounded buffer.
-	info.Records = int32(count)
+	info.Records = int32(count)                        // walk stops past maxRecordsPerSet
 	return info, nil
 }
 

@@ -166,6 +166,7 @@ func validateRecordBatch(data []byte, opt *ValidateOptions) (Info, error) {
 		ProducerID:     h.producerID,
 		ProducerEpoch:  h.producerEpoch,
 		BaseSequence:   h.baseSequence,
+		Unopened:       codec != CodecNone,
 	}, nil
 }
 

@@ -34,14 +34,22 @@ type Info struct {
 	// message, 0 if no message is compressed.
 	Codec int8
 	// Records is the record count: for v2 the header's NumRecords, for a
-	// MessageSet the number of messages after decompression.
+	// MessageSet the number of messages, each magic 1 wrapper with an
+	// offset above 0 counting as that offset + 1 (wrappercount.go), other
+	// wrappers as the messages they decompress to.
 	Records int32
+	// Unopened says that compressed records were counted without being
+	// decompressed (a compressed v2 batch, a magic 1 wrapper counted by
+	// its offset): only the CRC covering them was checked, and the
+	// writer's Decode checks the records themselves.
+	Unopened bool
 	// Attributes are the v2 batch attributes, or the first message's
 	// attributes for a MessageSet.
 	Attributes int16
 	// FirstTimestamp and MaxTimestamp are the v2 header's fields; for a
 	// MessageSet the first record's timestamp and the largest one, as
-	// Decode reports them (-1 for magic 0).
+	// Decode reports them (-1 for magic 0), a wrapper counted by its
+	// offset giving its own timestamp for all its records.
 	FirstTimestamp int64
 	MaxTimestamp   int64
 	// ProducerID, ProducerEpoch and BaseSequence are the v2 idempotence
@@ -63,7 +71,9 @@ type ValidateOptions struct {
 	// ProduceVersion is the version of the Produce request the data came in.
 	ProduceVersion int16
 	// MaxDecompressedBytes bounds the decompression of compressed
-	// MessageSet wrappers (v2 batches are never decompressed here).
+	// MessageSet wrappers (v2 batches are never decompressed here; a
+	// magic 1 wrapper counted by its offset is charged its gzip ISIZE, or
+	// the smallest size its count needs).
 	// 0 means DefaultMaxDecompressedBytes.
 	MaxDecompressedBytes int
 }
@@ -83,6 +93,12 @@ type ValidateOptions struct {
 // batch at the end of the data is CORRUPT_MESSAGE (Kafka silently trims it),
 // and data holding two complete v2 batches is INVALID_RECORD even before
 // Produce v3 (the WAL stores one batch per entry).
+//
+// Compressed records are not decompressed when their count is known
+// without it: a v2 batch's header, a magic 1 wrapper's offset
+// (wrappercount.go). Their CRC, which covers the compressed bytes, is
+// checked; the records themselves are checked by the writer's Decode,
+// which refuses the entry (a dead letter) if they are corrupt.
 //
 // Validate does not allocate for v2 batches except to build an error. It is
 // safe for concurrent use.
