@@ -12,73 +12,128 @@ import (
 // deep; a request larger than a second's bytes goes through and is paid
 // for afterwards. A zero rate is no limit.
 //
-// A fixed pacer keeps its rates. An adaptive one (Options.Pace
-// "adaptive") follows SLS's answers: a quota answer (quotaAnswer) cuts the
-// rates to 90 % of what SLS accepted in the last second, at most once a
-// second, and while the pacer holds writers back its rates grow — by 10 %
-// a second until the first quota answer and while under 75 % of the rates
-// at the last one, by 1 % a second after — so they settle just under the
-// quota SLS enforces, with a quota answer every twenty seconds or so. A
-// pacer cut below the rates it started at (a shard's soft quota) returns to
-// them after paceRetryStart without a quota answer. Safe for concurrent
-// use.
+// A fixed pacer keeps its rates. An adaptive one (Options.Pace "adaptive")
+// takes them from SLS's answers, never from the timing of its own sends, so
+// that a loaded machine (late wake-ups, bursts) does not mislead it:
+//
+//   - Estimate. A quota answer means SLS had no room left for the request:
+//     its bucket for that quota was (next to) empty. From one quota answer
+//     to the next, SLS therefore accepted what its quota let in over that
+//     time, so the bytes (requests) it accepted in between, divided by the
+//     time, is the quota's rate. That holds while SLS's bucket cannot fill
+//     up in between (a project's quota is per minute, see paceQuotaWindow);
+//     past that it is a lower bound.
+//   - Cut. On a quota answer the rates become paceCut of that estimate (of
+//     what SLS accepted over the last seconds when there is none yet, as at
+//     the first answer), never higher than they were. Answers within
+//     paceMinEstimate of the last cut are to requests sent before it: they
+//     change nothing.
+//   - Probe. While the pacer holds writers back and they use its rate (SLS
+//     accepted at least paceUsed of it over the last seconds), the rate
+//     grows: by paceGrowthFast a second before any quota answer; after one,
+//     by paceProbe of the estimate a second up to paceProbeUpTo of it
+//     (slow, so that SLS's minute of quota, filled a little while the rate
+//     is under it, runs out only every half a minute or so: one refused
+//     request in hundreds), and by paceGrowthFast again past that, where
+//     SLS has taken more than the estimate for a while (the quota grew).
+//     Growth is by the time since the last, so a project's writers, sharing
+//     its pacer, probe as one: two of them do not double the growth.
+//   - A pacer cut below the rates it started at (a shard's quota, which SLS
+//     calls soft) returns to them after paceRetryStart without a quota
+//     answer.
+//
+// Safe for concurrent use.
 type pacer struct {
 	adaptive bool
 
 	// mu protects the fields below.
-	mu                     sync.Mutex
-	bytesPerSec, reqPerSec float64
-	bytes, reqs            float64 // tokens
-	at                     time.Time
-
-	// What SLS accepted, by second (paceWindow of them, by Unix second
-	// modulo paceWindow), and the pacer's start.
-	secs    [paceWindow]acceptedSecond
+	mu sync.Mutex
+	// lim holds the two limits, raw bytes (paceBytes) and requests
+	// (paceRequests).
+	lim     [2]paceLimit
+	at      time.Time // the last refill
 	started time.Time
-	cutAt   time.Time // the last cut; zero before the first
-	// startBytes and startReqs are the rates it started at: a shard's
-	// quota, which SLS calls soft; zero for a project's pacer.
-	startBytes, startReqs float64
-	// ceilBytes and ceilReqs are the rates at the last cut (where SLS
-	// said enough): below paceFastBelow of them the rates grow fast.
-	ceilBytes, ceilReqs float64
-	grownAt             time.Time // the last growth
-	held                bool      // a wait slept since the last growth
+	// emptyAt is the last quota answer that cut (zero before the first):
+	// SLS's bucket was empty then, and each limit's atEmpty is what it had
+	// accepted by then.
+	emptyAt time.Time
+	grownAt time.Time // the last growth
+	held    bool      // a wait slept since the last growth
 }
 
-// Growth of an adaptive pacer's rates per second while it holds writers
-// back: fast before SLS ever answered a quota code, slow after, so that the
-// time between quota answers is long (see pacer).
+// paceLimit is one of a pacer's limits: raw bytes or requests a second.
+type paceLimit struct {
+	rate   float64 // 0: no limit
+	tokens float64
+	// start is the rate the pacer started at; est the quota SLS's answers
+	// imply (0: not known).
+	start, est float64
+	// total is what SLS accepted since the pacer started; atEmpty, by the
+	// last cut.
+	total, atEmpty float64
+	secs           [paceWindow]acceptedSecond // by Unix second modulo paceWindow
+}
+
+// acceptedSecond is what SLS accepted of a limit in one second.
+type acceptedSecond struct {
+	unix int64
+	n    float64
+}
+
+// paceDim names the limits a quota answer is about.
+type paceDim int
+
 const (
-	paceWindow            = 4 // seconds kept; the last three full ones are measured
-	paceGrowthBeforeQuota = 0.10
-	paceGrowthAfterQuota  = 0.01
-	paceCut               = 0.9
-	// paceFastBelow: under this share of the rate at the last cut, rates
-	// grow as fast as before any quota answer, so that a cut made on a
-	// second SLS accepted little in (the relay was slow, not SLS) is made
-	// good in seconds, not minutes.
-	paceFastBelow = 0.75
+	paceBytes paceDim = iota
+	paceRequests
+	paceBoth
+)
+
+const (
+	paceWindow = 4 // seconds kept; the last three full ones are measured
+	// paceCut is the share of the estimated quota a quota answer cuts to.
+	paceCut = 0.95
+	// paceProbe is the growth a second, as a share of the estimate, up to
+	// paceProbeUpTo of it: from paceCut to the quota in 20 s, and as long
+	// again for SLS's minute of quota to run out (see pacer).
+	paceProbe     = 0.0025
+	paceProbeUpTo = 1.05
+	// paceGrowthFast is the growth a second before any quota answer, and
+	// past paceProbeUpTo of the estimate.
+	paceGrowthFast = 0.10
+	// paceUsed: a limit grows only while SLS accepted at least this share
+	// of its rate over the last seconds, so that a rate the writers do not
+	// reach (a slow relay, not SLS, holds them) does not run ahead of them
+	// and release a burst later.
+	paceUsed = 0.8
+	// paceMinEstimate is the least time between two quota answers to
+	// estimate the quota from; quota answers closer to the last cut are to
+	// requests sent before it.
+	paceMinEstimate = time.Second
+	// paceQuotaWindow: SLS's project quotas are per minute ("100 GB/min",
+	// "600,000 times/min": https://www.alibabacloud.com/help/en/sls/basic-resources,
+	// "Data read and write"), and the stand-in meters them with a bucket a
+	// minute deep (bench/slsfake/quota.go); SLS does not say how its minute
+	// is counted. Two quota answers further apart than that may have
+	// quota in between that nobody used: then the estimate is from what SLS
+	// accepted over the last seconds instead.
+	paceQuotaWindow = time.Minute
 	// paceRetryStart: a pacer cut below the rates it started at (a shard's
 	// soft quota) goes back to them after this long without a quota
 	// answer, so that a shard SLS throttled for a while is not slow long
 	// after SLS stopped.
 	paceRetryStart = 10 * time.Second
 	// paceAdaptiveDepth is the depth, in seconds, of an adaptive pacer's
-	// bucket once SLS answered a quota code.
+	// bucket once SLS answered a quota code: close to a quota SLS
+	// enforces, a burst after a late wake-up would be refused.
 	paceAdaptiveDepth = 0.2
 )
 
-// acceptedSecond is what SLS accepted in one second.
-type acceptedSecond struct {
-	unix        int64
-	bytes, reqs float64
-}
-
 func newPacer(bytesPerSec, reqPerSec int, adaptive bool) *pacer {
-	p := &pacer{bytesPerSec: float64(bytesPerSec), reqPerSec: float64(reqPerSec), adaptive: adaptive, started: time.Now()}
-	p.startBytes, p.startReqs = p.bytesPerSec, p.reqPerSec
-	p.bytes, p.reqs = p.bytesPerSec, p.reqPerSec
+	p := &pacer{adaptive: adaptive, started: time.Now()}
+	for i, r := range [2]float64{float64(bytesPerSec), float64(reqPerSec)} {
+		p.lim[i] = paceLimit{rate: r, tokens: r, start: r}
+	}
 	return p
 }
 
@@ -102,15 +157,13 @@ func (p *pacer) take(n int) time.Duration {
 	defer p.mu.Unlock()
 	p.refill(time.Now())
 	var need time.Duration
-	if p.bytesPerSec > 0 && p.bytes <= 0 {
-		need = max(need, time.Duration(-p.bytes/p.bytesPerSec*float64(time.Second))+time.Millisecond)
-	}
-	if p.reqPerSec > 0 && p.reqs < 1 {
-		need = max(need, time.Duration((1-p.reqs)/p.reqPerSec*float64(time.Second))+time.Millisecond)
+	for i := range p.lim {
+		if l := &p.lim[i]; l.rate > 0 && l.tokens < 1 {
+			need = max(need, time.Duration((1-l.tokens)/l.rate*float64(time.Second))+time.Millisecond)
+		}
 	}
 	if need == 0 {
-		p.bytes -= float64(n)
-		p.reqs--
+		p.spend(n)
 		return 0
 	}
 	p.held = true
@@ -122,15 +175,25 @@ func (p *pacer) refill(now time.Time) {
 	if !p.at.IsZero() {
 		el := now.Sub(p.at).Seconds()
 		depth := 1.0 // seconds of tokens
-		if p.adaptive && !p.cutAt.IsZero() {
-			// Close to a quota SLS enforces: a burst after a late
-			// wake-up would be refused.
+		if p.adaptive && !p.emptyAt.IsZero() {
 			depth = paceAdaptiveDepth
 		}
-		p.bytes = min(p.bytesPerSec*depth, p.bytes+el*p.bytesPerSec)
-		p.reqs = min(max(1, p.reqPerSec*depth), p.reqs+el*p.reqPerSec)
+		for i := range p.lim {
+			l := &p.lim[i]
+			l.tokens = min(max(1, l.rate*depth), l.tokens+el*l.rate)
+		}
 	}
 	p.at = now
+}
+
+// spend takes a request of n bytes from the limits that are on (an
+// unlimited one runs up no debt). mu is held.
+func (p *pacer) spend(n int) {
+	for i, c := range [2]float64{float64(n), 1} {
+		if l := &p.lim[i]; l.rate > 0 {
+			l.tokens -= c
+		}
+	}
 }
 
 // charge takes a request of n bytes without waiting, so that others
@@ -139,12 +202,11 @@ func (p *pacer) charge(n int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.refill(time.Now())
-	p.bytes -= float64(n)
-	p.reqs--
+	p.spend(n)
 }
 
 // accepted notes a request of n bytes SLS took, and grows an adaptive
-// pacer's rates if it held writers back since the last growth.
+// pacer's rates (see pacer) if it held writers back since the last growth.
 func (p *pacer) accepted(n int) {
 	if !p.adaptive {
 		return
@@ -152,12 +214,9 @@ func (p *pacer) accepted(n int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := time.Now()
-	sec := &p.secs[now.Unix()%paceWindow]
-	if sec.unix != now.Unix() {
-		*sec = acceptedSecond{unix: now.Unix()}
+	for i, c := range [2]float64{float64(n), 1} {
+		p.lim[i].note(now, c)
 	}
-	sec.bytes += float64(n)
-	sec.reqs++
 	if p.grownAt.IsZero() {
 		p.grownAt = now
 		return
@@ -168,76 +227,110 @@ func (p *pacer) accepted(n int) {
 		return
 	}
 	p.held = false
-	if !p.cutAt.IsZero() && now.Sub(p.cutAt) >= paceRetryStart && (p.bytesPerSec < p.startBytes || p.reqPerSec < p.startReqs) {
-		p.bytesPerSec, p.reqPerSec = max(p.bytesPerSec, p.startBytes), max(p.reqPerSec, p.startReqs)
+	if !p.emptyAt.IsZero() && now.Sub(p.emptyAt) >= paceRetryStart &&
+		(p.lim[0].rate < p.lim[0].start || p.lim[1].rate < p.lim[1].start) {
+		for i := range p.lim {
+			p.lim[i].rate = max(p.lim[i].rate, p.lim[i].start)
+		}
 		return
 	}
-	grow := func(rate, ceil float64) float64 {
-		g := paceGrowthAfterQuota
-		if rate < paceFastBelow*ceil || p.cutAt.IsZero() {
-			g = paceGrowthBeforeQuota
-		}
-		return rate * (1 + g*el)
+	seconds := p.fullSeconds(now)
+	for i := range p.lim {
+		p.lim[i].grow(now, seconds, el, p.emptyAt.IsZero())
 	}
-	p.bytesPerSec = grow(p.bytesPerSec, p.ceilBytes)
-	p.reqPerSec = grow(p.reqPerSec, p.ceilReqs)
 }
 
-// acceptedRate returns what SLS accepted per second over the last full
-// seconds (up to paceWindow-1 of them). mu is held.
-func (p *pacer) acceptedRate(now time.Time) (bytesPerSec, reqPerSec float64) {
-	n := min(paceWindow-1, int64(now.Sub(p.started)/time.Second))
+// note counts c accepted at now.
+func (l *paceLimit) note(now time.Time, c float64) {
+	sec := &l.secs[now.Unix()%paceWindow]
+	if sec.unix != now.Unix() {
+		*sec = acceptedSecond{unix: now.Unix()}
+	}
+	sec.n += c
+	l.total += c
+}
+
+// grow grows the rate for el seconds held back, if the writers used it.
+func (l *paceLimit) grow(now time.Time, seconds int64, el float64, beforeQuota bool) {
+	if l.rate == 0 || (seconds > 0 && l.acceptedRate(now, seconds) < paceUsed*l.rate) {
+		return
+	}
+	if !beforeQuota && l.est > 0 && l.rate < paceProbeUpTo*l.est {
+		l.rate = min(l.rate+paceProbe*l.est*el, paceProbeUpTo*l.est)
+		return
+	}
+	l.rate *= 1 + paceGrowthFast*el
+}
+
+// fullSeconds returns how many full seconds back acceptedRate measures.
+func (p *pacer) fullSeconds(now time.Time) int64 {
+	return min(paceWindow-1, int64(now.Sub(p.started)/time.Second))
+}
+
+// acceptedRate returns what SLS accepted per second over the last n full
+// seconds.
+func (l *paceLimit) acceptedRate(now time.Time, n int64) float64 {
 	if n <= 0 {
-		return 0, 0
+		return 0
 	}
+	var sum float64
 	for i := int64(1); i <= n; i++ {
-		if sec := p.secs[(now.Unix()-i)%paceWindow]; sec.unix == now.Unix()-i {
-			bytesPerSec += sec.bytes
-			reqPerSec += sec.reqs
+		if sec := l.secs[(now.Unix()-i)%paceWindow]; sec.unix == now.Unix()-i {
+			sum += sec.n
 		}
 	}
-	return bytesPerSec / float64(n), reqPerSec / float64(n)
+	return sum / float64(n)
 }
 
-// quotaAnswer cuts an adaptive pacer's rates after SLS answered a quota
-// code: to paceCut of what SLS accepted over the last seconds (or of the
-// current rate, when lower), at most once a second, so that the answers to
-// requests already under way do not cut again. It reports whether it cut.
-// Measured over seconds, not one: right after a cut, one second's accepted
-// requests are fewer than the quota allows, and cutting to them would
-// spiral down.
-func (p *pacer) quotaAnswer() bool {
+// quotaAnswer cuts an adaptive pacer's limits dim names after SLS answered
+// a quota code (see pacer). It reports whether it cut.
+func (p *pacer) quotaAnswer(dim paceDim) bool {
 	if !p.adaptive {
 		return false
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := time.Now()
-	if !p.cutAt.IsZero() && now.Sub(p.cutAt) < time.Second {
+	since := now.Sub(p.emptyAt)
+	if !p.emptyAt.IsZero() && since < paceMinEstimate {
 		return false
 	}
-	accBytes, accReqs := p.acceptedRate(now)
-	cut := func(rate, accepted float64) float64 {
-		if rate > 0 && (rate < accepted || accepted == 0) {
-			accepted = rate
+	seconds := p.fullSeconds(now)
+	for i := range p.lim {
+		l := &p.lim[i]
+		if dim == paceBoth || dim == paceDim(i) {
+			l.est = 0
+			if !p.emptyAt.IsZero() && since <= paceQuotaWindow {
+				l.est = (l.total - l.atEmpty) / since.Seconds()
+			}
+			l.cut(now, seconds)
 		}
-		if accepted == 0 {
-			return 0 // nothing to go by: no limit still
-		}
-		return max(paceCut*accepted, 1)
+		l.atEmpty = l.total
 	}
-	ceil := func(rate, accepted float64) float64 {
-		if rate > 0 {
-			return rate
-		}
-		return accepted
-	}
-	p.ceilBytes, p.ceilReqs = ceil(p.bytesPerSec, accBytes), ceil(p.reqPerSec, accReqs)
-	p.bytesPerSec = cut(p.bytesPerSec, accBytes)
-	p.reqPerSec = cut(p.reqPerSec, accReqs)
-	p.bytes, p.reqs = min(p.bytes, 0), min(p.reqs, 0)
-	p.cutAt, p.grownAt, p.held = now, now, false
+	p.emptyAt, p.grownAt, p.held = now, now, false
 	return true
+}
+
+// cut sets the rate to paceCut of the estimate, never raising it; without
+// an estimate, to paceCut of what SLS accepted over the last seconds or of
+// the rate, whichever is lower. Without anything to go by a limit stays
+// off.
+func (l *paceLimit) cut(now time.Time, seconds int64) {
+	basis := l.est
+	if basis == 0 {
+		basis = l.acceptedRate(now, seconds)
+		if l.rate > 0 && (basis == 0 || l.rate < basis) {
+			basis = l.rate
+		}
+	}
+	if basis == 0 {
+		return
+	}
+	r := max(paceCut*basis, 1)
+	if l.rate > 0 {
+		r = min(r, l.rate)
+	}
+	l.rate, l.tokens = r, min(l.tokens, 0)
 }
 
 // limited reports whether the pacer has a rate to hold writers to.
@@ -250,5 +343,5 @@ func (p *pacer) limited() bool {
 func (p *pacer) rates() (bytesPerSec, reqPerSec float64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.bytesPerSec, p.reqPerSec
+	return p.lim[paceBytes].rate, p.lim[paceRequests].rate
 }

@@ -39,37 +39,72 @@ func TestPacerHoldsRates(t *testing.T) {
 	}
 }
 
-// An adaptive pacer cuts its rates on a quota answer to 90 % of what SLS
-// accepted over the last full seconds (or of its own rate when lower), at
-// most once a second; an unlimited one with nothing accepted stays
-// unlimited (the writer then backs off instead).
+// acceptedFor sets what SLS accepted over the last three full seconds
+// before now, bytes and requests a second each.
+func (p *pacer) acceptedFor(now time.Time, bytesPerSec, reqPerSec float64) {
+	p.started = now.Add(-10 * time.Second)
+	for i := int64(1); i <= 3; i++ {
+		u := now.Unix() - i
+		p.lim[paceBytes].secs[u%paceWindow] = acceptedSecond{unix: u, n: bytesPerSec}
+		p.lim[paceRequests].secs[u%paceWindow] = acceptedSecond{unix: u, n: reqPerSec}
+	}
+}
+
+// An adaptive pacer cuts its rates on a quota answer: to 95 % of what SLS
+// accepted since the last quota answer, a second or up to a minute before
+// (the quota's rate: SLS's bucket was empty at both), never raising them;
+// without one, to 95 % of what SLS accepted over the last full seconds or
+// of its own rate when lower; only the limits the answer names; at most
+// once a second. An unlimited one with nothing accepted stays unlimited
+// (the writer then backs off instead).
 func TestAdaptivePacerCuts(t *testing.T) {
-	f := func(name string, bytesPerSec, reqPerSec int, acceptedBytes, acceptedReqs float64, wantBytes, wantReqs float64) {
+	type state struct {
+		bytesPerSec, reqPerSec  int
+		recentBytes, recentReqs float64 // accepted a second, last 3 s
+		lastCut                 time.Duration
+		sinceBytes, sinceReqs   float64 // accepted since the last cut
+	}
+	f := func(name string, st state, dim paceDim, wantBytes, wantReqs float64) {
 		t.Helper()
 		t.Run(name, func(t *testing.T) {
-			p := newPacer(bytesPerSec, reqPerSec, true)
+			p := newPacer(st.bytesPerSec, st.reqPerSec, true)
 			now := time.Now()
-			p.started = now.Add(-10 * time.Second)
-			// The last three full seconds accepted the same each.
-			for i := int64(1); i <= 3; i++ {
-				u := now.Unix() - i
-				p.secs[u%paceWindow] = acceptedSecond{unix: u, bytes: acceptedBytes, reqs: acceptedReqs}
+			p.acceptedFor(now, st.recentBytes, st.recentReqs)
+			if st.lastCut > 0 {
+				p.emptyAt = now.Add(-st.lastCut)
+				p.lim[paceBytes].total, p.lim[paceRequests].total = st.sinceBytes, st.sinceReqs
 			}
-			if !p.quotaAnswer() {
-				t.Fatal("the first quota answer did not cut")
+			if !p.quotaAnswer(dim) {
+				t.Fatal("the quota answer did not cut")
 			}
-			if b, r := p.rates(); math.Abs(b-wantBytes) > 1 || math.Abs(r-wantReqs) > 0.01 {
+			if b, r := p.rates(); math.Abs(b-wantBytes) > wantBytes/1000 || math.Abs(r-wantReqs) > 0.01 {
 				t.Fatalf("rates after the cut: %.0f B/s, %.2f req/s; want %.0f, %.2f", b, r, wantBytes, wantReqs)
 			}
-			if p.quotaAnswer() {
+			if p.quotaAnswer(dim) {
 				t.Fatal("a second quota answer within a second cut again")
 			}
 		})
 	}
-	f("to what SLS accepted", 5_000_000, 500, 1_000_000, 100, 900_000, 90)
-	f("to its own rate, when lower", 500_000, 50, 1_000_000, 100, 450_000, 45)
-	f("unlimited, from what SLS accepted", 0, 0, 2_000_000, 20, 1_800_000, 18)
-	f("unlimited, nothing accepted", 0, 0, 0, 0, 0, 0)
+	first := func(bps, rps int, recentBytes, recentReqs float64) state {
+		return state{bytesPerSec: bps, reqPerSec: rps, recentBytes: recentBytes, recentReqs: recentReqs}
+	}
+	f("first: to what SLS accepted", first(5_000_000, 500, 1_000_000, 100), paceBoth, 950_000, 95)
+	f("first: to its own rate, when lower", first(500_000, 50, 1_000_000, 100), paceBoth, 475_000, 47.5)
+	f("first: unlimited, from what SLS accepted", first(0, 0, 2_000_000, 20), paceBoth, 1_900_000, 19)
+	f("first: unlimited, nothing accepted", first(0, 0, 0, 0), paceBoth, 0, 0)
+	f("first: bytes only (inflow)", first(0, 0, 2_000_000, 20), paceBytes, 1_900_000, 0)
+	f("first: requests only (qps)", first(0, 0, 2_000_000, 20), paceRequests, 0, 19)
+
+	// SLS accepted 1 MB in 100 requests in the 10 s since the last cut,
+	// 300 kB/s over the last seconds (its minute's quota running out).
+	since := func(bps, rps int, lastCut time.Duration) state {
+		return state{bytesPerSec: bps, reqPerSec: rps, recentBytes: 300_000, recentReqs: 30,
+			lastCut: lastCut, sinceBytes: 1_000_000, sinceReqs: 100}
+	}
+	f("to what SLS accepted since the last", since(0, 0, 10*time.Second), paceBoth, 95_000, 9.5)
+	f("to what SLS accepted since the last, 1 s", since(0, 0, time.Second), paceBoth, 950_000, 95)
+	f("never raised by the estimate", since(50_000, 5, 10*time.Second), paceBoth, 50_000, 5)
+	f("the last over a minute ago: the last seconds", since(0, 0, 61*time.Second), paceBoth, 285_000, 28.5)
 }
 
 // While an adaptive pacer holds writers back its rates grow: 10 % a second
@@ -88,6 +123,31 @@ func TestAdaptivePacerGrows(t *testing.T) {
 	}
 }
 
+// After a quota answer, a held limit grows by 0.25 % of the estimate a
+// second up to 105 % of it and by 10 % a second past that; one that SLS
+// accepted under 80 % of over the last seconds (the writers do not reach
+// it) does not grow.
+func TestAdaptivePacerProbes(t *testing.T) {
+	f := func(name string, rate, est, recent, want float64) {
+		t.Helper()
+		t.Run(name, func(t *testing.T) {
+			p := newPacer(0, 0, true)
+			now := time.Now()
+			p.acceptedFor(now, recent, 0)
+			p.lim[paceBytes].rate, p.lim[paceBytes].est = rate, est
+			p.emptyAt, p.grownAt, p.held = now.Add(-5*time.Second), now.Add(-time.Second), true
+			p.accepted(0)
+			if b, _ := p.rates(); math.Abs(b-want) > 10 {
+				t.Fatalf("rate %.0f B/s after a second held back, want %.0f", b, want)
+			}
+		})
+	}
+	f("slowly under the estimate", 95_000, 100_000, 95_000, 95_250)
+	f("up to 105 % of it", 104_900, 100_000, 104_900, 105_000)
+	f("fast past it", 110_000, 100_000, 110_000, 121_000)
+	f("not while unused", 95_000, 100_000, 70_000, 95_000)
+}
+
 // A pacer cut below the rates it started at (a shard's soft quota) goes
 // back to them once paceRetryStart passed without a quota answer; one
 // without starting rates (a project's) does not.
@@ -97,14 +157,15 @@ func TestAdaptivePacerReturnsToStart(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			p := newPacer(start, 0, true)
 			now := time.Now()
-			p.bytesPerSec, p.ceilBytes = 100, 110
-			p.cutAt, p.grownAt, p.held = now.Add(-paceRetryStart-time.Second), now.Add(-time.Second), true
+			p.acceptedFor(now, 100, 0)
+			p.lim[paceBytes].rate, p.lim[paceBytes].est = 100, 100
+			p.emptyAt, p.grownAt, p.held = now.Add(-paceRetryStart-time.Second), now.Add(-time.Second), true
 			p.accepted(10)
-			if b, _ := p.rates(); math.Abs(b-wantBytes) > 1 {
-				t.Fatalf("rate %.0f B/s after a quiet %v, want %.0f", b, paceRetryStart, wantBytes)
+			if b, _ := p.rates(); math.Abs(b-wantBytes) > 0.01 {
+				t.Fatalf("rate %.2f B/s after a quiet %v, want %.2f", b, paceRetryStart, wantBytes)
 			}
 		})
 	}
 	f("shard", 5_000, 5_000)
-	f("project", 0, 101) // grown by 1 % in its quiet second instead
+	f("project", 0, 100.25) // grown by 0.25 % of its estimate in its quiet second instead
 }
