@@ -49,13 +49,13 @@ func TestProjectQuota(t *testing.T) {
 			}
 		}
 	}
-	f("requests from Go", goQuota(ProjectQuota{WriteRequestsPerMinute: 5}), 8, 5, "Write QPS Exceed")
-	f("bytes from Go", goQuota(ProjectQuota{WriteBytesPerMinute: 3 * size}), 6, 3, "Inflow Quota Exceed")
+	f("requests from Go", goQuota(ProjectQuota{WriteRequestsPerMinute: 5}), 8, 5, "Project write quota exceed: qps: ")
+	f("bytes from Go", goQuota(ProjectQuota{WriteBytesPerMinute: 3 * size}), 6, 3, "Project write quota exceed: inflow: ")
 	f("requests from control", func(s *Server) {
 		if code := postControl(t, s, "/_projectquota", fmt.Sprintf(`{"project":%q,"writeRequestsPerMinute":4}`, proj)); code != 200 {
 			t.Fatalf("POST /_projectquota: %d", code)
 		}
-	}, 6, 4, "Write QPS Exceed")
+	}, 6, 4, "Project write quota exceed: qps: ")
 	f("off", goQuota(ProjectQuota{}), 20, 20, "")
 	f("SLS's default", func(*Server) {}, 20, 20, "")
 
@@ -79,7 +79,8 @@ func TestProjectQuota(t *testing.T) {
 }
 
 // TestShardQuotaSoftAndHard: SLS's per-shard limits are soft (admitted and
-// counted); a hard one answers 403 ShardWriteQuotaExceed.
+// counted); a hard one answers 403 ShardWriteQuotaExceed with SLS's
+// message.
 func TestShardQuotaSoftAndHard(t *testing.T) {
 	f := func(name string, q *Quota, puts, wantOK, wantOverruns int) {
 		t.Run(name, func(t *testing.T) {
@@ -96,6 +97,9 @@ func TestShardQuotaSoftAndHard(t *testing.T) {
 					continue
 				}
 				wantAnswer(t, err, 403, "ShardWriteQuotaExceed")
+				if msg := slsErr(t, err).Message; msg != "shard write quota exceed, shard: 0" {
+					t.Fatalf("message %q, want SLS's %q", msg, "shard write quota exceed, shard: 0")
+				}
 			}
 			st := s.Stats()
 			if ok != wantOK || st.ShardQuotaOverruns != int64(wantOverruns) {
