@@ -59,6 +59,11 @@ type pacer struct {
 	emptyAt time.Time
 	grownAt time.Time // the last growth
 	held    bool      // a wait slept since the last growth
+	// retriedAt is when the pacer returned to its starting rates, until
+	// that lasted paceRetryHeld or SLS answered a quota code; retryEvery,
+	// how long after a quota answer it returns (0: paceRetryStart).
+	retriedAt  time.Time
+	retryEvery time.Duration
 }
 
 // paceLimit is one of a pacer's limits: raw bytes or requests a second.
@@ -71,7 +76,20 @@ type paceLimit struct {
 	// total is what SLS accepted since the pacer started; atEmpty, by the
 	// last cut.
 	total, atEmpty float64
+	beforeRetry    float64 // the rate before the last return to start
 	secs           [paceWindow]acceptedSecond // by Unix second modulo paceWindow
+	// marks are total after the acceptances of the last seconds, at
+	// least paceMarkEvery apart (later ones within that are merged into
+	// the newest), in a ring; newest is the newest's index, marked how
+	// many are set.
+	marks          [paceMarks]acceptMark
+	newest, marked int
+}
+
+// acceptMark is a limit's total accepted after an acceptance at at.
+type acceptMark struct {
+	at    time.Time
+	total float64
 }
 
 // acceptedSecond is what SLS accepted of a limit in one second.
@@ -90,7 +108,10 @@ const (
 )
 
 const (
-	paceWindow = 4 // seconds kept; the last three full ones are measured
+	paceWindow = 6 // seconds kept; the last five full ones are measured
+	// paceMarks marks at least paceMarkEvery apart cover paceWindow.
+	paceMarks     = 64
+	paceMarkEvery = 100 * time.Millisecond
 	// paceCut is the share of the estimated quota a quota answer cuts to.
 	paceCut = 0.95
 	// paceProbe is the growth a second, as a share of the estimate, up to
@@ -98,6 +119,11 @@ const (
 	// again for SLS's minute of quota to run out (see pacer).
 	paceProbe     = 0.0025
 	paceProbeUpTo = 1.05
+	// paceProbeShard is paceProbe for a shard's pacer: its quota is per
+	// second, so there is no minute of quota to spend before SLS answers,
+	// and its estimate, from the last seconds alone, is coarse with large
+	// LogGroups.
+	paceProbeShard = 0.01
 	// paceGrowthFast is the growth a second before any quota answer, and
 	// past paceProbeUpTo of the estimate.
 	paceGrowthFast = 0.10
@@ -105,7 +131,7 @@ const (
 	// of its rate over the last seconds, so that a rate the writers do not
 	// reach (a slow relay, not SLS, holds them) does not run ahead of them
 	// and release a burst later.
-	paceUsed = 0.8
+	paceUsed = 0.7
 	// paceMinEstimate is the least time between two quota answers to
 	// estimate the quota from; quota answers closer to the last cut are to
 	// requests sent before it.
@@ -121,8 +147,12 @@ const (
 	// paceRetryStart: a pacer cut below the rates it started at (a shard's
 	// soft quota) goes back to them after this long without a quota
 	// answer, so that a shard SLS throttled for a while is not slow long
-	// after SLS stopped.
-	paceRetryStart = 10 * time.Second
+	// after SLS stopped; twice as long after each return SLS refused, up
+	// to paceRetryStartMax. A return lasts when paceRetryHeld passed
+	// without a quota answer.
+	paceRetryStart    = 10 * time.Second
+	paceRetryStartMax = 20 * time.Second
+	paceRetryHeld     = 3 * time.Second
 	// paceAdaptiveDepth is the depth, in seconds, of an adaptive pacer's
 	// bucket once SLS answered a quota code: close to a quota SLS
 	// enforces, a burst after a late wake-up would be refused.
@@ -227,17 +257,50 @@ func (p *pacer) accepted(n int) {
 		return
 	}
 	p.held = false
-	if !p.emptyAt.IsZero() && now.Sub(p.emptyAt) >= paceRetryStart &&
-		(p.lim[0].rate < p.lim[0].start || p.lim[1].rate < p.lim[1].start) {
-		for i := range p.lim {
-			p.lim[i].rate = max(p.lim[i].rate, p.lim[i].start)
-		}
+	if p.retryStart(now) {
 		return
 	}
-	seconds := p.fullSeconds(now)
-	for i := range p.lim {
-		p.lim[i].grow(now, seconds, el, p.emptyAt.IsZero())
+	seconds, probe := p.fullSeconds(now), paceProbe
+	if p.hasStart() {
+		probe = paceProbeShard
 	}
+	for i := range p.lim {
+		p.lim[i].grow(now, seconds, el, p.emptyAt.IsZero(), probe)
+	}
+}
+
+// retryStart returns a pacer cut below the rates it started at to them
+// once retryEvery passed since the last quota answer, and reports whether
+// it did; a return that lasted paceRetryHeld without a quota answer makes
+// them its rates again (what SLS refused for has passed), one that SLS
+// answers with a quota code sooner goes back to the rates before it and
+// waits twice as long for the next (quotaAnswer). mu is held.
+func (p *pacer) retryStart(now time.Time) bool {
+	if !p.retriedAt.IsZero() {
+		if now.Sub(p.retriedAt) >= paceRetryHeld {
+			p.retriedAt, p.retryEvery = time.Time{}, 0
+			for i := range p.lim {
+				p.lim[i].est = 0 // grow fast, as before any quota answer
+			}
+		}
+		return false
+	}
+	b, r := &p.lim[paceBytes], &p.lim[paceRequests]
+	if p.emptyAt.IsZero() || (b.rate >= b.start && r.rate >= r.start) {
+		return false
+	}
+	if p.retryEvery == 0 {
+		p.retryEvery = paceRetryStart
+	}
+	if now.Sub(p.emptyAt) < p.retryEvery {
+		return false
+	}
+	p.retriedAt = now
+	for i := range p.lim {
+		l := &p.lim[i]
+		l.beforeRetry, l.rate = l.rate, max(l.rate, l.start)
+	}
+	return true
 }
 
 // note counts c accepted at now.
@@ -248,15 +311,42 @@ func (l *paceLimit) note(now time.Time, c float64) {
 	}
 	sec.n += c
 	l.total += c
+	if l.marked > 0 && now.Sub(l.marks[l.newest].at) < paceMarkEvery {
+		l.marks[l.newest] = acceptMark{now, l.total}
+		return
+	}
+	l.newest = (l.newest + 1) % paceMarks
+	l.marks[l.newest] = acceptMark{now, l.total}
+	l.marked = min(l.marked+1, paceMarks)
+}
+
+// acceptingRate returns the rate SLS accepted at from the first to the
+// last acceptance of the last paceWindow-1 seconds, 0 with fewer than two:
+// unlike a count by whole seconds, it does not depend on how large
+// requests fall into seconds.
+func (l *paceLimit) acceptingRate(now time.Time) float64 {
+	newest := l.marks[l.newest]
+	oldest := newest
+	for i := 1; i < l.marked; i++ {
+		m := l.marks[(l.newest-i+paceMarks)%paceMarks]
+		if now.Sub(m.at) > (paceWindow-1)*time.Second {
+			break
+		}
+		oldest = m
+	}
+	if span := newest.at.Sub(oldest.at).Seconds(); span > 0 {
+		return (newest.total - oldest.total) / span
+	}
+	return 0
 }
 
 // grow grows the rate for el seconds held back, if the writers used it.
-func (l *paceLimit) grow(now time.Time, seconds int64, el float64, beforeQuota bool) {
+func (l *paceLimit) grow(now time.Time, seconds int64, el float64, beforeQuota bool, probe float64) {
 	if l.rate == 0 || (seconds > 0 && l.acceptedRate(now, seconds) < paceUsed*l.rate) {
 		return
 	}
 	if !beforeQuota && l.est > 0 && l.rate < paceProbeUpTo*l.est {
-		l.rate = min(l.rate+paceProbe*l.est*el, paceProbeUpTo*l.est)
+		l.rate = min(l.rate+probe*l.est*el, paceProbeUpTo*l.est)
 		return
 	}
 	l.rate *= 1 + paceGrowthFast*el
@@ -295,12 +385,28 @@ func (p *pacer) quotaAnswer(dim paceDim) bool {
 	if !p.emptyAt.IsZero() && since < paceMinEstimate {
 		return false
 	}
+	retried := !p.retriedAt.IsZero()
+	if retried {
+		// SLS still refuses the starting rates: back to the rates before,
+		// and wait longer for the next return.
+		p.retriedAt, p.retryEvery = time.Time{}, min(2*p.retryEvery, paceRetryStartMax)
+	}
 	seconds := p.fullSeconds(now)
+	if dim == paceBoth {
+		dim = p.nearerStart(now, seconds)
+	}
+	// A shard's quota is per second: SLS's bucket for it fills up within
+	// about a second, so what it accepted between two quota answers is no
+	// estimate of the quota.
+	estimate := !p.emptyAt.IsZero() && since <= paceQuotaWindow && !p.hasStart()
 	for i := range p.lim {
 		l := &p.lim[i]
-		if dim == paceBoth || dim == paceDim(i) {
+		switch {
+		case retried:
+			l.rate, l.tokens = l.beforeRetry, min(l.tokens, 0)
+		case dim == paceBoth || dim == paceDim(i):
 			l.est = 0
-			if !p.emptyAt.IsZero() && since <= paceQuotaWindow {
+			if estimate {
 				l.est = (l.total - l.atEmpty) / since.Seconds()
 			}
 			l.cut(now, seconds)
@@ -311,6 +417,31 @@ func (p *pacer) quotaAnswer(dim paceDim) bool {
 	return true
 }
 
+// hasStart reports whether the pacer started with rates (a shard's). mu is
+// held.
+func (p *pacer) hasStart() bool {
+	return p.lim[paceBytes].start > 0 || p.lim[paceRequests].start > 0
+}
+
+// nearerStart returns the limit of which SLS accepted the larger share of
+// the rate the pacer started at over the last seconds, paceBoth if it
+// started with no rates (a project's). A shard's quota answer does not say
+// which limit SLS counted against ("shard write quota exceed, shard:
+// xxx"); the one nearer SLS's documented per-shard limit (the starting
+// rates) is the likelier, and cutting the other would make it the limit
+// that holds the writers, at what SLS accepted of it: a slow limit would
+// then hold them under a quota SLS does not have.
+func (p *pacer) nearerStart(now time.Time, seconds int64) paceDim {
+	b, r := &p.lim[paceBytes], &p.lim[paceRequests]
+	if b.start <= 0 || r.start <= 0 {
+		return paceBoth
+	}
+	if b.acceptedRate(now, seconds)/b.start >= r.acceptedRate(now, seconds)/r.start {
+		return paceBytes
+	}
+	return paceRequests
+}
+
 // cut sets the rate to paceCut of the estimate, never raising it; without
 // an estimate, to paceCut of what SLS accepted over the last seconds or of
 // the rate, whichever is lower. Without anything to go by a limit stays
@@ -318,7 +449,10 @@ func (p *pacer) quotaAnswer(dim paceDim) bool {
 func (l *paceLimit) cut(now time.Time, seconds int64) {
 	basis := l.est
 	if basis == 0 {
-		basis = l.acceptedRate(now, seconds)
+		basis = l.acceptingRate(now)
+		if basis == 0 {
+			basis = l.acceptedRate(now, seconds)
+		}
 		if l.rate > 0 && (basis == 0 || l.rate < basis) {
 			basis = l.rate
 		}
@@ -331,6 +465,9 @@ func (l *paceLimit) cut(now time.Time, seconds int64) {
 		r = min(r, l.rate)
 	}
 	l.rate, l.tokens = r, min(l.tokens, 0)
+	if l.est == 0 {
+		l.est = basis // the scale of the probe
+	}
 }
 
 // limited reports whether the pacer has a rate to hold writers to.
@@ -345,3 +482,4 @@ func (p *pacer) rates() (bytesPerSec, reqPerSec float64) {
 	defer p.mu.Unlock()
 	return p.lim[paceBytes].rate, p.lim[paceRequests].rate
 }
+
