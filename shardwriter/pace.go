@@ -76,7 +76,7 @@ type paceLimit struct {
 	// total is what SLS accepted since the pacer started; atEmpty, by the
 	// last cut.
 	total, atEmpty float64
-	beforeRetry    float64 // the rate before the last return to start
+	beforeRetry    float64                    // the rate before the last return to start
 	secs           [paceWindow]acceptedSecond // by Unix second modulo paceWindow
 	// marks are total after the acceptances of the last seconds, at
 	// least paceMarkEvery apart (later ones within that are merged into
@@ -482,4 +482,3 @@ func (p *pacer) rates() (bytesPerSec, reqPerSec float64) {
 	defer p.mu.Unlock()
 	return p.lim[paceBytes].rate, p.lim[paceRequests].rate
 }
-
