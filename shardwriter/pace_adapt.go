@@ -41,7 +41,7 @@ const (
 	paceCut = 0.95
 	// paceProbe is the growth a second, as a share of the estimate, up to
 	// paceProbeUpTo of it: from paceCut to the quota in 20 s, and as long
-	// again for SLS's minute of quota to run out (see above).
+	// again for SLS's minute of quota to run out (this file's comment).
 	paceProbe     = 0.0025
 	paceProbeUpTo = 1.05
 	// paceProbeShard is paceProbe for a shard's pacer: its quota is per
@@ -81,7 +81,7 @@ const (
 )
 
 // accepted notes a request of n bytes SLS took, and grows an adaptive
-// pacer's rates (see above) if it held writers back since the last growth.
+// pacer's rates (this file's comment) if it held writers back since the last growth.
 func (p *pacer) accepted(n int) {
 	if !p.adaptive {
 		return
@@ -161,7 +161,7 @@ func (l *paceLimit) grow(now time.Time, seconds int64, el float64, beforeQuota b
 }
 
 // quotaAnswer cuts an adaptive pacer's limits dim names after SLS answered
-// a quota code (see above). It reports whether it cut.
+// a quota code (this file's comment). It reports whether it cut.
 func (p *pacer) quotaAnswer(dim paceDim) bool {
 	if !p.adaptive {
 		return false

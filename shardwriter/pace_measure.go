@@ -13,10 +13,11 @@ const (
 	paceMarkEvery = 100 * time.Millisecond
 )
 
-// acceptMark is a limit's total accepted after an acceptance at at.
+// acceptMark is a limit's total accepted after an acceptance at at; the
+// acceptances since opened are merged into it.
 type acceptMark struct {
-	at    time.Time
-	total float64
+	opened, at time.Time
+	total      float64
 }
 
 // acceptedSecond is what SLS accepted of a limit in one second.
@@ -33,12 +34,12 @@ func (l *paceLimit) note(now time.Time, c float64) {
 	}
 	sec.n += c
 	l.total += c
-	if l.marked > 0 && now.Sub(l.marks[l.newest].at) < paceMarkEvery {
-		l.marks[l.newest] = acceptMark{now, l.total}
+	if m := &l.marks[l.newest]; l.marked > 0 && now.Sub(m.opened) < paceMarkEvery {
+		m.at, m.total = now, l.total
 		return
 	}
 	l.newest = (l.newest + 1) % paceMarks
-	l.marks[l.newest] = acceptMark{now, l.total}
+	l.marks[l.newest] = acceptMark{opened: now, at: now, total: l.total}
 	l.marked = min(l.marked+1, paceMarks)
 }
 

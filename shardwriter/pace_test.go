@@ -2,6 +2,7 @@ package shardwriter
 
 import (
 	"context"
+	sls "github.com/aliyun/aliyun-log-go-sdk"
 	"math"
 	"testing"
 	"time"
@@ -190,4 +191,43 @@ func TestAdaptivePacerProbes(t *testing.T) {
 	f("up to 105 % of it", 104_900, 100_000, 104_900, 105_000)
 	f("fast past it", 110_000, 100_000, 110_000, 121_000)
 	f("not while unused", 95_000, 100_000, 60_000, 95_000)
+}
+
+// The rate SLS accepted at is measured from acceptance to acceptance over
+// the last seconds, so large requests do not make it depend on how they
+// fall into whole seconds; one acceptance gives none.
+func TestPacerAcceptingRate(t *testing.T) {
+	f := func(name string, every time.Duration, n int, size, want float64) {
+		t.Helper()
+		t.Run(name, func(t *testing.T) {
+			var l paceLimit
+			now := time.Now()
+			for i := n - 1; i >= 0; i-- {
+				l.note(now.Add(-time.Duration(i)*every), size)
+			}
+			if got := l.acceptingRate(now); math.Abs(got-want) > want/1000+1e-9 {
+				t.Fatalf("%.1f a second, want %.1f", got, want)
+			}
+		})
+	}
+	f("80 kB every 0.8 s", 800*time.Millisecond, 7, 80_000, 100_000)
+	f("1 kB every 10 ms (merged marks)", 10*time.Millisecond, 300, 1_000, 100_000)
+	f("older than the window left out", 2*time.Second, 6, 10, 5)
+	f("one acceptance", time.Second, 1, 80_000, 0)
+}
+
+// A WriteQuotaExceed's message names the project quota SLS refused for,
+// in the throttling page's words and the limits page's older ones.
+func TestQuotaDim(t *testing.T) {
+	f := func(msg string, want paceDim) {
+		t.Helper()
+		if got := quotaDim(&sls.Error{HTTPCode: 403, Code: "WriteQuotaExceed", Message: msg}); got != want {
+			t.Fatalf("%q: %d, want %d", msg, got, want)
+		}
+	}
+	f("Project write quota exceed: inflow: 1666", paceBytes)
+	f("Project write quota exceed: qps: 474", paceRequests)
+	f("Inflow Quota Exceed", paceBytes)
+	f("Write QPS Exceed", paceRequests)
+	f("Write quota is exceeded.", paceBoth)
 }
