@@ -44,11 +44,6 @@ const (
 	// again for SLS's minute of quota to run out (this file's comment).
 	paceProbe     = 0.0025
 	paceProbeUpTo = 1.05
-	// paceProbeShard is paceProbe for a shard's pacer: its quota is per
-	// second, so there is no minute of quota to spend before SLS answers,
-	// and its estimate, from the last seconds alone, is coarse with large
-	// LogGroups.
-	paceProbeShard = 0.01
 	// paceGrowthFast is the growth a second before any quota answer, and
 	// past paceProbeUpTo of the estimate.
 	paceGrowthFast = 0.10
@@ -76,7 +71,7 @@ const (
 	// to paceRetryStartMax. A return lasts when paceRetryHeld passed
 	// without a quota answer.
 	paceRetryStart    = 10 * time.Second
-	paceRetryStartMax = 20 * time.Second
+	paceRetryStartMax = 80 * time.Second
 	paceRetryHeld     = 3 * time.Second
 )
 
@@ -105,12 +100,9 @@ func (p *pacer) accepted(n int) {
 	if p.retryStart(now) {
 		return
 	}
-	seconds, probe := p.fullSeconds(now), paceProbe
-	if p.hasStart() {
-		probe = paceProbeShard
-	}
+	seconds := p.fullSeconds(now)
 	for i := range p.lim {
-		p.lim[i].grow(now, seconds, el, p.emptyAt.IsZero(), probe)
+		p.lim[i].grow(now, seconds, el, p.emptyAt.IsZero())
 	}
 }
 
@@ -149,12 +141,12 @@ func (p *pacer) retryStart(now time.Time) bool {
 }
 
 // grow grows the rate for el seconds held back, if the writers used it.
-func (l *paceLimit) grow(now time.Time, seconds int64, el float64, beforeQuota bool, probe float64) {
+func (l *paceLimit) grow(now time.Time, seconds int64, el float64, beforeQuota bool) {
 	if l.rate == 0 || (seconds > 0 && l.acceptedRate(now, seconds) < paceUsed*l.rate) {
 		return
 	}
 	if !beforeQuota && l.est > 0 && l.rate < paceProbeUpTo*l.est {
-		l.rate = min(l.rate+probe*l.est*el, paceProbeUpTo*l.est)
+		l.rate = min(l.rate+paceProbe*l.est*el, paceProbeUpTo*l.est)
 		return
 	}
 	l.rate *= 1 + paceGrowthFast*el
