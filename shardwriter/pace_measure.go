@@ -63,9 +63,11 @@ func (l *paceLimit) acceptingRate(now time.Time) float64 {
 	return 0
 }
 
-// fullSeconds returns how many full seconds back acceptedRate measures.
+// fullSeconds returns how many whole seconds back acceptedRate measures:
+// those the pacer lived through entirely, up to paceWindow-1 (the second it
+// started in holds only part of what SLS accepted in a second).
 func (p *pacer) fullSeconds(now time.Time) int64 {
-	return min(paceWindow-1, int64(now.Sub(p.started)/time.Second))
+	return max(0, min(paceWindow-1, now.Unix()-p.started.Unix()-1))
 }
 
 // acceptedRate returns what SLS accepted per second over the last n full
