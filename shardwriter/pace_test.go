@@ -231,3 +231,21 @@ func TestQuotaDim(t *testing.T) {
 	f("Write QPS Exceed", paceRequests)
 	f("Write quota is exceeded.", paceBoth)
 }
+
+// A project's writers share its pacer and probe as one: growth is by the
+// time since the last, so two writers' answers arriving together grow the
+// rate as much as one's.
+func TestAdaptivePacerProbesAsOne(t *testing.T) {
+	p := newPacer(0, 0, true)
+	now := time.Now()
+	p.acceptedFor(now, 95_000, 0)
+	p.lim[paceBytes].rate, p.lim[paceBytes].est = 95_000, 100_000
+	p.emptyAt, p.grownAt = now.Add(-5*time.Second), now.Add(-time.Second)
+	for range 2 { // two writers, each held back, answered at once
+		p.held = true
+		p.accepted(0)
+	}
+	if b, _ := p.rates(); b < 95_250 || b > 95_251 {
+		t.Fatalf("rate %.0f B/s after two writers' answers a second after the last growth, want 95250 (one second's)", b)
+	}
+}
