@@ -106,6 +106,31 @@ func (ls *logstore) admit(sh *shard, now time.Time, rawBytes int64, code string)
 	return false, nil
 }
 
+// admitLB admits a load-balanced write (no hash key) of rawBytes on the
+// first read-write shard, from first on, that has room: SLS's load
+// balancing writes "to multiple shards based on automatic balancing"
+// (https://www.alibabacloud.com/help/en/log-service/latest/shards). When
+// none has, the answer is ShardWriteQuotaExceed "shard write quota exceed,
+// please split shard", the throttling page's message for every available
+// shard over its limit. It returns the shard written to; the caller holds
+// the logstore's mutex.
+func (ls *logstore) admitLB(first *shard, now time.Time, rawBytes int64, code string) (*shard, bool, *APIError) {
+	overrun, aerr := ls.admit(first, now, rawBytes, code)
+	if aerr == nil {
+		return first, overrun, nil
+	}
+	for _, sh := range ls.shards {
+		if sh == first || sh.Status != StatusReadWrite {
+			continue
+		}
+		if overrun, err := ls.admit(sh, now, rawBytes, code); err == nil {
+			return sh, overrun, nil
+		}
+	}
+	aerr.Message = "shard write quota exceed, please split shard"
+	return first, false, aerr
+}
+
 // ProjectQuota is a project's hard write quota; a zero field turns that
 // limit off.
 type ProjectQuota struct {
