@@ -72,6 +72,9 @@ const (
 	paceAdaptiveDepth = 0.2
 )
 
+// newPacer returns a pacer held to bytesPerSec and reqPerSec (0: no
+// limit), the rates an adaptive one starts at: a shard's quota, or none
+// for a project's.
 func newPacer(bytesPerSec, reqPerSec int, adaptive bool) *pacer {
 	p := &pacer{adaptive: adaptive, started: time.Now()}
 	for i, r := range [2]float64{float64(bytesPerSec), float64(reqPerSec)} {

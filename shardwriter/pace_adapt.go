@@ -197,7 +197,9 @@ func (p *pacer) quotaAnswer(dim paceDim) bool {
 	return true
 }
 
-// hasStart reports whether the pacer started with rates (a shard's). mu is
+// hasStart reports whether the pacer started with rates: a shard's (one
+// whose rates are off, sls.shard_bytes_per_sec and
+// sls.shard_requests_per_sec negative, is paced as a project's). mu is
 // held.
 func (p *pacer) hasStart() bool {
 	return p.lim[paceBytes].start > 0 || p.lim[paceRequests].start > 0
