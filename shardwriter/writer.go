@@ -414,7 +414,7 @@ func (w *writer) sendLogs(ctx context.Context, req *putRequest, i, j int) error 
 		w.refusedKey(rule, req.cred, err)
 		w.s.stats.Retries.Add(1)
 		slsRequestsRetried.Inc()
-		if rule == ruleQuota && w.projectPace != nil && w.quotaAnswer(code) {
+		if rule == ruleQuota && w.projectPace != nil && w.quotaAnswer(err) {
 			// Adaptive pacing: the pacer slows down, and the retry waits
 			// for it rather than for a back-off.
 			continue
@@ -438,27 +438,6 @@ func (w *writer) paceWait(ctx context.Context, fresh bool, n int) bool {
 		return false
 	}
 	return w.projectPace == nil || w.projectPace.wait(ctx, n)
-}
-
-// quotaAnswer slows the pacer SLS's quota code is about: the shard's for
-// ShardWriteQuotaExceed, the project's for the project-level codes
-// (WriteQuotaExceed; throttling page,
-// https://www.alibabacloud.com/help/en/sls/user-guide/expansion-of-resources:
-// "WriteQuotaExceed (project-level resource quota exceeded)",
-// "ShardWriteQuotaExceed (shard-level resource quota exceeded)"). It
-// reports whether that pacer now holds writers to a rate; if not (nothing
-// accepted yet to go by), the retry backs off as with fixed pacing.
-func (w *writer) quotaAnswer(code string) bool {
-	p, scope := w.projectPace, "project"
-	if code == "ShardWriteQuotaExceed" {
-		p, scope = w.pace, "shard"
-	}
-	if p.quotaAnswer() {
-		bps, rps := p.rates()
-		w.log.Debug("SLS answered a write quota code; pacing down", "code", code, "scope", scope,
-			"bytes_per_sec", int64(bps), "requests_per_sec", int64(rps))
-	}
-	return p.limited()
 }
 
 // refusedKey tells the catalog when SLS refused the entries' key, for good

@@ -82,7 +82,12 @@ func (s *Server) servePutLogs(w http.ResponseWriter, r *http.Request, p *project
 			Message: "logstore has no readwrite shard for this write"})
 		return
 	}
-	overrun, aerr := ls.admit(sh, now, int64(len(raw)), s.cfg.QuotaErrorCode)
+	var overrun bool
+	if rt.hashKey == "" {
+		sh, overrun, aerr = ls.admitLB(sh, now, int64(len(raw)), s.cfg.QuotaErrorCode)
+	} else {
+		overrun, aerr = ls.admit(sh, now, int64(len(raw)), s.cfg.QuotaErrorCode)
+	}
 	if aerr != nil {
 		ls.mu.Unlock()
 		s.stats.quotaRejections.Add(1)

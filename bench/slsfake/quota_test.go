@@ -49,13 +49,13 @@ func TestProjectQuota(t *testing.T) {
 			}
 		}
 	}
-	f("requests from Go", goQuota(ProjectQuota{WriteRequestsPerMinute: 5}), 8, 5, "Write QPS Exceed")
-	f("bytes from Go", goQuota(ProjectQuota{WriteBytesPerMinute: 3 * size}), 6, 3, "Inflow Quota Exceed")
+	f("requests from Go", goQuota(ProjectQuota{WriteRequestsPerMinute: 5}), 8, 5, "Project write quota exceed: qps: ")
+	f("bytes from Go", goQuota(ProjectQuota{WriteBytesPerMinute: 3 * size}), 6, 3, "Project write quota exceed: inflow: ")
 	f("requests from control", func(s *Server) {
 		if code := postControl(t, s, "/_projectquota", fmt.Sprintf(`{"project":%q,"writeRequestsPerMinute":4}`, proj)); code != 200 {
 			t.Fatalf("POST /_projectquota: %d", code)
 		}
-	}, 6, 4, "Write QPS Exceed")
+	}, 6, 4, "Project write quota exceed: qps: ")
 	f("off", goQuota(ProjectQuota{}), 20, 20, "")
 	f("SLS's default", func(*Server) {}, 20, 20, "")
 
@@ -79,23 +79,36 @@ func TestProjectQuota(t *testing.T) {
 }
 
 // TestShardQuotaSoftAndHard: SLS's per-shard limits are soft (admitted and
-// counted); a hard one answers 403 ShardWriteQuotaExceed.
+// counted); a hard one answers 403 ShardWriteQuotaExceed with SLS's
+// message: "shard: N" for a write routed to a shard, "please split shard"
+// for a load-balanced one, which goes to any shard with room first.
 func TestShardQuotaSoftAndHard(t *testing.T) {
-	f := func(name string, q *Quota, puts, wantOK, wantOverruns int) {
+	// f puts puts LogGroups into a Logstore of shards shards, to shard 0
+	// (routed) or load-balanced.
+	f := func(name string, q *Quota, shards int, routed bool, puts, wantOK, wantOverruns int, wantMsg string) {
 		t.Run(name, func(t *testing.T) {
 			cfg := testConfig()
 			cfg.DefaultQuota = q
-			cfg.Projects[0].Logstores[0].ShardCount = 1
+			cfg.Projects[0].Logstores[0].ShardCount = shards
 			frozen := time.Now()
 			s := startWith(t, cfg, func(s *Server) { s.clock = func() time.Time { return frozen } })
 			ok := 0
 			for range puts {
-				err := demoClient(s).PutLogs(proj, ls1, groupOf(1, "content", "x"))
+				var err error
+				if routed {
+					key := strings.Repeat("0", 32)
+					err = demoClient(s).PostLogStoreLogs(proj, ls1, groupOf(1, "content", "x"), &key)
+				} else {
+					err = demoClient(s).PutLogs(proj, ls1, groupOf(1, "content", "x"))
+				}
 				if err == nil {
 					ok++
 					continue
 				}
 				wantAnswer(t, err, 403, "ShardWriteQuotaExceed")
+				if msg := slsErr(t, err).Message; msg != wantMsg {
+					t.Fatalf("message %q, want SLS's %q", msg, wantMsg)
+				}
 			}
 			st := s.Stats()
 			if ok != wantOK || st.ShardQuotaOverruns != int64(wantOverruns) {
@@ -103,9 +116,12 @@ func TestShardQuotaSoftAndHard(t *testing.T) {
 			}
 		})
 	}
-	f("hard", &Quota{RequestsPerSec: 3}, 5, 3, 0)
-	f("soft", &Quota{RequestsPerSec: 3, Soft: true}, 5, 5, 1) // the 4th overruns and starts over
-	f("SLS's default is soft", nil, 5, 5, 0)
+	const splitShard = "shard write quota exceed, please split shard"
+	f("hard", &Quota{RequestsPerSec: 3}, 1, false, 5, 3, 0, splitShard)
+	f("hard, load-balanced over 2 shards", &Quota{RequestsPerSec: 3}, 2, false, 8, 6, 0, splitShard)
+	f("hard, routed to shard 0 of 2", &Quota{RequestsPerSec: 3}, 2, true, 5, 3, 0, "shard write quota exceed, shard: 0")
+	f("soft", &Quota{RequestsPerSec: 3, Soft: true}, 1, false, 5, 5, 1, "") // the 4th overruns and starts over
+	f("SLS's default is soft", nil, 1, false, 5, 5, 0, "")
 
 	t.Run("soft from the control API", func(t *testing.T) {
 		s := start(t, testConfig())
