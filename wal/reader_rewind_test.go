@@ -13,28 +13,9 @@ import (
 // goes back once: reading and committing the rest of the stream, with
 // buffers reused, leaves every entry held intact.
 func TestReuseDataRewind(t *testing.T) {
-	w := openTest(t, mkdir(t), testOptions(t))
-	defer w.Close()
-	k := sk(1)
 	const n = 40
-	for i := range n {
-		mustAppend(t, w, k, testEntry(uint64(i), 64<<10, 3), false)
-	}
-	r, err := w.Reader(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	r.ReuseData()
-	check := func(es []*Entry, when string) {
-		t.Helper()
-		for _, e := range es {
-			id, err := checkPayload(e.Data)
-			if err != nil || int64(id)*3 != e.BaseOffset {
-				t.Fatalf("%s: entry at %d holds payload %d (%v)", when, e.BaseOffset, id, err)
-			}
-		}
-	}
+	_, r := reuseReader(t, n, func(int) int { return 64 << 10 })
+	check := func(es []*Entry, when string) { t.Helper(); checkHeld(t, es, when) }
 	buffer := func(e *Entry) unsafe.Pointer { return unsafe.Pointer(unsafe.SliceData(e.Data)) }
 
 	before := readN(t, r, 5)
@@ -81,4 +62,36 @@ func readN(t *testing.T, r *Reader, max int) []*Entry {
 		t.Fatal(err)
 	}
 	return es
+}
+
+// checkHeld fails the test unless every entry of es, written by testEntry
+// with 3 records, still holds its own payload.
+func checkHeld(t *testing.T, es []*Entry, when string) {
+	t.Helper()
+	for _, e := range es {
+		id, err := checkPayload(e.Data)
+		if err != nil || int64(id)*3 != e.BaseOffset {
+			t.Fatalf("%s: entry at %d holds payload %d (%v)", when, e.BaseOffset, id, err)
+		}
+	}
+}
+
+// reuseReader opens a WAL holding n entries of stream sk(1) (testEntry i
+// of size(i) bytes and 3 records) and the stream's Reader with ReuseData;
+// both close when the test ends.
+func reuseReader(t *testing.T, n int, size func(i int) int) (*WAL, *Reader) {
+	t.Helper()
+	w := openTest(t, mkdir(t), testOptions(t))
+	t.Cleanup(func() { w.Close() })
+	k := sk(1)
+	for i := range n {
+		mustAppend(t, w, k, testEntry(uint64(i), size(i), 3), false)
+	}
+	r, err := w.Reader(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	r.ReuseData()
+	return w, r
 }
