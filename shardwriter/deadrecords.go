@@ -89,6 +89,23 @@ func entryOfRecords(dec *batch.Decoder, e *wal.Entry, deltas []int32) (*wal.Entr
 	return &ne, nil
 }
 
+// holdsExactly reports whether e holds n records, so that n refused ones
+// are all of them. A v2 batch holds e.Records: Decode checks the header's
+// count. A MessageSet is counted by decoding it: Validate takes a magic 1
+// wrapper's count from its offset (batch/wrappercount.go), which a producer
+// may get wrong, so e.Records is not what the writer delivered.
+func holdsExactly(dec *batch.Decoder, e *wal.Entry, n int) bool {
+	if e.Magic == 2 {
+		return int(e.Records) == n
+	}
+	got := 0
+	err := dec.Decode(e.Magic, e.Data, batch.DecodeOptions{}, func(*batch.Record) error {
+		got++
+		return nil
+	})
+	return err == nil && got == n
+}
+
 // cloneNil copies b, keeping nil (a null key or value) nil.
 func cloneNil(b []byte) []byte {
 	if b == nil {

@@ -491,7 +491,7 @@ func (w *writer) deadLetterRefused(ctx context.Context, req *putRequest) error {
 			n++
 		}
 		dead := e
-		if n != int(e.Records) {
+		if !holdsExactly(&w.dec, e, n) {
 			deltas := w.deltas[:0]
 			for _, r := range refused[:n] {
 				deltas = append(deltas, refs[r.index].offsetDelta)

@@ -43,7 +43,7 @@ type framePool struct {
 // its own.
 var frameClasses = func() []int {
 	var sizes []int
-	for shift := 10; shift <= 24; shift++ {
+	for shift := 10; shift <= 23; shift++ { // up to 7<<23, 56 MiB
 		for m := 4; m <= 7; m++ {
 			sizes = append(sizes, m<<shift)
 		}

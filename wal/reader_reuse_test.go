@@ -13,30 +13,12 @@ import (
 // reused, and (without the race detector, whose sync.Pool drops buffers at
 // random) buffers must actually be reused.
 func TestReuseData(t *testing.T) {
-	w := openTest(t, mkdir(t), testOptions(t))
-	defer w.Close()
-	k := sk(1)
 	const n = 60
 	sizes := []int{300 << 10, 40 << 10, 700 << 10, 5 << 10, 300 << 10}
-	for i := range n {
-		mustAppend(t, w, k, testEntry(uint64(i), sizes[i%len(sizes)], 3), false)
-	}
-	r, err := w.Reader(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	r.ReuseData()
+	w, r := reuseReader(t, n, func(i int) int { return sizes[i%len(sizes)] })
+	k := r.Key()
 
-	check := func(held []*Entry, when string) {
-		t.Helper()
-		for _, e := range held {
-			id, err := checkPayload(e.Data)
-			if err != nil || int64(id)*3 != e.BaseOffset {
-				t.Fatalf("%s: entry at %d holds payload %d (%v)", when, e.BaseOffset, id, err)
-			}
-		}
-	}
+	check := func(held []*Entry, when string) { t.Helper(); checkHeld(t, held, when) }
 	var held []*Entry
 	buffers := map[uintptr]bool{}
 	read := 0

@@ -80,12 +80,14 @@ const gzipMinLen = 18
 // messages (or larger than the budget). Falling back is never a refusal:
 // decompressing decides.
 func wrapperCount(offset int64, wrapper *legacyMessage, budget int) (records int64, charge int, ok bool) {
-	if wrapper.magic != 1 || offset <= 0 {
+	// offset is checked before adding 1: math.MaxInt64+1 wraps to a
+	// negative count that would pass the checks below.
+	if wrapper.magic != 1 || offset <= 0 || offset >= maxRecordsPerSet {
 		return 0, 0, false
 	}
 	records = offset + 1
 	minBytes := records * minMessageV1
-	if minBytes > int64(budget) || records > maxRecordsPerSet {
+	if minBytes > int64(budget) {
 		return 0, 0, false
 	}
 	size, known, ok := declaredSize(wrapper.codec(), wrapper.value)

@@ -3,6 +3,7 @@ package batch
 import (
 	"encoding/binary"
 	"errors"
+	"math"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -100,6 +101,9 @@ func TestWrapperCount(t *testing.T) {
 	f("xerial block past the end", wrap(1, CodecSnappy, batchtest.XerialFrame(v1, 30)[:40]), o, corrupt, 0, nil, 0)
 	f("count over the limit", wrap(1<<22, CodecGzip, gz.Compress(t, badInnerCRC)), o, corrupt, 0, nil, 0)
 	f("count over the limit, lz4", wrap(1<<40, CodecLZ4, lz.Compress(t, v1)), o, nil, 2, nil, 2)
+	// offset+1 does not fit an int64: no count to take either.
+	f("offset MaxInt64, lz4", wrap(math.MaxInt64, CodecLZ4, lz.Compress(t, v1)), o, nil, 2, nil, 2)
+	f("offset MaxInt64, gzip", wrap(math.MaxInt64, CodecGzip, gz.Compress(t, badInnerCRC)), o, corrupt, 0, nil, 0)
 	twoMembers := append(gz.Compress(t, v1[:len(v1)/2]), gz.Compress(t, v1[len(v1)/2:])...)
 	f("two gzip members", wrap(1, CodecGzip, twoMembers), o, nil, 2, nil, 2)
 
