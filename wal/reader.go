@@ -181,21 +181,67 @@ func (r *Reader) Read(ctx context.Context, maxBytes, maxEntries int) ([]*Entry, 
 }
 
 // readSafe turns a panic in badger's decoding of damaged files into an
-// error: a corrupt disk must not take the relay down.
+// error: a corrupt disk must not take the relay down. The entries read
+// before the panic are good and are returned (the cursor has passed
+// them); the damage is then the first thing the next Read meets, and it
+// is reported as a CorruptError whose Next is the entry after it, so that
+// skipping it never skips an entry that was read but not returned.
 func (r *Reader) readSafe(limit int64, maxBytes, maxEntries int) (es []*Entry, err error) {
 	if !r.w.acquireDB() {
 		return nil, ErrClosed
 	}
 	defer r.w.releaseDB()
+	var out []*Entry
 	defer func() {
 		if p := recover(); p != nil {
-			es, err = nil, &CorruptError{Stream: r.st.key, Offset: r.cursor, Next: r.cursor, Err: fmt.Errorf("%w: badger: %v", ErrCorrupt, p)}
+			if len(out) > 0 {
+				es, err = out, nil
+				return
+			}
+			es, err = nil, r.damaged(limit, fmt.Errorf("%w: badger: %v", ErrCorrupt, p))
 		}
 	}()
-	return r.read(limit, maxBytes, maxEntries)
+	return r.read(limit, maxBytes, maxEntries, &out)
 }
 
-func (r *Reader) read(limit int64, maxBytes, maxEntries int) ([]*Entry, error) {
+// damaged reports the entry at the cursor, on which badger panicked, as a
+// CorruptError up to the next index row. If that row cannot be found
+// either, it is a plain error: the writer retries it rather than skip
+// entries it cannot name.
+func (r *Reader) damaged(limit int64, cause error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("wal: stream %v: entry at offset %d unreadable, and so is the index after it (%v): %w", r.st.key, r.cursor, p, cause)
+		}
+	}()
+	st := r.st
+	st.mu.Lock()
+	seg := segmentFor(st.segs, r.cursor)
+	st.mu.Unlock()
+	txn := r.w.db.NewTransaction(false)
+	defer txn.Discard()
+	it, prefix := entriesFrom(txn, st.id, seg, r.cursor+1)
+	defer it.Close()
+	next := limit
+	for ; it.ValidForPrefix(prefix); it.Next() {
+		if _, _, off, ok := parseEntryKey(it.Item().Key()); ok && off > r.cursor {
+			next = min(off, limit)
+			break
+		}
+	}
+	last := r.lastPos()
+	if n := len(r.ends); n == 0 || r.ends[n-1].pos.Offset != next {
+		r.ends = append(r.ends, entryEnd{pos: position{Offset: next, CumBytes: last.CumBytes, CumEntries: last.CumEntries}})
+	}
+	return &CorruptError{Stream: st.key, Offset: r.cursor, Next: next, Err: cause}
+}
+
+// itemHook, when set by a test, runs before each index row is decoded.
+var itemHook func(off int64)
+
+// read appends to *out as it goes, so that readSafe has what was read
+// before a panic.
+func (r *Reader) read(limit int64, maxBytes, maxEntries int, out *[]*Entry) ([]*Entry, error) {
 	st := r.st
 	st.mu.Lock()
 	seg := segmentFor(st.segs, r.cursor)
@@ -210,7 +256,6 @@ func (r *Reader) read(limit int64, maxBytes, maxEntries int) ([]*Entry, error) {
 	it, prefix := entriesFrom(txn, st.id, seg, r.cursor)
 	defer it.Close()
 
-	var out []*Entry
 	bytes := 0
 	last := r.lastPos()
 	for ; it.ValidForPrefix(prefix); it.Next() {
@@ -224,15 +269,18 @@ func (r *Reader) read(limit int64, maxBytes, maxEntries int) ([]*Entry, error) {
 		if off > r.cursor {
 			// Entries are contiguous (each starts where the previous one
 			// ends), so a jump means entries were lost.
-			if len(out) > 0 {
-				return out, nil
+			if len(*out) > 0 {
+				return *out, nil
 			}
 			return nil, r.missing(off)
 		}
+		if itemHook != nil {
+			itemHook(off)
+		}
 		se, n, err := r.decodeItem(txn, it.Item())
 		if err != nil {
-			if len(out) > 0 {
-				return out, nil // deliver what is good; the error comes next Read
+			if len(*out) > 0 {
+				return *out, nil // deliver what is good; the error comes next Read
 			}
 			next := limit
 			it.Next()
@@ -250,7 +298,7 @@ func (r *Reader) read(limit int64, maxBytes, maxEntries int) ([]*Entry, error) {
 			return nil, err
 		}
 		e := &se.Entry
-		out = append(out, e)
+		*out = append(*out, e)
 		bytes += len(e.Data)
 		end := off + int64(e.Records)
 		if spans != nil && delivered(spans, off, end) {
@@ -259,11 +307,11 @@ func (r *Reader) read(limit int64, maxBytes, maxEntries int) ([]*Entry, error) {
 		last = position{Offset: end, CumBytes: se.CumBytes + int64(n), CumEntries: se.CumEntries + 1}
 		r.ends = append(r.ends, entryEnd{pos: last, frame: se.frame})
 		r.cursor = end
-		if len(out) >= maxEntries || bytes >= maxBytes {
+		if len(*out) >= maxEntries || bytes >= maxBytes {
 			break
 		}
 	}
-	return out, nil
+	return *out, nil
 }
 
 func (r *Reader) missing(limit int64) error {
