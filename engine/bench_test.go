@@ -25,7 +25,10 @@ func BenchmarkAckPath(b *testing.B) {
 		// format: "" 1000-byte records in an uncompressed v2 batch of
 		// batchKiB; "v2-gzip" 2048 log lines (~1 MiB) gzipped in a v2
 		// batch (Produce v7); "v1-gzip" the same in a gzip wrapper of a
-		// MessageSet v1 (Produce v2, Beats with `version: 0.10`).
+		// MessageSet v1 (Produce v2) at the offset of its last message,
+		// as Java clients and franz-go write it (counted unopened);
+		// "v1-gzip-offset0" the wrapper at offset 0, as Beats with
+		// `version: 0.10` (sarama) and librdkafka write it (opened).
 		format string
 	}{
 		{"plaintext", 1, 64, ""},
@@ -35,6 +38,7 @@ func BenchmarkAckPath(b *testing.B) {
 		{"sasl_ssl", 8, 64, ""},
 		{"plaintext", 8, 0, "v2-gzip"},
 		{"plaintext", 8, 0, "v1-gzip"},
+		{"plaintext", 8, 0, "v1-gzip-offset0"},
 		{"sasl_ssl", 8, 0, "v2-gzip"},
 	} {
 		name := fmt.Sprintf("%s/conns=%d/batch=%dKiB", tc.transport, tc.conns, tc.batchKiB)
@@ -107,8 +111,12 @@ func benchProduceFrame(b *testing.B, format string, batchKiB int) []byte {
 	switch format {
 	case "v2-gzip":
 		return kafkatest.EncodeRequest(1, kafkatest.ProduceRequest(7, 1, testTopic, map[int32][]byte{0: batchtest.RecordBatch(b, recs, batchtest.Gzip, nil)}))
-	case "v1-gzip":
-		return kafkatest.EncodeRequest(1, kafkatest.ProduceRequest(2, 1, testTopic, map[int32][]byte{0: batchtest.MessageSet(b, 1, recs, batchtest.Gzip, 0)}))
+	case "v1-gzip", "v1-gzip-offset0":
+		set := batchtest.MessageSet(b, 1, recs, batchtest.Gzip, 0)
+		if format == "v1-gzip-offset0" {
+			clear(set[:8]) // the wrapper's offset, outside its CRC
+		}
+		return kafkatest.EncodeRequest(1, kafkatest.ProduceRequest(2, 1, testTopic, map[int32][]byte{0: set}))
 	}
 	values := make([]string, batchKiB)
 	for i := range values {
