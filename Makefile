@@ -37,8 +37,8 @@ run: build
 # status page rendered headless at a phone's size) and python3-kafka
 # (kafka-python, run by Debian's /usr/bin/python3: client, SCRAM and fleet
 # tests). Idempotent: the checks run first, and what is missing is
-# installed with one apt-get update and one apt-get install (an update per
-# package cost CI several seconds each on a clean machine).
+# installed with one apt-get update and one apt-get install, not an update
+# per missing package (up to seven on a clean machine).
 deps:
 	@missing=; services=; \
 	$(call need,command -v kcat,kcat,) \
@@ -59,7 +59,7 @@ deps:
 	fi
 
 # need CHECK,PACKAGE,SERVICE (a part of deps' shell command) adds PACKAGE
-# to $$missing when the shell command CHECK fails. On a host run by
+# to the packages to install when the shell command CHECK fails. On a host run by
 # systemd, Debian's packages start their daemons: SERVICE (one this
 # install brings) is stopped and disabled after the install, as the tests
 # need only the package's tools.
