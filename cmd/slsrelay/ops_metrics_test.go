@@ -60,6 +60,18 @@ func delta(before, after opsMetrics, name string, kv ...string) float64 {
 	return after.get(name, kv...) - before.get(name, kv...)
 }
 
+// scrapeSettled waits until a scrape of /metrics at adm satisfies settled,
+// then returns a scrape taken after it. A scrape is no snapshot: it reads
+// the counters before the WAL's gauges, so the one that first sees the
+// backlog at 0 can miss a delivery counted while it was being written (a
+// writer counts its logs just before it commits their position); one
+// begun after that has every count the settled state implies.
+func scrapeSettled(t *testing.T, adm, what string, settled func(opsMetrics) bool) opsMetrics {
+	t.Helper()
+	waitFor(t, e2eTimeout, what, func() bool { return settled(scrape(t, adm)) })
+	return scrape(t, adm)
+}
+
 // TestOpsMetrics follows the counters through an end-to-end run: N
 // records produced with franz-go are N records in and N logs delivered;
 // the request, connection, produce-latency, WAL and SLS request metrics
@@ -103,12 +115,10 @@ func TestOpsMetrics(t *testing.T) {
 	}
 	r.waitLogs(t, relaytest.Project, opsStore, n, e2eTimeout)
 	cl.Close()
-	var m1 opsMetrics
-	waitFor(t, e2eTimeout, "the WAL backlog gauges to return to 0 and the client's connections to close", func() bool {
-		m1 = scrape(t, adm)
-		return m1.get("slsrelay_wal_pending_bytes") == 0 && m1.get("slsrelay_wal_pending_entries") == 0 &&
-			m1.get("slsrelay_wal_oldest_pending_seconds") == 0 &&
-			m1.get("slsrelay_connections", "listener", "PLAINTEXT") == m0.get("slsrelay_connections", "listener", "PLAINTEXT")
+	m1 := scrapeSettled(t, adm, "the WAL backlog gauges to return to 0 and the client's connections to close", func(m opsMetrics) bool {
+		return m.get("slsrelay_wal_pending_bytes") == 0 && m.get("slsrelay_wal_pending_entries") == 0 &&
+			m.get("slsrelay_wal_oldest_pending_seconds") == 0 &&
+			m.get("slsrelay_connections", "listener", "PLAINTEXT") == m0.get("slsrelay_connections", "listener", "PLAINTEXT")
 	})
 	if got := r.fake.LogCount(relaytest.Project, opsStore); got != n {
 		t.Errorf("the stand-in holds %d logs, want %d", got, n)
@@ -160,10 +170,8 @@ func TestOpsMetrics(t *testing.T) {
 		t.Fatalf("produce: %v", err)
 	}
 	r.waitLogs(t, relaytest.Project, opsStore, n+m, e2eTimeout)
-	var m2 opsMetrics
-	waitFor(t, e2eTimeout, "the WAL backlog to return to 0 after the faults", func() bool {
-		m2 = scrape(t, adm)
-		return m2.get("slsrelay_wal_pending_bytes") == 0
+	m2 := scrapeSettled(t, adm, "the WAL backlog to return to 0 after the faults", func(m opsMetrics) bool {
+		return m.get("slsrelay_wal_pending_bytes") == 0
 	})
 	if f := r.fake.Faults(); len(f) != 0 {
 		t.Errorf("the 500 fault is still active (%+v): PutLogs was not retried three times", f)
