@@ -1,6 +1,7 @@
 package shardwriter
 
 import (
+	"context"
 	"runtime"
 	"sync"
 )
@@ -42,4 +43,16 @@ func releaseConvert() {
 	}
 	<-cpuSlots
 	runtime.Gosched()
+}
+
+// startConvert waits while acknowledgements are pending (ackyield.go),
+// then takes a conversion slot; endConvert gives it back.
+func (w *writer) startConvert(ctx context.Context) {
+	w.ackYield.wait(ctx)
+	acquireConvert()
+}
+
+func (w *writer) endConvert() {
+	releaseConvert()
+	w.ackYield.done()
 }
