@@ -1,7 +1,6 @@
 package shardwriter
 
 import (
-	"context"
 	"runtime"
 	"sync"
 )
@@ -43,16 +42,4 @@ func releaseConvert() {
 	}
 	<-cpuSlots
 	runtime.Gosched()
-}
-
-// startConvert waits while acknowledgements are pending (ackyield.go),
-// then takes a conversion slot; endConvert gives it back.
-func (w *writer) startConvert(ctx context.Context) {
-	w.ackYield.wait(ctx)
-	acquireConvert()
-}
-
-func (w *writer) endConvert() {
-	releaseConvert()
-	w.ackYield.done()
 }

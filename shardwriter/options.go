@@ -94,10 +94,6 @@ type Options struct {
 	Tags []string `yaml:"tags"`
 	// Topic is each LogGroup's __topic__. Default empty.
 	Topic string `yaml:"topic"`
-	// AckPressure, if set, returns how many Produce requests the process
-	// has decoded and not yet answered (engine.ProducePending): writers
-	// wait while it is above 0, within a floor share (ackyield.go).
-	AckPressure func() int64 `yaml:"-"`
 	// Catalog configures the shard and key cache.
 	Catalog CatalogOptions `yaml:"-"`
 	Logger  *slog.Logger   `yaml:"-"`

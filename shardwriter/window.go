@@ -47,10 +47,6 @@ type putRequest struct {
 	// refused every log; nil once all are answered.
 	err  error
 	done chan struct{}
-	// ackYield is its sender's yielding to acknowledgements before each
-	// PutLogs (lz4 and MD5 of the body), kept with the request so that
-	// its floor share spans the requests it sends.
-	ackYield ackYield
 }
 
 // logBytes returns the LogGroup of logs i to j-1 of req's group, with the
@@ -107,7 +103,7 @@ func (w *writer) newRequest() *putRequest {
 	if n := len(w.free); n > 0 {
 		req, w.free = w.free[n-1], w.free[:n-1]
 	} else {
-		req = &putRequest{g: NewLogGroupBuilder(w.s.opts.LogGroup), ackYield: ackYield{pressure: w.s.opts.AckPressure}}
+		req = &putRequest{g: NewLogGroupBuilder(w.s.opts.LogGroup)}
 	}
 	req.done, req.marked = make(chan struct{}), false
 	return req

@@ -80,8 +80,6 @@ type writer struct {
 
 	dec    batch.Decoder // decodes entries again for dead letters of some records
 	deltas []int32
-
-	ackYield ackYield // ackyield.go
 }
 
 func newWriter(s *Service, k wal.StreamKey, r *wal.Reader) *writer {
@@ -97,7 +95,6 @@ func newWriter(s *Service, k wal.StreamKey, r *wal.Reader) *writer {
 		committed: r.Committed(),
 		handled:   r.Committed(),
 		probed:    make(chan struct{}),
-		ackYield:  ackYield{pressure: s.opts.AckPressure},
 	}
 }
 
@@ -287,9 +284,9 @@ func (w *writer) deliver(ctx context.Context, entries []*wal.Entry) bool {
 			w.group = w.group[:len(w.group)-1]
 		}
 		// dispatch may wait for an answer: not holding a slot.
-		w.endConvert()
+		releaseConvert()
 		err := w.dispatch(ctx)
-		w.startConvert(ctx)
+		acquireConvert()
 		if err != nil {
 			return err
 		}
@@ -313,9 +310,9 @@ func (w *writer) deliver(ctx context.Context, entries []*wal.Entry) bool {
 			w.groupSince = time.Now()
 		}
 		w.group = append(w.group, e)
-		w.startConvert(ctx) // cpuslots.go
+		acquireConvert() // cpuslots.go
 		sent, err := w.conv.Convert(w.g, e, now, flush)
-		w.endConvert()
+		releaseConvert()
 		if err != nil {
 			if ctx.Err() != nil {
 				return false
@@ -378,11 +375,9 @@ func (w *writer) sendLogs(ctx context.Context, req *putRequest, i, j int) error 
 		if !w.paceWait(ctx, req.fresh, len(raw)) {
 			return ctx.Err()
 		}
-		req.ackYield.wait(ctx) // ackyield.go
 		t0 := time.Now()
 		err := w.put(req.cred, raw, refresh)
 		slsRequestDuration.UpdateDuration(t0)
-		req.ackYield.done()
 		if err == nil {
 			w.s.stats.LogGroups.Add(1)
 			w.s.stats.Logs.Add(int64(j - i))

@@ -5,7 +5,6 @@ import (
 	"path/filepath"
 
 	"github.com/slsrelay/slsrelay/bench/slsfake"
-	"github.com/slsrelay/slsrelay/engine"
 	"github.com/slsrelay/slsrelay/shardwriter"
 )
 
@@ -18,7 +17,6 @@ func (r *Relay) newWriters() (*shardwriter.Service, error) {
 	opts := sc.Options
 	opts.Catalog = shardwriter.CatalogOptions{StateFile: filepath.Join(r.cfg.DataDir, "catalog.json"), ShardRefresh: sc.ShardRefresh}
 	opts.Logger = r.log
-	opts.AckPressure = engine.ProducePending // delivery yields to acknowledgements
 	if r.deps.SLSClient != nil {
 		opts.HTTPClient = r.deps.SLSClient
 	}
