@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"time"
 
@@ -102,19 +103,32 @@ func relayConfig(spec RelaySpec) (*relay.Config, relay.Deps, error) {
 		// `make run`, takes v4 signatures in its region.
 		cfg.SLS.Endpoint, cfg.SLS.Region = "http://"+spec.StandInHost, slsfake.DefaultConfig().Region
 		deps.SLSClient = slsfake.NewHTTPClient(spec.StandInAddr, hostOnly(spec.StandInHost))
+		if os.Getenv(HoldEnv) != "" {
+			// Delivery held: the writers' requests go where nothing
+			// listens and are retried with back-off, and the catalog is
+			// static (SLS is not asked): the ack path with its WAL, as
+			// in e2e but for the writers' work.
+			deps.SLSClient = slsfake.NewHTTPClient("127.0.0.1:1", hostOnly(spec.StandInHost))
+			cfg.Catalog.Static = staticCatalog(spec)
+		}
 	case "ack":
 		// The ack path alone: a static catalog (SLS is not asked) and
 		// batches discarded where the WAL would store them, so the sls
 		// section, though valid, is not used.
-		cfg.Catalog.Static = &relay.StaticCatalogConfig{
-			Projects:   map[string]map[string]int32{spec.Project: {spec.Topic: spec.Partitions}},
-			AccessKeys: map[string]string{spec.AKID: spec.Secret},
-		}
+		cfg.Catalog.Static = staticCatalog(spec)
 		deps.Appender = &engine.MemoryAppender{Discard: true}
 	default:
 		return nil, deps, fmt.Errorf("relay mode %q: want e2e or ack", spec.Mode)
 	}
 	return cfg, deps, nil
+}
+
+// staticCatalog serves spec's project, topic and key without asking SLS.
+func staticCatalog(spec RelaySpec) *relay.StaticCatalogConfig {
+	return &relay.StaticCatalogConfig{
+		Projects:   map[string]map[string]int32{spec.Project: {spec.Topic: spec.Partitions}},
+		AccessKeys: map[string]string{spec.AKID: spec.Secret},
+	}
 }
 
 // StartRelay builds and starts a relay in this process.
@@ -171,6 +185,14 @@ func RunRelayChild(specJSON string) error {
 	if err := json.Unmarshal([]byte(specJSON), &spec); err != nil {
 		return err
 	}
+	stopProfile, err := profileChild(os.Getenv(ProfileEnv))
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
+	if os.Getenv(SchedEnv) != "" {
+		defer printSchedLatencies()
+	}
 	r, err := StartRelay(spec)
 	if err != nil {
 		return err
@@ -211,6 +233,11 @@ func StartRelayChild(exe string, spec RelaySpec) (*ChildRelay, error) {
 	js, _ := json.Marshal(spec)
 	cmd := exec.Command(exe, ChildFlag, string(js))
 	cmd.Stderr = os.Stderr
+	if e := os.Getenv(ChildEnv); e != "" {
+		// The child's alone (GODEBUG=gctrace=1, GOGC, GOMAXPROCS): the
+		// bench's own would mix in.
+		cmd.Env = append(os.Environ(), strings.Fields(e)...)
+	}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err

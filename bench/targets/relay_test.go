@@ -62,4 +62,14 @@ func TestRelayTargetsAreMakeRun(t *testing.T) {
 	if _, deps, _ := relayConfig(ack); !reflect.DeepEqual(deps.Appender, &engine.MemoryAppender{Discard: true}) {
 		t.Errorf("ack target: appender %#v, want one that discards", deps.Appender)
 	}
+	// Delivery held (profile.go): e2e with the static catalog, as SLS is
+	// not reached.
+	t.Setenv(HoldEnv, "1")
+	f(e2e, func(c *relay.Config) {
+		c.SLS.StandIn, c.SLS.Endpoint, c.SLS.Region = nil, "http://"+slsfake.DefaultEndpointHost, slsfake.DefaultConfig().Region
+		c.Catalog.Static = &relay.StaticCatalogConfig{
+			Projects:   map[string]map[string]int32{Project: {Topic: Partitions}},
+			AccessKeys: map[string]string{AKID: Secret},
+		}
+	})
 }
