@@ -101,7 +101,15 @@ func (p *pacer) wait(ctx context.Context, n int) bool {
 func (p *pacer) take(n int) time.Duration {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.refill(time.Now())
+	now := time.Now()
+	p.refill(now)
+	if p.adaptive {
+		// Not only on an acceptance: a shard cut to a trickle (SLS had
+		// accepted little in the seconds before its quota answer, as
+		// after an outage) may not send again for minutes, and would
+		// never see one.
+		p.retryStart(now)
+	}
 	var need time.Duration
 	for i := range p.lim {
 		if l := &p.lim[i]; l.rate > 0 && l.tokens < 1 {
@@ -113,7 +121,9 @@ func (p *pacer) take(n int) time.Duration {
 		return 0
 	}
 	p.held = true
-	return need
+	// Waits are re-taken at least every second, so that a return to the
+	// starting rates (retryStart) ends one.
+	return min(need, time.Second)
 }
 
 // refill adds the tokens earned since the last request. mu is held.

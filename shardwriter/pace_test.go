@@ -152,6 +152,30 @@ func TestAdaptivePacerRetriesStart(t *testing.T) {
 	}
 }
 
+// A shard cut to a trickle (SLS accepted little before its quota answer,
+// as after an outage) returns to its starting rates while a writer waits,
+// with no acceptance to trigger it: a 16 KiB request at 180 B/s would
+// otherwise wait 90 s, and nothing would undo the cut before it went.
+func TestAdaptivePacerReturnsWhileWaiting(t *testing.T) {
+	p := newPacer(5<<20, 500, true)
+	now := time.Now()
+	p.lim[paceBytes].rate, p.lim[paceBytes].est, p.lim[paceBytes].tokens = 180, 180, -16<<10
+	// The cut was a little under paceRetryStart ago.
+	p.emptyAt, p.grownAt = now.Add(-paceRetryStart+1500*time.Millisecond), now
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	if !p.wait(ctx, 16<<10) {
+		t.Fatal("the request still waited 10 s after the cut was due to end")
+	}
+	if el := time.Since(start); el < time.Second {
+		t.Fatalf("the request went after %v, before the return was due", el)
+	}
+	if b, _ := p.rates(); b != 5<<20 {
+		t.Fatalf("rate %.0f B/s after the return, want the start's %d", b, 5<<20)
+	}
+}
+
 // While an adaptive pacer holds writers back its rates grow: 10 % a second
 // before the first quota answer.
 func TestAdaptivePacerGrows(t *testing.T) {
