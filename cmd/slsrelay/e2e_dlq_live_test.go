@@ -302,7 +302,7 @@ func TestE2EDLQStaleSocket(t *testing.T) {
 		t.Errorf("dlq list on the restarted relay: exit %d, stdout %q, stderr %q", code, out, stderr)
 	}
 	// A relay that does answer keeps its socket: a start on the same
-	// path (another data_dir) is refused.
+	// path (another data_dir) is refused, by the socket's lock.
 	other := *cfg.Config
 	other.DataDir = filepath.Join(dir, "other")
 	other.Admin.ControlSocket = sock
@@ -312,7 +312,7 @@ func TestE2EDLQStaleSocket(t *testing.T) {
 		err = rl.Start()
 		rl.Close()
 	}
-	if err == nil || !strings.Contains(err.Error(), "a process answers on") {
+	if err == nil || !strings.Contains(err.Error(), "another relay holds") {
 		t.Errorf("a relay on the socket of a running one: %v, want refused", err)
 	}
 	if _, err := net.Dial("unix", sock); err != nil {
