@@ -307,11 +307,7 @@ func TestE2EDLQStaleSocket(t *testing.T) {
 	other.DataDir = filepath.Join(dir, "other")
 	other.Admin.ControlSocket = sock
 	other.SLS.StandIn = &relay.StandInConfig{Listen: "127.0.0.1:0"}
-	rl, err := relay.New(&other, relay.Deps{})
-	if err == nil {
-		err = rl.Start()
-		rl.Close()
-	}
+	err := relaytest.StartError(&other)
 	if err == nil || !strings.Contains(err.Error(), "another relay holds") {
 		t.Errorf("a relay on the socket of a running one: %v, want refused", err)
 	}

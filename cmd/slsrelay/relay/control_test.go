@@ -209,11 +209,7 @@ func TestControlSocketPathTooLong(t *testing.T) {
 	}
 	r.Close()
 	cfg.Admin.ControlSocket = cfg.ControlSocket()
-	rl, err := relay.New(cfg, relay.Deps{})
-	if err == nil {
-		err = rl.Start()
-		rl.Close()
-	}
+	err := relaytest.StartError(cfg)
 	if err == nil || !strings.Contains(err.Error(), "longer than a Unix socket path may be") {
 		t.Errorf("a control_socket set too long: %v, want start-up refused", err)
 	}
@@ -230,11 +226,7 @@ func TestControlSocketSharedPath(t *testing.T) {
 
 	cfgB := relaytest.Config(t)
 	cfgB.Admin.ControlSocket = shared
-	rl, err := relay.New(cfgB, relay.Deps{})
-	if err == nil {
-		err = rl.Start()
-		rl.Close()
-	}
+	err := relaytest.StartError(cfgB)
 	if err == nil || !strings.Contains(err.Error(), "another relay holds") {
 		t.Fatalf("second relay on a served control socket: %v, want start-up refused", err)
 	}

@@ -140,6 +140,19 @@ func Start(t testing.TB, cfg *relay.Config) *Relay {
 	return r
 }
 
+// StartError is for a config start-up must refuse: it starts a relay on
+// cfg, closes it at once if it started, and returns New's or Start's
+// error (nil when it started).
+func StartError(cfg *relay.Config) error {
+	rl, err := relay.New(cfg, relay.Deps{})
+	if err != nil {
+		return err
+	}
+	err = rl.Start()
+	rl.Close()
+	return err
+}
+
 // Close shuts the relay down once; later calls return the first result.
 func (r *Relay) Close() error {
 	r.closeOnce.Do(func() { r.closeErr = r.Relay.Close() })
