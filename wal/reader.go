@@ -229,10 +229,7 @@ func (r *Reader) damaged(limit int64, cause error) (err error) {
 			break
 		}
 	}
-	last := r.lastPos()
-	if n := len(r.ends); n == 0 || r.ends[n-1].pos.Offset != next {
-		r.ends = append(r.ends, entryEnd{pos: position{Offset: next, CumBytes: last.CumBytes, CumEntries: last.CumEntries}})
-	}
+	r.skippable(next)
 	return &CorruptError{Stream: st.key, Offset: r.cursor, Next: next, Err: cause}
 }
 
@@ -257,7 +254,6 @@ func (r *Reader) read(limit int64, maxBytes, maxEntries int, out *[]*Entry) ([]*
 	defer it.Close()
 
 	bytes := 0
-	last := r.lastPos()
 	for ; it.ValidForPrefix(prefix); it.Next() {
 		_, _, off, ok := parseEntryKey(it.Item().Key())
 		if !ok || off < r.cursor {
@@ -290,9 +286,7 @@ func (r *Reader) read(limit int64, maxBytes, maxEntries int, out *[]*Entry) ([]*
 				}
 			}
 			if errors.Is(err, ErrCorrupt) {
-				if n := len(r.ends); n == 0 || r.ends[n-1].pos.Offset != next {
-					r.ends = append(r.ends, entryEnd{pos: position{Offset: next, CumBytes: last.CumBytes, CumEntries: last.CumEntries}})
-				}
+				r.skippable(next)
 				return nil, &CorruptError{Stream: st.key, Offset: off, Next: next, Err: err}
 			}
 			return nil, err
@@ -304,8 +298,7 @@ func (r *Reader) read(limit int64, maxBytes, maxEntries int, out *[]*Entry) ([]*
 		if spans != nil && delivered(spans, off, end) {
 			e.Delivered = true
 		}
-		last = position{Offset: end, CumBytes: se.CumBytes + int64(n), CumEntries: se.CumEntries + 1}
-		r.ends = append(r.ends, entryEnd{pos: last, frame: se.frame})
+		r.ends = append(r.ends, entryEnd{pos: position{Offset: end, CumBytes: se.CumBytes + int64(n), CumEntries: se.CumEntries + 1}, frame: se.frame})
 		r.cursor = end
 		if len(*out) >= maxEntries || bytes >= maxBytes {
 			break
@@ -315,11 +308,19 @@ func (r *Reader) read(limit int64, maxBytes, maxEntries int, out *[]*Entry) ([]*
 }
 
 func (r *Reader) missing(limit int64) error {
-	last := r.lastPos()
-	if n := len(r.ends); n == 0 || r.ends[n-1].pos.Offset != limit {
-		r.ends = append(r.ends, entryEnd{pos: position{Offset: limit, CumBytes: last.CumBytes, CumEntries: last.CumEntries}})
-	}
+	r.skippable(limit)
 	return &CorruptError{Stream: r.st.key, Offset: r.cursor, Next: limit, Err: fmt.Errorf("%w: no entries stored from offset %d to %d", ErrCorrupt, r.cursor, limit)}
+}
+
+// skippable lets Commit(next) pass entries that cannot be read: it notes
+// next as a position, with the byte and entry counts of the last entry
+// read (the unreadable ones add nothing to them).
+func (r *Reader) skippable(next int64) {
+	if n := len(r.ends); n > 0 && r.ends[n-1].pos.Offset == next {
+		return
+	}
+	last := r.lastPos()
+	r.ends = append(r.ends, entryEnd{pos: position{Offset: next, CumBytes: last.CumBytes, CumEntries: last.CumEntries}})
 }
 
 // lastPos is the stream position after the last returned entry.
