@@ -90,33 +90,8 @@ var librdkafkaProps = map[string]func(t *testing.T, block string) [][2]string{
 	"collectd.conf": func(t *testing.T, block string) [][2]string {
 		return pairs(regexp.MustCompile(`Property\s+"([^"]+)"\s+"([^"]*)"`), block)
 	},
-	"fluentd.conf": func(t *testing.T, block string) [][2]string {
-		if !strings.Contains(block, "@type rdkafka2") {
-			return nil // kafka2 is ruby-kafka, not librdkafka
-		}
-		var out [][2]string
-		if m := regexp.MustCompile(`(?m)^\s*rdkafka_options\s+(\{.*\})\s*$`).FindStringSubmatch(block); m != nil {
-			var opts map[string]string
-			if err := json.Unmarshal([]byte(m[1]), &opts); err != nil {
-				t.Fatalf("rdkafka_options %s: %v", m[1], err)
-			}
-			for k, v := range opts {
-				out = append(out, [2]string{k, v})
-			}
-		}
-		// What out_rdkafka2.rb's build_config passes on.
-		for opt, prop := range map[string]string{
-			"compression_codec": "compression.codec",
-			"required_acks":     "request.required.acks",
-			"max_send_retries":  "message.send.max.retries",
-			"brokers":           "bootstrap.servers",
-		} {
-			if m := regexp.MustCompile(`(?m)^\s*` + opt + `\s+(\S+)`).FindStringSubmatch(block); m != nil {
-				out = append(out, [2]string{prop, m[1]})
-			}
-		}
-		return out
-	},
+	"fluentd.conf":       fluentdRdkafka2Props,
+	"fluentd-scram.conf": fluentdRdkafka2Props,
 	"vector.yaml": func(t *testing.T, block string) [][2]string {
 		var out [][2]string
 		for _, sink := range vectorSinks(t, block) {
@@ -171,6 +146,37 @@ func vectorSinks(t *testing.T, text string) map[string]vectorSink {
 	return cfg.Sinks
 }
 
+// fluentdRdkafka2Props: what a Fluentd rdkafka2 block hands to librdkafka
+// (its rdkafka_options, and the options out_rdkafka2.rb's build_config
+// maps); kafka2 blocks are ruby-kafka and give none.
+func fluentdRdkafka2Props(t *testing.T, block string) [][2]string {
+	if !strings.Contains(block, "@type rdkafka2") {
+		return nil // kafka2 is ruby-kafka, not librdkafka
+	}
+	var out [][2]string
+	if m := regexp.MustCompile(`(?m)^\s*rdkafka_options\s+(\{.*\})\s*$`).FindStringSubmatch(block); m != nil {
+		var opts map[string]string
+		if err := json.Unmarshal([]byte(m[1]), &opts); err != nil {
+			t.Fatalf("rdkafka_options %s: %v", m[1], err)
+		}
+		for k, v := range opts {
+			out = append(out, [2]string{k, v})
+		}
+	}
+	// What out_rdkafka2.rb's build_config passes on.
+	for opt, prop := range map[string]string{
+		"compression_codec": "compression.codec",
+		"required_acks":     "request.required.acks",
+		"max_send_retries":  "message.send.max.retries",
+		"brokers":           "bootstrap.servers",
+	} {
+		if m := regexp.MustCompile(`(?m)^\s*` + opt + `\s+(\S+)`).FindStringSubmatch(block); m != nil {
+			out = append(out, [2]string{prop, m[1]})
+		}
+	}
+	return out
+}
+
 // TestShipperLibrdkafkaProperties: every librdkafka property the
 // librdkafka-based shippers set is one librdkafka knows, with a value it
 // accepts: kcat (librdkafka's own CLI) applies them all and dumps the
@@ -185,7 +191,7 @@ func TestShipperLibrdkafkaProperties(t *testing.T) {
 		for i, block := range alts {
 			props := extract(t, head+"\n"+block)
 			if len(props) == 0 {
-				if file == "fluentd.conf" && !strings.Contains(block, "rdkafka2") {
+				if strings.HasPrefix(file, "fluentd") && !strings.Contains(block, "rdkafka2") {
 					continue
 				}
 				t.Errorf("%s block %d: no librdkafka properties found", file, i+1)
