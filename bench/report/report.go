@@ -72,11 +72,19 @@ type Summary struct {
 	CPUSeconds  float64 `json:"cpuSeconds"`
 	CPUSecPerGB float64 `json:"cpuSecPerGB"` // per GB of raw bytes acknowledged
 	CPUShared   bool    `json:"cpuShared"`
-	PeakRSSMB   float64 `json:"peakRSSMB"`
-	PeakBacklog float64 `json:"peakBacklogMB"`
-	Throttles   int64   `json:"throttles"`
-	ThrottleSec float64 `json:"throttleSeconds"` // throttle time imposed, summed over connections
-	Conns       int     `json:"conns"`
+	// The SLS stand-in's process (relay-e2e), per GB of raw bytes
+	// acknowledged; 0 without a stand-in.
+	StandInCPUSeconds  float64 `json:"standInCpuSeconds,omitempty"`
+	StandInCPUSecPerGB float64 `json:"standInCpuSecPerGB,omitempty"`
+	// The bench's own process: the load generator, and the target too
+	// when CPUShared.
+	BenchCPUSeconds  float64 `json:"benchCpuSeconds"`
+	BenchCPUSecPerGB float64 `json:"benchCpuSecPerGB"`
+	PeakRSSMB        float64 `json:"peakRSSMB"`
+	PeakBacklog      float64 `json:"peakBacklogMB"`
+	Throttles        int64   `json:"throttles"`
+	ThrottleSec      float64 `json:"throttleSeconds"` // throttle time imposed, summed over connections
+	Conns            int     `json:"conns"`
 }
 
 // Sample is one second of a run.
@@ -96,6 +104,10 @@ type Sample struct {
 	// CPU is the measured process's CPU seconds in this second (1 = one
 	// core busy): the relay's own when it runs as a child process.
 	CPU float64 `json:"cpuCores"`
+	// StandInCPU and BenchCPU are the same for the stand-in's process and
+	// the bench's own (the load generator's).
+	StandInCPU float64 `json:"standInCpuCores,omitempty"`
+	BenchCPU   float64 `json:"benchCpuCores"`
 }
 
 // Window is a span of a run, in seconds since it started.
