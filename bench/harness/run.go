@@ -37,7 +37,7 @@ type Options struct {
 	// targets.RunStandInChild. relay-e2e needs it: the stand-in always
 	// runs in a process of its own, reached through its socket only.
 	StandInExe string
-	Progress io.Writer
+	Progress   io.Writer
 	// DrainTimeout bounds the wait, after the load stops, for the relay's
 	// backlog to reach the stand-in before the loss check. Default 120 s.
 	DrainTimeout time.Duration
@@ -73,11 +73,11 @@ type target struct {
 	backlog  func() int64
 	// standIn is relay-e2e's SLS stand-in, a child process (pid
 	// standInPID) reached through its socket.
-	standIn    *slsfake.Remote
-	standInPID int
+	standIn     *slsfake.Remote
+	standInPID  int
 	stopStandIn func() error // nil: no stand-in
 	close       func() error
-	notes      []string
+	notes       []string
 }
 
 func startTarget(o Options, name, dir string) (*target, error) {
