@@ -153,24 +153,21 @@ func WriteJSON(path string, r *Report) error {
 func WriteTable(w io.Writer, r *Report) {
 	writeVerdictLines(w, r)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight|tabwriter.Debug)
-	fmt.Fprintln(tw, "scenario\ttarget\tconns\trec/s\traw MB/s\twire MB/s\tack p50 ms\tp99\tp99.9\te2e p99 ms\tCPU s/GB\tpeak RSS MB\tbacklog MB\tthrottle s\tloss\t")
+	fmt.Fprintln(tw, "scenario\ttarget\tconns\trec/s\traw MB/s\twire MB/s\tack p50 ms\tp99\tp99.9\te2e p99 ms\tCPU s/GB target\tstand-in\tload gen\tpeak RSS MB\tbacklog MB\tthrottle s\tloss\t")
 	for _, run := range r.Runs {
 		s := run.Summary
 		if run.Error != "" && s.Acked == 0 {
-			fmt.Fprintf(tw, "%s\t%s\t%d\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t%s\t\n", run.Scenario, run.Target, s.Conns, "error: "+short(run.Error, 40))
+			fmt.Fprintf(tw, "%s\t%s\t%d\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t%s\t\n", run.Scenario, run.Target, s.Conns, "error: "+short(run.Error, 40))
 			continue
 		}
-		cpu := f1(s.CPUSecPerGB)
-		if s.CPUShared {
-			cpu += "*"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.0f\t%s\t%s\t%s\t\n",
+		target, standIn, loadGen := CPUTexts(s)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.0f\t%s\t%s\t%s\t\n",
 			run.Scenario, run.Target, s.Conns, s.RecPerSec, f1(s.RawMBps), f1(s.WireMBps),
-			f2(s.AckP50), f2(s.AckP99), f2(s.AckP999), dash(s.E2EP99, f1), cpu, s.PeakRSSMB,
+			f2(s.AckP50), f2(s.AckP99), f2(s.AckP999), dash(s.E2EP99, f1), target, standIn, loadGen, s.PeakRSSMB,
 			dash(s.PeakBacklog, f1), f1(s.ThrottleSec), LossText(run))
 	}
 	tw.Flush()
-	fmt.Fprintln(w, "  * CPU of the bench process itself (in-process target: includes the load generator)")
+	fmt.Fprintln(w, "  "+CPUNote)
 	if rs := Ratios(r); len(rs) > 0 {
 		fmt.Fprintln(w, "\nratios (raw MB/s, same run, same client load):")
 		for _, x := range rs {
@@ -178,6 +175,22 @@ func WriteTable(w io.Writer, r *Report) {
 		}
 	}
 	WriteStages(w, r.Stages)
+}
+
+// CPUNote explains the CPU s/GB columns (CPUTexts).
+const CPUNote = "CPU s/GB: CPU seconds per GB of raw logs acknowledged, each process apart, from /proc: target = the target's process " +
+	"(a relay target's own child process), stand-in = relay-e2e's SLS stand-in, a child process of its own, " +
+	"load gen = the bench's process, which drives the load. * the target runs in the bench's process: " +
+	"its figure and the load generator's are the same process's."
+
+// CPUTexts are a run's CPU s/GB columns: the target's process, the SLS
+// stand-in's ("-" without one) and the bench's own (the load generator).
+func CPUTexts(s Summary) (target, standIn, loadGen string) {
+	target = f1(s.CPUSecPerGB)
+	if s.CPUShared {
+		target += "*"
+	}
+	return target, dash(s.StandInCPUSecPerGB, f1), dash(s.BenchCPUSecPerGB, f1)
 }
 
 // LossText is the loss column: "ok 0/N", "MISSING m/N" or "n/a".
