@@ -16,13 +16,7 @@ import (
 // TestMain lets the test binary be the bench's executable: re-executed
 // with a child flag, it runs the relay or the stand-in, as cmd/slsbench does.
 func TestMain(m *testing.M) {
-	if isChild, err := targets.RunChild(os.Args); isChild {
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "child:", err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
+	targets.ExitIfChild()
 	os.Exit(m.Run())
 }
 

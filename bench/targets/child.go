@@ -100,3 +100,18 @@ func RunChild(args []string) (isChild bool, err error) {
 	}
 	return false, nil
 }
+
+// ExitIfChild runs the child os.Args ask for, if they ask for one (see
+// RunChild), and then exits: 0 when it shut down cleanly, 1 with its error
+// on stderr. A main or TestMain calls it first; otherwise it returns.
+func ExitIfChild() {
+	isChild, err := RunChild(os.Args)
+	if !isChild {
+		return
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", os.Args[1], err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}

@@ -1,7 +1,6 @@
 package targets
 
 import (
-	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -12,13 +11,7 @@ import (
 // TestMain lets the test binary be the bench's executable for the
 // children (RunChild), as cmd/slsbench is.
 func TestMain(m *testing.M) {
-	if isChild, err := RunChild(os.Args); isChild {
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "child:", err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
+	ExitIfChild()
 	os.Exit(m.Run())
 }
 

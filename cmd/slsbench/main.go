@@ -32,13 +32,7 @@ func main() {
 	// The relay targets and relay-e2e's SLS stand-in run as child
 	// processes of this same binary, so the CPU and RSS of each are its
 	// own.
-	if isChild, err := targets.RunChild(os.Args); isChild {
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "slsbench child:", err)
-			os.Exit(1)
-		}
-		return
-	}
+	targets.ExitIfChild()
 	var (
 		scenario  = flag.String("scenario", "steady", "scenario: steady, burst, outage, many-connections, many-connections-sasl-ssl, old-clients, sasl-ssl")
 		standard  = flag.Bool("standard", false, "run the standard set (steady, burst, old-clients, sasl-ssl against every target, and a shortened outage)")
