@@ -321,12 +321,15 @@ func RunTarget(ctx context.Context, o Options, name string) *report.Run {
 				run.Error = "before the loss check: " + err.Error()
 			}
 		}
+		began := time.Now()
 		loss, err := lossCheck(t.standIn, st, start, run)
 		if err != nil {
 			run.Error = "loss check: " + err.Error()
 		} else {
 			run.Loss = loss
 			run.Loss.Drained = drained
+			run.Notes = append(run.Notes, fmt.Sprintf("loss check: read %d logs back through PullLogs in %v (after the CPU figures)",
+				loss.Received, time.Since(began).Round(100*time.Millisecond)))
 		}
 	}
 	return run
