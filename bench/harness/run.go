@@ -8,9 +8,9 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"sort"
-	"sync"
 	"time"
+
+	sls "github.com/aliyun/aliyun-log-go-sdk"
 
 	"github.com/slsrelay/slsrelay/bench/load"
 	"github.com/slsrelay/slsrelay/bench/report"
@@ -31,13 +31,19 @@ type Options struct {
 	// that executable (cmd/slsbench re-executes itself); empty runs them
 	// in this process.
 	RelayExe string
-	Progress io.Writer
+	// StandInExe runs the relay-e2e target's SLS stand-in as a child
+	// process of that executable (targets.StandInChildFlag): cmd/slsbench,
+	// or a test binary whose TestMain hands the flag to
+	// targets.RunStandInChild. relay-e2e needs it: the stand-in always
+	// runs in a process of its own, reached through its socket only.
+	StandInExe string
+	Progress   io.Writer
 	// DrainTimeout bounds the wait, after the load stops, for the relay's
 	// backlog to reach the stand-in before the loss check. Default 120 s.
 	DrainTimeout time.Duration
 	// BeforeLossCheck, if set, runs against the stand-in just before the
 	// loss check (tests use it to drop a record).
-	BeforeLossCheck func(*slsfake.Server)
+	BeforeLossCheck func(*slsfake.Remote) error
 	Sizes           load.Sizes
 	SLSQuota        bool // pace the writers to SLS's per-shard quota
 }
@@ -65,9 +71,13 @@ type target struct {
 	user, pw string
 	pid      int // 0: this process
 	backlog  func() int64
-	standIn  *slsfake.Server
-	close    func() error
-	notes    []string
+	// standIn is relay-e2e's SLS stand-in, a child process (pid
+	// standInPID) reached through its socket.
+	standIn     *slsfake.Remote
+	standInPID  int
+	stopStandIn func() error // nil: no stand-in
+	close       func() error
+	notes       []string
 }
 
 func startTarget(o Options, name, dir string) (*target, error) {
@@ -78,15 +88,15 @@ func startTarget(o Options, name, dir string) (*target, error) {
 		spec := targets.RelaySpec{Mode: "ack", Dir: dir, Project: targets.Project, Topic: targets.Topic,
 			Partitions: targets.Partitions, AKID: targets.AKID, Secret: targets.Secret, SLSQuota: o.SLSQuota}
 		if name == RelayE2E {
-			fake, err := slsfake.New(targets.StandInConfig())
+			if o.StandInExe == "" {
+				return nil, fmt.Errorf("relay-e2e runs the SLS stand-in as a child process: Options.StandInExe is not set")
+			}
+			fake, err := targets.StartStandInChild(o.StandInExe)
 			if err != nil {
 				return nil, err
 			}
-			if err := fake.Start("127.0.0.1:0"); err != nil {
-				return nil, err
-			}
-			t.standIn = fake
-			spec.Mode, spec.StandInAddr, spec.StandInHost = "e2e", fake.Addr(), fake.Endpoint()
+			t.standIn, t.standInPID, t.stopStandIn = fake.Remote, fake.Info.PID, fake.Close
+			spec.Mode, spec.StandInAddr, spec.StandInHost = "e2e", fake.Info.Addr, fake.Info.Endpoint
 		}
 		var info targets.RelayInfo
 		var stats func() targets.RelayStats
@@ -111,7 +121,9 @@ func startTarget(o Options, name, dir string) (*target, error) {
 		t.backlog = func() int64 { return stats().BacklogBytes }
 		t.close = func() error {
 			err := closeRelay()
-			t.closeStandIn()
+			if e := t.closeStandIn(); err == nil {
+				err = e
+			}
 			return err
 		}
 		t.addr = info.Plain
@@ -156,10 +168,12 @@ func startTarget(o Options, name, dir string) (*target, error) {
 	return t, nil
 }
 
-func (t *target) closeStandIn() {
-	if t.standIn != nil {
-		t.standIn.Close()
+// closeStandIn stops the stand-in child, if there is one.
+func (t *target) closeStandIn() error {
+	if t.stopStandIn == nil {
+		return nil
 	}
+	return t.stopStandIn()
 }
 
 // RunTarget runs the scenario against one target.
@@ -198,7 +212,7 @@ func RunTarget(ctx context.Context, o Options, name string) *report.Run {
 		Profile: sc.Profile, Acks: sc.Acks, Pace: sc.Pace, Sizes: o.Sizes, OldClients: sc.OldClients,
 		TLS: t.tls, User: t.user, Password: t.pw,
 	}
-	proc0, proc0Err := targets.ReadProc(t.pid)
+	cpu0 := readCPU(t)
 	run.Summary.CPUShared = t.pid == 0
 
 	start := time.Now()
@@ -207,8 +221,19 @@ func RunTarget(ctx context.Context, o Options, name string) *report.Run {
 	var outage *outageWatch
 	if sc.Outage > 0 && t.standIn != nil {
 		at := o.Duration / 3
-		tm := time.AfterFunc(at, func() { t.standIn.Outage(sc.Outage, slsfake.OutageError) })
+		outageErr := make(chan error, 1)
+		tm := time.AfterFunc(at, func() { outageErr <- t.standIn.Outage(sc.Outage, slsfake.OutageError) })
 		defer tm.Stop()
+		defer func() {
+			select {
+			case err := <-outageErr:
+				if err != nil {
+					run.Notes = append(run.Notes, "the outage did not start: "+err.Error())
+				}
+			default:
+				run.Notes = append(run.Notes, "the run ended before the outage began")
+			}
+		}()
 		run.Outages = append(run.Outages, report.Window{From: at.Seconds(), To: (at + sc.Outage).Seconds()})
 		run.Notes = append(run.Notes, fmt.Sprintf("SLS stand-in answered 503 from %v to %v", at, at+sc.Outage))
 		outage = &outageWatch{end: start.Add(at + sc.Outage)}
@@ -225,7 +250,7 @@ func RunTarget(ctx context.Context, o Options, name string) *report.Run {
 
 	// Sample every second while the load runs and, for the e2e relay,
 	// while the backlog drains.
-	smp := &sampler{o: o, run: run, st: st, t: t, start: start, cpu: proc0.CPUSeconds, cpuSeen: proc0Err == nil}
+	smp := &sampler{o: o, run: run, st: st, t: t, start: start, cpu: cpu0}
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	var loadErr error
@@ -281,19 +306,63 @@ func RunTarget(ctx context.Context, o Options, name string) *report.Run {
 	s.AckMax = float64(lat.Max) / 1000
 	s.Throttles = st.Throttles.Load()
 	s.ThrottleSec = float64(st.ThrottleUs.Load()) / 1e6
-	proc1, _ := targets.ReadProc(t.pid)
-	s.CPUSeconds = proc1.CPUSeconds - proc0.CPUSeconds
+	used := readCPU(t).since(cpu0)
+	s.CPUSeconds, s.StandInCPUSeconds, s.BenchCPUSeconds = used.target, used.standIn, used.bench
 	if b := st.AckedBytes.Load(); b > 0 {
-		s.CPUSecPerGB = s.CPUSeconds / (float64(b) / 1e9)
+		gb := float64(b) / 1e9
+		s.CPUSecPerGB, s.BenchCPUSecPerGB = s.CPUSeconds/gb, s.BenchCPUSeconds/gb
+		if t.standIn != nil {
+			s.StandInCPUSecPerGB = s.StandInCPUSeconds / gb
+		}
 	}
 	if t.standIn != nil {
 		if o.BeforeLossCheck != nil {
-			o.BeforeLossCheck(t.standIn)
+			if err := o.BeforeLossCheck(t.standIn); err != nil && run.Error == "" {
+				run.Error = "before the loss check: " + err.Error()
+			}
 		}
-		run.Loss = lossCheck(t.standIn, st, start, run)
-		run.Loss.Drained = drained
+		began := time.Now()
+		loss, err := lossCheck(t.standIn, st, start, run)
+		if err != nil {
+			run.Error = "loss check: " + err.Error()
+		} else {
+			run.Loss = loss
+			run.Loss.Drained = drained
+			run.Notes = append(run.Notes, fmt.Sprintf("loss check: read %d logs back through PullLogs in %v (after the CPU figures)",
+				loss.Received, time.Since(began).Round(100*time.Millisecond)))
+		}
 	}
 	return run
+}
+
+// cpuSeconds are the CPU seconds (user + system) of the processes of a
+// run: the target's (the bench's own when it runs in-process), the
+// stand-in child's (relay-e2e) and the bench's, whose work is the load
+// generator's (and an in-process target's).
+type cpuSeconds struct {
+	target, standIn, bench float64
+	ok                     bool // the target's was read
+}
+
+func readCPU(t *target) cpuSeconds {
+	var c cpuSeconds
+	if p, err := targets.ReadProc(t.pid); err == nil {
+		c.target, c.ok = p.CPUSeconds, true
+	}
+	if t.standInPID != 0 {
+		if p, err := targets.ReadProc(t.standInPID); err == nil {
+			c.standIn = p.CPUSeconds
+		}
+	}
+	if p, err := targets.ReadProc(0); err == nil {
+		c.bench = p.CPUSeconds
+	}
+	return c
+}
+
+// since is the CPU used from c0 to c.
+func (c cpuSeconds) since(c0 cpuSeconds) cpuSeconds {
+	return cpuSeconds{target: c.target - c0.target, standIn: c.standIn - c0.standIn, bench: c.bench - c0.bench, ok: c.ok && c0.ok}
 }
 
 type sampler struct {
@@ -306,8 +375,7 @@ type sampler struct {
 	acked     int64
 	raw, wire int64
 	thr       int64
-	cpu       float64 // the measured process's CPU seconds at the last sample
-	cpuSeen   bool    // cpu holds a reading
+	cpu       cpuSeconds // the processes' CPU seconds at the last sample
 	lat       load.Snapshot
 	delivered int
 	stable    int
@@ -343,13 +411,18 @@ func (m *sampler) sample() {
 	}
 	if pr, err := targets.ReadProc(m.t.pid); err == nil {
 		p.RSSMB = float64(pr.RSSBytes) / 1e6
-		if m.cpuSeen {
-			p.CPU = (pr.CPUSeconds - m.cpu) / dt
-		}
-		m.cpu, m.cpuSeen = pr.CPUSeconds, true
 	}
+	cpu := readCPU(m.t)
+	if d := cpu.since(m.cpu); d.ok {
+		p.CPU, p.StandInCPU, p.BenchCPU = d.target/dt, d.standIn/dt, d.bench/dt
+	}
+	m.cpu = cpu
 	if m.t.standIn != nil {
-		n := m.t.standIn.LogCount(targets.Project, targets.Topic)
+		n, err := m.t.standIn.LogCount(targets.Project, targets.Topic)
+		if err != nil {
+			n = m.delivered // unknown this second: not counted as settled either
+			m.stable = -1
+		}
 		p.Delivered = float64(n-m.delivered) / dt
 		if n == m.delivered {
 			m.stable++
@@ -373,45 +446,51 @@ func (m *sampler) settled() bool {
 	return m.stable >= 1 && int64(m.delivered) >= m.st.Acked.Load()
 }
 
-// lossCheck reads every log the stand-in holds, and checks each acked id
-// arrived; it also fills the end-to-end latency (send → stored).
-func lossCheck(fake *slsfake.Server, st *load.Stats, start time.Time, run *report.Run) *report.Loss {
+// lossCheck reads every log the stand-in holds, through the SDK as SLS is
+// read, and checks each acked id arrived; it also fills the end-to-end
+// latency (send → stored).
+func lossCheck(fake *slsfake.Remote, st *load.Stats, start time.Time, run *report.Run) (*report.Loss, error) {
 	l := &report.Loss{Acked: st.AckedIDs.Len()}
 	seen := &load.IDSet{}
 	var e2e load.Histogram
 	perSec := map[int]*load.Histogram{}
-	var mu sync.Mutex
-	for _, lg := range fake.Logs(targets.Project, targets.Topic) {
-		var content string
-		for _, kv := range lg.Contents {
-			if kv.Key == "content" {
-				content = kv.Value
-				break
+	err := fake.ReadLogs(targets.Project, targets.Topic, targets.AKID, targets.Secret, func(received time.Time, lg *sls.LogGroup) {
+		for _, log := range lg.Logs {
+			var content string
+			for _, kv := range log.Contents {
+				if kv.GetKey() == "content" {
+					content = kv.GetValue()
+					break
+				}
 			}
+			id, ts, ok := load.ParseValue([]byte(content))
+			if !ok {
+				continue
+			}
+			l.Received++
+			if !seen.Set(id) {
+				l.Duplicates++
+				continue
+			}
+			if !st.AckedIDs.Has(id) {
+				l.Unacked++
+			}
+			if received.IsZero() {
+				continue // arrived after the check began: no latency
+			}
+			d := received.Sub(ts)
+			e2e.Record(d)
+			sec := int(received.Sub(start).Seconds()) + 1
+			h := perSec[sec]
+			if h == nil {
+				h = &load.Histogram{}
+				perSec[sec] = h
+			}
+			h.Record(d)
 		}
-		id, ts, ok := load.ParseValue([]byte(content))
-		if !ok {
-			continue
-		}
-		l.Received++
-		if !seen.Set(id) {
-			l.Duplicates++
-			continue
-		}
-		if !st.AckedIDs.Has(id) {
-			l.Unacked++
-		}
-		d := lg.Received.Sub(ts)
-		e2e.Record(d)
-		sec := int(lg.Received.Sub(start).Seconds()) + 1
-		mu.Lock()
-		h := perSec[sec]
-		if h == nil {
-			h = &load.Histogram{}
-			perSec[sec] = h
-		}
-		mu.Unlock()
-		h.Record(d)
+	})
+	if err != nil {
+		return nil, err
 	}
 	st.AckedIDs.Range(func(id uint64) {
 		if !seen.Has(id) {
@@ -423,16 +502,11 @@ func lossCheck(fake *slsfake.Server, st *load.Stats, start time.Time, run *repor
 	})
 	s := &run.Summary
 	s.E2EP50, s.E2EP99, s.E2EP999 = report.Clean(e2e.Quantile(0.5)), report.Clean(e2e.Quantile(0.99)), report.Clean(e2e.Quantile(0.999))
-	var secs []int
-	for k := range perSec {
-		secs = append(secs, k)
-	}
-	sort.Ints(secs)
 	for i := range run.Series {
 		sec := int(math.Round(run.Series[i].T))
 		if h := perSec[sec]; h != nil {
 			run.Series[i].E2EP99 = report.Clean(h.Quantile(0.99))
 		}
 	}
-	return l
+	return l, nil
 }

@@ -76,30 +76,27 @@ h2{border-bottom:2px solid #ddd;padding-bottom:3px;margin-top:28px}.note{color:#
 }
 
 func writeSummaryTable(b *strings.Builder, r *Report) {
-	b.WriteString(`<h2>Runs</h2><table><tr><th class="l">scenario</th><th class="l">target</th><th>conns</th><th>rec/s</th><th>raw MB/s</th><th>wire MB/s</th><th>ack p50 ms</th><th>p99</th><th>p99.9</th><th>e2e p50 ms</th><th>e2e p99</th><th>CPU s/GB</th><th>peak RSS MB</th><th>peak backlog MB</th><th>throttle s</th><th class="l">loss check</th></tr>`)
+	b.WriteString(`<h2>Runs</h2><table><tr><th class="l">scenario</th><th class="l">target</th><th>conns</th><th>rec/s</th><th>raw MB/s</th><th>wire MB/s</th><th>ack p50 ms</th><th>p99</th><th>p99.9</th><th>e2e p50 ms</th><th>e2e p99</th><th>CPU s/GB target</th><th>stand-in</th><th>load gen</th><th>peak RSS MB</th><th>peak backlog MB</th><th>throttle s</th><th class="l">loss check</th></tr>`)
 	for _, run := range r.Runs {
 		s := run.Summary
 		fmt.Fprintf(b, `<tr><td class="l">%s</td><td class="l">%s</td><td>%d</td>`, html.EscapeString(run.Scenario), html.EscapeString(run.Target), s.Conns)
 		if run.Error != "" && s.Acked == 0 {
-			fmt.Fprintf(b, `<td colspan="13" class="l bad">%s</td></tr>`, html.EscapeString(run.Error))
+			fmt.Fprintf(b, `<td colspan="15" class="l bad">%s</td></tr>`, html.EscapeString(run.Error))
 			continue
 		}
-		cpu := f1(s.CPUSecPerGB)
-		if s.CPUShared {
-			cpu += "*"
-		}
+		cpu, standIn, loadGen := CPUTexts(s)
 		lossClass := "ok"
 		if run.Loss == nil {
 			lossClass = ""
 		} else if !run.Loss.OK() {
 			lossClass = "bad"
 		}
-		fmt.Fprintf(b, `<td>%.0f</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%.0f</td><td>%s</td><td>%s</td><td class="l %s">%s</td></tr>`,
+		fmt.Fprintf(b, `<td>%.0f</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%.0f</td><td>%s</td><td>%s</td><td class="l %s">%s</td></tr>`,
 			s.RecPerSec, f1(s.RawMBps), f1(s.WireMBps), f2(s.AckP50), f2(s.AckP99), f2(s.AckP999),
-			dash(s.E2EP50, f1), dash(s.E2EP99, f1), cpu, s.PeakRSSMB, dash(s.PeakBacklog, f1), f1(s.ThrottleSec),
+			dash(s.E2EP50, f1), dash(s.E2EP99, f1), cpu, standIn, loadGen, s.PeakRSSMB, dash(s.PeakBacklog, f1), f1(s.ThrottleSec),
 			lossClass, html.EscapeString(LossText(run)))
 	}
-	b.WriteString(`</table><p class="note">* CPU of the bench process itself: the target runs in-process, so the load generator is included. The relay targets run as a child process and count only the relay. e2e = send → stored in the SLS stand-in.</p>`)
+	fmt.Fprintf(b, `</table><p class="note">%s e2e = send → stored in the SLS stand-in.</p>`, html.EscapeString(CPUNote))
 }
 
 func writeScenario(b *strings.Builder, r *Report, sc string) {
@@ -159,6 +156,11 @@ func writeScenario(b *strings.Builder, r *Report, sc string) {
 			one("ack p99.9", "#d62728", false, func(p Sample) float64 { return p.P999 }, false),
 			one("e2e p99", "#9467bd", true, func(p Sample) float64 { return p.E2EP99 }, true),
 		}, true)
+		chart("relay-e2e CPU by process", UnitCores, []Series{
+			one("relay", "#1f77b4", false, func(p Sample) float64 { return p.CPU }, false),
+			one("SLS stand-in", "#ff7f0e", false, func(p Sample) float64 { return p.StandInCPU }, false),
+			one("load generator (bench)", "#7f7f7f", true, func(p Sample) float64 { return p.BenchCPU }, false),
+		}, false)
 		chart("relay-e2e WAL backlog", UnitMB, []Series{one("WAL backlog", "#8c564b", false, func(p Sample) float64 { return p.BacklogMB }, false)}, false)
 		chart("relay-e2e throttle imposed on shippers", UnitMsPerS, []Series{one("throttle", "#17becf", false, func(p Sample) float64 { return p.Throttle }, false)}, false)
 		chart("relay-e2e acked vs delivered to SLS", UnitRecPerS, []Series{

@@ -72,11 +72,19 @@ type Summary struct {
 	CPUSeconds  float64 `json:"cpuSeconds"`
 	CPUSecPerGB float64 `json:"cpuSecPerGB"` // per GB of raw bytes acknowledged
 	CPUShared   bool    `json:"cpuShared"`
-	PeakRSSMB   float64 `json:"peakRSSMB"`
-	PeakBacklog float64 `json:"peakBacklogMB"`
-	Throttles   int64   `json:"throttles"`
-	ThrottleSec float64 `json:"throttleSeconds"` // throttle time imposed, summed over connections
-	Conns       int     `json:"conns"`
+	// The SLS stand-in's process (relay-e2e), per GB of raw bytes
+	// acknowledged; 0 without a stand-in.
+	StandInCPUSeconds  float64 `json:"standInCpuSeconds,omitempty"`
+	StandInCPUSecPerGB float64 `json:"standInCpuSecPerGB,omitempty"`
+	// The bench's own process: the load generator, and the target too
+	// when CPUShared.
+	BenchCPUSeconds  float64 `json:"benchCpuSeconds"`
+	BenchCPUSecPerGB float64 `json:"benchCpuSecPerGB"`
+	PeakRSSMB        float64 `json:"peakRSSMB"`
+	PeakBacklog      float64 `json:"peakBacklogMB"`
+	Throttles        int64   `json:"throttles"`
+	ThrottleSec      float64 `json:"throttleSeconds"` // throttle time imposed, summed over connections
+	Conns            int     `json:"conns"`
 }
 
 // Sample is one second of a run.
@@ -96,6 +104,10 @@ type Sample struct {
 	// CPU is the measured process's CPU seconds in this second (1 = one
 	// core busy): the relay's own when it runs as a child process.
 	CPU float64 `json:"cpuCores"`
+	// StandInCPU and BenchCPU are the same for the stand-in's process and
+	// the bench's own (the load generator's).
+	StandInCPU float64 `json:"standInCpuCores,omitempty"`
+	BenchCPU   float64 `json:"benchCpuCores"`
 }
 
 // Window is a span of a run, in seconds since it started.
@@ -141,24 +153,21 @@ func WriteJSON(path string, r *Report) error {
 func WriteTable(w io.Writer, r *Report) {
 	writeVerdictLines(w, r)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight|tabwriter.Debug)
-	fmt.Fprintln(tw, "scenario\ttarget\tconns\trec/s\traw MB/s\twire MB/s\tack p50 ms\tp99\tp99.9\te2e p99 ms\tCPU s/GB\tpeak RSS MB\tbacklog MB\tthrottle s\tloss\t")
+	fmt.Fprintln(tw, "scenario\ttarget\tconns\trec/s\traw MB/s\twire MB/s\tack p50 ms\tp99\tp99.9\te2e p99 ms\tCPU s/GB target\tstand-in\tload gen\tpeak RSS MB\tbacklog MB\tthrottle s\tloss\t")
 	for _, run := range r.Runs {
 		s := run.Summary
 		if run.Error != "" && s.Acked == 0 {
-			fmt.Fprintf(tw, "%s\t%s\t%d\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t%s\t\n", run.Scenario, run.Target, s.Conns, "error: "+short(run.Error, 40))
+			fmt.Fprintf(tw, "%s\t%s\t%d\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t%s\t\n", run.Scenario, run.Target, s.Conns, "error: "+short(run.Error, 40))
 			continue
 		}
-		cpu := f1(s.CPUSecPerGB)
-		if s.CPUShared {
-			cpu += "*"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.0f\t%s\t%s\t%s\t\n",
+		target, standIn, loadGen := CPUTexts(s)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.0f\t%s\t%s\t%s\t\n",
 			run.Scenario, run.Target, s.Conns, s.RecPerSec, f1(s.RawMBps), f1(s.WireMBps),
-			f2(s.AckP50), f2(s.AckP99), f2(s.AckP999), dash(s.E2EP99, f1), cpu, s.PeakRSSMB,
+			f2(s.AckP50), f2(s.AckP99), f2(s.AckP999), dash(s.E2EP99, f1), target, standIn, loadGen, s.PeakRSSMB,
 			dash(s.PeakBacklog, f1), f1(s.ThrottleSec), LossText(run))
 	}
 	tw.Flush()
-	fmt.Fprintln(w, "  * CPU of the bench process itself (in-process target: includes the load generator)")
+	fmt.Fprintln(w, "  "+CPUNote)
 	if rs := Ratios(r); len(rs) > 0 {
 		fmt.Fprintln(w, "\nratios (raw MB/s, same run, same client load):")
 		for _, x := range rs {
@@ -166,6 +175,22 @@ func WriteTable(w io.Writer, r *Report) {
 		}
 	}
 	WriteStages(w, r.Stages)
+}
+
+// CPUNote explains the CPU s/GB columns (CPUTexts).
+const CPUNote = "CPU s/GB: CPU seconds per GB of raw logs acknowledged, each process apart, from /proc: target = the target's process " +
+	"(a relay target's own child process), stand-in = relay-e2e's SLS stand-in, a child process of its own, " +
+	"load gen = the bench's process, which drives the load. * the target runs in the bench's process: " +
+	"its figure and the load generator's are the same process's."
+
+// CPUTexts are a run's CPU s/GB columns: the target's process, the SLS
+// stand-in's ("-" without one) and the bench's own (the load generator).
+func CPUTexts(s Summary) (target, standIn, loadGen string) {
+	target = f1(s.CPUSecPerGB)
+	if s.CPUShared {
+		target += "*"
+	}
+	return target, dash(s.StandInCPUSecPerGB, f1), dash(s.BenchCPUSecPerGB, f1)
 }
 
 // LossText is the loss column: "ok 0/N", "MISSING m/N" or "n/a".

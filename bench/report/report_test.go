@@ -423,3 +423,62 @@ func TestRecordedOutageRun(t *testing.T) {
 		}
 	}
 }
+
+// Each run's CPU per GB is shown for each process apart: the target's,
+// relay-e2e's stand-in's and the load generator's, in the table and the
+// HTML, with the in-process targets marked; relay-e2e's per-second CPU is
+// charted by process.
+func TestCPUPerProcess(t *testing.T) {
+	r := sample()
+	for _, run := range r.Runs {
+		s := &run.Summary
+		switch run.Target {
+		case "relay-e2e":
+			s.CPUSecPerGB, s.StandInCPUSecPerGB, s.BenchCPUSecPerGB = 7.25, 3.5, 2.25
+			for i := range run.Series {
+				run.Series[i].CPU, run.Series[i].StandInCPU, run.Series[i].BenchCPU = 0.9, 0.4, 0.3
+			}
+		case "relay-ack":
+			s.CPUSecPerGB, s.BenchCPUSecPerGB = 4.5, 2.5
+		case "ack-only":
+			s.CPUSecPerGB, s.BenchCPUSecPerGB, s.CPUShared = 5.5, 5.5, true
+		}
+	}
+	var b bytes.Buffer
+	WriteTable(&b, r)
+	rows := map[string]string{}
+	for _, line := range strings.Split(b.String(), "\n") {
+		if f := strings.Split(line, "|"); len(f) > 12 {
+			cols := make([]string, len(f))
+			for i := range f {
+				cols[i] = strings.TrimSpace(f[i])
+			}
+			rows[cols[1]] = strings.Join(cols[10:13], " ")
+		}
+	}
+	f := func(target, want string) {
+		t.Helper()
+		if rows[target] != want {
+			t.Errorf("%s: CPU s/GB target, stand-in, load gen = %q, want %q\n%s", target, rows[target], want, b.String())
+		}
+	}
+	f("target", "CPU s/GB target stand-in load gen")
+	f("relay-e2e", "7.2 3.5 2.2")
+	f("relay-ack", "4.5 - 2.5")
+	f("ack-only", "5.5* - 5.5")
+	if !strings.Contains(b.String(), "stand-in = relay-e2e's SLS stand-in, a child process of its own") {
+		t.Errorf("table does not say what the CPU columns are:\n%s", b.String())
+	}
+	b.Reset()
+	if err := WriteHTML(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	h := b.String()
+	for _, want := range []string{"<th>CPU s/GB target</th><th>stand-in</th><th>load gen</th>",
+		"<td>7.2</td><td>3.5</td><td>2.2</td>", "<td>5.5*</td><td>-</td><td>5.5</td>",
+		"relay-e2e CPU by process", "SLS stand-in", "load generator (bench)"} {
+		if !strings.Contains(h, want) {
+			t.Errorf("HTML lacks %q", want)
+		}
+	}
+}

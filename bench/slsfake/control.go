@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -34,7 +35,17 @@ import (
 //	                  sets the server clock (see SetClockSkew)
 //	POST   /_drop     {"project","logstore","n":1} → {"dropped": n}
 //	                  deletes the n most recently stored logs (a loss the
-//	                  bench's check must notice)
+//	                  bench's check must notice); with "match":"text"
+//	                  instead, every log with a content value holding text
+//	GET    /_logstore?project=&logstore=&newest=1000
+//	                  {"logs": n, "newestLogTime": RFC 3339}: how many logs
+//	                  are stored (cheap to poll), and with newest=N the
+//	                  latest log time among the last N to arrive
+//	GET    /_received?project=&logstore=&shard=
+//	                  {"cursor": "...", "received": [unix ns, ...]}: when each
+//	                  stored LogGroup of the shard arrived, from the cursor
+//	                  of the oldest on, in the order PullLogs serves them
+//	                  (SLS's GetCursorTime answers whole seconds only)
 //
 // Errors are {"error": "..."} with status 400 (404 for an unknown path).
 
@@ -90,6 +101,7 @@ type target struct {
 	Shard          int    `json:"shard"`
 	Key            string `json:"key"`
 	N              int    `json:"n"`
+	Match          string `json:"match"`
 	BytesPerSec    int64  `json:"bytesPerSec"`
 	RequestsPerSec int64  `json:"requestsPerSec"`
 	Soft           bool   `json:"soft"`
@@ -199,13 +211,29 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 		}
 	case "POST /_drop":
 		if decode(&t) {
+			if t.Match != "" {
+				reply(map[string]int{"dropped": s.dropMatching(t.Project, t.Logstore, t.Match)}, nil)
+				return
+			}
 			reply(map[string]int{"dropped": s.DropNewest(t.Project, t.Logstore, max(t.N, 1))}, nil)
 		}
+	case "GET /_logstore":
+		reply(s.logstoreState(r.URL.Query()))
+	case "GET /_received":
+		reply(s.received(r.URL.Query()))
 	default:
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusNotFound)
 		json.NewEncoder(w).Encode(map[string]string{"error": "no control endpoint " + r.Method + " " + r.URL.Path})
 	}
+}
+
+// dropMatching deletes every stored log of a logstore with a content value
+// holding text (see DropLogs) and returns how many it deleted.
+func (s *Server) dropMatching(project, logstore, text string) int {
+	return s.DropLogs(project, logstore, func(l StoredLog) bool {
+		return slices.ContainsFunc(l.Contents, func(kv KV) bool { return strings.Contains(kv.Value, text) })
+	})
 }
 
 // DropNewest deletes the n most recently stored logs of a logstore (see

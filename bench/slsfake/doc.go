@@ -17,7 +17,9 @@
 // What it receives is kept in memory, bounded by Config.MaxStoredBytes (the
 // oldest LogGroups are dropped first and counted), and can be read back by
 // any SLS client through GetCursor/PullLogs, or in-process through
-// Server.Logs. Faults (error shares, latency, outages, connection resets) and
+// Server.Logs. Remote reaches a stand-in in another process the same way a
+// shell would: the control API for outages, counts and drops, and PullLogs
+// (with each group's arrival from the control API) for the logs. Faults (error shares, latency, outages, connection resets) and
 // shard splits can be injected from Go, from the config, or through the small
 // JSON control API on the same listener (paths under /_, see control.go).
 //

@@ -1,13 +1,10 @@
 package targets
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"time"
@@ -96,8 +93,8 @@ func relayConfig(spec RelaySpec) (*relay.Config, relay.Deps, error) {
 	}
 	switch spec.Mode {
 	case "e2e":
-		// The stand-in runs in the bench process, not in the relay's: the
-		// relay's CPU and RSS are its own, and the loss check reads it.
+		// The stand-in runs in a process of its own (StandInChildFlag),
+		// not in the relay's: the relay's CPU and RSS are its own.
 		cfg.SLS.StandIn = nil
 		// The stand-in speaks plain http and, as the in-process one of
 		// `make run`, takes v4 signatures in its region.
@@ -173,8 +170,8 @@ func (r *Relay) Close() error {
 }
 
 // ChildFlag is the flag cmd/slsbench re-executes itself with to run a
-// relay as a child process, so the relay's CPU and RSS are its own and not
-// mixed with the load generator's.
+// relay as a child process (child.go), so the relay's CPU and RSS are its
+// own and not mixed with the load generator's.
 const ChildFlag = "-relay-child"
 
 // RunRelayChild is the child's main: start the relay of specJSON, print its
@@ -199,11 +196,7 @@ func RunRelayChild(specJSON string) error {
 	}
 	out := json.NewEncoder(os.Stdout)
 	out.Encode(r.Info)
-	done := make(chan struct{})
-	go func() {
-		io.Copy(io.Discard, os.Stdin)
-		close(done)
-	}()
+	done := stdinClosed()
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
 	for {
@@ -221,55 +214,31 @@ func RunRelayChild(specJSON string) error {
 // ChildRelay is a relay running in a child process (see RunRelayChild).
 type ChildRelay struct {
 	Info  RelayInfo
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-	mu    sync.Mutex
+	child *child
+	mu    sync.Mutex // protects last
 	last  RelayStats
-	done  chan struct{}
 }
 
 // StartRelayChild runs exe ChildFlag spec and waits for its RelayInfo.
 func StartRelayChild(exe string, spec RelaySpec) (*ChildRelay, error) {
 	js, _ := json.Marshal(spec)
-	cmd := exec.Command(exe, ChildFlag, string(js))
-	cmd.Stderr = os.Stderr
-	if e := os.Getenv(ChildEnv); e != "" {
-		// The child's alone (GODEBUG=gctrace=1, GOGC, GOMAXPROCS): the
-		// bench's own would mix in.
-		cmd.Env = append(os.Environ(), strings.Fields(e)...)
-	}
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, err
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	c := &ChildRelay{cmd: cmd, stdin: stdin, done: make(chan struct{})}
-	sc := bufio.NewScanner(stdout)
-	if !sc.Scan() || json.Unmarshal(sc.Bytes(), &c.Info) != nil {
-		stdin.Close()
-		cmd.Process.Kill()
-		cmd.Wait()
-		return nil, fmt.Errorf("relay child did not start")
-	}
-	c.Info.PID = cmd.Process.Pid
-	go func() {
-		defer close(c.done)
-		for sc.Scan() {
-			var st RelayStats
-			if json.Unmarshal(sc.Bytes(), &st) == nil {
-				c.mu.Lock()
-				c.last = st
-				c.mu.Unlock()
-			}
+	// The child's alone (GODEBUG=gctrace=1, GOGC, GOMAXPROCS): the
+	// bench's own would mix in.
+	env := strings.Fields(os.Getenv(ChildEnv))
+	r := &ChildRelay{}
+	c, err := startChild("relay", exe, []string{ChildFlag, string(js)}, env, &r.Info, func(line []byte) {
+		var st RelayStats
+		if json.Unmarshal(line, &st) == nil {
+			r.mu.Lock()
+			r.last = st
+			r.mu.Unlock()
 		}
-	}()
-	return c, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	r.child, r.Info.PID = c, c.pid()
+	return r, nil
 }
 
 // Stats is the child's latest sample.
@@ -279,14 +248,5 @@ func (c *ChildRelay) Stats() RelayStats {
 	return c.last
 }
 
-// Close asks the child to shut down (closing its stdin) and waits for it;
-// after 30 s it is killed.
-func (c *ChildRelay) Close() error {
-	c.stdin.Close()
-	select {
-	case <-c.done:
-	case <-time.After(30 * time.Second):
-		c.cmd.Process.Kill()
-	}
-	return c.cmd.Wait()
-}
+// Close stops the child (see child.close).
+func (c *ChildRelay) Close() error { return c.child.close() }

@@ -29,15 +29,10 @@ import (
 )
 
 func main() {
-	// The relay targets run as a child process of this same binary, so
-	// their CPU and RSS are theirs alone.
-	if len(os.Args) == 3 && os.Args[1] == targets.ChildFlag {
-		if err := targets.RunRelayChild(os.Args[2]); err != nil {
-			fmt.Fprintln(os.Stderr, "relay child:", err)
-			os.Exit(1)
-		}
-		return
-	}
+	// The relay targets and relay-e2e's SLS stand-in run as child
+	// processes of this same binary, so the CPU and RSS of each are its
+	// own.
+	targets.ExitIfChild()
 	var (
 		scenario  = flag.String("scenario", "steady", "scenario: steady, burst, outage, many-connections, many-connections-sasl-ssl, old-clients, sasl-ssl")
 		standard  = flag.Bool("standard", false, "run the standard set (steady, burst, old-clients, sasl-ssl against every target, and a shortened outage)")
@@ -49,7 +44,7 @@ func main() {
 		profile   = flag.String("profile", "", "client profile: beats or telegraf (default: the scenario's)")
 		tgts      = flag.String("targets", "", "comma-separated targets (default: the scenario's): "+strings.Join(harness.AllTargets, ","))
 		out       = flag.String("out", "bench/out", "output directory")
-		inProcess = flag.Bool("in-process", false, "run the relay in this process instead of a child (CPU/RSS then include the load generator)")
+		inProcess = flag.Bool("in-process", false, "run the relay in this process instead of a child (CPU/RSS then include the load generator; relay-e2e's stand-in stays a child)")
 		slsQuota  = flag.Bool("sls-quota", false, "pace the relay's writers to SLS's per-shard quota (5 MB/s, 500 writes/s per shard)")
 		drain     = flag.Duration("drain", 120*time.Second, "longest wait for the relay's backlog to reach the stand-in before the loss check")
 	)
@@ -110,12 +105,13 @@ func main() {
 		jobs = append(jobs, job{sc, d})
 	}
 
-	exe := ""
-	if !*inProcess {
-		var err error
-		if exe, err = os.Executable(); err != nil {
-			fatal(err)
-		}
+	exe, err := os.Executable()
+	if err != nil {
+		fatal(err)
+	}
+	relayExe := exe
+	if *inProcess {
+		relayExe = ""
 	}
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		fatal(err)
@@ -124,7 +120,7 @@ func main() {
 	for _, j := range jobs {
 		fmt.Fprintf(os.Stderr, "== %s: %s\n", j.sc.Name, j.sc.Description)
 		runs := harness.Run(ctx, harness.Options{
-			Scenario: j.sc, Duration: j.dur, WorkDir: filepath.Join(*out, "work"), RelayExe: exe,
+			Scenario: j.sc, Duration: j.dur, WorkDir: filepath.Join(*out, "work"), RelayExe: relayExe, StandInExe: exe,
 			Progress: os.Stderr, DrainTimeout: *drain, SLSQuota: *slsQuota,
 		})
 		rep.Runs = append(rep.Runs, runs...)
