@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"runtime"
+	"sync/atomic"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -23,6 +24,9 @@ type gnetListener struct {
 	eng     gnet.Engine
 	booted  chan struct{}
 	bootErr error
+	// stopping: stop has begun; gnet's errors about the listening socket
+	// it shut are expected from here on.
+	stopping atomic.Bool
 }
 
 func (s *Server) startGnet(ln *listener) error {
@@ -38,7 +42,7 @@ func (s *Server) startGnet(ln *listener) error {
 			gnet.WithNumEventLoop(loops),
 			gnet.WithTCPNoDelay(gnet.TCPNoDelay),
 			gnet.WithReuseAddr(true),
-			gnet.WithLogger(gnetLogger{s.log}),
+			gnet.WithLogger(gnetLogger{s.log, &g.stopping}),
 		)
 	}()
 	select {
@@ -53,13 +57,44 @@ func (s *Server) startGnet(ln *listener) error {
 		<-errc
 		return g.bootErr
 	}
-	ln.stop = func(ctx context.Context) error {
-		if err := g.eng.Stop(ctx); err != nil {
-			return err
+	ln.stop = func(ctx context.Context) error { return g.stop(ctx, errc) }
+	return nil
+}
+
+// acceptorStopWait bounds how long stop waits for gnet's acceptor to
+// notice its socket was shut before it stops gnet itself.
+const acceptorStopWait = time.Second
+
+// stop stops accepting first, then stops gnet. gnet's own Stop signals its
+// acceptor and its event loops at the same time: a loop can exit while
+// the acceptor still accepts, and a connection it accepts then is handed
+// to the gone loop, never served and never closed while the process
+// lives. A client that reconnects the moment its connection closes (sarama
+// does, and a balancer still sends it to this node) lands there and waits
+// out its read timeout, 30 s per request for the Beats. So the listening
+// socket is shut first (shutdown(2) on a dup acts on the one socket):
+// the kernel refuses new connections and resets those not yet accepted,
+// gnet's acceptor fails its next accept and shuts gnet down, and the loops
+// get their stop signal after every connection it handed over, which they
+// then close.
+func (g *gnetListener) stop(ctx context.Context, errc <-chan error) error {
+	g.stopping.Store(true)
+	if fd, err := g.eng.Dup(); err == nil {
+		err = unix.Shutdown(fd, unix.SHUT_RD)
+		_ = unix.Close(fd)
+		if err == nil {
+			select {
+			case <-errc:
+				return nil
+			case <-time.After(acceptorStopWait):
+			case <-ctx.Done():
+			}
 		}
-		<-errc
-		return nil
 	}
+	if err := g.eng.Stop(ctx); err != nil {
+		return err
+	}
+	<-errc
 	return nil
 }
 
@@ -236,15 +271,26 @@ func (t gnetTransport) resume()      { _ = t.c.Wake(nil) }
 func (t gnetTransport) close()       { _ = t.c.Close() }
 func (t gnetTransport) backlog() int { return t.c.OutboundBuffered() }
 
-// gnetLogger sends gnet's own log lines to slog.
-type gnetLogger struct{ l *slog.Logger }
+// gnetLogger sends gnet's own log lines to slog. Once its listener is
+// stopping, errors are debug lines: gnet reports the socket stop shut
+// (its accept fails, and it shuts itself down "with error").
+type gnetLogger struct {
+	l        *slog.Logger
+	stopping *atomic.Bool
+}
 
 var _ logging.Logger = gnetLogger{}
 
 func (g gnetLogger) Debugf(f string, a ...any) { g.l.Debug("gnet: " + fmt.Sprintf(f, a...)) }
 func (g gnetLogger) Infof(f string, a ...any)  { g.l.Debug("gnet: " + fmt.Sprintf(f, a...)) }
 func (g gnetLogger) Warnf(f string, a ...any)  { g.l.Warn("gnet: " + fmt.Sprintf(f, a...)) }
-func (g gnetLogger) Errorf(f string, a ...any) { g.l.Error("gnet: " + fmt.Sprintf(f, a...)) }
+func (g gnetLogger) Errorf(f string, a ...any) {
+	if g.stopping.Load() {
+		g.l.Debug("gnet: " + fmt.Sprintf(f, a...))
+		return
+	}
+	g.l.Error("gnet: " + fmt.Sprintf(f, a...))
+}
 func (g gnetLogger) Fatalf(f string, a ...any) { g.l.Error("gnet: " + fmt.Sprintf(f, a...)) }
 
 // markPartial notes whether a request is half-received, for the reaper's

@@ -6,6 +6,8 @@ package kafkatest
 
 import (
 	"context"
+	"io"
+	"log"
 	"os/exec"
 	"strings"
 	"sync"
@@ -53,6 +55,7 @@ type FleetShippers struct {
 	saramaSend  func(int)
 	saramaDone  sync.WaitGroup // its Successes and Errors readers
 	saramaStuck atomic.Int32   // sends that waited FleetStuck
+	saramaLog   *LockedBuffer  // sarama's own log (sarama.Logger)
 
 	kcatLines  chan []byte
 	kcatOut    *LockedBuffer
@@ -96,6 +99,7 @@ func StartFleetShippers(t testing.TB, o FleetShipperOptions) *FleetShippers {
 	}
 	run(s.Franz, s.franzSend)
 
+	s.saramaLog = captureSaramaLog(t)
 	sp, err := sarama.NewAsyncProducer([]string{o.Front}, BeatsSaramaConfig())
 	if err != nil {
 		t.Fatal(err)
@@ -234,4 +238,21 @@ func waitWithin(wg *sync.WaitGroup, d time.Duration) bool {
 	case <-time.After(d):
 		return false
 	}
+}
+
+// captureSaramaLog sends sarama's log (its package-level Logger: the
+// producer's retries, broker connections, metadata refreshes) to a buffer
+// shown if the test fails, and to LogWriter, and restores the logger when
+// the test ends.
+func captureSaramaLog(t testing.TB) *LockedBuffer {
+	buf := &LockedBuffer{}
+	was := sarama.Logger
+	sarama.Logger = log.New(io.MultiWriter(buf, LogWriter{}), "[sarama] ", log.Ltime|log.Lmicroseconds)
+	t.Cleanup(func() {
+		sarama.Logger = was
+		if t.Failed() {
+			t.Logf("sarama's log:\n%s", buf.Tail(256<<10))
+		}
+	})
+	return buf
 }
