@@ -6,7 +6,6 @@ package kafkatest
 
 import (
 	"context"
-	"io"
 	"log"
 	"os/exec"
 	"strings"
@@ -55,7 +54,6 @@ type FleetShippers struct {
 	saramaSend  func(int)
 	saramaDone  sync.WaitGroup // its Successes and Errors readers
 	saramaStuck atomic.Int32   // sends that waited FleetStuck
-	saramaLog   *LockedBuffer  // sarama's own log (sarama.Logger)
 
 	kcatLines  chan []byte
 	kcatOut    *LockedBuffer
@@ -99,7 +97,7 @@ func StartFleetShippers(t testing.TB, o FleetShipperOptions) *FleetShippers {
 	}
 	run(s.Franz, s.franzSend)
 
-	s.saramaLog = captureSaramaLog(t)
+	captureSaramaLog(t)
 	sp, err := sarama.NewAsyncProducer([]string{o.Front}, BeatsSaramaConfig())
 	if err != nil {
 		t.Fatal(err)
@@ -182,6 +180,11 @@ func (s *FleetShippers) Finish(t testing.TB, timeout time.Duration) {
 	if !waitWithin(&s.running, FleetStuck) {
 		t.Fatalf("a shipper is stuck sending for %v", FleetStuck)
 	}
+	// kcat's input ends now, not after the other clients: kcat -P holds
+	// the lines it read until its input buffer fills or ends, so the last
+	// records would otherwise wait for every client before it and read as
+	// kcat's own waits (79 s once, behind a stalled sarama).
+	close(s.kcatLines)
 	deadline := time.Now().Add(timeout)
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
@@ -204,7 +207,6 @@ func (s *FleetShippers) Finish(t testing.TB, timeout time.Duration) {
 	if s.Python != nil {
 		s.finishKafkaPython(t, deadline)
 	}
-	close(s.kcatLines)
 	// kcat gets at least kcatFinish of its own: a client before it that
 	// used up the deadline must not make kcat's records look lost.
 	select {
@@ -242,17 +244,35 @@ func waitWithin(wg *sync.WaitGroup, d time.Duration) bool {
 
 // captureSaramaLog sends sarama's log (its package-level Logger: the
 // producer's retries, broker connections, metadata refreshes) to a buffer
-// shown if the test fails, and to LogWriter, and restores the logger when
-// the test ends.
-func captureSaramaLog(t testing.TB) *LockedBuffer {
+// shown if the test fails, and to LogWriter. sarama.Logger is set once per
+// process, to a writer that follows the current test: sarama's goroutines
+// read it without a lock.
+func captureSaramaLog(t testing.TB) {
 	buf := &LockedBuffer{}
-	was := sarama.Logger
-	sarama.Logger = log.New(io.MultiWriter(buf, LogWriter{}), "[sarama] ", log.Ltime|log.Lmicroseconds)
+	saramaLogOnce.Do(func() {
+		sarama.Logger = log.New(saramaLogTo, "[sarama] ", log.Ltime|log.Lmicroseconds)
+	})
+	saramaLogTo.buf.Store(buf)
 	t.Cleanup(func() {
-		sarama.Logger = was
+		saramaLogTo.buf.CompareAndSwap(buf, nil)
 		if t.Failed() {
 			t.Logf("sarama's log:\n%s", buf.Tail(256<<10))
 		}
 	})
-	return buf
+}
+
+var (
+	saramaLogOnce sync.Once
+	saramaLogTo   = &saramaLogWriter{}
+)
+
+// saramaLogWriter writes to LogWriter and to the buffer of the test that
+// captures sarama's log, if any. Safe for concurrent use.
+type saramaLogWriter struct{ buf atomic.Pointer[LockedBuffer] }
+
+func (w *saramaLogWriter) Write(p []byte) (int, error) {
+	if b := w.buf.Load(); b != nil {
+		_, _ = b.Write(p)
+	}
+	return LogWriter{}.Write(p)
 }
