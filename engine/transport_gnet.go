@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -24,13 +25,20 @@ type gnetListener struct {
 	eng     gnet.Engine
 	booted  chan struct{}
 	bootErr error
+	sockMu  sync.Mutex // protects sock
+	// sock is a duplicate of the listening socket's descriptor, taken at
+	// boot (gnet's own is not ours to read once it runs), shut and closed
+	// by stop, closed when gnet stops by itself (an accept error): held
+	// after that, the socket would take connections no one accepts. -1:
+	// none.
+	sock int
 	// stopping: stop has begun; gnet's errors about the listening socket
 	// it shut are expected from here on.
 	stopping atomic.Bool
 }
 
 func (s *Server) startGnet(ln *listener) error {
-	g := &gnetListener{srv: s, ln: ln, booted: make(chan struct{})}
+	g := &gnetListener{srv: s, ln: ln, booted: make(chan struct{}), sock: -1}
 	loops := s.opts.EventLoops
 	if loops <= 0 {
 		loops = runtime.GOMAXPROCS(0)
@@ -57,8 +65,38 @@ func (s *Server) startGnet(ln *listener) error {
 		<-errc
 		return g.bootErr
 	}
-	ln.stop = func(ctx context.Context) error { return g.stop(ctx, errc) }
+	stopped := make(chan struct{}) // gnet.Run returned
+	go func() {
+		<-errc
+		g.closeSock()
+		close(stopped)
+	}()
+	ln.stop = func(ctx context.Context) error { return g.stop(ctx, stopped) }
 	return nil
+}
+
+// closeSock closes sock, if still open.
+func (g *gnetListener) closeSock() {
+	g.sockMu.Lock()
+	defer g.sockMu.Unlock()
+	if g.sock >= 0 {
+		_ = unix.Close(g.sock)
+		g.sock = -1
+	}
+}
+
+// shutSock shuts the listening socket through sock and closes sock; it
+// reports whether the socket was shut.
+func (g *gnetListener) shutSock() bool {
+	g.sockMu.Lock()
+	defer g.sockMu.Unlock()
+	if g.sock < 0 {
+		return false
+	}
+	err := unix.Shutdown(g.sock, unix.SHUT_RD)
+	_ = unix.Close(g.sock)
+	g.sock = -1
+	return err == nil
 }
 
 // acceptorStopWait bounds how long stop waits for gnet's acceptor to
@@ -77,35 +115,26 @@ const acceptorStopWait = time.Second
 // gnet's acceptor fails its next accept and shuts gnet down, and the loops
 // get their stop signal after every connection it handed over, which they
 // then close.
-func (g *gnetListener) stop(ctx context.Context, errc <-chan error) error {
+func (g *gnetListener) stop(ctx context.Context, stopped <-chan struct{}) error {
 	g.stopping.Store(true)
-	if fd, err := g.eng.Dup(); err == nil {
-		err = unix.Shutdown(fd, unix.SHUT_RD)
-		_ = unix.Close(fd)
-		if err == nil {
-			select {
-			case <-errc:
-				return nil
-			case <-time.After(acceptorStopWait):
-			case <-ctx.Done():
-			}
+	if g.shutSock() {
+		select {
+		case <-stopped:
+			return nil
+		case <-time.After(acceptorStopWait):
+		case <-ctx.Done():
 		}
 	}
 	if err := g.eng.Stop(ctx); err != nil {
 		return err
 	}
-	<-errc
+	<-stopped
 	return nil
 }
 
-// boundAddr reads the listening socket's address, which differs from the
-// configured one when the port was 0.
-func boundAddr(eng gnet.Engine) (string, error) {
-	fd, err := eng.Dup()
-	if err != nil {
-		return "", fmt.Errorf("cannot read listener address: %w", err)
-	}
-	defer unix.Close(fd)
+// boundAddr reads the address of the listening socket fd, which differs
+// from the configured one when the port was 0.
+func boundAddr(fd int) (string, error) {
 	sa, err := unix.Getsockname(fd)
 	if err != nil {
 		return "", fmt.Errorf("cannot read listener address: %w", err)
@@ -124,14 +153,21 @@ func boundAddr(eng gnet.Engine) (string, error) {
 func (g *gnetListener) OnBoot(eng gnet.Engine) gnet.Action {
 	g.eng = eng
 	defer close(g.booted)
-	addr, err := boundAddr(eng)
+	fd, err := eng.Dup()
+	if err != nil {
+		g.bootErr = fmt.Errorf("cannot read listener address: %w", err)
+		return gnet.Shutdown
+	}
+	addr, err := boundAddr(fd)
 	if err == nil {
 		err = g.ln.bound(addr)
 	}
 	if err != nil {
+		_ = unix.Close(fd)
 		g.bootErr = err
 		return gnet.Shutdown
 	}
+	g.sock = fd
 	return gnet.None
 }
 
