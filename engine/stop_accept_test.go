@@ -23,18 +23,7 @@ import (
 func TestCloseLeavesNoConnectionOpen(t *testing.T) {
 	t.Parallel()
 	principal := &Principal{Project: testProject, Credential: wal.Credential{AccessKeyID: testAKID, AccessKeySecret: testSecret}}
-	files, err := EnsureSelfSigned(t.TempDir(), []string{"127.0.0.1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	certs, err := NewCertReloader(files.Cert, files.Key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serverTLS, err := certs.Config("")
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, serverTLS := selfSignedTLS(t)
 	f := func(lo ListenerOptions) {
 		t.Helper()
 		lo.Name, lo.Bind = "L", "127.0.0.1:0"

@@ -114,7 +114,8 @@ const acceptorStopWait = time.Second
 // the kernel refuses new connections and resets those not yet accepted,
 // gnet's acceptor fails its next accept and shuts gnet down, and the loops
 // get their stop signal after every connection it handed over, which they
-// then close.
+// then close. (Linux stops a listening socket on shutdown(2); where it
+// fails, stop falls back to gnet's Stop alone.)
 func (g *gnetListener) stop(ctx context.Context, stopped <-chan struct{}) error {
 	g.stopping.Store(true)
 	if g.shutSock() {
