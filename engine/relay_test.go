@@ -54,9 +54,9 @@ func startRelay(t testing.TB, modify ...func(*Options)) *testRelay {
 	return startRelayAppender(t, nil, modify...)
 }
 
-// startRelayAppender is startRelay with the MemoryAppender wrapped (a slow
-// or observed store); wrap may be nil.
-func startRelayAppender(t testing.TB, wrap func(*MemoryAppender) Appender, modify ...func(*Options)) *testRelay {
+// selfSignedTLS is a server TLS config with a new self-signed certificate
+// for localhost and 127.0.0.1, and the certificate's files.
+func selfSignedTLS(t testing.TB) (SelfSignedFiles, *tls.Config) {
 	t.Helper()
 	files, err := EnsureSelfSigned(t.TempDir(), []string{"localhost", "127.0.0.1"})
 	if err != nil {
@@ -70,6 +70,14 @@ func startRelayAppender(t testing.TB, wrap func(*MemoryAppender) Appender, modif
 	if err != nil {
 		t.Fatal(err)
 	}
+	return files, serverTLS
+}
+
+// startRelayAppender is startRelay with the MemoryAppender wrapped (a slow
+// or observed store); wrap may be nil.
+func startRelayAppender(t testing.TB, wrap func(*MemoryAppender) Appender, modify ...func(*Options)) *testRelay {
+	t.Helper()
+	files, serverTLS := selfSignedTLS(t)
 	clientTLS, err := kafkatest.ClientTLS(files.CA)
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"runtime"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -23,10 +25,20 @@ type gnetListener struct {
 	eng     gnet.Engine
 	booted  chan struct{}
 	bootErr error
+	sockMu  sync.Mutex // protects sock
+	// sock is a duplicate of the listening socket's descriptor, taken at
+	// boot (gnet's own is not ours to read once it runs), shut and closed
+	// by stop, closed when gnet stops by itself (an accept error): held
+	// after that, the socket would take connections no one accepts. -1:
+	// none.
+	sock int
+	// stopping: stop has begun; gnet's errors about the listening socket
+	// it shut are expected from here on.
+	stopping atomic.Bool
 }
 
 func (s *Server) startGnet(ln *listener) error {
-	g := &gnetListener{srv: s, ln: ln, booted: make(chan struct{})}
+	g := &gnetListener{srv: s, ln: ln, booted: make(chan struct{}), sock: -1}
 	loops := s.opts.EventLoops
 	if loops <= 0 {
 		loops = runtime.GOMAXPROCS(0)
@@ -38,7 +50,7 @@ func (s *Server) startGnet(ln *listener) error {
 			gnet.WithNumEventLoop(loops),
 			gnet.WithTCPNoDelay(gnet.TCPNoDelay),
 			gnet.WithReuseAddr(true),
-			gnet.WithLogger(gnetLogger{s.log}),
+			gnet.WithLogger(gnetLogger{s.log, &g.stopping}),
 		)
 	}()
 	select {
@@ -53,24 +65,77 @@ func (s *Server) startGnet(ln *listener) error {
 		<-errc
 		return g.bootErr
 	}
-	ln.stop = func(ctx context.Context) error {
-		if err := g.eng.Stop(ctx); err != nil {
-			return err
-		}
+	stopped := make(chan struct{}) // gnet.Run returned
+	go func() {
 		<-errc
-		return nil
-	}
+		g.closeSock()
+		close(stopped)
+	}()
+	ln.stop = func(ctx context.Context) error { return g.stop(ctx, stopped) }
 	return nil
 }
 
-// boundAddr reads the listening socket's address, which differs from the
-// configured one when the port was 0.
-func boundAddr(eng gnet.Engine) (string, error) {
-	fd, err := eng.Dup()
-	if err != nil {
-		return "", fmt.Errorf("cannot read listener address: %w", err)
+// closeSock closes sock, if still open.
+func (g *gnetListener) closeSock() {
+	g.sockMu.Lock()
+	defer g.sockMu.Unlock()
+	if g.sock >= 0 {
+		_ = unix.Close(g.sock)
+		g.sock = -1
 	}
-	defer unix.Close(fd)
+}
+
+// shutSock shuts the listening socket through sock and closes sock; it
+// reports whether the socket was shut.
+func (g *gnetListener) shutSock() bool {
+	g.sockMu.Lock()
+	defer g.sockMu.Unlock()
+	if g.sock < 0 {
+		return false
+	}
+	err := unix.Shutdown(g.sock, unix.SHUT_RD)
+	_ = unix.Close(g.sock)
+	g.sock = -1
+	return err == nil
+}
+
+// acceptorStopWait bounds how long stop waits for gnet's acceptor to
+// notice its socket was shut before it stops gnet itself.
+const acceptorStopWait = time.Second
+
+// stop stops accepting first, then stops gnet. gnet's own Stop signals its
+// acceptor and its event loops at the same time: a loop can exit while
+// the acceptor still accepts, and a connection it accepts then is handed
+// to the gone loop, never served and never closed while the process
+// lives. A client that reconnects the moment its connection closes (sarama
+// does, and a balancer still sends it to this node) lands there and waits
+// out its read timeout, 30 s per request for the Beats. So the listening
+// socket is shut first (shutdown(2) on a dup acts on the one socket):
+// the kernel refuses new connections and resets those not yet accepted,
+// gnet's acceptor fails its next accept and shuts gnet down, and the loops
+// get their stop signal after every connection it handed over, which they
+// then close. (Linux stops a listening socket on shutdown(2); where it
+// fails, stop falls back to gnet's Stop alone.)
+func (g *gnetListener) stop(ctx context.Context, stopped <-chan struct{}) error {
+	g.stopping.Store(true)
+	if g.shutSock() {
+		select {
+		case <-stopped:
+			return nil
+		case <-time.After(acceptorStopWait):
+		case <-ctx.Done():
+		}
+	}
+	if err := g.eng.Stop(ctx); err != nil {
+		return err
+	}
+	<-stopped
+	return nil
+}
+
+// boundAddr reads the address of the listening socket fd, which differs
+// from the configured one when the port was 0.
+func boundAddr(fd int) (string, error) {
 	sa, err := unix.Getsockname(fd)
 	if err != nil {
 		return "", fmt.Errorf("cannot read listener address: %w", err)
@@ -89,14 +154,21 @@ func boundAddr(eng gnet.Engine) (string, error) {
 func (g *gnetListener) OnBoot(eng gnet.Engine) gnet.Action {
 	g.eng = eng
 	defer close(g.booted)
-	addr, err := boundAddr(eng)
+	fd, err := eng.Dup()
+	if err != nil {
+		g.bootErr = fmt.Errorf("cannot read listener address: %w", err)
+		return gnet.Shutdown
+	}
+	addr, err := boundAddr(fd)
 	if err == nil {
 		err = g.ln.bound(addr)
 	}
 	if err != nil {
+		_ = unix.Close(fd)
 		g.bootErr = err
 		return gnet.Shutdown
 	}
+	g.sock = fd
 	return gnet.None
 }
 
@@ -236,15 +308,26 @@ func (t gnetTransport) resume()      { _ = t.c.Wake(nil) }
 func (t gnetTransport) close()       { _ = t.c.Close() }
 func (t gnetTransport) backlog() int { return t.c.OutboundBuffered() }
 
-// gnetLogger sends gnet's own log lines to slog.
-type gnetLogger struct{ l *slog.Logger }
+// gnetLogger sends gnet's own log lines to slog. Once its listener is
+// stopping, errors are debug lines: gnet reports the socket stop shut
+// (its accept fails, and it shuts itself down "with error").
+type gnetLogger struct {
+	l        *slog.Logger
+	stopping *atomic.Bool
+}
 
 var _ logging.Logger = gnetLogger{}
 
 func (g gnetLogger) Debugf(f string, a ...any) { g.l.Debug("gnet: " + fmt.Sprintf(f, a...)) }
 func (g gnetLogger) Infof(f string, a ...any)  { g.l.Debug("gnet: " + fmt.Sprintf(f, a...)) }
 func (g gnetLogger) Warnf(f string, a ...any)  { g.l.Warn("gnet: " + fmt.Sprintf(f, a...)) }
-func (g gnetLogger) Errorf(f string, a ...any) { g.l.Error("gnet: " + fmt.Sprintf(f, a...)) }
+func (g gnetLogger) Errorf(f string, a ...any) {
+	if g.stopping.Load() {
+		g.l.Debug("gnet: " + fmt.Sprintf(f, a...))
+		return
+	}
+	g.l.Error("gnet: " + fmt.Sprintf(f, a...))
+}
 func (g gnetLogger) Fatalf(f string, a ...any) { g.l.Error("gnet: " + fmt.Sprintf(f, a...)) }
 
 // markPartial notes whether a request is half-received, for the reaper's

@@ -92,15 +92,19 @@ type HAProxyNode struct {
 // round-robin over nodes. It checks each node's /readyz every 200 ms and
 // takes a node out at the first failure, as Kubernetes' readiness probe
 // takes a pod out of a Service; a connection refused by a node it still
-// thinks up is retried on another (redispatch). Its log is shown if the
-// test fails.
+// thinks up is retried on another (redispatch). Its log, with a line per
+// connection when it ends (the node it went to, how long, how it ended),
+// is shown if the test fails.
 func StartHAProxy(t testing.TB, path, front string, nodes []HAProxyNode) {
 	t.Helper()
 	var cfg strings.Builder
 	fmt.Fprintf(&cfg, `global
     maxconn 4096
+    log stdout format raw daemon
 defaults
     mode tcp
+    log global
+    option tcplog
     timeout connect 1s
     timeout client 10m
     timeout server 10m
@@ -163,6 +167,21 @@ func (l *LockedBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.Write(p)
+}
+
+// Tail is the last n bytes written, from the start of a line.
+func (l *LockedBuffer) Tail(n int) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.b.Bytes()
+	if len(b) <= n {
+		return string(b)
+	}
+	b = b[len(b)-n:]
+	if i := bytes.IndexByte(b, '\n'); i >= 0 {
+		b = b[i+1:]
+	}
+	return "…\n" + string(b)
 }
 
 func (l *LockedBuffer) String() string {

@@ -6,6 +6,7 @@ package kafkatest
 
 import (
 	"context"
+	"log"
 	"os/exec"
 	"strings"
 	"sync"
@@ -96,6 +97,7 @@ func StartFleetShippers(t testing.TB, o FleetShipperOptions) *FleetShippers {
 	}
 	run(s.Franz, s.franzSend)
 
+	captureSaramaLog(t)
 	sp, err := sarama.NewAsyncProducer([]string{o.Front}, BeatsSaramaConfig())
 	if err != nil {
 		t.Fatal(err)
@@ -178,6 +180,11 @@ func (s *FleetShippers) Finish(t testing.TB, timeout time.Duration) {
 	if !waitWithin(&s.running, FleetStuck) {
 		t.Fatalf("a shipper is stuck sending for %v", FleetStuck)
 	}
+	// kcat's input ends now, not after the other clients: kcat -P holds
+	// the lines it read until its input buffer fills or ends, so the last
+	// records would otherwise wait for every client before it and read as
+	// kcat's own waits (79 s once, behind a stalled sarama).
+	close(s.kcatLines)
 	deadline := time.Now().Add(timeout)
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
@@ -200,7 +207,6 @@ func (s *FleetShippers) Finish(t testing.TB, timeout time.Duration) {
 	if s.Python != nil {
 		s.finishKafkaPython(t, deadline)
 	}
-	close(s.kcatLines)
 	// kcat gets at least kcatFinish of its own: a client before it that
 	// used up the deadline must not make kcat's records look lost.
 	select {
@@ -234,4 +240,39 @@ func waitWithin(wg *sync.WaitGroup, d time.Duration) bool {
 	case <-time.After(d):
 		return false
 	}
+}
+
+// captureSaramaLog sends sarama's log (its package-level Logger: the
+// producer's retries, broker connections, metadata refreshes) to a buffer
+// shown if the test fails, and to LogWriter. sarama.Logger is set once per
+// process, to a writer that follows the current test: sarama's goroutines
+// read it without a lock.
+func captureSaramaLog(t testing.TB) {
+	buf := &LockedBuffer{}
+	saramaLogOnce.Do(func() {
+		sarama.Logger = log.New(saramaLogTo, "[sarama] ", log.Ltime|log.Lmicroseconds)
+	})
+	saramaLogTo.buf.Store(buf)
+	t.Cleanup(func() {
+		saramaLogTo.buf.CompareAndSwap(buf, nil)
+		if t.Failed() {
+			t.Logf("sarama's log:\n%s", buf.Tail(256<<10))
+		}
+	})
+}
+
+var (
+	saramaLogOnce sync.Once
+	saramaLogTo   = &saramaLogWriter{}
+)
+
+// saramaLogWriter writes to LogWriter and to the buffer of the test that
+// captures sarama's log, if any. Safe for concurrent use.
+type saramaLogWriter struct{ buf atomic.Pointer[LockedBuffer] }
+
+func (w *saramaLogWriter) Write(p []byte) (int, error) {
+	if b := w.buf.Load(); b != nil {
+		_, _ = b.Write(p)
+	}
+	return LogWriter{}.Write(p)
 }

@@ -1,0 +1,103 @@
+package engine
+
+import (
+	"errors"
+	"net"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/slsrelay/slsrelay/wal"
+)
+
+// TestCloseLeavesNoConnectionOpen: a connection that reaches a listener
+// while it stops is refused or closed, never accepted and left open. A
+// client that reconnects the moment its connection closes (sarama does,
+// and a balancer that has not yet seen the node go sends it back there)
+// lands exactly then; left open, each of its requests waits out the
+// client's read timeout (30 s for the Beats: TestFleetBehindOneAddress once
+// saw sarama wait 90 s after a node's stop) and the connection lives as
+// long as the process. Clients dial in a loop while the server closes;
+// every connection they got must then read EOF or a reset, not time out.
+func TestCloseLeavesNoConnectionOpen(t *testing.T) {
+	t.Parallel()
+	principal := &Principal{Project: testProject, Credential: wal.Credential{AccessKeyID: testAKID, AccessKeySecret: testSecret}}
+	_, serverTLS := selfSignedTLS(t)
+	f := func(lo ListenerOptions) {
+		t.Helper()
+		lo.Name, lo.Bind = "L", "127.0.0.1:0"
+		const rounds, dialers = 8, 4
+		orphans, made := 0, 0
+		for range rounds {
+			open, n := closeWhileDialing(t, Options{Listeners: []ListenerOptions{lo}, EventLoops: 1, Logger: testLogger()}, dialers)
+			orphans, made = orphans+open, made+n
+		}
+		t.Logf("%s: %d connections made while closing, %d left open", lo.Protocol, made, orphans)
+		if orphans > 0 {
+			t.Errorf("%s: %d of %d connections made while the listener closed were accepted and left open", lo.Protocol, orphans, made)
+		}
+	}
+	f(ListenerOptions{Protocol: Plaintext, Principal: principal})
+	f(ListenerOptions{Protocol: SASLPlaintext})
+	f(ListenerOptions{Protocol: SASLSSL, TLS: serverTLS})
+}
+
+// closeWhileDialing starts a server on opts, closes it while dialers
+// connect to its one listener in a loop, and returns how many of the
+// connections made were left open (a read times out instead of ending)
+// and how many were made.
+func closeWhileDialing(t *testing.T, opts Options, dialers int) (open, made int) {
+	t.Helper()
+	srv, err := New(opts, testCatalog(), &MemoryAppender{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	addr := srv.Addr(opts.Listeners[0].Name)
+	var mu sync.Mutex // protects conns and open
+	var conns []net.Conn
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range dialers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+					mu.Lock()
+					conns = append(conns, c)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	time.Sleep(20 * time.Millisecond)
+	if err := srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	close(stop)
+	wg.Wait()
+	for _, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer c.Close()
+			_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+			if _, err := c.Read(make([]byte, 1)); errors.Is(err, os.ErrDeadlineExceeded) {
+				mu.Lock()
+				open++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return open, len(conns)
+}
