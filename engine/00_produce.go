@@ -110,6 +110,9 @@ func (s *session) handleProduce(r *request) {
 			}
 			produceDuration.UpdateDuration(r.received)
 			s.respond(r.slot, r.hdr.corrID, resp)
+			// Every append has completed and the response holds
+			// copies: nothing refers to the frame's bytes any more.
+			requestFrames.put(r.frame)
 		}
 	}
 

@@ -201,8 +201,9 @@ func (g *gnetListener) readFrames(c gnet.Conn, s *session, all bool) gnet.Action
 		_, _ = c.Discard(4)
 		// Read straight into the frame: Next would copy a frame that
 		// spans gnet's buffers into a buffer of its own first.
-		frame := make([]byte, size)
-		if n, _ := c.Read(frame); n != size {
+		frame := requestFrames.get(size)
+		if n, _ := c.Read(frame.b); n != size {
+			requestFrames.put(frame)
 			s.refuseConnection(RefusalMalformedFrame, "cannot read frame: %d of %d bytes", n, size)
 			return gnet.Close
 		}
