@@ -46,7 +46,6 @@ package engine
 //     Java), so they send v12 at most.
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"sync/atomic"
@@ -117,8 +116,8 @@ func (s *session) handleProduce(r *request) {
 	}
 
 	var throttle time.Duration
-	ctx, cancel := context.WithTimeout(context.Background(), catalogTimeout)
-	defer cancel()
+	ctx := newLazyDeadline(r.received.Add(catalogTimeout))
+	defer ctx.stop()
 	for i, rt := range req.Topics {
 		t := &resp.Topics[i]
 		name := rt.Topic

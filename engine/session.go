@@ -323,7 +323,9 @@ func (s *session) unmute() {
 
 // respond encodes resp for the request h and completes sl with it.
 func (s *session) respond(sl *slot, corrID int32, resp kmsg.Response) {
-	s.complete(sl, appendResponse(nil, corrID, resp), false)
+	// Room for a Produce answer of a few partitions, which is most
+	// answers: growing from nothing took five allocations.
+	s.complete(sl, appendResponse(make([]byte, 0, 128), corrID, resp), false)
 }
 
 // fail logs why the connection is dropped and drops it. Responses not yet
