@@ -88,6 +88,9 @@ type session struct {
 	stage      saslStage
 	principal  Principal
 	frameBytes int // of the frame being handled, for the budget
+	// clientID is the client id of the last request, which the next
+	// one most likely repeats (parseRequestHeader then reuses it).
+	clientID string
 	// frame is the buffer of the frame being handled, which a Produce
 	// takes to give back to requestFrames once answered (framepool.go).
 	frame *frameBuf
@@ -387,12 +390,15 @@ func (s *session) handle(frame []byte) {
 		s.handleRawSASLToken(frame)
 		return
 	}
-	hdr, body, err := parseRequestHeader(frame)
+	hdr, body, err := parseRequestHeader(frame, s.clientID)
 	if err != nil {
 		s.refuseConnection(RefusalMalformedFrame, "malformed request header: %v", err)
 		return
 	}
-	s.shipper.setClient(hdr.clientID)
+	if hdr.clientID != s.clientID {
+		s.clientID = hdr.clientID
+		s.shipper.setClient(hdr.clientID)
+	}
 	api, ok := apis[hdr.key]
 	if !ok {
 		s.refuseConnection(RefusalProtocol, "request for API key %d (%s), which this relay does not serve", hdr.key, kmsg.NameForKey(hdr.key))
