@@ -240,7 +240,6 @@ type gnetTransport struct {
 	busy, dead bool
 	queued     [][]byte // answers in order, after the one on its way
 	closeAfter bool     // close once everything sent is written
-	spare      [][]byte // a previous queued, for the next round
 }
 
 func newGnetTransport(c gnet.Conn) *gnetTransport {
@@ -283,15 +282,10 @@ func (t *gnetTransport) wrote(c gnet.Conn, err error) error {
 			}
 			return nil
 		}
-		t.queued, t.spare = t.spare, nil
+		t.queued = nil // an idle connection keeps no array
 		t.mu.Unlock()
-		// Writev writes what it can now and buffers the rest (a copy):
-		// bs is free once it returns.
+		// Writev writes what it can now and buffers the rest (a copy).
 		_, err = c.Writev(bs)
-		clear(bs)
-		t.mu.Lock()
-		t.spare = bs[:0]
-		t.mu.Unlock()
 	}
 	t.kill()
 	return nil
@@ -300,7 +294,7 @@ func (t *gnetTransport) wrote(c gnet.Conn, err error) error {
 // kill drops what is queued and anything sent later.
 func (t *gnetTransport) kill() {
 	t.mu.Lock()
-	t.dead, t.queued, t.spare = true, nil, nil
+	t.dead, t.queued = true, nil
 	t.mu.Unlock()
 }
 
