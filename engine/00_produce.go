@@ -46,7 +46,6 @@ package engine
 //     Java), so they send v12 at most.
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"sync/atomic"
@@ -110,12 +109,15 @@ func (s *session) handleProduce(r *request) {
 			}
 			produceDuration.UpdateDuration(r.received)
 			s.respond(r.slot, r.hdr.corrID, resp)
+			// Every append has completed and the response holds
+			// copies: nothing refers to the frame's bytes any more.
+			requestFrames.put(r.frame)
 		}
 	}
 
 	var throttle time.Duration
-	ctx, cancel := context.WithTimeout(context.Background(), catalogTimeout)
-	defer cancel()
+	ctx := newLazyDeadline(r.received.Add(catalogTimeout))
+	defer ctx.stop()
 	for i, rt := range req.Topics {
 		t := &resp.Topics[i]
 		name := rt.Topic

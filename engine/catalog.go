@@ -56,7 +56,8 @@ type Catalog interface {
 	// (TOPIC_AUTHORIZATION_FAILED: the key may not write), anything else
 	// as LEADER_NOT_AVAILABLE, which producers retry (retriable in Kafka's
 	// error table, https://kafka.apache.org/protocol#protocol_error_codes);
-	// either way nothing is stored.
+	// either way nothing is stored. e.Data is valid only during the
+	// call: an implementation keeps a copy of what it needs later.
 	ProveWrite(ctx context.Context, k wal.StreamKey, e *wal.Entry) error
 }
 

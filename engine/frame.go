@@ -20,8 +20,10 @@ var errShortHeader = errors.New("frame shorter than a request header")
 
 // parseRequestHeader splits a frame (without its size prefix) into header
 // and body. It does not know whether the body's version is one we serve:
-// the caller checks that before parsing the body.
-func parseRequestHeader(frame []byte) (requestHeader, []byte, error) {
+// the caller checks that before parsing the body. A client id equal to
+// prev is returned as prev, not a new string: a connection's requests
+// repeat theirs.
+func parseRequestHeader(frame []byte, prev string) (requestHeader, []byte, error) {
 	var h requestHeader
 	if len(frame) < 10 {
 		return h, nil, errShortHeader
@@ -35,7 +37,9 @@ func parseRequestHeader(frame []byte) (requestHeader, []byte, error) {
 		if int(n) > len(rest) {
 			return h, nil, fmt.Errorf("client id length %d exceeds the %d bytes left", n, len(rest))
 		}
-		h.clientID = string(rest[:n])
+		if h.clientID = prev; string(rest[:n]) != prev {
+			h.clientID = string(rest[:n])
+		}
 		rest = rest[n:]
 	}
 	return h, rest, nil

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"sync"
 
 	"github.com/slsrelay/slsrelay/wal"
@@ -35,6 +36,7 @@ func (m *MemoryAppender) Append(k wal.StreamKey, e *wal.Entry, _ bool, done func
 	if !m.Discard {
 		c := *e
 		c.BaseOffset = base
+		c.Data = bytes.Clone(e.Data) // e.Data is the engine's again after done
 		m.streams[k] = append(m.streams[k], c)
 	}
 	m.mu.Unlock()

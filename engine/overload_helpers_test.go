@@ -553,7 +553,7 @@ func sampleGnetInbound(t testing.TB, srv *Server, every time.Duration) *gnetInbo
 			var sum int64
 			srv.sessions.Range(func(k, _ any) bool {
 				s := k.(*session)
-				if gt, ok := s.t.(gnetTransport); ok {
+				if gt, ok := s.t.(*gnetTransport); ok {
 					_ = gt.c.Wake(func(c gnet.Conn, _ error) error {
 						g.per.Store(s, int64(c.InboundBuffered()))
 						return nil

@@ -115,7 +115,7 @@ func (g *gnetListener) proxyHeader(c gnet.Conn, p *gnetProxyPending) (*session, 
 		return nil, true
 	}
 	_, _ = c.Discard(n)
-	s := newSession(g.srv, g.ln, gnetTransport{c}, proxyPeer(src, c.RemoteAddr()), true)
+	s := newSession(g.srv, g.ln, newGnetTransport(c), proxyPeer(src, c.RemoteAddr()), true)
 	c.SetContext(s)
 	return s, false
 }

@@ -75,7 +75,7 @@ type session struct {
 	reaped       bool        // gnet: the reaper enforces the timeouts
 
 	mu      sync.Mutex
-	queue   [][]byte
+	queue   []*frameBuf
 	pending []*slot
 	running bool
 	paused  bool
@@ -88,6 +88,12 @@ type session struct {
 	stage      saslStage
 	principal  Principal
 	frameBytes int // of the frame being handled, for the budget
+	// clientID is the client id of the last request, which the next
+	// one most likely repeats (parseRequestHeader then reuses it).
+	clientID string
+	// frame is the buffer of the frame being handled, which a Produce
+	// takes to give back to requestFrames once answered (framepool.go).
+	frame *frameBuf
 	// sasl is the exchange under way after SaslHandshake, of saslName.
 	sasl     saslMechanism
 	saslName string
@@ -178,21 +184,23 @@ func (s *session) idle() bool {
 	return len(s.queue) == 0 && len(s.pending) == 0
 }
 
-// pushFrame hands over one frame (without its size prefix); the session
-// owns it. The transport may already have reserved its bytes in the budget
-// (reserved), to bound memory before it read the frame whole.
-func (s *session) pushFrame(frame []byte, reserved bool) {
+// pushFrame hands over one frame (without its size prefix, in a buffer of
+// requestFrames); the session owns it. The transport may already have
+// reserved its bytes in the budget (reserved), to bound memory before it
+// read the frame whole.
+func (s *session) pushFrame(frame *frameBuf, reserved bool) {
 	s.mu.Lock()
 	if s.failed {
 		s.mu.Unlock()
 		if reserved {
-			s.srv.budget.release(len(frame))
+			s.srv.budget.release(len(frame.b))
 		}
+		requestFrames.put(frame)
 		return
 	}
 	s.queue = append(s.queue, frame)
 	if !reserved {
-		s.srv.budget.take(len(frame))
+		s.srv.budget.take(len(frame.b))
 	}
 	start := !s.running
 	s.running = true
@@ -212,7 +220,8 @@ func (s *session) run() {
 		if len(s.queue) == 0 || s.failed {
 			dropped := 0
 			for _, f := range s.queue {
-				dropped += len(f)
+				dropped += len(f.b)
+				requestFrames.put(f) // never handled
 			}
 			s.queue = nil
 			s.running = false
@@ -233,8 +242,9 @@ func (s *session) run() {
 		// The frame's bytes stay in the budget until its response is
 		// complete (a Produce's batches are referenced until stored);
 		// a frame that takes no place in the order is done now.
-		s.frameBytes = len(frame)
-		s.handle(frame)
+		s.frameBytes, s.frame = len(frame.b), frame
+		s.handle(frame.b)
+		s.frame = nil // a Produce took it, or the collector has it
 		s.srv.budget.release(s.frameBytes)
 	}
 }
@@ -316,7 +326,9 @@ func (s *session) unmute() {
 
 // respond encodes resp for the request h and completes sl with it.
 func (s *session) respond(sl *slot, corrID int32, resp kmsg.Response) {
-	s.complete(sl, appendResponse(nil, corrID, resp), false)
+	// Room for a Produce answer of a few partitions, which is most
+	// answers: growing from nothing took five allocations.
+	s.complete(sl, appendResponse(make([]byte, 0, 128), corrID, resp), false)
 }
 
 // fail logs why the connection is dropped and drops it. Responses not yet
@@ -368,6 +380,9 @@ type request struct {
 	kreq     kmsg.Request
 	slot     *slot
 	received time.Time
+	// frame holds the request's bytes (kreq refers to them); a handler
+	// that knows when nothing does any more gives it back (Produce).
+	frame *frameBuf
 }
 
 func (s *session) handle(frame []byte) {
@@ -375,12 +390,15 @@ func (s *session) handle(frame []byte) {
 		s.handleRawSASLToken(frame)
 		return
 	}
-	hdr, body, err := parseRequestHeader(frame)
+	hdr, body, err := parseRequestHeader(frame, s.clientID)
 	if err != nil {
 		s.refuseConnection(RefusalMalformedFrame, "malformed request header: %v", err)
 		return
 	}
-	s.shipper.setClient(hdr.clientID)
+	if hdr.clientID != s.clientID {
+		s.clientID = hdr.clientID
+		s.shipper.setClient(hdr.clientID)
+	}
 	api, ok := apis[hdr.key]
 	if !ok {
 		s.refuseConnection(RefusalProtocol, "request for API key %d (%s), which this relay does not serve", hdr.key, kmsg.NameForKey(hdr.key))
@@ -422,7 +440,7 @@ func (s *session) handle(frame []byte) {
 	if mreq, ok := kreq.(*kmsg.MetadataRequest); ok {
 		s.learnTopicIDs(mreq)
 	}
-	r := &request{hdr: hdr, kreq: kreq, received: time.Now()}
+	r := &request{hdr: hdr, kreq: kreq, received: time.Now(), frame: s.frame}
 	silent := false
 	if p, ok := kreq.(*kmsg.ProduceRequest); ok && p.Acks == 0 {
 		silent = true

@@ -189,8 +189,9 @@ func (r *tlsReader) readRequest() bool {
 		}
 	}
 	_ = c.SetReadDeadline(time.Now().Add(s.opts.PartialFrameTimeout))
-	frame := make([]byte, size)
-	if _, err := io.ReadFull(c, frame); err != nil {
+	frame := requestFrames.get(size)
+	if _, err := io.ReadFull(c, frame.b); err != nil {
+		requestFrames.put(frame)
 		s.budget.release(size)
 		s.logReadEnd(r.ln, sess.peer, err, "partial_frame_timeout")
 		return false
