@@ -355,12 +355,24 @@ func (t *gnetTransport) wrote(c gnet.Conn, err error) error {
 		}
 		t.queued = nil // an idle connection keeps no array
 		t.mu.Unlock()
-		// Writev writes what it can now and buffers the rest (a copy).
-		_, err = c.Writev(bs)
+		// Writev writes what it can now and buffers the rest (a copy),
+		// at most iovMax answers a call.
+		for len(bs) > 0 && err == nil {
+			n := min(len(bs), iovMax)
+			_, err = c.Writev(bs[:n])
+			bs = bs[n:]
+		}
 	}
 	t.kill()
 	return nil
 }
+
+// iovMax is how many buffers one writev(2) takes (Linux's UIO_MAXIOV,
+// IOV_MAX in <limits.h>): past it the call fails with EINVAL, and gnet's
+// Writev hands the whole slice to one call and closes the connection on
+// the error. A burst of pipelined requests read in one OnTraffic can
+// leave more answers than that queued behind one write.
+const iovMax = 1024
 
 // kill drops what is queued and anything sent later.
 func (t *gnetTransport) kill() {
