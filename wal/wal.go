@@ -247,11 +247,23 @@ func open(dir string, opts Options) (*WAL, error) {
 	}
 	w.settleStreams()
 	w.disk.init(w)
+	if w.data.spare, err = openPreparer(data.dir, opts, w.roomForSpare); err != nil {
+		db.Close()
+		data.close()
+		return nil, err
+	}
 	w.startSyncer()
 	go w.commitLoop()
 	if opts.ReclaimInterval > 0 {
 		w.bgwg.Add(1)
 		go w.reclaimLoop()
+	}
+	if p := w.data.spare; p != nil {
+		w.bgwg.Add(1)
+		go func() {
+			defer w.bgwg.Done()
+			p.run(w.closing)
+		}()
 	}
 	return w, nil
 }
@@ -325,6 +337,9 @@ func (w *WAL) Close() error {
 	w.dbMu.Lock() // wait for reads in progress
 	defer w.dbMu.Unlock()
 	w.dbClosed = true
+	if err := w.data.trimActive(); err != nil {
+		w.log.Warn("wal: cannot cut the prepared zeros of the last data file; the next Open does", "err", err)
+	}
 	w.data.close()
 	if err := w.db.Close(); err != nil {
 		return fmt.Errorf("cannot close WAL at %q: %w", w.dir, err)
