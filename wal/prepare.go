@@ -55,6 +55,9 @@ type preparer struct {
 	wake  chan struct{}
 	// room tells whether the disk limits leave room for another spare.
 	room func(n int64) bool
+	// taken and missed count the data files started from a spare and
+	// those started empty because none was ready.
+	taken, missed atomic.Int64
 }
 
 // openPreparer, at Open, removes a half-filled spare, keeps a complete one
@@ -97,7 +100,11 @@ func (p *preparer) want(activeSize int64) {
 // nil file when no spare is ready (the caller creates one). Committer
 // only; safe on a nil preparer.
 func (p *preparer) take(path string) (*os.File, error) {
-	if p == nil || !p.ready.Load() {
+	if p == nil {
+		return nil, nil
+	}
+	if !p.ready.Load() {
+		p.missed.Add(1)
 		return nil, nil
 	}
 	p.ready.Store(false)
@@ -105,6 +112,7 @@ func (p *preparer) take(path string) (*os.File, error) {
 	// NOREPLACE: a data file is never overwritten, whatever is on disk.
 	if err := unix.Renameat2(unix.AT_FDCWD, from, unix.AT_FDCWD, path, unix.RENAME_NOREPLACE); err != nil {
 		p.log.Warn("wal: cannot use the prepared data file; creating a plain one", "spare", from, "err", err)
+		p.missed.Add(1)
 		return nil, nil
 	}
 	fd, err := os.OpenFile(path, os.O_RDWR, 0)
@@ -112,6 +120,7 @@ func (p *preparer) take(path string) (*os.File, error) {
 		os.Remove(path)
 		return nil, fmt.Errorf("cannot open %q: %w", path, err)
 	}
+	p.taken.Add(1)
 	return fd, nil
 }
 
