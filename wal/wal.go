@@ -28,6 +28,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 )
@@ -126,9 +127,10 @@ type WAL struct {
 	syncNanos    atomic.Int64 // time in db.Sync
 	lastReclaim  atomic.Int64
 	reclaimStats atomic.Pointer[ReclaimResult]
-	faults       atomic.Pointer[faultHooks] // tests only
-	stopped      atomic.Pointer[error]      // set by stopAppends
-	syncFailing  atomic.Bool                // the last sync of data failed
+	faults       atomic.Pointer[faultHooks]          // tests only
+	syncObserver atomic.Pointer[func(time.Duration)] // benchmarks only: told each data file fdatasync's time
+	stopped      atomic.Pointer[error]               // set by stopAppends
+	syncFailing  atomic.Bool                         // the last sync of data failed
 }
 
 // deadLetterState counts the dead-letter table.
