@@ -58,6 +58,9 @@ type preparer struct {
 	// taken and missed count the data files started from a spare and
 	// those started empty because none was ready.
 	taken, missed atomic.Int64
+	// filling is set while a spare is being written (for benchmarks: do
+	// slow syncs coincide with the zeros?).
+	filling atomic.Bool
 }
 
 // openPreparer, at Open, removes a half-filled spare, keeps a complete one
@@ -138,7 +141,9 @@ func (p *preparer) run(closing <-chan struct{}) {
 			continue
 		}
 		tmp := filepath.Join(p.dir, spareTmpName)
+		p.filling.Store(true)
 		err := p.fill(tmp, closing)
+		p.filling.Store(false)
 		if err == nil {
 			err = os.Rename(tmp, filepath.Join(p.dir, spareName))
 		}

@@ -448,7 +448,7 @@ func (w *WAL) fdatasync(f *dataFile) error {
 	// Control holds a reference: a concurrent Close waits for it.
 	err = rc.Control(func(s uintptr) { serr = unix.Fdatasync(int(s)) })
 	if o := w.syncObserver.Load(); o != nil {
-		(*o)(time.Since(t0))
+		(*o)(f, time.Since(t0))
 	}
 	if err != nil {
 		if errors.Is(err, os.ErrClosed) {

@@ -128,7 +128,7 @@ type WAL struct {
 	lastReclaim  atomic.Int64
 	reclaimStats atomic.Pointer[ReclaimResult]
 	faults       atomic.Pointer[faultHooks]          // tests only
-	syncObserver atomic.Pointer[func(time.Duration)] // benchmarks only: told each data file fdatasync's time
+	syncObserver atomic.Pointer[func(*dataFile, time.Duration)] // benchmarks only: told each data file fdatasync's file and time
 	stopped      atomic.Pointer[error]               // set by stopAppends
 	syncFailing  atomic.Bool                         // the last sync of data failed
 }
