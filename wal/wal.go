@@ -127,10 +127,10 @@ type WAL struct {
 	syncNanos    atomic.Int64 // time in db.Sync
 	lastReclaim  atomic.Int64
 	reclaimStats atomic.Pointer[ReclaimResult]
-	faults       atomic.Pointer[faultHooks]          // tests only
+	faults       atomic.Pointer[faultHooks]                     // tests only
 	syncObserver atomic.Pointer[func(*dataFile, time.Duration)] // benchmarks only: told each data file fdatasync's file and time
-	stopped      atomic.Pointer[error]               // set by stopAppends
-	syncFailing  atomic.Bool                         // the last sync of data failed
+	stopped      atomic.Pointer[error]                          // set by stopAppends
+	syncFailing  atomic.Bool                                    // the last sync of data failed
 }
 
 // deadLetterState counts the dead-letter table.
