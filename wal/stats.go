@@ -29,8 +29,9 @@ type Stats struct {
 	Streams        []StreamStats
 	PendingEntries int64
 	PendingBytes   int64
-	// DiskBytes is the space the directory takes; MaxDiskBytes the limit
-	// (0: none); Pressure as returned by Pressure.
+	// DiskBytes is the space the directory takes, the spare data file
+	// included (see WAL.DiskBytes); MaxDiskBytes the limit (0: none);
+	// Pressure as returned by Pressure.
 	DiskBytes    int64
 	MaxDiskBytes int64
 	Pressure     float64
