@@ -127,3 +127,19 @@ func (want tornLog) check(t *testing.T, log string) {
 		t.Fatalf("a %q warning logged for a clean end", tornWarning)
 	}
 }
+
+// firstIDs is a corruption case's check: stream 0 read the corpus's
+// first n entries in order, and nothing was reported corrupt.
+func firstIDs(n int) func(t *testing.T, got readOutcome) {
+	return func(t *testing.T, got readOutcome) {
+		t.Helper()
+		if len(got.corrupt) != 0 || len(got.ids) != n {
+			t.Fatalf("got %d ids, corrupt %v; want the first %d", len(got.ids), got.corrupt, n)
+		}
+		for i, id := range got.ids {
+			if id != uint64(i) {
+				t.Fatalf("entry %d is id %d", i, id)
+			}
+		}
+	}
+}
