@@ -38,7 +38,8 @@ type Stats struct {
 	DeadLetters  int
 	// DataFiles is how many data files hold entries (or are being
 	// written): a stream that lags keeps every file from its oldest
-	// pending entry on.
+	// pending entry on. The spare (prepare.go) is not one of them until
+	// it becomes the active file; its bytes are in DiskBytes.
 	DataFiles int
 	// LastReclaim is the outcome of the latest Reclaim (nil before one).
 	LastReclaim *ReclaimResult
