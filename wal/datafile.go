@@ -137,8 +137,8 @@ type dataFile struct {
 	mu sync.Mutex
 	fd *os.File // nil until needed, and again once reclaim closes it
 
-	// prepared: the file was a spare (zeros up to DataFileBytes).
-	// Committer only.
+	// prepared: the file was a spare (zeros up to DataFileBytes). Set
+	// before the file is published, read-only after.
 	prepared bool
 
 	// poisoned is set when an fdatasync of the file failed: nothing

@@ -130,8 +130,8 @@ func (w *WAL) dropConsumed() dropResult {
 
 // dropDataFiles deletes the consumed data files, the active one too when
 // everything in it is consumed and it was not prepared (appends then
-// start a new one). Committer
-// only, after a sync barrier: every written frame is indexed.
+// start a new one). Committer only, after a sync barrier: every written
+// frame is indexed.
 func (w *WAL) dropDataFiles() (int, error) {
 	// The committed offsets are copied first, so that no stream lock is
 	// taken under dataFiles.mu (lock order, see WAL). They cannot move
