@@ -128,6 +128,9 @@ func (p *preparer) take(path string) (*os.File, error) {
 // run fills a spare each time one is wanted, until closing is closed; a
 // fill in progress then stops and its file is removed.
 func (p *preparer) run(closing <-chan struct{}) {
+	if err := idleIOThread(); err != nil {
+		p.log.Debug("wal: the preparer's writes keep their I/O priority", "err", err)
+	}
 	var failedAt time.Time
 	for {
 		select {
@@ -160,7 +163,9 @@ func (p *preparer) run(closing <-chan struct{}) {
 
 var errPrepareStopped = errors.New("wal: closing")
 
-// fill writes size zeros to path and fdatasyncs them. Each chunk is
+// fill writes size zeros to path and fdatasyncs them, from the idle I/O
+// class (see idleIOThread: run's thread, writing back through
+// sync_file_range, submits the writes itself). Each chunk is
 // written back (sync_file_range) before the next is written: the dirty
 // zeros never exceed one chunk, so no large flush queues in front of a
 // group commit's fdatasync, and the fill goes at the pace the disk takes
