@@ -19,8 +19,12 @@ const (
 // thread ends with the goroutine) and gives the thread the idle I/O
 // class: the block layer's schedulers that honour it (mq-deadline, bfq)
 // serve its requests only when no other class waits, so the spare's
-// zeros go behind the group commits' writes. Best effort: where the
-// class is not honoured, or cannot be set, nothing changes.
+// zeros go behind the group commits' writes. mq-deadline still serves
+// an idle request once it has waited prio_aging_expire (10 s by default),
+// so a busy disk delays a spare (the next file then starts empty) but
+// never starves it, and Close waits at most that long for the chunk in
+// flight. Best effort: where the class is not honoured, or cannot be
+// set, nothing changes.
 func idleIOThread() error {
 	runtime.LockOSThread()
 	_, _, errno := unix.Syscall(unix.SYS_IOPRIO_SET, ioprioWhoProcess, 0, ioprioClassIdle<<ioprioClassShift)
