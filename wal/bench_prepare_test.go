@@ -37,7 +37,7 @@ func BenchmarkAppendPrepared(b *testing.B) {
 			b.Run(name, func(b *testing.B) {
 				o := testOptions(b)
 				o.Logger = nil // quiet: a failed append is a b.Error
-				o.PrepareDataFiles = &on
+				o.PrepareDataFiles = on
 				w := openTest(b, b.TempDir(), o)
 				defer w.Close()
 				var lat syncLatencies

@@ -153,7 +153,7 @@ func TestCorruption(t *testing.T) {
 			name:   "intact",
 			torn:   tornQuiet,
 			damage: func(*testing.T, string) {},
-			check: firstIDs(corruptEntries),
+			check:  firstIDs(corruptEntries),
 		},
 		{
 			// The newest data file is cut inside the last entry, whose
@@ -188,7 +188,7 @@ func TestCorruption(t *testing.T) {
 					t.Fatal(err)
 				}
 			},
-			check: firstIDs(corruptEntries - 1),
+			check:      firstIDs(corruptEntries - 1),
 			nextOffset: 2 * (corruptEntries - 1),
 		},
 		{
@@ -220,7 +220,7 @@ func TestCorruption(t *testing.T) {
 				num, _ := strconv.ParseUint(strings.TrimSuffix(filepath.Base(last), dataFileExt), 10, 64)
 				writeZeros(t, dataFilePath(filepath.Dir(last), num+1), 0, 512<<10)
 			},
-			check: firstIDs(corruptEntries),
+			check:      firstIDs(corruptEntries),
 			nextOffset: 2 * corruptEntries,
 			files: func(t *testing.T, dir string) {
 				wantSize(t, newestDataFile(t, dir), 0)
@@ -239,7 +239,7 @@ func TestCorruption(t *testing.T) {
 				writeZeros(t, last, size, size+512<<10)
 				t.Cleanup(func() { wantSize(t, last, size) })
 			},
-			check: firstIDs(corruptEntries),
+			check:      firstIDs(corruptEntries),
 			nextOffset: 2 * corruptEntries,
 		},
 		{
@@ -255,7 +255,7 @@ func TestCorruption(t *testing.T) {
 				writeZeros(t, f, at+1000, size+512<<10)
 				t.Cleanup(func() { wantSize(t, f, at) })
 			},
-			check: firstIDs(corruptEntries - 1),
+			check:      firstIDs(corruptEntries - 1),
 			nextOffset: 2 * (corruptEntries - 1),
 		},
 		{
@@ -269,7 +269,7 @@ func TestCorruption(t *testing.T) {
 				writeZeros(t, f, at, at+frameHeaderLen)
 				t.Cleanup(func() { wantSize(t, f, at) })
 			},
-			check: firstIDs(corruptEntries - 1),
+			check:      firstIDs(corruptEntries - 1),
 			nextOffset: 2 * (corruptEntries - 1),
 		},
 		{

@@ -23,7 +23,8 @@ import (
 
 const crashEnvDir, crashEnvRound = "WAL_CRASH_DIR", "WAL_CRASH_ROUND"
 
-// crashEnvFileBytes is Options.DataFileBytes in the child, when set.
+// crashEnvFileBytes is Options.DataFileBytes in the child, when set, and
+// then Options.PrepareDataFiles is on.
 const crashEnvFileBytes = "WAL_CRASH_DATA_FILE_BYTES"
 
 func crashOptions() Options {
@@ -34,6 +35,7 @@ func crashOptions() Options {
 		SegmentBytes:     1 << 20,
 		ValueLogFileSize: 4 << 20,
 		DataFileBytes:    fileBytes,
+		PrepareDataFiles: fileBytes != 0,         // TestCrashPreparedFiles
 		ReclaimInterval:  100 * time.Millisecond, // kills also land during reclaim
 	}
 }

@@ -15,13 +15,17 @@ import (
 // The spare data file (Options.PrepareDataFiles). A data file that grows
 // needs the file system's metadata committed at each fdatasync (its new
 // size; on ext4 the new blocks too, through a journal commit), and that
-// commit is what makes a group commit's rare fdatasync take 0.1–0.5 s on
-// this disk. Blocks written with zeros and fdatasynced beforehand are only
+// commit was the suspect for a group commit's rare fdatasync of 0.1–0.5 s
+// on this disk. Blocks written with zeros and fdatasynced beforehand are only
 // overwritten: fdatasync writes the data and nothing else. (fallocate does
 // not do: its unwritten extents are converted at the first write, which is
 // metadata again.) Measured with 64 KiB writes + fdatasync for 60 s, side
 // by side: appending, p99.9 25.5 ms and 90 syncs over 25 ms; overwriting a
-// zero-filled file, 18.3 ms and 20; fallocate, 24.3 ms and 84.
+// zero-filled file, 18.3 ms and 20; fallocate, 24.3 ms and 84. In the WAL,
+// where the next file's zeros are written while the group commits sync,
+// it halved the median fdatasync and did not reduce the slow ones
+// (BenchmarkAppendPrepared, and the burst runs in the README), hence
+// off by default.
 //
 // One goroutine keeps one spare, spareName in the data directory, filled
 // with DataFileBytes zeros and fdatasynced; it is filled under
@@ -71,12 +75,12 @@ func openPreparer(dataDir string, opts Options, room func(int64) bool) (*prepare
 	spare := filepath.Join(dataDir, spareName)
 	fi, err := os.Stat(spare)
 	whole := err == nil && fi.Size() == opts.DataFileBytes
-	if !*opts.PrepareDataFiles || err == nil && !whole {
+	if !opts.PrepareDataFiles || err == nil && !whole {
 		if err := os.Remove(spare); err != nil && !os.IsNotExist(err) {
 			return nil, fmt.Errorf("cannot delete %q: %w", spare, err)
 		}
 	}
-	if !*opts.PrepareDataFiles {
+	if !opts.PrepareDataFiles {
 		return nil, nil
 	}
 	p := &preparer{dir: dataDir, size: opts.DataFileBytes, log: opts.Logger, wake: make(chan struct{}, 1), room: room}

@@ -10,7 +10,7 @@ import (
 func prepareOptions(t testing.TB, on bool) Options {
 	o := testOptions(t)
 	o.DataFileBytes = 256 << 10
-	o.PrepareDataFiles = &on
+	o.PrepareDataFiles = on
 	return o
 }
 

@@ -22,7 +22,7 @@ import (
 //	SLSBENCH_RELAY_SCHED=1         on exit, the child's scheduling latency,
 //	                               GC pauses, fsync and Produce durations
 //	SLSBENCH_RELAY_HOLD=1          relay-e2e with delivery held (RelaySpec)
-//	SLSBENCH_RELAY_PREPARE=off     wal.prepare_data_files false (on: true;
+//	SLSBENCH_RELAY_PREPARE=on      wal.prepare_data_files true (off: false;
 //	                               unset: as configs/local.yaml)
 //
 // The variables are read by the bench process and its relay child alike

@@ -91,8 +91,7 @@ func relayConfig(spec RelaySpec) (*relay.Config, relay.Deps, error) {
 	}
 	switch v := os.Getenv(PrepareEnv); v {
 	case "on", "off":
-		on := v == "on"
-		cfg.WAL.PrepareDataFiles = &on
+		cfg.WAL.PrepareDataFiles = v == "on"
 	case "":
 	default:
 		return nil, deps, fmt.Errorf("%s=%q: want on or off", PrepareEnv, v)
