@@ -64,15 +64,17 @@ func TestHelperProcess(t *testing.T) {
 	}
 	emit("R %d\n", round)
 	// "P <n>": n data files were started from a prepared spare so far.
-	go func() {
-		var last int64
-		for range time.Tick(10 * time.Millisecond) {
-			if n := w.data.spare.taken.Load(); n > last {
-				emit("P %d\n", n)
-				last = n
+	if spare := w.data.spare; spare != nil {
+		go func() {
+			var last int64
+			for range time.Tick(10 * time.Millisecond) {
+				if n := spare.taken.Load(); n > last {
+					emit("P %d\n", n)
+					last = n
+				}
 			}
-		}
-	}()
+		}()
+	}
 	// A consumer on stream 0 commits as it goes.
 	go func() {
 		r, err := w.Reader(sk(0))
