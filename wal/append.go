@@ -334,7 +334,6 @@ func (w *WAL) activeFile() (*dataFile, error) {
 		return nil, w.diskError("append", *err)
 	}
 	if d.active != nil && d.activeSize < w.opts.DataFileBytes && !d.active.poisoned.Load() {
-		d.spare.want(d.activeSize)
 		return d.active, nil
 	}
 	if _, err := d.startFile(); err != nil {

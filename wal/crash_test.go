@@ -8,7 +8,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,19 +22,12 @@ import (
 
 const crashEnvDir, crashEnvRound = "WAL_CRASH_DIR", "WAL_CRASH_ROUND"
 
-// crashEnvFileBytes is Options.DataFileBytes in the child, when set, and
-// then Options.PrepareDataFiles is on.
-const crashEnvFileBytes = "WAL_CRASH_DATA_FILE_BYTES"
-
 func crashOptions() Options {
-	fileBytes, _ := strconv.ParseInt(os.Getenv(crashEnvFileBytes), 10, 64)
 	return Options{
 		EncryptionKey:    testKey,
 		Sync:             SyncBatch,
 		SegmentBytes:     1 << 20,
 		ValueLogFileSize: 4 << 20,
-		DataFileBytes:    fileBytes,
-		PrepareDataFiles: fileBytes != 0,         // TestCrashPreparedFiles
 		ReclaimInterval:  100 * time.Millisecond, // kills also land during reclaim
 	}
 }
@@ -63,18 +55,6 @@ func TestHelperProcess(t *testing.T) {
 		outMu.Unlock()
 	}
 	emit("R %d\n", round)
-	// "P <n>": n data files were started from a prepared spare so far.
-	if spare := w.data.spare; spare != nil {
-		go func() {
-			var last int64
-			for range time.Tick(10 * time.Millisecond) {
-				if n := spare.taken.Load(); n > last {
-					emit("P %d\n", n)
-					last = n
-				}
-			}
-		}()
-	}
 	// A consumer on stream 0 commits as it goes.
 	go func() {
 		r, err := w.Reader(sk(0))
@@ -128,32 +108,11 @@ type ackRec struct {
 }
 
 func TestCrash(t *testing.T) {
+	dir := mkdir(t)
 	killAfter := []int{1, 150, 700, 2000, 4000}
 	if testing.Short() || raceEnabled {
 		killAfter = []int{1, 100, 500}
 	}
-	crashRounds(t, killAfter)
-}
-
-// TestCrashPreparedFiles is TestCrash with data files of 1 MiB, so that
-// most data files are prepared spares (prepare.go) and kills land while a
-// spare is filled, renamed and overwritten.
-func TestCrashPreparedFiles(t *testing.T) {
-	t.Setenv(crashEnvFileBytes, strconv.Itoa(1<<20))
-	killAfter := []int{150, 700, 2000}
-	if testing.Short() || raceEnabled {
-		killAfter = []int{100, 500}
-	}
-	if crashRounds(t, killAfter) == 0 {
-		t.Fatalf("no data file was started from a prepared spare")
-	}
-}
-
-// crashRounds runs one child per entry of killAfter, each killed after
-// that many acks, and verifies the WAL after each. It returns how many
-// data files the children started from a prepared spare.
-func crashRounds(t *testing.T, killAfter []int) (prepared int) {
-	dir := mkdir(t)
 	acked := map[uint64]ackRec{}    // id → where
 	byOffset := map[ackRec]uint64{} // (part, off) → id
 	committed := map[int]int64{}    // part → highest printed commit
@@ -167,7 +126,7 @@ func crashRounds(t *testing.T, killAfter []int) (prepared int) {
 			t.Fatal(err)
 		}
 		sc := bufio.NewScanner(stdout)
-		acks, taken := 0, 0
+		acks := 0
 		killed := false
 		kill := func() {
 			if !killed {
@@ -200,9 +159,6 @@ func crashRounds(t *testing.T, killAfter []int) (prepared int) {
 				committed[part] = max(committed[part], next)
 			case len(f) > 0 && f[0] == "E":
 				t.Errorf("child: %s", line)
-			case len(f) == 2 && f[0] == "P":
-				n, _ := strconv.Atoi(f[1])
-				taken = max(taken, n)
 			case len(f) == 2 && f[0] == "R":
 			default:
 				// a line cut by the kill cannot be an ack: acks are
@@ -215,22 +171,9 @@ func crashRounds(t *testing.T, killAfter []int) (prepared int) {
 		if !killed {
 			t.Fatalf("round %d: child exited before %d acks", round, n)
 		}
-		prepared += taken
-		t.Logf("[%v] round %d: killed after %d acks (%d acknowledged in all, stream 0 committed at %d; %d data files from a spare, spares left: %v)", time.Since(testStart).Round(time.Millisecond), round, acks, len(acked), committed[0], taken, sparesIn(dir))
+		t.Logf("[%v] round %d: killed after %d acks (%d acknowledged in all, stream 0 committed at %d)", time.Since(testStart).Round(time.Millisecond), round, acks, len(acked), committed[0])
 		verifyCrash(t, dir, acked, committed)
 	}
-	return prepared
-}
-
-// sparesIn lists the spares, whole or half-filled, in the WAL at dir.
-func sparesIn(dir string) []string {
-	var out []string
-	for _, name := range []string{spareName, spareTmpName} {
-		if _, err := os.Stat(filepath.Join(dir, dataDirName, name)); err == nil {
-			out = append(out, name)
-		}
-	}
-	return out
 }
 
 // verifyCrash reopens the WAL and checks every acknowledged entry not below

@@ -30,20 +30,6 @@ import (
 // ever appended after a tail a crash may have torn). A file is deleted
 // once every stream with frames in it has committed past them.
 //
-// With Options.PrepareDataFiles a new file is a prepared spare renamed
-// (prepare.go): DataFileBytes of zeros, written and fdatasynced before
-// the file gets its number. Frames overwrite the zeros from offset 0; a
-// group past the prepared size grows the file as an unprepared one does.
-// So a data file is its frames followed by a zero tail (none, or up to
-// the prepared size): an all-zero frame header, with only zeros after it,
-// is the clean end of the file, the same as the end of file. A frame
-// header that is not all zeros and does not check, or a frame whose body
-// does not check, is a torn write, zeros after it or not; so is an
-// all-zero header with anything but zeros after it. A frame never starts
-// with a zero byte (frameMagic), so no frame is mistaken for the tail.
-// Recovery cuts a file at its clean end too (the spare's unused zeros go
-// back to the file system), and Close cuts the active file there.
-//
 // Frame layout, one per entry:
 //
 //	magic(1)=0xB7 | sid(4) | deadID(8) | bodyLen(4) | crc32c(4) of the 17 bytes before it | body
@@ -137,10 +123,6 @@ type dataFile struct {
 	mu sync.Mutex
 	fd *os.File // nil until needed, and again once reclaim closes it
 
-	// prepared: the file was a spare (zeros up to DataFileBytes). Set
-	// before the file is published, read-only after.
-	prepared bool
-
 	// poisoned is set when an fdatasync of the file failed: nothing
 	// written to it may be acknowledged any more (see syncFailed).
 	poisoned atomic.Bool
@@ -161,10 +143,6 @@ type dataFiles struct {
 	// it. Under it only a dataFile.mu is taken (see WAL).
 	mu    sync.RWMutex
 	files map[uint64]*dataFile
-
-	// spare hands startFile a prepared file; nil when preparation is off.
-	// Set at Open.
-	spare *preparer
 
 	// Committer only (and Open).
 	active     *dataFile
@@ -224,22 +202,15 @@ func (d *dataFiles) nums() []uint64 {
 	return out
 }
 
-// startFile makes the next file, the prepared spare when one is ready
-// and a new empty file otherwise, the active one; the old active file
-// stays open for reads and for its last fdatasync (the caller hands it to
-// the syncer). Committer only.
+// startFile creates the next file and makes it the active one; the old
+// active file stays open for reads and for its last fdatasync (the caller
+// hands it to the syncer). Committer only.
 func (d *dataFiles) startFile() (old *dataFile, err error) {
 	num := d.lastNum + 1
 	path := dataFilePath(d.dir, num)
-	fd, err := d.spare.take(path)
+	fd, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o600)
 	if err != nil {
-		return nil, err
-	}
-	prepared := fd != nil
-	if fd == nil {
-		if fd, err = os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o600); err != nil {
-			return nil, fmt.Errorf("cannot create %q: %w", path, err)
-		}
+		return nil, fmt.Errorf("cannot create %q: %w", path, err)
 	}
 	// The new name must survive a power loss before anything acked lives
 	// in the file.
@@ -248,7 +219,7 @@ func (d *dataFiles) startFile() (old *dataFile, err error) {
 		os.Remove(path)
 		return nil, err
 	}
-	f := &dataFile{num: num, path: path, fd: fd, prepared: prepared, ends: map[uint32]int64{}}
+	f := &dataFile{num: num, path: path, fd: fd, ends: map[uint32]int64{}}
 	d.lastNum = num
 	d.mu.Lock()
 	d.files[num] = f
@@ -477,25 +448,6 @@ func (d *dataFiles) closeInactive() {
 			f.closeFD()
 		}
 	}
-}
-
-// trimActive cuts a prepared active file's zero tail, at Close: the
-// zeros would only be found and cut by the next Open's recovery. Not
-// synced: a cut lost to a crash leaves zeros recovery cuts again.
-// Committer only, after the committer and the syncer have exited.
-func (d *dataFiles) trimActive() error {
-	f := d.active
-	if f == nil || !f.prepared {
-		return nil
-	}
-	fd := f.current()
-	if fd == nil {
-		return nil
-	}
-	if err := fd.Truncate(d.activeSize); err != nil {
-		return fmt.Errorf("cannot cut %q at %d: %w", f.path, d.activeSize, err)
-	}
-	return nil
 }
 
 // close closes every open descriptor.

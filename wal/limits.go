@@ -53,11 +53,7 @@ func (w *WAL) rescan() {
 }
 
 // DiskBytes returns the space the WAL directory takes, as of the last scan
-// plus what was written since. The spare data file (prepare.go) is in
-// the directory and counts in full, and so does the zero tail of a
-// prepared data file; appends into that tail add to the figure until the
-// next scan (at most rescanEvery later) finds the space was already
-// taken. Safe for concurrent use.
+// plus what was written since. Safe for concurrent use.
 func (w *WAL) DiskBytes() int64 {
 	w.disk.mu.Lock()
 	defer w.disk.mu.Unlock()

@@ -79,21 +79,6 @@ type Options struct {
 	// granularity in which space comes back (a stream that lags keeps the
 	// files from its oldest undelivered entry on). Default 64 MiB.
 	DataFileBytes int64 `yaml:"-"`
-	// PrepareDataFiles keeps the next data file written out in advance
-	// (prepare.go): once the active file is a quarter full, a background
-	// goroutine writes a spare file of DataFileBytes zeros and fdatasyncs
-	// it, and the next data file is that spare renamed. A group commit
-	// then overwrites blocks that are already allocated and written, so
-	// its fdatasync carries no metadata (no new size, no block
-	// allocation, no ext4 journal commit). The cost: each data file's
-	// bytes are written to the disk twice (zeros, then frames), and the
-	// spare's DataFileBytes count toward DiskBytes and MaxDiskBytes (an
-	// idle WAL can hold the active file's and the spare's DataFileBytes
-	// each). Default false: on the disk it was measured on it halved the
-	// median fdatasync but did not shorten the rare slow ones, nor the
-	// acknowledgement tail, and cost throughput when the disk was the
-	// bottleneck (README, "Acknowledgements while delivering").
-	PrepareDataFiles bool `yaml:"prepare_data_files"`
 	// SegmentBytes is how many bytes of entries a stream indexes before it
 	// starts a new index segment; a consumed segment's index rows are
 	// dropped at once. Default 16 MiB.

@@ -129,9 +129,8 @@ func (w *WAL) dropConsumed() dropResult {
 }
 
 // dropDataFiles deletes the consumed data files, the active one too when
-// everything in it is consumed and it was not prepared (appends then
-// start a new one). Committer only, after a sync barrier: every written
-// frame is indexed.
+// everything in it is consumed (appends then start a new one). Committer
+// only, after a sync barrier: every written frame is indexed.
 func (w *WAL) dropDataFiles() (int, error) {
 	// The committed offsets are copied first, so that no stream lock is
 	// taken under dataFiles.mu (lock order, see WAL). They cannot move
@@ -144,9 +143,7 @@ func (w *WAL) dropDataFiles() (int, error) {
 		return math.MaxInt64 // frames no stream owns are never read
 	}
 	d := w.data
-	// A prepared active file is kept: its blocks are allocated whatever
-	// it holds, so a new file would free nothing and cost another spare.
-	if d.active != nil && !d.active.prepared && d.activeSize > 0 && d.isConsumed(d.active, committed) {
+	if d.active != nil && d.activeSize > 0 && d.isConsumed(d.active, committed) {
 		d.active = nil // the next append starts a new file
 	}
 	files := d.consumed(committed)

@@ -1,7 +1,6 @@
 package wal
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -17,9 +16,7 @@ import (
 //
 // A frame is indexed unless the index has it already (see replayFrame). A
 // file is read up to its first bad frame — a torn write — and cut there;
-// nothing is ever appended to it again (appends go to a new file). A
-// zero tail after the last frame is the clean end of a prepared file
-// (datafile.go), cut too, quietly.
+// nothing is ever appended to it again (appends go to a new file).
 func (w *WAL) replay() error {
 	ib := newIndexBatch()
 	// Deletes first: a row placed again below must not be deleted after.
@@ -76,23 +73,12 @@ func (w *WAL) replayFile(f *dataFile, from int64, ib *indexBatch) (skipped int, 
 	hdr := make([]byte, frameHeaderLen)
 	var body []byte
 	var bad error
-	cleanEnd := false // a zero tail (datafile.go) from pos on
 	for pos < size {
-		n, err := fd.ReadAt(hdr[:min(int64(len(hdr)), size-pos)], pos)
-		if err != nil && !errors.Is(err, io.EOF) {
+		if _, err := fd.ReadAt(hdr, pos); err != nil {
 			bad = fmt.Errorf("frame header: %w", err)
 			break
 		}
-		if allZero(hdr[:n]) {
-			if cleanEnd, err = zerosFrom(fd, pos+int64(n), size); err != nil {
-				return skipped, fmt.Errorf("cannot read %q: %w", f.path, err)
-			}
-			if !cleanEnd {
-				bad = errors.New("a zero frame header with data after it")
-			}
-			break
-		}
-		h, err := decodeFrameHeader(hdr[:n])
+		h, err := decodeFrameHeader(hdr)
 		if err != nil {
 			bad = err
 			break
@@ -120,10 +106,6 @@ func (w *WAL) replayFile(f *dataFile, from int64, ib *indexBatch) (skipped int, 
 	}
 	if bad != nil {
 		w.log.Warn("wal: torn data file cut at its first bad frame", "file", f.path, "at", pos, "bytes", size-pos, "err", bad)
-	}
-	if bad != nil || cleanEnd {
-		// Nothing is appended to the file again: a clean zero tail is
-		// only the spare's unused space.
 		if err := fd.Truncate(pos); err != nil {
 			return skipped, fmt.Errorf("cannot cut %q at %d: %w", f.path, pos, err)
 		}
@@ -191,32 +173,4 @@ func (w *WAL) replayFrame(ib *indexBatch, h frameHeader, se *storedEntry, ptr da
 		}
 	}
 	return true
-}
-
-// zeroChunk is spareChunk zeros: what a spare is written with, and what a
-// zero tail is compared with.
-var zeroChunk [spareChunk]byte
-
-// allZero tells whether b, at most spareChunk bytes, is all zeros.
-func allZero(b []byte) bool { return bytes.Equal(b, zeroChunk[:len(b)]) }
-
-// zerosFrom tells whether fd holds only zeros from pos to size: the
-// clean end of a prepared file. It reads the tail, at most
-// Options.DataFileBytes, and only for the files replayed at Open.
-func zerosFrom(fd *os.File, pos, size int64) (bool, error) {
-	buf := make([]byte, spareChunk)
-	for pos < size {
-		n, err := fd.ReadAt(buf[:min(int64(len(buf)), size-pos)], pos)
-		if !allZero(buf[:n]) {
-			return false, nil
-		}
-		if err != nil && !errors.Is(err, io.EOF) {
-			return false, err
-		}
-		if n == 0 {
-			return true, nil // the file shrank under us; not ours to judge
-		}
-		pos += int64(n)
-	}
-	return true, nil
 }

@@ -29,17 +29,15 @@ type Stats struct {
 	Streams        []StreamStats
 	PendingEntries int64
 	PendingBytes   int64
-	// DiskBytes is the space the directory takes, the spare data file
-	// included (see WAL.DiskBytes); MaxDiskBytes the limit (0: none);
-	// Pressure as returned by Pressure.
+	// DiskBytes is the space the directory takes; MaxDiskBytes the limit
+	// (0: none); Pressure as returned by Pressure.
 	DiskBytes    int64
 	MaxDiskBytes int64
 	Pressure     float64
 	DeadLetters  int
 	// DataFiles is how many data files hold entries (or are being
 	// written): a stream that lags keeps every file from its oldest
-	// pending entry on. The spare (prepare.go) is not one of them until
-	// it becomes the active file; its bytes are in DiskBytes.
+	// pending entry on.
 	DataFiles int
 	// LastReclaim is the outcome of the latest Reclaim (nil before one).
 	LastReclaim *ReclaimResult

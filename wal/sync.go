@@ -444,13 +444,8 @@ func (w *WAL) fdatasync(f *dataFile) error {
 		return fmt.Errorf("cannot fdatasync %q: %w", f.path, err)
 	}
 	var serr error
-	t0 := time.Now()
 	// Control holds a reference: a concurrent Close waits for it.
-	err = rc.Control(func(s uintptr) { serr = unix.Fdatasync(int(s)) })
-	if o := w.syncObserver.Load(); o != nil {
-		(*o)(f, time.Since(t0))
-	}
-	if err != nil {
+	if err := rc.Control(func(s uintptr) { serr = unix.Fdatasync(int(s)) }); err != nil {
 		if errors.Is(err, os.ErrClosed) {
 			return nil
 		}

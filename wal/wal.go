@@ -28,7 +28,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/dgraph-io/badger/v4"
 )
@@ -127,10 +126,9 @@ type WAL struct {
 	syncNanos    atomic.Int64 // time in db.Sync
 	lastReclaim  atomic.Int64
 	reclaimStats atomic.Pointer[ReclaimResult]
-	faults       atomic.Pointer[faultHooks]                     // tests only
-	syncObserver atomic.Pointer[func(*dataFile, time.Duration)] // benchmarks only: told each data file fdatasync's file and time
-	stopped      atomic.Pointer[error]                          // set by stopAppends
-	syncFailing  atomic.Bool                                    // the last sync of data failed
+	faults       atomic.Pointer[faultHooks] // tests only
+	stopped      atomic.Pointer[error]      // set by stopAppends
+	syncFailing  atomic.Bool                // the last sync of data failed
 }
 
 // deadLetterState counts the dead-letter table.
@@ -249,23 +247,11 @@ func open(dir string, opts Options) (*WAL, error) {
 	}
 	w.settleStreams()
 	w.disk.init(w)
-	if w.data.spare, err = openPreparer(data.dir, opts, w.roomForSpare); err != nil {
-		db.Close()
-		data.close()
-		return nil, err
-	}
 	w.startSyncer()
 	go w.commitLoop()
 	if opts.ReclaimInterval > 0 {
 		w.bgwg.Add(1)
 		go w.reclaimLoop()
-	}
-	if p := w.data.spare; p != nil {
-		w.bgwg.Add(1)
-		go func() {
-			defer w.bgwg.Done()
-			p.run(w.closing)
-		}()
 	}
 	return w, nil
 }
@@ -339,9 +325,6 @@ func (w *WAL) Close() error {
 	w.dbMu.Lock() // wait for reads in progress
 	defer w.dbMu.Unlock()
 	w.dbClosed = true
-	if err := w.data.trimActive(); err != nil {
-		w.log.Warn("wal: cannot cut the prepared zeros of the last data file; the next Open does", "err", err)
-	}
 	w.data.close()
 	if err := w.db.Close(); err != nil {
 		return fmt.Errorf("cannot close WAL at %q: %w", w.dir, err)

@@ -22,8 +22,6 @@ import (
 //	SLSBENCH_RELAY_SCHED=1         on exit, the child's scheduling latency,
 //	                               GC pauses, fsync and Produce durations
 //	SLSBENCH_RELAY_HOLD=1          relay-e2e with delivery held (RelaySpec)
-//	SLSBENCH_RELAY_PREPARE=on      wal.prepare_data_files true (off: false;
-//	                               unset: as configs/local.yaml)
 //
 // The variables are read by the bench process and its relay child alike
 // (the child inherits the environment).
@@ -31,7 +29,6 @@ const (
 	ProfileEnv = "SLSBENCH_RELAY_PROFILE"
 	ChildEnv   = "SLSBENCH_RELAY_ENV"
 	HoldEnv    = "SLSBENCH_RELAY_HOLD"
-	PrepareEnv = "SLSBENCH_RELAY_PREPARE"
 )
 
 // profileChild starts a CPU profile and an execution trace into

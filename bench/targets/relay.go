@@ -86,13 +86,6 @@ func relayConfig(spec RelaySpec) (*relay.Config, relay.Deps, error) {
 	if spec.Sync != "" {
 		cfg.WAL.SyncMode = spec.Sync
 	}
-	switch v := os.Getenv(PrepareEnv); v {
-	case "on", "off":
-		cfg.WAL.PrepareDataFiles = v == "on"
-	case "":
-	default:
-		return nil, deps, fmt.Errorf("%s=%q: want on or off", PrepareEnv, v)
-	}
 	// The writers are not paced to SLS's per-shard quota unless asked:
 	// the bench measures the relay, and its stand-in has no quota.
 	if !spec.SLSQuota {
