@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"syscall"
 	"time"
 )
 
@@ -29,6 +30,11 @@ type child struct {
 func startChild(name, exe string, args, env []string, info any, onLine func([]byte)) (*child, error) {
 	cmd := exec.Command(exe, args...)
 	cmd.Stderr = os.Stderr
+	// A process group of its own: a Ctrl-C in the terminal signals the
+	// whole foreground group, and the bench catches it to end the run and
+	// still check delivery through the children. A child stops only when
+	// its stdin closes: the bench closes it, or dies (no orphan either way).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if len(env) > 0 {
 		cmd.Env = append(os.Environ(), env...)
 	}
