@@ -13,54 +13,63 @@ import (
 	"github.com/slsrelay/slsrelay/wal"
 )
 
-// TestListenerDownWhenGnetStops: gnet stops its whole engine on the first
-// accept that fails with anything but EAGAIN, EINTR, ECONNRESET or
-// ECONNABORTED (gnet's acceptor_unix.go: accept0 returns ErrAcceptSocket,
-// the main reactor exits, the engine shuts down), so one EMFILE or ENFILE
-// under a flood of connections ends the listener for good. The node must
-// then say it is not ready (/readyz: a load balancer takes it out) and its
-// Close must not fail on the listener already gone. The accept failure is
-// made here by shutting the listening socket through its descriptor in
-// this process, as a stop that is not the listener's own.
-func TestListenerDownWhenGnetStops(t *testing.T) {
+// TestListenerDownWhenAcceptEnds: a listener whose accepts end other than
+// by its own stop serves no one from then on. gnet ends its whole engine
+// on the first accept that fails with anything but EAGAIN, EINTR,
+// ECONNRESET or ECONNABORTED (gnet's acceptor_unix.go: accept0 returns
+// ErrAcceptSocket, the main reactor exits, the engine shuts down), so one
+// EMFILE under a flood of connections does it; a TLS listener stops on an
+// accept error it cannot wait out. The node must then say it is not ready
+// (/readyz: a load balancer takes it out), refuse connections rather than
+// leave them in a backlog no one accepts from, and Close must not fail on
+// the listener already gone. The accept failure is made here by shutting
+// the listening socket through its descriptor in this process, as a stop
+// that is not the listener's own (accept then fails with EINVAL).
+func TestListenerDownWhenAcceptEnds(t *testing.T) {
 	t.Parallel()
 	principal := &Principal{Project: testProject, Credential: wal.Credential{AccessKeyID: testAKID, AccessKeySecret: testSecret}}
-	srv, err := New(Options{Listeners: []ListenerOptions{{Name: "L", Bind: "127.0.0.1:0", Protocol: Plaintext, Principal: principal}},
-		EventLoops: 1, Logger: testLogger()}, testCatalog(), &MemoryAppender{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	closed := false
-	t.Cleanup(func() {
-		if !closed {
-			_ = srv.Close()
+	_, serverTLS := selfSignedTLS(t)
+	f := func(lo ListenerOptions) {
+		t.Helper()
+		lo.Name, lo.Bind = "L", "127.0.0.1:0"
+		srv, err := New(Options{Listeners: []ListenerOptions{lo}, EventLoops: 1, Logger: testLogger()}, testCatalog(), &MemoryAppender{})
+		if err != nil {
+			t.Fatal(err)
 		}
-	})
-	if !srv.Ready() {
-		t.Fatal("not ready after Start")
+		if err := srv.Start(); err != nil {
+			t.Fatal(err)
+		}
+		closed := false
+		defer func() {
+			if !closed {
+				_ = srv.Close()
+			}
+		}()
+		if !srv.Ready() {
+			t.Fatalf("%s: not ready after Start", lo.Protocol)
+		}
+		fd := listeningFD(t, srv.Addr("L"))
+		if err := unix.Shutdown(fd, unix.SHUT_RD); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for srv.Ready() && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if srv.Ready() {
+			t.Errorf("%s: the listener's accepts ended, and the server still says it is ready", lo.Protocol)
+		}
+		if c, err := net.DialTimeout("tcp", srv.Addr("L"), time.Second); err == nil {
+			c.Close()
+			t.Errorf("%s: the stopped listener still takes connections", lo.Protocol)
+		}
+		closed = true
+		if err := srv.Close(); err != nil {
+			t.Errorf("%s: Close after the listener stopped by itself: %v", lo.Protocol, err)
+		}
 	}
-	fd := listeningFD(t, srv.Addr("L"))
-	if err := unix.Shutdown(fd, unix.SHUT_RD); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for srv.Ready() && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if srv.Ready() {
-		t.Error("gnet stopped the listener, and the server still says it is ready")
-	}
-	if c, err := net.DialTimeout("tcp", srv.Addr("L"), time.Second); err == nil {
-		c.Close()
-		t.Error("the stopped listener still takes connections")
-	}
-	closed = true
-	if err := srv.Close(); err != nil {
-		t.Errorf("Close after the listener stopped by itself: %v", err)
-	}
+	f(ListenerOptions{Protocol: Plaintext, Principal: principal})
+	f(ListenerOptions{Protocol: SASLSSL, TLS: serverTLS})
 }
 
 // listeningFD finds a descriptor of this process for the listening TCP
