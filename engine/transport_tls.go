@@ -167,7 +167,12 @@ type tlsReader struct {
 func (s *Server) openTLS(ln *listener, c *tls.Conn, peer string, stopping <-chan struct{}) *tlsReader {
 	_ = c.SetDeadline(time.Now().Add(tlsHandshakeTimeout))
 	if err := c.Handshake(); err != nil {
-		s.refuseHandshake(ln, peer, err)
+		select {
+		case <-stopping: // the listener's stop closed it: not the client's doing
+			s.log.Debug("TLS handshake cut by the listener's stop", "listener", ln.opts.Name, "client", peer)
+		default:
+			s.refuseHandshake(ln, peer, err)
+		}
 		return nil
 	}
 	_ = c.SetDeadline(time.Time{})
