@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/slsrelay/slsrelay/wal"
 )
 
 // TestListenerDownWhenAcceptEnds: a listener whose accepts end other than
@@ -27,18 +25,8 @@ import (
 // that is not the listener's own (accept then fails with EINVAL).
 func TestListenerDownWhenAcceptEnds(t *testing.T) {
 	t.Parallel()
-	principal := &Principal{Project: testProject, Credential: wal.Credential{AccessKeyID: testAKID, AccessKeySecret: testSecret}}
-	_, serverTLS := selfSignedTLS(t)
-	f := func(lo ListenerOptions) {
-		t.Helper()
-		lo.Name, lo.Bind = "L", "127.0.0.1:0"
-		srv, err := New(Options{Listeners: []ListenerOptions{lo}, EventLoops: 1, Logger: testLogger()}, testCatalog(), &MemoryAppender{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := srv.Start(); err != nil {
-			t.Fatal(err)
-		}
+	eachListenerKind(t, func(lo ListenerOptions) {
+		srv := startOneListener(t, lo)
 		closed := false
 		defer func() {
 			if !closed {
@@ -67,9 +55,7 @@ func TestListenerDownWhenAcceptEnds(t *testing.T) {
 		if err := srv.Close(); err != nil {
 			t.Errorf("%s: Close after the listener stopped by itself: %v", lo.Protocol, err)
 		}
-	}
-	f(ListenerOptions{Protocol: Plaintext, Principal: principal})
-	f(ListenerOptions{Protocol: SASLSSL, TLS: serverTLS})
+	})
 }
 
 // listeningFD finds a descriptor of this process for the listening TCP
