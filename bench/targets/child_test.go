@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -101,4 +102,54 @@ func ctrlCBench() {
 	}
 	_ = s.Close()
 	os.Exit(0)
+}
+
+// A child that never says where it listens is killed and reaped after
+// childStartWait, not waited for as long as it lives: in its own process
+// group, a Ctrl-C no longer ends it for the bench. One that exits without
+// saying it fails at once.
+func TestChildSilentAtStart(t *testing.T) {
+	defer func(w time.Duration) { childStartWait = w }(childStartWait)
+	childStartWait = 200 * time.Millisecond
+	f := func(exe string, args ...string) {
+		t.Helper()
+		began := time.Now()
+		var info StandInInfo
+		if _, err := startChild("silent", exe, args, nil, &info, nil); err == nil {
+			t.Fatalf("%s: a child that said nothing started", exe)
+		}
+		if took := time.Since(began); took > 5*time.Second {
+			t.Errorf("%s: startChild waited %v for a child that said nothing", exe, took.Round(time.Second))
+		}
+		for _, pid := range childrenOfThisProcess(t) {
+			if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); strings.TrimSpace(string(comm)) == exe {
+				t.Errorf("%s: the silent child (pid %d) is still this process's child", exe, pid)
+			}
+		}
+	}
+	f("sleep", "30")
+	f("true")
+}
+
+// childrenOfThisProcess lists the pids of this process's children, zombies
+// included (/proc/self/task/*/children).
+func childrenOfThisProcess(t *testing.T) []int {
+	t.Helper()
+	files, err := filepath.Glob("/proc/self/task/*/children")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pids []int
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue // the thread ended
+		}
+		for _, s := range strings.Fields(string(b)) {
+			if pid, err := strconv.Atoi(s); err == nil {
+				pids = append(pids, pid)
+			}
+		}
+	}
+	return pids
 }
