@@ -48,6 +48,10 @@ type listener struct {
 	addr         string   // bound address
 	advertised   hostPort // what Metadata reports
 	stop         func(context.Context) error
+	// down: the transport stopped by itself (gnet ends its engine on an
+	// accept error such as EMFILE); the listener serves no one until the
+	// process restarts, so the server is not ready.
+	down atomic.Bool
 }
 
 // bound records the address ln listens on and what Metadata advertises.
@@ -154,7 +158,7 @@ func (s *Server) Ready() bool {
 		return false
 	}
 	for _, ln := range s.listeners {
-		if ln.stop == nil {
+		if ln.stop == nil || ln.down.Load() {
 			return false
 		}
 	}

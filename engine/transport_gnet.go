@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
+	gerrors "github.com/panjf2000/gnet/v2/pkg/errors"
 	"github.com/panjf2000/gnet/v2/pkg/logging"
 	"golang.org/x/sys/unix"
 )
@@ -67,8 +69,13 @@ func (s *Server) startGnet(ln *listener) error {
 	}
 	stopped := make(chan struct{}) // gnet.Run returned
 	go func() {
-		<-errc
+		<-errc // nil when gnet ended its engine itself: its log says why
 		g.closeSock()
+		if !g.stopping.Load() {
+			ln.down.Store(true)
+			s.log.Error("listener stopped accepting connections: gnet ended its engine (see its error above); not ready until restarted",
+				"listener", ln.opts.Name, "addr", ln.addr)
+		}
 		close(stopped)
 	}()
 	ln.stop = func(ctx context.Context) error { return g.stop(ctx, stopped) }
@@ -126,7 +133,9 @@ func (g *gnetListener) stop(ctx context.Context, stopped <-chan struct{}) error 
 		case <-ctx.Done():
 		}
 	}
-	if err := g.eng.Stop(ctx); err != nil {
+	// ErrEngineInShutdown: gnet ended its engine by itself (an accept
+	// error) or is ending it now; there is nothing left to stop.
+	if err := g.eng.Stop(ctx); err != nil && !errors.Is(err, gerrors.ErrEngineInShutdown) {
 		return err
 	}
 	<-stopped

@@ -17,6 +17,23 @@ import (
 // says nothing does not hold a goroutine forever.
 const tlsHandshakeTimeout = 10 * time.Second
 
+// A TLS listener whose accept fails for want of a resource (the process's
+// or the system's limit on open files, socket buffers, memory: a flood of
+// connections) tries again after acceptRetryFirst, doubling up to
+// acceptRetryMax, as net/http's Server does: the connection waits in the
+// backlog meanwhile, and the listener lives on.
+const (
+	acceptRetryFirst = 5 * time.Millisecond
+	acceptRetryMax   = time.Second
+)
+
+// acceptMayRecover reports whether an accept error is a lack of a resource
+// that may come back (accept(2): EMFILE, ENFILE, ENOBUFS, ENOMEM).
+func acceptMayRecover(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
+		errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM)
+}
+
 // startTLS serves a SASL_SSL listener with crypto/tls and a reading
 // goroutine per connection, plus a writing one while answers wait to be
 // written (measured faster than bridging TLS onto gnet's loops); both feed
@@ -36,12 +53,32 @@ func (s *Server) startTLS(ln *listener) error {
 	done := make(chan struct{})
 	stopping := make(chan struct{}) // wakes readers waiting for room
 	go func() {
+		var wait time.Duration // since accepts began to fail for want of a resource
 		for {
 			c, err := tcp.Accept()
-			if err != nil {
-				if !errors.Is(err, net.ErrClosed) {
-					s.log.Error("accept failed", "listener", ln.opts.Name, "err", err)
+			switch {
+			case err == nil:
+				if wait > 0 {
+					s.log.Info("accepting again", "listener", ln.opts.Name)
+					wait = 0
 				}
+			case errors.Is(err, net.ErrClosed):
+				close(done)
+				return
+			case acceptMayRecover(err):
+				if wait == 0 {
+					s.log.Error("accept failed: retrying until it succeeds", "listener", ln.opts.Name, "err", err)
+				}
+				wait = min(max(2*wait, acceptRetryFirst), acceptRetryMax)
+				time.Sleep(wait)
+				continue
+			default:
+				// Closed, not left listening: a socket no one accepts
+				// from holds every new connection until its client
+				// times out.
+				s.log.Error("accept failed: listener stopped, not ready until restarted", "listener", ln.opts.Name, "err", err)
+				ln.down.Store(true)
+				_ = tcp.Close()
 				close(done)
 				return
 			}
@@ -60,6 +97,9 @@ func (s *Server) startTLS(ln *listener) error {
 	}()
 	ln.stop = func(ctx context.Context) error {
 		err := tcp.Close()
+		if errors.Is(err, net.ErrClosed) {
+			err = nil // closed when its accepts ended (ln.down)
+		}
 		<-done
 		close(stopping)
 		mu.Lock()
@@ -127,7 +167,12 @@ type tlsReader struct {
 func (s *Server) openTLS(ln *listener, c *tls.Conn, peer string, stopping <-chan struct{}) *tlsReader {
 	_ = c.SetDeadline(time.Now().Add(tlsHandshakeTimeout))
 	if err := c.Handshake(); err != nil {
-		s.refuseHandshake(ln, peer, err)
+		select {
+		case <-stopping: // the listener's stop closed it: not the client's doing
+			s.log.Debug("TLS handshake cut by the listener's stop", "listener", ln.opts.Name, "client", peer)
+		default:
+			s.refuseHandshake(ln, peer, err)
+		}
 		return nil
 	}
 	_ = c.SetDeadline(time.Time{})

@@ -55,11 +55,17 @@ type receivedView struct {
 // group.
 func (s *Server) received(q url.Values) (receivedView, error) {
 	project, logstore := q.Get("project"), q.Get("logstore")
-	shard, err := strconv.Atoi(q.Get("shard"))
-	if project == "" || logstore == "" || err != nil {
+	if project == "" || logstore == "" || q.Get("shard") == "" {
 		return receivedView{}, errors.New("name the project, logstore and shard: /_received?project=…&logstore=…&shard=0")
 	}
-	if _, aerr := s.logstore(project, logstore); aerr != nil {
+	ls, aerr := s.logstore(project, logstore)
+	if aerr != nil {
+		return receivedView{}, fmt.Errorf("%s/%s: %s", project, logstore, aerr.Message)
+	}
+	// A shard the logstore lacks is an error, as for PullLogs: answered
+	// as empty, a wrong id would read as a shard with nothing stored.
+	shard, aerr := shardOf(ls, q.Get("shard"))
+	if aerr != nil {
 		return receivedView{}, fmt.Errorf("%s/%s: %s", project, logstore, aerr.Message)
 	}
 	first, times := s.store.arrivals(shardKey{project, logstore, shard})

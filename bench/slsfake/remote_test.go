@@ -1,6 +1,7 @@
 package slsfake
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -81,4 +82,27 @@ func TestRemote(t *testing.T) {
 	if _, err := r.LogCount("nope", ls1); err == nil {
 		t.Fatal("an unknown project's count: no error")
 	}
+}
+
+// GET /_received names a shard: one the logstore does not have is an
+// error, as PullLogs answers ShardNotExist, not "nothing stored" (a reader
+// checking delivery would take a wrong shard id for an empty shard), and
+// asking adds no shard to the store.
+func TestReceivedUnknownShard(t *testing.T) {
+	s := start(t, testConfig())
+	stored := func() int {
+		s.store.mu.Lock()
+		defer s.store.mu.Unlock()
+		return len(s.store.shards)
+	}
+	before := stored()
+	var e struct{ Error string }
+	control(t, s, "GET", "/_received?project="+proj+"&logstore="+ls1+"&shard=99", "", 400, &e)
+	if !strings.Contains(e.Error, "99") {
+		t.Fatalf("error %q does not name the shard", e.Error)
+	}
+	if after := stored(); after != before {
+		t.Fatalf("the store holds %d shards before, %d after", before, after)
+	}
+	control(t, s, "GET", "/_received?project="+proj+"&logstore="+ls1+"&shard=0", "", 200, nil)
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"syscall"
 	"time"
 )
 
@@ -15,6 +16,11 @@ import (
 // over), so the CPU and memory /proc shows for each are its own: the child
 // is started with its flag, prints a JSON line saying where it listens,
 // may print more lines, and shuts down when its stdin closes.
+
+// childStartWait bounds the wait for a child's first line: a child that
+// hangs before it is killed, as a Ctrl-C in the terminal no longer reaches
+// it (its own process group). A variable for tests.
+var childStartWait = 2 * time.Minute
 
 // child is a started child process.
 type child struct {
@@ -29,6 +35,11 @@ type child struct {
 func startChild(name, exe string, args, env []string, info any, onLine func([]byte)) (*child, error) {
 	cmd := exec.Command(exe, args...)
 	cmd.Stderr = os.Stderr
+	// A process group of its own: a Ctrl-C in the terminal signals the
+	// whole foreground group, and the bench catches it to end the run and
+	// still check delivery through the children. A child stops only when
+	// its stdin closes: the bench closes it, or dies (no orphan either way).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if len(env) > 0 {
 		cmd.Env = append(os.Environ(), env...)
 	}
@@ -44,11 +55,22 @@ func startChild(name, exe string, args, env []string, info any, onLine func([]by
 		return nil, fmt.Errorf("cannot start the %s child: %w", name, err)
 	}
 	sc := bufio.NewScanner(stdout)
-	if !sc.Scan() || json.Unmarshal(sc.Bytes(), info) != nil {
+	first := make(chan bool, 1) // the first line came and is info
+	go func() { first <- sc.Scan() && json.Unmarshal(sc.Bytes(), info) == nil }()
+	started, read := false, false
+	select {
+	case started = <-first:
+		read = true
+	case <-time.After(childStartWait):
+	}
+	if !started {
 		stdin.Close()
 		cmd.Process.Kill()
 		cmd.Wait()
-		return nil, fmt.Errorf("%s child did not start", name)
+		if !read {
+			<-first // its stdout is closed now: the reader is done with info
+		}
+		return nil, fmt.Errorf("%s child did not start (it said nothing valid within %v)", name, childStartWait)
 	}
 	c := &child{cmd: cmd, stdin: stdin, done: make(chan struct{})}
 	go func() {

@@ -12,6 +12,9 @@ import (
 // children (RunChild), as cmd/slsbench is.
 func TestMain(m *testing.M) {
 	ExitIfChild()
+	if os.Getenv(ctrlCBenchEnv) != "" {
+		ctrlCBench()
+	}
 	os.Exit(m.Run())
 }
 
