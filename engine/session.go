@@ -271,8 +271,14 @@ func (s *session) complete(sl *slot, buf []byte, closeAfter bool) {
 		if s.closed {
 			continue
 		}
-		if !p.silent || p.closeAfter {
+		switch {
+		case !p.silent:
 			s.t.send(p.buf, p.closeAfter)
+		case p.closeAfter:
+			// An acks=0 Produce gets no answer, not even its last
+			// (a client would read it as one to a request it never
+			// sent): the connection closes after what went before.
+			s.t.send(nil, true)
 		}
 		if p.closeAfter {
 			s.closed, s.failed = true, true

@@ -185,18 +185,27 @@ func (c *Conn) SASLPlain(user, password string) (*kmsg.SASLAuthenticateResponse,
 // if the connection is still open.
 func (c *Conn) WaitClosed(timeout time.Duration) (time.Duration, error) {
 	start := time.Now()
-	_ = c.SetReadDeadline(start.Add(timeout))
+	_, err := c.BytesUntilClosed(timeout)
+	return time.Since(start), err
+}
+
+// BytesUntilClosed reads until the relay closes the connection and says
+// how many bytes it sent meanwhile (a Produce with acks=0 must get none).
+func (c *Conn) BytesUntilClosed(timeout time.Duration) (int, error) {
+	_ = c.SetReadDeadline(time.Now().Add(timeout))
 	b := make([]byte, 64<<10)
+	total := 0
 	for {
-		_, err := c.rd.Read(b)
+		n, err := c.rd.Read(b)
+		total += n
 		if err == nil {
 			continue
 		}
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
-			return 0, fmt.Errorf("connection still open after %v", timeout)
+			return total, fmt.Errorf("connection still open after %v", timeout)
 		}
-		return time.Since(start), nil
+		return total, nil
 	}
 }
 

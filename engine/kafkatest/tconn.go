@@ -75,6 +75,19 @@ func (c *TConn) ExpectClosed() {
 	}
 }
 
+// ExpectClosedSilent fails the test unless the relay closes the
+// connection without sending anything more.
+func (c *TConn) ExpectClosedSilent() {
+	c.t.Helper()
+	n, err := c.c.BytesUntilClosed(10 * time.Second)
+	if err != nil {
+		c.t.Fatalf("%v, want it closed", err)
+	}
+	if n > 0 {
+		c.t.Errorf("%d bytes sent before the close, want none", n)
+	}
+}
+
 // SASLPlain authenticates with SaslHandshake v1 + SaslAuthenticate and
 // returns the answer to the latter.
 func (c *TConn) SASLPlain(user, password string) *kmsg.SASLAuthenticateResponse {
