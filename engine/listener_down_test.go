@@ -33,8 +33,8 @@ func TestListenerDownWhenAcceptEnds(t *testing.T) {
 				_ = srv.Close()
 			}
 		}()
-		if !srv.Ready() {
-			t.Fatalf("%s: not ready after Start", lo.Protocol)
+		if !srv.Ready() || len(srv.StoppedListeners()) != 0 {
+			t.Fatalf("%s: not ready after Start (stopped: %q)", lo.Protocol, srv.StoppedListeners())
 		}
 		fd := listeningFD(t, srv.Addr("L"))
 		if err := unix.Shutdown(fd, unix.SHUT_RD); err != nil {
@@ -47,6 +47,17 @@ func TestListenerDownWhenAcceptEnds(t *testing.T) {
 		if srv.Ready() {
 			t.Errorf("%s: the listener's accepts ended, and the server still says it is ready", lo.Protocol)
 		}
+		select {
+		case name := <-srv.ListenerDown():
+			if name != "L" {
+				t.Errorf("%s: ListenerDown gave %q, want L", lo.Protocol, name)
+			}
+		case <-time.After(5 * time.Second):
+			t.Errorf("%s: ListenerDown gave nothing", lo.Protocol)
+		}
+		if got := srv.StoppedListeners(); len(got) != 1 || got[0] != "L" {
+			t.Errorf("%s: StoppedListeners = %q, want [L]", lo.Protocol, got)
+		}
 		if c, err := net.DialTimeout("tcp", srv.Addr("L"), time.Second); err == nil {
 			c.Close()
 			t.Errorf("%s: the stopped listener still takes connections", lo.Protocol)
@@ -54,6 +65,11 @@ func TestListenerDownWhenAcceptEnds(t *testing.T) {
 		closed = true
 		if err := srv.Close(); err != nil {
 			t.Errorf("%s: Close after the listener stopped by itself: %v", lo.Protocol, err)
+		}
+		select {
+		case name := <-srv.ListenerDown():
+			t.Errorf("%s: ListenerDown gave %q again after Close", lo.Protocol, name)
+		default:
 		}
 	})
 }

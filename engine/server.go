@@ -34,6 +34,9 @@ type Server struct {
 	dedup          dedup
 	nextProducerID atomic.Int64
 	refusals       *refusalLog
+	// down receives the name of a listener that stopped accepting on
+	// its own (listener_down.go); one slot per listener.
+	down chan string
 
 	closeOnce sync.Once
 }
@@ -78,6 +81,7 @@ func New(opts Options, catalog Catalog, appender Appender) (*Server, error) {
 	}
 	s := &Server{opts: opts, catalog: catalog, appender: appender, log: opts.Logger, budget: newBudget(opts.MaxBufferedBytes), refusals: newRefusalLog()}
 	s.reaper = newReaper(s)
+	s.down = make(chan string, len(opts.Listeners))
 	// Producer IDs carry the node and start from the clock: unique
 	// across the fleet and across restarts (see producer_id.go).
 	s.nextProducerID.Store(producerIDBase(opts.NodeID, time.Now()))

@@ -72,7 +72,7 @@ func (s *Server) startGnet(ln *listener) error {
 		<-errc // nil when gnet ended its engine itself: its log says why
 		g.closeSock()
 		if !g.stopping.Load() {
-			ln.down.Store(true)
+			s.markDown(ln)
 			s.log.Error("listener stopped accepting connections: gnet ended its engine (see its error above); not ready until restarted",
 				"listener", ln.opts.Name, "addr", ln.addr)
 		}

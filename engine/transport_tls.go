@@ -77,7 +77,7 @@ func (s *Server) startTLS(ln *listener) error {
 				// from holds every new connection until its client
 				// times out.
 				s.log.Error("accept failed: listener stopped, not ready until restarted", "listener", ln.opts.Name, "err", err)
-				ln.down.Store(true)
+				s.markDown(ln)
 				_ = tcp.Close()
 				close(done)
 				return

@@ -64,28 +64,44 @@ func runDaemon(args []string, std stdio) int {
 	}
 	printWelcome(std.out, cfg, r.Addrs())
 
-	for s := range sig {
+	for {
+		var s os.Signal
+		select {
+		case s = <-sig:
+		case name := <-r.ListenerDown():
+			// Only a new process brings the listener back: drain, as on
+			// SIGTERM, and exit non-zero so that systemd
+			// (Restart=on-failure) or Kubernetes starts the relay again.
+			log.Error("a Kafka listener stopped accepting connections: draining, then exiting to be restarted", "listener", name)
+			if err := stopRelay(r, cfg, syscall.SIGTERM); err != nil {
+				log.Error("shutdown", "err", err)
+			}
+			return 1
+		}
 		if s == syscall.SIGHUP {
 			reload(r, *configPath, log)
 			continue
 		}
 		log.Info("shutting down", "signal", s.String())
-		// SIGTERM (systemd, Kubernetes, a rolling update) drains: producers
-		// are moved to other nodes first. SIGINT (a terminal) stops at once.
-		stop, grace := r.Shutdown, shutdownGrace
-		if s == syscall.SIGTERM {
-			stop, grace = r.Drain, shutdownGrace+drainLinger(cfg)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), grace)
-		err := stop(ctx)
-		cancel()
-		if err != nil {
+		if err := stopRelay(r, cfg, s); err != nil {
 			log.Error("shutdown", "err", err)
 			return 1
 		}
 		return 0
 	}
-	return 0
+}
+
+// stopRelay stops r as signal s asks. SIGTERM (systemd, Kubernetes, a
+// rolling update) drains: producers are moved to other nodes first.
+// SIGINT (a terminal) stops at once.
+func stopRelay(r *relay.Relay, cfg *relay.Config, s os.Signal) error {
+	stop, grace := r.Shutdown, shutdownGrace
+	if s == syscall.SIGTERM {
+		stop, grace = r.Drain, shutdownGrace+drainLinger(cfg)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	return stop(ctx)
 }
 
 // reload re-reads the configuration file on SIGHUP; a file that does not

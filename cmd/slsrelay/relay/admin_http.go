@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strings"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -36,6 +37,12 @@ func (r *Relay) startAdmin() error {
 	mux.HandleFunc("/", r.serveStatus)
 	mux.HandleFunc("/wal/status", r.serveWALStatus)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		// Alive unless a Kafka listener stopped accepting on its own:
+		// only a restart brings it back (engine/listener_down.go).
+		if down := r.stoppedListeners(); len(down) > 0 {
+			http.Error(w, fmt.Sprintf("listeners stopped accepting connections: %s; restart the relay", strings.Join(down, ", ")), http.StatusServiceUnavailable)
+			return
+		}
 		io.WriteString(w, "ok\n")
 	})
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
@@ -65,6 +72,27 @@ func (r *Relay) startAdmin() error {
 	}()
 	r.log.Info("admin listening", "addr", r.adminAddr, "pprof", ac.Pprof)
 	return nil
+}
+
+// stoppedListeners names the Kafka listeners that stopped accepting on
+// their own (none before Start).
+func (r *Relay) stoppedListeners() []string {
+	if r.server == nil {
+		return nil
+	}
+	return r.server.StoppedListeners()
+}
+
+// ListenerDown delivers the name of a Kafka listener that stopped
+// accepting connections on its own, once each (nil before Start: a
+// receive then waits forever). The relay cannot bring such a listener
+// back; the daemon drains and exits non-zero, so its service manager
+// restarts it (see engine/listener_down.go).
+func (r *Relay) ListenerDown() <-chan string {
+	if r.server == nil {
+		return nil
+	}
+	return r.server.ListenerDown()
 }
 
 func (r *Relay) ready() error {
