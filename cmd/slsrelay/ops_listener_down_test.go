@@ -112,4 +112,3 @@ func childListeningFD(t *testing.T, pid int, addr string) int {
 	t.Fatalf("no listening socket on %s in process %d", addr, pid)
 	return -1
 }
-
