@@ -2,13 +2,13 @@ package engine
 
 import (
 	"net"
-	"net/netip"
 	"os"
-	"strconv"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/slsrelay/slsrelay/engine/kafkatest"
 )
 
 // TestListenerDownWhenAcceptEnds: a listener whose accepts end other than
@@ -36,8 +36,10 @@ func TestListenerDownWhenAcceptEnds(t *testing.T) {
 		if !srv.Ready() || len(srv.StoppedListeners()) != 0 {
 			t.Fatalf("%s: not ready after Start (stopped: %q)", lo.Protocol, srv.StoppedListeners())
 		}
-		fd := listeningFD(t, srv.Addr("L"))
-		if err := unix.Shutdown(fd, unix.SHUT_RD); err != nil {
+		fd := kafkatest.ListeningSocket(t, os.Getpid(), srv.Addr("L"))
+		err := unix.Shutdown(fd, unix.SHUT_RD)
+		unix.Close(fd)
+		if err != nil {
 			t.Fatal(err)
 		}
 		deadline := time.Now().Add(5 * time.Second)
@@ -72,34 +74,4 @@ func TestListenerDownWhenAcceptEnds(t *testing.T) {
 		default:
 		}
 	})
-}
-
-// listeningFD finds a descriptor of this process for the listening TCP
-// socket bound to addr.
-func listeningFD(t *testing.T, addr string) int {
-	t.Helper()
-	want, err := netip.ParseAddrPort(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range ents {
-		fd, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if on, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ACCEPTCONN); err != nil || on != 1 {
-			continue
-		}
-		sa, err := unix.Getsockname(fd)
-		if in4, ok := sa.(*unix.SockaddrInet4); err == nil && ok &&
-			netip.AddrPortFrom(netip.AddrFrom4(in4.Addr), uint16(in4.Port)) == want {
-			return fd
-		}
-	}
-	t.Fatalf("no listening socket of this process is bound to %s", addr)
-	return -1
 }

@@ -1,17 +1,15 @@
 package main
 
 import (
-	"errors"
 	"net/http"
-	"net/netip"
-	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/slsrelay/slsrelay/engine/kafkatest"
 )
 
 // TestOpsListenerDownRestarts: a Kafka listener whose accepts end other
@@ -22,7 +20,7 @@ import (
 // failure is made from outside, as in engine's
 // TestListenerDownWhenAcceptEnds: the test takes a copy of the child's
 // listening socket (pidfd_getfd; the child is this process's own) and
-// shuts it, so the child's accept fails with EINVAL.
+// shuts it, so the child's accept fails with EINVAL (kafkatest.ListeningSocket).
 func TestOpsListenerDownRestarts(t *testing.T) {
 	t.Parallel()
 	bin := slsrelayBinary(t)
@@ -38,7 +36,7 @@ func TestOpsListenerDownRestarts(t *testing.T) {
 		t.Fatalf("/healthz before: %d %q %v, want 200", code, body, err)
 	}
 
-	fd := childListeningFD(t, c.cmd.Process.Pid, cfg.plain())
+	fd := kafkatest.ListeningSocket(t, c.cmd.Process.Pid, cfg.plain())
 	if err := unix.Shutdown(fd, unix.SHUT_RD); err != nil {
 		t.Fatalf("shutdown of the child's listening socket: %v", err)
 	}
@@ -68,47 +66,4 @@ func TestOpsListenerDownRestarts(t *testing.T) {
 	if len(c.stderr.lines("a Kafka listener stopped accepting connections", "listener="+name)) == 0 {
 		t.Errorf("no log line names the stopped listener")
 	}
-}
-
-// childListeningFD returns a descriptor of this process for the listening
-// TCP socket bound to addr in process pid (pidfd_getfd, Linux 5.6).
-func childListeningFD(t *testing.T, pid int, addr string) int {
-	t.Helper()
-	want, err := netip.ParseAddrPort(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pidfd, err := unix.PidfdOpen(pid, 0)
-	if err != nil {
-		t.Skipf("pidfd_open: %v", err)
-	}
-	defer unix.Close(pidfd)
-	ents, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range ents {
-		target, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		fd, err := unix.PidfdGetfd(pidfd, target, 0)
-		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.ENOSYS) {
-			// A seccomp profile or a ptrace policy that forbids it.
-			t.Skipf("pidfd_getfd on the child: %v", err)
-		}
-		if err != nil {
-			continue
-		}
-		if on, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ACCEPTCONN); err == nil && on == 1 {
-			if sa, err := unix.Getsockname(fd); err == nil {
-				if in, ok := sa.(*unix.SockaddrInet4); ok && netip.AddrPortFrom(netip.AddrFrom4(in.Addr), uint16(in.Port)) == want {
-					return fd
-				}
-			}
-		}
-		unix.Close(fd)
-	}
-	t.Fatalf("no listening socket on %s in process %d", addr, pid)
-	return -1
 }
