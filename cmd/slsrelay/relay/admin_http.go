@@ -83,18 +83,6 @@ func (r *Relay) stoppedListeners() []string {
 	return r.server.StoppedListeners()
 }
 
-// ListenerDown delivers the name of a Kafka listener that stopped
-// accepting connections on its own, once each (nil before Start: a
-// receive then waits forever). The relay cannot bring such a listener
-// back; the daemon drains and exits non-zero, so its service manager
-// restarts it (see engine/listener_down.go).
-func (r *Relay) ListenerDown() <-chan string {
-	if r.server == nil {
-		return nil
-	}
-	return r.server.ListenerDown()
-}
-
 func (r *Relay) ready() error {
 	switch {
 	case r.server == nil || !r.server.Ready():

@@ -253,6 +253,18 @@ func (r *Relay) Addrs() Addrs {
 // modified.
 func (r *Relay) Config() *Config { return r.cfg }
 
+// ListenerDown delivers the name of a Kafka listener that stopped
+// accepting connections on its own, once each (nil before Start: a
+// receive then waits forever). The relay cannot bring such a listener
+// back; the daemon drains and exits non-zero, so its service manager
+// restarts it (see engine/listener_down.go).
+func (r *Relay) ListenerDown() <-chan string {
+	if r.server == nil {
+		return nil
+	}
+	return r.server.ListenerDown()
+}
+
 // Stats samples the WAL: backlog, disk use, pressure. Zero with
 // Deps.Appender.
 func (r *Relay) Stats() wal.Stats {
