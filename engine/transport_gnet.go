@@ -82,27 +82,32 @@ func (s *Server) startGnet(ln *listener) error {
 	return nil
 }
 
-// closeSock closes sock, if still open.
-func (g *gnetListener) closeSock() {
+// takeSock returns sock (-1: none) and leaves none: whoever takes it
+// closes it, once.
+func (g *gnetListener) takeSock() int {
 	g.sockMu.Lock()
 	defer g.sockMu.Unlock()
-	if g.sock >= 0 {
-		_ = unix.Close(g.sock)
-		g.sock = -1
+	fd := g.sock
+	g.sock = -1
+	return fd
+}
+
+// closeSock closes sock, if still open.
+func (g *gnetListener) closeSock() {
+	if fd := g.takeSock(); fd >= 0 {
+		_ = unix.Close(fd)
 	}
 }
 
 // shutSock shuts the listening socket through sock and closes sock; it
 // reports whether the socket was shut.
 func (g *gnetListener) shutSock() bool {
-	g.sockMu.Lock()
-	defer g.sockMu.Unlock()
-	if g.sock < 0 {
+	fd := g.takeSock()
+	if fd < 0 {
 		return false
 	}
-	err := unix.Shutdown(g.sock, unix.SHUT_RD)
-	_ = unix.Close(g.sock)
-	g.sock = -1
+	err := unix.Shutdown(fd, unix.SHUT_RD)
+	_ = unix.Close(fd)
 	return err == nil
 }
 
