@@ -113,6 +113,10 @@ func (s *Server) servePullLogs(w http.ResponseWriter, r *http.Request, ls *logst
 	s.stats.pulled(len(groups), len(raw))
 	h := w.Header()
 	h.Set("x-log-requestid", s.requestID())
+	// At the end of the shard the next cursor is the one asked for: the
+	// SDK's consumer reads that as "already reach end of shard"
+	// (aliyun-log-go-sdk consumer/shard_worker.go, cursor == NextCursor),
+	// and so does Remote.ReadLogs.
 	h.Set("x-log-cursor", next)
 	h.Set("x-log-count", strconv.Itoa(len(groups)))
 	h.Set("x-log-bodyrawsize", strconv.Itoa(len(raw)))

@@ -147,7 +147,7 @@ func (r *Remote) ReadLogs(project, logstore, akid, secret string, each func(rece
 				i++
 				each(at, lg)
 			}
-			if next == cur {
+			if next == cur { // the shard's end (see servePullLogs)
 				break
 			}
 			cur = next
