@@ -165,10 +165,7 @@ func TestConcurrentOrderAndWatch(t *testing.T) {
 	if len(w.Streams()) != 4 {
 		t.Fatal(w.Streams())
 	}
-	// Appends are answered once synced; Stats counts them once indexed.
-	if err := w.syncBarrier(); err != nil {
-		t.Fatal(err)
-	}
+	waitIndexed(t, w)
 	st := w.Stats()
 	if st.PendingEntries != 400 {
 		t.Fatalf("pending %d", st.PendingEntries)
@@ -397,9 +394,7 @@ func TestSmallMemtableBigGroups(t *testing.T) {
 	}
 	close(hold)
 	wg.Wait()
-	if err := w.syncBarrier(); err != nil { // Stats counts them once indexed
-		t.Fatal(err)
-	}
+	waitIndexed(t, w)
 	t.Logf("badger allows %d keys / %d bytes per transaction; %d groups", w.db.MaxBatchCount(), w.db.MaxBatchSize(), w.Stats().Groups)
 	if st := w.Stats(); st.PendingEntries != 5000 {
 		t.Fatalf("pending %d", st.PendingEntries)
