@@ -83,7 +83,10 @@ type ack struct {
 // ErrClosed, ErrInvalidEntry, ErrNoKey or a wrapped disk error). With
 // durable=false done runs once the entry is written (SyncInterval) or
 // synced (SyncBatch); with durable=true always only once it is synced.
-// e.Data must not be modified until done runs. Safe for concurrent use;
+// A Reader sees the entry once the indexer has written its rows, just
+// after its sync: possibly after done ran (recovery indexes synced frames
+// again, so done does not wait for that). e.Data must not be modified
+// until done runs. Safe for concurrent use;
 // appends queued one after another get increasing offsets in that order.
 // done must not block for long: it holds up the acknowledgements after it.
 func (w *WAL) Append(k StreamKey, e *Entry, durable bool, done func(baseOffset int64, err error)) {
