@@ -47,9 +47,10 @@ type request struct {
 	// delivered spans are written, not pos.
 	spansOnly bool
 
-	// lazy (reqCommit, Reader.CommitAsync): answered once written, not
-	// synced; badger's files are synced for it at most every
-	// indexSyncEvery, and before reclaim trusts it.
+	// lazy (reqCommit, Reader.CommitAsync, Reader.MarkDelivered):
+	// answered at once; its rows are written by the indexer after the
+	// group's sync, and badger's files are synced for them at most every
+	// indexSyncEvery, and before reclaim trusts them (addCommit).
 	lazy bool
 }
 
@@ -65,10 +66,9 @@ type committerState struct {
 	needVersion bool
 	retryDrops  []dropTarget // segments whose DropPrefix failed
 	frameBuf    []byte       // reused for each step's frames (write(2) copies them)
-	// lazySynced is when a lazy reader position last asked for badger's
-	// files to be synced; lazyDirty says one was written since.
-	lazySynced time.Time
-	lazyDirty  bool
+	// lazyDirty says a lazy reader position was handed to the indexer
+	// since reclaim last had badger's files synced.
+	lazyDirty bool
 }
 
 type ack struct {
@@ -83,7 +83,10 @@ type ack struct {
 // ErrClosed, ErrInvalidEntry, ErrNoKey or a wrapped disk error). With
 // durable=false done runs once the entry is written (SyncInterval) or
 // synced (SyncBatch); with durable=true always only once it is synced.
-// e.Data must not be modified until done runs. Safe for concurrent use;
+// A Reader sees the entry once the indexer has written its rows, just
+// after its sync: possibly after done ran (recovery indexes synced frames
+// again, so done does not wait for that). e.Data must not be modified
+// until done runs. Safe for concurrent use;
 // appends queued one after another get increasing offsets in that order.
 // done must not block for long: it holds up the acknowledgements after it.
 func (w *WAL) Append(k StreamKey, e *Entry, durable bool, done func(baseOffset int64, err error)) {
@@ -210,6 +213,7 @@ type txnWork struct {
 	frames  []byte      // frames for the active data file
 	file    *dataFile   // the active file when the step started
 	ib      *indexBatch // index rows of the frames
+	posRows []kv        // reader positions and spans for the indexer (addCommit)
 	needDB  bool        // rows that must be synced before the acks
 	est     int64       // badger's size estimate of the transaction, roughly
 	keys    int64
@@ -262,37 +266,9 @@ func (w *WAL) writeGroup(g []*request) {
 				r.done(0, err)
 			}
 		case reqCommit:
-			at := int64(-1)
-			if !r.spansOnly {
-				k, v := sidKey(tagPosition, r.st.id), r.pos.encode()
-				if err := tw.txn.Set(k, v); err != nil {
-					r.errc <- w.diskError("write reader position", err)
-					continue
-				}
-				tw.note(k, v)
-				at = r.pos.Offset
-			}
-			if k, v, del, ok := r.st.spansRow(at); ok {
-				err := tw.txn.Delete(k)
-				if !del {
-					err = tw.txn.Set(k, v)
-				}
-				if err != nil {
-					r.errc <- w.diskError("write delivered spans", err)
-					continue
-				}
-				tw.note(k, v)
-			}
-			cs := &w.committerSt
-			if !r.lazy || time.Since(cs.lazySynced) >= indexSyncEvery {
-				// A lazy position rides on the syncs appends cause;
-				// badger's files, which it is in, are synced for it only
-				// every indexSyncEvery (a process crash keeps it anyway:
-				// the transaction is in the page cache once committed).
-				tw.needDB = true
-				cs.lazySynced, cs.lazyDirty = time.Now(), false
-			} else {
-				cs.lazyDirty = true
+			if err := w.addCommit(tw, r); err != nil {
+				r.errc <- err
+				continue
 			}
 			tw.acks = append(tw.acks, ack{req: r})
 		case reqFunc:
@@ -307,11 +283,16 @@ func (w *WAL) writeGroup(g []*request) {
 			// and indexed: it must only trust positions that survive a
 			// crash.
 			w.flush(tw)
-			if w.committerSt.lazyDirty {
+			err := w.syncBarrier()
+			if err == nil && w.committerSt.lazyDirty {
+				// Lazy positions are written by the indexer, which the
+				// barrier waited for: now badger's files are synced
+				// for them.
 				w.syncDBNext()
-				w.committerSt.lazySynced, w.committerSt.lazyDirty = time.Now(), false
+				err = w.syncBarrier()
+				w.committerSt.lazyDirty = err != nil
 			}
-			if err := w.syncBarrier(); err != nil {
+			if err != nil {
 				r.planc <- dropResult{err: fmt.Errorf("nothing reclaimed while writes fail: %w", err)}
 			} else {
 				r.planc <- w.dropConsumed()
@@ -460,6 +441,7 @@ func (w *WAL) flush(tw *txnWork) {
 			tw.newSegs = nil
 		}
 	}
+	tw.ib.posRows = append(tw.ib.posRows, tw.posRows...)
 	w.writeNanos.Add(int64(time.Since(t0)))
 	w.groups.Add(1)
 	// New streams are registered even when their frames failed: their

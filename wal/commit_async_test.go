@@ -61,6 +61,7 @@ func tenEntries(t *testing.T, dir string, o Options, k StreamKey) (*WAL, *Reader
 	for i := range 10 {
 		mustAppend(t, w, k, testEntry(uint64(i), 200, 2), true)
 	}
+	waitIndexed(t, w)
 	r, err := w.Reader(k)
 	if err != nil {
 		t.Fatal(err)

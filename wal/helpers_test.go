@@ -97,6 +97,16 @@ func mustAppend(t testing.TB, w *WAL, k StreamKey, e *Entry, durable bool) int64
 	return off
 }
 
+// waitIndexed returns once everything answered so far is readable: an
+// append is answered once synced, and readable (and counted in Stats)
+// once the indexer wrote its rows, just after.
+func waitIndexed(t testing.TB, w *WAL) {
+	t.Helper()
+	if err := w.syncBarrier(); err != nil {
+		t.Fatalf("waiting for the indexer: %v", err)
+	}
+}
+
 // readAll reads everything readable now from r (without committing).
 func readAll(t testing.TB, r *Reader) []*Entry {
 	t.Helper()

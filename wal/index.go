@@ -29,6 +29,7 @@ type kv struct {
 // Built by the committer (or recovery), merged and written by the syncer.
 type indexBatch struct {
 	rows    []kv // 'e' and 'g' rows, dead-letter deletes
+	posRows []kv // reader positions and delivered spans (positions.go)
 	metas   map[*stream]streamMeta
 	ends    map[uint64]map[uint32]int64 // data file → stream → end offset
 	written map[*stream]position        // stream ends the rows make readable
@@ -46,7 +47,7 @@ func newIndexBatch() *indexBatch {
 }
 
 func (ib *indexBatch) empty() bool {
-	return ib == nil || len(ib.rows) == 0 && len(ib.metas) == 0 && len(ib.late) == 0 && len(ib.ends) == 0
+	return ib == nil || len(ib.rows) == 0 && len(ib.posRows) == 0 && len(ib.metas) == 0 && len(ib.late) == 0 && len(ib.ends) == 0
 }
 
 // place indexes the next entry of stream st (its metadata m, advanced): a
@@ -93,6 +94,7 @@ func (ib *indexBatch) merge(o *indexBatch) {
 		return
 	}
 	ib.rows = append(ib.rows, o.rows...)
+	ib.posRows = append(ib.posRows, o.posRows...)
 	for st, m := range o.metas {
 		ib.metas[st] = m // o is later
 	}
@@ -156,6 +158,11 @@ func (w *WAL) writeIndex(ib *indexBatch) error {
 		}
 	}
 	for _, r := range ib.rows {
+		if err := set(r.key, r.val, r.del); err != nil {
+			return err
+		}
+	}
+	for _, r := range ib.posRows {
 		if err := set(r.key, r.val, r.del); err != nil {
 			return err
 		}

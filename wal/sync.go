@@ -14,10 +14,12 @@ import (
 // The syncer fdatasyncs on its own goroutine so that the committer can
 // write the next group while the previous one is being synced: the disk is
 // busy with one sync after the other and each covers whatever was written
-// while the previous one ran. The indexer goroutine then writes the index
-// rows of the synced frames and answers the appends that waited for them,
-// while the syncer runs the next sync. Readers are shown entries only once
-// synced, so a committed position never points past what survives a crash.
+// while the previous one ran. It answers the appends that waited for the
+// sync; the indexer goroutine then writes the index rows of the synced
+// frames (and the lazy reader positions, positions.go) while the syncer
+// runs the next sync. Readers are shown entries only once synced and
+// indexed, so a committed position never points past what survives a
+// crash.
 
 // syncerState is what the committer hands to the syncer.
 //
@@ -63,7 +65,6 @@ func (w *WAL) startSyncer() {
 // index write's error.
 type indexJob struct {
 	ib       *indexBatch
-	acks     []ack
 	barriers []chan error
 	syncErr  error
 }
@@ -110,7 +111,6 @@ func (w *WAL) indexLoop() {
 		var acks []ack
 		for _, j := range jobs {
 			pending.merge(j.ib)
-			acks = append(acks, j.acks...)
 		}
 		if !pending.empty() {
 			err := w.writeIndex(pending)
@@ -125,6 +125,9 @@ func (w *WAL) indexLoop() {
 				w.publish(pending)
 				acks = append(acks, pending.late...)
 				unsynced += pending.bytes
+				if len(pending.posRows) > 0 {
+					unsynced = max(unsynced, 1) // lazy positions: synced within indexSyncEvery too
+				}
 				if unsynced >= indexSyncBytes || unsynced > 0 && time.Since(lastAsk) >= indexSyncEvery {
 					// badger is synced with the next data sync.
 					s.mu.Lock()
@@ -245,7 +248,9 @@ func (w *WAL) syncLoop() {
 		s.mu.Unlock()
 
 		var err error
-		if dirty {
+		if dirty && (len(files) > 0 || needDB) {
+			// (A step of lazy reader positions alone has nothing to sync:
+			// its rows only pass on to the indexer.)
 			t0 := time.Now()
 			err = w.syncFiles(files, needDB, badgerFiles)
 			w.syncNanos.Add(int64(time.Since(t0)))
@@ -264,8 +269,16 @@ func (w *WAL) syncLoop() {
 				w.diskOK(seq)
 			}
 		}
+		// What waited for this sync is durable now: answered here, not
+		// after the index write (one badger transaction, several goroutine
+		// hand-offs) — recovery indexes synced frames again. Only what
+		// depends on the index rows (a replayed dead letter, ib.late) and
+		// the barriers wait for the indexer.
+		for _, a := range acks {
+			w.answer(a, nil)
+		}
 		// The index is written while the next sync runs.
-		s.indexq <- indexJob{ib: ib, acks: acks, barriers: barriers, syncErr: err}
+		s.indexq <- indexJob{ib: ib, barriers: barriers, syncErr: err}
 		if closing {
 			return
 		}

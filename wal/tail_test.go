@@ -23,6 +23,7 @@ func TestTail(t *testing.T) {
 		mustAppend(t, w, sk(0), e, false)
 	}
 	mustAppend(t, w, sk(1), testEntry(100, 10, 1), false)
+	waitIndexed(t, w)
 	check := func(w *WAL) {
 		t.Helper()
 		heads, err := w.Tail(sk(0), 4, 16)
@@ -68,6 +69,7 @@ func TestTailAfterReclaim(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustAppend(t, w, sk(0), testEntry(40, 100, 1), false)
+	waitIndexed(t, w)
 	heads, err := w.Tail(sk(0), 10, 16)
 	if err != nil || len(heads) == 0 || heads[len(heads)-1].BaseOffset != 40 {
 		t.Fatalf("tail after reclaim: %+v, %v", heads, err)

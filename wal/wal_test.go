@@ -165,6 +165,7 @@ func TestConcurrentOrderAndWatch(t *testing.T) {
 	if len(w.Streams()) != 4 {
 		t.Fatal(w.Streams())
 	}
+	waitIndexed(t, w)
 	st := w.Stats()
 	if st.PendingEntries != 400 {
 		t.Fatalf("pending %d", st.PendingEntries)
@@ -393,6 +394,7 @@ func TestSmallMemtableBigGroups(t *testing.T) {
 	}
 	close(hold)
 	wg.Wait()
+	waitIndexed(t, w)
 	t.Logf("badger allows %d keys / %d bytes per transaction; %d groups", w.db.MaxBatchCount(), w.db.MaxBatchSize(), w.Stats().Groups)
 	if st := w.Stats(); st.PendingEntries != 5000 {
 		t.Fatalf("pending %d", st.PendingEntries)

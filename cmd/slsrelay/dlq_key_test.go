@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,17 +25,25 @@ func TestDLQReplayWithAnotherKey(t *testing.T) {
 	}
 	old := wal.Credential{AccessKeyID: "read-only-akid", AccessKeySecret: "read-only-secret"}
 	k := wal.StreamKey{Project: "p", Logstore: "ls", Partition: 0}
-	// takeAll reads the stream's pending entries and commits past them.
-	takeAll := func(w *wal.WAL) []*wal.Entry {
+	// takeAll reads the stream's n pending entries and commits past them.
+	// (An append is answered once synced and readable once indexed, just
+	// after: one Read may return fewer.)
+	takeAll := func(w *wal.WAL, n int) []*wal.Entry {
 		t.Helper()
 		r, err := w.Reader(k)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer r.Close()
-		es, err := r.Read(t.Context(), 1<<20, 100)
-		if err != nil {
-			t.Fatal(err)
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		defer cancel()
+		var es []*wal.Entry
+		for len(es) < n {
+			more, err := r.Read(ctx, 1<<20, 100)
+			if err != nil {
+				t.Fatalf("read %d of %d entries: %v", len(es), n, err)
+			}
+			es = append(es, more...)
 		}
 		if err := r.Commit(es[len(es)-1].BaseOffset + 1); err != nil {
 			t.Fatal(err)
@@ -56,7 +65,7 @@ func TestDLQReplayWithAnotherKey(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		for _, e := range takeAll(w) {
+		for _, e := range takeAll(w, n) {
 			if _, err := w.DeadLetter(k, e, "SLS answered 401 Unauthorized: denied by sts or ram, action: log:PostLogStoreLogs"); err != nil {
 				t.Fatal(err)
 			}
@@ -70,7 +79,7 @@ func TestDLQReplayWithAnotherKey(t *testing.T) {
 		}
 		defer w.Close()
 		var keys []string
-		for _, e := range takeAll(w) {
+		for _, e := range takeAll(w, 2) {
 			keys = append(keys, e.Credential.AccessKeyID+"#"+e.Credential.AccessKeySecret)
 		}
 		return keys

@@ -1,0 +1,165 @@
+package wal
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// holdIndex blocks the indexer's next index write until the returned
+// release is called; defer it after the WAL's Close, which waits for the
+// indexer.
+func holdIndex(t *testing.T, w *WAL) (release func()) {
+	t.Helper()
+	held := make(chan struct{})
+	var once bool
+	injectFaults(w, &faultHooks{index: func() error { <-held; return nil }})
+	release = func() {
+		if !once {
+			once = true
+			injectFaults(w, nil)
+			close(held)
+		}
+	}
+	return release
+}
+
+// storedPosition reads stream k's position row from badger: what a crash
+// now would leave; false when there is none.
+func storedPosition(t *testing.T, w *WAL, r *Reader) (int64, bool) {
+	t.Helper()
+	var p position
+	err := w.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(sidKey(tagPosition, r.st.id))
+		if err != nil {
+			return err
+		}
+		return item.Value(func(v []byte) (err error) { p, err = decodePosition(v); return err })
+	})
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return 0, false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.Offset, true
+}
+
+// appendWithin appends and fails the test unless the append is answered
+// within 10 s.
+func appendWithin(t *testing.T, w *WAL, e *Entry, what string) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { _, err := w.AppendWait(sk(0), e, true); done <- err }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s: not answered in 10 s while the index write waits", what)
+	}
+}
+
+// TestAckBeforeIndex: a synced append is answered once its frame is
+// synced, without waiting for its index rows (one badger transaction
+// later): recovery indexes synced frames again. It becomes readable once
+// indexed.
+func TestAckBeforeIndex(t *testing.T) {
+	w := openTest(t, mkdir(t), testOptions(t))
+	defer w.Close()
+	mustAppend(t, w, sk(0), testEntry(0, 1000, 1), true) // the stream exists
+	release := holdIndex(t, w)
+	defer release()
+	appendWithin(t, w, testEntry(1, 1000, 1), "append")
+	r, err := w.Reader(sk(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	release()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var got []*Entry
+	for len(got) < 2 {
+		es, err := r.Read(ctx, 1<<20, 10)
+		if err != nil {
+			t.Fatalf("read after the index write: %d entries, %v", len(got), err)
+		}
+		got = append(got, es...)
+	}
+	if id, _ := checkPayload(got[1].Data); id != 1 {
+		t.Fatalf("second entry has id %d", id)
+	}
+}
+
+// TestLazyPositionByIndexer: a CommitAsync is answered at once and its row
+// is written by the indexer, after the group's sync, so appends do not
+// wait for a badger transaction of positions; a Commit after it leaves
+// the later position stored, whatever order the two reach badger in.
+func TestLazyPositionByIndexer(t *testing.T) {
+	dir := mkdir(t)
+	w := openTest(t, dir, testOptions(t))
+	defer func() { w.Close() }() // the first WAL at a failure (Close twice is fine)
+	for i := range 4 {
+		mustAppend(t, w, sk(0), testEntry(uint64(i), 1000, 1), true)
+	}
+	r, err := w.Reader(sk(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if es := readAll(t, r); len(es) != 4 {
+		t.Fatalf("read %d entries, want 4", len(es))
+	}
+	release := holdIndex(t, w)
+	defer release()
+	if err := r.CommitAsync(2); err != nil {
+		t.Fatal(err)
+	}
+	appendWithin(t, w, testEntry(4, 1000, 1), "append after a CommitAsync")
+	if off, ok := storedPosition(t, w, r); ok {
+		t.Fatalf("position %d stored before the indexer wrote it", off)
+	}
+	if r.Committed() != 2 {
+		t.Fatalf("Committed %d after CommitAsync(2)", r.Committed())
+	}
+	// A Commit is stored (and synced) before it returns; the lazy row
+	// still waiting for the indexer must not land over it.
+	if err := r.Commit(3); err != nil {
+		t.Fatal(err)
+	}
+	if off, ok := storedPosition(t, w, r); !ok || off != 3 {
+		t.Fatalf("after Commit(3) the stored position is %d (%v)", off, ok)
+	}
+	release()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		// The CommitAsync's row and the Commit's second copy reach
+		// badger in order; in between the stored position may be 2.
+		if err := w.syncBarrier(); err != nil {
+			t.Fatal(err)
+		}
+		if off, _ := storedPosition(t, w, r); off == 3 {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("stored position %d after the indexer caught up, want 3", off)
+		}
+	}
+	r.Close()
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	w = openTest(t, dir, testOptions(t))
+	defer w.Close()
+	r, err = w.Reader(sk(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if r.Committed() != 3 {
+		t.Fatalf("after a restart the position is %d, want 3", r.Committed())
+	}
+}
