@@ -248,9 +248,10 @@ func (w *WAL) syncLoop() {
 		s.mu.Unlock()
 
 		var err error
-		if dirty && (len(files) > 0 || needDB) {
-			// (A step of lazy reader positions alone has nothing to sync:
-			// its rows only pass on to the indexer.)
+		// A step of lazy reader positions alone has nothing to sync: its
+		// rows only pass on to the indexer.
+		synced := dirty && (len(files) > 0 || needDB)
+		if synced {
 			t0 := time.Now()
 			err = w.syncFiles(files, needDB, badgerFiles)
 			w.syncNanos.Add(int64(time.Since(t0)))
@@ -264,7 +265,10 @@ func (w *WAL) syncLoop() {
 			acks = nil
 		} else if dirty {
 			var failed bool
-			if acks, failed = w.unpoisoned(acks, ib); !failed {
+			// Only a sync that ran says the disk is well again: a round
+			// that synced nothing must not end SyncInterval's caution
+			// after a failed sync (syncFailed).
+			if acks, failed = w.unpoisoned(acks, ib); !failed && synced {
 				w.syncFailing.Store(false)
 				w.diskOK(seq)
 			}
