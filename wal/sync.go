@@ -59,10 +59,10 @@ func (w *WAL) startSyncer() {
 	go w.indexLoop()
 }
 
-// indexJob is what one sync made durable: its index rows, the appends
-// waiting for it (answered once indexed, so an acknowledged entry is
-// visible to readers and in Stats), and barriers, told syncErr or the
-// index write's error.
+// indexJob is what one sync made durable: its index rows (and lazy reader
+// positions), and barriers, told syncErr or the index write's error. The
+// appends waiting for the sync were answered by the syncer already; only
+// replayed dead letters (ib.late) are answered once indexed.
 type indexJob struct {
 	ib       *indexBatch
 	barriers []chan error
@@ -156,8 +156,8 @@ func (w *WAL) indexLoop() {
 // before its writes. Committer only.
 func (w *WAL) toSyncer(acks []ack, ib *indexBatch, file *dataFile, needDB bool, seq int64) {
 	if len(acks) == 0 && ib.empty() && file == nil && !needDB {
-		// Nothing waits for a sync (a group of lazy reader positions):
-		// no empty sync.
+		// Nothing waits for a sync and nothing is to be indexed: no
+		// empty round.
 		return
 	}
 	s := &w.syncer
