@@ -69,6 +69,9 @@ type committerState struct {
 	// lazyDirty says a lazy reader position was handed to the indexer
 	// since reclaim last had badger's files synced.
 	lazyDirty bool
+	// indexedGen counts the sync barriers that found everything handed
+	// over so far indexed (positionsWritten).
+	indexedGen uint64
 }
 
 type ack struct {
@@ -266,6 +269,16 @@ func (w *WAL) writeGroup(g []*request) {
 				r.done(0, err)
 			}
 		case reqCommit:
+			if !r.lazy && w.lazyQueued(r.st) {
+				// An earlier lazy row of the stream must not land after
+				// this one (positions.go).
+				w.flush(tw)
+				tw = w.newWork()
+				if err := w.positionsWritten(); err != nil {
+					r.errc <- fmt.Errorf("wal: stream %v: cannot commit while its earlier position waits to be written: %w", r.st.key, err)
+					continue
+				}
+			}
 			if err := w.addCommit(tw, r); err != nil {
 				r.errc <- err
 				continue
@@ -283,7 +296,7 @@ func (w *WAL) writeGroup(g []*request) {
 			// and indexed: it must only trust positions that survive a
 			// crash.
 			w.flush(tw)
-			err := w.syncBarrier()
+			err := w.positionsWritten()
 			if err == nil && w.committerSt.lazyDirty {
 				// Lazy positions are written by the indexer, which the
 				// barrier waited for: now badger's files are synced

@@ -201,3 +201,48 @@ func TestSyncIntervalWhileSyncsFail(t *testing.T) {
 		t.Fatal("still failing after a good sync")
 	}
 }
+
+// TestLazyRoundKeepsSyncFailing: a syncer round that carries only lazy
+// reader positions syncs nothing, so it proves nothing about the disk:
+// after a failed sync, SyncInterval still acknowledges acks=1 appends
+// only after a good sync, also when a CommitAsync went through meanwhile.
+func TestLazyRoundKeepsSyncFailing(t *testing.T) {
+	o := testOptions(t)
+	o.Sync, o.SyncInterval = SyncInterval, 20*time.Millisecond
+	w := openTest(t, mkdir(t), o)
+	defer w.Close()
+	mustAppend(t, w, sk(0), testEntry(0, 1000, 1), true)
+	r, err := w.Reader(sk(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if es := readAll(t, r); len(es) != 1 {
+		t.Fatalf("read %d entries, want 1", len(es))
+	}
+	injectFaults(w, &faultHooks{fdatasync: func(string) error { return syscall.EIO }})
+	if _, err := w.AppendWait(sk(0), testEntry(1, 1000, 1), true); err == nil {
+		t.Fatal("append acknowledged though its sync failed")
+	}
+	if err := r.CommitAsync(1); err != nil {
+		t.Fatal(err)
+	}
+	// The round of the lazy position alone: over once the indexer wrote it.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		w.syncBarrier()
+		if off, _ := storedPosition(t, w, r); off == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the lazy position was not written")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if !w.syncFailing.Load() {
+		t.Error("a round that synced nothing cleared syncFailing")
+	}
+	if _, err := w.AppendWait(sk(0), testEntry(2, 1000, 1), false); err == nil {
+		t.Fatal("acks=1 append acknowledged before its sync while syncs fail")
+	}
+}

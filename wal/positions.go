@@ -15,37 +15,58 @@ package wal
 // keeps it once the indexer has written it, one sync after the commit.
 //
 // A Commit (answered once durable) still writes its rows in the group's
-// transaction, synced before the answer; they also go to the indexer, so
-// that a lazy row of the same stream still on its way there cannot land
-// after it and move the stream's position back: the indexer writes rows
-// in the committer's order.
+// transaction, synced before the answer. A lazy row of the same stream
+// still on its way to the indexer would land after them and move the
+// stream's position back, and a crash before anything newer is written
+// would keep it there, before a position Commit said was durable: so
+// when the stream has one, the committer first waits until the indexer
+// has written it (positionsWritten). Commit is rare (hand-over, a stop, a
+// corrupt entry skipped); CommitAsync never waits.
 
 // addCommit adds reader commit r to the step tw. Committer only.
 func (w *WAL) addCommit(tw *txnWork, r *request) error {
-	first := len(tw.posRows)
+	var rows []kv
 	at := int64(-1)
 	if !r.spansOnly {
-		tw.posRows = append(tw.posRows, kv{key: sidKey(tagPosition, r.st.id), val: r.pos.encode()})
+		rows = append(rows, kv{key: sidKey(tagPosition, r.st.id), val: r.pos.encode()})
 		at = r.pos.Offset
 	}
 	if k, v, del, ok := r.st.spansRow(at); ok {
-		tw.posRows = append(tw.posRows, kv{key: k, val: v, del: del})
+		rows = append(rows, kv{key: k, val: v, del: del})
 	}
 	if r.lazy {
+		tw.posRows = append(tw.posRows, rows...)
+		r.st.lazyIn = w.committerSt.indexedGen + 1
 		w.committerSt.lazyDirty = true
 		return nil
 	}
-	for _, row := range tw.posRows[first:] {
+	for _, row := range rows {
 		err := tw.txn.Set(row.key, row.val)
 		if row.del {
 			err = tw.txn.Delete(row.key)
 		}
 		if err != nil {
-			tw.posRows = tw.posRows[:first]
 			return w.diskError("write reader position", err)
 		}
 		tw.note(row.key, row.val)
 	}
 	tw.needDB = true
 	return nil
+}
+
+// lazyQueued reports whether a lazy row of st may not be written by the
+// indexer yet. Committer only.
+func (w *WAL) lazyQueued(st *stream) bool {
+	return st.lazyIn == w.committerSt.indexedGen+1
+}
+
+// positionsWritten waits until everything handed to the syncer so far is
+// synced and indexed: every lazy row queued before is written. Committer
+// only, after flushing its step.
+func (w *WAL) positionsWritten() error {
+	err := w.syncBarrier()
+	if err == nil {
+		w.committerSt.indexedGen++
+	}
+	return err
 }

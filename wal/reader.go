@@ -399,7 +399,10 @@ func (w *WAL) secret(txn *badger.Txn, akid string, hash [8]byte) (string, error)
 // (BaseOffset+Records) of an entry returned by this Reader since the last
 // Commit, or a CorruptError's Next, or the last CommitAsync's position
 // (which this makes durable). It returns once the position is written
-// (SyncInterval) or synced (SyncBatch).
+// (SyncInterval) or synced (SyncBatch); when a CommitAsync or
+// MarkDelivered of the stream is still on its way to badger, it first
+// waits for that (one sync and index write, see positions.go), so that
+// the older row cannot land after this one.
 func (r *Reader) Commit(next int64) error {
 	if err := r.asyncErr(); err != nil {
 		return err

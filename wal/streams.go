@@ -40,6 +40,10 @@ type stream struct {
 	// stream's 'q' row exists.
 	spans       []span
 	spansStored bool
+	// lazyIn, committer only, is committerState.indexedGen+1 when a lazy
+	// position or spans row of the stream was last handed to the indexer
+	// (positions.go).
+	lazyIn uint64
 }
 
 type segInfo struct {

@@ -59,10 +59,10 @@ func (w *WAL) startSyncer() {
 	go w.indexLoop()
 }
 
-// indexJob is what one sync made durable: its index rows, the appends
-// waiting for it (answered once indexed, so an acknowledged entry is
-// visible to readers and in Stats), and barriers, told syncErr or the
-// index write's error.
+// indexJob is what one sync made durable: its index rows (and lazy reader
+// positions), and barriers, told syncErr or the index write's error. The
+// appends waiting for the sync were answered by the syncer already; only
+// replayed dead letters (ib.late) are answered once indexed.
 type indexJob struct {
 	ib       *indexBatch
 	barriers []chan error
@@ -156,8 +156,8 @@ func (w *WAL) indexLoop() {
 // before its writes. Committer only.
 func (w *WAL) toSyncer(acks []ack, ib *indexBatch, file *dataFile, needDB bool, seq int64) {
 	if len(acks) == 0 && ib.empty() && file == nil && !needDB {
-		// Nothing waits for a sync (a group of lazy reader positions):
-		// no empty sync.
+		// Nothing waits for a sync and nothing is to be indexed: no
+		// empty round.
 		return
 	}
 	s := &w.syncer
@@ -248,9 +248,10 @@ func (w *WAL) syncLoop() {
 		s.mu.Unlock()
 
 		var err error
-		if dirty && (len(files) > 0 || needDB) {
-			// (A step of lazy reader positions alone has nothing to sync:
-			// its rows only pass on to the indexer.)
+		// A step of lazy reader positions alone has nothing to sync: its
+		// rows only pass on to the indexer.
+		synced := dirty && (len(files) > 0 || needDB)
+		if synced {
 			t0 := time.Now()
 			err = w.syncFiles(files, needDB, badgerFiles)
 			w.syncNanos.Add(int64(time.Since(t0)))
@@ -264,7 +265,10 @@ func (w *WAL) syncLoop() {
 			acks = nil
 		} else if dirty {
 			var failed bool
-			if acks, failed = w.unpoisoned(acks, ib); !failed {
+			// Only a sync that ran says the disk is well again: a round
+			// that synced nothing must not end SyncInterval's caution
+			// after a failed sync (syncFailed).
+			if acks, failed = w.unpoisoned(acks, ib); !failed && synced {
 				w.syncFailing.Store(false)
 				w.diskOK(seq)
 			}
