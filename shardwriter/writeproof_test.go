@@ -71,6 +71,10 @@ type wpEnv struct {
 	cat   *Catalog
 	state string
 	logs  *wpLogBuffer
+	// ends is each stream's end after the appends produce made: an append
+	// is answered once synced, and counted in the WAL's Stats once
+	// indexed, just after, so waitDrained waits for these.
+	ends map[wal.StreamKey]int64
 }
 
 type wpLogBuffer struct {
@@ -167,10 +171,15 @@ func (e *wpEnv) produce(t *testing.T, logstore string, partition int32, entry *w
 		entry.Delivered = true
 	}
 	done := make(chan error, 1)
-	e.wal.Append(k, entry, true, func(_ int64, err error) { done <- err })
+	var base int64
+	e.wal.Append(k, entry, true, func(off int64, err error) { base = off; done <- err })
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
+	if e.ends == nil {
+		e.ends = map[wal.StreamKey]int64{}
+	}
+	e.ends[k] = max(e.ends[k], base+int64(entry.Records))
 	return nil
 }
 
@@ -187,11 +196,24 @@ func (e *wpEnv) values(logstore string) map[string]int {
 	return out
 }
 
-// waitDrained waits until the writers committed every stored entry.
+// waitDrained waits until the writers committed every entry produced.
 func (e *wpEnv) waitDrained(t *testing.T) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for e.wal.Stats().PendingEntries > 0 {
+	drained := func() bool {
+		st := e.wal.Stats()
+		committed := map[wal.StreamKey]int64{}
+		for _, s := range st.Streams {
+			committed[s.Key] = s.Committed
+		}
+		for k, end := range e.ends {
+			if committed[k] < end {
+				return false
+			}
+		}
+		return st.PendingEntries == 0
+	}
+	for !drained() {
 		if time.Now().After(deadline) {
 			t.Fatalf("writers did not drain the WAL: %+v", e.wal.Stats())
 		}
