@@ -48,6 +48,9 @@ type wtHook struct {
 	skew    atomic.Int64           // ns added to each answer's Date
 	putSkew atomic.Bool            // only to the answers to PutLogs
 	puts    atomic.Int64           // PutLogs requests seen
+	// inFlight counts PutLogs between the request and its answer;
+	// maxInFlight is the most seen at once.
+	inFlight, maxInFlight atomic.Int64
 	// holdAfter, when above 0, holds every PutLogs after that many until
 	// release is closed; hold, when set, holds PutLogs bodies with a
 	// value containing it alike. A held PutLogs fails when drop is closed
@@ -74,6 +77,10 @@ func (h *wtHook) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 		n := h.puts.Add(1)
+		now := h.inFlight.Add(1)
+		defer h.inFlight.Add(-1)
+		for m := h.maxInFlight.Load(); now > m && !h.maxInFlight.CompareAndSwap(m, now); m = h.maxInFlight.Load() {
+		}
 		if m := h.hold.Load(); h.holdAfter.Load() > 0 && n > h.holdAfter.Load() || m != nil && wtHolds(lg, *m) {
 			select {
 			case <-h.release:

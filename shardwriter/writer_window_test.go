@@ -80,9 +80,10 @@ func (e *wtEnv) killAndRestart(want []string, puts int64) {
 	}
 }
 
-// With SLS answering each PutLogs after 40 ms, a shard's throughput grows
-// with the window: four in flight deliver the same LogGroups at least 2.5
-// times as fast as one.
+// With SLS answering each PutLogs after 40 ms, a shard keeps as many
+// PutLogs in flight as its window allows, and never more. (The times are
+// logged, not asserted: speed claims live in benchmarks, and on a loaded
+// machine the ratio of the two runs says more about the machine.)
 func TestWriterWindowThroughput(t *testing.T) {
 	if testing.Short() {
 		t.Skip("about 3 s")
@@ -99,13 +100,14 @@ func TestWriterWindowThroughput(t *testing.T) {
 		t0 := time.Now()
 		e.svc.Start()
 		e.waitFor("all logs", func() bool { return len(e.stored()) == groups*16 })
-		return time.Since(t0)
+		took := time.Since(t0)
+		if m := e.hook.maxInFlight.Load(); m != int64(window) {
+			t.Errorf("window %d: at most %d PutLogs were in flight at once, want %d", window, m, window)
+		}
+		return took
 	}
 	one, four := run(1), run(4)
 	t.Logf("%d LogGroups at 40 ms each: %v with 1 in flight, %v with 4 (%.1f×)", groups, one.Round(time.Millisecond), four.Round(time.Millisecond), float64(one)/float64(four))
-	if float64(one)/float64(four) < 2.5 {
-		t.Errorf("4 in flight delivered only %.1f× as fast as 1, want at least 2.5×", float64(one)/float64(four))
-	}
 }
 
 // While SLS refuses every write, a shard with four LogGroups in flight
