@@ -421,11 +421,13 @@ func (r *Reader) Commit(next int64) error {
 
 // CommitAsync is Commit without the wait, for a writer that commits after
 // every answer of SLS: it queues the position and returns at once. The
-// position is written with the WAL's next group, and once written it
-// survives a crash of the process (badger's transaction is in the page
-// cache); badger's files are synced for it with the next sync that writes
-// them, at most indexSyncEvery later, and always before reclaim trusts it,
-// so a power loss forgets at most that much delivery. It returns the error
+// position is written by the WAL's indexer after the next group's sync
+// (wal/positions.go), and once written it survives a crash of the process
+// (badger's transaction is in the page cache); badger's files are synced
+// for it with a sync at least indexSyncEvery after the last one that did
+// (while the WAL is idle, the next write, Reclaim or Close), and always
+// before reclaim trusts it, so a power loss forgets at most the delivery
+// since then. It returns the error
 // of an earlier CommitAsync that failed (its position is then not
 // committed; a later one covers it).
 func (r *Reader) CommitAsync(next int64) error {
