@@ -138,7 +138,13 @@ func (w *writer) run(ctx context.Context) {
 				}
 				w.log.Error("skipping corrupt WAL entry", "offset", ce.Offset, "next", ce.Next, "err", ce.Err)
 				if err := w.r.Commit(ce.Next); err != nil {
+					// The same entry comes back from the next Read: tried
+					// again after the retry interval, not in a loop that
+					// floods the log while the WAL's index write fails.
 					w.log.Error("cannot commit WAL position", "err", err)
+					if !sleepCtx(ctx, w.s.opts.RetryInterval) {
+						return
+					}
 				} else {
 					w.committed = max(w.committed, ce.Next)
 					w.handled = max(w.handled, ce.Next)
