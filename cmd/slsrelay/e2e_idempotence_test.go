@@ -106,17 +106,9 @@ func TestE2ENewProducerAfterFastRestart(t *testing.T) {
 		t.Fatalf("produce after restart: %v", err)
 	}
 	// The WAL's Stats count an entry once indexed, just after its answer.
-	stored := func() int {
-		n := 0
-		for _, s := range r2.WAL().Stats().Streams {
-			if s.Key.Logstore == logstore {
-				n += int(s.NextOffset)
-			}
-		}
-		return n
-	}
-	waitFor(t, 5*time.Second, "all 20 records stored (the new producer's batches not taken for retries)", func() bool { return stored() >= len(recs) })
-	if n := stored(); n != len(recs) {
+	want := int64(len(recs))
+	waitFor(t, 5*time.Second, "all 20 records stored (the new producer's batches not taken for retries)", func() bool { return r2.walRecords(logstore) >= want })
+	if n := r2.walRecords(logstore); n != want {
 		t.Fatalf("%d records stored, want %d", n, len(recs))
 	}
 }
