@@ -17,7 +17,7 @@ import (
 // /metrics. Counters are created on first use and shared by every Server
 // of the process (tests run several: compare deltas).
 var (
-	produceDuration = metrics.GetOrCreatePrometheusHistogram(`slsrelay_produce_duration_seconds`)
+	produceDuration = metrics.GetOrCreatePrometheusHistogramExt(`slsrelay_produce_duration_seconds`, wal.DurationBuckets)
 	throttleSeconds = metrics.GetOrCreateFloatCounter(`slsrelay_throttle_seconds_total`)
 	throttledResps  = metrics.GetOrCreateCounter(`slsrelay_throttled_responses_total`)
 	// duplicateBatches counts idempotent producers' retries answered

@@ -132,6 +132,10 @@ func TestReferenceTargets(t *testing.T) {
 		{"ack-only/sasl-ssl", func(s *Scenario) { s.SASLSSL = true }, AckOnly},
 		{"ack-only/raw", func(s *Scenario) { s.Raw, s.Conns = true, 50 }, AckOnly},
 		{"ack-only/raw/sasl-ssl", func(s *Scenario) { s.Raw, s.Conns, s.SASLSSL = true, 50, true }, AckOnly},
+		{"ack-fsync", func(*Scenario) {}, AckFsync},
+		{"ack-fsync/old-clients", func(s *Scenario) { s.OldClients = true }, AckFsync},
+		{"ack-fsync/sasl-ssl", func(s *Scenario) { s.SASLSSL = true }, AckFsync},
+		{"ack-fsync/raw", func(s *Scenario) { s.Raw, s.Conns = true, 50 }, AckFsync},
 		{"relay-ack/raw/sasl-ssl", func(s *Scenario) { s.Raw, s.Conns, s.SASLSSL = true, 50, true }, RelayAck},
 		{"relay-ack/sasl-ssl", func(s *Scenario) { s.SASLSSL = true }, RelayAck},
 		{"relay-ack/old-clients", func(s *Scenario) { s.OldClients = true }, RelayAck},
@@ -151,6 +155,11 @@ func TestReferenceTargets(t *testing.T) {
 			run := RunTarget(context.Background(), Options{Scenario: sc, Duration: d, WorkDir: t.TempDir()}, c.target)
 			if run.Error != "" || run.Summary.Acked == 0 || run.Summary.Failed != 0 {
 				t.Fatalf("error %q, acked %d, failed %d, notes %v", run.Error, run.Summary.Acked, run.Summary.Failed, run.Notes)
+			}
+			// franz-go's clients time each Produce round trip; the raw
+			// fleet and the plain file do not.
+			if timed := !sc.Raw && c.target != PlainFile; timed != (run.Summary.ReqP99 > 0) {
+				t.Fatalf("Produce round trip p99 %v ms (timed: %v)", run.Summary.ReqP99, timed)
 			}
 		})
 	}

@@ -135,7 +135,7 @@ func startTarget(o Options, name, dir string) (*target, error) {
 			}
 			t.addr, t.tls = info.TLS, cl
 		}
-	case AckOnly, Kfake:
+	case AckOnly, AckFsync, Kfake:
 		var srv, cl *tls.Config
 		if sc.SASLSSL {
 			var err error
@@ -143,13 +143,18 @@ func startTarget(o Options, name, dir string) (*target, error) {
 				return nil, err
 			}
 		}
-		if name == AckOnly {
-			a, err := targets.StartAckOnly("127.0.0.1:0", srv, targets.Topic, targets.Partitions)
+		switch name {
+		case AckOnly, AckFsync:
+			syncDir := "" // ack-only stores nothing
+			if name == AckFsync {
+				syncDir = dir
+			}
+			a, err := targets.StartAckOnly("127.0.0.1:0", srv, targets.Topic, targets.Partitions, syncDir)
 			if err != nil {
 				return nil, err
 			}
 			t.addr, t.close = a.Addr(), a.Close
-		} else {
+		default:
 			c, err := targets.StartKfake(srv)
 			if err != nil {
 				return nil, err
@@ -304,6 +309,8 @@ func RunTarget(ctx context.Context, o Options, name string) *report.Run {
 	lat := st.Lat.Snapshot()
 	s.AckP50, s.AckP99, s.AckP999 = report.Clean(lat.Quantile(0.5)), report.Clean(lat.Quantile(0.99)), report.Clean(lat.Quantile(0.999))
 	s.AckMax = float64(lat.Max) / 1000
+	req := st.ReqLat.Snapshot()
+	s.ReqP99, s.ReqP999 = report.Clean(req.Quantile(0.99)), report.Clean(req.Quantile(0.999))
 	s.Throttles = st.Throttles.Load()
 	s.ThrottleSec = float64(st.ThrottleUs.Load()) / 1e6
 	used := readCPU(t).since(cpu0)

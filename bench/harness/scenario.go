@@ -17,12 +17,13 @@ const (
 	RelayE2E  = "relay-e2e"  // engine → WAL → writers → SLS stand-in
 	RelayAck  = "relay-ack"  // engine → MemoryAppender{Discard}: the ack path alone
 	AckOnly   = "ack-only"   // bench/targets.AckOnly: the client load's ceiling
+	AckFsync  = "ack-fsync"  // ack-only answering a Produce once fdatasync'd: the disk's share of an ack
 	Kfake     = "kfake"      // franz-go's in-memory broker
 	PlainFile = "plain-file" // fdatasync'd sequential file: the disk's limit
 )
 
 // AllTargets in report order.
-var AllTargets = []string{RelayE2E, RelayAck, AckOnly, Kfake, PlainFile}
+var AllTargets = []string{RelayE2E, RelayAck, AckOnly, AckFsync, Kfake, PlainFile}
 
 // Scenario is a named load shape and the targets it makes sense for.
 type Scenario struct {
@@ -58,7 +59,7 @@ var Scenarios = map[string]Scenario{
 		Profile: load.Profiles["beats"], Conns: 10000, Raw: true, Acks: 1, Pace: load.Pace{Rate: 20000}, SASLSSL: true,
 		Targets: []string{RelayE2E, RelayAck, AckOnly}},
 	"old-clients": {Name: "old-clients", Description: "franz-go pinned to Kafka 0.10.0: Produce v2 with MessageSet v1, gzip, 8 connections, acks=1, as fast as acks allow (kfake refuses Produce below v3, so it is left out)",
-		Profile: load.Profiles["beats"], Conns: 8, Acks: 1, OldClients: true, Targets: []string{RelayE2E, RelayAck, AckOnly, PlainFile}},
+		Profile: load.Profiles["beats"], Conns: 8, Acks: 1, OldClients: true, Targets: []string{RelayE2E, RelayAck, AckOnly, AckFsync, PlainFile}},
 	"sasl-ssl": {Name: "sasl-ssl", Description: "Beats-like over SASL_SSL (TLS + SASL PLAIN), 8 connections, gzip, acks=1, as fast as acks allow",
 		Profile: load.Profiles["beats"], Conns: 8, Acks: 1, SASLSSL: true, Targets: AllTargets},
 }

@@ -66,6 +66,12 @@ func (h hooks) OnBrokerWrite(_ kgo.BrokerMetadata, key int16, n int, _, _ time.D
 	}
 }
 
+func (h hooks) OnBrokerE2E(_ kgo.BrokerMetadata, key int16, e kgo.BrokerE2E) {
+	if key == 0 && e.Err() == nil {
+		h.st.ReqLat.Record(e.DurationE2E())
+	}
+}
+
 func (h hooks) OnBrokerThrottle(_ kgo.BrokerMetadata, d time.Duration, _ bool) {
 	h.st.Throttles.Add(1)
 	h.st.ThrottleUs.Add(d.Microseconds())

@@ -13,10 +13,15 @@ type Stats struct {
 	Throttles  atomic.Int64 // responses carrying a throttle
 	ThrottleUs atomic.Int64 // throttle time imposed, summed
 	Lat        Histogram    // ack latency: send → acknowledged
-	AckedIDs   IDSet
-	IDs        IDs
-	Conns      atomic.Int64 // connections up
-	LastErr    atomic.Pointer[string]
+	// ReqLat is each Produce request's round trip as its client saw it:
+	// from the start of its write to the end of reading its response
+	// (franz-go's BrokerE2E). Lat minus ReqLat is the client's own
+	// queueing: linger, the in-flight limit, a full buffer.
+	ReqLat   Histogram
+	AckedIDs IDSet
+	IDs      IDs
+	Conns    atomic.Int64 // connections up
+	LastErr  atomic.Pointer[string]
 }
 
 func (s *Stats) setErr(err error) {

@@ -64,9 +64,13 @@ type Summary struct {
 	AckP99    float64 `json:"ackP99ms"`
 	AckP999   float64 `json:"ackP999ms"`
 	AckMax    float64 `json:"ackMaxMs"`
-	E2EP50    float64 `json:"e2eP50ms,omitempty"`
-	E2EP99    float64 `json:"e2eP99ms,omitempty"`
-	E2EP999   float64 `json:"e2eP999ms,omitempty"`
+	// A Produce request's round trip seen by its client (write start →
+	// response read); 0 for the raw fleet, which does not time requests.
+	ReqP99  float64 `json:"reqP99ms,omitempty"`
+	ReqP999 float64 `json:"reqP999ms,omitempty"`
+	E2EP50  float64 `json:"e2eP50ms,omitempty"`
+	E2EP99  float64 `json:"e2eP99ms,omitempty"`
+	E2EP999 float64 `json:"e2eP999ms,omitempty"`
 	// CPU of the measured process; CPUShared when it is the bench's own
 	// process (an in-process target: the load generator is included).
 	CPUSeconds  float64 `json:"cpuSeconds"`
@@ -153,17 +157,17 @@ func WriteJSON(path string, r *Report) error {
 func WriteTable(w io.Writer, r *Report) {
 	writeVerdictLines(w, r)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight|tabwriter.Debug)
-	fmt.Fprintln(tw, "scenario\ttarget\tconns\trec/s\traw MB/s\twire MB/s\tack p50 ms\tp99\tp99.9\te2e p99 ms\tCPU s/GB target\tstand-in\tload gen\tpeak RSS MB\tbacklog MB\tthrottle s\tloss\t")
+	fmt.Fprintln(tw, "scenario\ttarget\tconns\trec/s\traw MB/s\twire MB/s\tack p50 ms\tp99\tp99.9\treq p99 / p99.9\te2e p99 ms\tCPU s/GB target\tstand-in\tload gen\tpeak RSS MB\tbacklog MB\tthrottle s\tloss\t")
 	for _, run := range r.Runs {
 		s := run.Summary
 		if run.Error != "" && s.Acked == 0 {
-			fmt.Fprintf(tw, "%s\t%s\t%d\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t%s\t\n", run.Scenario, run.Target, s.Conns, "error: "+short(run.Error, 40))
+			fmt.Fprintf(tw, "%s\t%s\t%d\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t%s\t\n", run.Scenario, run.Target, s.Conns, "error: "+short(run.Error, 40))
 			continue
 		}
 		target, standIn, loadGen := CPUTexts(s)
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.0f\t%s\t%s\t%s\t\n",
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.0f\t%s\t%s\t%s\t\n",
 			run.Scenario, run.Target, s.Conns, s.RecPerSec, f1(s.RawMBps), f1(s.WireMBps),
-			f2(s.AckP50), f2(s.AckP99), f2(s.AckP999), dash(s.E2EP99, f1), target, standIn, loadGen, s.PeakRSSMB,
+			f2(s.AckP50), f2(s.AckP99), f2(s.AckP999), reqText(s), dash(s.E2EP99, f1), target, standIn, loadGen, s.PeakRSSMB,
 			dash(s.PeakBacklog, f1), f1(s.ThrottleSec), LossText(run))
 	}
 	tw.Flush()
@@ -263,7 +267,7 @@ func Ratios(r *Report) []Ratio {
 }
 
 // TargetOrder is the order targets are shown in.
-var TargetOrder = []string{"relay-e2e", "relay-ack", "ack-only", "kfake", "plain-file"}
+var TargetOrder = []string{"relay-e2e", "relay-ack", "ack-only", "ack-fsync", "kfake", "plain-file"}
 
 func targetRank(t string) int {
 	for i, n := range TargetOrder {
@@ -287,4 +291,12 @@ func short(s string, n int) string {
 		return s[:n] + "…"
 	}
 	return s
+}
+
+// reqText is the Produce round trip's p99 / p99.9, "-" when not timed.
+func reqText(s Summary) string {
+	if s.ReqP99 == 0 {
+		return "-"
+	}
+	return f2(s.ReqP99) + " / " + f2(s.ReqP999)
 }

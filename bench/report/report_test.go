@@ -440,20 +440,22 @@ func TestCPUPerProcess(t *testing.T) {
 			}
 		case "relay-ack":
 			s.CPUSecPerGB, s.BenchCPUSecPerGB = 4.5, 2.5
+			s.ReqP99, s.ReqP999 = 3.25, 9.5
 		case "ack-only":
 			s.CPUSecPerGB, s.BenchCPUSecPerGB, s.CPUShared = 5.5, 5.5, true
 		}
 	}
 	var b bytes.Buffer
 	WriteTable(&b, r)
-	rows := map[string]string{}
+	rows, reqs := map[string]string{}, map[string]string{}
 	for _, line := range strings.Split(b.String(), "\n") {
-		if f := strings.Split(line, "|"); len(f) > 12 {
+		if f := strings.Split(line, "|"); len(f) > 13 {
 			cols := make([]string, len(f))
 			for i := range f {
 				cols[i] = strings.TrimSpace(f[i])
 			}
-			rows[cols[1]] = strings.Join(cols[10:13], " ")
+			rows[cols[1]] = strings.Join(cols[11:14], " ")
+			reqs[cols[1]] = cols[9]
 		}
 	}
 	f := func(target, want string) {
@@ -466,6 +468,9 @@ func TestCPUPerProcess(t *testing.T) {
 	f("relay-e2e", "7.2 3.5 2.2")
 	f("relay-ack", "4.5 - 2.5")
 	f("ack-only", "5.5* - 5.5")
+	if reqs["relay-ack"] != "3.25 / 9.50" || reqs["ack-only"] != "-" {
+		t.Errorf("req p99 / p99.9 column: relay-ack %q, ack-only %q, want \"3.25 / 9.50\" and \"-\"\n%s", reqs["relay-ack"], reqs["ack-only"], b.String())
+	}
 	if !strings.Contains(b.String(), "stand-in = relay-e2e's SLS stand-in, a child process of its own") {
 		t.Errorf("table does not say what the CPU columns are:\n%s", b.String())
 	}

@@ -18,7 +18,7 @@ type Series struct {
 // Palette gives each target a stable color.
 var Palette = map[string]string{
 	"relay-e2e": "#d62728", "relay-ack": "#ff7f0e", "ack-only": "#2ca02c",
-	"kfake": "#1f77b4", "plain-file": "#7f7f7f",
+	"ack-fsync": "#98df8a", "kfake": "#1f77b4", "plain-file": "#7f7f7f",
 }
 
 var extra = []string{"#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"}

@@ -32,18 +32,31 @@ type AckOnly struct {
 	mu         sync.Mutex
 	conns      map[net.Conn]struct{}
 	closed     bool
+	log        *groupLog // ack-fsync: a Produce is answered once synced here
 }
 
-// StartAckOnly listens on addr (TLS when tlsCfg is set).
-func StartAckOnly(addr string, tlsCfg *tls.Config, topic string, partitions int32) (*AckOnly, error) {
+// StartAckOnly listens on addr (TLS when tlsCfg is set). With syncDir set
+// it is the ack-fsync endpoint: a Produce is answered only once its frame
+// is fdatasync'd in a file there (see groupLog).
+func StartAckOnly(addr string, tlsCfg *tls.Config, topic string, partitions int32, syncDir string) (*AckOnly, error) {
+	var log *groupLog
+	if syncDir != "" {
+		var err error
+		if log, err = openGroupLog(syncDir); err != nil {
+			return nil, err
+		}
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
+		if log != nil {
+			log.close()
+		}
 		return nil, err
 	}
 	if tlsCfg != nil {
 		ln = tls.NewListener(ln, tlsCfg)
 	}
-	a := &AckOnly{ln: ln, topic: topic, partitions: partitions, conns: map[net.Conn]struct{}{}}
+	a := &AckOnly{ln: ln, topic: topic, partitions: partitions, conns: map[net.Conn]struct{}{}, log: log}
 	a.wg.Add(1)
 	go a.accept()
 	return a, nil
@@ -62,6 +75,11 @@ func (a *AckOnly) Close() error {
 	a.mu.Unlock()
 	err := a.ln.Close()
 	a.wg.Wait()
+	if a.log != nil {
+		if e := a.log.close(); err == nil {
+			err = e
+		}
+	}
 	return err
 }
 
@@ -94,7 +112,8 @@ func (a *AckOnly) accept() {
 
 func (a *AckOnly) serve(c net.Conn) {
 	r := bufio.NewReaderSize(c, 64<<10)
-	w := bufio.NewWriterSize(c, 16<<10)
+	out := newAnswers(c, r, a.log != nil)
+	defer out.close()
 	rawSASL := false // after SaslHandshake v0 the next frame is a bare token
 	var hdr [4]byte
 	var buf []byte
@@ -115,27 +134,96 @@ func (a *AckOnly) serve(c net.Conn) {
 		}
 		if rawSASL {
 			rawSASL = false
-			w.Write([]byte{0, 0, 0, 0})
-			if w.Flush() != nil {
+			if out.send([]byte{0, 0, 0, 0}, nil) != nil {
 				return
 			}
 			continue
 		}
-		out, v0handshake, err := a.handle(buf)
+		resp, v0handshake, err := a.handle(buf)
 		if err != nil {
 			return
 		}
 		rawSASL = v0handshake
-		if out != nil {
-			if _, err := w.Write(out); err != nil {
+		var synced <-chan error
+		if a.log != nil && binary.BigEndian.Uint16(buf) == 0 { // a Produce (handle checked the length)
+			synced = a.log.append(buf)
+		}
+		if resp != nil {
+			if out.send(resp, synced) != nil {
 				return
 			}
 		}
-		if r.Buffered() == 0 {
-			if w.Flush() != nil {
-				return
-			}
+	}
+}
+
+// answers writes a connection's responses in request order. For ack-only
+// it writes each at once; for ack-fsync a goroutine writes each once its
+// request is synced, so that requests are read meanwhile and a client's
+// pipelined requests can share a sync.
+type answers struct {
+	c    net.Conn
+	r    *bufio.Reader // flushed when nothing more is buffered to read
+	w    *bufio.Writer
+	q    chan queuedAnswer // nil: written at once
+	done chan struct{}
+	err  error // the write that failed; the queue's goroutine's alone
+}
+
+type queuedAnswer struct {
+	out    []byte
+	synced <-chan error // nil: nothing to wait for
+}
+
+func newAnswers(c net.Conn, r *bufio.Reader, queued bool) *answers {
+	a := &answers{c: c, r: r, w: bufio.NewWriterSize(c, 16<<10)}
+	if queued {
+		a.q, a.done = make(chan queuedAnswer, 64), make(chan struct{})
+		go a.writeQueued()
+	}
+	return a
+}
+
+// send writes out, after synced says so if set. Reader goroutine only.
+func (a *answers) send(out []byte, synced <-chan error) error {
+	if a.q == nil {
+		if _, err := a.w.Write(out); err != nil {
+			return err
 		}
+		if a.r.Buffered() == 0 {
+			return a.w.Flush()
+		}
+		return nil
+	}
+	a.q <- queuedAnswer{out, synced}
+	return nil
+}
+
+func (a *answers) writeQueued() {
+	defer close(a.done)
+	for qa := range a.q {
+		if a.err != nil {
+			continue // drained; the connection is closed
+		}
+		if qa.synced != nil {
+			a.err = <-qa.synced
+		}
+		if a.err == nil {
+			_, a.err = a.w.Write(qa.out)
+		}
+		if a.err == nil && len(a.q) == 0 {
+			a.err = a.w.Flush()
+		}
+		if a.err != nil {
+			a.c.Close() // nothing more is answered: the reader ends too
+		}
+	}
+}
+
+// close waits for the queued answers.
+func (a *answers) close() {
+	if a.q != nil {
+		close(a.q)
+		<-a.done
 	}
 }
 
