@@ -40,7 +40,7 @@ type request struct {
 	st    *stream    // reqCommit
 	pos   position   // reqCommit
 	errc  chan error // reqCommit
-	planc chan dropResult
+	planc chan dropPlan
 	fn    func(tw *txnWork) error // reqFunc; answered on errc
 
 	// spansOnly (reqCommit, Reader.MarkDelivered): only the stream's
@@ -64,8 +64,7 @@ func (r *request) size() int {
 // committerState is owned by the committer goroutine.
 type committerState struct {
 	needVersion bool
-	retryDrops  []dropTarget // segments whose DropPrefix failed
-	frameBuf    []byte       // reused for each step's frames (write(2) copies them)
+	frameBuf    []byte // reused for each step's frames (write(2) copies them)
 	// lazyDirty says a lazy reader position was handed to the indexer
 	// since reclaim last had badger's files synced.
 	lazyDirty bool
@@ -306,9 +305,9 @@ func (w *WAL) writeGroup(g []*request) {
 				w.committerSt.lazyDirty = err != nil
 			}
 			if err != nil {
-				r.planc <- dropResult{err: fmt.Errorf("nothing reclaimed while writes fail: %w", err)}
+				r.planc <- dropPlan{err: fmt.Errorf("nothing reclaimed while writes fail: %w", err)}
 			} else {
-				r.planc <- w.dropConsumed()
+				r.planc <- w.planDrops()
 			}
 			tw = w.newWork()
 		}
@@ -427,7 +426,7 @@ func (w *WAL) flush(tw *txnWork) {
 	}
 	t0 := time.Now()
 	if err == nil && (tw.keys > 0 || tw.needDB) {
-		err = tw.txn.Commit()
+		err = w.commitTxn(tw.txn)
 	}
 	if err != nil {
 		if errors.Is(err, badger.ErrTxnTooBig) {

@@ -135,7 +135,7 @@ func (w *WAL) writeIndex(ib *indexBatch) error {
 	var keys, est int64
 	set := func(k, v []byte, del bool) error {
 		if keys+8 > w.db.MaxBatchCount()/2 || est+4096 > w.db.MaxBatchSize()/2 {
-			if err := txn.Commit(); err != nil {
+			if err := w.commitTxn(txn); err != nil {
 				return err
 			}
 			txn = w.db.NewTransaction(true)
@@ -177,7 +177,7 @@ func (w *WAL) writeIndex(ib *indexBatch) error {
 			return err
 		}
 	}
-	if err := txn.Commit(); err != nil {
+	if err := w.commitTxn(txn); err != nil {
 		return fmt.Errorf("cannot write the index: %w", err)
 	}
 	return nil

@@ -20,10 +20,13 @@ type dropTarget struct {
 	seg uint64
 }
 
-type dropResult struct {
-	segments  int
-	dataFiles int
-	err       error
+// dropPlan is what the committer chose for Reclaim to remove: consumed
+// data files, out of the file list already, and consumed index segments,
+// out of their streams' segment lists already.
+type dropPlan struct {
+	files   []*dataFile
+	targets []dropTarget
+	err     error
 }
 
 // ReclaimResult describes one Reclaim.
@@ -39,8 +42,11 @@ type ReclaimResult struct {
 // Reclaim drops every fully consumed segment and runs value-log GC until
 // badger finds nothing more to rewrite. The background loop calls it every
 // Options.ReclaimInterval; call it yourself to free space at once. Appends
-// are queued, not refused, while segments are dropped. Safe for concurrent
-// use (calls are serialised).
+// go on meanwhile: only the choice of what to drop is made between two
+// groups, by the committer; the slow part (deleting files, badger's
+// DropPrefix, which flushes its memtables: 30–110 ms each, measured in
+// burst runs, during which every append used to wait) runs here. Safe for
+// concurrent use (calls are serialised).
 func (w *WAL) Reclaim() (ReclaimResult, error) {
 	w.reclaimMu.Lock()
 	defer w.reclaimMu.Unlock()
@@ -50,19 +56,28 @@ func (w *WAL) Reclaim() (ReclaimResult, error) {
 	start := time.Now()
 	res := ReclaimResult{Before: w.rescanned()}
 
-	// Dropping must not overlap a write (badger refuses writes during
-	// DropPrefix), so the committer does it between two groups.
-	req := &request{kind: reqPlan, planc: make(chan dropResult, 1)}
+	req := &request{kind: reqPlan, planc: make(chan dropPlan, 1)}
 	w.enqueue(req)
-	dr, ok := <-req.planc
+	plan, ok := <-req.planc
 	if !ok {
 		return res, ErrClosed
 	}
-	res.Segments, res.DataFiles = dr.segments, dr.dataFiles
-	if dr.err != nil {
-		return res, dr.err
+	if plan.err != nil {
+		return res, plan.err
+	}
+	if h := w.faults.Load(); h != nil && h.reclaimDrop != nil {
+		h.reclaimDrop()
 	}
 	var err error
+	res.DataFiles, err = w.removeDataFiles(plan.files)
+	if err != nil {
+		err = w.diskError("delete consumed data files", err)
+	}
+	var segErr error
+	res.Segments, segErr = w.dropSegments(append(w.retryDrops, plan.targets...))
+	if err = errors.Join(err, segErr); err != nil {
+		return res, err
+	}
 	for res.GCRewrites < 10000 {
 		err = w.db.RunValueLogGC(0.5)
 		if err != nil {
@@ -85,53 +100,12 @@ func (w *WAL) rescanned() int64 {
 	return w.DiskBytes()
 }
 
-// dropConsumed runs in the committer, after a sync: it deletes the data
-// files every reader is past, picks the index segments whose every entry is
-// below the committed position, drops them, and forgets their index rows.
-func (w *WAL) dropConsumed() dropResult {
-	var res dropResult
-	files, err := w.dropDataFiles()
-	res.dataFiles = files
-	if err != nil {
-		res.err = w.diskError("delete consumed data files", err)
-		return res
-	}
-	cs := &w.committerSt
-	targets := append(cs.retryDrops, w.plan()...)
-	cs.retryDrops = nil
-	if len(targets) == 0 {
-		return res
-	}
-	res.segments = len(targets)
-	prefixes := make([][]byte, len(targets))
-	for i, t := range targets {
-		prefixes[i] = segmentPrefix(t.st.id, t.seg)
-	}
-	if err := w.db.DropPrefix(prefixes...); err != nil {
-		cs.retryDrops = targets
-		res.err = w.diskError("drop consumed segments", err)
-		return res
-	}
-	txn := w.db.NewTransaction(true)
-	defer txn.Discard()
-	for _, t := range targets {
-		if err := txn.Delete(segmentKey(t.st.id, t.seg)); err != nil {
-			res.err = w.diskError("delete segment index", err)
-			return res
-		}
-	}
-	// A stale index row only makes a reader seek into an empty range; it
-	// need not be synced.
-	if err := txn.Commit(); err != nil {
-		res.err = w.diskError("delete segment index", err)
-	}
-	return res
-}
-
-// dropDataFiles deletes the consumed data files, the active one too when
-// everything in it is consumed (appends then start a new one). Committer
-// only, after a sync barrier: every written frame is indexed.
-func (w *WAL) dropDataFiles() (int, error) {
+// planDrops runs in the committer, after a sync barrier (every written
+// frame is indexed, every position that reclaim trusts is synced): it
+// takes the consumed data files out of the file list — the active one too
+// when everything in it is consumed (appends then start a new one) — and
+// the consumed index segments out of their streams, for Reclaim to remove.
+func (w *WAL) planDrops() dropPlan {
 	// The committed offsets are copied first, so that no stream lock is
 	// taken under dataFiles.mu (lock order, see WAL). They cannot move
 	// meanwhile: only the committer, running this, sets them.
@@ -148,23 +122,77 @@ func (w *WAL) dropDataFiles() (int, error) {
 	}
 	files := d.consumed(committed)
 	d.closeInactive()
+	d.detach(files)
+	return dropPlan{files: files, targets: w.plan()}
+}
+
+// removeDataFiles deletes consumed data files planDrops took out of the
+// list, then their 'f' rows (left behind they are only deleted at the next
+// Open). A file that cannot be deleted goes back to the list, still
+// consumed, for the next Reclaim. Reclaim only.
+func (w *WAL) removeDataFiles(files []*dataFile) (int, error) {
 	if len(files) == 0 {
 		return 0, nil
 	}
-	if err := d.remove(files); err != nil {
+	gone, err := w.data.remove(files)
+	if len(gone) == 0 {
 		return 0, err
 	}
-	// Their 'f' rows; left behind they are only deleted at the next Open.
 	txn := w.db.NewTransaction(true)
 	defer txn.Discard()
-	for _, f := range files {
+	for _, f := range gone {
 		for sid := range f.ends {
-			if err := txn.Delete(fileEndKey(f.num, sid)); err != nil {
-				return len(files), err
+			if terr := txn.Delete(fileEndKey(f.num, sid)); terr != nil {
+				return len(gone), errors.Join(err, terr)
 			}
 		}
 	}
-	return len(files), txn.Commit()
+	return len(gone), errors.Join(err, w.commitTxn(txn))
+}
+
+// dropSegments drops the index rows of consumed segments with one
+// DropPrefix, then their rows in the segment table. Segments whose
+// DropPrefix failed are kept in w.retryDrops for the next Reclaim.
+// Reclaim only.
+func (w *WAL) dropSegments(targets []dropTarget) (int, error) {
+	w.retryDrops = nil
+	if len(targets) == 0 {
+		return 0, nil
+	}
+	prefixes := make([][]byte, len(targets))
+	for i, t := range targets {
+		prefixes[i] = segmentPrefix(t.st.id, t.seg)
+	}
+	// badger refuses every write while DropPrefix runs (ErrBlockedWrites):
+	// the WAL's own writes wait for it instead (dbWriteMu).
+	w.dbWriteMu.Lock()
+	err := w.db.DropPrefix(prefixes...)
+	w.dbWriteMu.Unlock()
+	if err != nil {
+		w.retryDrops = targets
+		return len(targets), w.diskError("drop consumed segments", err)
+	}
+	txn := w.db.NewTransaction(true)
+	defer txn.Discard()
+	for _, t := range targets {
+		if err := txn.Delete(segmentKey(t.st.id, t.seg)); err != nil {
+			return len(targets), w.diskError("delete segment index", err)
+		}
+	}
+	// A stale index row only makes a reader seek into an empty range; it
+	// need not be synced.
+	if err := w.commitTxn(txn); err != nil {
+		return len(targets), w.diskError("delete segment index", err)
+	}
+	return len(targets), nil
+}
+
+// commitTxn commits a write transaction of the WAL's own; never while a
+// DropPrefix runs (dbWriteMu).
+func (w *WAL) commitTxn(txn *badger.Txn) error {
+	w.dbWriteMu.RLock()
+	defer w.dbWriteMu.RUnlock()
+	return txn.Commit()
 }
 
 // committedOffsets returns each stream's committed offset, by stream id.

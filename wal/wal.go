@@ -57,12 +57,15 @@ var (
 //
 //  1. reclaimMu: held by Reclaim for its whole run (while it waits for the
 //     committer, which never takes it) and by Close.
-//  2. dbMu: held shared by each read of db for the read's duration
+//  2. dbWriteMu: held exclusively by Reclaim around badger's DropPrefix,
+//     shared around each write transaction's Commit (commitTxn); no lock
+//     is taken under it.
+//  3. dbMu: held shared by each read of db for the read's duration
 //     (acquireDB), exclusively by Close to close db.
-//  3. dataFiles.mu: held shared around a pread of a data file,
-//     exclusively to add, close or delete files.
-//  4. dataFile.mu: one data file's descriptor.
-//  5. The leaf locks, taken after any of the above and never held while
+//  4. dataFiles.mu: held shared around a pread of a data file,
+//     exclusively to add, close or take out files.
+//  5. dataFile.mu: one data file's descriptor.
+//  6. The leaf locks, taken after any of the above and never held while
 //     taking another lock, doing disk I/O or running a callback: qmu,
 //     streams.mu, stream.mu, dead.mu, disk.mu, syncer.mu, crypter.mu.
 //     (disk.mu is held while logging a change of the disk's state, so
@@ -105,8 +108,15 @@ type WAL struct {
 	dead deadLetterState // its own mu
 
 	// reclaimMu serialises Reclaim calls, and makes Close wait for one in
-	// progress. It protects no field.
-	reclaimMu sync.Mutex
+	// progress. It protects retryDrops.
+	reclaimMu  sync.Mutex
+	retryDrops []dropTarget // segments whose DropPrefix failed
+
+	// dbWriteMu keeps the WAL's badger writes out of a DropPrefix, which
+	// refuses them (ErrBlockedWrites) while it runs: held shared around
+	// every write transaction's Commit (commitTxn), exclusively by Reclaim
+	// around DropPrefix. It protects no field.
+	dbWriteMu sync.RWMutex
 
 	// dbMu protects dbClosed and keeps db open: held shared by every read
 	// of db (acquireDB/releaseDB), exclusively by Close. The committer,
@@ -158,6 +168,9 @@ type faultHooks struct {
 	fdatasync func(path string) error
 	dbSync    func() error
 	index     func() error
+	// reclaimDrop runs where Reclaim starts removing what the committer
+	// planned (files, then DropPrefix).
+	reclaimDrop func()
 }
 
 // valueThreshold: values from this size on go to badger's value log. Index
