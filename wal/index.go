@@ -13,12 +13,13 @@ import (
 // data a power loss could take), and not synced with them: recovery
 // indexes the frames after the checkpoint again. To bound what recovery
 // reads, the index is synced along with the data files once indexSyncBytes
-// or indexSyncEvery of frames are indexed since its last sync.
+// or indexSyncEvery of frames are indexed since its last sync. Nothing
+// waits for that sync (the syncer puts it off while a DropPrefix runs).
 
-const (
-	indexSyncBytes = 256 << 20
-	indexSyncEvery = 5 * time.Second
-)
+const indexSyncBytes = 256 << 20
+
+// indexSyncEvery is a variable for the tests only.
+var indexSyncEvery = 5 * time.Second
 
 type kv struct {
 	key, val []byte

@@ -23,8 +23,9 @@ import (
 
 // syncerState is what the committer hands to the syncer.
 //
-// mu protects acks, ib, files, needDB, seq, dirty and barriers: the
-// committer adds to them, the syncer takes them. retry is the indexer's
+// mu protects acks, ib, files, needDB, dbAsked, seq, dirty and barriers:
+// the committer (and the indexer, dbAsked) adds to them, the syncer takes
+// them. retry is the indexer's
 // own; the channels are set once by startSyncer.
 type syncerState struct {
 	mu        sync.Mutex
@@ -32,6 +33,7 @@ type syncerState struct {
 	ib        *indexBatch        // index rows of frames written since the last sync
 	files     map[*dataFile]bool // data files written since the last sync
 	needDB    bool               // badger rows that must be synced (positions, streams, ...)
+	dbAsked   bool               // the indexer asks for badger's files to be synced; nothing waits for it
 	seq       int64              // the lowest diskSeq at the writes since the last sync
 	dirty     bool               // something written since the last sync
 	barriers  []chan error       // answered after the next sync and index write
@@ -131,7 +133,7 @@ func (w *WAL) indexLoop() {
 				if unsynced >= indexSyncBytes || unsynced > 0 && time.Since(lastAsk) >= indexSyncEvery {
 					// badger is synced with the next data sync.
 					s.mu.Lock()
-					s.needDB = true
+					s.dbAsked = true
 					s.mu.Unlock()
 					unsynced, lastAsk = 0, time.Now()
 				}
@@ -245,7 +247,26 @@ func (w *WAL) syncLoop() {
 		}
 		acks, ib, files, needDB, barriers, dirty, seq := s.acks, s.ib, s.files, s.needDB, s.barriers, s.dirty, s.seq
 		s.acks, s.ib, s.files, s.needDB, s.barriers, s.dirty = nil, newIndexBatch(), make(map[*dataFile]bool), false, nil, false
+		asked := s.dbAsked && dirty
+		if asked {
+			s.dbAsked = false
+		}
 		s.mu.Unlock()
+
+		// The indexer's ask is put off while Reclaim's DropPrefix holds
+		// badger: db.Sync would wait for the whole drop (badger's lock),
+		// and every append of this round with it. Held shared, the lock
+		// keeps a drop from starting during the sync.
+		dbHeld := false
+		if asked && !needDB {
+			if dbHeld = w.dbWriteMu.TryRLock(); dbHeld {
+				needDB = true
+			} else {
+				s.mu.Lock()
+				s.dbAsked = true
+				s.mu.Unlock()
+			}
+		}
 
 		var err error
 		// A step of lazy reader positions alone has nothing to sync: its
@@ -258,6 +279,9 @@ func (w *WAL) syncLoop() {
 			fsyncDuration.UpdateDuration(t0)
 			w.syncs.Add(1)
 			lastSync = time.Now()
+		}
+		if dbHeld {
+			w.dbWriteMu.RUnlock()
 		}
 		if err != nil {
 			err = w.syncFailed(err, acks, ib, files, needDB)

@@ -1,6 +1,7 @@
 package wal
 
 import (
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -49,4 +50,57 @@ func TestSyncPolicies(t *testing.T) {
 			t.Fatalf("reader saw %d entries", len(es))
 		}
 	})
+}
+
+// The indexer's periodic ask to sync badger's files waits for no append,
+// so while Reclaim's DropPrefix holds badger (dbWriteMu; badger's own lock
+// would make db.Sync wait for the whole drop) it is put off: appends are
+// answered meanwhile, and the ask is carried out once the drop is over.
+func TestIndexSyncPutOffDuringDrop(t *testing.T) {
+	defer func(d time.Duration) { indexSyncEvery = d }(indexSyncEvery)
+	indexSyncEvery = time.Millisecond // MUT
+	w := openTest(t, mkdir(t), testOptions(t))
+	defer w.Close()
+	for i := range 3 {
+		mustAppend(t, w, sk(0), testEntry(uint64(i), 1<<10, 1), true)
+		time.Sleep(2 * indexSyncEvery)
+	}
+	waitIndexed(t, w)
+	asked := func() bool {
+		w.syncer.mu.Lock()
+		defer w.syncer.mu.Unlock()
+		return w.syncer.dbAsked
+	}
+	if !asked() {
+		t.Fatal("the indexer did not ask for badger's files to be synced")
+	}
+	dropDone := make(chan struct{})
+	var dbSyncs atomic.Int32
+	injectFaults(w, &faultHooks{dbSync: func() error {
+		<-dropDone // as badger's lock, held by DropPrefix
+		dbSyncs.Add(1)
+		return w.db.Sync()
+	}})
+	w.dbWriteMu.Lock() // as Reclaim around DropPrefix
+	acked := make(chan error, 1)
+	w.Append(sk(0), testEntry(10, 1<<10, 1), true, func(_ int64, err error) { acked <- err })
+	select {
+	case err := <-acked:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		close(dropDone)
+		w.dbWriteMu.Unlock()
+		t.Fatal("an append waited for badger's sync during a drop")
+	}
+	if !asked() || dbSyncs.Load() != 0 {
+		t.Fatalf("during the drop: ask pending %v, badger synced %d times", asked(), dbSyncs.Load())
+	}
+	w.dbWriteMu.Unlock()
+	close(dropDone)
+	mustAppend(t, w, sk(0), testEntry(11, 1<<10, 1), true)
+	if dbSyncs.Load() == 0 {
+		t.Fatal("the ask put off during the drop was not carried out after it")
+	}
 }

@@ -58,8 +58,9 @@ var (
 //  1. reclaimMu: held by Reclaim for its whole run (while it waits for the
 //     committer, which never takes it) and by Close.
 //  2. dbWriteMu: held exclusively by Reclaim around badger's DropPrefix,
-//     shared around each write transaction's Commit (commitTxn); no lock
-//     is taken under it.
+//     shared around each write transaction's Commit (commitTxn) and by
+//     the syncer around a sync that carries out the indexer's ask to sync
+//     badger's files (only if free: the ask is put off during a drop).
 //  3. dbMu: held shared by each read of db for the read's duration
 //     (acquireDB), exclusively by Close to close db.
 //  4. dataFiles.mu: held shared around a pread of a data file,
@@ -115,7 +116,8 @@ type WAL struct {
 	// dbWriteMu keeps the WAL's badger writes out of a DropPrefix, which
 	// refuses them (ErrBlockedWrites) while it runs: held shared around
 	// every write transaction's Commit (commitTxn), exclusively by Reclaim
-	// around DropPrefix. It protects no field.
+	// around DropPrefix. The syncer tries it before an optional sync of
+	// badger's files, which would wait for the drop. It protects no field.
 	dbWriteMu sync.RWMutex
 
 	// dbMu protects dbClosed and keeps db open: held shared by every read
