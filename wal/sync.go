@@ -25,24 +25,31 @@ import (
 //
 // mu protects acks, ib, files, needDB, dbAsked, seq, dirty and barriers:
 // the committer (and the indexer, dbAsked) adds to them, the syncer takes
-// them. retry is the indexer's
-// own; the channels are set once by startSyncer.
+// them; and indexJobs and indexClosed: the syncer adds to them, the
+// indexer takes them. retry is the indexer's own; the channels are set
+// once by startSyncer.
 type syncerState struct {
-	mu        sync.Mutex
-	acks      []ack              // written, waiting for a sync
-	ib        *indexBatch        // index rows of frames written since the last sync
-	files     map[*dataFile]bool // data files written since the last sync
-	needDB    bool               // badger rows that must be synced (positions, streams, ...)
-	dbAsked   bool               // the indexer asks for badger's files to be synced; nothing waits for it
-	seq       int64              // the lowest diskSeq at the writes since the last sync
-	dirty     bool               // something written since the last sync
-	barriers  []chan error       // answered after the next sync and index write
-	retry     *indexBatch        // synced, index write failed (indexer only)
-	indexq    chan indexJob      // syncer → indexer
-	indexDone chan struct{}
-	wake      chan struct{}
-	closing   chan struct{}
-	done      chan struct{}
+	mu       sync.Mutex
+	acks     []ack              // written, waiting for a sync
+	ib       *indexBatch        // index rows of frames written since the last sync
+	files    map[*dataFile]bool // data files written since the last sync
+	needDB   bool               // badger rows that must be synced (positions, streams, ...)
+	dbAsked  bool               // the indexer asks for badger's files to be synced; nothing waits for it
+	seq      int64              // the lowest diskSeq at the writes since the last sync
+	dirty    bool               // something written since the last sync
+	barriers []chan error       // answered after the next sync and index write
+	retry    *indexBatch        // synced, index write failed (indexer only)
+	// indexJobs: syncer → indexer, unbounded: a bounded queue made the
+	// syncer, and so every acknowledgement, wait for an indexer held up
+	// by a DropPrefix (dbWriteMu) once the queue was full — a few ms of
+	// syncs into a drop of 30–110 ms.
+	indexJobs   []indexJob
+	indexClosed bool          // the syncer has handed over its last job
+	indexWake   chan struct{} // a job was added, or indexClosed set
+	indexDone   chan struct{}
+	wake        chan struct{}
+	closing     chan struct{}
+	done        chan struct{}
 }
 
 // indexRetryEvery is how soon a failed index write is tried again.
@@ -55,7 +62,7 @@ func (w *WAL) startSyncer() {
 	s.wake = make(chan struct{}, 1)
 	s.closing = make(chan struct{})
 	s.done = make(chan struct{})
-	s.indexq = make(chan indexJob, 16)
+	s.indexWake = make(chan struct{}, 1)
 	s.indexDone = make(chan struct{})
 	go w.syncLoop()
 	go w.indexLoop()
@@ -85,26 +92,16 @@ func (w *WAL) indexLoop() {
 	var unsynced int64 // frame bytes indexed since the index was last asked to sync
 	lastAsk := time.Now()
 	for {
-		var jobs []indexJob
 		select {
-		case j, ok := <-s.indexq:
-			if !ok {
-				return
-			}
-			jobs = append(jobs, j)
+		case <-s.indexWake:
 		case <-retry.C:
 		}
-	drain:
-		for {
-			select {
-			case j, ok := <-s.indexq:
-				if !ok {
-					break drain
-				}
-				jobs = append(jobs, j)
-			default:
-				break drain
-			}
+		s.mu.Lock()
+		jobs, closed := s.indexJobs, s.indexClosed
+		s.indexJobs = nil
+		s.mu.Unlock()
+		if closed && len(jobs) == 0 {
+			return
 		}
 		pending := s.retry
 		if pending == nil {
@@ -151,6 +148,25 @@ func (w *WAL) indexLoop() {
 				c <- cmp.Or(j.syncErr, berr)
 			}
 		}
+		if closed {
+			return // the syncer's last jobs are done
+		}
+	}
+}
+
+// toIndexer hands the indexer what one sync made durable; it never waits
+// for the indexer. Syncer only.
+func (w *WAL) toIndexer(j indexJob, last bool) {
+	s := &w.syncer
+	s.mu.Lock()
+	if j.ib != nil {
+		s.indexJobs = append(s.indexJobs, j)
+	}
+	s.indexClosed = s.indexClosed || last
+	s.mu.Unlock()
+	select {
+	case s.indexWake <- struct{}{}:
+	default:
 	}
 }
 
@@ -212,7 +228,7 @@ func (w *WAL) syncDBNext() {
 func (w *WAL) syncLoop() {
 	s := &w.syncer
 	defer func() {
-		close(s.indexq)
+		w.toIndexer(indexJob{}, true)
 		<-s.indexDone
 		w.finishSyncer()
 		close(s.done)
@@ -306,7 +322,7 @@ func (w *WAL) syncLoop() {
 			w.answer(a, nil)
 		}
 		// The index is written while the next sync runs.
-		s.indexq <- indexJob{ib: ib, barriers: barriers, syncErr: err}
+		w.toIndexer(indexJob{ib: ib, barriers: barriers, syncErr: err}, false)
 		if closing {
 			return
 		}
