@@ -170,7 +170,7 @@ func (w *WAL) dropSegments(targets []dropTarget) (int, error) {
 	w.dbWriteMu.Unlock()
 	if err != nil {
 		w.retryDrops = targets
-		return len(targets), w.diskError("drop consumed segments", err)
+		return 0, w.diskError("drop consumed segments", err)
 	}
 	txn := w.db.NewTransaction(true)
 	defer txn.Discard()

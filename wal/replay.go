@@ -52,7 +52,9 @@ func (w *WAL) replay() error {
 		return fmt.Errorf("cannot sync the index: %w", err)
 	}
 	w.data.noteEnds(ib.ends)
-	w.log.Info("wal: indexed frames written before a crash", "dir", w.dir, "streams", len(ib.metas), "rows", len(ib.rows))
+	if len(ib.rows) > 0 {
+		w.log.Info("wal: indexed frames written before a crash", "dir", w.dir, "streams", len(ib.metas), "rows", len(ib.rows))
+	} // else only the checkpoint moved (every data file had been reclaimed): nothing to report
 	return nil
 }
 
