@@ -79,7 +79,12 @@ func latencyRatio(get func(Summary) float64, max float64) func(map[string]*Run) 
 			return 0, "", false, false
 		}
 		v := get(t.Summary) / get(base.Summary)
-		return v, fmt.Sprintf("%.2f× (%.1f ms against %.1f ms)", v, get(t.Summary), get(base.Summary)), v <= max, true
+		text := fmt.Sprintf("%.2f× (%.1f ms against %.1f ms", v, get(t.Summary), get(base.Summary))
+		if f := runs["ack-fsync"]; usable(f) {
+			// The disk's own share of a durable acknowledgement, beside.
+			text += fmt.Sprintf("; ack-fsync %.1f ms", get(f.Summary))
+		}
+		return v, text + ")", v <= max, true
 	}
 }
 

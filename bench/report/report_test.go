@@ -191,6 +191,16 @@ func TestVerdicts(t *testing.T) {
 	f("cpu-per-gb", "steady", VerdictMet, "3.5 s/GB")
 	f("burst-p99", "burst", VerdictNotMet, "2.00× (20.0 ms against 10.0 ms)")
 	f("burst-p999", "burst", VerdictMet, "1.40×")
+	// With an ack-fsync run, the disk's own figure is shown beside.
+	p99 := latencyRatio(func(s Summary) float64 { return s.AckP99 }, 1.5)
+	withDisk := map[string]*Run{
+		"relay-e2e": {Summary: Summary{Acked: 1, AckP99: 20}},
+		"ack-only":  {Summary: Summary{Acked: 1, AckP99: 10}},
+		"ack-fsync": {Summary: Summary{Acked: 1, AckP99: 15}},
+	}
+	if _, text, met, ok := p99(withDisk); text != "2.00× (20.0 ms against 10.0 ms; ack-fsync 15.0 ms)" || met || !ok {
+		t.Errorf("burst p99 with ack-fsync: %q, met %v, measured %v", text, met, ok)
+	}
 	f("no-loss", "outage", VerdictMet, "0 missing of 1000")
 	for _, v := range vs {
 		if v.Goal.ID == "ack-ratio" && v.Scenario == "outage" {
