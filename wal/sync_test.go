@@ -2,6 +2,7 @@ package wal
 
 import (
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -102,5 +103,58 @@ func TestIndexSyncPutOffDuringDrop(t *testing.T) {
 	mustAppend(t, w, sk(0), testEntry(11, 1<<10, 1), true)
 	if dbSyncs.Load() == 0 {
 		t.Fatal("the ask put off during the drop was not carried out after it")
+	}
+}
+
+// A sync that carried out the indexer's ask and failed (a data file's
+// fdatasync) must leave the ask an ask: the next round still puts it off
+// during a drop, rather than sync badger's files as if rows waited for
+// them, holding the round's appends for the whole drop.
+func TestIndexSyncAskStaysPutOffAfterFailedSync(t *testing.T) {
+	defer func(d time.Duration) { indexSyncEvery = d }(indexSyncEvery)
+	indexSyncEvery = time.Millisecond
+	w := openTest(t, mkdir(t), testOptions(t))
+	defer w.Close()
+	for i := range 3 {
+		mustAppend(t, w, sk(0), testEntry(uint64(i), 1<<10, 1), true)
+		time.Sleep(2 * indexSyncEvery)
+	}
+	waitIndexed(t, w)
+	w.syncer.mu.Lock()
+	asked := w.syncer.dbAsked
+	w.syncer.mu.Unlock()
+	if !asked {
+		t.Fatal("the indexer did not ask for badger's files to be synced")
+	}
+	// This round carries out the ask, and its data file's sync fails.
+	var failed atomic.Bool
+	injectFaults(w, &faultHooks{fdatasync: func(string) error {
+		if failed.CompareAndSwap(false, true) {
+			return syscall.EIO
+		}
+		return nil
+	}})
+	if _, err := w.AppendWait(sk(0), testEntry(10, 1<<10, 1), true); err == nil {
+		t.Fatal("append acknowledged though its fdatasync failed")
+	}
+	dropDone := make(chan struct{})
+	injectFaults(w, &faultHooks{dbSync: func() error {
+		<-dropDone // as badger's lock, held by DropPrefix
+		return w.db.Sync()
+	}})
+	w.dbWriteMu.Lock() // as Reclaim around DropPrefix
+	acked := make(chan error, 1)
+	w.Append(sk(0), testEntry(11, 1<<10, 1), true, func(_ int64, err error) { acked <- err })
+	select {
+	case err := <-acked:
+		w.dbWriteMu.Unlock()
+		close(dropDone)
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		w.dbWriteMu.Unlock()
+		close(dropDone)
+		t.Fatal("after a failed sync, an append waited for badger's sync during a drop (the ask came back as rows that must be synced)")
 	}
 }
