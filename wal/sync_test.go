@@ -58,23 +58,9 @@ func TestSyncPolicies(t *testing.T) {
 // would make db.Sync wait for the whole drop) it is put off: appends are
 // answered meanwhile, and the ask is carried out once the drop is over.
 func TestIndexSyncPutOffDuringDrop(t *testing.T) {
-	defer func(d time.Duration) { indexSyncEvery = d }(indexSyncEvery)
-	indexSyncEvery = time.Millisecond // MUT
-	w := openTest(t, mkdir(t), testOptions(t))
+	w := openAsked(t)
 	defer w.Close()
-	for i := range 3 {
-		mustAppend(t, w, sk(0), testEntry(uint64(i), 1<<10, 1), true)
-		time.Sleep(2 * indexSyncEvery)
-	}
-	waitIndexed(t, w)
-	asked := func() bool {
-		w.syncer.mu.Lock()
-		defer w.syncer.mu.Unlock()
-		return w.syncer.dbAsked
-	}
-	if !asked() {
-		t.Fatal("the indexer did not ask for badger's files to be synced")
-	}
+	asked := func() bool { return dbAsked(w) }
 	dropDone := make(chan struct{})
 	var dbSyncs atomic.Int32
 	injectFaults(w, &faultHooks{dbSync: func() error {
@@ -111,21 +97,8 @@ func TestIndexSyncPutOffDuringDrop(t *testing.T) {
 // during a drop, rather than sync badger's files as if rows waited for
 // them, holding the round's appends for the whole drop.
 func TestIndexSyncAskStaysPutOffAfterFailedSync(t *testing.T) {
-	defer func(d time.Duration) { indexSyncEvery = d }(indexSyncEvery)
-	indexSyncEvery = time.Millisecond
-	w := openTest(t, mkdir(t), testOptions(t))
+	w := openAsked(t)
 	defer w.Close()
-	for i := range 3 {
-		mustAppend(t, w, sk(0), testEntry(uint64(i), 1<<10, 1), true)
-		time.Sleep(2 * indexSyncEvery)
-	}
-	waitIndexed(t, w)
-	w.syncer.mu.Lock()
-	asked := w.syncer.dbAsked
-	w.syncer.mu.Unlock()
-	if !asked {
-		t.Fatal("the indexer did not ask for badger's files to be synced")
-	}
 	// This round carries out the ask, and its data file's sync fails.
 	var failed atomic.Bool
 	injectFaults(w, &faultHooks{fdatasync: func(string) error {
@@ -157,4 +130,33 @@ func TestIndexSyncAskStaysPutOffAfterFailedSync(t *testing.T) {
 		close(dropDone)
 		t.Fatal("after a failed sync, an append waited for badger's sync during a drop (the ask came back as rows that must be synced)")
 	}
+}
+
+// openAsked opens a WAL whose indexer asks for badger's files to be synced
+// every millisecond of indexed frames (for the test's duration), and
+// returns once such an ask is pending.
+func openAsked(t *testing.T) *WAL {
+	t.Helper()
+	every := indexSyncEvery
+	t.Cleanup(func() { indexSyncEvery = every }) // after the test's deferred Close
+	indexSyncEvery = time.Millisecond
+	w := openTest(t, mkdir(t), testOptions(t))
+	for i := range 3 {
+		mustAppend(t, w, sk(0), testEntry(uint64(i), 1<<10, 1), true)
+		time.Sleep(2 * indexSyncEvery)
+	}
+	waitIndexed(t, w)
+	if !dbAsked(w) {
+		w.Close()
+		t.Fatal("the indexer did not ask for badger's files to be synced")
+	}
+	return w
+}
+
+// dbAsked reports whether the indexer's ask to sync badger's files is
+// pending.
+func dbAsked(w *WAL) bool {
+	w.syncer.mu.Lock()
+	defer w.syncer.mu.Unlock()
+	return w.syncer.dbAsked
 }
