@@ -138,16 +138,16 @@ func TestIndexSyncAskStaysPutOffAfterFailedSync(t *testing.T) {
 func openAsked(t *testing.T) *WAL {
 	t.Helper()
 	every := indexSyncEvery
-	t.Cleanup(func() { indexSyncEvery = every }) // after the test's deferred Close
+	t.Cleanup(func() { indexSyncEvery = every })
 	indexSyncEvery = time.Millisecond
 	w := openTest(t, mkdir(t), testOptions(t))
+	t.Cleanup(func() { w.Close() }) // before the restore: the indexer reads indexSyncEvery
 	for i := range 3 {
 		mustAppend(t, w, sk(0), testEntry(uint64(i), 1<<10, 1), true)
 		time.Sleep(2 * indexSyncEvery)
 	}
 	waitIndexed(t, w)
 	if !dbAsked(w) {
-		w.Close()
 		t.Fatal("the indexer did not ask for badger's files to be synced")
 	}
 	return w
