@@ -300,7 +300,8 @@ func (w *WAL) syncLoop() {
 			w.dbWriteMu.RUnlock()
 		}
 		if err != nil {
-			err = w.syncFailed(err, acks, ib, files, needDB)
+			// needDB came from the ask alone when dbHeld (see above).
+			err = w.syncFailed(err, acks, ib, files, needDB && !dbHeld, dbHeld)
 			timer.Reset(indexRetryEvery)
 			acks = nil
 		} else if dirty {
@@ -338,9 +339,11 @@ func (w *WAL) syncLoop() {
 // frame that did not survive), except that a replayed dead letter keeps
 // its row in the table rather than risk being in neither place. Until a
 // sync succeeds again, SyncInterval acknowledges only after the sync too:
-// an entry in a poisoned file could be lost without any crash. Syncer
+// an entry in a poisoned file could be lost without any crash. needDB
+// says rows waited for badger's files, asked that the sync carried out
+// only the indexer's ask: that stays an ask, put off during a drop. Syncer
 // only.
-func (w *WAL) syncFailed(err error, acks []ack, ib *indexBatch, files map[*dataFile]bool, needDB bool) error {
+func (w *WAL) syncFailed(err error, acks []ack, ib *indexBatch, files map[*dataFile]bool, needDB, asked bool) error {
 	err = w.diskError("sync", err)
 	w.syncFailing.Store(true)
 	for f := range files {
@@ -350,14 +353,15 @@ func (w *WAL) syncFailed(err error, acks []ack, ib *indexBatch, files map[*dataF
 		w.answer(a, err)
 	}
 	w.failLate(ib, func(ack) bool { return true }, err)
+	s := &w.syncer
+	s.mu.Lock()
 	if needDB {
 		// badger's rows are retried with the next sync.
-		s := &w.syncer
-		s.mu.Lock()
 		s.needDB = true
 		s.dirty = true
-		s.mu.Unlock()
 	}
+	s.dbAsked = s.dbAsked || asked
+	s.mu.Unlock()
 	return err
 }
 

@@ -2,6 +2,7 @@ package wal
 
 import (
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -57,23 +58,9 @@ func TestSyncPolicies(t *testing.T) {
 // would make db.Sync wait for the whole drop) it is put off: appends are
 // answered meanwhile, and the ask is carried out once the drop is over.
 func TestIndexSyncPutOffDuringDrop(t *testing.T) {
-	defer func(d time.Duration) { indexSyncEvery = d }(indexSyncEvery)
-	indexSyncEvery = time.Millisecond // MUT
-	w := openTest(t, mkdir(t), testOptions(t))
+	w := openAsked(t)
 	defer w.Close()
-	for i := range 3 {
-		mustAppend(t, w, sk(0), testEntry(uint64(i), 1<<10, 1), true)
-		time.Sleep(2 * indexSyncEvery)
-	}
-	waitIndexed(t, w)
-	asked := func() bool {
-		w.syncer.mu.Lock()
-		defer w.syncer.mu.Unlock()
-		return w.syncer.dbAsked
-	}
-	if !asked() {
-		t.Fatal("the indexer did not ask for badger's files to be synced")
-	}
+	asked := func() bool { return dbAsked(w) }
 	dropDone := make(chan struct{})
 	var dbSyncs atomic.Int32
 	injectFaults(w, &faultHooks{dbSync: func() error {
@@ -103,4 +90,73 @@ func TestIndexSyncPutOffDuringDrop(t *testing.T) {
 	if dbSyncs.Load() == 0 {
 		t.Fatal("the ask put off during the drop was not carried out after it")
 	}
+}
+
+// A sync that carried out the indexer's ask and failed (a data file's
+// fdatasync) must leave the ask an ask: the next round still puts it off
+// during a drop, rather than sync badger's files as if rows waited for
+// them, holding the round's appends for the whole drop.
+func TestIndexSyncAskStaysPutOffAfterFailedSync(t *testing.T) {
+	w := openAsked(t)
+	defer w.Close()
+	// This round carries out the ask, and its data file's sync fails.
+	var failed atomic.Bool
+	injectFaults(w, &faultHooks{fdatasync: func(string) error {
+		if failed.CompareAndSwap(false, true) {
+			return syscall.EIO
+		}
+		return nil
+	}})
+	if _, err := w.AppendWait(sk(0), testEntry(10, 1<<10, 1), true); err == nil {
+		t.Fatal("append acknowledged though its fdatasync failed")
+	}
+	dropDone := make(chan struct{})
+	injectFaults(w, &faultHooks{dbSync: func() error {
+		<-dropDone // as badger's lock, held by DropPrefix
+		return w.db.Sync()
+	}})
+	w.dbWriteMu.Lock() // as Reclaim around DropPrefix
+	acked := make(chan error, 1)
+	w.Append(sk(0), testEntry(11, 1<<10, 1), true, func(_ int64, err error) { acked <- err })
+	select {
+	case err := <-acked:
+		w.dbWriteMu.Unlock()
+		close(dropDone)
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		w.dbWriteMu.Unlock()
+		close(dropDone)
+		t.Fatal("after a failed sync, an append waited for badger's sync during a drop (the ask came back as rows that must be synced)")
+	}
+}
+
+// openAsked opens a WAL whose indexer asks for badger's files to be synced
+// every millisecond of indexed frames (for the test's duration), and
+// returns once such an ask is pending.
+func openAsked(t *testing.T) *WAL {
+	t.Helper()
+	every := indexSyncEvery
+	t.Cleanup(func() { indexSyncEvery = every })
+	indexSyncEvery = time.Millisecond
+	w := openTest(t, mkdir(t), testOptions(t))
+	t.Cleanup(func() { w.Close() }) // before the restore: the indexer reads indexSyncEvery
+	for i := range 3 {
+		mustAppend(t, w, sk(0), testEntry(uint64(i), 1<<10, 1), true)
+		time.Sleep(2 * indexSyncEvery)
+	}
+	waitIndexed(t, w)
+	if !dbAsked(w) {
+		t.Fatal("the indexer did not ask for badger's files to be synced")
+	}
+	return w
+}
+
+// dbAsked reports whether the indexer's ask to sync badger's files is
+// pending.
+func dbAsked(w *WAL) bool {
+	w.syncer.mu.Lock()
+	defer w.syncer.mu.Unlock()
+	return w.syncer.dbAsked
 }
