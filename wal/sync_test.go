@@ -1,6 +1,7 @@
 package wal
 
 import (
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -58,36 +59,17 @@ func TestSyncPolicies(t *testing.T) {
 // would make db.Sync wait for the whole drop) it is put off: appends are
 // answered meanwhile, and the ask is carried out once the drop is over.
 func TestIndexSyncPutOffDuringDrop(t *testing.T) {
-	w := openAsked(t)
-	defer w.Close()
-	asked := func() bool { return dbAsked(w) }
-	dropDone := make(chan struct{})
-	var dbSyncs atomic.Int32
-	injectFaults(w, &faultHooks{dbSync: func() error {
-		<-dropDone // as badger's lock, held by DropPrefix
-		dbSyncs.Add(1)
-		return w.db.Sync()
-	}})
-	w.dbWriteMu.Lock() // as Reclaim around DropPrefix
-	acked := make(chan error, 1)
-	w.Append(sk(0), testEntry(10, 1<<10, 1), true, func(_ int64, err error) { acked <- err })
-	select {
-	case err := <-acked:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(10 * time.Second):
-		close(dropDone)
-		w.dbWriteMu.Unlock()
+	w := openAsked(t) // closed by its cleanup, after the drop's
+	d := startDrop(t, w)
+	if !d.appendAnswered(10, 10*time.Second) {
 		t.Fatal("an append waited for badger's sync during a drop")
 	}
-	if !asked() || dbSyncs.Load() != 0 {
-		t.Fatalf("during the drop: ask pending %v, badger synced %d times", asked(), dbSyncs.Load())
+	if !dbAsked(w) || d.syncs.Load() != 0 {
+		t.Fatalf("during the drop: ask pending %v, badger synced %d times", dbAsked(w), d.syncs.Load())
 	}
-	w.dbWriteMu.Unlock()
-	close(dropDone)
+	d.end()
 	mustAppend(t, w, sk(0), testEntry(11, 1<<10, 1), true)
-	if dbSyncs.Load() == 0 {
+	if d.syncs.Load() == 0 {
 		t.Fatal("the ask put off during the drop was not carried out after it")
 	}
 }
@@ -97,8 +79,7 @@ func TestIndexSyncPutOffDuringDrop(t *testing.T) {
 // during a drop, rather than sync badger's files as if rows waited for
 // them, holding the round's appends for the whole drop.
 func TestIndexSyncAskStaysPutOffAfterFailedSync(t *testing.T) {
-	w := openAsked(t)
-	defer w.Close()
+	w := openAsked(t) // closed by its cleanup, after the drop's
 	// This round carries out the ask, and its data file's sync fails.
 	var failed atomic.Bool
 	injectFaults(w, &faultHooks{fdatasync: func(string) error {
@@ -110,25 +91,56 @@ func TestIndexSyncAskStaysPutOffAfterFailedSync(t *testing.T) {
 	if _, err := w.AppendWait(sk(0), testEntry(10, 1<<10, 1), true); err == nil {
 		t.Fatal("append acknowledged though its fdatasync failed")
 	}
-	dropDone := make(chan struct{})
+	d := startDrop(t, w)
+	if !d.appendAnswered(11, 5*time.Second) {
+		t.Fatal("after a failed sync, an append waited for badger's sync during a drop (the ask came back as rows that must be synced)")
+	}
+}
+
+// dropInProgress makes a WAL look as if Reclaim's DropPrefix were running:
+// dbWriteMu held, and badger's sync blocked (as badger's own lock blocks
+// it during a drop) until end. It counts badger's syncs.
+type dropInProgress struct {
+	t     testing.TB
+	w     *WAL
+	done  chan struct{}
+	syncs atomic.Int32
+	once  sync.Once
+}
+
+func startDrop(t testing.TB, w *WAL) *dropInProgress {
+	d := &dropInProgress{t: t, w: w, done: make(chan struct{})}
 	injectFaults(w, &faultHooks{dbSync: func() error {
-		<-dropDone // as badger's lock, held by DropPrefix
+		<-d.done
+		d.syncs.Add(1)
 		return w.db.Sync()
 	}})
-	w.dbWriteMu.Lock() // as Reclaim around DropPrefix
+	w.dbWriteMu.Lock()
+	t.Cleanup(d.end) // before the WAL's Close
+	return d
+}
+
+func (d *dropInProgress) end() {
+	d.once.Do(func() {
+		d.w.dbWriteMu.Unlock()
+		close(d.done)
+	})
+}
+
+// appendAnswered makes a synced append and reports whether it was
+// answered within the time given (failing the test if with an error).
+func (d *dropInProgress) appendAnswered(id uint64, within time.Duration) bool {
+	d.t.Helper()
 	acked := make(chan error, 1)
-	w.Append(sk(0), testEntry(11, 1<<10, 1), true, func(_ int64, err error) { acked <- err })
+	d.w.Append(sk(0), testEntry(id, 1<<10, 1), true, func(_ int64, err error) { acked <- err })
 	select {
 	case err := <-acked:
-		w.dbWriteMu.Unlock()
-		close(dropDone)
 		if err != nil {
-			t.Fatal(err)
+			d.t.Fatal(err)
 		}
-	case <-time.After(5 * time.Second):
-		w.dbWriteMu.Unlock()
-		close(dropDone)
-		t.Fatal("after a failed sync, an append waited for badger's sync during a drop (the ask came back as rows that must be synced)")
+		return true
+	case <-time.After(within):
+		return false
 	}
 }
 
