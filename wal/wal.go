@@ -202,6 +202,9 @@ func open(dir string, opts Options) (*WAL, error) {
 	if err := checkFiles(dir); err != nil {
 		return nil, err
 	}
+	if err := removeEmptyMemtables(dir, opts.Logger); err != nil {
+		return nil, err
+	}
 	crypt, err := newCrypter(opts.EncryptionKey)
 	if err != nil {
 		return nil, err
@@ -297,6 +300,39 @@ func checkFiles(dir string) error {
 	}
 	if hasData && !hasManifest {
 		return fmt.Errorf("data files but no MANIFEST (badger would start an empty index): %w", ErrCorrupt)
+	}
+	return nil
+}
+
+// removeEmptyMemtables deletes 0-byte memtable logs (*.mem) from badger's
+// directory. badger (v4.9.6, memtable.go openMemTables) creates a
+// memtable's log file and then sizes it; a process killed in between
+// leaves an empty file, and every later Open fails on it with "while
+// opening fid: N err: Create a new file" (its openMemTable returns
+// z.NewFile, which openMemTables takes for an error). An empty file holds
+// no entry — badger writes its header first — so nothing is lost. Seen by
+// TestCrash, which kills the WAL while Reclaim's DropPrefix starts a new
+// memtable.
+func removeEmptyMemtables(dir string, log *slog.Logger) error {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("cannot list %q: %w", dir, err)
+	}
+	for _, e := range ents {
+		if !strings.HasSuffix(e.Name(), ".mem") {
+			continue
+		}
+		fi, err := e.Info()
+		if err != nil || fi.Size() != 0 || !fi.Mode().IsRegular() {
+			continue
+		}
+		path := filepath.Join(dir, e.Name())
+		if err := os.Remove(path); err != nil {
+			return fmt.Errorf("cannot remove the empty memtable log %q: %w", path, err)
+		}
+		if log != nil {
+			log.Warn("wal: removed an empty memtable log left by a crash", "path", path)
+		}
 	}
 	return nil
 }
