@@ -247,10 +247,17 @@ func verifyCrash(t *testing.T, dir string, acked map[uint64]ackRec, committed ma
 	t.Logf("reopened in %v: %d entries readable, all acknowledged ones among them", openTook.Round(time.Millisecond), len(found))
 }
 
-// A crash between badger's creation of a memtable log and its sizing
-// leaves a 0-byte *.mem file, on which badger's Open fails for good
-// ("Create a new file"). Open removes it: the WAL opens, with every entry.
-func TestOpenWithEmptyMemtableLog(t *testing.T) {
+// A crash between badger's creation of a memtable or value log and its
+// sizing leaves a 0-byte *.mem or *.vlog file, on which badger's Open
+// fails ("Create a new file"). Open removes it: the WAL opens, with every
+// entry.
+func TestOpenWithEmptyBadgerLog(t *testing.T) {
+	for _, ext := range []string{".mem", ".vlog"} {
+		t.Run(ext, func(t *testing.T) { openWithEmptyLog(t, ext) })
+	}
+}
+
+func openWithEmptyLog(t *testing.T, ext string) {
 	dir := mkdir(t)
 	o := testOptions(t)
 	w := openTest(t, dir, o)
@@ -266,18 +273,21 @@ func TestOpenWithEmptyMemtableLog(t *testing.T) {
 	}
 	last := 0
 	for _, e := range ents {
-		if n, ok := strings.CutSuffix(e.Name(), ".mem"); ok {
+		if n, ok := strings.CutSuffix(e.Name(), ext); ok {
 			fid, _ := strconv.Atoi(n)
 			last = max(last, fid)
 		}
 	}
-	empty := filepath.Join(dir, fmt.Sprintf("%05d.mem", last+1))
+	empty := filepath.Join(dir, fmt.Sprintf("%06d%s", last+1, ext))
+	if ext == ".mem" {
+		empty = filepath.Join(dir, fmt.Sprintf("%05d%s", last+1, ext))
+	}
 	if err := os.WriteFile(empty, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	w, err = Open(dir, o)
 	if err != nil {
-		t.Fatalf("Open with an empty memtable log: %v", err)
+		t.Fatalf("Open with an empty %s file: %v", ext, err)
 	}
 	defer w.Close()
 	r, err := w.Reader(sk(0))

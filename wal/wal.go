@@ -202,7 +202,7 @@ func open(dir string, opts Options) (*WAL, error) {
 	if err := checkFiles(dir); err != nil {
 		return nil, err
 	}
-	if err := removeEmptyMemtables(dir, opts.Logger); err != nil {
+	if err := removeEmptyBadgerLogs(dir, opts.Logger); err != nil {
 		return nil, err
 	}
 	crypt, err := newCrypter(opts.EncryptionKey)
@@ -304,22 +304,22 @@ func checkFiles(dir string) error {
 	return nil
 }
 
-// removeEmptyMemtables deletes 0-byte memtable logs (*.mem) from badger's
-// directory. badger (v4.9.6, memtable.go openMemTables) creates a
-// memtable's log file and then sizes it; a process killed in between
-// leaves an empty file, and every later Open fails on it with "while
-// opening fid: N err: Create a new file" (its openMemTable returns
-// z.NewFile, which openMemTables takes for an error). An empty file holds
+// removeEmptyBadgerLogs deletes 0-byte memtable and value logs (*.mem,
+// *.vlog) from badger's directory. badger (v4.9.6) creates such a log
+// file and then sizes it; a process killed in between leaves an empty
+// file, and Open fails on it with "Create a new file": logFile.open
+// (memtable.go) answers z.NewFile for a file it had to start, which
+// openMemTables and valueLog.open take for an error. An empty file holds
 // no entry — badger writes its header first — so nothing is lost. Seen by
 // TestCrash, which kills the WAL while Reclaim's DropPrefix starts a new
 // memtable.
-func removeEmptyMemtables(dir string, log *slog.Logger) error {
+func removeEmptyBadgerLogs(dir string, log *slog.Logger) error {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return fmt.Errorf("cannot list %q: %w", dir, err)
 	}
 	for _, e := range ents {
-		if !strings.HasSuffix(e.Name(), ".mem") {
+		if !strings.HasSuffix(e.Name(), ".mem") && !strings.HasSuffix(e.Name(), ".vlog") {
 			continue
 		}
 		fi, err := e.Info()
@@ -328,10 +328,10 @@ func removeEmptyMemtables(dir string, log *slog.Logger) error {
 		}
 		path := filepath.Join(dir, e.Name())
 		if err := os.Remove(path); err != nil {
-			return fmt.Errorf("cannot remove the empty memtable log %q: %w", path, err)
+			return fmt.Errorf("cannot remove the empty badger log %q: %w", path, err)
 		}
 		if log != nil {
-			log.Warn("wal: removed an empty memtable log left by a crash", "path", path)
+			log.Warn("wal: removed an empty badger log file left by a crash", "path", path)
 		}
 	}
 	return nil
