@@ -613,23 +613,3 @@ func failHung(t testing.TB, err error) {
 	}
 	t.Fatal(err)
 }
-
-// waitSessionGone waits (at most 30 s) until srv has no session for the
-// peer address addr.
-func waitSessionGone(t testing.TB, srv *Server, addr string) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		gone := true
-		for _, sh := range srv.Shippers() {
-			if sh.Address == addr {
-				gone = false
-			}
-		}
-		if gone {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("the session of %s was still open 30 s after the relay closed its connection", addr)
-}
