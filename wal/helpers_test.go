@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -131,4 +133,51 @@ func mkdir(t testing.TB) string {
 		t.Fatal(err)
 	}
 	return d
+}
+
+// dropInProgress makes a WAL look as if Reclaim's DropPrefix were running:
+// dbWriteMu held, and badger's sync blocked (as badger's own lock blocks
+// it during a drop) until end. It counts badger's syncs.
+type dropInProgress struct {
+	t     testing.TB
+	w     *WAL
+	done  chan struct{}
+	syncs atomic.Int32
+	once  sync.Once
+}
+
+func startDrop(t testing.TB, w *WAL) *dropInProgress {
+	d := &dropInProgress{t: t, w: w, done: make(chan struct{})}
+	injectFaults(w, &faultHooks{dbSync: func() error {
+		<-d.done
+		d.syncs.Add(1)
+		return w.db.Sync()
+	}})
+	w.dbWriteMu.Lock()
+	t.Cleanup(d.end) // before the WAL's Close
+	return d
+}
+
+func (d *dropInProgress) end() {
+	d.once.Do(func() {
+		d.w.dbWriteMu.Unlock()
+		close(d.done)
+	})
+}
+
+// appendAnswered makes a synced append and reports whether it was
+// answered within the time given (failing the test if with an error).
+func (d *dropInProgress) appendAnswered(id uint64, within time.Duration) bool {
+	d.t.Helper()
+	acked := make(chan error, 1)
+	d.w.Append(sk(0), testEntry(id, 1<<10, 1), true, func(_ int64, err error) { acked <- err })
+	select {
+	case err := <-acked:
+		if err != nil {
+			d.t.Fatal(err)
+		}
+		return true
+	case <-time.After(within):
+		return false
+	}
 }

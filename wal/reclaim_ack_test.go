@@ -12,32 +12,16 @@ import (
 // must not wait for the indexer.
 func TestAppendsAnsweredWhileIndexWaitsForDrop(t *testing.T) {
 	w := openTest(t, mkdir(t), testOptions(t))
-	defer w.Close()
+	t.Cleanup(func() { w.Close() })                       // after the drop's cleanup
 	mustAppend(t, w, sk(0), testEntry(0, 1<<10, 1), true) // the stream and its credential exist
 	waitIndexed(t, w)
-	w.dbWriteMu.Lock()
-	locked := true
-	defer func() {
-		if locked {
-			w.dbWriteMu.Unlock()
-		}
-	}()
+	d := startDrop(t, w)
 	for i := range 100 { // one sync each: more than the syncer→indexer queue holds
-		acked := make(chan error, 1)
-		w.Append(sk(0), testEntry(uint64(1+i), 1<<10, 1), true, func(_ int64, err error) { acked <- err })
-		select {
-		case err := <-acked:
-			if err != nil {
-				t.Fatalf("append %d: %v", i, err)
-			}
-		case <-time.After(5 * time.Second):
-			w.dbWriteMu.Unlock()
-			locked = false
+		if !d.appendAnswered(uint64(1+i), 5*time.Second) {
 			t.Fatalf("append %d not answered while the index waits for a DropPrefix", i)
 		}
 	}
-	w.dbWriteMu.Unlock()
-	locked = false
+	d.end()
 	waitIndexed(t, w)
 	rd, err := w.Reader(sk(0))
 	if err != nil {

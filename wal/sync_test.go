@@ -1,7 +1,6 @@
 package wal
 
 import (
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -94,53 +93,6 @@ func TestIndexSyncAskStaysPutOffAfterFailedSync(t *testing.T) {
 	d := startDrop(t, w)
 	if !d.appendAnswered(11, 5*time.Second) {
 		t.Fatal("after a failed sync, an append waited for badger's sync during a drop (the ask came back as rows that must be synced)")
-	}
-}
-
-// dropInProgress makes a WAL look as if Reclaim's DropPrefix were running:
-// dbWriteMu held, and badger's sync blocked (as badger's own lock blocks
-// it during a drop) until end. It counts badger's syncs.
-type dropInProgress struct {
-	t     testing.TB
-	w     *WAL
-	done  chan struct{}
-	syncs atomic.Int32
-	once  sync.Once
-}
-
-func startDrop(t testing.TB, w *WAL) *dropInProgress {
-	d := &dropInProgress{t: t, w: w, done: make(chan struct{})}
-	injectFaults(w, &faultHooks{dbSync: func() error {
-		<-d.done
-		d.syncs.Add(1)
-		return w.db.Sync()
-	}})
-	w.dbWriteMu.Lock()
-	t.Cleanup(d.end) // before the WAL's Close
-	return d
-}
-
-func (d *dropInProgress) end() {
-	d.once.Do(func() {
-		d.w.dbWriteMu.Unlock()
-		close(d.done)
-	})
-}
-
-// appendAnswered makes a synced append and reports whether it was
-// answered within the time given (failing the test if with an error).
-func (d *dropInProgress) appendAnswered(id uint64, within time.Duration) bool {
-	d.t.Helper()
-	acked := make(chan error, 1)
-	d.w.Append(sk(0), testEntry(id, 1<<10, 1), true, func(_ int64, err error) { acked <- err })
-	select {
-	case err := <-acked:
-		if err != nil {
-			d.t.Fatal(err)
-		}
-		return true
-	case <-time.After(within):
-		return false
 	}
 }
 
