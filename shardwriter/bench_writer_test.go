@@ -459,7 +459,7 @@ func wbRunProducer(b *testing.B, in *wbInput, maxBatchBytes int64, maxBatchCount
 // waits for a P while writers deliver a backlog (4 streams, gzip) to the
 // stand-in: a probe sleeps 1 ms in a loop and records how late it wakes,
 // as an event loop back from epoll or the WAL's committer back from
-// fdatasync would wait. With the conversion slots and the yield
+// fdatasync would wait. With the CPU slots and the yield
 // (cpuslots.go) and without.
 //
 //	go test -run '^$' -bench WakeLatency -benchtime 1x -args -writerbench.mb 50 ./shardwriter/
@@ -467,8 +467,8 @@ func BenchmarkWakeLatency(b *testing.B) {
 	in := wbPrepare(b, *wbMiB<<20)
 	for _, yield := range []bool{false, true} {
 		b.Run(fmt.Sprintf("yield=%v", yield), func(b *testing.B) {
-			defer func(y bool) { convertYield = y }(convertYield)
-			convertYield = yield
+			defer func(y bool) { cpuYield = y }(cpuYield)
+			cpuYield = yield
 			stop := make(chan struct{})
 			lates := make(chan []time.Duration, 1)
 			go func() {

@@ -157,13 +157,21 @@ func (p *clientPool) putLZ4(c wal.Credential, project, logstore, hashKey string,
 	}
 	st := takePutState()
 	defer st.release()
+	// lz4 and the signature's MD5 are a sender's CPU-heavy work: done
+	// holding a CPU slot, as the writers' conversion (cpuslots.go); the
+	// wait for SLS's answer is not.
+	acquireCPU()
 	st.body = st.lz.compress(st.body[:0], raw)
-
 	h := st.hdr
 	h["x-log-compresstype"] = "lz4"
 	h[sls.HTTPHeaderBodyRawSize] = strconv.Itoa(len(raw))
 	h[sls.HTTPHeaderContentType] = "application/x-protobuf"
-	return p.post(c, project, p.routeURI(st, logstore, hashKey), h, st)
+	req, err := p.signed(c, project, p.routeURI(st, logstore, hashKey), h, st)
+	releaseCPU()
+	if err != nil {
+		return err
+	}
+	return p.do(req)
 }
 
 // routeURI returns the PutLogs path and query, as PostRawLogs writes them
@@ -179,10 +187,10 @@ func (p *clientPool) routeURI(st *putState, logstore, hashKey string) string {
 	return string(b)
 }
 
-// post signs and sends one request with st's body, as the SDK's
-// realRequest (request.go): the public headers, the signature of
-// p.authVersion, then the headers as they are.
-func (p *clientPool) post(c wal.Credential, project, uri string, h map[string]string, st *putState) error {
+// signed builds one POST request with st's body, as the SDK's realRequest
+// (request.go): the public headers, the signature of p.authVersion, then
+// the headers as they are. do sends it.
+func (p *clientPool) signed(c wal.Credential, project, uri string, h map[string]string, st *putState) (*http.Request, error) {
 	body := st.body
 	scheme, host := "https://", strings.TrimPrefix(p.endpoint, "https://")
 	if strings.HasPrefix(p.endpoint, "http://") {
@@ -206,11 +214,11 @@ func (p *clientPool) post(c wal.Credential, project, uri string, h map[string]st
 		err = sls.NewSignerV1(c.AccessKeyID, c.AccessKeySecret).Sign(http.MethodPost, uri, h, body)
 	}
 	if err != nil {
-		return sls.NewClientError(err)
+		return nil, sls.NewClientError(err)
 	}
 	req, err := http.NewRequest(http.MethodPost, baseURL+uri, nil)
 	if err != nil {
-		return sls.NewClientError(err)
+		return nil, sls.NewClientError(err)
 	}
 	// What NewRequest sets for a bytes.Reader (the SDK's body): the
 	// length, and GetBody for a retry on a fresh connection.
@@ -219,6 +227,11 @@ func (p *clientPool) post(c wal.Credential, project, uri string, h map[string]st
 	for k, v := range h {
 		req.Header.Add(k, v)
 	}
+	return req, nil
+}
+
+// do sends req and reads SLS's answer into the SDK's errors.
+func (p *clientPool) do(req *http.Request) error {
 	resp, err := p.http.Do(req)
 	if err != nil {
 		return sls.NewClientError(err)

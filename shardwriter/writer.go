@@ -290,9 +290,9 @@ func (w *writer) deliver(ctx context.Context, entries []*wal.Entry) bool {
 			w.group = w.group[:len(w.group)-1]
 		}
 		// dispatch may wait for an answer: not holding a slot.
-		releaseConvert()
+		releaseCPU()
 		err := w.dispatch(ctx)
-		acquireConvert()
+		acquireCPU()
 		if err != nil {
 			return err
 		}
@@ -316,9 +316,9 @@ func (w *writer) deliver(ctx context.Context, entries []*wal.Entry) bool {
 			w.groupSince = time.Now()
 		}
 		w.group = append(w.group, e)
-		acquireConvert() // cpuslots.go
+		acquireCPU() // cpuslots.go
 		sent, err := w.conv.Convert(w.g, e, now, flush)
-		releaseConvert()
+		releaseCPU()
 		if err != nil {
 			if ctx.Err() != nil {
 				return false
