@@ -16,7 +16,9 @@ import (
 // (at least one), which keeps a P free for the ack path when there are two
 // or more, and a holder yields as it gives its slot back, so a goroutine
 // waiting for its P runs then, not at the next preemption. Waits for
-// SLS's answers and for the WAL hold no slot.
+// SLS's answers and for the WAL hold no slot; nor does zstd
+// (sls.compression: zstd), which the SDK compresses inside the same call
+// that waits for the answer.
 
 // cpuYield turns the slots and the yield on (BenchmarkWakeLatency
 // compares).
