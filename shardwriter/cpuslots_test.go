@@ -16,10 +16,9 @@ func TestPutLZ4WaitsForCPUSlot(t *testing.T) {
 	s := wtStandIn(t)
 	p, rec := ptPool(t, s, "v1", "")
 	acquireCPU() // makes the slots
-	held := 1
-	for len(cpuSlots) < cap(cpuSlots) {
+	held := cap(cpuSlots)
+	for range held - 1 {
 		acquireCPU()
-		held++
 	}
 	released := false
 	t.Cleanup(func() {
