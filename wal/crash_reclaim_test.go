@@ -1,0 +1,121 @@
+package wal
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The reclaim crash test kills the WAL inside Reclaim: between the deletion
+// of consumed data files and their 'f' rows, around badger's DropPrefix
+// (which blocks writes, flushes the memtables to new tables and rewrites
+// the MANIFEST) and before the segment rows go. TestCrash's kills are timed
+// by acks and land in Reclaim only by chance.
+
+// reclaimCrashOptions make Reclaim busy: small data files and segments, so
+// that each Reclaim has files to delete and prefixes to drop, and a small
+// memtable, so that badger also flushes on its own.
+func reclaimCrashOptions() Options {
+	o := crashOptions()
+	o.DataFileBytes = 256 << 10
+	o.SegmentBytes = 32 << 10
+	o.MemTableSize = 1 << 20
+	o.ReclaimInterval = -1 // the child runs Reclaim itself, see armReclaimKill
+	return o
+}
+
+// armReclaimKill, in the child, runs Reclaim every 5 ms (printing
+// "E reclaim: …" on failure) and SIGKILLs the process at killAt:
+// "<step> <n> <delay>", the n-th time Reclaim reaches step (one of
+// reclaimSteps), delay (a time.Duration) after it — at once, inside the
+// step's hook, for 0. It prints "K <step> <n> <delay>" when it arms the
+// kill. The child kills itself, rather than the parent after reading a
+// line, so that a kill at delay 0 lands exactly at the step.
+func armReclaimKill(w *WAL, killAt string, emit func(string, ...any)) {
+	var step, ds string
+	var n int
+	_, err := fmt.Sscanf(killAt, "%s %d %s", &step, &n, &ds)
+	delay, derr := time.ParseDuration(ds)
+	if err = errors.Join(err, derr); err != nil {
+		emit("E kill spec %q: %v\n", killAt, err)
+		return
+	}
+	seen := 0 // Reclaim calls are serialised, and so are the hook's calls
+	injectFaults(w, &faultHooks{reclaimStep: func(s string) {
+		if s != step {
+			return
+		}
+		if seen++; seen != n {
+			return
+		}
+		emit("K %s %d %v\n", step, n, delay)
+		if delay == 0 {
+			syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {} // the signal is on its way
+		}
+		time.AfterFunc(delay, func() { syscall.Kill(os.Getpid(), syscall.SIGKILL) })
+	}})
+	go func() {
+		for {
+			time.Sleep(5 * time.Millisecond)
+			if _, err := w.Reclaim(); err != nil {
+				emit("E reclaim: %v\n", err)
+				return
+			}
+		}
+	}()
+}
+
+// TestCrashDuringReclaim kills the child at a random step of Reclaim
+// (reclaimSteps), at its 1st to 3rd Reclaim that reaches the step, at
+// once, 0–2 ms or 0–50 ms after the step (a third each), many rounds in one
+// directory. After each kill the WAL must open, with every acknowledged
+// entry not committed past readable, byte for byte, exactly once, and no
+// committed position gone back (verifyCrash). About 15 s;
+// SLSRELAY_LONG_TESTS=1 runs 400 rounds.
+func TestCrashDuringReclaim(t *testing.T) {
+	rounds, budget := 200, 15*time.Second
+	if testing.Short() || raceEnabled {
+		rounds = 12
+	}
+	if os.Getenv("SLSRELAY_LONG_TESTS") == "1" {
+		rounds, budget = 400, time.Hour
+	}
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 1))
+	l := newCrashLog(t)
+	kills := map[string]int{} // step → kills there
+	start := time.Now()
+	round := 0
+	for ; round < rounds && time.Since(start) < budget; round++ {
+		step := reclaimSteps[rng.IntN(len(reclaimSteps))]
+		n := 1 + rng.IntN(3)
+		var delay time.Duration // at once, within badger's work, or later
+		switch rng.IntN(3) {
+		case 1:
+			delay = time.Duration(rng.Int64N(int64(2 * time.Millisecond)))
+		case 2:
+			delay = time.Duration(rng.Int64N(int64(50 * time.Millisecond)))
+		}
+		spec := fmt.Sprintf("%s %d %v", step, n, delay)
+		armed := false
+		acks, ps := l.runChild(round+1, []string{crashEnvKill + "=" + spec}, nil, func(f []string) {
+			armed = armed || len(f) == 4 && f[0] == "K"
+		})
+		if !armed {
+			t.Fatalf("round %d (%s): the child ended (%v) before reaching the step", round, spec, ps)
+		}
+		if ws, ok := ps.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+			t.Fatalf("round %d (%s): the child ended with %v, not killed", round, spec, ps)
+		}
+		kills[step]++
+		t.Logf("[%v] round %d: killed at %s (%d acks)", time.Since(start).Round(time.Millisecond), round, spec, acks)
+		verifyCrash(t, l.dir, reclaimCrashOptions(), l.acked, l.committed)
+	}
+	t.Logf("%d kills in Reclaim, by step: %v", round, kills)
+}
