@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -33,7 +34,7 @@ func reclaimCrashOptions() Options {
 // "<step> <n> <delay>", the n-th time Reclaim reaches step (one of
 // reclaimSteps), delay (a time.Duration) after it — at once, inside the
 // step's hook, for 0. It prints "K <step> <n> <delay>" when it arms the
-// kill. The child kills itself, rather than the parent after reading a
+// kill and "X <step>" with the last step reached when it kills. The child kills itself, rather than the parent after reading a
 // line, so that a kill at delay 0 lands exactly at the step.
 func armReclaimKill(w *WAL, killAt string, emit func(string, ...any)) {
 	var step, ds string
@@ -44,8 +45,14 @@ func armReclaimKill(w *WAL, killAt string, emit func(string, ...any)) {
 		emit("E kill spec %q: %v\n", killAt, err)
 		return
 	}
-	seen := 0 // Reclaim calls are serialised, and so are the hook's calls
+	seen := 0             // Reclaim calls are serialised, and so are the hook's calls
+	var last atomic.Value // the last step reached
+	kill := func() {
+		emit("X %s\n", last.Load()) // where the kill landed
+		syscall.Kill(os.Getpid(), syscall.SIGKILL)
+	}
 	injectFaults(w, &faultHooks{reclaimStep: func(s string) {
+		last.Store(s)
 		if s != step {
 			return
 		}
@@ -54,10 +61,10 @@ func armReclaimKill(w *WAL, killAt string, emit func(string, ...any)) {
 		}
 		emit("K %s %d %v\n", step, n, delay)
 		if delay == 0 {
-			syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			kill()
 			select {} // the signal is on its way
 		}
-		time.AfterFunc(delay, func() { syscall.Kill(os.Getpid(), syscall.SIGKILL) })
+		time.AfterFunc(delay, kill)
 	}})
 	go func() {
 		for {
@@ -89,7 +96,8 @@ func TestCrashDuringReclaim(t *testing.T) {
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 1))
 	l := newCrashLog(t)
-	kills := map[string]int{} // step → kills there
+	kills := map[string]int{} // step armed → kills
+	after := map[string]int{} // last step reached when killed → kills
 	start := time.Now()
 	round := 0
 	for ; round < rounds && time.Since(start) < budget; round++ {
@@ -103,9 +111,12 @@ func TestCrashDuringReclaim(t *testing.T) {
 			delay = time.Duration(rng.Int64N(int64(50 * time.Millisecond)))
 		}
 		spec := fmt.Sprintf("%s %d %v", step, n, delay)
-		armed := false
+		armed, landed := false, "?"
 		acks, ps := l.runChild(round+1, []string{crashEnvKill + "=" + spec}, nil, func(f []string) {
 			armed = armed || len(f) == 4 && f[0] == "K"
+			if len(f) == 2 && f[0] == "X" {
+				landed = f[1]
+			}
 		})
 		if !armed {
 			t.Fatalf("round %d (%s): the child ended (%v) before reaching the step", round, spec, ps)
@@ -114,8 +125,9 @@ func TestCrashDuringReclaim(t *testing.T) {
 			t.Fatalf("round %d (%s): the child ended with %v, not killed", round, spec, ps)
 		}
 		kills[step]++
-		t.Logf("[%v] round %d: killed at %s (%d acks)", time.Since(start).Round(time.Millisecond), round, spec, acks)
+		after[landed]++
+		t.Logf("[%v] round %d: killed at %s, after step %s (%d acks)", time.Since(start).Round(time.Millisecond), round, spec, landed, acks)
 		verifyCrash(t, l.dir, reclaimCrashOptions(), l.acked, l.committed)
 	}
-	t.Logf("%d kills in Reclaim, by step: %v", round, kills)
+	t.Logf("%d kills in Reclaim, by step armed: %v; by the last step reached at the kill: %v", round, kills, after)
 }
