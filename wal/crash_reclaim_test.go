@@ -30,13 +30,15 @@ func reclaimCrashOptions() Options {
 }
 
 // armReclaimKill, in the child, runs Reclaim every 5 ms (printing
-// "E reclaim: …" on failure) and SIGKILLs the process at killAt:
+// "E reclaim: …" on failure), pauses the appends 20 ms in every 50 (so
+// that the readers catch up, and Reclaim also drops the segments being
+// written, rolling them) and SIGKILLs the process at killAt:
 // "<step> <n> <delay>", the n-th time Reclaim reaches step (one of
 // reclaimSteps), delay (a time.Duration) after it — at once, inside the
 // step's hook, for 0. It prints "K <step> <n> <delay>" when it arms the
 // kill and "X <step>" with the last step reached when it kills. The child kills itself, rather than the parent after reading a
 // line, so that a kill at delay 0 lands exactly at the step.
-func armReclaimKill(w *WAL, killAt string, emit func(string, ...any)) {
+func armReclaimKill(w *WAL, killAt string, emit func(string, ...any), paused *atomic.Bool) {
 	var step, ds string
 	var n int
 	_, err := fmt.Sscanf(killAt, "%s %d %s", &step, &n, &ds)
@@ -66,6 +68,14 @@ func armReclaimKill(w *WAL, killAt string, emit func(string, ...any)) {
 		}
 		time.AfterFunc(delay, kill)
 	}})
+	go func() {
+		for {
+			time.Sleep(30 * time.Millisecond)
+			paused.Store(true)
+			time.Sleep(20 * time.Millisecond)
+			paused.Store(false)
+		}
+	}()
 	go func() {
 		for {
 			time.Sleep(5 * time.Millisecond)

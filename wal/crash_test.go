@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -66,8 +67,9 @@ func TestHelperProcess(t *testing.T) {
 		outMu.Unlock()
 	}
 	emit("R %d\n", round)
+	var paused atomic.Bool // appends wait while set
 	if killAt != "" {
-		armReclaimKill(w, killAt, emit)
+		armReclaimKill(w, killAt, emit, &paused)
 	}
 	for part := range readers {
 		go consumeCommitting(w, part, emit)
@@ -76,6 +78,9 @@ func TestHelperProcess(t *testing.T) {
 		go func() {
 			rng := rand.New(rand.NewPCG(uint64(round), uint64(g)))
 			for i := 0; ; i++ {
+				for paused.Load() {
+					time.Sleep(time.Millisecond)
+				}
 				id := uint64(round)<<40 | uint64(g)<<24 | uint64(i)
 				part := rng.IntN(4)
 				e := testEntry(id, 16+rng.IntN(maxEntry), int32(1+rng.IntN(5)))
