@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -184,4 +185,37 @@ func checkAllReclaimed(t *testing.T, dir string) {
 	if rows[tagEntry] > 0 || rows[tagSegment] > 0 || len(files) > 0 {
 		t.Errorf("left after consuming everything and reclaiming: %d entry rows, %d segment rows, data files %v", rows[tagEntry], rows[tagSegment], files)
 	}
+}
+
+// TestRowsADropBroughtBackAreDropped: a read that began before Reclaim's
+// DropPrefix keeps the old memtable's log file (*.mem) on disk after the
+// drop (see orphanSegments); a crash then brings the dropped rows back,
+// with no segment row to have them dropped again. Open finds them and the
+// next Reclaim drops them. The crash is a copy of the live WAL's files:
+// what a SIGKILL leaves (every write, mmap'd ones included, is in the page
+// cache).
+func TestRowsADropBroughtBackAreDropped(t *testing.T) {
+	dir := mkdir(t)
+	o := reclaimCrashOptions()
+	o.Logger = testLogger(t)
+	w := openTest(t, dir, o)
+	for i := range 40 {
+		mustAppend(t, w, sk(0), testEntry(uint64(i), 4<<10, 1), false)
+	}
+	consumeAll(t, w)
+	txn := w.db.NewTransaction(false)
+	it := txn.NewIterator(badger.DefaultIteratorOptions) // a read in progress
+	if res, err := w.Reclaim(); err != nil || res.Segments == 0 {
+		t.Fatalf("reclaim: %+v, %v", res, err)
+	}
+	crashed := filepath.Join(mkdir(t), "crashed")
+	if err := os.CopyFS(crashed, os.DirFS(dir)); err != nil {
+		t.Fatal(err)
+	}
+	it.Close()
+	txn.Discard()
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkAllReclaimed(t, crashed)
 }
