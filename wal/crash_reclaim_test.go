@@ -36,7 +36,7 @@ func reclaimCrashOptions() Options {
 // armReclaimKill, in the child, runs Reclaim every 5 ms (printing
 // "E reclaim: …" on failure), pauses the appends 20 ms in every 50 (so
 // that the readers catch up, and Reclaim also drops the segments being
-// written, rolling them) and SIGKILLs the process at killAt:
+// written, rolling them), keeps a slow read going and SIGKILLs the process at killAt:
 // "<step> <n> <delay>", the n-th time Reclaim reaches step (one of
 // reclaimSteps), delay (a time.Duration) after it — at once, inside the
 // step's hook, for 0. It prints "K <step> <n> <delay>" when it arms the
@@ -79,6 +79,17 @@ func armReclaimKill(w *WAL, killAt string, emit func(string, ...any), paused *at
 			paused.Store(true)
 			time.Sleep(20 * time.Millisecond)
 			paused.Store(false)
+		}
+	}()
+	go func() {
+		// A slow read: it holds badger's memtables for up to 30 ms at a
+		// time, as a read on a busy disk would, across some of the drops.
+		for i := 0; ; i++ {
+			txn := w.db.NewTransaction(false)
+			it := txn.NewIterator(badger.DefaultIteratorOptions)
+			time.Sleep(time.Duration(i%31) * time.Millisecond)
+			it.Close()
+			txn.Discard()
 		}
 	}()
 	go func() {
