@@ -2,7 +2,9 @@ package wal
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -12,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -21,7 +24,7 @@ import (
 // re-executed into TestHelperProcess), SIGKILLs it while many goroutines
 // append, and checks in the parent that every acknowledged append survived.
 
-const crashEnvDir, crashEnvRound = "WAL_CRASH_DIR", "WAL_CRASH_ROUND"
+const crashEnvDir, crashEnvRound, crashEnvKill = "WAL_CRASH_DIR", "WAL_CRASH_ROUND", "WAL_CRASH_KILL"
 
 func crashOptions() Options {
 	return Options{
@@ -35,14 +38,22 @@ func crashOptions() Options {
 
 // TestHelperProcess is the child: it appends until killed, printing
 // "A <partition> <offset> <id>" for each acknowledged append and
-// "C <partition> <next>" after each returned Commit of stream 0's reader.
+// "C <partition> <next>" after each returned Commit of a reader: stream
+// 0's, or with crashEnvKill (the reclaim crash test) every stream's, and
+// it then runs Reclaim itself and kills itself at the step given there
+// (see armReclaimKill).
 func TestHelperProcess(t *testing.T) {
 	dir := os.Getenv(crashEnvDir)
 	if dir == "" {
 		t.Skip("helper process for TestCrash")
 	}
 	round, _ := strconv.Atoi(os.Getenv(crashEnvRound))
-	w, err := Open(dir, crashOptions())
+	killAt := os.Getenv(crashEnvKill)
+	o, readers, maxEntry := crashOptions(), 1, 64<<10
+	if killAt != "" {
+		o, readers, maxEntry = reclaimCrashOptions(), 4, 8<<10
+	}
+	w, err := Open(dir, o)
 	if err != nil {
 		fmt.Printf("E open: %v\n", err)
 		os.Exit(3)
@@ -56,35 +67,23 @@ func TestHelperProcess(t *testing.T) {
 		outMu.Unlock()
 	}
 	emit("R %d\n", round)
-	// A consumer on stream 0 commits as it goes.
-	go func() {
-		r, err := w.Reader(sk(0))
-		for err != nil {
-			time.Sleep(5 * time.Millisecond)
-			r, err = w.Reader(sk(0))
-		}
-		for {
-			es, err := r.Read(context.Background(), 1<<20, 50)
-			if err != nil {
-				emit("E read: %v\n", err)
-				return
-			}
-			last := es[len(es)-1]
-			next := last.BaseOffset + int64(last.Records)
-			if err := r.Commit(next); err != nil {
-				emit("E commit: %v\n", err)
-				return
-			}
-			emit("C 0 %d\n", next)
-		}
-	}()
+	var paused atomic.Bool // appends wait while set
+	if killAt != "" {
+		armReclaimKill(w, killAt, emit, &paused)
+	}
+	for part := range readers {
+		go consumeCommitting(w, part, emit)
+	}
 	for g := range 16 {
 		go func() {
 			rng := rand.New(rand.NewPCG(uint64(round), uint64(g)))
 			for i := 0; ; i++ {
+				for paused.Load() {
+					time.Sleep(time.Millisecond)
+				}
 				id := uint64(round)<<40 | uint64(g)<<24 | uint64(i)
 				part := rng.IntN(4)
-				e := testEntry(id, 16+rng.IntN(64<<10), int32(1+rng.IntN(5)))
+				e := testEntry(id, 16+rng.IntN(maxEntry), int32(1+rng.IntN(5)))
 				done := make(chan struct{})
 				w.Append(sk(part), e, false, func(off int64, err error) {
 					if err != nil {
@@ -103,85 +102,133 @@ func TestHelperProcess(t *testing.T) {
 	select {}
 }
 
+// consumeCommitting reads partition part's stream and commits after each
+// read, printing "C <part> <next>" once a Commit returned.
+func consumeCommitting(w *WAL, part int, emit func(string, ...any)) {
+	r, err := w.Reader(sk(part))
+	for err != nil {
+		time.Sleep(5 * time.Millisecond)
+		r, err = w.Reader(sk(part))
+	}
+	for {
+		es, err := r.Read(context.Background(), 1<<20, 50)
+		if err != nil {
+			emit("E read: %v\n", err)
+			return
+		}
+		last := es[len(es)-1]
+		next := last.BaseOffset + int64(last.Records)
+		if err := r.Commit(next); err != nil {
+			emit("E commit: %v\n", err)
+			return
+		}
+		emit("C %d %d\n", part, next)
+	}
+}
+
 type ackRec struct {
 	part int
 	off  int64
 }
 
+// crashLog is what the parent learnt from its children: the acknowledged
+// appends and the highest returned Commit of each partition, over all
+// rounds in one directory.
+type crashLog struct {
+	t         *testing.T
+	dir       string
+	acked     map[uint64]ackRec // id → where
+	byOffset  map[ackRec]uint64 // (part, off) → id
+	committed map[int]int64     // part → highest printed commit
+}
+
+func newCrashLog(t *testing.T) *crashLog {
+	return &crashLog{t: t, dir: mkdir(t), acked: map[uint64]ackRec{}, byOffset: map[ackRec]uint64{}, committed: map[int]int64{}}
+}
+
+// runChild starts round's child with env added, records its acks and
+// commits, and passes every other line to onLine. onAck, after each ack,
+// and onLine may kill the child; a child alive after 60 s is killed too.
+// It returns once the child is gone, with its acks and how it ended.
+func (l *crashLog) runChild(round int, env []string, onAck func(acks int) bool, onLine func(f []string)) (int, *os.ProcessState) {
+	t := l.t
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$")
+	cmd.Env = append(os.Environ(), crashEnvDir+"="+l.dir, crashEnvRound+"="+strconv.Itoa(round))
+	cmd.Env = append(cmd.Env, env...)
+	stdout, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	kill := func() { cmd.Process.Signal(syscall.SIGKILL) }
+	timer := time.AfterFunc(60*time.Second, kill)
+	defer timer.Stop()
+	sc := bufio.NewScanner(stdout)
+	acks := 0
+	for sc.Scan() {
+		line := sc.Text()
+		f := strings.Fields(line)
+		switch {
+		case len(f) == 4 && f[0] == "A":
+			part, _ := strconv.Atoi(f[1])
+			off, _ := strconv.ParseInt(f[2], 10, 64)
+			id, _ := strconv.ParseUint(f[3], 10, 64)
+			rec := ackRec{part, off}
+			if prev, dup := l.byOffset[rec]; dup {
+				t.Fatalf("round %d: offset %d of partition %d acknowledged twice (ids %x, %x): offsets went back", round, off, part, prev, id)
+			}
+			l.acked[id] = rec
+			l.byOffset[rec] = id
+			acks++
+			if onAck != nil && onAck(acks) {
+				kill()
+			}
+		case len(f) == 3 && f[0] == "C":
+			part, _ := strconv.Atoi(f[1])
+			next, _ := strconv.ParseInt(f[2], 10, 64)
+			l.committed[part] = max(l.committed[part], next)
+		case len(f) > 0 && f[0] == "E":
+			t.Errorf("child: %s", line)
+		case len(f) == 2 && f[0] == "R":
+		default:
+			// a line cut by the kill cannot be an ack: acks are
+			// written whole before they are counted
+			if onLine != nil {
+				onLine(f)
+			}
+		}
+	}
+	io.Copy(io.Discard, stdout)
+	cmd.Wait()
+	return acks, cmd.ProcessState
+}
+
 func TestCrash(t *testing.T) {
-	dir := mkdir(t)
 	killAfter := []int{1, 150, 700, 2000, 4000}
 	if testing.Short() || raceEnabled {
 		killAfter = []int{1, 100, 500}
 	}
-	acked := map[uint64]ackRec{}    // id → where
-	byOffset := map[ackRec]uint64{} // (part, off) → id
-	committed := map[int]int64{}    // part → highest printed commit
+	l := newCrashLog(t)
 	testStart := time.Now()
 	for round, n := range killAfter {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$")
-		cmd.Env = append(os.Environ(), crashEnvDir+"="+dir, crashEnvRound+"="+strconv.Itoa(round+1))
-		stdout, _ := cmd.StdoutPipe()
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		sc := bufio.NewScanner(stdout)
-		acks := 0
 		killed := false
-		kill := func() {
-			if !killed {
-				cmd.Process.Signal(syscall.SIGKILL)
-				killed = true
-			}
-		}
-		timer := time.AfterFunc(60*time.Second, kill)
-		for sc.Scan() {
-			line := sc.Text()
-			f := strings.Fields(line)
-			switch {
-			case len(f) == 4 && f[0] == "A":
-				part, _ := strconv.Atoi(f[1])
-				off, _ := strconv.ParseInt(f[2], 10, 64)
-				id, _ := strconv.ParseUint(f[3], 10, 64)
-				rec := ackRec{part, off}
-				if prev, dup := byOffset[rec]; dup {
-					t.Fatalf("round %d: offset %d of partition %d acknowledged twice (ids %x, %x): offsets went back", round, off, part, prev, id)
-				}
-				acked[id] = rec
-				byOffset[rec] = id
-				acks++
-				if acks == n {
-					kill()
-				}
-			case len(f) == 3 && f[0] == "C":
-				part, _ := strconv.Atoi(f[1])
-				next, _ := strconv.ParseInt(f[2], 10, 64)
-				committed[part] = max(committed[part], next)
-			case len(f) > 0 && f[0] == "E":
-				t.Errorf("child: %s", line)
-			case len(f) == 2 && f[0] == "R":
-			default:
-				// a line cut by the kill cannot be an ack: acks are
-				// written whole before they are counted
-			}
-		}
-		io.Copy(io.Discard, stdout)
-		timer.Stop()
-		cmd.Wait()
+		acks, _ := l.runChild(round+1, nil, func(acks int) bool {
+			killed = killed || acks == n
+			return acks == n
+		}, nil)
 		if !killed {
 			t.Fatalf("round %d: child exited before %d acks", round, n)
 		}
-		t.Logf("[%v] round %d: killed after %d acks (%d acknowledged in all, stream 0 committed at %d)", time.Since(testStart).Round(time.Millisecond), round, acks, len(acked), committed[0])
-		verifyCrash(t, dir, acked, committed)
+		t.Logf("[%v] round %d: killed after %d acks (%d acknowledged in all, stream 0 committed at %d)", time.Since(testStart).Round(time.Millisecond), round, acks, len(l.acked), l.committed[0])
+		verifyCrash(t, l.dir, crashOptions(), l.acked, l.committed)
 	}
 }
 
 // verifyCrash reopens the WAL and checks every acknowledged entry not below
 // its stream's committed position is there exactly once and intact.
-func verifyCrash(t *testing.T, dir string, acked map[uint64]ackRec, committed map[int]int64) {
+func verifyCrash(t *testing.T, dir string, o Options, acked map[uint64]ackRec, committed map[int]int64) {
 	t.Helper()
-	o := crashOptions()
 	o.ReclaimInterval = -1
 	o.Logger = testLogger(t)
 	start := time.Now()
@@ -205,12 +252,15 @@ func verifyCrash(t *testing.T, dir string, acked map[uint64]ackRec, committed ma
 		// kill: what lies below the persisted position is consumed.
 		committed[part] = r.Committed()
 		next := r.Committed()
-		for _, e := range readAll(t, r) {
+		for _, e := range readNoWait(t, r) {
 			if e.BaseOffset < next {
 				t.Fatalf("partition %d: offset %d after %d", part, e.BaseOffset, next)
 			}
 			next = e.BaseOffset + int64(e.Records)
 			id, err := checkPayload(e.Data)
+			if err == nil && !bytes.Equal(e.Data, payload(id, len(e.Data))) {
+				err = fmt.Errorf("payload of id %x differs from what was appended", id)
+			}
 			if err != nil {
 				t.Fatalf("partition %d offset %d: %v", part, e.BaseOffset, err)
 			}
@@ -245,6 +295,26 @@ func verifyCrash(t *testing.T, dir string, acked map[uint64]ackRec, committed ma
 		t.Fatalf("%d acknowledged entries lost", missing)
 	}
 	t.Logf("reopened in %v: %d entries readable, all acknowledged ones among them", openTook.Round(time.Millisecond), len(found))
+}
+
+// readNoWait reads everything readable from r without waiting at the end
+// (readAll waits 200 ms there): on a WAL with no append in flight, such as
+// one just opened, that is all of the stream.
+func readNoWait(t *testing.T, r *Reader) []*Entry {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // Read checks ctx only when nothing is readable
+	var out []*Entry
+	for {
+		es, err := r.Read(ctx, 4<<20, 256)
+		if errors.Is(err, context.Canceled) {
+			return out
+		}
+		if err != nil {
+			t.Fatalf("read: %v", err)
+		}
+		out = append(out, es...)
+	}
 }
 
 // A crash between badger's creation of a memtable or value log and its

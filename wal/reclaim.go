@@ -68,6 +68,7 @@ func (w *WAL) Reclaim() (ReclaimResult, error) {
 	if h := w.faults.Load(); h != nil && h.reclaimDrop != nil {
 		h.reclaimDrop()
 	}
+	w.reclaimStep(stepPlanned)
 	var err error
 	res.DataFiles, err = w.removeDataFiles(plan.files)
 	if err != nil {
@@ -78,6 +79,7 @@ func (w *WAL) Reclaim() (ReclaimResult, error) {
 	if err = errors.Join(err, segErr); err != nil {
 		return res, err
 	}
+	w.reclaimStep(stepDropped)
 	for res.GCRewrites < 10000 {
 		err = w.db.RunValueLogGC(0.5)
 		if err != nil {
@@ -138,6 +140,7 @@ func (w *WAL) removeDataFiles(files []*dataFile) (int, error) {
 	if len(gone) == 0 {
 		return 0, err
 	}
+	w.reclaimStep(stepUnlinked)
 	txn := w.db.NewTransaction(true)
 	defer txn.Discard()
 	for _, f := range gone {
@@ -166,12 +169,14 @@ func (w *WAL) dropSegments(targets []dropTarget) (int, error) {
 	// badger refuses every write while DropPrefix runs (ErrBlockedWrites):
 	// the WAL's own writes wait for it instead (dbWriteMu).
 	w.dbWriteMu.Lock()
+	w.reclaimStep(stepDropPrefix)
 	err := w.db.DropPrefix(prefixes...)
 	w.dbWriteMu.Unlock()
 	if err != nil {
 		w.retryDrops = targets
 		return 0, w.diskError("drop consumed segments", err)
 	}
+	w.reclaimStep(stepPrefixDropped)
 	txn := w.db.NewTransaction(true)
 	defer txn.Discard()
 	for _, t := range targets {
@@ -185,6 +190,23 @@ func (w *WAL) dropSegments(targets []dropTarget) (int, error) {
 		return len(targets), w.diskError("delete segment index", err)
 	}
 	return len(targets), nil
+}
+
+// The steps of Reclaim's removal at which faultHooks.reclaimStep runs.
+const (
+	stepPlanned       = "planned"        // before the data files are deleted
+	stepUnlinked      = "unlinked"       // files deleted, their 'f' rows not yet
+	stepDropPrefix    = "drop-prefix"    // before DropPrefix
+	stepPrefixDropped = "prefix-dropped" // after it, segment rows not yet deleted
+	stepDropped       = "dropped"        // all removed, before value-log GC
+)
+
+var reclaimSteps = []string{stepPlanned, stepUnlinked, stepDropPrefix, stepPrefixDropped, stepDropped}
+
+func (w *WAL) reclaimStep(step string) {
+	if h := w.faults.Load(); h != nil && h.reclaimStep != nil {
+		h.reclaimStep(step)
+	}
 }
 
 // commitTxn commits a write transaction of the WAL's own; never while a

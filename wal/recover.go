@@ -165,8 +165,46 @@ func (w *WAL) loadStreams(txn *badger.Txn) error {
 			st.meta.HasSeg = false
 			st.meta.Seg++
 		}
+		for _, seg := range orphanSegments(txn, st) {
+			w.retryDrops = append(w.retryDrops, dropTarget{st, seg})
+		}
+	}
+	if len(w.retryDrops) > 0 {
+		w.log.Warn("wal: index rows of reclaimed segments came back after a crash; the next reclaim drops them", "dir", w.dir, "segments", len(w.retryDrops))
 	}
 	return nil
+}
+
+// orphanSegments returns the segments of st below its first one (the
+// oldest with a segment row, else the one it writes next) that still have
+// index rows. Reclaim dropped them — their segment rows go only after
+// DropPrefix returned — but a crash can bring their rows back: DropPrefix
+// flushes the memtable without the dropped rows and releases it
+// (badger v4.9.6 db.go, DB.DropPrefix → handleMemTableFlush, then
+// memTable.DecrRef), yet the memtable's log file (*.mem) is only deleted
+// when the last reference goes (skl.Skiplist.DecrRef → OnClose, set in
+// memtable.go openMemTable), and a read that began before the drop still
+// holds one. Killed before that read ends, the next Open replays the log,
+// rows of the dropped prefix included, and with no segment row left no
+// Reclaim would ever drop them. One seek per stream, plus one per such
+// segment.
+func orphanSegments(txn *badger.Txn, st *stream) []uint64 {
+	floor := st.meta.Seg
+	if len(st.segs) > 0 {
+		floor = min(floor, st.segs[0].seg) // loaded in key order: the oldest
+	}
+	it, prefix := entryIterator(txn, st.id, false)
+	defer it.Close()
+	var out []uint64
+	for it.Seek(prefix); it.ValidForPrefix(prefix); {
+		_, seg, _, ok := parseEntryKey(it.Item().Key())
+		if !ok || seg >= floor {
+			break
+		}
+		out = append(out, seg)
+		it.Seek(segmentPrefix(st.id, seg+1))
+	}
+	return out
 }
 
 // settleStreams, after replay, derives what readers see from the streams'

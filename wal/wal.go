@@ -173,6 +173,9 @@ type faultHooks struct {
 	// reclaimDrop runs where Reclaim starts removing what the committer
 	// planned (files, then DropPrefix).
 	reclaimDrop func()
+	// reclaimStep runs at each step of Reclaim's removal (reclaimSteps),
+	// for the crash test that kills the WAL there.
+	reclaimStep func(step string)
 }
 
 // valueThreshold: values from this size on go to badger's value log. Index
