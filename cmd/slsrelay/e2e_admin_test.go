@@ -229,12 +229,19 @@ func TestE2EWALStatusLive(t *testing.T) {
 	}
 	path := writeConfig(t, r.cfg)
 	var out bytes.Buffer
-	if err := writeWALStatus(path, false, &out, io.Discard); err != nil {
-		t.Fatalf("wal status on a running relay: %v", err)
-	}
-	t.Logf("wal status:\n%s", out.String())
 	stream := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(relaytest.Project+"/"+logstore+"/0") + `\s+(\d+)\s`)
-	m := stream.FindStringSubmatch(out.String())
+	var m []string
+	// The WAL's status trails an acknowledgement by one index write (the
+	// append is answered once synced, indexed just after).
+	waitFor(t, 10*time.Second, "wal status to show the stream past offset 0", func() bool {
+		out.Reset()
+		if err := writeWALStatus(path, false, &out, io.Discard); err != nil {
+			t.Fatalf("wal status on a running relay: %v", err)
+		}
+		m = stream.FindStringSubmatch(out.String())
+		return m != nil && m[1] != "0"
+	})
+	t.Logf("wal status:\n%s", out.String())
 	if !strings.HasPrefix(out.String(), "(from the running relay at http://127.0.0.1:"+port+")") || m == nil || m[1] == "0" {
 		t.Fatalf("wal status: want the running relay's table with stream %s/%s/0 past offset 0:\n%s", relaytest.Project, logstore, out.String())
 	}
