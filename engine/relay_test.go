@@ -93,6 +93,17 @@ func startRelayAppender(t testing.TB, wrap func(*MemoryAppender) Appender, modif
 		EventLoops: 2,
 		Logger:     testLogger(),
 	}
+	if !testing.Verbose() {
+		// Kept, and shown if the test fails: why a client's connection
+		// was closed or refused is in it.
+		log := &kafkatest.LockedBuffer{}
+		opts.Logger = slog.New(slog.NewTextHandler(log, nil))
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("relay log (its last 64 KiB):\n%s", log.Tail(64<<10))
+			}
+		})
+	}
 	for _, m := range modify {
 		m(&opts)
 	}
