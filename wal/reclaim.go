@@ -31,7 +31,7 @@ type dropPlan struct {
 
 // ReclaimResult describes one Reclaim.
 type ReclaimResult struct {
-	Segments   int           // consumed index segments dropped
+	Segments   int           // consumed index segments dropped (and any a crash brought back, orphanSegments)
 	DataFiles  int           // consumed data files deleted
 	GCRewrites int           // value-log files garbage-collected
 	Before     int64         // bytes on disk before
