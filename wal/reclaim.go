@@ -65,9 +65,6 @@ func (w *WAL) Reclaim() (ReclaimResult, error) {
 	if plan.err != nil {
 		return res, plan.err
 	}
-	if h := w.faults.Load(); h != nil && h.reclaimDrop != nil {
-		h.reclaimDrop()
-	}
 	w.reclaimStep(stepPlanned)
 	var err error
 	res.DataFiles, err = w.removeDataFiles(plan.files)

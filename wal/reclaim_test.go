@@ -296,7 +296,10 @@ func TestAppendsGoOnWhileReclaimDrops(t *testing.T) {
 		t.Fatalf("consumed %d", got)
 	}
 	entered, release := make(chan struct{}), make(chan struct{})
-	injectFaults(w, &faultHooks{reclaimDrop: func() {
+	injectFaults(w, &faultHooks{reclaimStep: func(step string) {
+		if step != stepPlanned {
+			return
+		}
 		close(entered)
 		<-release
 	}})

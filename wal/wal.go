@@ -170,11 +170,8 @@ type faultHooks struct {
 	fdatasync func(path string) error
 	dbSync    func() error
 	index     func() error
-	// reclaimDrop runs where Reclaim starts removing what the committer
-	// planned (files, then DropPrefix).
-	reclaimDrop func()
-	// reclaimStep runs at each step of Reclaim's removal (reclaimSteps),
-	// for the crash test that kills the WAL there.
+	// reclaimStep runs at each step of Reclaim's removal (reclaimSteps):
+	// stepPlanned where it starts removing what the committer planned.
 	reclaimStep func(step string)
 }
 
