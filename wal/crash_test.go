@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -295,26 +294,6 @@ func verifyCrash(t *testing.T, dir string, o Options, acked map[uint64]ackRec, c
 		t.Fatalf("%d acknowledged entries lost", missing)
 	}
 	t.Logf("reopened in %v: %d entries readable, all acknowledged ones among them", openTook.Round(time.Millisecond), len(found))
-}
-
-// readNoWait reads everything readable from r without waiting at the end
-// (readAll waits 200 ms there): on a WAL with no append in flight, such as
-// one just opened, that is all of the stream.
-func readNoWait(t *testing.T, r *Reader) []*Entry {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel() // Read checks ctx only when nothing is readable
-	var out []*Entry
-	for {
-		es, err := r.Read(ctx, 4<<20, 256)
-		if errors.Is(err, context.Canceled) {
-			return out
-		}
-		if err != nil {
-			t.Fatalf("read: %v", err)
-		}
-		out = append(out, es...)
-	}
 }
 
 // A crash between badger's creation of a memtable or value log and its

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"log/slog"
@@ -109,15 +110,31 @@ func waitIndexed(t testing.TB, w *WAL) {
 	}
 }
 
-// readAll reads everything readable now from r (without committing).
+// readAll reads everything readable now from r (without committing),
+// waiting 200 ms at the end for what an append in flight may add.
 func readAll(t testing.TB, r *Reader) []*Entry {
+	t.Helper()
+	return readWaiting(t, r, 200*time.Millisecond)
+}
+
+// readNoWait reads everything readable from r without waiting at the end:
+// on a WAL with no append in flight, such as one just opened, that is all
+// of the stream.
+func readNoWait(t testing.TB, r *Reader) []*Entry {
+	t.Helper()
+	return readWaiting(t, r, 0)
+}
+
+// readWaiting reads from r until nothing more comes within wait (Read
+// checks its context only when nothing is readable).
+func readWaiting(t testing.TB, r *Reader, wait time.Duration) []*Entry {
 	t.Helper()
 	var out []*Entry
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
 		es, err := r.Read(ctx, 4<<20, 256)
 		cancel()
-		if err == context.DeadlineExceeded {
+		if errors.Is(err, context.DeadlineExceeded) {
 			return out
 		}
 		if err != nil {
