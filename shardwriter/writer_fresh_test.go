@@ -15,19 +15,7 @@ func TestWriterFreshDeliveriesSurviveKill(t *testing.T) {
 	e := wtStart(t, func(o *Options) { o.LogGroup.MaxLogs, o.FreshAfter = 16, 2*time.Second })
 	held := "old"
 	e.hook.hold.Store(&held) // SLS does not answer the backlog
-	var names []string
-	for i := range 3 {
-		en := wtEntry(t, wtRecords(fmt.Sprint("old", i), 16))
-		en.ReceivedAt = time.Now().Add(-time.Minute).UnixNano()
-		e.appendEntry(en)
-		names = append(names, fmt.Sprint("old", i))
-	}
-	e.svc.Start()
-	e.waitFor("the backlog's first PutLogs", func() bool { return e.hook.puts.Load() >= 1 })
-	for i := range 3 {
-		e.append(wtRecords(fmt.Sprint("new", i), 16))
-		names = append(names, fmt.Sprint("new", i))
-	}
+	names := e.startBehind(3, 1)
 	e.waitFor("the fresh logs delivered while the backlog is held", func() bool { return len(e.stored()) == 48 })
 	time.Sleep(100 * time.Millisecond)
 	if got := e.committed(); got != 0 {
@@ -45,19 +33,7 @@ func TestWriterDrainKeepsShardWindow(t *testing.T) {
 	e := wtStart(t, func(o *Options) { o.LogGroup.MaxLogs, o.FreshAfter, o.RequestsInFlight = 16, 2*time.Second, 2 })
 	held := "-000" // the first log of every LogGroup
 	e.hook.hold.Store(&held)
-	var names []string
-	for i := range 4 {
-		en := wtEntry(t, wtRecords(fmt.Sprint("old", i), 16))
-		en.ReceivedAt = time.Now().Add(-time.Minute).UnixNano()
-		e.appendEntry(en)
-		names = append(names, fmt.Sprint("old", i))
-	}
-	e.svc.Start()
-	e.waitFor("the backlog's PutLogs", func() bool { return e.hook.puts.Load() >= 2 })
-	for i := range 4 {
-		e.append(wtRecords(fmt.Sprint("new", i), 16))
-		names = append(names, fmt.Sprint("new", i))
-	}
+	names := e.startBehind(4, 2)
 	time.Sleep(500 * time.Millisecond) // the fresh writer sends what it may
 	if n := e.hook.maxInFlight.Load(); n > 2 {
 		t.Errorf("%d PutLogs of the shard in flight at once while its backlog drains, want at most 2 (requests_in_flight)", n)
@@ -69,4 +45,26 @@ func TestWriterDrainKeepsShardWindow(t *testing.T) {
 	if want := wtNames(16, names...); !slices.Equal(got, sorted(want)) {
 		t.Fatalf("the stand-in holds %d logs, want each of %d once", len(got), len(want))
 	}
+}
+
+// startBehind appends groups entries of 16 records received a minute ago
+// (old0, old1, …), starts the Service, waits for puts PutLogs of that
+// backlog, then appends as many fresh ones (new0, …); it returns their
+// names in that order.
+func (e *wtEnv) startBehind(groups int, puts int64) []string {
+	e.t.Helper()
+	var names []string
+	for i := range groups {
+		en := wtEntry(e.t, wtRecords(fmt.Sprint("old", i), 16))
+		en.ReceivedAt = time.Now().Add(-time.Minute).UnixNano()
+		e.appendEntry(en)
+		names = append(names, fmt.Sprint("old", i))
+	}
+	e.svc.Start()
+	e.waitFor("the backlog's PutLogs", func() bool { return e.hook.puts.Load() >= puts })
+	for i := range groups {
+		e.append(wtRecords(fmt.Sprint("new", i), 16))
+		names = append(names, fmt.Sprint("new", i))
+	}
+	return names
 }
