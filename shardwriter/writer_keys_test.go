@@ -3,6 +3,7 @@ package shardwriter
 import (
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,17 +16,18 @@ type holdListShards struct {
 	next    http.RoundTripper
 	akid    string
 	held    chan struct{} // closed when the first such request arrives
+	other   chan struct{} // closed when one signed by another key arrives
+	once    [2]sync.Once
 	release chan struct{}
 }
 
 func (h *holdListShards) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.Method == http.MethodGet && strings.HasSuffix(req.URL.Path, "/shards") &&
-		strings.Contains(req.Header.Get("Authorization"), " "+h.akid+":") {
-		select {
-		case <-h.held:
-		default:
-			close(h.held)
+	if req.Method == http.MethodGet && strings.HasSuffix(req.URL.Path, "/shards") {
+		if !strings.Contains(req.Header.Get("Authorization"), " "+h.akid+":") {
+			h.once[1].Do(func() { close(h.other) })
+			return h.next.RoundTrip(req)
 		}
+		h.once[0].Do(func() { close(h.held) })
 		<-h.release
 	}
 	return h.next.RoundTrip(req)
@@ -41,7 +43,7 @@ func TestWriterShardListRefusalIsPerKey(t *testing.T) {
 	var hold *holdListShards
 	e := wtStart(t, func(o *Options) {
 		hc := *o.HTTPClient
-		hold = &holdListShards{next: hc.Transport, akid: gone.AccessKeyID, held: make(chan struct{}), release: make(chan struct{})}
+		hold = &holdListShards{next: hc.Transport, akid: gone.AccessKeyID, held: make(chan struct{}), other: make(chan struct{}), release: make(chan struct{})}
 		hc.Transport = hold
 		o.HTTPClient = &hc
 	})
@@ -61,7 +63,12 @@ func TestWriterShardListRefusalIsPerKey(t *testing.T) {
 	if err := <-errc; err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(300 * time.Millisecond) // its writer asks for the shards too
+	// Its writer asks for the shards too: with its own request, or by
+	// waiting for the deleted key's.
+	select {
+	case <-hold.other:
+	case <-time.After(3 * time.Second):
+	}
 	close(hold.release)
 	e.waitFor("both entries delivered or dead-lettered", func() bool { return e.w.DeadLetterCount()+len(e.stored())/4 >= 2 })
 	time.Sleep(100 * time.Millisecond)
