@@ -140,6 +140,9 @@ func (w *writer) reap(ctx context.Context) error {
 	for len(w.window) > 0 && w.window[0].answered() {
 		req := w.window[0]
 		if req.err != nil {
+			// Its sender gave up (a stop): those answered behind it are
+			// marked all the same, or a restart would send them again.
+			w.markAnswered()
 			return req.err
 		}
 		if err := w.deadLetterRefused(ctx, req); err != nil {
