@@ -226,7 +226,7 @@ func (c *Catalog) readCheck(k authKey) error {
 	if ok && time.Since(at) < c.opts.AuthTTL {
 		return nil
 	}
-	_, err := c.listShards(storeKey{k.project, k.logstore}, k.cred, "read\x00"+c.pairHash(k))
+	_, err := c.listShards(storeKey{k.project, k.logstore}, k.cred, c.pairFlight(k))
 	if err == nil {
 		c.mu.Lock()
 		c.readOK[k] = time.Now()
@@ -276,7 +276,10 @@ func (c *Catalog) shardList(project, logstore string, cred wal.Credential, refre
 		}
 		return l, nil
 	}
-	nl, err := c.listShards(k, cred, shardsFlight(k))
+	// Under the key's own flight: SLS's answer to ListShards may be about
+	// the key (deleted, disabled, not allowed), and a writer that got
+	// another key's refusal would dead-letter its own logs for it.
+	nl, err := c.listShards(k, cred, c.pairFlight(authKey{project, logstore, cred}))
 	if err != nil {
 		if ke := kafkaError(err); ke != err {
 			return nil, errors.Join(ke, err) // SLS's own error too: the writers classify it
@@ -291,10 +294,14 @@ func (c *Catalog) shardList(project, logstore string, cred wal.Credential, refre
 
 func shardsFlight(k storeKey) string { return "shards\x00" + k.project + "\x00" + k.logstore }
 
+// pairFlight names the ListShards flight of one key: only callers with
+// the same key share its answer.
+func (c *Catalog) pairFlight(k authKey) string { return "key\x00" + c.pairHash(k) }
+
 // listShards asks SLS for k's shards and caches the readwrite ones.
 // Concurrent calls under one flight name share one request: callers that
-// need the answer for their own key (readCheck) name a flight of their
-// own.
+// need the answer for their own key (readCheck, shardList) name the key's
+// flight (pairFlight).
 func (c *Catalog) listShards(k storeKey, cred wal.Credential, flight string) (*shardList, error) {
 	v, err, _ := c.flight.Do(flight, func() (any, error) {
 		shards, err := c.clients.get(cred).ListShards(k.project, k.logstore)

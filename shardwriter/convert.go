@@ -156,6 +156,7 @@ func (c *Converter) Convert(g *LogGroupBuilder, e *wal.Entry, now time.Time, flu
 	var flushed, appended int
 	var flushErr error
 	opt := batch.DecodeOptions{MaxDecompressedBytes: c.opt.MaxDecompressedBytes}
+	var place int32 // the record's offset delta as the WAL numbers them (logRef)
 	err := c.dec.Decode(e.Magic, e.Data, opt, func(r *batch.Record) error {
 		fields := c.recordFields(r, e.JSON)
 		sec, ns := clock.logTime(r.Timestamp)
@@ -174,7 +175,8 @@ func (c *Converter) Convert(g *LogGroupBuilder, e *wal.Entry, now time.Time, flu
 			flushed += appended
 			appended, markSize, markLogs = 0, 0, 0
 		}
-		g.appendLog(body, sec, ns, fields, logRef{e, r.OffsetDelta})
+		g.appendLog(body, sec, ns, fields, logRef{e, place})
+		place++
 		appended++
 		return nil
 	})

@@ -24,7 +24,8 @@ const (
 var rbCastagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // entryOfRecords returns a new entry holding only the records of e whose
-// offset deltas are in deltas (ascending), as an uncompressed RecordBatch
+// offset deltas are in deltas (ascending; by their place in e, as logRef
+// counts them), as an uncompressed RecordBatch
 // (magic 2) with their value, key, headers and timestamp: a dead letter
 // that `slsrelay dlq replay` sends again holds exactly the refused
 // records. Its BaseOffset is the old offset of the first one.
@@ -32,8 +33,10 @@ func entryOfRecords(dec *batch.Decoder, e *wal.Entry, deltas []int32) (*wal.Entr
 	var recs []kmsg.Record
 	first, maxTS := int64(-1), int64(-1)
 	want := deltas
+	var place int32
 	err := dec.Decode(e.Magic, e.Data, batch.DecodeOptions{}, func(r *batch.Record) error {
-		if len(want) == 0 || r.OffsetDelta != want[0] {
+		place++
+		if len(want) == 0 || place-1 != want[0] {
 			return nil
 		}
 		want = want[1:]

@@ -37,7 +37,7 @@ func (w *writer) maybeSplit(entries []*wal.Entry) {
 		return
 	}
 	f := newWriter(w.s, w.key, head)
-	f.pace, f.isFresh, f.committed, f.marked = w.pace, true, from, from
+	f.pace, f.slots, f.isFresh, f.committed, f.marked = w.pace, w.slots, true, from, from
 	w.fresh, w.freshFrom = f, from
 	w.log.Info("writer behind: fresh logs go out alongside the backlog", "behind", age.Round(time.Second),
 		"backlog_from", entries[0].BaseOffset, "fresh_from", from)

@@ -84,7 +84,12 @@ type LogGroupBuilder struct {
 	attributed bool
 }
 
-// logRef names the record a log came from: its entry and offset delta.
+// logRef names the record a log came from: its entry and offset delta as
+// the WAL numbers the entry's records, by their place in the batch (0, 1,
+// …). Not the offset delta field a v2 record carries: Kafka wants those
+// to count from 0 too, but the front end does not decompress a batch to
+// check them, and a repeated one would name another record
+// (TestWriterDeadLettersRecordByPlace).
 type logRef struct {
 	entry       *wal.Entry
 	offsetDelta int32

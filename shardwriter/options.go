@@ -61,8 +61,10 @@ type Options struct {
 	// shard rates and retries quota answers with back-off.
 	Pace string `yaml:"pace"`
 	// RequestsInFlight is how many PutLogs requests (LogGroups) a shard's
-	// writer has in flight at most: it sends the next while SLS answers
-	// the last, so a shard is not held to one request per round trip.
+	// writer has in flight at most (with the fresh writer beside it while
+	// a backlog drains, the two together): it sends the next while SLS
+	// answers the last, so a shard is not held to one request per round
+	// trip.
 	// Positions pass only answered LogGroups in order, so a crash sends
 	// again at most this many LogGroups per shard (window.go). Default 4.
 	RequestsInFlight int `yaml:"requests_in_flight"`

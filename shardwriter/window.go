@@ -27,6 +27,27 @@ import (
 // consumer reading the shard by cursor (PullLogs) sees the order of
 // arrival, as it does with any client that sends in parallel.
 
+// A writer's window bounds its own LogGroups not yet reaped; while a
+// backlog drains beside fresh logs (fresh.go) the stream has two writers,
+// and the PutLogs they send share the stream's slots (takeSlot), so that
+// the shard still has at most RequestsInFlight in flight and a crash
+// sends again at most that many. A slot is held only for the request
+// itself, not while its sender waits for the pacer or a back-off: the
+// fresh writer's requests do not queue behind backlog requests the pacer
+// holds back.
+
+// takeSlot waits for a free slot of the stream for one PutLogs, which
+// gives it back (<-w.slots) once answered; false if ctx ended first.
+// Called by the senders.
+func (w *writer) takeSlot(ctx context.Context) bool {
+	select {
+	case w.slots <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
 // putRequest is one LogGroup handed to a sender: its logs, the entries
 // they came from, and, once done is closed, the outcome. The sender owns
 // the request until it closes done; the writer after.
@@ -119,6 +140,9 @@ func (w *writer) reap(ctx context.Context) error {
 	for len(w.window) > 0 && w.window[0].answered() {
 		req := w.window[0]
 		if req.err != nil {
+			// Its sender gave up (a stop): those answered behind it are
+			// marked all the same, or a restart would send them again.
+			w.markAnswered()
 			return req.err
 		}
 		if err := w.deadLetterRefused(ctx, req); err != nil {

@@ -60,6 +60,12 @@ type writer struct {
 	wakeMu   sync.Mutex
 	wakeRead context.CancelFunc
 
+	// slots holds a token for each PutLogs of the stream in flight, at
+	// most Options.RequestsInFlight: shared with the fresh writer split
+	// off (fresh.go), so that the shard's bound holds during a drain too
+	// (window.go, takeSlot). Safe for concurrent use.
+	slots chan struct{}
+
 	// fresh is the writer of fresh entries split off this one while it
 	// drains a backlog, freshFrom where that one started (fresh.go).
 	fresh     *writer
@@ -95,6 +101,7 @@ func newWriter(s *Service, k wal.StreamKey, r *wal.Reader) *writer {
 		committed: r.Committed(),
 		handled:   r.Committed(),
 		probed:    make(chan struct{}),
+		slots:     make(chan struct{}, max(1, s.opts.RequestsInFlight)),
 	}
 }
 
@@ -381,9 +388,13 @@ func (w *writer) sendLogs(ctx context.Context, req *putRequest, i, j int) error 
 		if !w.paceWait(ctx, req.fresh, len(raw)) {
 			return ctx.Err()
 		}
+		if !w.takeSlot(ctx) {
+			return ctx.Err()
+		}
 		t0 := time.Now()
 		err := w.put(req.cred, raw, refresh)
 		slsRequestDuration.UpdateDuration(t0)
+		<-w.slots
 		if err == nil {
 			w.s.stats.LogGroups.Add(1)
 			w.s.stats.Logs.Add(int64(j - i))

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kmsg"
+
 	"github.com/slsrelay/slsrelay/bench/slsfake"
 	"github.com/slsrelay/slsrelay/wal/batch/batchtest"
 )
@@ -144,5 +146,45 @@ func TestWriterDeadLetterSpanningEntry(t *testing.T) {
 	sort.Strings(got)
 	if !slices.Equal(got, want) {
 		t.Fatalf("after replay the stand-in holds %d logs, want each of %d once", len(got), len(want))
+	}
+}
+
+// A batch whose records repeat an offset delta (all 0 here; the front
+// end acknowledges it: Kafka's rule that offset deltas count from 0 is
+// not checked) with one record SLS refuses: the dead letter holds that
+// record, not another one with the same delta, and every other record is
+// delivered once. The WAL numbers a batch's records by their place in it,
+// so that place is what names a refused record.
+func TestWriterDeadLettersRecordByPlace(t *testing.T) {
+	e := wtStart(t, nil)
+	marker := "REFUSE-ME"
+	e.hook.refuse.Store(&marker)
+	recs := wtRecords("dup", 4)
+	recs[2].Value = []byte("dup-002 " + marker)
+	var body []byte
+	for _, r := range recs {
+		body = append(body, batchtest.EncodeRecords([]batchtest.Record{r}, recs[0].Timestamp)...) // offset delta 0 each
+	}
+	data := batchtest.UncompressedRecordBatch(recs, func(b *kmsg.RecordBatch) { b.Records = body })
+	en := wtEntry(t, recs)
+	en.Codec, en.Data = 0, data
+	e.appendEntry(en)
+	e.svc.Start()
+	e.waitFor("3 logs and a dead letter", func() bool { return len(e.stored()) == 3 && e.w.DeadLetterCount() == 1 })
+	time.Sleep(100 * time.Millisecond)
+	got := e.stored()
+	sort.Strings(got)
+	if want := []string{"dup-000", "dup-001", "dup-003"}; !slices.Equal(got, want) {
+		t.Errorf("the stand-in holds %q, want %q", got, want)
+	}
+	_, dead := e.deadRecords()
+	if len(dead) != 1 || !reflect.DeepEqual(dead[0], recs[2:3]) {
+		var values []string
+		for _, rs := range dead {
+			for _, r := range rs {
+				values = append(values, string(r.Value))
+			}
+		}
+		t.Errorf("the dead letters hold %q, want the refused record %q alone", values, recs[2].Value)
 	}
 }

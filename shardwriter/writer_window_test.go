@@ -1,9 +1,14 @@
 package shardwriter
 
 import (
+	"bytes"
 	"fmt"
+	"io"
+	"net/http"
 	"slices"
 	"sort"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -143,4 +148,69 @@ func TestWriterWindowOneProbeDuringOutage(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("the stand-in holds %d logs, want each of %d once", len(got), len(want))
 	}
+}
+
+// fail503 is a RoundTripper that answers 503 ServerBusy to PutLogs
+// bodies holding a log with a value containing marker, before they reach
+// the test's hook.
+type fail503 struct {
+	next   http.RoundTripper
+	marker atomic.Pointer[string]
+}
+
+func (f *fail503) RoundTrip(req *http.Request) (*http.Response, error) {
+	m := f.marker.Load()
+	if m == nil || req.Method != http.MethodPost || !strings.Contains(req.URL.Path, "/shards/") {
+		return f.next.RoundTrip(req)
+	}
+	body, err := io.ReadAll(req.Body)
+	if err != nil {
+		return nil, err
+	}
+	req.Body = io.NopCloser(bytes.NewReader(body))
+	if lg, err := wtDecodePut(req, body); err == nil && wtHolds(lg, *m) {
+		h := http.Header{"Content-Type": {"application/json"}, "Date": {time.Now().UTC().Format(http.TimeFormat)}}
+		msg := `{"errorCode":"ServerBusy","errorMessage":"busy (test)"}`
+		return &http.Response{StatusCode: 503, Header: h, Body: io.NopCloser(strings.NewReader(msg)), ContentLength: int64(len(msg)), Request: req}, nil
+	}
+	return f.next.RoundTrip(req)
+}
+
+// A stop while SLS keeps refusing the first LogGroup of the window for
+// now: a LogGroup behind it that SLS takes while the writer stops is
+// marked delivered like those answered before the stop, so the relay
+// started again sends only the refused one.
+func TestWriterStopMarksAnsweredBehind(t *testing.T) {
+	var fail *fail503
+	e := wtStart(t, func(o *Options) {
+		o.LogGroup.MaxLogs, o.RequestsInFlight = 16, 4
+		hc := *o.HTTPClient
+		fail = &fail503{next: hc.Transport}
+		hc.Transport = fail
+		o.HTTPClient = &hc
+	})
+	failing, held := "a-", "b-"
+	fail.marker.Store(&failing)
+	e.hook.hold.Store(&held)
+	names := []string{"a", "b", "c", "d"}
+	for _, n := range names {
+		e.append(wtRecords(n, 16))
+	}
+	e.svc.Start()
+	e.waitFor("c and d delivered, b held", func() bool { return len(e.stored()) == 32 && e.hook.inFlight.Load() == 1 })
+	stopped := make(chan struct{})
+	go func() {
+		e.svc.Close()
+		close(stopped)
+	}()
+	time.Sleep(100 * time.Millisecond) // the sender of a gives up
+	close(e.hook.release)              // SLS takes b while the writer stops
+	<-stopped
+	if n := len(e.stored()); n != 48 {
+		t.Fatalf("the stand-in holds %d logs after the stop, want 48 (b, c and d)", n)
+	}
+	fail.marker.Store(nil)
+	e.hook.release = make(chan struct{})
+	e.hook.drop = make(chan struct{})
+	e.killAndRestart(wtNames(16, names...), 1) // a's LogGroup alone
 }
