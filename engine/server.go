@@ -147,7 +147,7 @@ func (s *Server) drained() bool {
 	s.sessions.Range(func(k, _ any) bool {
 		sess := k.(*session)
 		sess.mu.Lock()
-		busy := (len(sess.queue) > 0 || len(sess.pending) > 0) && !sess.failed
+		busy := (len(sess.queue) > 0 || len(sess.pending) > 0 || sess.handling) && !sess.failed
 		sess.mu.Unlock()
 		done = !busy
 		return done

@@ -83,6 +83,10 @@ type session struct {
 	mutedUntil time.Time
 	closed     bool // no more writes: the peer is gone or we dropped it
 	failed     bool // we dropped it: frames still queued are discarded too
+	// handling: run took a frame off queue and has not finished handling
+	// it (it may be waiting out a mute first): the connection is busy
+	// though queue and pending may both be empty.
+	handling bool
 
 	// Owned by the goroutine handling frames.
 	stage      saslStage
@@ -181,7 +185,7 @@ func (s *session) roomFor(n int) bool {
 func (s *session) idle() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.queue) == 0 && len(s.pending) == 0
+	return len(s.queue) == 0 && len(s.pending) == 0 && !s.handling
 }
 
 // pushFrame hands over one frame (without its size prefix, in a buffer of
@@ -232,6 +236,7 @@ func (s *session) run() {
 		frame := s.queue[0]
 		s.queue[0] = nil
 		s.queue = s.queue[1:]
+		s.handling = true
 		until := s.mutedUntil
 		s.mu.Unlock()
 		// A request read before the mute began (pipelined behind the
@@ -245,6 +250,9 @@ func (s *session) run() {
 		s.frameBytes, s.frame = len(frame.b), frame
 		s.handle(frame.b)
 		s.frame = nil // a Produce took it, or the collector has it
+		s.mu.Lock()
+		s.handling = false // a slot in pending holds its place now, if it has one
+		s.mu.Unlock()
 		s.srv.budget.release(s.frameBytes)
 	}
 }
