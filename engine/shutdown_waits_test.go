@@ -74,3 +74,44 @@ func TestShutdownWaitsForMutedRequest(t *testing.T) {
 	}
 	t.Logf("Shutdown returned after %v", time.Since(start).Round(time.Millisecond))
 }
+
+// openSessionsOf counts the server's sessions.
+func openSessionsOf(srv *Server) int {
+	n := 0
+	srv.sessions.Range(func(any, any) bool { n++; return true })
+	return n
+}
+
+// TestShutdownWaitsForHungUpProducer: an acks=0 producer that sends and
+// hangs up at once has its requests handled all the same (gnet's OnClose
+// hands over what it read). Shutdown must wait for them as for those of
+// a connection still open: here the second waits out the first's
+// throttle, and its batch is stored before Shutdown returns and the WAL
+// is closed behind it.
+func TestShutdownWaitsForHungUpProducer(t *testing.T) {
+	t.Parallel()
+	th := &gatedThrottler{fixedThrottler: fixedThrottler{logstore: testTopic, d: time.Second}, gate: make(chan struct{})}
+	r := startRelay(t, func(o *Options) { o.Throttle = th })
+	c := kafkatest.DialT(t, r.plain, nil)
+	throttled := kafkatest.ProduceRequest(7, 0, testTopic, map[int32][]byte{0: kafkatest.RecordBatch("throttled")})
+	behind := kafkatest.ProduceRequest(7, 0, testTopic4, map[int32][]byte{0: kafkatest.RecordBatch("sent, then hung up")})
+	c.Write(append(kafkatest.EncodeRequest(1, throttled), kafkatest.EncodeRequest(2, behind)...))
+	awaitCond(t, 5*time.Second, "the second request to be read", func() bool { return queuedFrames(r.srv) == 1 })
+	c.Conn().Close()
+	awaitCond(t, 5*time.Second, "the relay to see the connection closed", func() bool { return openSessionsOf(r.srv) == 0 })
+	close(th.gate)
+	first := wal.StreamKey{Project: testProject, Logstore: testTopic, Partition: 0}
+	awaitCond(t, 5*time.Second, "the throttled request to be stored", func() bool { return len(r.app.Entries(first)) == 1 })
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := r.srv.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	second := wal.StreamKey{Project: testProject, Logstore: testTopic4, Partition: 0}
+	if n := len(r.app.Entries(second)); n != 1 {
+		t.Fatalf("Shutdown returned after %v with the acks=0 batch read before its producer hung up stored %d times, want once: it did not wait for a connection its producer closed",
+			time.Since(start).Round(time.Millisecond), n)
+	}
+}
