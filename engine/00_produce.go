@@ -156,7 +156,7 @@ func (s *session) handleProduce(r *request) {
 				p.ErrorCode = kerr.UnknownTopicOrPartition.Code
 				continue
 			}
-			info, err := batch.Validate(rp.Records, batch.ValidateOptions{
+			info, err := validate(rp.Records, batch.ValidateOptions{
 				MaxBytes:       s.srv.opts.MaxMessageBytes,
 				ProduceVersion: req.Version,
 			})
