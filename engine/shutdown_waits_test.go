@@ -38,28 +38,31 @@ func queuedFrames(srv *Server) int {
 	return n
 }
 
-// TestShutdownWaitsForMutedRequest: a request read before a throttle's
-// mute began waits the mute out before it is handled (session.run). It was
-// read, so Shutdown (and a drain, which ends with it) must wait for it as
-// for any other: an acks=0 batch read before the stop is stored before
-// Shutdown returns and the WAL is closed behind it.
-func TestShutdownWaitsForMutedRequest(t *testing.T) {
+// shutdownBehindMute sends two acks=0 Produce requests in one write, the
+// second read while the first is handled and before the first's throttle
+// mutes the connection, so that the second waits the mute out; with
+// hangUp the producer closes its connection before the mute begins. Once
+// the first is stored it calls Shutdown and fails the test unless the
+// second is stored when Shutdown returns.
+func shutdownBehindMute(t *testing.T, hangUp bool) {
 	t.Parallel()
-	const mute = 1500 * time.Millisecond
-	th := &gatedThrottler{fixedThrottler: fixedThrottler{logstore: testTopic, d: mute}, gate: make(chan struct{})}
+	th := &gatedThrottler{fixedThrottler: fixedThrottler{logstore: testTopic, d: 1500 * time.Millisecond}, gate: make(chan struct{})}
 	r := startRelay(t, func(o *Options) { o.Throttle = th })
 	c := kafkatest.DialT(t, r.plain, nil)
-
-	// Both requests in one write: the second is read while the first
-	// is handled, before its mute begins.
 	throttled := kafkatest.ProduceRequest(7, 0, testTopic, map[int32][]byte{0: kafkatest.RecordBatch("throttled")})
 	behind := kafkatest.ProduceRequest(7, 0, testTopic4, map[int32][]byte{0: kafkatest.RecordBatch("read before the stop")})
 	c.Write(append(kafkatest.EncodeRequest(1, throttled), kafkatest.EncodeRequest(2, behind)...))
 	awaitCond(t, 5*time.Second, "the second request to be read", func() bool { return queuedFrames(r.srv) == 1 })
+	if hangUp {
+		c.Conn().Close()
+		awaitCond(t, 5*time.Second, "the relay to see the connection closed", func() bool { return openSessionsOf(r.srv) == 0 })
+	}
 	close(th.gate)
 	first := wal.StreamKey{Project: testProject, Logstore: testTopic, Partition: 0}
 	awaitCond(t, 5*time.Second, "the throttled request to be stored", func() bool { return len(r.app.Entries(first)) == 1 })
-	awaitCond(t, 5*time.Second, "the second request to wait out the mute", func() bool { return queuedFrames(r.srv) == 0 })
+	if !hangUp {
+		awaitCond(t, 5*time.Second, "the second request to wait out the mute", func() bool { return queuedFrames(r.srv) == 0 })
+	}
 
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -69,11 +72,18 @@ func TestShutdownWaitsForMutedRequest(t *testing.T) {
 	}
 	second := wal.StreamKey{Project: testProject, Logstore: testTopic4, Partition: 0}
 	if n := len(r.app.Entries(second)); n != 1 {
-		t.Fatalf("Shutdown returned after %v with the acks=0 batch read before it stored %d times, want once: it did not wait for the request waiting out the mute",
-			time.Since(start).Round(time.Millisecond), n)
+		t.Fatalf("Shutdown returned after %v with the acks=0 batch read before it (producer hung up: %v) stored %d times, want once: it did not wait for the request waiting out the mute",
+			time.Since(start).Round(time.Millisecond), hangUp, n)
 	}
 	t.Logf("Shutdown returned after %v", time.Since(start).Round(time.Millisecond))
 }
+
+// TestShutdownWaitsForMutedRequest: a request read before a throttle's
+// mute began waits the mute out before it is handled (session.run). It was
+// read, so Shutdown (and a drain, which ends with it) must wait for it as
+// for any other: an acks=0 batch read before the stop is stored before
+// Shutdown returns and the WAL is closed behind it.
+func TestShutdownWaitsForMutedRequest(t *testing.T) { shutdownBehindMute(t, false) }
 
 // openSessionsOf counts the server's sessions.
 func openSessionsOf(srv *Server) int {
@@ -88,30 +98,4 @@ func openSessionsOf(srv *Server) int {
 // a connection still open: here the second waits out the first's
 // throttle, and its batch is stored before Shutdown returns and the WAL
 // is closed behind it.
-func TestShutdownWaitsForHungUpProducer(t *testing.T) {
-	t.Parallel()
-	th := &gatedThrottler{fixedThrottler: fixedThrottler{logstore: testTopic, d: time.Second}, gate: make(chan struct{})}
-	r := startRelay(t, func(o *Options) { o.Throttle = th })
-	c := kafkatest.DialT(t, r.plain, nil)
-	throttled := kafkatest.ProduceRequest(7, 0, testTopic, map[int32][]byte{0: kafkatest.RecordBatch("throttled")})
-	behind := kafkatest.ProduceRequest(7, 0, testTopic4, map[int32][]byte{0: kafkatest.RecordBatch("sent, then hung up")})
-	c.Write(append(kafkatest.EncodeRequest(1, throttled), kafkatest.EncodeRequest(2, behind)...))
-	awaitCond(t, 5*time.Second, "the second request to be read", func() bool { return queuedFrames(r.srv) == 1 })
-	c.Conn().Close()
-	awaitCond(t, 5*time.Second, "the relay to see the connection closed", func() bool { return openSessionsOf(r.srv) == 0 })
-	close(th.gate)
-	first := wal.StreamKey{Project: testProject, Logstore: testTopic, Partition: 0}
-	awaitCond(t, 5*time.Second, "the throttled request to be stored", func() bool { return len(r.app.Entries(first)) == 1 })
-
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	start := time.Now()
-	if err := r.srv.Shutdown(ctx); err != nil {
-		t.Fatalf("Shutdown: %v", err)
-	}
-	second := wal.StreamKey{Project: testProject, Logstore: testTopic4, Partition: 0}
-	if n := len(r.app.Entries(second)); n != 1 {
-		t.Fatalf("Shutdown returned after %v with the acks=0 batch read before its producer hung up stored %d times, want once: it did not wait for a connection its producer closed",
-			time.Since(start).Round(time.Millisecond), n)
-	}
-}
+func TestShutdownWaitsForHungUpProducer(t *testing.T) { shutdownBehindMute(t, true) }
