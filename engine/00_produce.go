@@ -20,8 +20,10 @@ package engine
 //   - Valid batches are appended to the WAL unchanged; the response
 //     carries the base offset the stream assigned. acks=1 answers once the
 //     WAL accepted the batch, acks=-1 once it is synced, acks=0 never (the
-//     request still holds its place in the connection's order). A WAL
-//     failure is KAFKA_STORAGE_ERROR, which shippers retry.
+//     request still holds its place in the connection's order; an
+//     acks=0 Produce with a partition in error closes the connection
+//     after what went before, as Kafka does). A WAL failure is
+//     KAFKA_STORAGE_ERROR, which shippers retry.
 //   - A batch from an idempotent producer that repeats one of its last 5
 //     (same producer ID, epoch and sequence numbers: a retry after a lost
 //     answer) is answered with the offset it got then and not stored
@@ -99,16 +101,26 @@ func (s *session) handleProduce(r *request) {
 	outstanding.Store(1) // held until every append is issued
 	finish := func() {
 		if outstanding.Add(-1) == 0 {
+			failed := false
 			for i := range resp.Topics {
 				for _, p := range resp.Topics[i].Partitions {
 					if p.ErrorCode != 0 {
+						failed = true
 						countPartitionError(p.ErrorCode)
 						s.refusedPartition(req.Topics[i].Topic, p, topicErrs[i])
 					}
 				}
 			}
 			produceDuration.UpdateDuration(r.received)
-			s.respond(r.slot, r.hdr.corrID, resp)
+			// acks=0 gets no answer, so an error closes the connection
+			// instead, as a Kafka broker does "so that the producer
+			// client will know that some error has happened and will
+			// refresh its metadata" (KafkaApis.handleProduceRequest).
+			if failed && req.Acks == 0 {
+				s.complete(r.slot, nil, true)
+			} else {
+				s.respond(r.slot, r.hdr.corrID, resp)
+			}
 			// Every append has completed and the response holds
 			// copies: nothing refers to the frame's bytes any more.
 			requestFrames.put(r.frame)
@@ -144,7 +156,7 @@ func (s *session) handleProduce(r *request) {
 				p.ErrorCode = kerr.UnknownTopicOrPartition.Code
 				continue
 			}
-			info, err := batch.Validate(rp.Records, batch.ValidateOptions{
+			info, err := validate(rp.Records, batch.ValidateOptions{
 				MaxBytes:       s.srv.opts.MaxMessageBytes,
 				ProduceVersion: req.Version,
 			})

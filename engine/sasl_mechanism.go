@@ -94,7 +94,25 @@ func (s *session) loginFailed(mechanism string, af *authFailure) {
 		_, known = s.srv.opts.Users.User(af.user)
 	}
 	userFailureCounter(af.user, known).Inc()
-	s.refuse(RefusalAuthentication, "SASL authentication failed", af.reason, "mechanism", mechanism, "user", logName(af.user))
+	user := af.user
+	if !known {
+		user = withoutKeySecret(user)
+	}
+	s.refuse(RefusalAuthentication, "SASL authentication failed", af.reason, "mechanism", mechanism, "user", logName(user))
+}
+
+// withoutKeySecret cuts a name the client gave after its first '#': a
+// shipper with username and password swapped sends
+// AccessKeyId#AccessKeySecret as its username. No Project has a '#': the
+// SDK reaches a Project at the host name <project>.<endpoint>
+// (aliyun-log-go-sdk log_project.go, parseEndpoint), where '#' would end
+// the URL's host. A relay user's name may, so the names of known users
+// are logged whole.
+func withoutKeySecret(name string) string {
+	if id, _, ok := strings.Cut(name, "#"); ok {
+		return id + "#…"
+	}
+	return name
 }
 
 // logName bounds a client-given name in a log line.

@@ -31,6 +31,11 @@ func splitPlain(token []byte) (user, password string, err error) {
 func accessKeyPrincipal(project, password string) (Principal, error) {
 	akid, secret, ok := strings.Cut(password, "#")
 	switch {
+	case strings.Contains(project, "#"):
+		// No Project has a '#' (withoutKeySecret): this is a key where
+		// the Project belongs, which must not become a log line's or
+		// a metric label's project.
+		return Principal{}, errors.New("the username must be the Project; it has a '#', as AccessKeyId#AccessKeySecret has (the password's place)")
 	case !ok:
 		return Principal{}, errors.New("the password must be AccessKeyId#AccessKeySecret, and it has no '#'")
 	case akid == "":

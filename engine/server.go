@@ -24,6 +24,9 @@ type Server struct {
 	budget    *budget
 	reaper    *reaper
 	sessions  sync.Map // *session -> struct{}: every open connection
+	// ending holds the sessions of closed connections whose frames are
+	// still handled or awaited (an acks=0 producer that hung up at once).
+	ending sync.Map // *session -> struct{}
 	// leaving: a Drain began; every connection's next Produce or
 	// Metadata answer is its last, and Produce gets NOT_LEADER_OR_FOLLOWER.
 	leaving atomic.Bool
@@ -144,14 +147,18 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 func (s *Server) drained() bool {
 	done := true
-	s.sessions.Range(func(k, _ any) bool {
+	check := func(k, _ any) bool {
 		sess := k.(*session)
 		sess.mu.Lock()
-		busy := (len(sess.queue) > 0 || len(sess.pending) > 0) && !sess.failed
+		busy := (len(sess.queue) > 0 || len(sess.pending) > 0 || sess.handling) && !sess.failed
 		sess.mu.Unlock()
 		done = !busy
 		return done
-	})
+	}
+	s.sessions.Range(check)
+	if done {
+		s.ending.Range(check)
+	}
 	return done
 }
 

@@ -83,6 +83,13 @@ type session struct {
 	mutedUntil time.Time
 	closed     bool // no more writes: the peer is gone or we dropped it
 	failed     bool // we dropped it: frames still queued are discarded too
+	// handling: run took a frame off queue and has not finished handling
+	// it (it may be waiting out a mute first): the connection is busy
+	// though queue and pending may both be empty.
+	handling bool
+	// ended: closedByPeer ran. A session with work left is then in
+	// Server.ending rather than Server.sessions until the work is done.
+	ended bool
 
 	// Owned by the goroutine handling frames.
 	stage      saslStage
@@ -181,7 +188,7 @@ func (s *session) roomFor(n int) bool {
 func (s *session) idle() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.queue) == 0 && len(s.pending) == 0
+	return len(s.queue) == 0 && len(s.pending) == 0 && !s.handling
 }
 
 // pushFrame hands over one frame (without its size prefix, in a buffer of
@@ -225,6 +232,7 @@ func (s *session) run() {
 			}
 			s.queue = nil
 			s.running = false
+			s.forgetIfDoneLocked()
 			s.mu.Unlock()
 			s.srv.budget.release(dropped)
 			return
@@ -232,6 +240,7 @@ func (s *session) run() {
 		frame := s.queue[0]
 		s.queue[0] = nil
 		s.queue = s.queue[1:]
+		s.handling = true
 		until := s.mutedUntil
 		s.mu.Unlock()
 		// A request read before the mute began (pipelined behind the
@@ -245,6 +254,9 @@ func (s *session) run() {
 		s.frameBytes, s.frame = len(frame.b), frame
 		s.handle(frame.b)
 		s.frame = nil // a Produce took it, or the collector has it
+		s.mu.Lock()
+		s.handling = false // a slot in pending holds its place now, if it has one
+		s.mu.Unlock()
 		s.srv.budget.release(s.frameBytes)
 	}
 }
@@ -293,9 +305,24 @@ func (s *session) complete(sl *slot, buf []byte, closeAfter bool) {
 	if resume {
 		s.paused = false
 	}
+	s.forgetIfDoneLocked()
 	s.mu.Unlock()
 	if resume {
 		s.t.resume()
+	}
+}
+
+// busyLocked reports whether frames wait, are handled or await their
+// answers. s.mu must be held.
+func (s *session) busyLocked() bool {
+	return len(s.queue) > 0 || len(s.pending) > 0 || s.running
+}
+
+// forgetIfDoneLocked takes an ended session out of Server.ending once its
+// work is done. s.mu must be held.
+func (s *session) forgetIfDoneLocked() {
+	if s.ended && !s.busyLocked() {
+		s.srv.ending.Delete(s)
 	}
 }
 
@@ -369,10 +396,16 @@ func (s *session) principalOf() Principal {
 }
 
 // closedByPeer is called by the transport when the connection is gone.
+// Frames it read are still handled: until they are (and their appends
+// done), the session is in Server.ending, which Shutdown waits for.
 func (s *session) closedByPeer() {
 	s.mu.Lock()
-	s.closed = true
+	s.closed, s.ended = true, true
+	if s.busyLocked() {
+		s.srv.ending.Store(s, struct{}{}) // before it leaves sessions: Shutdown sees it in one
+	}
 	s.mu.Unlock()
+	s.partialSince.Store(0) // no frame is coming any more
 	if !s.gone.Swap(true) {
 		s.ln.metrics.open.Dec()
 	}

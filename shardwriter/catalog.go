@@ -322,13 +322,9 @@ func (c *Catalog) listShards(k storeKey, cred wal.Credential, flight string) (*s
 	})
 	if err != nil {
 		if errors.Is(kafkaError(err), kerr.UnknownTopicOrPartition) {
-			// SLS says the Logstore is gone: forget the list, so the
-			// next request gets SLS's answer. (A key SLS refuses says
-			// nothing about the list other keys use.)
-			c.mu.Lock()
-			delete(c.shards, k)
-			delete(c.state.Shards, k.project+"/"+k.logstore)
-			c.mu.Unlock()
+			// (A key SLS refuses says nothing about the list other
+			// keys use.)
+			c.logstoreGone(k)
 		}
 		return nil, err
 	}
@@ -346,6 +342,18 @@ func (c *Catalog) listShards(k storeKey, cred wal.Credential, flight string) (*s
 		c.save()
 	}
 	return nl, nil
+}
+
+// logstoreGone forgets k's shard list when SLS said the Project or
+// Logstore does not exist (404 ProjectNotExist, LogStoreNotExist: to
+// ListShards, or to a writer's PutLogs), so that the next Partitions asks
+// SLS and gets its answer, UNKNOWN_TOPIC_OR_PARTITION, instead of the
+// cached list acknowledging batches that can only become dead letters.
+func (c *Catalog) logstoreGone(k storeKey) {
+	c.mu.Lock()
+	delete(c.shards, k)
+	delete(c.state.Shards, k.project+"/"+k.logstore)
+	c.mu.Unlock()
 }
 
 // routeKey returns the hash key that sends a write of partition p to its

@@ -463,9 +463,16 @@ func (w *writer) paceWait(ctx context.Context, fresh bool, n int) bool {
 // TOPIC_AUTHORIZATION_FAILED at once, and its next batch must prove the
 // key again before it is acknowledged, so nothing SLS would refuse is
 // acknowledged meanwhile.
+//
+// It also tells the catalog when SLS said the Project or Logstore is gone
+// (404 ProjectNotExist, LogStoreNotExist), so new Produce requests for it
+// get UNKNOWN_TOPIC_OR_PARTITION rather than the cached shard list.
 func (w *writer) refusedKey(rule errorRule, cred wal.Credential, err error) {
-	if rule.kafka == kerr.TopicAuthorizationFailed {
+	switch {
+	case rule.kafka == kerr.TopicAuthorizationFailed:
 		w.s.catalog.WriteDenied(w.key.Project, w.key.Logstore, cred, err)
+	case rule == ruleNotExist:
+		w.s.catalog.logstoreGone(storeKey{w.key.Project, w.key.Logstore})
 	}
 }
 
