@@ -3,10 +3,13 @@ package wal
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -30,6 +33,16 @@ type fileSyncer struct {
 	lastVlog string // the newest value-log file at the last sync
 	lastMem  string // the newest memtable log at the last sync
 	known    map[string]bool
+	// faults is the WAL's test hooks (badgerFileSynced, badgerDirSynced);
+	// nil in tests that build a fileSyncer alone.
+	faults *atomic.Pointer[faultHooks]
+}
+
+func (f *fileSyncer) hooks() *faultHooks {
+	if f.faults == nil {
+		return nil
+	}
+	return f.faults.Load()
 }
 
 func newFileSyncer(dir string) *fileSyncer {
@@ -92,11 +105,16 @@ func (f *fileSyncer) sync(dbSync func() error) error {
 			// to be found again.
 			if err := unix.Fdatasync(int(fd.Fd())); err != nil {
 				errs[i] = fmt.Errorf("cannot fdatasync %q: %w", n, err)
+			} else if h := f.hooks(); h != nil && h.badgerFileSynced != nil {
+				h.badgerFileSynced(n)
 			}
 		}()
 	}
 	if appeared {
 		errs[len(targets)] = syncDir(f.dir)
+		if h := f.hooks(); h != nil && h.badgerDirSynced != nil && errs[len(targets)] == nil {
+			h.badgerDirSynced(slices.Collect(maps.Keys(seen)))
+		}
 	}
 	wg.Wait()
 	for n, fd := range f.files {

@@ -1,0 +1,419 @@
+package wal
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// The power-loss kit. A power loss keeps what was fdatasync'd or fsync'd
+// and may lose everything else; the test makes that observable without a
+// block device of its own. In the process running the WAL, a syncRecorder
+// (through the WAL's observer hooks, faultHooks) reports each sync: the
+// size a data file had before its fdatasync, the new data files whose
+// directory entry was fsync'd, a copy of each of badger's logs (*.mem,
+// *.vlog) taken just after it was synced, and the badger log names a
+// directory fsync made durable. In the parent a powerImage reads those
+// reports and, after the SIGKILL, cuts the power: it turns the directory
+// into what the disk could hold (see powerImage.cut). The reports are
+// lines on the child's stdout, written before the acknowledgements that
+// depend on them, so the parent never credits less than what an ack it
+// read relied on.
+
+const crashEnvPower = "WAL_POWER_COPIES" // the directory for the copies of synced badger logs
+
+// powerOptions are crashOptions that turn over quickly: small data files
+// and segments (new files, deletions, drops) and a small memtable and
+// value log (badger starts new logs, and flushes).
+func powerOptions() Options {
+	o := crashOptions()
+	o.DataFileBytes = 512 << 10
+	o.SegmentBytes = 64 << 10
+	o.MemTableSize = 1 << 20
+	o.ValueLogFileSize = 1 << 20
+	o.ReclaimInterval = 50 * time.Millisecond
+	return o
+}
+
+// syncRecorder reports what the WAL's syncs made durable, in the process
+// that runs the WAL. Its methods run on the syncer's goroutines.
+type syncRecorder struct {
+	w      *WAL
+	copies string // where the copies of synced badger logs go
+	emit   func(format string, a ...any)
+	seq    atomic.Int64
+}
+
+// recordSyncs starts reporting w's syncs, as lines through emit:
+//
+//	PS <data file> <size>   fdatasync'd with at least size bytes
+//	PN <data file>          its directory entry is durable
+//	PM <badger log> <copy>  copy holds the log's content after a sync of it
+//	PD <badger log>...      the names are durable (directory fsync'd)
+//
+// It first reports every badger log as durable, copied as it is (what
+// Open left: its replay synced badger). Call it before any append.
+func recordSyncs(w *WAL, copies string, emit func(string, ...any)) {
+	r := &syncRecorder{w: w, copies: copies, emit: emit}
+	names := badgerLogs(w.dir)
+	for _, n := range names {
+		r.copyLog(n)
+	}
+	emit("PD %s\n", strings.Join(names, " "))
+	injectFaults(w, &faultHooks{
+		dataSynced:       func(path string, size int64) { emit("PS %s %d\n", filepath.Base(path), size) },
+		dataFileDurable:  func(path string) { emit("PN %s\n", filepath.Base(path)) },
+		dbSync:           r.dbSync,
+		badgerFileSynced: r.copyLog,
+		badgerDirSynced:  func(names []string) { emit("PD %s\n", strings.Join(names, " ")) },
+	})
+}
+
+// dbSync runs badger's Sync and credits it with the logs it synced: the
+// active memtable's log and the newest value log (badger v4.9.6 db.go,
+// DB.Sync: db.mt.SyncWAL and vlog.sync of vlog.maxFid). Which file that
+// was is known only when no new one appeared during the call: the newest
+// before and after must be the same, or nothing is credited.
+func (r *syncRecorder) dbSync() error {
+	before := newestBadgerLogs(r.w.dir)
+	if err := r.w.db.Sync(); err != nil {
+		return err
+	}
+	after := newestBadgerLogs(r.w.dir)
+	for _, n := range before {
+		if slices.Contains(after, n) {
+			r.copyLog(n)
+		}
+	}
+	return nil
+}
+
+// copyLog copies badger log name, just synced, and reports the copy. A
+// log deleted meanwhile is not reported (badger deletes a memtable's log
+// once it is flushed to a table).
+func (r *syncRecorder) copyLog(name string) {
+	dst := filepath.Join(r.copies, fmt.Sprintf("%d-%s", r.seq.Add(1), name))
+	if err := copySparse(filepath.Join(r.w.dir, name), dst); err != nil {
+		os.Remove(dst)
+		return
+	}
+	r.emit("PM %s %s\n", name, dst)
+}
+
+// badgerLogs lists badger's memtable and value logs in dir.
+func badgerLogs(dir string) []string {
+	ents, _ := os.ReadDir(dir)
+	var out []string
+	for _, e := range ents {
+		if n := e.Name(); strings.HasSuffix(n, ".mem") || strings.HasSuffix(n, ".vlog") {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// newestBadgerLogs returns the newest memtable log and value log in dir.
+func newestBadgerLogs(dir string) []string {
+	var mem, vlog string
+	for _, n := range badgerLogs(dir) {
+		if strings.HasSuffix(n, ".mem") {
+			mem = max(mem, n)
+		} else {
+			vlog = max(vlog, n)
+		}
+	}
+	return []string{mem, vlog}
+}
+
+// copySparse copies src to dst (created), leaving holes where src reads
+// as zeros: badger's logs are mapped at their full size and mostly empty.
+func copySparse(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	fi, err := in.Stat()
+	if err != nil {
+		return err
+	}
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+	if err := out.Truncate(fi.Size()); err != nil {
+		return err
+	}
+	buf := make([]byte, 64<<10)
+	zero := make([]byte, len(buf))
+	for off := int64(0); off < fi.Size(); {
+		n, err := in.ReadAt(buf, off)
+		if n > 0 && !bytes.Equal(buf[:n], zero[:n]) {
+			if _, werr := out.WriteAt(buf[:n], off); werr != nil {
+				return werr
+			}
+		}
+		off += int64(n)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// powerImage is the parent's record of what the child's syncs made
+// durable (recordSyncs' lines), and the power cut that applies it.
+type powerImage struct {
+	t       *testing.T
+	dir     string // the WAL's
+	copies  string // the child's copies of synced badger logs
+	shadow  string // hard links of data files with a durable name, to bring deleted ones back
+	synced  map[string]int64
+	durable map[string]bool   // data files
+	logCopy map[string]string // badger log → copy of its synced content
+	logSafe map[string]bool   // badger logs with a durable name
+}
+
+func newPowerImage(t *testing.T, dir string) *powerImage {
+	return &powerImage{t: t, dir: dir, copies: mkdir(t), shadow: mkdir(t)}
+}
+
+func (p *powerImage) dataDir() string { return filepath.Join(p.dir, dataDirName) }
+
+// startRound records the directory as it is before a child starts: what
+// the last power cut left is on disk.
+func (p *powerImage) startRound() {
+	t := p.t
+	for _, d := range []string{p.copies, p.shadow} {
+		if err := os.RemoveAll(d); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.synced, p.durable = map[string]int64{}, map[string]bool{}
+	p.logCopy, p.logSafe = map[string]string{}, map[string]bool{}
+	for _, name := range dataFileNames(p.dataDir()) {
+		fi, err := os.Stat(filepath.Join(p.dataDir(), name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.synced[name] = fi.Size()
+		p.fileDurable(name)
+	}
+}
+
+func (p *powerImage) fileDurable(name string) {
+	p.durable[name] = true
+	// Linked, not copied: the cut brings back the file's first synced
+	// bytes, which the child never rewrites.
+	os.Link(filepath.Join(p.dataDir(), name), filepath.Join(p.shadow, name))
+}
+
+// onLine takes a recordSyncs line; it reports whether it was one.
+func (p *powerImage) onLine(f []string) bool {
+	if len(f) == 0 {
+		return false
+	}
+	switch {
+	case f[0] == "PS" && len(f) == 3:
+		size, err := strconv.ParseInt(f[2], 10, 64)
+		if err != nil {
+			p.t.Fatalf("bad line %q", f)
+		}
+		p.synced[f[1]] = max(p.synced[f[1]], size)
+	case f[0] == "PN" && len(f) == 2:
+		p.fileDurable(f[1])
+	case f[0] == "PM" && len(f) == 3:
+		if old := p.logCopy[f[1]]; old != "" {
+			os.Remove(old)
+		}
+		p.logCopy[f[1]] = f[2]
+	case f[0] == "PD":
+		for _, n := range f[1:] {
+			p.logSafe[n] = true
+		}
+	default:
+		return false
+	}
+	return true
+}
+
+// powerCut counts what a cut did.
+type powerCut struct {
+	BadgerKept   bool // badger's logs left as the kill left them
+	LogsReverted int  // badger logs put back to their last synced content
+	LogsGone     int  // badger logs never synced, or with no durable name
+	FilesGone    int  // data files whose name was not durable
+	TornTails    int  // data files cut at, or past, their synced size
+	FilesBack    int  // deleted data files back (unlink not durable)
+}
+
+// cut turns the directory into one a power loss at the kill could leave
+// (the child is gone):
+//
+//   - badger's logs (*.mem, *.vlog), in 4 cuts of 5: each goes back to
+//     its copy after its last sync; one never synced or whose name no
+//     directory fsync covered is deleted. In 1 of 5 they stay as the kill
+//     left them (every write reached the disk).
+//   - each data file whose name no directory fsync covered is deleted;
+//     one with bytes past its last fdatasync'd size gets one of: cut at
+//     that size; cut at a random size past it (later writes partly on
+//     disk); cut there with up to 8 KiB of garbage after it (a torn
+//     write); a random 4 KiB page past it zeroed (written back out of
+//     order).
+//   - a data file deleted (by Reclaim) after its name was durable comes
+//     back, cut at its synced size, in 1 of 2: the directory was not
+//     fsync'd after the unlink.
+//
+// badger's tables, MANIFEST, KEYREGISTRY and DISCARD stay as they are:
+// badger fsyncs them itself.
+func (p *powerImage) cut(rng *rand.Rand) powerCut {
+	t := p.t
+	var c powerCut
+	c.BadgerKept = rng.IntN(5) == 0
+	for _, name := range badgerLogs(p.dir) {
+		path := filepath.Join(p.dir, name)
+		switch {
+		case c.BadgerKept:
+		case p.logSafe[name] && p.logCopy[name] != "":
+			if err := copySparse(p.logCopy[name], path); err != nil {
+				t.Fatalf("cannot put back %s: %v", name, err)
+			}
+			c.LogsReverted++
+		default:
+			if err := os.Remove(path); err != nil {
+				t.Fatal(err)
+			}
+			c.LogsGone++
+		}
+	}
+	live := dataFileNames(p.dataDir())
+	for _, name := range live {
+		path := filepath.Join(p.dataDir(), name)
+		if !p.durable[name] {
+			if err := os.Remove(path); err != nil {
+				t.Fatal(err)
+			}
+			c.FilesGone++
+			continue
+		}
+		if p.tearTail(rng, path, p.synced[name]) {
+			c.TornTails++
+		}
+	}
+	for _, name := range dataFileNames(p.shadow) {
+		if slices.Contains(live, name) || rng.IntN(2) == 0 {
+			continue
+		}
+		path := filepath.Join(p.dataDir(), name)
+		if err := os.Link(filepath.Join(p.shadow, name), path); err != nil {
+			t.Fatal(err)
+		}
+		p.tearTail(rng, path, p.synced[name])
+		c.FilesBack++
+	}
+	return c
+}
+
+// tearTail cuts the file at path to what a power loss may leave of it
+// when synced bytes are on disk; it reports whether it changed it.
+func (p *powerImage) tearTail(rng *rand.Rand, path string, synced int64) bool {
+	t := p.t
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := fi.Size()
+	if size <= synced {
+		return false // a recovery cut it, and synced the cut
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	const page = 4096
+	switch mode := rng.IntN(4); {
+	case mode == 0:
+		err = f.Truncate(synced)
+	case mode == 1:
+		err = f.Truncate(synced + rng.Int64N(size-synced))
+	case mode == 2:
+		if err = f.Truncate(synced); err == nil {
+			junk := make([]byte, 1+rng.IntN(8<<10))
+			for i := range junk {
+				junk[i] = byte(rng.Uint32())
+			}
+			_, err = f.WriteAt(junk, synced)
+		}
+	default:
+		first := (synced + page - 1) / page * page
+		if first >= size {
+			err = f.Truncate(synced)
+			break
+		}
+		at := first + rng.Int64N((size-first+page-1)/page)*page
+		_, err = f.WriteAt(make([]byte, min(page, size-at)), at)
+	}
+	if err != nil {
+		t.Fatalf("cannot tear %s: %v", path, err)
+	}
+	return true
+}
+
+// dataFileNames lists the data files in dir.
+func dataFileNames(dir string) []string {
+	ents, _ := os.ReadDir(dir)
+	var out []string
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), dataFileExt) {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
+
+// readPastGaps is readNoWait, except that with gaps it passes each gap in
+// the stream's offsets (a CorruptError for offsets no entry is stored at)
+// with Commit(Next), as a consumer would, and reads on. Recovery indexes
+// a frame found past a gap (replayFrame): after a power loss, unsynced
+// frames written later can be on disk while earlier ones are not.
+func readPastGaps(t testing.TB, r *Reader, gaps bool) []*Entry {
+	t.Helper()
+	var out []*Entry
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 0)
+		es, err := r.Read(ctx, 4<<20, 256)
+		cancel()
+		var ce *CorruptError
+		switch {
+		case errors.Is(err, context.DeadlineExceeded):
+			return out
+		case gaps && errors.As(err, &ce) && strings.Contains(ce.Err.Error(), "no entries stored"):
+			t.Logf("stream %v: no entries from offset %d to %d (lost unsynced frames before a frame found on disk); passed", ce.Stream, ce.Offset, ce.Next)
+			if err := r.Commit(ce.Next); err != nil {
+				t.Fatalf("commit past the gap: %v", err)
+			}
+		case err != nil:
+			t.Fatalf("read: %v", err)
+		}
+		out = append(out, es...)
+	}
+}
