@@ -285,25 +285,38 @@ type powerCut struct {
 // badger's tables, MANIFEST, KEYREGISTRY and DISCARD stay as they are:
 // badger fsyncs them itself.
 func (p *powerImage) cut(rng *rand.Rand) powerCut {
-	t := p.t
 	var c powerCut
 	c.BadgerKept = rng.IntN(5) == 0
+	if !c.BadgerKept {
+		p.cutBadgerLogs(&c)
+	}
+	p.cutDataFiles(rng, &c)
+	return c
+}
+
+// cutBadgerLogs puts each of badger's logs back to its last synced
+// content, or deletes it (see cut).
+func (p *powerImage) cutBadgerLogs(c *powerCut) {
+	t := p.t
 	for _, name := range badgerLogs(p.dir) {
 		path := filepath.Join(p.dir, name)
-		switch {
-		case c.BadgerKept:
-		case p.logSafe[name] && p.logCopy[name] != "":
+		if p.logSafe[name] && p.logCopy[name] != "" {
 			if err := copySparse(p.logCopy[name], path); err != nil {
 				t.Fatalf("cannot put back %s: %v", name, err)
 			}
 			c.LogsReverted++
-		default:
-			if err := os.Remove(path); err != nil {
-				t.Fatal(err)
-			}
-			c.LogsGone++
+			continue
 		}
+		if err := os.Remove(path); err != nil {
+			t.Fatal(err)
+		}
+		c.LogsGone++
 	}
+}
+
+// cutDataFiles deletes, tears and brings back data files (see cut).
+func (p *powerImage) cutDataFiles(rng *rand.Rand, c *powerCut) {
+	t := p.t
 	live := dataFileNames(p.dataDir())
 	for _, name := range live {
 		path := filepath.Join(p.dataDir(), name)
@@ -329,7 +342,6 @@ func (p *powerImage) cut(rng *rand.Rand) powerCut {
 		p.tearTail(rng, path, p.synced[name])
 		c.FilesBack++
 	}
-	return c
 }
 
 // tearTail cuts the file at path to what a power loss may leave of it

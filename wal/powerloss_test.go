@@ -1,16 +1,23 @@
 package wal
 
 import (
+	"bytes"
+	"fmt"
 	"io"
 	"log/slog"
 	"maps"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/dgraph-io/badger/v4"
 )
 
 // TestPowerLoss runs the WAL in a child process (the crash tests' kit:
@@ -124,4 +131,124 @@ func TestPowerLoss(t *testing.T) {
 		}
 	}
 	t.Logf("%d power cuts, %d appends acknowledged in all", round, len(l.acked))
+}
+
+// TestPowerLossMemtableRotatedDuringSync: badger starts a new memtable
+// (the active one is full) after the syncer listed badger's logs and
+// before its DB.Sync. DB.Sync syncs only the new memtable's log; the old
+// one, which holds the row of the stream the append created, was the
+// newest in the listing, so the syncer did not fdatasync it either, and
+// the append was acknowledged. A power loss before badger has flushed
+// the old memtable to a table loses the row, and recovery skips the
+// frames of a stream it does not know: the acknowledged entry is gone.
+func TestPowerLossMemtableRotatedDuringSync(t *testing.T) {
+	dir := mkdir(t)
+	o := testOptions(t)
+	o.MemTableSize = 1 << 20
+	w := openTest(t, dir, o)
+	defer w.Close()
+	acked := map[uint64]ackRec{1: {0, mustAppend(t, w, sk(0), testEntry(1, 1<<10, 1), false)}}
+	waitIndexed(t, w)
+
+	img := newPowerImage(t, dir)
+	img.startRound()
+	var mu sync.Mutex // the recorder reports from the syncer's goroutines
+	recordSyncs(w, img.copies, func(format string, a ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		img.onLine(strings.Fields(fmt.Sprintf(format, a...)))
+	})
+	tables := mkdir(t)
+	var logsThen []string // badger's logs when the tables were copied
+	var armed atomic.Bool
+	h := *w.faults.Load()
+	recorded := h.dbSync
+	h.dbSync = func() error {
+		if armed.CompareAndSwap(true, false) {
+			// What badger has on disk if the power goes before it
+			// flushes the memtable it is about to leave.
+			copyBadgerTables(t, dir, tables)
+			logsThen = badgerLogs(dir)
+			startNewMemtable(t, w)
+		}
+		return recorded()
+	}
+	injectFaults(w, &h)
+	armed.Store(true)
+	acked[2] = ackRec{1, mustAppend(t, w, sk(1), testEntry(2, 1<<10, 1), false)} // a new stream
+	if armed.Load() {
+		t.Fatal("the append was acknowledged without a sync of badger's files")
+	}
+
+	// The power goes now, before badger's flush of the memtable it left
+	// reached the disk: the data files and badger's logs as the syncs
+	// left them (the logs there then and now, put back or deleted by the
+	// cut), and the tables from before the new memtable.
+	crashed := mkdir(t)
+	if err := os.Mkdir(filepath.Join(crashed, dataDirName), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range dataFileNames(filepath.Join(dir, dataDirName)) {
+		if err := copySparse(filepath.Join(dir, dataDirName, n), filepath.Join(crashed, dataDirName, n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	for _, n := range append(logsThen, badgerLogs(dir)...) {
+		if err := os.WriteFile(filepath.Join(crashed, n), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	copyBadgerTables(t, tables, crashed)
+	img.dir = crashed
+	var c powerCut
+	img.cutBadgerLogs(&c)
+	img.cutDataFiles(rand.New(rand.NewPCG(1, 1)), &c)
+	mu.Unlock()
+	t.Logf("power cut: %+v", c)
+	verifyReopen(t, crashed, o, acked, map[int]int64{}, false)
+}
+
+// copyBadgerTables copies badger's files other than its logs (tables,
+// MANIFEST, KEYREGISTRY, DISCARD) from one directory to another.
+func copyBadgerTables(t *testing.T, from, to string) {
+	ents, err := os.ReadDir(from)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	for _, e := range ents {
+		n := e.Name()
+		if !e.Type().IsRegular() || strings.HasSuffix(n, ".mem") || strings.HasSuffix(n, ".vlog") {
+			continue
+		}
+		if err := copySparse(filepath.Join(from, n), filepath.Join(to, n)); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// startNewMemtable writes rows of its own (under a tag the WAL does not
+// use) until badger starts a new memtable log.
+func startNewMemtable(t *testing.T, w *WAL) {
+	old := newestBadgerLogs(w.dir)[0]
+	val := bytes.Repeat([]byte{'j'}, 200) // under valueThreshold: in the memtable
+	for i := range 200 {
+		err := w.db.Update(func(txn *badger.Txn) error {
+			for j := range 500 {
+				if err := txn.Set(fmt.Appendf(nil, "~filler%08d", i*500+j), val); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		if newestBadgerLogs(w.dir)[0] != old {
+			return
+		}
+	}
+	t.Error("badger started no new memtable")
 }
