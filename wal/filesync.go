@@ -20,7 +20,8 @@ import (
 // one (unless SyncWrites), so the tail of the old file — acknowledged
 // already — would sit unsynced in the page cache, lost on power failure.
 // So after DB.Sync the syncer also fdatasyncs the files that were current
-// at the previous sync and are not any more. And DB.Sync msyncs a mapping
+// at the previous sync and are not any more (listed after DB.Sync, see
+// sync). And DB.Sync msyncs a mapping
 // that a concurrent rotation may be remapping, failing with ENOMEM; then
 // every file since the previous sync is fdatasynced instead.
 //
@@ -50,7 +51,20 @@ func newFileSyncer(dir string) *fileSyncer {
 }
 
 // sync makes everything written so far durable (see fileSyncer).
+//
+// badger's logs are listed after DB.Sync, not before: a write may start a
+// new memtable (or value log) between a listing and DB.Sync, which then
+// syncs the new active log, and the one it left — the newest in a listing
+// taken before, so not fdatasynced here either — would keep rows the
+// acknowledgements depend on unsynced until badger flushed it
+// (TestPowerLossMemtableRotatedDuringSync). Listed after, the log DB.Sync
+// synced is the newest or older (fdatasynced again, harmlessly); a newer
+// one holds only writes that came after DB.Sync.
 func (f *fileSyncer) sync(dbSync func() error) error {
+	dbErr := dbSync()
+	if dbErr != nil && !errors.Is(dbErr, unix.ENOMEM) {
+		return dbErr
+	}
 	ents, err := os.ReadDir(f.dir)
 	if err != nil {
 		return fmt.Errorf("cannot list %q: %w", f.dir, err)
@@ -74,7 +88,7 @@ func (f *fileSyncer) sync(dbSync func() error) error {
 			appeared = true
 		}
 	}
-	if err := dbSync(); err == nil {
+	if dbErr == nil {
 		// Only the files that stopped being current remain.
 		rest := targets[:0]
 		for _, n := range targets {
@@ -83,8 +97,6 @@ func (f *fileSyncer) sync(dbSync func() error) error {
 			}
 		}
 		targets = rest
-	} else if !errors.Is(err, unix.ENOMEM) {
-		return err
 	}
 	errs := make([]error, len(targets)+1)
 	var wg sync.WaitGroup
