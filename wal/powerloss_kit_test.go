@@ -258,6 +258,7 @@ func (p *powerImage) onLine(f []string) bool {
 // powerCut counts what a cut did.
 type powerCut struct {
 	BadgerKept   bool // badger's logs left as the kill left them
+	LogsKept     int  // badger logs left as the kill left them (written back by the kernel)
 	LogsReverted int  // badger logs put back to their last synced content
 	LogsGone     int  // badger logs never synced, or with no durable name
 	FilesGone    int  // data files whose name was not durable
@@ -270,8 +271,10 @@ type powerCut struct {
 //
 //   - badger's logs (*.mem, *.vlog), in 4 cuts of 5: each goes back to
 //     its copy after its last sync; one never synced or whose name no
-//     directory fsync covered is deleted. In 1 of 5 they stay as the kill
-//     left them (every write reached the disk).
+//     directory fsync covered is deleted. In half of those cuts each log
+//     instead keeps every write in 1 case of 4, on its own (the kernel
+//     wrote back a later log before an earlier one). In 1 cut of 5 they
+//     all stay as the kill left them (every write reached the disk).
 //   - each data file whose name no directory fsync covered is deleted;
 //     one with bytes past its last fdatasync'd size gets one of: cut at
 //     that size; cut at a random size past it (later writes partly on
@@ -288,7 +291,11 @@ func (p *powerImage) cut(rng *rand.Rand) powerCut {
 	var c powerCut
 	c.BadgerKept = rng.IntN(5) == 0
 	if !c.BadgerKept {
-		p.cutBadgerLogs(&c)
+		keep := 0.0
+		if rng.IntN(2) == 0 {
+			keep = 0.25
+		}
+		p.cutBadgerLogs(rng, keep, &c)
 	}
 	p.cutDataFiles(rng, &c)
 	return c
@@ -296,10 +303,14 @@ func (p *powerImage) cut(rng *rand.Rand) powerCut {
 
 // cutBadgerLogs puts each of badger's logs back to its last synced
 // content, or deletes it (see cut).
-func (p *powerImage) cutBadgerLogs(c *powerCut) {
+func (p *powerImage) cutBadgerLogs(rng *rand.Rand, keep float64, c *powerCut) {
 	t := p.t
 	for _, name := range badgerLogs(p.dir) {
 		path := filepath.Join(p.dir, name)
+		if keep > 0 && rng.Float64() < keep {
+			c.LogsKept++
+			continue
+		}
 		if p.logSafe[name] && p.logCopy[name] != "" {
 			if err := copySparse(p.logCopy[name], path); err != nil {
 				t.Fatalf("cannot put back %s: %v", name, err)
