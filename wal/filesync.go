@@ -172,5 +172,11 @@ func syncDir(dir string) error {
 	if err := d.Sync(); err != nil {
 		return fmt.Errorf("cannot fsync %q: %w", dir, err)
 	}
+	if h := dirSynced.Load(); h != nil {
+		(*h)(dir)
+	}
 	return nil
 }
+
+// dirSynced, tests only, is told each directory syncDir fsynced.
+var dirSynced atomic.Pointer[func(dir string)]

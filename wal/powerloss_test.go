@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -263,4 +264,35 @@ func startNewMemtable(t *testing.T, w *WAL) {
 		}
 	}
 	t.Error("badger started no new memtable")
+}
+
+// TestOpenMakesNewDirectoriesDurable: Open of a directory that does not
+// exist creates it (and its missing parents) and must fsync the parent of
+// each, or a power loss soon after the first start can take the whole
+// WAL, acknowledged entries and all: the WAL's own fsyncs (the data
+// directory, badger's) make only the names inside it durable.
+func TestOpenMakesNewDirectoriesDurable(t *testing.T) {
+	root := mkdir(t)
+	dir := filepath.Join(root, "a", "b", "wal")
+	var mu sync.Mutex
+	synced := map[string]bool{}
+	record := func(d string) {
+		mu.Lock()
+		defer mu.Unlock()
+		synced[d] = true
+	}
+	dirSynced.Store(&record)
+	defer dirSynced.Store(nil)
+	w := openTest(t, dir, testOptions(t))
+	mustAppend(t, w, sk(0), testEntry(1, 1<<10, 1), false)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, d := range []string{root, filepath.Join(root, "a"), filepath.Join(root, "a", "b")} {
+		if !synced[d] {
+			t.Errorf("%s not fsynced after Open created a directory in it (fsynced: %v)", d, slices.Sorted(maps.Keys(synced)))
+		}
+	}
 }
