@@ -180,3 +180,37 @@ func syncDir(dir string) error {
 
 // dirSynced, tests only, is told each directory syncDir fsynced.
 var dirSynced atomic.Pointer[func(dir string)]
+
+// mkdirDurable creates dir and its missing parents, and makes their names
+// durable: it fsyncs the parent of each directory it created, and, when
+// fresh (dir holds no MANIFEST: a new WAL, or one whose first start a
+// crash cut short, maybe before that fsync), dir's parent. Without it a
+// power loss soon after the first start could take the whole directory,
+// acknowledged entries and all.
+func mkdirDurable(dir string) error {
+	dir = filepath.Clean(dir)
+	var created []string
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(d); err == nil {
+			break
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		created = append(created, d)
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	if _, err := os.Stat(filepath.Join(dir, "MANIFEST")); errors.Is(err, os.ErrNotExist) && len(created) == 0 {
+		created = append(created, dir)
+	}
+	for _, d := range created {
+		if err := syncDir(filepath.Dir(d)); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -209,7 +209,7 @@ func open(dir string, opts Options) (*WAL, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := mkdirDurable(dir); err != nil {
 		return nil, err
 	}
 	if err := checkFiles(dir); err != nil {
