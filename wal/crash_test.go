@@ -79,8 +79,9 @@ func TestHelperProcess(t *testing.T) {
 	if killAt != "" {
 		armReclaimKill(w, killAt, emit, &paused)
 	}
+	lazy := os.Getenv(crashEnvPowerLazy) == "1"
 	for part := range readers {
-		go consumeCommitting(w, part, emit)
+		go consumeCommitting(w, part, emit, lazy)
 	}
 	for g := range 16 {
 		go func() {
@@ -111,8 +112,10 @@ func TestHelperProcess(t *testing.T) {
 }
 
 // consumeCommitting reads partition part's stream and commits after each
-// read, printing "C <part> <next>" once a Commit returned.
-func consumeCommitting(w *WAL, part int, emit func(string, ...any)) {
+// read, printing "C <part> <next>" once a Commit returned; lazy, it
+// commits with CommitAsync instead, as the shardwriter does, and prints
+// nothing (the position is not durable when it returns).
+func consumeCommitting(w *WAL, part int, emit func(string, ...any), lazy bool) {
 	r, err := w.Reader(sk(part))
 	for err != nil {
 		time.Sleep(5 * time.Millisecond)
@@ -126,6 +129,13 @@ func consumeCommitting(w *WAL, part int, emit func(string, ...any)) {
 		}
 		last := es[len(es)-1]
 		next := last.BaseOffset + int64(last.Records)
+		if lazy {
+			if err := r.CommitAsync(next); err != nil {
+				emit("E commit: %v\n", err)
+				return
+			}
+			continue
+		}
 		if err := r.Commit(next); err != nil {
 			emit("E commit: %v\n", err)
 			return

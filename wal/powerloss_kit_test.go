@@ -31,7 +31,10 @@ import (
 // depend on them, so the parent never credits less than what an ack it
 // read relied on.
 
-const crashEnvPower = "WAL_POWER_COPIES" // the directory for the copies of synced badger logs
+const (
+	crashEnvPower     = "WAL_POWER_COPIES" // the directory for the copies of synced badger logs
+	crashEnvPowerLazy = "WAL_POWER_LAZY"   // "1": the readers commit with CommitAsync
+)
 
 // powerOptions are crashOptions that turn over quickly: small data files
 // and segments (new files, deletions, drops) and a small memtable and
