@@ -199,32 +199,47 @@ func TestPowerLossMemtableRotatedDuringSync(t *testing.T) {
 	defer reading.Close()
 
 	// The power goes now, before badger's flush of the memtable it left
-	// reached the disk: the data files and badger's logs as the syncs
-	// left them (the logs there then and now, put back or deleted by the
-	// cut), and the tables from before the new memtable.
+	// reached the disk.
+	mu.Lock()
+	crashed := img.cutCopy(tables, logsThen)
+	mu.Unlock()
+	verifyReopen(t, crashed, o, acked, map[int]int64{}, false)
+}
+
+// cutCopy builds, in a new directory, what a power loss now leaves of the
+// running WAL p records, badger's flushes since tables were copied not
+// done: the data files and badger's logs as the syncs left them (the logs
+// there now and the ones in logsThen, put back or deleted by the cut),
+// with the tables from the copy. The caller holds off the recorder.
+func (p *powerImage) cutCopy(tables string, logsThen []string) string {
+	t := p.t
+	t.Helper()
+	live := p.dir
 	crashed := mkdir(t)
 	if err := os.Mkdir(filepath.Join(crashed, dataDirName), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	for _, n := range dataFileNames(filepath.Join(dir, dataDirName)) {
-		if err := copySparse(filepath.Join(dir, dataDirName, n), filepath.Join(crashed, dataDirName, n)); err != nil {
+	for _, n := range dataFileNames(filepath.Join(live, dataDirName)) {
+		if err := copySparse(filepath.Join(live, dataDirName, n), filepath.Join(crashed, dataDirName, n)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	mu.Lock()
-	for _, n := range append(logsThen, badgerLogs(dir)...) {
+	for _, n := range append(logsThen, badgerLogs(live)...) {
 		if err := os.WriteFile(filepath.Join(crashed, n), nil, 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
 	copyBadgerTables(t, tables, crashed)
-	img.dir = crashed
+	// No deleted data file comes back: the shadow links are the live
+	// files, which a cut must not touch.
+	shadow := p.shadow
+	p.dir, p.shadow = crashed, ""
+	defer func() { p.dir, p.shadow = live, shadow }()
 	var c powerCut
-	img.cutBadgerLogs(nil, 0, &c)
-	img.cutDataFiles(rand.New(rand.NewPCG(1, 1)), &c)
-	mu.Unlock()
+	p.cutBadgerLogs(nil, 0, &c)
+	p.cutDataFiles(rand.New(rand.NewPCG(1, 1)), &c)
 	t.Logf("power cut: %+v", c)
-	verifyReopen(t, crashed, o, acked, map[int]int64{}, false)
+	return crashed
 }
 
 // copyBadgerTables copies badger's files other than its logs (tables,
@@ -300,4 +315,72 @@ func TestOpenMakesNewDirectoriesDurable(t *testing.T) {
 			t.Errorf("%s not fsynced after Open created a directory in it (fsynced: %v)", d, slices.Sorted(maps.Keys(synced)))
 		}
 	}
+}
+
+// TestPowerLossDuringSyncAfterMemtableRotated: the index rows of
+// acknowledged entries are written after their sync and not synced (the
+// frames are replayed from the checkpoint); badger then starts a new
+// memtable, more rows go there, with the stream's metadata and the
+// checkpoint past the first ones. The next sync of badger's files must
+// make the left log durable no later than the new one: a power loss
+// between the two keeps the new log's checkpoint and metadata without the
+// rows before them, and recovery, starting from that checkpoint, never
+// indexes the first entries again.
+func TestPowerLossDuringSyncAfterMemtableRotated(t *testing.T) {
+	dir := mkdir(t)
+	o := testOptions(t)
+	o.MemTableSize = 1 << 20
+	w := openTest(t, dir, o)
+	defer w.Close()
+	img := newPowerImage(t, dir)
+	img.startRound()
+	var mu sync.Mutex
+	recordSyncs(w, img.copies, func(format string, a ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		img.onLine(strings.Fields(fmt.Sprintf(format, a...)))
+	})
+	acked := map[uint64]ackRec{}
+	acked[1] = ackRec{0, mustAppend(t, w, sk(0), testEntry(1, 1<<10, 1), false)}
+	waitIndexed(t, w) // its index rows: in the memtable's log, not synced
+
+	// As in TestPowerLossMemtableRotatedDuringSync, a read keeps the left
+	// log on disk, and the tables are the ones before badger's flush.
+	tables := mkdir(t)
+	copyBadgerTables(t, dir, tables)
+	logsThen := badgerLogs(dir)
+	readTxn := w.db.NewTransaction(false)
+	reading := readTxn.NewIterator(badger.DefaultIteratorOptions)
+	defer readTxn.Discard()
+	defer reading.Close()
+	startNewMemtable(t, w)
+	acked[2] = ackRec{0, mustAppend(t, w, sk(0), testEntry(2, 1<<10, 1), false)}
+	waitIndexed(t, w) // in the new log: metadata and checkpoint past entry 1
+
+	// The file system has committed the new log's name (ext4 does every
+	// 5 s), and the power goes during the next sync of badger's files,
+	// once DB.Sync has returned.
+	mu.Lock()
+	for _, n := range badgerLogs(dir) {
+		img.logSafe[n] = true
+	}
+	mu.Unlock()
+	var crashed string
+	h := *w.faults.Load()
+	recorded := h.dbSync
+	h.dbSync = func() error {
+		err := recorded()
+		if crashed == "" {
+			mu.Lock()
+			crashed = img.cutCopy(tables, logsThen)
+			mu.Unlock()
+		}
+		return err
+	}
+	injectFaults(w, &h)
+	mustAppend(t, w, sk(1), testEntry(3, 1<<10, 1), false) // a new stream: badger is synced
+	if crashed == "" {
+		t.Fatal("no sync of badger's files")
+	}
+	verifyReopen(t, crashed, o, acked, map[int]int64{}, false)
 }
