@@ -274,9 +274,10 @@ type powerCut struct {
 //
 //   - badger's logs (*.mem, *.vlog), in 4 cuts of 5: each goes back to
 //     its copy after its last sync; one never synced or whose name no
-//     directory fsync covered is deleted. In half of those cuts each log
-//     instead keeps every write in 1 case of 4, on its own (the kernel
-//     wrote back a later log before an earlier one). In 1 cut of 5 they
+//     directory fsync covered is deleted. In half of those cuts the
+//     oldest few logs of each kind (a random number, maybe none or all)
+//     keep every write instead: the kernel's writeback got that far, and
+//     it writes back the files dirtied first first. In 1 cut of 5 they
 //     all stay as the kill left them (every write reached the disk).
 //   - each data file whose name no directory fsync covered is deleted;
 //     one with bytes past its last fdatasync'd size gets one of: cut at
@@ -294,23 +295,42 @@ func (p *powerImage) cut(rng *rand.Rand) powerCut {
 	var c powerCut
 	c.BadgerKept = rng.IntN(5) == 0
 	if !c.BadgerKept {
-		keep := 0.0
+		var kept map[string]bool
 		if rng.IntN(2) == 0 {
-			keep = 0.25
+			kept = oldestLogs(rng, badgerLogs(p.dir))
 		}
-		p.cutBadgerLogs(rng, keep, &c)
+		p.cutBadgerLogs(kept, &c)
 	}
 	p.cutDataFiles(rng, &c)
 	return c
 }
 
-// cutBadgerLogs puts each of badger's logs back to its last synced
-// content, or deletes it (see cut).
-func (p *powerImage) cutBadgerLogs(rng *rand.Rand, keep float64, c *powerCut) {
+// oldestLogs picks, for each kind of badger log, the oldest few of names
+// (a random number of them, from none to all).
+func oldestLogs(rng *rand.Rand, names []string) map[string]bool {
+	out := map[string]bool{}
+	for _, ext := range []string{".mem", ".vlog"} {
+		var kind []string
+		for _, n := range names {
+			if strings.HasSuffix(n, ext) {
+				kind = append(kind, n)
+			}
+		}
+		slices.Sort(kind) // badger numbers its logs in order
+		for _, n := range kind[:rng.IntN(len(kind)+1)] {
+			out[n] = true
+		}
+	}
+	return out
+}
+
+// cutBadgerLogs puts each of badger's logs but the kept ones back to its
+// last synced content, or deletes it (see cut).
+func (p *powerImage) cutBadgerLogs(kept map[string]bool, c *powerCut) {
 	t := p.t
 	for _, name := range badgerLogs(p.dir) {
 		path := filepath.Join(p.dir, name)
-		if keep > 0 && rng.Float64() < keep {
+		if kept[name] {
 			c.LogsKept++
 			continue
 		}
