@@ -264,7 +264,7 @@ type powerCut struct {
 	LogsKept     int  // badger logs left as the kill left them (written back by the kernel)
 	LogsReverted int  // badger logs put back to their last synced content
 	LogsGone     int  // badger logs never synced, or with no durable name
-	FilesGone    int  // data files whose name was not durable
+	FilesGone    int  // data files whose name was not durable (the one being started: empty)
 	TornTails    int  // data files cut at, or past, their synced size
 	FilesBack    int  // deleted data files back (unlink not durable)
 }

@@ -167,22 +167,10 @@ func TestPowerLoss(t *testing.T) {
 // the old memtable to a table loses the row, and recovery skips the
 // frames of a stream it does not know: the acknowledged entry is gone.
 func TestPowerLossMemtableRotatedDuringSync(t *testing.T) {
-	dir := mkdir(t)
-	o := testOptions(t)
-	o.MemTableSize = 1 << 20
-	w := openTest(t, dir, o)
-	defer w.Close()
+	w, o, img, mu := openRecorded(t)
+	dir := w.dir
 	acked := map[uint64]ackRec{1: {0, mustAppend(t, w, sk(0), testEntry(1, 1<<10, 1), false)}}
 	waitIndexed(t, w)
-
-	img := newPowerImage(t, dir)
-	img.startRound()
-	var mu sync.Mutex // the recorder reports from the syncer's goroutines
-	recordSyncs(w, img.copies, func(format string, a ...any) {
-		mu.Lock()
-		defer mu.Unlock()
-		img.onLine(strings.Fields(fmt.Sprintf(format, a...)))
-	})
 	tables := mkdir(t)
 	var logsThen []string // badger's logs when the tables were copied
 	// A read in progress keeps the left memtable's log on disk after
@@ -256,6 +244,27 @@ func (p *powerImage) cutCopy(tables string, logsThen []string) string {
 	p.cutDataFiles(rand.New(rand.NewPCG(1, 1)), &c)
 	t.Logf("power cut: %+v", c)
 	return crashed
+}
+
+// openRecorded opens a WAL in a new directory, with a 1 MiB memtable
+// (a new one is quick to start), and records its syncs in this process
+// into img; mu is held while img takes a report. The WAL is closed at
+// the test's end.
+func openRecorded(t *testing.T) (w *WAL, o Options, img *powerImage, mu *sync.Mutex) {
+	dir := mkdir(t)
+	o = testOptions(t)
+	o.MemTableSize = 1 << 20
+	w = openTest(t, dir, o)
+	t.Cleanup(func() { w.Close() })
+	img = newPowerImage(t, dir)
+	img.startRound()
+	mu = &sync.Mutex{} // the recorder reports from the syncer's goroutines
+	recordSyncs(w, img.copies, func(format string, a ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		img.onLine(strings.Fields(fmt.Sprintf(format, a...)))
+	})
+	return w, o, img, mu
 }
 
 // copyBadgerTables copies badger's files other than its logs (tables,
@@ -343,19 +352,8 @@ func TestOpenMakesNewDirectoriesDurable(t *testing.T) {
 // rows before them, and recovery, starting from that checkpoint, never
 // indexes the first entries again.
 func TestPowerLossDuringSyncAfterMemtableRotated(t *testing.T) {
-	dir := mkdir(t)
-	o := testOptions(t)
-	o.MemTableSize = 1 << 20
-	w := openTest(t, dir, o)
-	defer w.Close()
-	img := newPowerImage(t, dir)
-	img.startRound()
-	var mu sync.Mutex
-	recordSyncs(w, img.copies, func(format string, a ...any) {
-		mu.Lock()
-		defer mu.Unlock()
-		img.onLine(strings.Fields(fmt.Sprintf(format, a...)))
-	})
+	w, o, img, mu := openRecorded(t)
+	dir := w.dir
 	acked := map[uint64]ackRec{}
 	acked[1] = ackRec{0, mustAppend(t, w, sk(0), testEntry(1, 1<<10, 1), false)}
 	waitIndexed(t, w) // its index rows: in the memtable's log, not synced
