@@ -102,13 +102,7 @@ import (
 // 20 rounds, about 4 s (4 under -short or -race); SLSRELAY_LONG_TESTS=1
 // runs 300.
 func TestPowerLoss(t *testing.T) {
-	rounds, budget := 20, 15*time.Second
-	if testing.Short() || raceEnabled {
-		rounds = 4
-	}
-	if os.Getenv("SLSRELAY_LONG_TESTS") == "1" {
-		rounds, budget = 300, time.Hour
-	}
+	rounds, budget := crashRounds(20, 4, 300)
 	seed := uint64(time.Now().UnixNano())
 	if s := os.Getenv("WAL_POWER_SEED"); s != "" {
 		seed, _ = strconv.ParseUint(s, 10, 64)
