@@ -263,6 +263,7 @@ type powerCut struct {
 	BadgerKept   bool // badger's logs left as the kill left them
 	LogsKept     int  // badger logs left as the kill left them (written back by the kernel)
 	LogsReverted int  // badger logs put back to their last synced content
+	LogsTorn     int  // of those, the ones that keep some later writes
 	LogsGone     int  // badger logs never synced, or with no durable name
 	FilesGone    int  // data files whose name was not durable (the one being started: empty)
 	TornTails    int  // data files cut at, or past, their synced size
@@ -274,7 +275,9 @@ type powerCut struct {
 //
 //   - badger's logs (*.mem, *.vlog), in 4 cuts of 5: each goes back to
 //     its copy after its last sync; one never synced or whose name no
-//     directory fsync covered is deleted. In half of those cuts the
+//     directory fsync covered is deleted; one put back keeps, in 2 cases
+//     of 3, some of its later writes (up to a random page, or random
+//     pages: a torn tail). In half of those cuts the
 //     oldest few logs of each kind (a random number, maybe none or all)
 //     keep every write instead: the kernel's writeback got that far, and
 //     it writes back the files dirtied first first. In 1 cut of 5 they
@@ -299,7 +302,7 @@ func (p *powerImage) cut(rng *rand.Rand) powerCut {
 		if rng.IntN(2) == 0 {
 			kept = oldestLogs(rng, badgerLogs(p.dir))
 		}
-		p.cutBadgerLogs(kept, &c)
+		p.cutBadgerLogs(rng, kept, &c)
 	}
 	p.cutDataFiles(rng, &c)
 	return c
@@ -325,8 +328,10 @@ func oldestLogs(rng *rand.Rand, names []string) map[string]bool {
 }
 
 // cutBadgerLogs puts each of badger's logs but the kept ones back to its
-// last synced content, or deletes it (see cut).
-func (p *powerImage) cutBadgerLogs(kept map[string]bool, c *powerCut) {
+// last synced content, or deletes it (see cut). With rng, a log put back
+// keeps in 1 case of 3 the later writes up to a random 4 KiB page, and in
+// 1 of 3 each page the later writes changed on its own, in 1 case of 2.
+func (p *powerImage) cutBadgerLogs(rng *rand.Rand, kept map[string]bool, c *powerCut) {
 	t := p.t
 	for _, name := range badgerLogs(p.dir) {
 		path := filepath.Join(p.dir, name)
@@ -335,7 +340,14 @@ func (p *powerImage) cutBadgerLogs(kept map[string]bool, c *powerCut) {
 			continue
 		}
 		if p.logSafe[name] && p.logCopy[name] != "" {
-			if err := copySparse(p.logCopy[name], path); err != nil {
+			var err error
+			if rng == nil || rng.IntN(3) == 0 {
+				err = copySparse(p.logCopy[name], path)
+			} else {
+				err = tearLog(rng, path, p.logCopy[name], rng.IntN(2) == 0)
+				c.LogsTorn++
+			}
+			if err != nil {
 				t.Fatalf("cannot put back %s: %v", name, err)
 			}
 			c.LogsReverted++
@@ -346,6 +358,34 @@ func (p *powerImage) cutBadgerLogs(kept map[string]bool, c *powerCut) {
 		}
 		c.LogsGone++
 	}
+}
+
+// tearLog turns badger log path, as the kill left it, into its synced
+// content (the copy) with some of the later writes: the ones up to a
+// random 4 KiB page, or, inOrder false, each changed page in 1 case of 2.
+// The synced bytes are the same in both, so every mix keeps them.
+func tearLog(rng *rand.Rand, path, synced string, inOrder bool) error {
+	later, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	out, err := os.ReadFile(synced)
+	if err != nil {
+		return err
+	}
+	const page = 4096
+	n := min(len(later), len(out))
+	upTo := rng.IntN(n/page+1) * page
+	for at := 0; at < n; at += page {
+		end := min(at+page, n)
+		if bytes.Equal(later[at:end], out[at:end]) {
+			continue
+		}
+		if inOrder && at < upTo || !inOrder && rng.IntN(2) == 0 {
+			copy(out[at:end], later[at:end])
+		}
+	}
+	return os.WriteFile(path, out, 0o600)
 }
 
 // cutDataFiles deletes, tears and brings back data files (see cut).
