@@ -436,6 +436,9 @@ func TestPowerLossAfterValueLogGC(t *testing.T) {
 	if err != nil || res.GCRewrites == 0 {
 		t.Fatalf("reclaim: %+v, %v: no value log rewritten", res, err)
 	}
+	if slices.Contains(badgerLogs(w.dir), "000001.vlog") {
+		t.Fatal("the rewritten value log is still there after Reclaim")
+	}
 	tables := mkdir(t)
 	copyBadgerTables(t, w.dir, tables) // badger synced its tables itself
 	mu.Lock()
