@@ -76,7 +76,8 @@ import (
 //     (no lying disk cache, no bit rot: corrupt_test.go covers corrupt
 //     frames), and a truncation by recovery is durable (it is fsync'd).
 //   - Dead letters (badger's value log holds their batches) are not
-//     written by the child.
+//     written by the child; TestPowerLossAfterValueLogGC cuts the power
+//     after Reclaim's value-log GC rewrote some.
 //   - A newer badger log on disk while an older one's unsynced tail is
 //     not, other than by the WAL's own syncs (which go oldest first,
 //     TestPowerLossDuringSyncAfterMemtableRotated): say another process's
