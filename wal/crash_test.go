@@ -41,8 +41,9 @@ func crashOptions() Options {
 // 0's, or with crashEnvKill (the reclaim crash test) every stream's, and
 // it then runs Reclaim itself and kills itself at the step given there
 // (see armReclaimKill). With crashEnvPower (the power-loss test) every
-// stream's reader commits too, and the child reports what each sync made
-// durable (recordSyncs).
+// stream's reader commits too, dead letters come and go
+// (churnDeadLetters), and the child reports what each sync made durable
+// (recordSyncs).
 func TestHelperProcess(t *testing.T) {
 	dir := os.Getenv(crashEnvDir)
 	if dir == "" {
@@ -74,6 +75,7 @@ func TestHelperProcess(t *testing.T) {
 	emit("R %d\n", round)
 	if powerCopies != "" {
 		recordSyncs(w, powerCopies, emit) // before the first append
+		go churnDeadLetters(w, round, emit)
 	}
 	var paused atomic.Bool // appends wait while set
 	if killAt != "" {
@@ -252,8 +254,9 @@ func verifyCrash(t *testing.T, dir string, o Options, acked map[uint64]ackRec, c
 
 // verifyReopen is verifyCrash; with gaps, a gap in a stream's offsets
 // (frames a power loss took, see readPastGaps) does not fail the test:
-// the entries in it were never acknowledged, or they are missing.
-func verifyReopen(t *testing.T, dir string, o Options, acked map[uint64]ackRec, committed map[int]int64, gaps bool) {
+// the entries in it were never acknowledged, or they are missing. It
+// returns where it found each entry not below its committed position.
+func verifyReopen(t *testing.T, dir string, o Options, acked map[uint64]ackRec, committed map[int]int64, gaps bool) map[uint64]ackRec {
 	t.Helper()
 	o.ReclaimInterval = -1
 	if o.Logger == nil {
@@ -323,6 +326,7 @@ func verifyReopen(t *testing.T, dir string, o Options, acked map[uint64]ackRec, 
 		t.Fatalf("%d acknowledged entries lost", missing)
 	}
 	t.Logf("reopened in %v: %d entries readable, all acknowledged ones among them", openTook.Round(time.Millisecond), len(found))
+	return found
 }
 
 // A crash between badger's creation of a memtable or value log and its

@@ -503,3 +503,190 @@ func readPastGaps(t testing.TB, r *Reader, gaps bool) []*Entry {
 		out = append(out, es...)
 	}
 }
+
+// churnDeadLetters, in the child, stores a dead letter every 5 ms (4–16
+// KiB: badger's value log) and, once 8 are stored, drops or replays the
+// oldest at every other step, so that value logs fill and Reclaim's GC
+// rewrites them. It prints "DL <id> <payload id> <partition>", "DX <id>"
+// and "DR <id> <offset>" once each call returned, and "DP <id>" before
+// it drops or replays one.
+func churnDeadLetters(w *WAL, round int, emit func(string, ...any)) {
+	rng := rand.New(rand.NewPCG(uint64(round), 99))
+	var live []uint64
+	for i := 0; ; i++ {
+		time.Sleep(5 * time.Millisecond)
+		pid := uint64(round)<<40 | 1<<39 | uint64(i)
+		part := rng.IntN(4)
+		id, err := w.DeadLetter(sk(part), testEntry(pid, 4<<10+rng.IntN(12<<10), 1), "churn")
+		if err != nil {
+			emit("E dead letter: %v\n", err)
+			return
+		}
+		emit("DL %d %d %d\n", id, pid, part)
+		if live = append(live, id); len(live) <= 8 || i%2 == 1 {
+			continue
+		}
+		old := live[0]
+		live = live[1:]
+		drop := rng.IntN(2) == 0
+		emit("DP %d %v\n", old, drop) // may be gone from here on
+		if drop {
+			if err := w.Drop(old); err != nil {
+				emit("E drop: %v\n", err)
+				return
+			}
+			emit("DX %d\n", old)
+			continue
+		}
+		off, err := w.Replay(old)
+		if err != nil {
+			emit("E replay: %v\n", err)
+			return
+		}
+		emit("DR %d %d\n", old, off)
+	}
+}
+
+// deadRec is a dead letter the child stored: its payload's id and stream.
+type deadRec struct {
+	pid  uint64
+	part int
+}
+
+// deadLog is what the parent learnt of the child's dead letters: stored,
+// gone (dropped or replayed; each answered once synced), and pending (a
+// Drop, true, or a Replay, false, called: maybe gone).
+type deadLog struct {
+	stored  map[uint64]deadRec
+	gone    map[uint64]string
+	pending map[uint64]bool
+}
+
+func newDeadLog() *deadLog {
+	return &deadLog{stored: map[uint64]deadRec{}, gone: map[uint64]string{}, pending: map[uint64]bool{}}
+}
+
+// onLine takes a churnDeadLetters line; a replayed letter becomes an
+// acknowledged append of l. It reports whether it was one.
+func (d *deadLog) onLine(t *testing.T, l *crashLog, f []string) bool {
+	if len(f) < 2 || !strings.HasPrefix(f[0], "D") {
+		return false
+	}
+	if f[0] == "DP" && len(f) == 3 {
+		id, err := strconv.ParseUint(f[1], 10, 64)
+		if err != nil {
+			t.Fatalf("bad line %q", f)
+		}
+		d.pending[id] = f[2] == "true"
+		return true
+	}
+	n := make([]uint64, len(f)-1)
+	for i, s := range f[1:] {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatalf("bad line %q", f)
+		}
+		n[i] = v
+	}
+	switch {
+	case f[0] == "DL" && len(n) == 3:
+		d.stored[n[0]] = deadRec{n[1], int(n[2])}
+		delete(d.gone, n[0]) // an id used again after the last one was dropped
+	case f[0] == "DX" && len(n) == 1:
+		delete(d.stored, n[0])
+		d.gone[n[0]] = "dropped"
+	case f[0] == "DR" && len(n) == 2:
+		r := d.stored[n[0]]
+		delete(d.stored, n[0])
+		d.gone[n[0]] = "replayed"
+		rec := ackRec{r.part, int64(n[1])}
+		l.acked[r.pid], l.byOffset[rec] = rec, r.pid
+	default:
+		return false
+	}
+	return true
+}
+
+// verify opens the WAL in dir and checks its dead letters: every stored
+// one there, intact, none of the gone ones, and none both there and in
+// its stream (found: where verifyReopen found each entry). A stored one
+// whose Replay the kill interrupted after its frame was synced is in its
+// stream instead (recovery finished the replay), maybe below the
+// committed position already: its frame is in a data file.
+func (d *deadLog) verify(t *testing.T, dir string, o Options, found map[uint64]ackRec) {
+	t.Helper()
+	o.ReclaimInterval = -1
+	w, err := Open(dir, o)
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	defer w.Close()
+	seen := map[uint64]bool{}
+	for dl, err := range w.DeadLetters() {
+		if err != nil {
+			if dl == nil || d.stored[dl.ID] != (deadRec{}) {
+				t.Fatalf("dead letter: %v", err)
+			}
+			// One the kill interrupted: its row reached the disk, its
+			// batch in the value log did not. Never acknowledged.
+			t.Logf("dead letter %d, never stored, unreadable: %v", dl.ID, err)
+			continue
+		}
+		seen[dl.ID] = true
+		if why := d.gone[dl.ID]; why != "" {
+			t.Fatalf("dead letter %d back after it was %s", dl.ID, why)
+		}
+		pid, err := checkPayload(dl.Entry.Data)
+		if r, ok := d.stored[dl.ID]; ok && (err != nil || pid != r.pid || dl.Stream != sk(r.part)) {
+			t.Fatalf("dead letter %d: payload %x of %v (%v), stored %x of %v", dl.ID, pid, dl.Stream, err, r.pid, sk(r.part))
+		}
+		if at, ok := found[pid]; ok && err == nil {
+			t.Fatalf("dead letter %d (payload %x) both in the table and in its stream at %v", dl.ID, pid, at)
+		}
+	}
+	framed := replayedPayloads(t, filepath.Join(dir, dataDirName))
+	for id, r := range d.stored {
+		switch _, replayed := found[r.pid]; {
+		case seen[id]:
+		case replayed, framed[r.pid] == id:
+			delete(d.stored, id)
+			d.gone[id] = "replayed (by recovery)"
+		case d.pending[id]: // a Drop; a Replay left its frame
+			delete(d.stored, id)
+			d.gone[id] = "dropped (the kill came before Drop returned)"
+		default:
+			t.Fatalf("dead letter %d (payload %x) lost", id, r.pid)
+		}
+	}
+	clear(d.pending) // the child that called them is gone
+}
+
+// replayedPayloads reads the data files in dir and returns, for each
+// frame of a replayed dead letter, its payload's id and the dead
+// letter's id.
+func replayedPayloads(t *testing.T, dir string) map[uint64]uint64 {
+	out := map[uint64]uint64{}
+	for _, name := range dataFileNames(dir) {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for len(b) >= frameHeaderLen {
+			h, err := decodeFrameHeader(b)
+			if err != nil || int(h.bodyLen) > len(b)-frameHeaderLen {
+				break // a torn tail
+			}
+			body := b[frameHeaderLen : frameHeaderLen+int(h.bodyLen)]
+			b = b[frameHeaderLen+int(h.bodyLen):]
+			if h.deadID == 0 {
+				continue
+			}
+			if se, err := decodeEntry(body); err == nil {
+				if pid, err := checkPayload(se.Entry.Data); err == nil {
+					out[pid] = h.deadID
+				}
+			}
+		}
+	}
+	return out
+}

@@ -25,7 +25,9 @@ import (
 // crashLog.runChild, TestHelperProcess, consumeCommitting, verifyCrash)
 // under 16 appenders and 4 readers committing after each read (with
 // Commit, or in half the rounds CommitAsync, as the shardwriter does),
-// with Reclaim every 50 ms, SIGKILLs it after a random number (1–3000) of
+// dead letters stored, dropped and replayed every few milliseconds
+// (churnDeadLetters), with Reclaim every 50 ms (its value-log GC
+// included), SIGKILLs it after a random number (1–3000) of
 // acknowledgements, then cuts the power on its directory (powerImage.cut)
 // and reopens it. Many rounds in one directory.
 //
@@ -75,9 +77,13 @@ import (
 //   - Writes within a data file's synced size are never lost or torn
 //     (no lying disk cache, no bit rot: corrupt_test.go covers corrupt
 //     frames), and a truncation by recovery is durable (it is fsync'd).
-//   - Dead letters (badger's value log holds their batches) are not
-//     written by the child; TestPowerLossAfterValueLogGC cuts the power
-//     after Reclaim's value-log GC rewrote some.
+//   - badger flushing a memtable whose rows point into the unsynced tail
+//     of the value log: the table is durable, the values are not. For a
+//     dead letter being stored that is one never acknowledged; for one
+//     Reclaim's value-log GC is rewriting, its newer row would hide the
+//     old one, still on disk, until badger's files are synced
+//     (collectValueLogs) — the cut after Reclaim returned
+//     (TestPowerLossAfterValueLogGC) cannot show it.
 //   - A newer badger log on disk while an older one's unsynced tail is
 //     not, other than by the WAL's own syncs (which go oldest first,
 //     TestPowerLossDuringSyncAfterMemtableRotated): say another process's
@@ -100,7 +106,13 @@ import (
 // round began (a position past data a power loss took would skip it). A
 // gap in a stream's offsets is passed (readPastGaps): unsynced frames
 // written later can be on disk while earlier ones are not; an
-// acknowledged entry in it counts as missing.
+// acknowledged entry in it counts as missing. Dead letters (deadLog.verify):
+// every one stored (DeadLetter returned) is readable and intact unless
+// dropped or replayed (a Drop or Replay the kill interrupted may have
+// happened; a replay interrupted after its frame was synced is finished
+// by recovery), none dropped or replayed is back, none is both in the
+// table and in its stream; a row of a dead letter the kill interrupted
+// may be unreadable (its batch in the value log not on disk).
 //
 // 20 rounds, about 4 s (4 under -short or -race); SLSRELAY_LONG_TESTS=1
 // runs 300.
@@ -114,6 +126,7 @@ func TestPowerLoss(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, 2))
 	l := newCrashLog(t)
 	img := newPowerImage(t, l.dir)
+	dead := newDeadLog()
 	logs := &lockedBuf{}
 	o := powerOptions()
 	o.Logger = slog.New(slog.NewTextHandler(io.MultiWriter(testWriter{t}, logs), &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -133,7 +146,7 @@ func TestPowerLoss(t *testing.T) {
 			killed = killed || acks == n
 			return acks == n
 		}, func(f []string) {
-			if !img.onLine(f) {
+			if !img.onLine(f) && !dead.onLine(t, l, f) {
 				t.Logf("child: %v", f)
 			}
 		})
@@ -147,12 +160,13 @@ func TestPowerLoss(t *testing.T) {
 				t.Fatalf("round %d: id %x acknowledged at offset %d of partition %d, below the position %d committed when the round began", round, id, rec.off, rec.part, before[rec.part])
 			}
 		}
-		verifyReopen(t, l.dir, o, l.acked, l.committed, true)
+		found := verifyReopen(t, l.dir, o, l.acked, l.committed, true)
+		dead.verify(t, l.dir, o, found)
 		if s := logs.String(); strings.Contains(s, "committed position beyond the stream end") {
 			t.Fatalf("round %d: a committed position survived the power cut beyond its stream's end", round)
 		}
 	}
-	t.Logf("%d power cuts, %d appends acknowledged in all", round, len(l.acked))
+	t.Logf("%d power cuts, %d appends acknowledged in all (replayed dead letters included), %d dead letters stored at the end, %d dropped or replayed", round, len(l.acked), len(dead.stored), len(dead.gone))
 }
 
 // TestPowerLossMemtableRotatedDuringSync: badger starts a new memtable
