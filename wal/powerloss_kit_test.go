@@ -505,14 +505,19 @@ func readPastGaps(t testing.TB, r *Reader, gaps bool) []*Entry {
 }
 
 // churnDeadLetters, in the child, stores a dead letter every 5 ms (4–16
-// KiB: badger's value log) and, once 8 are stored, drops or replays the
-// oldest at every other step, so that value logs fill and Reclaim's GC
-// rewrites them. It prints "DL <id> <payload id> <partition>", "DX <id>"
+// KiB: badger's value log) and, once more than 8 are stored (earlier
+// rounds' included), drops or replays the oldest at each step, so that
+// value logs fill and Reclaim's GC rewrites them. It prints "DL <id> <payload id> <partition>", "DX <id>"
 // and "DR <id> <offset>" once each call returned, and "DP <id>" before
 // it drops or replays one.
 func churnDeadLetters(w *WAL, round int, emit func(string, ...any)) {
 	rng := rand.New(rand.NewPCG(uint64(round), 99))
-	var live []uint64
+	var live []uint64 // the oldest first: those earlier rounds left too
+	for dl := range w.DeadLetters() {
+		if dl != nil {
+			live = append(live, dl.ID)
+		}
+	}
 	for i := 0; ; i++ {
 		time.Sleep(5 * time.Millisecond)
 		pid := uint64(round)<<40 | 1<<39 | uint64(i)
@@ -523,7 +528,7 @@ func churnDeadLetters(w *WAL, round int, emit func(string, ...any)) {
 			return
 		}
 		emit("DL %d %d %d\n", id, pid, part)
-		if live = append(live, id); len(live) <= 8 || i%2 == 1 {
+		if live = append(live, id); len(live) <= 8 {
 			continue
 		}
 		old := live[0]
