@@ -114,6 +114,12 @@ import (
 // table and in its stream; a row of a dead letter the kill interrupted
 // may be unreadable (its batch in the value log not on disk).
 //
+// Known and not fixed: a dropped dead letter comes back after a crash
+// once in tens of rounds, with badger's logs kept whole too (a SIGKILL),
+// and only with Reclaim's value-log GC running (badger's GC rewrite and
+// the Drop's delete race); it is logged as KNOWN DEFECT and does not fail
+// the test unless WAL_POWER_STRICT_DROPS=1.
+//
 // 20 rounds, about 4 s (4 under -short or -race); SLSRELAY_LONG_TESTS=1
 // runs 300.
 func TestPowerLoss(t *testing.T) {
