@@ -332,6 +332,9 @@ func (w *WAL) activeFile() (*dataFile, error) {
 	if _, err := d.startFile(); err != nil {
 		return nil, w.diskError("start a data file", err)
 	}
+	if h := w.faults.Load(); h != nil && h.dataFileDurable != nil {
+		h.dataFileDurable(d.active.path)
+	}
 	return d.active, nil
 }
 

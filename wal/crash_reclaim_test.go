@@ -113,13 +113,7 @@ func armReclaimKill(w *WAL, killAt string, emit func(string, ...any), paused *at
 // (checkAllReclaimed). About 15 s (12 rounds under -short or -race);
 // SLSRELAY_LONG_TESTS=1 runs 400 rounds.
 func TestCrashDuringReclaim(t *testing.T) {
-	rounds, budget := 200, 15*time.Second
-	if testing.Short() || raceEnabled {
-		rounds = 12
-	}
-	if os.Getenv("SLSRELAY_LONG_TESTS") == "1" {
-		rounds, budget = 400, time.Hour
-	}
+	rounds, budget := crashRounds(200, 12, 400)
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 1))
@@ -159,6 +153,19 @@ func TestCrashDuringReclaim(t *testing.T) {
 	}
 	t.Logf("%d kills in Reclaim, by step armed: %v; by the last step reached at the kill: %v", round, kills, after)
 	checkAllReclaimed(t, l.dir)
+}
+
+// crashRounds says how many rounds a crash test runs, and for how long at
+// most: normal in 15 s, short under -short or -race, long in an hour with
+// SLSRELAY_LONG_TESTS=1.
+func crashRounds(normal, short, long int) (int, time.Duration) {
+	switch {
+	case os.Getenv("SLSRELAY_LONG_TESTS") == "1":
+		return long, time.Hour
+	case testing.Short() || raceEnabled:
+		return short, 15 * time.Second
+	}
+	return normal, 15 * time.Second
 }
 
 // checkAllReclaimed opens the WAL, consumes every stream and reclaims: no

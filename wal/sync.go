@@ -234,6 +234,7 @@ func (w *WAL) syncLoop() {
 		close(s.done)
 	}()
 	badgerFiles := newFileSyncer(w.dir)
+	badgerFiles.faults = &w.faults
 	defer badgerFiles.close()
 	var lastSync time.Time
 	timer := time.NewTimer(time.Hour)
@@ -500,6 +501,12 @@ func (w *WAL) fdatasync(f *dataFile) error {
 	if fd == nil {
 		return nil
 	}
+	size := int64(-1) // for the power-loss test's observer
+	if h := w.faults.Load(); h != nil && h.dataSynced != nil {
+		if fi, err := fd.Stat(); err == nil {
+			size = fi.Size()
+		}
+	}
 	rc, err := fd.SyscallConn()
 	if err != nil {
 		return fmt.Errorf("cannot fdatasync %q: %w", f.path, err)
@@ -514,6 +521,9 @@ func (w *WAL) fdatasync(f *dataFile) error {
 	}
 	if serr != nil {
 		return fmt.Errorf("cannot fdatasync %q: %w", f.path, serr)
+	}
+	if h := w.faults.Load(); h != nil && h.dataSynced != nil && size >= 0 {
+		h.dataSynced(f.path, size)
 	}
 	return nil
 }

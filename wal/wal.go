@@ -173,6 +173,19 @@ type faultHooks struct {
 	// reclaimStep runs at each step of Reclaim's removal (reclaimSteps):
 	// stepPlanned where it starts removing what the committer planned.
 	reclaimStep func(step string)
+
+	// The power-loss test's observers (powerloss_kit_test.go): they inject
+	// nothing, they report what a sync made durable. dataSynced runs after
+	// a successful fdatasync of a data file with the size the file had
+	// before it (every byte below is on disk); dataFileDurable after the
+	// directory fsync that makes a new data file's name durable;
+	// badgerFileSynced after the syncer fdatasynced one of badger's logs
+	// (name in the WAL directory); badgerDirSynced after it fsynced the
+	// WAL directory, with the names listed before that fsync.
+	dataSynced       func(path string, size int64)
+	dataFileDurable  func(path string)
+	badgerFileSynced func(name string)
+	badgerDirSynced  func(names []string)
 }
 
 // valueThreshold: values from this size on go to badger's value log. Index
@@ -196,7 +209,7 @@ func open(dir string, opts Options) (*WAL, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := mkdirDurable(dir); err != nil {
 		return nil, err
 	}
 	if err := checkFiles(dir); err != nil {
