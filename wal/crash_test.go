@@ -253,7 +253,7 @@ func verifyCrash(t *testing.T, dir string, o Options, acked map[uint64]ackRec, c
 }
 
 // verifyReopen is verifyCrash; with gaps, a gap in a stream's offsets
-// (frames a power loss took, see readPastGaps) does not fail the test:
+// (frames a power loss took, see readWaiting) does not fail the test:
 // the entries in it were never acknowledged, or they are missing. It
 // returns where it found each entry not below its committed position.
 func verifyReopen(t *testing.T, dir string, o Options, acked map[uint64]ackRec, committed map[int]int64, gaps bool) map[uint64]ackRec {
@@ -283,7 +283,7 @@ func verifyReopen(t *testing.T, dir string, o Options, acked map[uint64]ackRec, 
 		// kill: what lies below the persisted position is consumed.
 		committed[part] = r.Committed()
 		next := r.Committed()
-		for _, e := range readPastGaps(t, r, gaps) {
+		for _, e := range readWaiting(t, r, 0, gaps) {
 			if e.BaseOffset < next {
 				t.Fatalf("partition %d: offset %d after %d", part, e.BaseOffset, next)
 			}

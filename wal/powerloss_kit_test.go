@@ -2,8 +2,6 @@ package wal
 
 import (
 	"bytes"
-	"context"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -474,34 +472,6 @@ func dataFileNames(dir string) []string {
 		}
 	}
 	return out
-}
-
-// readPastGaps is readNoWait, except that with gaps it passes each gap in
-// the stream's offsets (a CorruptError for offsets no entry is stored at)
-// with Commit(Next), as a consumer would, and reads on. Recovery indexes
-// a frame found past a gap (replayFrame): after a power loss, unsynced
-// frames written later can be on disk while earlier ones are not.
-func readPastGaps(t testing.TB, r *Reader, gaps bool) []*Entry {
-	t.Helper()
-	var out []*Entry
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 0)
-		es, err := r.Read(ctx, 4<<20, 256)
-		cancel()
-		var ce *CorruptError
-		switch {
-		case errors.Is(err, context.DeadlineExceeded):
-			return out
-		case gaps && errors.As(err, &ce) && strings.Contains(ce.Err.Error(), "no entries stored"):
-			t.Logf("stream %v: no entries from offset %d to %d (lost unsynced frames before a frame found on disk); passed", ce.Stream, ce.Offset, ce.Next)
-			if err := r.Commit(ce.Next); err != nil {
-				t.Fatalf("commit past the gap: %v", err)
-			}
-		case err != nil:
-			t.Fatalf("read: %v", err)
-		}
-		out = append(out, es...)
-	}
 }
 
 // churnDeadLetters, in the child, stores a dead letter every 5 ms (4–16

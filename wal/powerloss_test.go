@@ -104,7 +104,7 @@ import (
 // the stream end" is never logged); and no append the child acknowledged
 // got an offset below the committed position its stream had when the
 // round began (a position past data a power loss took would skip it). A
-// gap in a stream's offsets is passed (readPastGaps): unsynced frames
+// gap in a stream's offsets is passed (readWaiting): unsynced frames
 // written later can be on disk while earlier ones are not; an
 // acknowledged entry in it counts as missing. Dead letters (deadLog.verify):
 // every one stored (DeadLetter returned) is readable and intact unless
