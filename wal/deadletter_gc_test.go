@@ -90,3 +90,31 @@ func TestDroppedDeadLetterNotWrittenBackByValueLogGC(t *testing.T) {
 	w = openTest(t, dir, o)
 	check("reopened")
 }
+
+// TestDeleteDeadAgain: the deleted rows a GC could write back are listed,
+// deleted again in several requests, and a row stored under a listed id
+// meanwhile (ids are used again after a restart) stays.
+func TestDeleteDeadAgain(t *testing.T) {
+	w := openTest(t, mkdir(t), testOptions(t))
+	defer w.Close()
+	ids := deadLetters(t, w, sk(0), 150)
+	for _, id := range ids[:140] {
+		if err := w.Drop(id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keys := w.shadowedDeadLetters()
+	if len(keys) != 140 {
+		t.Fatalf("%d deleted rows listed with their old rows below, want 140", len(keys))
+	}
+	keys = append(keys, deadKey(ids[145])) // as if stored again meanwhile
+	if err := w.deleteDeadAgain(keys); err != nil {
+		t.Fatal(err)
+	}
+	for i, id := range ids {
+		_, err := w.DeadLetterByID(id)
+		if gone := errors.Is(err, ErrNotFound); gone != (i < 140) {
+			t.Fatalf("dead letter %d: %v after deleting again", id, err)
+		}
+	}
+}

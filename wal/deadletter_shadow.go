@@ -67,24 +67,32 @@ func (w *WAL) shadowedDeadLetters() [][]byte {
 // deleteDeadAgain deletes the rows keys again, in the committer, each only
 // if it is still absent then: a dead letter stored meanwhile under an id
 // that was used before (ids start again above the highest stored one at
-// Open) stays.
+// Open) stays. A few keys per request, so that the committer's accounting
+// (txnWork.full) keeps each transaction within badger's limits.
 func (w *WAL) deleteDeadAgain(keys [][]byte) error {
-	if len(keys) == 0 {
-		return nil
-	}
-	return w.run(func(tw *txnWork) error {
-		for _, k := range keys {
-			_, err := tw.txn.Get(k)
-			if err == nil {
-				continue
+	const perRequest = 64
+	for len(keys) > 0 {
+		chunk := keys[:min(perRequest, len(keys))]
+		keys = keys[len(chunk):]
+		err := w.run(func(tw *txnWork) error {
+			for _, k := range chunk {
+				_, err := tw.txn.Get(k)
+				if err == nil {
+					continue
+				}
+				if !errors.Is(err, badger.ErrKeyNotFound) {
+					return w.diskError("read dead letter", err)
+				}
+				if err := tw.txn.Delete(k); err != nil {
+					return w.diskError("delete dead letter again", err)
+				}
+				tw.note(k, nil)
 			}
-			if !errors.Is(err, badger.ErrKeyNotFound) {
-				return w.diskError("read dead letter", err)
-			}
-			if err := tw.txn.Delete(k); err != nil {
-				return w.diskError("delete dead letter again", err)
-			}
+			return nil
+		})
+		if err != nil {
+			return err
 		}
-		return nil
-	})
+	}
+	return nil
 }
