@@ -630,18 +630,10 @@ func (d *deadLog) verify(t *testing.T, dir string, o Options, found map[uint64]a
 		if g, ok := d.gone[dl.ID]; ok && (err != nil || pid == g.pid) {
 			// Not one whose DeadLetter the kill interrupted, given the
 			// id again once the highest ids were gone.
-			if g.why != "dropped" || os.Getenv("WAL_POWER_STRICT_DROPS") == "1" {
-				t.Fatalf("dead letter %d (payload %x) back after it was %s", dl.ID, g.pid, g.why)
-			}
-			// Known, not fixed: a dropped dead letter comes back after a
-			// crash once in tens of rounds, SIGKILL alone included
-			// (badger's logs kept), only with Reclaim's value-log GC on
-			// (with or without collectValueLogs' holding of deletions):
-			// badger's GC rewrite and the Drop's delete race. Nothing is
-			// lost; the letter is to be dropped again.
-			t.Logf("KNOWN DEFECT: dead letter %d (payload %x) back after it was dropped", dl.ID, g.pid)
-			d.stored[dl.ID] = deadRec{pid: g.pid, part: int(dl.Stream.Partition)}
-			delete(d.gone, dl.ID)
+			// One dropped used to come back after value-log GC (badger's
+			// rewrite writing its old row back under its delete): fixed by
+			// deleting such rows again, see deadletter_shadow.go.
+			t.Fatalf("dead letter %d (payload %x) back after it was %s", dl.ID, g.pid, g.why)
 		}
 		if r, ok := d.stored[dl.ID]; ok && (err != nil || pid != r.pid || dl.Stream != sk(r.part)) {
 			t.Fatalf("dead letter %d: payload %x of %v (%v), stored %x of %v", dl.ID, pid, dl.Stream, err, r.pid, sk(r.part))

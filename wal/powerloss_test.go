@@ -114,11 +114,10 @@ import (
 // table and in its stream; a row of a dead letter the kill interrupted
 // may be unreadable (its batch in the value log not on disk).
 //
-// Known and not fixed: a dropped dead letter comes back after a crash
-// once in tens of rounds, with badger's logs kept whole too (a SIGKILL),
-// and only with Reclaim's value-log GC running (badger's GC rewrite and
-// the Drop's delete race); it is logged as KNOWN DEFECT and does not fail
-// the test unless WAL_POWER_STRICT_DROPS=1.
+// A dropped dead letter used to come back once in tens of rounds, with
+// Reclaim's value-log GC running (badger's rewrite wrote its old row back
+// under its delete; deadletter_shadow.go, and the deterministic
+// TestDroppedDeadLetterNotWrittenBackByValueLogGC); that fails the test.
 //
 // 20 rounds, about 4 s (4 under -short or -race); SLSRELAY_LONG_TESTS=1
 // runs 300.

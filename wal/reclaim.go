@@ -104,6 +104,11 @@ func (w *WAL) collectValueLogs() (int, error) {
 	defer txn.Discard()
 	holdDeletes := txn.NewIterator(badger.IteratorOptions{})
 	defer holdDeletes.Close()
+	// Dead letters deleted before the GC: a rewrite may write them back
+	// under their delete (deadletter_shadow.go), and a compaction during
+	// the GC may drop that delete. Those deleted during the GC are found
+	// after it: the held iterator keeps their deletes.
+	shadowed := w.shadowedDeadLetters()
 	n := 0
 	var err error
 	for n < 10000 {
@@ -121,7 +126,8 @@ func (w *WAL) collectValueLogs() (int, error) {
 		err = nil
 	}
 	if n > 0 {
-		err = errors.Join(err, w.syncBadger())
+		shadowed = append(shadowed, w.shadowedDeadLetters()...)
+		err = errors.Join(err, w.deleteDeadAgain(shadowed), w.syncBadger())
 	}
 	return n, err
 }

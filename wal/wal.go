@@ -280,6 +280,12 @@ func open(dir string, opts Options) (*WAL, error) {
 	w.disk.init(w)
 	w.startSyncer()
 	go w.commitLoop()
+	// A crash between a value-log GC and its deletes again
+	// (collectValueLogs) left dropped dead letters only shadowed by a
+	// delete a compaction may drop: delete them again before that.
+	if err := w.deleteDeadAgain(w.shadowedDeadLetters()); err != nil {
+		w.log.Warn("wal: cannot delete dropped dead letters again; the next value-log GC does", "dir", dir, "err", err)
+	}
 	if opts.ReclaimInterval > 0 {
 		w.bgwg.Add(1)
 		go w.reclaimLoop()
