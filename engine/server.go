@@ -150,7 +150,7 @@ func (s *Server) drained() bool {
 	check := func(k, _ any) bool {
 		sess := k.(*session)
 		sess.mu.Lock()
-		busy := (len(sess.queue) > 0 || len(sess.pending) > 0 || sess.handling) && !sess.failed
+		busy := sess.busyLocked() && !sess.failed
 		sess.mu.Unlock()
 		done = !busy
 		return done

@@ -184,11 +184,11 @@ func (s *session) roomFor(n int) bool {
 	return true
 }
 
-// idle reports whether nothing is queued or awaiting an answer.
+// idle reports whether nothing is queued, handled or awaiting an answer.
 func (s *session) idle() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.queue) == 0 && len(s.pending) == 0 && !s.handling
+	return !s.busyLocked()
 }
 
 // pushFrame hands over one frame (without its size prefix, in a buffer of
@@ -313,9 +313,12 @@ func (s *session) complete(sl *slot, buf []byte, closeAfter bool) {
 }
 
 // busyLocked reports whether frames wait, are handled or await their
-// answers. s.mu must be held.
+// answers: idle, Server.drained and Server.ending all ask this. A frame is
+// in queue, then handled (taken off queue and handling set under one
+// lock), then, if answered, in pending: so run between two frames with
+// queue empty has nothing left. s.mu must be held.
 func (s *session) busyLocked() bool {
-	return len(s.queue) > 0 || len(s.pending) > 0 || s.running
+	return len(s.queue) > 0 || len(s.pending) > 0 || s.handling
 }
 
 // forgetIfDoneLocked takes an ended session out of Server.ending once its
